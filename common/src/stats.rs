@@ -1,0 +1,57 @@
+//! Slots of the per-CPU counter map [`crate::maps::STATS`].
+//!
+//! Drop reasons follow the receive checks of RFC 3768 / RFC 5798 section 7.1,
+//! in the order they are applied; the userspace validator (socket mode) counts
+//! under the same slots so `xvrrpd status` reads alike in both modes.
+
+/// Frames carrying IP protocol 112 (VRRP), before any validation.
+pub const VRRP_SEEN: u32 = 0;
+/// Adverts that passed every check and were recorded.
+pub const ADVERTS_RX: u32 = 1;
+/// Dropped: IPv4 TTL or IPv6 hop limit is not 255 (RFC 5798 7.1 item 1).
+pub const DROP_TTL: u32 = 2;
+/// Dropped: VRRP version is not the one configured for the VRID.
+pub const DROP_VERSION: u32 = 3;
+/// Dropped: VRRP type is not 1 (ADVERTISEMENT).
+pub const DROP_TYPE: u32 = 4;
+/// Dropped: the packet is shorter than its headers or the address count says.
+pub const DROP_LENGTH: u32 = 5;
+/// Dropped: bad VRRP checksum.
+pub const DROP_CHECKSUM: u32 = 6;
+/// Dropped: the VRID is not configured on the receiving interface.
+pub const DROP_VRID: u32 = 7;
+/// Dropped: VRRPv2 authentication type or password mismatch (RFC 3768 7.1).
+pub const DROP_AUTH: u32 = 8;
+/// Counted, not dropped: address count or list differs from the configuration.
+pub const ADDR_COUNT_MISMATCH: u32 = 9;
+/// Dropped: VRRPv2 advert interval differs from the configured one.
+pub const DROP_INTERVAL: u32 = 10;
+/// Dropped: VRRPv3 over IPv4 whose checksum only verifies the other way
+/// (with / without the pseudo-header): a peer of the other dialect, see
+/// `v3_checksum_as_v2`.
+pub const DROP_CHECKSUM_DIALECT: u32 = 11;
+/// ARP replies sent from XDP for an active VIP.
+pub const ARP_REPLIES: u32 = 12;
+/// Neighbor Advertisements sent from XDP for an active IPv6 VIP.
+pub const NA_REPLIES: u32 = 13;
+
+/// Number of slots in the map (room to grow without a layout change).
+pub const COUNT: u32 = 16;
+
+/// Stable names for the slots, as shown by `xvrrpd status` and the metrics.
+pub const NAMES: &[(u32, &str)] = &[
+    (VRRP_SEEN, "vrrp_seen"),
+    (ADVERTS_RX, "adverts_rx"),
+    (DROP_TTL, "ttl"),
+    (DROP_VERSION, "version"),
+    (DROP_TYPE, "type"),
+    (DROP_LENGTH, "length"),
+    (DROP_CHECKSUM, "checksum"),
+    (DROP_VRID, "vrid"),
+    (DROP_AUTH, "auth"),
+    (ADDR_COUNT_MISMATCH, "addr_count"),
+    (DROP_INTERVAL, "interval"),
+    (DROP_CHECKSUM_DIALECT, "checksum_dialect"),
+    (ARP_REPLIES, "arp_replies"),
+    (NA_REPLIES, "na_replies"),
+];

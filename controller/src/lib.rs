@@ -1,0 +1,5 @@
+//! xvrrpd: the xvrrp controller. The binary (`src/main.rs`) is a thin CLI over
+//! this library, which the integration tests (`tests/`) use as well.
+
+pub mod cli;
+pub mod datapath;

@@ -1,0 +1,5 @@
+//! `xvrrpd`: the xvrrp daemon and its command line.
+
+fn main() -> std::process::ExitCode {
+    xvrrpd::cli::main()
+}

@@ -1,0 +1,19 @@
+//! Helpers for xvrrp's integration tests: network namespaces that clean up
+//! after themselves, raw frame I/O, and the root check.
+//!
+//! The tests themselves live in `tests/tests/*.rs`.
+
+pub mod frames;
+pub mod netns;
+
+/// True when the test may create namespaces and load BPF programs. Otherwise it
+/// prints the reason, and the caller returns early.
+pub fn have_root(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        true
+    } else {
+        println!("{test}: skipping: needs root (network namespaces, XDP)");
+        false
+    }
+}

@@ -1,0 +1,177 @@
+//! Network namespaces for tests, torn down on drop (also when a test panics).
+//!
+//! Every namespace is named `xvt-<pid>-<n>-<tag>`; namespaces left by a test
+//! process that no longer runs are removed the first time this module is used.
+
+use std::{
+    fs::File,
+    os::fd::AsRawFd,
+    path::Path,
+    process::{Command, Output},
+    sync::{
+        Once,
+        atomic::{AtomicU32, Ordering},
+    },
+};
+
+/// Prefix of every namespace the tests create.
+pub const PREFIX: &str = "xvt-";
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+static SWEEP: Once = Once::new();
+
+/// Runs a command, panicking with its output when it fails.
+pub fn run(cmd: &[&str]) -> Output {
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Removes namespaces left behind by test processes that are gone.
+fn sweep_leftovers() {
+    let Ok(entries) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", &name]).output();
+        }
+    }
+}
+
+/// A network namespace owned by the test that created it.
+pub struct NetNs {
+    name: String,
+}
+
+impl NetNs {
+    /// Creates `xvt-<pid>-<n>-<tag>` with its loopback up.
+    pub fn new(tag: &str) -> Self {
+        SWEEP.call_once(sweep_leftovers);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{PREFIX}{}-{n}-{tag}", std::process::id());
+        run(&["ip", "netns", "add", &name]);
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"]);
+        ns
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `ip -n NAME args...`
+    pub fn ip(&self, args: &[&str]) -> Output {
+        let mut cmd = vec!["ip", "-n", &self.name];
+        cmd.extend_from_slice(args);
+        run(&cmd)
+    }
+
+    /// `ip netns exec NAME args...`, panicking on failure.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut cmd = vec!["ip", "netns", "exec", &self.name];
+        cmd.extend_from_slice(args);
+        run(&cmd)
+    }
+
+    /// Moves the calling thread into this namespace until the guard drops.
+    pub fn enter(&self) -> Entered {
+        let back = File::open("/proc/thread-self/ns/net").expect("open own netns");
+        let target = File::open(format!("/run/netns/{}", self.name)).expect("open test netns");
+        setns(&target);
+        Entered { back }
+    }
+
+    /// The MAC address of `iface` in this namespace.
+    pub fn mac(&self, iface: &str) -> [u8; 6] {
+        let out = self.ip(&["-o", "link", "show", iface]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mac = text
+            .split_whitespace()
+            .skip_while(|w| *w != "link/ether")
+            .nth(1)
+            .unwrap_or_else(|| panic!("no MAC for {iface}: {text}"));
+        let mut bytes = [0u8; 6];
+        for (b, part) in bytes.iter_mut().zip(mac.split(':')) {
+            *b = u8::from_str_radix(part, 16).expect("hex MAC");
+        }
+        bytes
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
+    }
+}
+
+fn setns(file: &File) {
+    // SAFETY: a valid namespace fd; only the calling thread changes namespace.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+}
+
+/// The calling thread is inside a test namespace while this lives.
+pub struct Entered {
+    back: File,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        setns(&self.back);
+    }
+}
+
+/// Two namespaces joined by a veth pair `veth0` (in `a`) -- `veth0` (in `b`),
+/// both up, with `192.0.2.1/24` on `a` and `192.0.2.2/24` on `b`
+/// (TEST-NET-1: documentation addresses that exist only inside these namespaces).
+pub struct Pair {
+    pub a: NetNs,
+    pub b: NetNs,
+}
+
+impl Pair {
+    pub fn new() -> Self {
+        let a = NetNs::new("a");
+        let b = NetNs::new("b");
+        a.ip(&[
+            "link",
+            "add",
+            "veth0",
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "vethb",
+            "netns",
+            b.name(),
+        ]);
+        b.ip(&["link", "set", "vethb", "name", "veth0"]);
+        for (ns, addr) in [(&a, "192.0.2.1/24"), (&b, "192.0.2.2/24")] {
+            ns.ip(&["addr", "add", addr, "dev", "veth0"]);
+            ns.ip(&["link", "set", "veth0", "up"]);
+        }
+        Self { a, b }
+    }
+}
+
+impl Default for Pair {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,127 @@
+//! `cargo xtask <command>`: the developer commands of xvrrp.
+//!
+//! - `setup`: prepares this machine (nightly + rust-src, bpf-linker against the
+//!   nightly's LLVM, the apt packages the tests use). Idempotent.
+//! - `build-ebpf [--release]`: builds the XDP program and says where it is.
+//! - `test`: setup, formatting, lints, build, every test.
+//! - `demo`: the main job on a namespace lab.
+
+mod demo;
+mod setup;
+mod util;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+use crate::util::{cargo, nightly_cargo, workspace_root};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "xvrrp developer commands")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Prepare this machine for building and testing (idempotent).
+    Setup,
+    /// Build the XDP program for bpfel-unknown-none and print the object's path.
+    BuildEbpf {
+        /// Optimised build (what the controller embeds).
+        #[arg(long)]
+        release: bool,
+    },
+    /// Set up, check formatting and lints, build, and run every test.
+    Test,
+    /// Run the demo on a network-namespace lab (needs root).
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Setup => setup::run(),
+        Command::BuildEbpf { release } => build_ebpf(release),
+        Command::Test => test(),
+        Command::Demo => demo::run(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The same build that `controller/build.rs` does through aya-build, with the
+/// same flags, into the workspace's own target directory.
+fn build_ebpf(release: bool) -> Result<()> {
+    setup::ensure()?;
+    let mut args = vec![
+        "build",
+        "--package",
+        "xvrrp-ebpf",
+        "--bins",
+        "--target",
+        "bpfel-unknown-none",
+        "-Z",
+        "build-std=core",
+    ];
+    if release {
+        args.push("--release");
+    }
+    nightly_cargo(&args)
+        .env("CARGO_ENCODED_RUSTFLAGS", util::ebpf_rustflags())
+        .status_ok()?;
+    let profile = if release { "release" } else { "debug" };
+    let object = util::target_dir()?
+        .join("bpfel-unknown-none")
+        .join(profile)
+        .join("xvrrp");
+    println!("XDP object: {}", object.display());
+    Ok(())
+}
+
+fn test() -> Result<()> {
+    setup::ensure()?;
+    let root = workspace_root()?;
+    util::step("formatting (cargo fmt --check)");
+    cargo(&["fmt", "--all", "--check"]).status_ok()?;
+    util::step("lints: userspace crates (clippy -D warnings)");
+    cargo(&["clippy", "--all-targets", "--", "-D", "warnings"]).status_ok()?;
+    util::step("lints: the XDP crate (clippy for bpfel-unknown-none)");
+    nightly_cargo(&[
+        "clippy",
+        "--package",
+        "xvrrp-ebpf",
+        "--target",
+        "bpfel-unknown-none",
+        "-Z",
+        "build-std=core",
+        "--release",
+        "--",
+        "-D",
+        "warnings",
+    ])
+    .env("CARGO_ENCODED_RUSTFLAGS", util::ebpf_rustflags())
+    .status_ok()?;
+    util::step("unit tests");
+    cargo(&[
+        "test",
+        "--workspace",
+        "--exclude",
+        "xvrrp-tests",
+        "--exclude",
+        "xvrrp-ebpf",
+    ])
+    .status_ok()?;
+    util::step("integration tests (network namespaces, XDP, real peers)");
+    // --nocapture: each test prints what it ran, so a log shows nothing was skipped.
+    cargo(&["test", "--package", "xvrrp-tests", "--", "--nocapture"]).status_ok()?;
+    println!("\nall checks passed in {}", root.display());
+    Ok(())
+}
