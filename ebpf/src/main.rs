@@ -25,7 +25,7 @@ pub fn xvrrp(ctx: XdpContext) -> u32 {
 
 fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
     match parse_l3(ctx)? {
-        L3::Vrrp { .. } => {
+        L3::Vrrp => {
             count(stats::VRRP_SEEN);
             Ok(xdp_action::XDP_PASS)
         }

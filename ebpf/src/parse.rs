@@ -8,7 +8,6 @@ use xvrrp_common::vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROT
 
 pub const ETH_HLEN: usize = 14;
 pub const VLAN_HLEN: usize = 4;
-pub const IPV6_HLEN: usize = 40;
 
 /// A pointer to a `T` at `offset` bytes into the frame, or `Err` when the frame
 /// is too short.
@@ -31,11 +30,7 @@ fn be16_at(ctx: &XdpContext, offset: usize) -> Result<u16, ()> {
 /// What lies above the link layer, as far as this program cares.
 pub enum L3 {
     /// An IPv4 or IPv6 packet with protocol / next header 112.
-    /// `l3` is the offset of the IP header, `is_v6` its family.
-    Vrrp {
-        l3: usize,
-        is_v6: bool,
-    },
+    Vrrp,
     Other,
 }
 
@@ -54,7 +49,7 @@ pub fn parse_l3(ctx: &XdpContext) -> Result<L3, ()> {
             // IPv4 protocol field: byte 9 of the header.
             let p = ptr_at::<u8>(ctx, l3 + 9)?;
             if unsafe { *p } == IPPROTO_VRRP {
-                return Ok(L3::Vrrp { l3, is_v6: false });
+                return Ok(L3::Vrrp);
             }
         }
         ETH_P_IPV6 => {
@@ -62,7 +57,7 @@ pub fn parse_l3(ctx: &XdpContext) -> Result<L3, ()> {
             // extension headers (RFC 5798 5.1.2).
             let p = ptr_at::<u8>(ctx, l3 + 6)?;
             if unsafe { *p } == IPPROTO_VRRP {
-                return Ok(L3::Vrrp { l3, is_v6: true });
+                return Ok(L3::Vrrp);
             }
         }
         _ => {}

@@ -121,7 +121,7 @@ fn test() -> Result<()> {
     .status_ok()?;
     util::step("integration tests (network namespaces, XDP, real peers)");
     // --nocapture: each test prints what it ran, so a log shows nothing was skipped.
-    cargo(&["test", "--package", "xvrrp-tests", "--", "--nocapture"]).status_ok()?;
+    cargo(&["test", "--package", "xvrrp-tests", "--tests", "--", "--nocapture"]).status_ok()?;
     println!("\nall checks passed in {}", root.display());
     Ok(())
 }
