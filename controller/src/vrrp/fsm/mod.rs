@@ -1,0 +1,487 @@
+//! The VRRP state machine of RFC 3768 6.3-6.4 and RFC 5798 6.3-6.4, with
+//! keepalived's additions (Fault state, `preempt_delay`, gratuitous ARP
+//! schedule), as one pure function:
+//!
+//! `step(&Instance, &Event, now) -> (Vars, Vec<Action>)`
+//!
+//! `Vars` is everything that changes (the state among it); `Action`s are what
+//! the executor does: send, add or remove addresses, arm or cancel timers, run
+//! notify scripts. No sockets, no clock: `now` is an argument, times are
+//! microseconds on the executor's monotonic clock.
+
+#[cfg(test)]
+mod conformance;
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// Microseconds on the monotonic clock (the one the XDP program stamps with).
+pub type Micros = u64;
+
+pub const US_PER_SEC: Micros = 1_000_000;
+pub const US_PER_CS: Micros = 10_000;
+
+/// Priority of the address owner (RFC 5798 5.2.4).
+pub const PRIORITY_OWNER: u8 = 255;
+/// Priority a master sends when it stops (RFC 5798 5.2.4).
+pub const PRIORITY_STOP: u8 = 0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum State {
+    Initialize,
+    Backup,
+    Master,
+    /// keepalived's FAULT: a tracked interface is down or a tracked script
+    /// without weight fails. The instance neither sends nor takes over.
+    Fault,
+}
+
+/// keepalived's gratuitous ARP / unsolicited NA schedule on becoming master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GarpSchedule {
+    /// `garp_master_delay`: the second burst comes this long after the first (0: none).
+    pub delay_us: Micros,
+    /// `garp_master_repeat`: messages per burst.
+    pub repeat: u32,
+    /// `garp_master_refresh`: while master, a burst this often (0: never).
+    pub refresh_us: Micros,
+    /// `garp_master_refresh_repeat`: messages per refresh burst.
+    pub refresh_repeat: u32,
+}
+
+impl Default for GarpSchedule {
+    /// keepalived's defaults: 5 at once, 5 more after 5 s, no refresh.
+    fn default() -> Self {
+        Self {
+            delay_us: 5 * US_PER_SEC,
+            repeat: 5,
+            refresh_us: 0,
+            refresh_repeat: 1,
+        }
+    }
+}
+
+/// The configuration of one virtual router, fixed while it runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Params {
+    /// 2 (RFC 3768) or 3 (RFC 5798).
+    pub version: u8,
+    /// Advertisement_Interval in centiseconds (v2: whole seconds times 100).
+    pub advert_interval_cs: u16,
+    /// Preempt_Mode (`nopreempt` clears it).
+    pub preempt: bool,
+    /// keepalived `preempt_delay`: after start-up, or after first seeing a
+    /// lower-priority master, wait this long before preempting it.
+    pub preempt_delay_us: Micros,
+    /// Our primary address on the interface, the tie-breaker (RFC 5798 6.4.3).
+    pub primary_ip: IpAddr,
+    /// Adverts missed before the master is declared down (RFC: 3; keepalived `down_timer_adverts`).
+    pub down_timer_adverts: u32,
+    pub garp: GarpSchedule,
+}
+
+/// What changes while an instance runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vars {
+    pub state: State,
+    /// Effective priority: the configured one plus script and interface weights.
+    pub priority: u8,
+    /// Master_Adver_Interval in centiseconds (v3 learns it from the master).
+    pub master_adver_interval_cs: u16,
+    /// The master we last heard, and its priority.
+    pub master: Option<(IpAddr, u8)>,
+    /// Until when `preempt_delay` holds back preemption.
+    pub preempt_after: Option<Micros>,
+}
+
+/// One virtual router: its fixed parameters and its variables.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub params: Params,
+    pub vars: Vars,
+}
+
+/// The timers of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Timer {
+    /// Adver_Timer (master).
+    Advert,
+    /// Master_Down_Timer (backup).
+    MasterDown,
+    /// `preempt_delay` runs out.
+    PreemptDelay,
+    /// The second gratuitous burst, `garp_master_delay` after becoming master.
+    GarpDelay,
+    /// The periodic `garp_master_refresh` burst.
+    GarpRefresh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    Startup,
+    Shutdown,
+    /// A valid advert (see `validate`), from `src`; `interval_cs` is the
+    /// advert's interval in centiseconds.
+    Advert {
+        priority: u8,
+        src: IpAddr,
+        interval_cs: u16,
+    },
+    /// A timer armed by an earlier `Action::Arm` expired.
+    Timer(Timer),
+    /// The effective priority changed (script or interface weight).
+    PriorityChanged(u8),
+    FaultSet,
+    FaultCleared,
+}
+
+/// Which notify script to run (`notify_master`, ... and `notify` with the state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Notify {
+    Master,
+    Backup,
+    Fault,
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Send one advert with this priority (0 when leaving).
+    SendAdvert {
+        priority: u8,
+    },
+    /// Install the VIPs (and excluded VIPs) on the interface.
+    AddVips,
+    RemoveVips,
+    /// Gratuitous ARP for each IPv4 VIP, unsolicited NA for each IPv6 VIP, `count` times.
+    SendGratuitous {
+        count: u32,
+    },
+    /// The XDP ARP/NDP responder answers for the VIPs (on) or not (off).
+    ArpResponder(bool),
+    /// (Re)arm a timer to expire at `at_us`.
+    Arm {
+        timer: Timer,
+        at_us: Micros,
+    },
+    Cancel(Timer),
+    Notify(Notify),
+    /// v3: a backup adopts the master's advert interval (RFC 5798 6.4.2).
+    AdoptInterval {
+        interval_cs: u16,
+    },
+    /// While master, an advert from another router that does not win: two
+    /// masters for one VRID (split brain; RFC says discard, operators want to know).
+    OtherMaster {
+        src: IpAddr,
+        priority: u8,
+    },
+}
+
+impl Instance {
+    /// A new instance in Initialize, with its configured priority.
+    pub fn new(params: Params, priority: u8) -> Self {
+        let vars = Vars {
+            state: State::Initialize,
+            priority,
+            master_adver_interval_cs: params.advert_interval_cs,
+            master: None,
+            preempt_after: None,
+        };
+        Self { params, vars }
+    }
+
+    /// Skew_Time in microseconds for the current priority.
+    /// v2 (RFC 3768 6.1): (256 - Priority) / 256 seconds.
+    /// v3 (RFC 5798 6.1): ((256 - Priority) * Master_Adver_Interval) / 256 centiseconds.
+    pub fn skew_us(&self) -> Micros {
+        let weight = Micros::from(256 - u16::from(self.vars.priority));
+        if self.params.version == 2 {
+            weight * US_PER_SEC / 256
+        } else {
+            weight * Micros::from(self.vars.master_adver_interval_cs) * US_PER_CS / 256
+        }
+    }
+
+    /// Master_Down_Interval: (3 * Master_Adver_Interval) + Skew_Time
+    /// (RFC 5798 6.1; `down_timer_adverts` replaces the 3).
+    pub fn master_down_us(&self) -> Micros {
+        let adverts = Micros::from(self.params.down_timer_adverts.max(1));
+        adverts * Micros::from(self.vars.master_adver_interval_cs) * US_PER_CS + self.skew_us()
+    }
+
+    fn advert_interval_us(&self) -> Micros {
+        Micros::from(self.params.advert_interval_cs) * US_PER_CS
+    }
+
+    /// Applies the result of `step`.
+    pub fn apply(&mut self, vars: Vars) {
+        self.vars = vars;
+    }
+}
+
+/// The transition function. Returns the new variables and the actions, in the
+/// order the executor must carry them out.
+pub fn step(inst: &Instance, event: &Event, now: Micros) -> (Vars, Vec<Action>) {
+    let mut m = Machine {
+        inst: inst.clone(),
+        now,
+        actions: Vec::new(),
+    };
+    m.handle(event);
+    (m.inst.vars, m.actions)
+}
+
+struct Machine {
+    inst: Instance,
+    now: Micros,
+    actions: Vec<Action>,
+}
+
+impl Machine {
+    fn state(&self) -> State {
+        self.inst.vars.state
+    }
+
+    fn arm(&mut self, timer: Timer, after_us: Micros) {
+        self.actions.push(Action::Arm {
+            timer,
+            at_us: self.now + after_us,
+        });
+    }
+
+    fn handle(&mut self, event: &Event) {
+        match (self.state(), event) {
+            (State::Initialize, Event::Startup) => self.startup(),
+            (State::Fault, Event::FaultCleared) => self.startup(),
+            (State::Master, Event::Shutdown) => {
+                // RFC 5798 6.4.3: cancel Adver_Timer, send priority 0, go to Initialize.
+                self.leave_master();
+                self.actions.push(Action::SendAdvert {
+                    priority: PRIORITY_STOP,
+                });
+                self.enter_initialize();
+            }
+            (State::Backup, Event::Shutdown) => {
+                // RFC 5798 6.4.2: cancel Master_Down_Timer, go to Initialize.
+                self.actions.push(Action::Cancel(Timer::MasterDown));
+                self.actions.push(Action::Cancel(Timer::PreemptDelay));
+                self.enter_initialize();
+            }
+            (State::Fault, Event::Shutdown) => self.enter_initialize(),
+            (_, Event::Advert { src, .. }) if *src == self.inst.params.primary_ip => {
+                // Our own advert looped back: not a peer.
+            }
+            (
+                State::Backup,
+                Event::Advert {
+                    priority,
+                    src,
+                    interval_cs,
+                },
+            ) => {
+                self.backup_advert(*priority, *src, *interval_cs);
+            }
+            (
+                State::Master,
+                Event::Advert {
+                    priority,
+                    src,
+                    interval_cs,
+                },
+            ) => {
+                self.master_advert(*priority, *src, *interval_cs);
+            }
+            (State::Backup, Event::Timer(Timer::MasterDown)) => self.become_master(),
+            (State::Backup, Event::Timer(Timer::PreemptDelay)) => {
+                // keepalived preempt_delay ran out while a lower master still holds the VRID.
+                let ours = self.inst.vars.priority;
+                if self.inst.params.preempt && self.inst.vars.master.is_some_and(|(_, p)| p < ours) {
+                    self.become_master();
+                }
+            }
+            (State::Master, Event::Timer(Timer::Advert)) => {
+                // RFC 5798 6.4.3: send an advert, reset Adver_Timer.
+                self.actions.push(Action::SendAdvert {
+                    priority: self.inst.vars.priority,
+                });
+                self.arm(Timer::Advert, self.inst.advert_interval_us());
+            }
+            (State::Master, Event::Timer(Timer::GarpDelay)) => {
+                self.actions.push(Action::SendGratuitous {
+                    count: self.inst.params.garp.repeat,
+                });
+            }
+            (State::Master, Event::Timer(Timer::GarpRefresh)) => {
+                let garp = self.inst.params.garp;
+                self.actions.push(Action::SendGratuitous {
+                    count: garp.refresh_repeat,
+                });
+                self.arm(Timer::GarpRefresh, garp.refresh_us);
+            }
+            (_, Event::PriorityChanged(priority)) => {
+                let changed = *priority != self.inst.vars.priority;
+                self.inst.vars.priority = *priority;
+                if changed && self.state() == State::Master {
+                    // Tell the backups now rather than at the next Adver_Timer, so a
+                    // higher backup can preempt a master whose health dropped.
+                    self.actions.push(Action::SendAdvert { priority: *priority });
+                    self.arm(Timer::Advert, self.inst.advert_interval_us());
+                }
+            }
+            (State::Master, Event::FaultSet) => {
+                self.leave_master();
+                self.actions.push(Action::SendAdvert {
+                    priority: PRIORITY_STOP,
+                });
+                self.enter_fault();
+            }
+            (State::Backup, Event::FaultSet) => {
+                self.actions.push(Action::Cancel(Timer::MasterDown));
+                self.actions.push(Action::Cancel(Timer::PreemptDelay));
+                self.enter_fault();
+            }
+            (State::Initialize, Event::FaultSet) => self.enter_fault(),
+            // Everything else is ignored in that state: stale timers, adverts
+            // while not running, repeated start-ups.
+            _ => {}
+        }
+    }
+
+    /// RFC 5798 6.4.1: the owner becomes master at once, everyone else backup.
+    fn startup(&mut self) {
+        let delay = self.inst.params.preempt_delay_us;
+        self.inst.vars.preempt_after = (delay > 0).then_some(self.now + delay);
+        self.inst.vars.master = None;
+        if self.inst.vars.priority == PRIORITY_OWNER {
+            self.become_master();
+        } else {
+            self.inst.vars.master_adver_interval_cs = self.inst.params.advert_interval_cs;
+            self.enter_backup();
+        }
+    }
+
+    /// RFC 5798 6.4.2 "If an ADVERTISEMENT is received".
+    fn backup_advert(&mut self, priority: u8, src: IpAddr, interval_cs: u16) {
+        let vars = &self.inst.vars;
+        if priority == PRIORITY_STOP {
+            // The master is leaving: take over after Skew_Time only.
+            self.arm(Timer::MasterDown, self.inst.skew_us());
+            return;
+        }
+        let preempt = self.inst.params.preempt;
+        let ours = vars.priority;
+        let mut hold_back = false;
+        if preempt && priority < ours && self.inst.params.preempt_delay_us > 0 {
+            // keepalived preempt_delay: a lower master is tolerated for a while.
+            let after = *self
+                .inst
+                .vars
+                .preempt_after
+                .get_or_insert(self.now + self.inst.params.preempt_delay_us);
+            hold_back = self.now < after;
+            if hold_back {
+                self.actions.push(Action::Arm {
+                    timer: Timer::PreemptDelay,
+                    at_us: after,
+                });
+            }
+        }
+        if !preempt || priority >= ours || hold_back {
+            if self.inst.params.version == 3 && interval_cs != self.inst.vars.master_adver_interval_cs {
+                self.inst.vars.master_adver_interval_cs = interval_cs;
+                self.actions.push(Action::AdoptInterval { interval_cs });
+            }
+            self.inst.vars.master = Some((src, priority));
+            if priority >= ours {
+                // A legitimate master: a later lower one starts a fresh preempt_delay.
+                if self.inst.vars.preempt_after.is_some_and(|t| self.now >= t) {
+                    self.inst.vars.preempt_after = None;
+                }
+            }
+            self.arm(Timer::MasterDown, self.inst.master_down_us());
+        } else {
+            // Preempt: discard, and let Master_Down_Timer run out.
+            self.inst.vars.master = Some((src, priority));
+        }
+    }
+
+    /// RFC 5798 6.4.3 "If an ADVERTISEMENT is received".
+    fn master_advert(&mut self, priority: u8, src: IpAddr, interval_cs: u16) {
+        let ours = self.inst.vars.priority;
+        if priority == PRIORITY_STOP {
+            // Another router leaves: answer at once so the backups hear a master.
+            self.actions.push(Action::SendAdvert { priority: ours });
+            self.arm(Timer::Advert, self.inst.advert_interval_us());
+            return;
+        }
+        let wins = priority > ours || (priority == ours && src > self.inst.params.primary_ip);
+        if wins {
+            self.leave_master();
+            if self.inst.params.version == 3 {
+                self.inst.vars.master_adver_interval_cs = interval_cs;
+            }
+            self.inst.vars.master = Some((src, priority));
+            self.enter_backup();
+        } else {
+            self.actions.push(Action::OtherMaster { src, priority });
+        }
+    }
+
+    /// RFC 5798 6.4.1/6.4.2: send an advert, announce the VIPs, arm Adver_Timer.
+    fn become_master(&mut self) {
+        let from = self.state();
+        if from == State::Backup {
+            self.actions.push(Action::Cancel(Timer::MasterDown));
+            self.actions.push(Action::Cancel(Timer::PreemptDelay));
+        }
+        let garp = self.inst.params.garp;
+        self.actions.push(Action::SendAdvert {
+            priority: self.inst.vars.priority,
+        });
+        self.actions.push(Action::AddVips);
+        self.actions.push(Action::ArpResponder(true));
+        self.actions.push(Action::SendGratuitous { count: garp.repeat });
+        if garp.delay_us > 0 && garp.repeat > 0 {
+            self.arm(Timer::GarpDelay, garp.delay_us);
+        }
+        if garp.refresh_us > 0 {
+            self.arm(Timer::GarpRefresh, garp.refresh_us);
+        }
+        self.arm(Timer::Advert, self.inst.advert_interval_us());
+        self.inst.vars.state = State::Master;
+        self.inst.vars.master = None;
+        self.inst.vars.preempt_after = None;
+        self.actions.push(Action::Notify(Notify::Master));
+    }
+
+    /// What a master undoes whenever it stops being master.
+    fn leave_master(&mut self) {
+        self.actions.push(Action::Cancel(Timer::Advert));
+        self.actions.push(Action::Cancel(Timer::GarpDelay));
+        self.actions.push(Action::Cancel(Timer::GarpRefresh));
+        self.actions.push(Action::ArpResponder(false));
+        self.actions.push(Action::RemoveVips);
+    }
+
+    fn enter_backup(&mut self) {
+        self.arm(Timer::MasterDown, self.inst.master_down_us());
+        self.inst.vars.state = State::Backup;
+        self.actions.push(Action::Notify(Notify::Backup));
+    }
+
+    fn enter_fault(&mut self) {
+        self.inst.vars.state = State::Fault;
+        self.inst.vars.master = None;
+        self.actions.push(Action::Notify(Notify::Fault));
+    }
+
+    fn enter_initialize(&mut self) {
+        self.inst.vars.state = State::Initialize;
+        self.inst.vars.master = None;
+        self.actions.push(Action::Notify(Notify::Stop));
+    }
+}

@@ -1,0 +1,10 @@
+//! The VRRP protocol core: the wire codec, the receive validation of RFC 3768 /
+//! RFC 5798 section 7.1, and the pure state machine. Nothing here touches a
+//! socket, a clock or the kernel.
+
+pub mod codec;
+pub mod fsm;
+pub mod validate;
+
+#[cfg(test)]
+mod fixture_tests;
