@@ -1,11 +1,163 @@
-//! BPF map names. The kernel program names its statics after these (aya's
-//! `#[map]` takes the static's name), and the controller looks maps up by
-//! these constants; a test in the controller checks every name is present in
-//! the compiled object, so the two sides cannot drift apart silently.
+//! BPF map names and the `#[repr(C)]` keys and values they hold.
+//!
+//! The kernel program names its statics after these constants (aya's `#[map]`
+//! takes the static's name); the controller looks maps up by them, and a test
+//! checks every name is present in the compiled object, so the two sides
+//! cannot drift apart silently. Each map says who writes it.
 
 /// Per-CPU array of `u64`, one slot per [`crate::stats`] constant.
 /// Written by: the kernel program only. Read by: the controller (summed over CPUs).
 pub const STATS: &str = "XVRRP_STATS";
+/// Hash `InstanceKey -> InstanceConfig`: what a valid advert looks like.
+/// Written by: the controller only. Read by: the kernel program.
+pub const INSTANCES: &str = "XVRRP_INSTANCES";
+/// Hash `InstanceKey -> AdvertState`: the last valid advert per virtual router.
+/// Written by: the kernel program only. Read by: the controller (master-down detection).
+pub const ADVERT_STATE: &str = "XVRRP_ADVERT_STATE";
+/// Ring buffer of `AdvertEvent`: pushed only when something changes.
+/// Written by: the kernel program only. Read by: the controller.
+pub const EVENTS: &str = "XVRRP_EVENTS";
+/// Hash `Vip4Key -> VipValue`: IPv4 VIPs whose ARP requests XDP answers.
+/// Written by: the controller only (while master). Read by: the kernel program.
+pub const VIPS4: &str = "XVRRP_VIPS4";
+/// Hash `Vip6Key -> VipValue`: IPv6 VIPs whose Neighbor Solicitations XDP answers.
+/// Written by: the controller only (while master). Read by: the kernel program.
+pub const VIPS6: &str = "XVRRP_VIPS6";
 
 /// Every map the kernel program must define.
-pub const ALL: &[&str] = &[STATS];
+pub const ALL: &[&str] = &[STATS, INSTANCES, ADVERT_STATE, EVENTS, VIPS4, VIPS6];
+
+/// Entries of the instance and advert-state maps: room for 4096 virtual
+/// routers per address family and interface mix, with slack.
+pub const MAX_INSTANCES: u32 = 16_384;
+/// Entries of each VIP map.
+pub const MAX_VIPS: u32 = 65_536;
+/// Bytes of the event ring buffer (a power of two, a multiple of the page size).
+pub const EVENTS_BYTES: u32 = 1 << 20;
+
+/// `InstanceKey::family` values.
+pub const FAMILY_V4: u8 = 4;
+pub const FAMILY_V6: u8 = 6;
+
+/// One virtual router on one interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct InstanceKey {
+    pub ifindex: u32,
+    /// `FAMILY_V4` or `FAMILY_V6`.
+    pub family: u8,
+    pub vrid: u8,
+    pub _pad: [u8; 2],
+}
+
+/// `InstanceConfig::flags`: VRRPv3 over IPv4 checksum without the pseudo-header.
+pub const CFG_V3_CHECKSUM_AS_V2: u8 = 1;
+
+/// What the kernel checks an advert against.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InstanceConfig {
+    /// 2 or 3.
+    pub version: u8,
+    /// v2: 0 none, 1 simple password. Ignored for v3.
+    pub auth_type: u8,
+    /// Number of advertised VIPs; a different count is counted, not dropped.
+    pub addr_count: u8,
+    /// `CFG_*` bits.
+    pub flags: u8,
+    /// v2: seconds (a different one is dropped); v3: centiseconds (informative).
+    pub interval: u16,
+    pub _pad: [u8; 2],
+    /// v2 simple password, zero padded.
+    pub auth_data: [u8; 8],
+}
+
+/// The last valid advert of one virtual router, as the kernel recorded it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdvertState {
+    /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC) of the last valid advert.
+    pub last_ns: u64,
+    /// Valid adverts recorded since the entry was created.
+    pub count: u64,
+    /// The sender's address (IPv4 in the first 4 bytes).
+    pub master: [u8; 16],
+    pub priority: u8,
+    pub version: u8,
+    /// Advert interval: v2 seconds, v3 centiseconds.
+    pub interval: u16,
+    pub _pad: [u8; 4],
+}
+
+/// `AdvertEvent::changes` bits: why userspace is woken.
+pub const EV_FIRST: u32 = 1;
+pub const EV_NEW_MASTER: u32 = 2;
+pub const EV_PRIORITY: u32 = 4;
+pub const EV_PRIORITY_ZERO: u32 = 8;
+pub const EV_INTERVAL: u32 = 16;
+pub const EV_AFTER_SILENCE: u32 = 32;
+
+/// A gap longer than this many advert intervals counts as silence.
+pub const SILENCE_INTERVALS: u64 = 2;
+
+/// Pushed on the ring buffer when a valid advert changes something.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AdvertEvent {
+    pub key: InstanceKey,
+    pub ts_ns: u64,
+    pub master: [u8; 16],
+    /// `EV_*` bits.
+    pub changes: u32,
+    pub priority: u8,
+    pub version: u8,
+    pub interval: u16,
+}
+
+/// An IPv4 VIP on one interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Vip4Key {
+    pub ifindex: u32,
+    pub addr: [u8; 4],
+}
+
+/// An IPv6 VIP on one interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Vip6Key {
+    pub ifindex: u32,
+    pub addr: [u8; 16],
+}
+
+/// How XDP answers for a VIP.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VipValue {
+    /// The MAC to answer with: the interface's, or the virtual MAC with `use_vmac`.
+    pub mac: [u8; 6],
+    pub vrid: u8,
+    pub _pad: u8,
+}
+
+const _: () = assert!(core::mem::size_of::<InstanceKey>() == 8);
+const _: () = assert!(core::mem::size_of::<InstanceConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<AdvertState>() == 40);
+const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 40);
+const _: () = assert!(core::mem::size_of::<Vip4Key>() == 8);
+const _: () = assert!(core::mem::size_of::<Vip6Key>() == 20);
+const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
+
+#[cfg(feature = "user")]
+mod pod {
+    use super::*;
+
+    // SAFETY: all #[repr(C)] with explicit padding fields and no invalid bit patterns.
+    unsafe impl aya::Pod for InstanceKey {}
+    unsafe impl aya::Pod for InstanceConfig {}
+    unsafe impl aya::Pod for AdvertState {}
+    unsafe impl aya::Pod for AdvertEvent {}
+    unsafe impl aya::Pod for Vip4Key {}
+    unsafe impl aya::Pod for Vip6Key {}
+    unsafe impl aya::Pod for VipValue {}
+}

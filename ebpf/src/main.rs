@@ -1,21 +1,22 @@
 //! The xvrrp XDP program.
 //!
-//! Every frame enters `xvrrp`. Frames that are not VRRP leave with `XDP_PASS`
-//! after reading at most the Ethernet header, one VLAN tag and the IP header.
+//! Every frame enters `xvrrp`. Plain traffic leaves with `XDP_PASS` after
+//! reading the Ethernet header (plus one VLAN tag) and the IP protocol field;
+//! VRRP adverts are validated, recorded and consumed (`advert.rs`); ARP
+//! requests and Neighbor Solicitations for active VIPs are answered here
+//! (`responder.rs`).
 #![no_std]
 #![no_main]
 
+mod advert;
+mod maps;
 mod parse;
+mod responder;
 
-use aya_ebpf::{bindings::xdp_action, macros::map, macros::xdp, maps::PerCpuArray, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use xvrrp_common::stats;
 
 use crate::parse::{L3, parse_l3};
-
-/// Counters, one slot per `xvrrp_common::stats` constant.
-/// Written by: this program only. Read by: the controller.
-#[map]
-static XVRRP_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(stats::COUNT, 0);
 
 #[xdp]
 pub fn xvrrp(ctx: XdpContext) -> u32 {
@@ -25,19 +26,13 @@ pub fn xvrrp(ctx: XdpContext) -> u32 {
 
 fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
     match parse_l3(ctx)? {
-        L3::Vrrp => {
-            count(stats::VRRP_SEEN);
-            Ok(xdp_action::XDP_PASS)
+        L3::Vrrp { l3, is_v6 } => {
+            maps::count(stats::VRRP_SEEN);
+            Ok(advert::handle(ctx, l3, is_v6))
         }
+        L3::Arp { l3 } => responder::arp(ctx, l3),
+        L3::Icmpv6 { l3 } => responder::ndp(ctx, l3),
         L3::Other => Ok(xdp_action::XDP_PASS),
-    }
-}
-
-#[inline(always)]
-fn count(slot: u32) {
-    if let Some(c) = XVRRP_STATS.get_ptr_mut(slot) {
-        // Per-CPU slot: no other writer can race with this CPU.
-        unsafe { *c += 1 };
     }
 }
 

@@ -4,10 +4,11 @@
 use core::mem::size_of;
 
 use aya_ebpf::programs::XdpContext;
-use xvrrp_common::vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP};
+use xvrrp_common::vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP};
 
 pub const ETH_HLEN: usize = 14;
 pub const VLAN_HLEN: usize = 4;
+pub const IPPROTO_ICMPV6: u8 = 58;
 
 /// A pointer to a `T` at `offset` bytes into the frame, or `Err` when the frame
 /// is too short.
@@ -21,16 +22,44 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*const T, ()> {
     Ok((start + offset) as *const T)
 }
 
+/// Like `ptr_at`, for writing.
 #[inline(always)]
-fn be16_at(ctx: &XdpContext, offset: usize) -> Result<u16, ()> {
+pub fn ptr_mut_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
+    ptr_at::<T>(ctx, offset).map(|p| p as *mut T)
+}
+
+/// A byte of the frame that is not its last byte.
+///
+/// Reads through a 2-byte window: LLVM turns a 1-byte bounds check
+/// (`p + 1 > end`) into `p >= end`, from which the verifier derives a range of
+/// zero bytes and rejects the load. Every byte this program reads this way is
+/// followed by more header, so a frame ending there is truncated anyway.
+#[inline(always)]
+pub fn u8_at(ctx: &XdpContext, offset: usize) -> Result<u8, ()> {
+    Ok(unsafe { (*ptr_at::<[u8; 2]>(ctx, offset)?)[0] })
+}
+
+/// A big-endian 16-bit field of the frame.
+#[inline(always)]
+pub fn be16_at(ctx: &XdpContext, offset: usize) -> Result<u16, ()> {
     let p = ptr_at::<[u8; 2]>(ctx, offset)?;
     Ok(u16::from_be_bytes(unsafe { *p }))
 }
 
 /// What lies above the link layer, as far as this program cares.
 pub enum L3 {
-    /// An IPv4 or IPv6 packet with protocol / next header 112.
-    Vrrp,
+    /// IPv4 or IPv6 with protocol / next header 112; `l3` is the IP header's offset.
+    Vrrp {
+        l3: usize,
+        is_v6: bool,
+    },
+    Arp {
+        l3: usize,
+    },
+    /// IPv6 with next header ICMPv6 (a Neighbor Solicitation, perhaps).
+    Icmpv6 {
+        l3: usize,
+    },
     Other,
 }
 
@@ -44,23 +73,56 @@ pub fn parse_l3(ctx: &XdpContext) -> Result<L3, ()> {
         proto = be16_at(ctx, ETH_HLEN + 2)?;
         l3 += VLAN_HLEN;
     }
-    match proto {
-        ETH_P_IP => {
-            // IPv4 protocol field: byte 9 of the header.
-            let p = ptr_at::<u8>(ctx, l3 + 9)?;
-            if unsafe { *p } == IPPROTO_VRRP {
-                return Ok(L3::Vrrp);
-            }
+    Ok(match proto {
+        // IPv4 protocol field: byte 9 of the header.
+        ETH_P_IP if u8_at(ctx, l3 + 9)? == IPPROTO_VRRP => L3::Vrrp { l3, is_v6: false },
+        // IPv6 next header: byte 6. Adverts carry no extension headers (RFC 5798 5.1.2).
+        ETH_P_IPV6 => match u8_at(ctx, l3 + 6)? {
+            IPPROTO_VRRP => L3::Vrrp { l3, is_v6: true },
+            IPPROTO_ICMPV6 => L3::Icmpv6 { l3 },
+            _ => L3::Other,
+        },
+        ETH_P_ARP => L3::Arp { l3 },
+        _ => L3::Other,
+    })
+}
+
+/// Ones'-complement sum of `words` 32-bit words at `offset`, added to `acc`.
+/// Words are loaded in host order: the folded sum is the same in either byte
+/// order (RFC 1071 2(B)), as long as every addend is in the same order.
+#[inline(always)]
+pub fn sum_words(ctx: &XdpContext, offset: usize, words: usize, mut acc: u64) -> Result<u64, ()> {
+    for i in 0..MAX_SUM_WORDS {
+        if i >= words {
+            break;
         }
-        ETH_P_IPV6 => {
-            // IPv6 next header: byte 6 of the fixed header. Adverts carry no
-            // extension headers (RFC 5798 5.1.2).
-            let p = ptr_at::<u8>(ctx, l3 + 6)?;
-            if unsafe { *p } == IPPROTO_VRRP {
-                return Ok(L3::Vrrp);
-            }
-        }
-        _ => {}
+        let p = ptr_at::<u32>(ctx, offset + i * 4)?;
+        acc += u64::from(unsafe { p.read_unaligned() });
     }
-    Ok(L3::Other)
+    Ok(acc)
+}
+
+/// Ones'-complement sum of a fixed number of 32-bit words at `offset` (one
+/// bounds check, no loop: addresses and fixed-size messages).
+#[inline(always)]
+pub fn sum_array<const N: usize>(ctx: &XdpContext, offset: usize, mut acc: u64) -> Result<u64, ()> {
+    let words = unsafe { *ptr_at::<[u32; N]>(ctx, offset)? };
+    for w in words {
+        acc += u64::from(w);
+    }
+    Ok(acc)
+}
+
+/// Longest VRRP message the checksum loop covers: 1500-byte MTU worth.
+pub const MAX_SUM_WORDS: usize = 375;
+
+/// Folds a 64-bit ones'-complement accumulator to 16 bits.
+#[inline(always)]
+pub fn fold(mut acc: u64) -> u16 {
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff_ffff) + (acc >> 32);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc = (acc & 0xffff) + (acc >> 16);
+    acc as u16
 }

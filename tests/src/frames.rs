@@ -2,7 +2,15 @@
 
 use std::{
     io, mem,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+use xvrrp_common::vrrp::{ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP};
+use xvrrpd::vrrp::codec::{
+    Advert, Auth, ChecksumScope,
+    ethernet::{EthernetHdr, Mac},
+    ip::{Ipv4Hdr, Ipv6Hdr},
 };
 
 /// Sends whole Ethernet frames out of one interface (AF_PACKET, SOCK_RAW).
@@ -55,56 +63,70 @@ impl PacketSocket {
     }
 }
 
-/// The Internet checksum (RFC 1071) of `data`.
-pub fn inet_checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = 0;
-    for chunk in data.chunks(2) {
-        let word = u16::from_be_bytes([chunk[0], *chunk.get(1).unwrap_or(&0)]);
-        sum += u32::from(word);
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
+/// An Ethernet frame around an IPv4 packet from `src` to 224.0.0.18 with `ttl`.
+pub fn ipv4_frame(src_mac: Mac, src: Ipv4Addr, ttl: u8, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let eth = EthernetHdr {
+        dst: [0x01, 0x00, 0x5e, 0x00, 0x00, 0x12],
+        src: src_mac,
+        vlan: None,
+        ethertype: ETH_P_IP,
+    };
+    let mut frame = eth.encode();
+    frame.extend_from_slice(&Ipv4Hdr::new(src, MCAST4, protocol, ttl, payload.len()).encode());
+    frame.extend_from_slice(payload);
+    frame
 }
 
-/// A VRRPv2 advert in an Ethernet frame, as RFC 3768 5.1 describes it:
-/// source `src_mac`, to 01:00:5e:00:00:12, IPv4 from `src` to 224.0.0.18,
-/// TTL 255, no authentication, one virtual address.
-pub fn vrrp_v2_advert(src_mac: [u8; 6], src: [u8; 4], vrid: u8, priority: u8, vip: [u8; 4]) -> Vec<u8> {
-    let mut vrrp = vec![0x21, vrid, priority, 1, 0, 1, 0, 0];
-    vrrp.extend_from_slice(&vip);
-    vrrp.extend_from_slice(&[0; 8]); // authentication data (auth type 0)
-    let ck = inet_checksum(&vrrp);
-    vrrp[6..8].copy_from_slice(&ck.to_be_bytes());
-
-    let total = u16::try_from(20 + vrrp.len()).expect("small packet");
-    let mut ip = vec![0x45, 0xc0];
-    ip.extend_from_slice(&total.to_be_bytes());
-    ip.extend_from_slice(&[0, 0, 0, 0, 255, 112, 0, 0]);
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&[224, 0, 0, 18]);
-    let ck = inet_checksum(&ip);
-    ip[10..12].copy_from_slice(&ck.to_be_bytes());
-
-    let mut frame = vec![0x01, 0x00, 0x5e, 0x00, 0x00, 0x12];
-    frame.extend_from_slice(&src_mac);
-    frame.extend_from_slice(&[0x08, 0x00]);
-    frame.extend_from_slice(&ip);
-    frame.extend_from_slice(&vrrp);
+/// An Ethernet frame around an IPv6 packet from `src` to ff02::12 with `hop_limit`.
+pub fn ipv6_frame(src_mac: Mac, src: Ipv6Addr, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+    let eth = EthernetHdr {
+        dst: [0x33, 0x33, 0, 0, 0, 0x12],
+        src: src_mac,
+        vlan: None,
+        ethertype: ETH_P_IPV6,
+    };
+    let mut frame = eth.encode();
+    frame.extend_from_slice(&Ipv6Hdr::new(src, MCAST6, IPPROTO_VRRP, hop_limit, payload.len()).encode());
+    frame.extend_from_slice(payload);
     frame
+}
+
+/// The VRRP multicast groups (RFC 5798 5.1.1.2, 5.1.2.2).
+pub const MCAST4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
+pub const MCAST6: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12);
+
+/// A VRRPv2 advert in an Ethernet frame, as RFC 3768 5.1 describes it:
+/// TTL 255, no authentication, one virtual address, interval 1 s.
+pub fn vrrp_v2_advert(src_mac: Mac, src: [u8; 4], vrid: u8, priority: u8, vip: [u8; 4]) -> Vec<u8> {
+    let advert = Advert {
+        version: 2,
+        vrid,
+        priority,
+        interval: 1,
+        auth: Auth::None,
+        checksum: 0,
+        addrs: vec![IpAddr::from(vip)],
+    };
+    ipv4_frame(
+        src_mac,
+        src.into(),
+        255,
+        IPPROTO_VRRP,
+        &advert.encode(ChecksumScope::Message),
+    )
 }
 
 /// A UDP datagram in an Ethernet frame: ordinary traffic the program must pass.
 pub fn udp_frame(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
-    let mut ip = vec![0x45, 0, 0, 20 + 8 + 4, 0, 0, 0, 0, 64, 17, 0, 0];
-    ip.extend_from_slice(&src);
-    ip.extend_from_slice(&dst);
-    let ck = inet_checksum(&ip);
-    ip[10..12].copy_from_slice(&ck.to_be_bytes());
-    let mut frame = vec![0xff; 6];
-    frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
-    frame.extend_from_slice(&ip);
-    frame.extend_from_slice(&[0x30, 0x39, 0x30, 0x39, 0, 12, 0, 0, b'x', b'v', b'r', b'p']);
+    let eth = EthernetHdr {
+        dst: [0xff; 6],
+        src: [2, 0, 0, 0, 0, 1],
+        vlan: None,
+        ethertype: ETH_P_IP,
+    };
+    let udp = [0x30, 0x39, 0x30, 0x39, 0, 12, 0, 0, b'x', b'v', b'r', b'p'];
+    let mut frame = eth.encode();
+    frame.extend_from_slice(&Ipv4Hdr::new(src.into(), dst.into(), 17, 64, udp.len()).encode());
+    frame.extend_from_slice(&udp);
     frame
 }

@@ -3,6 +3,7 @@
 //!
 //! The tests themselves live in `tests/tests/*.rs`.
 
+pub mod cases;
 pub mod frames;
 pub mod netns;
 

@@ -97,6 +97,16 @@ impl NetNs {
         Entered { back }
     }
 
+    /// The interface index of `iface` in this namespace.
+    pub fn ifindex(&self, iface: &str) -> u32 {
+        let out = self.ip(&["-o", "link", "show", iface]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split(':')
+            .next()
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no ifindex for {iface}: {text}"))
+    }
+
     /// The MAC address of `iface` in this namespace.
     pub fn mac(&self, iface: &str) -> [u8; 6] {
         let out = self.ip(&["-o", "link", "show", iface]);

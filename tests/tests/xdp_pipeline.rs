@@ -12,6 +12,7 @@ use xvrrp_common::{maps, stats};
 use xvrrp_tests::{frames, have_root, netns::Pair};
 use xvrrpd::datapath::Datapath;
 
+const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 
 fn run_once(dp: &mut Datapath, frame: &[u8]) -> u32 {
@@ -44,15 +45,19 @@ fn object_defines_every_common_map() {
 }
 
 #[test]
-fn test_run_counts_vrrp_and_passes_everything() {
-    if !have_root("test_run_counts_vrrp_and_passes_everything") {
+fn test_run_counts_vrrp_and_passes_other_traffic() {
+    if !have_root("test_run_counts_vrrp_and_passes_other_traffic") {
         return;
     }
     let mut dp = Datapath::load().expect("load");
     let advert = frames::vrrp_v2_advert([2, 0, 0, 0, 0, 1], [192, 0, 2, 1], 51, 100, [192, 0, 2, 100]);
     let udp = frames::udp_frame([192, 0, 2, 1], [192, 0, 2, 2]);
 
-    assert_eq!(run_once(&mut dp, &advert), XDP_PASS);
+    assert_eq!(
+        run_once(&mut dp, &advert),
+        XDP_DROP,
+        "VRRP for an unconfigured VRID is dropped"
+    );
     assert_eq!(run_once(&mut dp, &udp), XDP_PASS);
     assert_eq!(
         run_once(&mut dp, &advert[..20]),

@@ -1,13 +1,23 @@
 //! The kernel side of xvrrp as seen from userspace: loading the XDP program,
 //! attaching it, and reading its maps.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf,
-    maps::PerCpuArray,
+    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{Xdp, XdpMode, xdp::XdpLinkId},
 };
-use xvrrp_common::{maps, stats};
+use xvrrp_common::{
+    maps::{
+        self, AdvertEvent, AdvertState, CFG_V3_CHECKSUM_AS_V2, FAMILY_V4, FAMILY_V6, InstanceConfig,
+        InstanceKey, Vip4Key, Vip6Key, VipValue,
+    },
+    stats,
+};
+
+use crate::vrrp::{codec::Auth, validate::RxInstance};
 
 /// The compiled XDP program, built by `build.rs` from `ebpf/`.
 pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/xvrrp"));
@@ -18,6 +28,7 @@ pub const PROGRAM_NAME: &str = "xvrrp";
 /// The loaded program and its maps.
 pub struct Datapath {
     ebpf: Ebpf,
+    events: RingBuf<MapData>,
 }
 
 impl Datapath {
@@ -29,7 +40,11 @@ impl Datapath {
         program
             .load()
             .context("the kernel verifier rejected the xvrrp XDP program")?;
-        Ok(Self { ebpf })
+        let events = ebpf
+            .take_map(maps::EVENTS)
+            .with_context(|| format!("map {} missing from the eBPF object", maps::EVENTS))?;
+        let events = RingBuf::try_from(events)?;
+        Ok(Self { ebpf, events })
     }
 
     /// The XDP program, for attaching or `test_run`.
@@ -44,9 +59,82 @@ impl Datapath {
         })
     }
 
-    /// The names of the maps the loaded object defines.
+    /// The names of the maps the loaded object defines (the ring buffer, taken
+    /// at load, included).
     pub fn map_names(&self) -> Vec<String> {
-        self.ebpf.maps().map(|(name, _)| name.to_owned()).collect()
+        let mut names: Vec<String> = self.ebpf.maps().map(|(name, _)| name.to_owned()).collect();
+        names.push(maps::EVENTS.to_owned());
+        names
+    }
+
+    fn hash<K: aya::Pod, V: aya::Pod>(&mut self, name: &str) -> Result<HashMap<&mut MapData, K, V>> {
+        let map = self
+            .ebpf
+            .map_mut(name)
+            .with_context(|| format!("map {name} missing from the eBPF object"))?;
+        Ok(HashMap::try_from(map)?)
+    }
+
+    /// Tells the kernel what a valid advert for this instance looks like.
+    pub fn set_instance(&mut self, key: InstanceKey, rx: &RxInstance) -> Result<()> {
+        let cfg = instance_config(rx);
+        self.hash::<InstanceKey, InstanceConfig>(maps::INSTANCES)?
+            .insert(key, cfg, 0)
+            .with_context(|| format!("writing instance {key:?} to {}", maps::INSTANCES))
+    }
+
+    /// Forgets an instance; its adverts are then dropped as an unknown VRID.
+    pub fn remove_instance(&mut self, key: InstanceKey) -> Result<()> {
+        ignore_missing(
+            self.hash::<InstanceKey, InstanceConfig>(maps::INSTANCES)?
+                .remove(&key),
+        )
+    }
+
+    /// The last valid advert the kernel recorded for an instance.
+    pub fn advert_state(&mut self, key: InstanceKey) -> Result<Option<AdvertState>> {
+        match self
+            .hash::<InstanceKey, AdvertState>(maps::ADVERT_STATE)?
+            .get(&key, 0)
+        {
+            Ok(state) => Ok(Some(state)),
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(e).context("reading advert state"),
+        }
+    }
+
+    /// Makes XDP answer ARP / Neighbor Solicitations for `vip` on `ifindex` with `mac`.
+    pub fn set_vip(&mut self, ifindex: u32, vip: IpAddr, mac: [u8; 6], vrid: u8) -> Result<()> {
+        let value = VipValue { mac, vrid, _pad: 0 };
+        match vip {
+            IpAddr::V4(a) => self.hash(maps::VIPS4)?.insert(vip4_key(ifindex, a), value, 0),
+            IpAddr::V6(a) => self.hash(maps::VIPS6)?.insert(vip6_key(ifindex, a), value, 0),
+        }
+        .with_context(|| format!("activating VIP {vip} in XDP"))
+    }
+
+    /// Stops answering for `vip`.
+    pub fn remove_vip(&mut self, ifindex: u32, vip: IpAddr) -> Result<()> {
+        ignore_missing(match vip {
+            IpAddr::V4(a) => self
+                .hash::<Vip4Key, VipValue>(maps::VIPS4)?
+                .remove(&vip4_key(ifindex, a)),
+            IpAddr::V6(a) => self
+                .hash::<Vip6Key, VipValue>(maps::VIPS6)?
+                .remove(&vip6_key(ifindex, a)),
+        })
+    }
+
+    /// Takes every event the kernel pushed since the last call.
+    pub fn drain_events(&mut self) -> Vec<AdvertEvent> {
+        let mut out = Vec::new();
+        while let Some(item) = self.events.next() {
+            if item.len() >= std::mem::size_of::<AdvertEvent>() {
+                // SAFETY: the kernel wrote an AdvertEvent (repr(C), Pod); read unaligned.
+                out.push(unsafe { item.as_ptr().cast::<AdvertEvent>().read_unaligned() });
+            }
+        }
+        out
     }
 
     /// Every counter slot, summed over CPUs.
@@ -82,4 +170,56 @@ fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
         .with_context(|| format!("program {PROGRAM_NAME} missing from the eBPF object"))?
         .try_into()
         .context("program is not an XDP program")
+}
+
+fn ignore_missing(result: Result<(), MapError>) -> Result<()> {
+    match result {
+        Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn vip4_key(ifindex: u32, addr: Ipv4Addr) -> Vip4Key {
+    Vip4Key {
+        ifindex,
+        addr: addr.octets(),
+    }
+}
+
+fn vip6_key(ifindex: u32, addr: Ipv6Addr) -> Vip6Key {
+    Vip6Key {
+        ifindex,
+        addr: addr.octets(),
+    }
+}
+
+/// The map key of an instance.
+pub fn instance_key(ifindex: u32, v6: bool, vrid: u8) -> InstanceKey {
+    InstanceKey {
+        ifindex,
+        family: if v6 { FAMILY_V6 } else { FAMILY_V4 },
+        vrid,
+        _pad: [0; 2],
+    }
+}
+
+/// The kernel's view of an instance: the same facts `vrrp::validate` uses.
+pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
+    let auth_data = match rx.auth {
+        Auth::Simple(data) => data,
+        _ => [0; 8],
+    };
+    InstanceConfig {
+        version: rx.version,
+        auth_type: rx.auth.type_value(),
+        addr_count: u8::try_from(rx.vips.len()).unwrap_or(u8::MAX),
+        flags: if rx.v3_checksum_as_v2 {
+            CFG_V3_CHECKSUM_AS_V2
+        } else {
+            0
+        },
+        interval: rx.interval,
+        _pad: [0; 2],
+        auth_data,
+    }
 }

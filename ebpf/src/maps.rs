@@ -1,0 +1,49 @@
+//! The program's maps; names, keys and values come from `xvrrp_common::maps`,
+//! which also says who writes each one.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+};
+use xvrrp_common::{
+    maps::{
+        AdvertState, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES, MAX_VIPS, Vip4Key, Vip6Key,
+        VipValue,
+    },
+    stats,
+};
+
+/// Counters (`xvrrp_common::maps::STATS`).
+#[map]
+pub static XVRRP_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(stats::COUNT, 0);
+
+/// Instance configuration (`xvrrp_common::maps::INSTANCES`): the controller writes it.
+#[map]
+pub static XVRRP_INSTANCES: HashMap<InstanceKey, InstanceConfig> =
+    HashMap::with_max_entries(MAX_INSTANCES, 0);
+
+/// Last valid advert per instance (`xvrrp_common::maps::ADVERT_STATE`): this program writes it.
+#[map]
+pub static XVRRP_ADVERT_STATE: HashMap<InstanceKey, AdvertState> =
+    HashMap::with_max_entries(MAX_INSTANCES, 0);
+
+/// Change events for the controller (`xvrrp_common::maps::EVENTS`).
+#[map]
+pub static XVRRP_EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
+
+/// Active IPv4 VIPs (`xvrrp_common::maps::VIPS4`): the controller writes it.
+#[map]
+pub static XVRRP_VIPS4: HashMap<Vip4Key, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+/// Active IPv6 VIPs (`xvrrp_common::maps::VIPS6`): the controller writes it.
+#[map]
+pub static XVRRP_VIPS6: HashMap<Vip6Key, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+/// Adds one to a counter slot.
+#[inline(always)]
+pub fn count(slot: u32) {
+    if let Some(c) = XVRRP_STATS.get_ptr_mut(slot) {
+        // Per-CPU slot: no other writer can race with this CPU.
+        unsafe { *c += 1 };
+    }
+}

@@ -1,0 +1,322 @@
+//! One table of received frames with the verdict both validators must reach:
+//! the XDP program (through BPF_PROG_TEST_RUN) and the controller's
+//! `vrrp::validate` (socket mode). A verdict is the counter slot the frame is
+//! counted under (`stats::ADVERTS_RX` for a valid advert).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use xvrrp_common::{stats, vrrp::IPPROTO_VRRP};
+use xvrrpd::vrrp::{
+    codec::{Advert, Auth, ChecksumScope},
+    validate::RxInstance,
+};
+
+use crate::frames::{MCAST4, MCAST6, ipv4_frame, ipv6_frame};
+
+/// The configured instances every case is judged against: (VRID, IPv6?, config).
+pub fn instances() -> Vec<(u8, bool, RxInstance)> {
+    let v4 = |a: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, a));
+    vec![
+        // The keepalived 2.2.7 capture's three instances (controller/src/vrrp/fixtures).
+        (
+            51,
+            false,
+            RxInstance {
+                version: 2,
+                auth: Auth::simple("aminglin"),
+                interval: 1,
+                vips: vec![v4(100), v4(101)],
+                v3_checksum_as_v2: false,
+            },
+        ),
+        (
+            52,
+            false,
+            RxInstance {
+                version: 3,
+                auth: Auth::None,
+                interval: 50,
+                vips: vec![v4(102)],
+                v3_checksum_as_v2: false,
+            },
+        ),
+        (
+            53,
+            true,
+            RxInstance {
+                version: 3,
+                auth: Auth::None,
+                interval: 100,
+                vips: vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()],
+                v3_checksum_as_v2: false,
+            },
+        ),
+        // A peer that speaks the RFC 9568 checksum dialect.
+        (
+            54,
+            false,
+            RxInstance {
+                version: 3,
+                auth: Auth::None,
+                interval: 100,
+                vips: vec![v4(104)],
+                v3_checksum_as_v2: true,
+            },
+        ),
+    ]
+}
+
+pub struct Case {
+    pub name: &'static str,
+    pub frame: Vec<u8>,
+    /// The counter slot this frame must be counted under.
+    pub verdict: u32,
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    let s = s.trim();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+pub fn keepalived_v2() -> Vec<u8> {
+    hex(include_str!("../../controller/src/vrrp/fixtures/v2_pass.hex"))
+}
+pub fn keepalived_v3_ipv4() -> Vec<u8> {
+    hex(include_str!("../../controller/src/vrrp/fixtures/v3_ipv4.hex"))
+}
+pub fn keepalived_v3_ipv6() -> Vec<u8> {
+    hex(include_str!("../../controller/src/vrrp/fixtures/v3_ipv6.hex"))
+}
+
+const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+const SRC4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
+
+/// The v2 fixture with a change in the VRRP message, checksum recomputed so
+/// only the intended rule breaks.
+fn v2_with(change: impl FnOnce(&mut Advert)) -> Vec<u8> {
+    let frame = keepalived_v2();
+    let mut advert = Advert::decode(&frame[34..], xvrrpd::vrrp::codec::Family::V4).unwrap();
+    change(&mut advert);
+    ipv4_frame(
+        MAC,
+        SRC4,
+        255,
+        IPPROTO_VRRP,
+        &advert.encode(ChecksumScope::Message),
+    )
+}
+
+fn v3_v4(vrid: u8, scope_pseudo: bool) -> Vec<u8> {
+    let advert = Advert {
+        version: 3,
+        vrid,
+        priority: 100,
+        interval: 100,
+        auth: Auth::None,
+        checksum: 0,
+        addrs: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, vrid + 50))],
+    };
+    let scope = if scope_pseudo {
+        ChecksumScope::V4Pseudo {
+            src: SRC4,
+            dst: MCAST4,
+        }
+    } else {
+        ChecksumScope::Message
+    };
+    ipv4_frame(MAC, SRC4, 255, IPPROTO_VRRP, &advert.encode(scope))
+}
+
+pub fn cases() -> Vec<Case> {
+    let v2 = keepalived_v2();
+    let mut cases = vec![
+        Case {
+            name: "keepalived v2 PASS advert",
+            frame: v2.clone(),
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "keepalived v3 IPv4 advert",
+            frame: keepalived_v3_ipv4(),
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "keepalived v3 IPv6 advert",
+            frame: keepalived_v3_ipv6(),
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "v3 IPv4 in the RFC 9568 dialect, configured so",
+            frame: v3_v4(54, false),
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "v3 IPv4 with pseudo-header to an RFC 9568 peer",
+            frame: v3_v4(54, true),
+            verdict: stats::DROP_CHECKSUM_DIALECT,
+        },
+        Case {
+            name: "v3 IPv4 without pseudo-header to a keepalived peer",
+            frame: v3_v4(52, false),
+            verdict: stats::DROP_CHECKSUM_DIALECT,
+        },
+        Case {
+            name: "priority 0",
+            frame: v2_with(|a| a.priority = 0),
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "address list differs (counted, kept)",
+            frame: v2_with(|a| a.addrs.truncate(1)),
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "TTL 254",
+            frame: {
+                let mut f = v2.clone();
+                f[22] = 254;
+                f
+            },
+            verdict: stats::DROP_TTL,
+        },
+        Case {
+            name: "VRRP version 4",
+            frame: v2_with(|a| a.version = 4),
+            verdict: stats::DROP_VERSION,
+        },
+        Case {
+            name: "unknown VRID",
+            frame: v2_with(|a| a.vrid = 99),
+            verdict: stats::DROP_VRID,
+        },
+        Case {
+            name: "bad checksum",
+            frame: {
+                let mut f = v2.clone();
+                f[41] ^= 0x55;
+                f
+            },
+            verdict: stats::DROP_CHECKSUM,
+        },
+        Case {
+            name: "auth type 2 (AH)",
+            frame: v2_with(|a| a.auth = Auth::Ah),
+            verdict: stats::DROP_AUTH,
+        },
+        Case {
+            name: "auth type none, PASS configured",
+            frame: v2_with(|a| a.auth = Auth::None),
+            verdict: stats::DROP_AUTH,
+        },
+        Case {
+            name: "wrong password",
+            frame: v2_with(|a| a.auth = Auth::simple("aminglix")),
+            verdict: stats::DROP_AUTH,
+        },
+        Case {
+            name: "v2 interval 2 s, 1 s configured",
+            frame: v2_with(|a| a.interval = 2),
+            verdict: stats::DROP_INTERVAL,
+        },
+        Case {
+            name: "IP fragment",
+            frame: {
+                let mut f = v2.clone();
+                f[20] = 0x20;
+                f
+            },
+            verdict: stats::DROP_LENGTH,
+        },
+        Case {
+            name: "IP total length beyond the frame",
+            frame: {
+                let mut f = v2.clone();
+                f[17] = 0xff;
+                f
+            },
+            verdict: stats::DROP_LENGTH,
+        },
+        Case {
+            name: "IP header length 4 words",
+            frame: {
+                let mut f = v2.clone();
+                f[14] = 0x44;
+                f
+            },
+            verdict: stats::DROP_LENGTH,
+        },
+        Case {
+            name: "Ethernet padding after the IP packet",
+            frame: {
+                let mut f = v2.clone();
+                f.extend_from_slice(&[0; 8]);
+                f
+            },
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "VRRP shorter than its header",
+            frame: ipv4_frame(MAC, SRC4, 255, IPPROTO_VRRP, &v2[34..40]),
+            verdict: stats::DROP_LENGTH,
+        },
+        Case {
+            name: "VRRP type 2",
+            frame: {
+                let mut f = v2.clone();
+                f[34] = 0x22;
+                f
+            },
+            verdict: stats::DROP_TYPE,
+        },
+    ];
+    // Address count larger than the payload (the checksum is fixed up so length is what breaks).
+    let mut big = v2[34..].to_vec();
+    big[3] = 9;
+    big[6..8].copy_from_slice(&[0, 0]);
+    let ck = ChecksumScope::Message.compute(&big);
+    big[6..8].copy_from_slice(&ck.to_be_bytes());
+    cases.push(Case {
+        name: "address count beyond the payload",
+        frame: ipv4_frame(MAC, SRC4, 255, IPPROTO_VRRP, &big),
+        verdict: stats::DROP_LENGTH,
+    });
+    // IPv4 with 4 bytes of options (NOPs).
+    let mut opts = v2.clone();
+    opts[14] = 0x46;
+    let total = u16::from_be_bytes([opts[16], opts[17]]) + 4;
+    opts[16..18].copy_from_slice(&total.to_be_bytes());
+    opts.splice(34..34, [1, 1, 1, 0]);
+    cases.push(Case {
+        name: "IPv4 options before the advert",
+        frame: opts,
+        verdict: stats::ADVERTS_RX,
+    });
+    // VRRPv2 over IPv6 does not exist.
+    let src6: Ipv6Addr = "fe80::ff:fe00:a".parse().unwrap();
+    let v2_over_v6 = ipv6_frame(MAC, src6, 255, &v2[34..]);
+    cases.push(Case {
+        name: "VRRPv2 over IPv6",
+        frame: v2_over_v6,
+        verdict: stats::DROP_VERSION,
+    });
+    let mut hop = keepalived_v3_ipv6();
+    hop[21] = 64;
+    cases.push(Case {
+        name: "IPv6 hop limit 64",
+        frame: hop,
+        verdict: stats::DROP_TTL,
+    });
+    let _ = MCAST6;
+    // An 802.1Q tag in front of a valid advert.
+    let mut tagged = v2.clone();
+    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
+    cases.push(Case {
+        name: "one 802.1Q tag",
+        frame: tagged,
+        verdict: stats::ADVERTS_RX,
+    });
+    cases
+}

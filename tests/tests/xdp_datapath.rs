@@ -1,0 +1,347 @@
+//! The XDP data path: advert validation agrees with the userspace validator on
+//! every case of one shared table, ARP and Neighbor Solicitations for active
+//! VIPs are answered in XDP, and on a real veth 1000 adverts wake userspace once.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    thread,
+    time::{Duration, Instant},
+};
+
+use aya::programs::{TestRun as _, TestRunOptions, XdpMode};
+use xvrrp_common::{maps::EV_FIRST, stats};
+use xvrrp_tests::{cases, have_root, netns::Pair};
+use xvrrpd::{
+    datapath::{Datapath, instance_key},
+    vrrp::{
+        codec::{
+            arp::ArpPacket,
+            ethernet::{EthernetHdr, virtual_mac_v4, virtual_mac_v6},
+            ip::Ipv6Hdr,
+            ndp::{IPPROTO_ICMPV6, NeighborMessage},
+        },
+        validate::validate_frame,
+    },
+};
+
+const XDP_DROP: u32 = 1;
+const XDP_PASS: u32 = 2;
+const XDP_TX: u32 = 3;
+/// BPF_PROG_TEST_RUN runs XDP programs as if received on the loopback device.
+const TEST_RUN_IFINDEX: u32 = 1;
+
+/// Runs the program once; returns the action and the frame as it left.
+fn run(dp: &mut Datapath, frame: &[u8]) -> (u32, Vec<u8>) {
+    let mut out = vec![0u8; frame.len() + 256];
+    let opts = TestRunOptions {
+        data_in: Some(frame),
+        data_out: Some(&mut out),
+        ..TestRunOptions::default()
+    };
+    let res = dp.program().unwrap().test_run(opts).expect("BPF_PROG_TEST_RUN");
+    out.truncate(res.data_size_out as usize);
+    (res.return_value, out)
+}
+
+fn configured() -> Datapath {
+    let mut dp = Datapath::load().expect("load");
+    for (vrid, v6, rx) in cases::instances() {
+        dp.set_instance(instance_key(TEST_RUN_IFINDEX, v6, vrid), &rx)
+            .unwrap();
+    }
+    dp
+}
+
+/// The verdict slots a frame can be counted under.
+const VERDICTS: &[u32] = &[
+    stats::ADVERTS_RX,
+    stats::DROP_TTL,
+    stats::DROP_VERSION,
+    stats::DROP_TYPE,
+    stats::DROP_LENGTH,
+    stats::DROP_CHECKSUM,
+    stats::DROP_VRID,
+    stats::DROP_AUTH,
+    stats::DROP_INTERVAL,
+    stats::DROP_CHECKSUM_DIALECT,
+];
+
+#[test]
+fn kernel_and_userspace_agree_on_every_case() {
+    if !have_root("kernel_and_userspace_agree_on_every_case") {
+        return;
+    }
+    let mut dp = configured();
+    let instances = cases::instances();
+    let table = cases::cases();
+    for case in &table {
+        let before = dp.counters().unwrap();
+        let (action, _) = run(&mut dp, &case.frame);
+        let after = dp.counters().unwrap();
+        let moved: Vec<u32> = VERDICTS
+            .iter()
+            .copied()
+            .filter(|&s| after[s as usize] != before[s as usize])
+            .collect();
+        assert_eq!(
+            moved,
+            vec![case.verdict],
+            "{}: kernel counted under slots {moved:?}",
+            case.name
+        );
+        assert_eq!(action, XDP_DROP, "{}: adverts are consumed or dropped", case.name);
+        let user = validate_frame(&case.frame, |vrid| {
+            instances.iter().find(|i| i.0 == vrid).map(|i| &i.2)
+        })
+        .map_or_else(|e| e.stat(), |_| stats::ADVERTS_RX);
+        assert_eq!(user, case.verdict, "{}: userspace validator disagrees", case.name);
+    }
+    let c = dp.counters().unwrap();
+    assert_eq!(
+        c[stats::ADDR_COUNT_MISMATCH as usize],
+        1,
+        "the short address list is counted"
+    );
+    println!(
+        "test_run: {} frames, kernel and userspace verdicts agree on all",
+        table.len()
+    );
+}
+
+fn arp_request(vip: Ipv4Addr) -> (Vec<u8>, ArpPacket) {
+    let asker = [2, 0, 0, 0, 0, 0x42];
+    let req = ArpPacket {
+        op: ArpPacket::OP_REQUEST,
+        sha: asker,
+        spa: Ipv4Addr::new(192, 0, 2, 50),
+        tha: [0; 6],
+        tpa: vip,
+    };
+    let mut frame = EthernetHdr {
+        dst: [0xff; 6],
+        src: asker,
+        vlan: None,
+        ethertype: 0x0806,
+    }
+    .encode();
+    frame.extend_from_slice(&req.encode());
+    (frame, req)
+}
+
+#[test]
+fn xdp_answers_arp_for_active_vips_only() {
+    if !have_root("xdp_answers_arp_for_active_vips_only") {
+        return;
+    }
+    let mut dp = configured();
+    let vip = Ipv4Addr::new(192, 0, 2, 100);
+    let (frame, req) = arp_request(vip);
+    let (action, out) = run(&mut dp, &frame);
+    assert_eq!((action, &out), (XDP_PASS, &frame), "inactive VIP: untouched");
+
+    let vmac = virtual_mac_v4(51);
+    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip), vmac, 51).unwrap();
+    let (action, out) = run(&mut dp, &frame);
+    assert_eq!(action, XDP_TX);
+    let mut want = EthernetHdr {
+        dst: req.sha,
+        src: vmac,
+        vlan: None,
+        ethertype: 0x0806,
+    }
+    .encode();
+    want.extend_from_slice(&req.reply(vmac).encode());
+    assert_eq!(
+        out, want,
+        "the reply: from the virtual MAC, VIP is-at virtual MAC"
+    );
+    assert_eq!(dp.counters().unwrap()[stats::ARP_REPLIES as usize], 1);
+
+    let (other, _) = arp_request(Ipv4Addr::new(192, 0, 2, 7));
+    assert_eq!(run(&mut dp, &other).0, XDP_PASS, "other addresses pass");
+    dp.remove_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip)).unwrap();
+    assert_eq!(run(&mut dp, &frame).0, XDP_PASS, "deactivated VIP passes again");
+}
+
+#[test]
+fn xdp_answers_neighbor_solicitations_for_active_vips() {
+    if !have_root("xdp_answers_neighbor_solicitations_for_active_vips") {
+        return;
+    }
+    let mut dp = configured();
+    let vip: Ipv6Addr = "2001:db8::100".parse().unwrap();
+    let asker: Ipv6Addr = "2001:db8::50".parse().unwrap();
+    let asker_mac = [2, 0, 0, 0, 0, 0x50];
+    let solicited: Ipv6Addr = "ff02::1:ff00:100".parse().unwrap();
+    let ns = NeighborMessage {
+        kind: NeighborMessage::SOLICIT,
+        flags: 0,
+        target: vip,
+        lladdr: Some(asker_mac),
+    };
+    let icmp = ns.encode(asker, solicited);
+    let mut frame = EthernetHdr {
+        dst: [0x33, 0x33, 0xff, 0, 1, 0],
+        src: asker_mac,
+        vlan: None,
+        ethertype: 0x86dd,
+    }
+    .encode();
+    frame.extend_from_slice(&Ipv6Hdr::new(asker, solicited, IPPROTO_ICMPV6, 255, icmp.len()).encode());
+    frame.extend_from_slice(&icmp);
+    assert_eq!(
+        run(&mut dp, &frame).0,
+        XDP_PASS,
+        "inactive VIP: the stack answers, or nobody"
+    );
+
+    let vmac = virtual_mac_v6(53);
+    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V6(vip), vmac, 53).unwrap();
+    let (action, out) = run(&mut dp, &frame);
+    assert_eq!(action, XDP_TX);
+    let (eth, ip_bytes) = EthernetHdr::decode(&out).unwrap();
+    assert_eq!((eth.dst, eth.src), (asker_mac, vmac));
+    let (ip, payload) = Ipv6Hdr::decode(ip_bytes).unwrap();
+    assert_eq!((ip.src, ip.dst, ip.hop_limit), (vip, asker, 255));
+    let na = NeighborMessage::decode(payload, ip.src, ip.dst).expect("NA with a correct ICMPv6 checksum");
+    assert_eq!(na.kind, NeighborMessage::ADVERT);
+    assert_eq!(na.target, vip);
+    assert_eq!(na.lladdr, Some(vmac));
+    assert_ne!(na.flags & NeighborMessage::FLAG_SOLICITED, 0);
+    assert_ne!(na.flags & NeighborMessage::FLAG_OVERRIDE, 0);
+    assert_eq!(dp.counters().unwrap()[stats::NA_REPLIES as usize], 1);
+}
+
+#[test]
+fn thousand_adverts_on_a_veth_wake_userspace_once() {
+    if !have_root("thousand_adverts_on_a_veth_wake_userspace_once") {
+        return;
+    }
+    const SENT: u64 = 1000;
+    let pair = Pair::new();
+    let mut dp = Datapath::load().expect("load");
+    let ifindex = pair.b.ifindex("veth0");
+    let (vrid, v6, rx) = cases::instances().remove(0);
+    let key = instance_key(ifindex, v6, vrid);
+    dp.set_instance(key, &rx).unwrap();
+    {
+        let _in_b = pair.b.enter();
+        dp.attach("veth0", XdpMode::Driver).expect("native XDP on veth");
+    }
+    {
+        let _in_a = pair.a.enter();
+        let tx = xvrrp_tests::frames::PacketSocket::open("veth0").expect("AF_PACKET socket");
+        let advert = cases::keepalived_v2();
+        for _ in 0..SENT {
+            tx.send(&advert).expect("send advert");
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut count = 0;
+    while Instant::now() < deadline {
+        count = dp.advert_state(key).unwrap().map_or(0, |s| s.count);
+        if count >= SENT {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    thread::sleep(Duration::from_millis(100));
+    let state = dp.advert_state(key).unwrap().expect("advert state recorded");
+    assert_eq!(count, SENT);
+    assert_eq!(state.count, SENT, "the map counts every advert");
+    assert_eq!((state.priority, state.interval), (100, 1));
+    assert_eq!(state.master[..4], [192, 0, 2, 1]);
+    let events = dp.drain_events();
+    assert_eq!(
+        events.len(),
+        1,
+        "one event for the first advert, none for the 999 identical ones: {events:?}"
+    );
+    assert_eq!(events[0].changes, EV_FIRST);
+    assert_eq!(dp.counters().unwrap()[stats::ADVERTS_RX as usize], SENT);
+    println!(
+        "netns: {SENT} adverts on {}/veth0 -> map count {}, {} event",
+        pair.b.name(),
+        state.count,
+        events.len()
+    );
+}
+
+#[test]
+fn arping_for_an_active_vip_gets_the_xdp_reply() {
+    if !have_root("arping_for_an_active_vip_gets_the_xdp_reply") {
+        return;
+    }
+    let pair = Pair::new();
+    let mut dp_b = Datapath::load().expect("load");
+    // veth delivers XDP_TX frames only to a peer that runs XDP itself: the
+    // client side gets the same program, with nothing configured (it passes ARP).
+    let mut dp_a = Datapath::load().expect("load");
+    {
+        let _in_b = pair.b.enter();
+        dp_b.attach("veth0", XdpMode::Driver)
+            .expect("native XDP on veth (b)");
+    }
+    {
+        let _in_a = pair.a.enter();
+        dp_a.attach("veth0", XdpMode::Driver)
+            .expect("native XDP on veth (a)");
+    }
+    let vip = Ipv4Addr::new(192, 0, 2, 100);
+    let vmac = virtual_mac_v4(51);
+    // 192.0.2.100 is configured nowhere: only XDP on b can answer for it.
+    dp_b.set_vip(pair.b.ifindex("veth0"), IpAddr::V4(vip), vmac, 51)
+        .unwrap();
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            pair.a.name(),
+            "arping",
+            "-c",
+            "1",
+            "-w",
+            "3",
+            "-I",
+            "veth0",
+            "192.0.2.100",
+        ])
+        .output()
+        .expect("run arping (apt package arping)");
+    let text = String::from_utf8_lossy(&out.stdout).to_lowercase();
+    assert!(
+        text.contains("00:00:5e:00:01:33"),
+        "arping saw no reply from the virtual MAC: {text}"
+    );
+    assert_eq!(dp_b.counters().unwrap()[stats::ARP_REPLIES as usize], 1);
+    println!(
+        "netns: arping 192.0.2.100 from {} answered by XDP on {}: {}",
+        pair.a.name(),
+        pair.b.name(),
+        text.lines().nth(1).unwrap_or("").trim()
+    );
+
+    dp_b.remove_vip(pair.b.ifindex("veth0"), IpAddr::V4(vip)).unwrap();
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            pair.a.name(),
+            "arping",
+            "-c",
+            "1",
+            "-w",
+            "1",
+            "-I",
+            "veth0",
+            "192.0.2.100",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8_lossy(&out.stdout)
+            .to_lowercase()
+            .contains("00:00:5e:00:01:33"),
+        "no reply once inactive"
+    );
+}
