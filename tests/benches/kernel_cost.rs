@@ -46,17 +46,40 @@ fn main() {
         dp.set_instance(instance_key(1, v6, vrid), &rx).unwrap();
     }
     let vip = Ipv4Addr::new(192, 0, 2, 100);
-    dp.set_vip(1, IpAddr::V4(vip), [0, 0, 0x5e, 0, 1, 51], 51).unwrap();
+    dp.set_vip(1, IpAddr::V4(vip), [0, 0, 0x5e, 0, 1, 51], 51)
+        .unwrap();
     let asker = [2, 0, 0, 0, 0, 0x42];
-    let mut arp = EthernetHdr { dst: [0xff; 6], src: asker, vlan: None, ethertype: 0x0806 }.encode();
+    let mut arp = EthernetHdr {
+        dst: [0xff; 6],
+        src: asker,
+        vlan: None,
+        ethertype: 0x0806,
+    }
+    .encode();
     arp.extend_from_slice(
-        &ArpPacket { op: 1, sha: asker, spa: Ipv4Addr::new(192, 0, 2, 50), tha: [0; 6], tpa: vip }.encode(),
+        &ArpPacket {
+            op: 1,
+            sha: asker,
+            spa: Ipv4Addr::new(192, 0, 2, 50),
+            tha: [0; 6],
+            tpa: vip,
+        }
+        .encode(),
     );
 
     let rows = [
-        ("pass-through (UDP)", ns_per_packet(&mut dp, &frames::udp_frame([192, 0, 2, 1], [192, 0, 2, 2]))),
-        ("valid VRRPv2 advert (PASS auth)", ns_per_packet(&mut dp, &cases::keepalived_v2())),
-        ("valid VRRPv3 IPv6 advert", ns_per_packet(&mut dp, &cases::keepalived_v3_ipv6())),
+        (
+            "pass-through (UDP)",
+            ns_per_packet(&mut dp, &frames::udp_frame([192, 0, 2, 1], [192, 0, 2, 2])),
+        ),
+        (
+            "valid VRRPv2 advert (PASS auth)",
+            ns_per_packet(&mut dp, &cases::keepalived_v2()),
+        ),
+        (
+            "valid VRRPv3 IPv6 advert",
+            ns_per_packet(&mut dp, &cases::keepalived_v3_ipv6()),
+        ),
         ("ARP request for an active VIP", ns_per_packet(&mut dp, &arp)),
     ];
     let info = dp.program().unwrap().info().expect("program info");
@@ -69,7 +92,10 @@ fn main() {
         println!("| {name} | {ns:.1} |");
     }
     println!("\nverifier: {verified} instructions processed; program size {translated} instructions");
-    let json: Vec<String> = rows.iter().map(|(n, ns)| format!("{{\"case\":\"{n}\",\"ns_per_packet\":{ns:.2}}}")).collect();
+    let json: Vec<String> = rows
+        .iter()
+        .map(|(n, ns)| format!("{{\"case\":\"{n}\",\"ns_per_packet\":{ns:.2}}}"))
+        .collect();
     println!(
         "JSON {{\"kernel_cost\":[{}],\"verified_insns\":{verified},\"insns\":{translated}}}",
         json.join(",")
