@@ -2,5 +2,9 @@
 //! this library, which the integration tests (`tests/`) use as well.
 
 pub mod cli;
+pub mod config;
+pub mod daemon;
 pub mod datapath;
+pub mod net;
+pub mod scripts;
 pub mod vrrp;

@@ -4,7 +4,9 @@
 //! The tests themselves live in `tests/tests/*.rs`.
 
 pub mod cases;
+pub mod daemon;
 pub mod frames;
+pub mod lab;
 pub mod netns;
 
 /// True when the test may create namespaces and load BPF programs. Otherwise it

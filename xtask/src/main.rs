@@ -119,6 +119,8 @@ fn test() -> Result<()> {
         "xvrrp-ebpf",
     ])
     .status_ok()?;
+    util::step("daemon binary for the integration tests");
+    cargo(&["build", "--package", "xvrrpd"]).status_ok()?;
     util::step("integration tests (network namespaces, XDP, real peers)");
     // --nocapture: each test prints what it ran, so a log shows nothing was skipped.
     cargo(&["test", "--package", "xvrrp-tests", "--tests", "--", "--nocapture"]).status_ok()?;

@@ -1,5 +1,8 @@
 //! The `xvrrpd` command line: one module per subcommand.
 
+mod check;
+mod run;
+mod status;
 mod watch;
 
 use std::process::ExitCode;
@@ -19,6 +22,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the daemon in the foreground (SIGTERM stops, SIGHUP reloads).
+    Run(run::Args),
+    /// Show the running daemon's instances and counters.
+    Status(status::Args),
+    /// Read a keepalived.conf, print its diagnostics and a summary; exit 1 on errors.
+    Check(check::Args),
     /// Attach the XDP program to an interface for a while and print what it counted.
     Watch(watch::Args),
 }
@@ -27,6 +36,9 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => status::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::Watch(args) => watch::run(&args),
     };
     match result {

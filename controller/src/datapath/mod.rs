@@ -125,6 +125,12 @@ impl Datapath {
         })
     }
 
+    /// The ring buffer's fd, readable when events are waiting (for epoll / tokio).
+    pub fn events_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd as _;
+        self.events.as_raw_fd()
+    }
+
     /// Takes every event the kernel pushed since the last call.
     pub fn drain_events(&mut self) -> Vec<AdvertEvent> {
         let mut out = Vec::new();

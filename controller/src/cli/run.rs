@@ -1,0 +1,46 @@
+//! `xvrrpd run`: the daemon in the foreground, logging to stderr.
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use anyhow::Result;
+
+use crate::daemon::{self, ModeChoice, RunOptions};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// keepalived.conf to run.
+    #[arg(
+        short = 'f',
+        long = "config-file",
+        default_value = "/etc/keepalived/keepalived.conf"
+    )]
+    config: PathBuf,
+    /// Where adverts are validated: XDP (falling back to sockets), XDP only, or sockets only.
+    #[arg(long, value_enum, default_value_t = ModeChoice::Auto)]
+    mode: ModeChoice,
+    /// Directory for the pid file and the control socket.
+    #[arg(long, default_value = "/run/xvrrp")]
+    run_dir: PathBuf,
+    /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9650).
+    #[arg(long)]
+    metrics: Option<SocketAddr>,
+    /// Log level: error, warn, info, debug, trace (or a tracing filter).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log_level)?)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    daemon::run(RunOptions {
+        config: args.config,
+        mode: args.mode,
+        run_dir: args.run_dir,
+        metrics: args.metrics,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,528 @@
+//! One `vrrp_instance`: keepalived's defaults resolved, and the rules that concern only it
+//! (family, version, advert interval, authentication, preemption, unicast, tracking).
+
+use std::collections::BTreeSet;
+
+use crate::config::{
+    diag::Sink,
+    host::{self, HostInfo},
+    model::{
+        Auth, AuthType, Family, Garp, Global, InitialState, Instance, TrackScript, Unicast, VirtualAddress,
+        VrrpScript,
+    },
+    parse::{At, InstanceDraft},
+    value::show_us,
+};
+
+/// Most addresses one advert carries: the count field is 8 bits; IPv6 is bounded by a
+/// 1500-byte frame (keepalived moves the rest to the excluded list, and so do we).
+const MAX_VIPS_V4: usize = 255;
+const MAX_VIPS_V6: usize = (1500 - 14 - 40 - 8) / 16;
+
+/// What an instance needs from the rest of the configuration.
+pub(super) struct Env<'a> {
+    pub global: &'a Global,
+    pub scripts: &'a [VrrpScript],
+    /// Scripts that were defined but are broken (already reported): no second error.
+    pub broken_scripts: &'a BTreeSet<String>,
+    pub host: Option<&'a HostInfo>,
+}
+
+pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Instance {
+    let g = env.global;
+    let name = &d.name;
+    let strict = d.strict.unwrap_or(g.vrrp_strict);
+    let (family, mut vips) = family_and_vips(d, sink);
+    let version = version(d, family, g, sink);
+
+    let vrid = match &d.vrid {
+        Some(v) => v.v,
+        None => {
+            if !d.given.contains("virtual_router_id") {
+                sink.error(
+                    &d.at,
+                    format!("vrrp_instance {name}: virtual_router_id is required (1..255)"),
+                );
+            }
+            0
+        }
+    };
+
+    // keepalived: no priority and state MASTER means 255; no state means MASTER only at 255.
+    let priority = match (&d.priority, &d.state) {
+        (Some(p), _) => p.v,
+        (None, Some(s)) if s.v == InitialState::Master => {
+            sink.note(
+                &s.at,
+                format!(
+                    "vrrp_instance {name}: no priority with state MASTER means priority 255 (address owner), \
+                     as in keepalived; set a priority to avoid it"
+                ),
+            );
+            255
+        }
+        (None, _) => 100,
+    };
+    let mut state = d.state.as_ref().map_or(
+        if priority == 255 {
+            InitialState::Master
+        } else {
+            InitialState::Backup
+        },
+        |s| s.v,
+    );
+    if strict && (state == InitialState::Master) != (priority == 255) {
+        let at = d.state.as_ref().map_or(&d.at, |s| &s.at);
+        state = if priority == 255 {
+            InitialState::Master
+        } else {
+            InitialState::Backup
+        };
+        sink.warning(
+            at,
+            format!("vrrp_instance {name}: strict mode: state MASTER only for the address owner (priority 255); using {state}"),
+        );
+    }
+
+    let advert_int_cs = advert_int(d, version, sink);
+    let auth = auth(d, version, family, strict, sink);
+
+    // (VIP lines that were all invalid are reported already.)
+    if d.vip_lines == 0 {
+        if version == 3 || strict {
+            sink.error(
+                &d.at,
+                format!("vrrp_instance {name}: at least one virtual_ipaddress is required (VRRPv3 / strict)"),
+            );
+        } else {
+            sink.warning(
+                &d.at,
+                format!("vrrp_instance {name}: no virtual_ipaddress; at least one is sensible"),
+            );
+        }
+    }
+    let max = if family == Family::Ipv4 {
+        MAX_VIPS_V4
+    } else {
+        MAX_VIPS_V6
+    };
+    let mut excluded_vips: Vec<VirtualAddress> = d.excluded_vips.iter().map(|v| v.v.clone()).collect();
+    if vips.len() > max {
+        sink.warning(
+            &vips[max].at,
+            format!(
+                "vrrp_instance {name}: {} virtual addresses, an advert carries {max}; the rest are handled as excluded",
+                vips.len()
+            ),
+        );
+        excluded_vips.extend(vips.drain(max..).map(|v| v.v));
+    }
+
+    let (preempt, preempt_delay_ms) = preemption(d, state, priority, strict, sink);
+    let unicast = unicast(d, g, family, strict, sink);
+
+    if d.interface.is_none() && !d.given.contains("interface") {
+        if unicast.peers.is_empty() {
+            sink.error(
+                &d.at,
+                format!("vrrp_instance {name}: interface is required (multicast adverts need one)"),
+            );
+        } else if d.src_ip.is_none() {
+            sink.error(
+                &d.at,
+                format!("vrrp_instance {name}: unicast without interface needs unicast_src_ip"),
+            );
+        }
+    }
+
+    let mut vmac_xmit_base = d.vmac_xmit_base;
+    let vmac = d
+        .vmac
+        .as_ref()
+        .map(|v| v.v.clone().unwrap_or_else(|| format!("vrrp.{vrid}")));
+    if vmac.is_none() && d.vmac_xmit_base {
+        sink.warning(
+            &d.at,
+            format!("vrrp_instance {name}: vmac_xmit_base without use_vmac; ignored"),
+        );
+        vmac_xmit_base = false;
+    }
+    if let Some(v) = &d.vmac
+        && !unicast.peers.is_empty()
+        && !vmac_xmit_base
+    {
+        sink.warning(
+            &v.at,
+            format!("vrrp_instance {name}: use_vmac with unicast peers needs vmac_xmit_base; setting it (as keepalived)"),
+        );
+        vmac_xmit_base = true;
+    }
+
+    let mut accept = d.accept.unwrap_or(priority == 255 || !strict);
+    if accept && strict && priority != 255 && version == 2 {
+        sink.warning(
+            &d.at,
+            format!("vrrp_instance {name}: strict mode: accept with VRRPv2 breaks RFC 3768; using no_accept"),
+        );
+        accept = false;
+    }
+
+    let mut down_timer_adverts = d.down_timer_adverts.unwrap_or(3);
+    if strict && down_timer_adverts != 3 {
+        sink.warning(
+            &d.at,
+            format!("vrrp_instance {name}: strict mode: down_timer_adverts must be 3; using 3"),
+        );
+        down_timer_adverts = 3;
+    }
+
+    let track_scripts = track_scripts(
+        &format!("vrrp_instance {name}"),
+        &d.track_scripts,
+        env,
+        priority,
+        sink,
+    );
+    let mut track_interfaces: Vec<_> = d.track_interfaces.iter().map(|t| t.v.clone()).collect();
+    if priority == 255 {
+        for t in d.track_interfaces.iter().filter(|t| t.v.weight != 0) {
+            sink.warning(
+                &t.at,
+                format!("vrrp_instance {name}: weighted track_interface {} is ignored for the address owner (priority 255)", t.v.name),
+            );
+        }
+        track_interfaces.retain(|t| t.weight == 0);
+    }
+
+    let instance = Instance {
+        name: name.clone(),
+        state,
+        interface: d.interface.as_ref().map(|i| i.v.clone()),
+        vrid,
+        priority,
+        version,
+        family,
+        advert_int_cs,
+        down_timer_adverts,
+        v3_checksum_as_v2: d.v3_checksum_as_v2 || g.v3_checksum_as_v2,
+        auth,
+        vips: vips.into_iter().map(|v| v.v).collect(),
+        excluded_vips,
+        preempt,
+        preempt_delay_ms,
+        track_interfaces,
+        track_scripts,
+        unicast,
+        src_ip: d
+            .src_ip
+            .as_ref()
+            .filter(|s| Family::of(&s.v) == family)
+            .map(|s| s.v),
+        vmac,
+        vmac_xmit_base,
+        native_ipv6: d.native_ipv6.is_some(),
+        accept,
+        garp: Garp {
+            master_delay_s: d.garp.master_delay_s.unwrap_or(g.garp.master_delay_s),
+            master_repeat: d.garp.master_repeat.unwrap_or(g.garp.master_repeat),
+            master_refresh_s: d.garp.master_refresh_s.unwrap_or(g.garp.master_refresh_s),
+            master_refresh_repeat: d
+                .garp
+                .master_refresh_repeat
+                .unwrap_or(g.garp.master_refresh_repeat),
+        },
+        notify: d.notify.clone(),
+        smtp_alert: d.smtp_alert.unwrap_or(false),
+        dont_track_primary: d.dont_track_primary,
+        debug: d.debug,
+        strict,
+        skip_check_adv_addr: d.skip_check_adv_addr.unwrap_or(g.skip_check_adv_addr),
+        sync_group: None,
+    };
+    if let Some(host) = env.host {
+        host::check_instance(d, &instance, host, sink);
+    }
+    instance
+}
+
+/// keepalived's rule: every `virtual_ipaddress` of an instance has one family, set by the
+/// first address (or by `native_ipv6`, which forces IPv6); addresses of the other family
+/// belong in `virtual_ipaddress_excluded`. Mismatches are errors here (keepalived drops the
+/// address with a message, leaving a VIP silently unmanaged).
+fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<VirtualAddress>>) {
+    let name = &d.name;
+    let (family, why) = if let Some(at) = &d.native_ipv6 {
+        (Family::Ipv6, format!("native_ipv6 at line {}", at.line))
+    } else if let Some(first) = d.vips.first() {
+        (
+            Family::of(&first.v.addr),
+            format!(
+                "its first virtual_ipaddress {} at line {}",
+                first.v.addr, first.at.line
+            ),
+        )
+    } else if let Some(src) = &d.src_ip {
+        (
+            Family::of(&src.v),
+            format!("its source address {} at line {}", src.v, src.at.line),
+        )
+    } else if let Some(peer) = d.peers.first() {
+        (
+            Family::of(&peer.v.addr),
+            format!("its unicast_peer {} at line {}", peer.v.addr, peer.at.line),
+        )
+    } else {
+        (Family::Ipv4, "default".to_owned())
+    };
+    let mut vips = Vec::with_capacity(d.vips.len());
+    for vip in &d.vips {
+        if Family::of(&vip.v.addr) == family {
+            vips.push(vip.clone());
+        } else {
+            sink.error(
+                &vip.at,
+                format!(
+                    "vrrp_instance {name}: virtual_ipaddress {} is {} but the instance is {} (set by {why}); \
+                     one instance advertises one family: move it to virtual_ipaddress_excluded or to another instance",
+                    vip.v.addr,
+                    Family::of(&vip.v.addr).name(),
+                    family.name()
+                ),
+            );
+        }
+    }
+    if let Some(src) = d.src_ip.as_ref().filter(|s| Family::of(&s.v) != family) {
+        sink.error(
+            &src.at,
+            format!(
+                "vrrp_instance {name}: source address {} is not {} like the instance (set by {why})",
+                src.v,
+                family.name()
+            ),
+        );
+    }
+    for peer in d.peers.iter().filter(|p| Family::of(&p.v.addr) != family) {
+        sink.error(
+            &peer.at,
+            format!(
+                "vrrp_instance {name}: unicast_peer {} is not {} like the instance (set by {why})",
+                peer.v.addr,
+                family.name()
+            ),
+        );
+    }
+    (family, vips)
+}
+
+/// `version`, else IPv6 means 3, else the global `vrrp_version`.
+fn version(d: &InstanceDraft, family: Family, g: &Global, sink: &mut Sink) -> u8 {
+    match &d.version {
+        Some(v) if v.v == 2 && family == Family::Ipv6 => {
+            sink.warning(
+                &v.at,
+                format!("vrrp_instance {}: VRRPv2 carries only IPv4 (RFC 3768); using version 3 for this IPv6 instance", d.name),
+            );
+            3
+        }
+        Some(v) => v.v,
+        None if family == Family::Ipv6 => 3,
+        None => g.vrrp_version,
+    }
+}
+
+/// The advert interval in centiseconds; out of the version's range is an error (keepalived
+/// rounds or clamps, which changes failover timing behind the operator's back).
+fn advert_int(d: &InstanceDraft, version: u8, sink: &mut Sink) -> u16 {
+    let Some(At { v: us, at }) = &d.advert_us else {
+        return 100;
+    };
+    let shown = show_us(*us);
+    let name = &d.name;
+    if version == 2 {
+        if us % 1_000_000 != 0 {
+            sink.error(
+                at,
+                format!("vrrp_instance {name}: advert_int {shown} is not whole seconds: VRRPv2 takes 1..255 (fractions need version 3)"),
+            );
+        } else if !(1..=255).contains(&(us / 1_000_000)) {
+            sink.error(
+                at,
+                format!("vrrp_instance {name}: advert_int {shown} out of range 1..255 seconds (VRRPv2)"),
+            );
+        } else {
+            return u16::try_from(us / 10_000).unwrap_or(100);
+        }
+    } else if us % 10_000 != 0 {
+        sink.error(
+            at,
+            format!("vrrp_instance {name}: advert_int {shown} is not a multiple of 0.01 s: VRRPv3 counts centiseconds"),
+        );
+    } else if !(1..=4095).contains(&(us / 10_000)) {
+        sink.error(
+            at,
+            format!("vrrp_instance {name}: advert_int {shown} out of range 0.01..40.95 seconds (VRRPv3)"),
+        );
+    } else {
+        return u16::try_from(us / 10_000).unwrap_or(100);
+    }
+    100
+}
+
+/// keepalived's authentication rules, in its order.
+fn auth(d: &InstanceDraft, version: u8, family: Family, strict: bool, sink: &mut Sink) -> Option<Auth> {
+    let name = &d.name;
+    let Some(kind) = &d.auth_type else {
+        if let Some(pass) = &d.auth_pass {
+            sink.warning(
+                &pass.at,
+                format!("vrrp_instance {name}: auth_pass without auth_type; no authentication is used"),
+            );
+        }
+        return None;
+    };
+    let why = if strict {
+        "strict mode does not allow authentication"
+    } else if version == 3 {
+        "VRRPv3 has no authentication (RFC 5798)"
+    } else if d.auth_pass.as_ref().is_none_or(|p| p.v.is_empty()) {
+        "auth_type without auth_pass"
+    } else if family == Family::Ipv6 && kind.v == AuthType::Ah {
+        "AH authentication does not work with IPv6"
+    } else {
+        let pass = d.auth_pass.as_ref().map(|p| p.v.clone()).unwrap_or_default();
+        return Some(Auth { kind: kind.v, pass });
+    };
+    sink.warning(
+        &kind.at,
+        format!("vrrp_instance {name}: {why}; authentication ignored"),
+    );
+    None
+}
+
+/// `nopreempt` and `preempt_delay`, with keepalived's exceptions.
+fn preemption(
+    d: &InstanceDraft,
+    state: InitialState,
+    priority: u8,
+    strict: bool,
+    sink: &mut Sink,
+) -> (bool, u32) {
+    let name = &d.name;
+    let mut preempt = d.nopreempt.is_none();
+    if let Some(at) = &d.nopreempt {
+        if priority == 255 {
+            sink.warning(
+                at,
+                format!("vrrp_instance {name}: nopreempt is ignored for the address owner (priority 255)"),
+            );
+            preempt = true;
+        } else if state == InitialState::Master {
+            sink.warning(
+                at,
+                format!("vrrp_instance {name}: nopreempt does not work with state MASTER; ignored (use state BACKUP everywhere)"),
+            );
+            preempt = true;
+        }
+    }
+    let Some(delay) = &d.preempt_delay_ms else {
+        return (preempt, 0);
+    };
+    let why = if state == InitialState::Master {
+        "does not work with state MASTER"
+    } else if strict {
+        "is not allowed in strict mode"
+    } else if !preempt {
+        "has no effect with nopreempt"
+    } else {
+        return (preempt, delay.v);
+    };
+    sink.warning(
+        &delay.at,
+        format!("vrrp_instance {name}: preempt_delay {why}; ignored"),
+    );
+    (preempt, 0)
+}
+
+fn unicast(d: &InstanceDraft, g: &Global, family: Family, strict: bool, sink: &mut Sink) -> Unicast {
+    let name = &d.name;
+    let peers: Vec<_> = d
+        .peers
+        .iter()
+        .filter(|p| Family::of(&p.v.addr) == family)
+        .map(|p| p.v.clone())
+        .collect();
+    if peers.is_empty() {
+        if let Some(ttl) = &d.unicast_ttl {
+            sink.warning(
+                &ttl.at,
+                format!("vrrp_instance {name}: unicast_ttl without unicast_peer; ignored"),
+            );
+        }
+        if let Some(at) = &d.unicast_keyword
+            && !d.given.contains("unicast_peer")
+        {
+            sink.warning(
+                at,
+                format!(
+                    "vrrp_instance {name}: a unicast keyword without any unicast_peer: adverts are multicast"
+                ),
+            );
+        }
+    } else if strict {
+        sink.error(
+            &d.at,
+            format!("vrrp_instance {name}: unicast peers are not allowed in strict mode"),
+        );
+    }
+    Unicast {
+        ttl: d.unicast_ttl.as_ref().map_or(255, |t| t.v),
+        check_src: d.check_unicast_src || g.check_unicast_src,
+        peers,
+    }
+}
+
+/// Resolves `track_script` names and default weights. An unknown name is an error
+/// (keepalived ignores the line, so a health check silently never runs).
+pub(super) fn track_scripts(
+    owner: &str,
+    tracks: &[At<crate::config::parse::TrackScriptDraft>],
+    env: &Env<'_>,
+    priority: u8,
+    sink: &mut Sink,
+) -> Vec<TrackScript> {
+    let mut out = Vec::with_capacity(tracks.len());
+    for t in tracks {
+        let Some(script) = env.scripts.iter().find(|s| s.name == t.v.name) else {
+            if !env.broken_scripts.contains(&t.v.name) {
+                let known: Vec<&str> = env.scripts.iter().map(|s| s.name.as_str()).collect();
+                let hint = if known.is_empty() {
+                    "no vrrp_script is defined".to_owned()
+                } else {
+                    format!("defined: {}", known.join(", "))
+                };
+                sink.error(
+                    &t.at,
+                    format!("{owner}: track_script {} names no vrrp_script ({hint})", t.v.name),
+                );
+            }
+            continue;
+        };
+        let weight = t.v.weight.unwrap_or(script.weight);
+        if priority == 255 && weight != 0 {
+            sink.warning(
+                &t.at,
+                format!(
+                    "{owner}: weighted track_script {} is ignored for the address owner (priority 255)",
+                    t.v.name
+                ),
+            );
+            continue;
+        }
+        out.push(TrackScript {
+            name: t.v.name.clone(),
+            weight,
+            reverse: t.v.reverse.unwrap_or(script.weight_reverse),
+        });
+    }
+    out
+}

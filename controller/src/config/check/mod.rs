@@ -1,0 +1,237 @@
+//! Semantic checks: drafts into the normalized [`Config`], with keepalived's defaults and
+//! the rules that span sections (duplicate VRIDs, scripts, sync groups).
+
+mod instance;
+
+use std::collections::BTreeSet;
+
+use self::instance::Env;
+use super::{
+    diag::Sink,
+    host::HostInfo,
+    model::{Config, Instance, SyncGroup, VrrpScript},
+    parse::{Draft, ScriptDraft},
+};
+
+pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) -> Config {
+    let (scripts, broken_scripts) = scripts(&draft.scripts);
+    let env = Env {
+        global: &draft.global,
+        scripts: &scripts,
+        broken_scripts: &broken_scripts,
+        host,
+    };
+    let mut instances: Vec<Instance> = draft
+        .instances
+        .iter()
+        .map(|d| instance::resolve(d, &env, sink))
+        .collect();
+    duplicate_vrids(&draft, &instances, sink);
+    let sync_groups = sync_groups(&draft, &mut instances, &env, sink);
+    let used = used_scripts(&instances, &sync_groups);
+    for s in scripts.iter().filter(|s| !used.contains(s.name.as_str())) {
+        if let Some(d) = draft.scripts.iter().find(|d| d.name == s.name) {
+            sink.warning(
+                &d.at,
+                format!(
+                    "vrrp_script {} is not used by any vrrp_instance or vrrp_sync_group",
+                    s.name
+                ),
+            );
+        }
+    }
+    let mut scripts = scripts;
+    scripts.retain(|s| used.contains(s.name.as_str()));
+    Config {
+        global: draft.global,
+        scripts,
+        instances,
+        sync_groups,
+    }
+}
+
+/// Usable scripts (first definition of each name, with a command), and the names of those
+/// that are not usable (already reported).
+fn scripts(drafts: &[ScriptDraft]) -> (Vec<VrrpScript>, BTreeSet<String>) {
+    let mut out: Vec<VrrpScript> = Vec::new();
+    let mut broken = BTreeSet::new();
+    for d in drafts {
+        if out.iter().any(|s| s.name == d.name) || broken.contains(&d.name) {
+            continue;
+        }
+        let Some(command) = &d.command else {
+            broken.insert(d.name.clone());
+            continue;
+        };
+        out.push(VrrpScript {
+            name: d.name.clone(),
+            command: command.clone(),
+            interval_s: d.interval_s,
+            timeout_s: d.timeout_s.unwrap_or(d.interval_s),
+            weight: d.weight,
+            weight_reverse: d.weight_reverse,
+            rise: d.rise,
+            fall: d.fall,
+            user: d.user.clone(),
+            init_fail: d.init_fail,
+        });
+    }
+    (out, broken)
+}
+
+fn used_scripts<'c>(instances: &'c [Instance], groups: &'c [SyncGroup]) -> BTreeSet<&'c str> {
+    let from_instances = instances.iter().flat_map(|i| &i.track_scripts);
+    let from_groups = groups.iter().flat_map(|g| &g.track_scripts);
+    from_instances
+        .chain(from_groups)
+        .map(|t| t.name.as_str())
+        .collect()
+}
+
+/// Two instances may not share a VRID on the same interface and family: they would answer
+/// each other's adverts. Multicast instances conflict outright; unicast ones when they
+/// share a peer (keepalived's rule). Different multicast/unicast modes do not meet.
+fn duplicate_vrids(draft: &Draft, instances: &[Instance], sink: &mut Sink) {
+    for (later_index, later) in instances.iter().enumerate() {
+        if later.vrid == 0 {
+            continue;
+        }
+        let earlier = instances[..later_index].iter().find(|e| {
+            e.vrid == later.vrid
+                && e.interface == later.interface
+                && e.family == later.family
+                && e.is_unicast() == later.is_unicast()
+                && (!later.is_unicast()
+                    || e.unicast
+                        .peers
+                        .iter()
+                        .any(|p| later.unicast.peers.iter().any(|q| q.addr == p.addr)))
+        });
+        let Some(earlier) = earlier else { continue };
+        let d = &draft.instances[later_index];
+        let at = d.vrid.as_ref().map_or(&d.at, |v| &v.at);
+        let interface = later.interface.as_deref().unwrap_or("(no interface)");
+        let how = if later.is_unicast() {
+            " and a unicast peer"
+        } else {
+            ""
+        };
+        sink.error(
+            at,
+            format!(
+                "{} and {} both use VRID {} with {} on interface {interface}{how}; VRIDs must differ there",
+                earlier.name,
+                later.name,
+                later.vrid,
+                later.family.name()
+            ),
+        );
+    }
+}
+
+fn sync_groups(draft: &Draft, instances: &mut [Instance], env: &Env<'_>, sink: &mut Sink) -> Vec<SyncGroup> {
+    let mut out = Vec::new();
+    for d in &draft.sync_groups {
+        let name = &d.name;
+        let members = match &d.group {
+            Some(m) if !m.is_empty() => m,
+            _ => {
+                sink.warning(
+                    &d.at,
+                    format!("vrrp_sync_group {name} has no group {{ }} of instances; ignored"),
+                );
+                continue;
+            }
+        };
+        let mut group_members = Vec::new();
+        for m in members {
+            let Some(instance) = instances.iter_mut().find(|i| i.name == m.v) else {
+                sink.error(
+                    &m.at,
+                    format!("vrrp_sync_group {name}: no vrrp_instance named {}", m.v),
+                );
+                continue;
+            };
+            if let Some(other) = &instance.sync_group {
+                sink.error(
+                    &m.at,
+                    format!("vrrp_sync_group {name}: {} is already in vrrp_sync_group {other}; an instance has one group", m.v),
+                );
+                continue;
+            }
+            instance.sync_group = Some(name.clone());
+            unweight(instance, draft, sink);
+            group_members.push(m.v.clone());
+        }
+        if group_members.len() == 1 {
+            sink.warning(
+                &d.at,
+                format!("vrrp_sync_group {name} has only one instance; this is probably not what you want"),
+            );
+        }
+        let member_instances = || instances.iter().filter(|i| group_members.contains(&i.name));
+        let owners = member_instances().filter(|i| i.priority == 255).count();
+        if owners > 0 && owners < group_members.len() {
+            sink.error(
+                &d.at,
+                format!("vrrp_sync_group {name} mixes address owners (priority 255) and other instances; this cannot work"),
+            );
+        }
+        let any_owner = owners > 0;
+        let track_scripts = instance::track_scripts(
+            &format!("vrrp_sync_group {name}"),
+            &d.track_scripts,
+            env,
+            if any_owner { 255 } else { 0 },
+            sink,
+        );
+        out.push(SyncGroup {
+            name: name.clone(),
+            instances: group_members,
+            notify: d.notify.clone(),
+            track_scripts,
+            track_interfaces: d.track_interfaces.iter().map(|t| t.v.clone()).collect(),
+            smtp_alert: d.smtp_alert,
+        });
+    }
+    out
+}
+
+/// keepalived runs sync group members without tracking weights (a weighted failure of one
+/// member would split the group): weights become 0, so failures mean FAULT.
+fn unweight(instance: &mut Instance, draft: &Draft, sink: &mut Sink) {
+    let Some(d) = draft.instances.iter().find(|d| d.name == instance.name) else {
+        return;
+    };
+    let group = instance.sync_group.as_deref().unwrap_or_default();
+    for t in instance.track_scripts.iter_mut().filter(|t| t.weight != 0) {
+        let at = d
+            .track_scripts
+            .iter()
+            .find(|a| a.v.name == t.name)
+            .map_or(&d.at, |a| &a.at);
+        sink.warning(
+            at,
+            format!(
+                "vrrp_instance {}: track_script {} weight ignored in vrrp_sync_group {group} (members track without weights, as in keepalived)",
+                instance.name, t.name
+            ),
+        );
+        t.weight = 0;
+    }
+    for t in instance.track_interfaces.iter_mut().filter(|t| t.weight != 0) {
+        let at = d
+            .track_interfaces
+            .iter()
+            .find(|a| a.v.name == t.name)
+            .map_or(&d.at, |a| &a.at);
+        sink.warning(
+            at,
+            format!(
+                "vrrp_instance {}: track_interface {} weight ignored in vrrp_sync_group {group} (members track without weights, as in keepalived)",
+                instance.name, t.name
+            ),
+        );
+        t.weight = 0;
+    }
+}

@@ -1,0 +1,440 @@
+//! The normalized configuration: what the daemon runs from, with every keepalived default
+//! resolved. Each field names its keepalived keyword and default.
+//!
+//! Times are integers with their unit in the name (`_s`, `_ms`, `_cs` for centiseconds), so
+//! the JSON form is exact and plain; the methods give `Duration`s.
+
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+
+/// A whole keepalived.conf, VRRP side.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub global: Global,
+    /// `vrrp_script NAME { }` blocks, in file order.
+    pub scripts: Vec<VrrpScript>,
+    /// `vrrp_instance NAME { }` blocks, in file order.
+    pub instances: Vec<Instance>,
+    /// `vrrp_sync_group NAME { }` blocks, in file order.
+    pub sync_groups: Vec<SyncGroup>,
+}
+
+impl Config {
+    pub fn script(&self, name: &str) -> Option<&VrrpScript> {
+        self.scripts.iter().find(|s| s.name == name)
+    }
+
+    pub fn instance(&self, name: &str) -> Option<&Instance> {
+        self.instances.iter().find(|i| i.name == name)
+    }
+
+    /// All virtual addresses (advertised, not excluded) of all instances.
+    pub fn vip_count(&self) -> usize {
+        self.instances.iter().map(|i| i.vips.len()).sum()
+    }
+}
+
+/// `global_defs { }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Global {
+    /// `router_id NAME`; default: the host name (resolved by the daemon).
+    pub router_id: Option<String>,
+    /// `notification_email { ADDR ... }`: accepted, no mail is sent.
+    pub notification_email: Vec<String>,
+    /// `notification_email_from ADDR`: accepted, no mail is sent.
+    pub notification_email_from: Option<String>,
+    /// `smtp_server HOST [PORT]`: accepted, no mail is sent.
+    pub smtp_server: Option<String>,
+    /// `smtp_connect_timeout S`: accepted, no mail is sent. keepalived's default is 30.
+    pub smtp_connect_timeout_s: u32,
+    /// `script_user USER [GROUP]`: who runs scripts that name no user; default: the
+    /// `keepalived_script` user if it exists, else root (resolved by the daemon).
+    pub script_user: Option<RunAs>,
+    /// `enable_script_security`: refuse scripts writable by non-root. Default off.
+    pub enable_script_security: bool,
+    /// `vrrp_version 2|3`: default version of IPv4 instances. Default 2.
+    pub vrrp_version: u8,
+    /// `vrrp_garp_master_delay`, `vrrp_garp_master_repeat`, `vrrp_garp_master_refresh`,
+    /// `vrrp_garp_master_refresh_repeat`: defaults of the instances' `garp_*`.
+    pub garp: Garp,
+    /// `vrrp_garp_interval SECONDS` (decimal): gap between gratuitous ARPs. Default 0 (none).
+    pub garp_interval_ms: u32,
+    /// `vrrp_gna_interval SECONDS` (decimal): gap between unsolicited NAs. Default 0.
+    pub gna_interval_ms: u32,
+    /// `vrrp_strict`: RFC-strict mode for every instance. Default off.
+    pub vrrp_strict: bool,
+    /// `vrrp_skip_check_adv_addr`: do not check advert addresses against ours when the
+    /// advert comes from the current master. Default off.
+    pub skip_check_adv_addr: bool,
+    /// `vrrp_check_unicast_src`: unicast adverts must come from a listed peer. Default off.
+    pub check_unicast_src: bool,
+    /// `v3_checksum_as_v2`: IPv4 VRRPv3 checksum without the pseudo-header (as old
+    /// keepalived). Default off.
+    pub v3_checksum_as_v2: bool,
+    /// `vrrp_mcast_group4 ADDR`. Default 224.0.0.18.
+    pub mcast_group4: Ipv4Addr,
+    /// `vrrp_mcast_group6 ADDR`. Default ff02::12.
+    pub mcast_group6: Ipv6Addr,
+    /// `vrrp_startup_delay SECONDS` (decimal): wait before starting VRRP. Default 0.
+    pub startup_delay_ms: u32,
+    /// `vrrp_iptables [IN [OUT]]`: accepted; xvrrp makes no firewall changes.
+    pub vrrp_iptables: bool,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Self {
+            router_id: None,
+            notification_email: Vec::new(),
+            notification_email_from: None,
+            smtp_server: None,
+            smtp_connect_timeout_s: 30,
+            script_user: None,
+            enable_script_security: false,
+            vrrp_version: 2,
+            garp: Garp::default(),
+            garp_interval_ms: 0,
+            gna_interval_ms: 0,
+            vrrp_strict: false,
+            skip_check_adv_addr: false,
+            check_unicast_src: false,
+            v3_checksum_as_v2: false,
+            mcast_group4: Ipv4Addr::new(224, 0, 0, 18),
+            mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
+            startup_delay_ms: 0,
+            vrrp_iptables: false,
+        }
+    }
+}
+
+/// Gratuitous ARP / unsolicited NA after becoming master.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Garp {
+    /// `garp_master_delay S`: second burst this long after the first. Default 5 (0: none).
+    pub master_delay_s: u32,
+    /// `garp_master_repeat N`: messages per burst. Default 5.
+    pub master_repeat: u32,
+    /// `garp_master_refresh S`: repeat while master, every S seconds. Default 0 (never).
+    pub master_refresh_s: u32,
+    /// `garp_master_refresh_repeat N`: messages per refresh. Default 1.
+    pub master_refresh_repeat: u32,
+}
+
+impl Default for Garp {
+    fn default() -> Self {
+        Self {
+            master_delay_s: 5,
+            master_repeat: 5,
+            master_refresh_s: 0,
+            master_refresh_repeat: 1,
+        }
+    }
+}
+
+/// A user (and group) to run a script as.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunAs {
+    pub user: String,
+    pub group: Option<String>,
+}
+
+/// `vrrp_script NAME { }`: a health check whose result moves priorities or forces FAULT.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VrrpScript {
+    pub name: String,
+    /// `script "CMD ARGS"`: the command line, split like a shell does (quotes, escapes).
+    pub command: Vec<String>,
+    /// `interval S`: run every S seconds. Default 1.
+    pub interval_s: u32,
+    /// `timeout S`: a run longer than this fails. Default: the interval.
+    pub timeout_s: u32,
+    /// `weight W [reverse]`, -253..253: default weight for tracking instances; 0 (default)
+    /// means failure puts the instance in FAULT.
+    pub weight: i16,
+    /// `weight W reverse`: apply the weight in the opposite direction. Default off.
+    pub weight_reverse: bool,
+    /// `rise N`: successes needed to count as up. Default 1.
+    pub rise: u32,
+    /// `fall N`: failures needed to count as down. Default 1.
+    pub fall: u32,
+    /// `user USER [GROUP]`; default: global `script_user`.
+    pub user: Option<RunAs>,
+    /// `init_fail`: assume the script is failing until it first succeeds. Default off
+    /// (assumed up until it fails).
+    pub init_fail: bool,
+}
+
+/// The state an instance starts in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum InitialState {
+    Master,
+    Backup,
+}
+
+impl std::fmt::Display for InitialState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Master => "MASTER",
+            Self::Backup => "BACKUP",
+        })
+    }
+}
+
+/// Address family of an instance (keepalived: all `virtual_ipaddress` share one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(addr: &IpAddr) -> Self {
+        match addr {
+            IpAddr::V4(_) => Self::Ipv4,
+            IpAddr::V6(_) => Self::Ipv6,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Ipv4 => "IPv4",
+            Self::Ipv6 => "IPv6",
+        }
+    }
+}
+
+/// `vrrp_instance NAME { }`: one virtual router.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Instance {
+    pub name: String,
+    /// `state MASTER|BACKUP`. Default: MASTER when priority is 255, else BACKUP.
+    pub state: InitialState,
+    /// `interface IFACE`: where adverts go. Optional only with unicast peers.
+    pub interface: Option<String>,
+    /// `virtual_router_id 1..255`. Required.
+    pub vrid: u8,
+    /// `priority 1..255`. Default 100, or 255 with `state MASTER` and no priority
+    /// (keepalived's rule). 255 means address owner.
+    pub priority: u8,
+    /// `version 2|3`. Default: global `vrrp_version`; IPv6 instances always 3.
+    pub version: u8,
+    /// Family of the VIPs (`native_ipv6` forces IPv6). Default IPv4.
+    pub family: Family,
+    /// `advert_int SECONDS`, in centiseconds. Default 100 (1 s). v2: whole seconds 1..255;
+    /// v3: 0.01..40.95 s.
+    pub advert_int_cs: u16,
+    /// `down_timer_adverts 1..100`: adverts missed before the master is down. Default 3.
+    pub down_timer_adverts: u8,
+    /// `v3_checksum_as_v2` (instance or global). Default off.
+    pub v3_checksum_as_v2: bool,
+    /// `authentication { auth_type PASS|AH  auth_pass P }`: VRRPv2 only. Default none.
+    pub auth: Option<Auth>,
+    /// `virtual_ipaddress { }`: advertised addresses, one family.
+    pub vips: Vec<VirtualAddress>,
+    /// `virtual_ipaddress_excluded { }`: added and removed with the VIPs, not advertised;
+    /// any family.
+    pub excluded_vips: Vec<VirtualAddress>,
+    /// `nopreempt` clears it (`preempt` sets it). Default on.
+    pub preempt: bool,
+    /// `preempt_delay SECONDS` (decimal, 0..1000). Default 0.
+    pub preempt_delay_ms: u32,
+    /// `track_interface { }`.
+    pub track_interfaces: Vec<TrackInterface>,
+    /// `track_script { }`, weights resolved from the script when not given.
+    pub track_scripts: Vec<TrackScript>,
+    /// `unicast_src_ip`, `unicast_peer { }`, `unicast_ttl`, `check_unicast_src`.
+    pub unicast: Unicast,
+    /// `mcast_src_ip` / `unicast_src_ip`: source address of adverts. Default: the
+    /// interface's primary address.
+    pub src_ip: Option<IpAddr>,
+    /// `use_vmac [NAME]`: the macvlan's name. Default off; the name defaults to
+    /// `vrrp.VRID`.
+    pub vmac: Option<String>,
+    /// `vmac_xmit_base`: send and receive adverts on the base interface. Default off.
+    pub vmac_xmit_base: bool,
+    /// `native_ipv6`: force IPv6 (deprecated in keepalived; the VIPs decide). Default off.
+    pub native_ipv6: bool,
+    /// `accept` / `no_accept`: accept packets to the VIPs when master. Default on, except in
+    /// strict mode where only the address owner (priority 255) accepts.
+    pub accept: bool,
+    /// `garp_master_*`, defaulting to the global `vrrp_garp_master_*`.
+    pub garp: Garp,
+    /// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`, `notify`.
+    pub notify: Notify,
+    /// `smtp_alert [BOOL]`: accepted, no mail is sent. Default off.
+    pub smtp_alert: bool,
+    /// `dont_track_primary`: ignore faults of `interface`. Default off.
+    pub dont_track_primary: bool,
+    /// `debug [0..4]`. Default 0.
+    pub debug: u8,
+    /// `strict_mode [BOOL]`, default global `vrrp_strict`.
+    pub strict: bool,
+    /// `skip_check_adv_addr [BOOL]`, default global `vrrp_skip_check_adv_addr`.
+    pub skip_check_adv_addr: bool,
+    /// The `vrrp_sync_group` this instance belongs to, if any.
+    pub sync_group: Option<String>,
+}
+
+impl Instance {
+    pub fn advert_interval(&self) -> Duration {
+        Duration::from_millis(u64::from(self.advert_int_cs) * 10)
+    }
+
+    pub fn preempt_delay(&self) -> Duration {
+        Duration::from_millis(u64::from(self.preempt_delay_ms))
+    }
+
+    /// Priority 255: the router that owns the addresses (RFC 5798 5.2.4).
+    pub fn is_address_owner(&self) -> bool {
+        self.priority == 255
+    }
+
+    /// Unicast when there are peers; multicast otherwise.
+    pub fn is_unicast(&self) -> bool {
+        !self.unicast.peers.is_empty()
+    }
+}
+
+/// VRRPv2 authentication (RFC 2338; removed by RFC 3768, kept by keepalived).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auth {
+    pub kind: AuthType,
+    /// `auth_pass`: at most 8 bytes (longer ones are truncated, as keepalived does).
+    pub pass: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AuthType {
+    /// Simple text password in the advert.
+    Pass,
+    /// IPsec AH (keepalived's own variant).
+    Ah,
+}
+
+/// One line of `virtual_ipaddress { }`: `ADDR[/PREFIX] [brd X] [dev IFACE] [scope S]
+/// [label L]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualAddress {
+    pub addr: IpAddr,
+    /// `/PREFIX`. Default 32 (IPv4) or 128 (IPv6).
+    pub prefix: u8,
+    /// `brd ADDR` (or `+`/`-`, computed): IPv4 broadcast. Default none.
+    pub brd: Option<Ipv4Addr>,
+    /// `dev IFACE`. Default: the instance's interface (or its VMAC).
+    pub dev: Option<String>,
+    /// `scope host|link|site|global|nowhere|N`, as the rtnetlink number. Default: global (0)
+    /// for IPv4; IPv6 takes no scope.
+    pub scope: Option<u8>,
+    /// `label L`: IPv4 alias name, like `eth0:1`.
+    pub label: Option<String>,
+}
+
+impl VirtualAddress {
+    /// `ADDR/PREFIX`.
+    pub fn cidr(&self) -> String {
+        format!("{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// `track_interface { IFACE [weight W [reverse]] }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackInterface {
+    pub name: String,
+    /// -253..253; 0 (default) means the interface going down puts the instance in FAULT.
+    pub weight: i16,
+    pub reverse: bool,
+}
+
+/// `track_script { NAME [weight W [reverse|noreverse]] }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackScript {
+    pub name: String,
+    /// -253..253; default: the script's weight. 0 means failure puts the instance in FAULT.
+    pub weight: i16,
+    /// Default: the script's `weight ... reverse`.
+    pub reverse: bool,
+}
+
+/// Unicast settings of an instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unicast {
+    /// `unicast_peer { ADDR [min_ttl N] [max_ttl N] }`. Empty: multicast.
+    pub peers: Vec<UnicastPeer>,
+    /// `unicast_ttl 0..255`: TTL/hop limit of unicast adverts. Default 255.
+    pub ttl: u8,
+    /// `check_unicast_src` (or global `vrrp_check_unicast_src`, or any `min_ttl`/`max_ttl`):
+    /// drop unicast adverts from addresses that are not peers. Default off.
+    pub check_src: bool,
+}
+
+impl Default for Unicast {
+    fn default() -> Self {
+        Self {
+            peers: Vec::new(),
+            ttl: 255,
+            check_src: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnicastPeer {
+    pub addr: IpAddr,
+    /// `min_ttl N`: drop adverts from this peer with a lower TTL. Default 0.
+    pub min_ttl: u8,
+    /// `max_ttl N`: drop adverts from this peer with a higher TTL. Default 255.
+    pub max_ttl: u8,
+}
+
+/// A notify script: `notify_master "CMD ARGS" [USER [GROUP]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotifyScript {
+    /// The command line, split like a shell does.
+    pub command: Vec<String>,
+    /// Default: global `script_user`.
+    pub user: Option<RunAs>,
+}
+
+/// Scripts run on state changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notify {
+    /// `notify_master`.
+    pub master: Option<NotifyScript>,
+    /// `notify_backup`.
+    pub backup: Option<NotifyScript>,
+    /// `notify_fault`.
+    pub fault: Option<NotifyScript>,
+    /// `notify_stop`.
+    pub stop: Option<NotifyScript>,
+    /// `notify`: run on every change with `TYPE NAME STATE PRIORITY` appended.
+    pub any: Option<NotifyScript>,
+}
+
+impl Notify {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// `vrrp_sync_group NAME { group { } ... }`: instances that change state together.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncGroup {
+    pub name: String,
+    /// `group { INSTANCE ... }`.
+    pub instances: Vec<String>,
+    /// `notify_master`, ... for the group as a whole.
+    pub notify: Notify,
+    /// `track_script { }` for all members.
+    pub track_scripts: Vec<TrackScript>,
+    /// `track_interface { }` for all members.
+    pub track_interfaces: Vec<TrackInterface>,
+    /// `smtp_alert [BOOL]`: accepted, no mail is sent.
+    pub smtp_alert: bool,
+}

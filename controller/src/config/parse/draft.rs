@@ -1,0 +1,168 @@
+//! What the section parsers collect: each value as written (unset stays unset) with where it
+//! was written, so that `check` can resolve keepalived's defaults and point at the line.
+
+use std::{collections::BTreeSet, net::IpAddr};
+
+use super::ctx::At;
+use crate::config::{
+    diag::Pos,
+    model::{AuthType, Global, InitialState, Notify, RunAs, TrackInterface, UnicastPeer, VirtualAddress},
+};
+
+#[derive(Debug, Default)]
+pub(crate) struct Draft {
+    pub global: Global,
+    pub scripts: Vec<ScriptDraft>,
+    pub instances: Vec<InstanceDraft>,
+    pub sync_groups: Vec<SyncGroupDraft>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ScriptDraft {
+    pub name: String,
+    pub at: Pos,
+    pub command: Option<Vec<String>>,
+    pub interval_s: u32,
+    pub timeout_s: Option<u32>,
+    pub weight: i16,
+    pub weight_reverse: bool,
+    pub rise: u32,
+    pub fall: u32,
+    pub user: Option<RunAs>,
+    pub init_fail: bool,
+}
+
+impl ScriptDraft {
+    pub fn new(name: String, at: &Pos) -> Self {
+        Self {
+            name,
+            at: at.clone(),
+            command: None,
+            interval_s: 1,
+            timeout_s: None,
+            weight: 0,
+            weight_reverse: false,
+            rise: 1,
+            fall: 1,
+            user: None,
+            init_fail: false,
+        }
+    }
+}
+
+/// `NAME [weight W [reverse|noreverse]]` in `track_script { }`.
+#[derive(Clone, Debug)]
+pub(crate) struct TrackScriptDraft {
+    pub name: String,
+    pub weight: Option<i16>,
+    pub reverse: Option<bool>,
+}
+
+/// `garp_master_*` of an instance; unset ones take the global values.
+#[derive(Debug, Default)]
+pub(crate) struct GarpDraft {
+    pub master_delay_s: Option<u32>,
+    pub master_repeat: Option<u32>,
+    pub master_refresh_s: Option<u32>,
+    pub master_refresh_repeat: Option<u32>,
+}
+
+#[derive(Debug)]
+pub(crate) struct InstanceDraft {
+    pub name: String,
+    pub at: Pos,
+    pub state: Option<At<InitialState>>,
+    pub interface: Option<At<String>>,
+    pub vrid: Option<At<u8>>,
+    pub priority: Option<At<u8>>,
+    /// `advert_int` as written, in microseconds.
+    pub advert_us: Option<At<u64>>,
+    pub version: Option<At<u8>>,
+    pub down_timer_adverts: Option<u8>,
+    pub v3_checksum_as_v2: bool,
+    pub auth_type: Option<At<AuthType>>,
+    pub auth_pass: Option<At<String>>,
+    pub vips: Vec<At<VirtualAddress>>,
+    pub excluded_vips: Vec<At<VirtualAddress>>,
+    /// Where `nopreempt` was written (the last of `preempt`/`nopreempt` wins).
+    pub nopreempt: Option<Pos>,
+    pub preempt_delay_ms: Option<At<u32>>,
+    pub track_interfaces: Vec<At<TrackInterface>>,
+    pub track_scripts: Vec<At<TrackScriptDraft>>,
+    pub src_ip: Option<At<IpAddr>>,
+    /// A unicast keyword was given (`unicast_src_ip`, `unicast_peer`, `check_unicast_src`).
+    pub unicast_keyword: Option<Pos>,
+    pub peers: Vec<At<UnicastPeer>>,
+    pub unicast_ttl: Option<At<u8>>,
+    pub check_unicast_src: bool,
+    /// `use_vmac [NAME]`.
+    pub vmac: Option<At<Option<String>>>,
+    pub vmac_xmit_base: bool,
+    pub native_ipv6: Option<Pos>,
+    pub accept: Option<bool>,
+    pub garp: GarpDraft,
+    pub notify: Notify,
+    pub smtp_alert: Option<bool>,
+    pub dont_track_primary: bool,
+    pub debug: u8,
+    pub strict: Option<bool>,
+    pub skip_check_adv_addr: Option<bool>,
+    /// Keywords written, valid or not: a keyword with an invalid value is not also "missing".
+    pub given: BTreeSet<String>,
+    /// Lines written in `virtual_ipaddress` blocks, valid or not.
+    pub vip_lines: usize,
+}
+
+impl InstanceDraft {
+    pub fn new(name: String, at: &Pos) -> Self {
+        Self {
+            name,
+            at: at.clone(),
+            state: None,
+            interface: None,
+            vrid: None,
+            priority: None,
+            advert_us: None,
+            version: None,
+            down_timer_adverts: None,
+            v3_checksum_as_v2: false,
+            auth_type: None,
+            auth_pass: None,
+            vips: Vec::new(),
+            excluded_vips: Vec::new(),
+            nopreempt: None,
+            preempt_delay_ms: None,
+            track_interfaces: Vec::new(),
+            track_scripts: Vec::new(),
+            src_ip: None,
+            unicast_keyword: None,
+            peers: Vec::new(),
+            unicast_ttl: None,
+            check_unicast_src: false,
+            vmac: None,
+            vmac_xmit_base: false,
+            native_ipv6: None,
+            accept: None,
+            garp: GarpDraft::default(),
+            notify: Notify::default(),
+            smtp_alert: None,
+            dont_track_primary: false,
+            debug: 0,
+            strict: None,
+            skip_check_adv_addr: None,
+            given: BTreeSet::new(),
+            vip_lines: 0,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct SyncGroupDraft {
+    pub name: String,
+    pub at: Pos,
+    pub group: Option<Vec<At<String>>>,
+    pub notify: Notify,
+    pub track_scripts: Vec<At<TrackScriptDraft>>,
+    pub track_interfaces: Vec<At<TrackInterface>>,
+    pub smtp_alert: bool,
+}

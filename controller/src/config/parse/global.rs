@@ -1,0 +1,243 @@
+//! `global_defs { }`.
+
+use std::net::IpAddr;
+
+use super::{children, ctx::Ctx, mail_note};
+use crate::config::{
+    model::{Global, RunAs},
+    tree::Node,
+};
+
+/// keepalived global keywords xvrrp does not implement (named as such when met).
+const UNSUPPORTED: &[&str] = &[
+    "lvs_id",
+    "lvs_flush",
+    "lvs_flush_onstop",
+    "lvs_sync_daemon",
+    "lvs_timeouts",
+    "enable_traps",
+    "enable_snmp_vrrp",
+    "enable_snmp_keepalived",
+    "enable_snmp_checker",
+    "enable_snmp_rfc",
+    "enable_snmp_rfcv2",
+    "enable_snmp_rfcv3",
+    "snmp_socket",
+    "enable_dbus",
+    "dynamic_interfaces",
+    "allow_if_changes",
+    "max_auto_priority",
+    "min_auto_priority_delay",
+    "vrrp_priority",
+    "checker_priority",
+    "bfd_priority",
+    "vrrp_no_swap",
+    "checker_no_swap",
+    "vrrp_rt_priority",
+    "vrrp_cpu_affinity",
+    "vrrp_rlimit_rttime",
+    "vrrp_down_timer_adverts",
+    "vrrp_garp_lower_prio_delay",
+    "vrrp_garp_lower_prio_repeat",
+    "vrrp_lower_prio_no_advert",
+    "vrrp_higher_prio_send_advert",
+    "vrrp_min_garp",
+    "vrrp_garp_extra_if",
+    "vrrp_ipsets",
+    "nftables",
+    "nftables_priority",
+    "nftables_ifindex",
+    "notify_fifo",
+    "notify_fifo_script",
+    "vrrp_notify_fifo",
+    "vrrp_notify_fifo_script",
+    "vrrp_notify_priority_changes",
+    "no_email_faults",
+    "startup_script",
+    "startup_script_timeout",
+    "shutdown_script",
+    "shutdown_script_timeout",
+    "net_namespace",
+    "instance",
+    "use_pid_dir",
+    "linkbeat_use_polling",
+    "vrrp_process_name",
+    "process_names",
+    "vrrp_netlink_cmd_rcv_bufs",
+    "vrrp_netlink_monitor_rcv_bufs",
+    "vrrp_rx_bufs_policy",
+    "vrrp_rx_bufs_multiplier",
+    "log_unknown_vrids",
+    "vmac_prefix",
+    "vmac_addr_prefix",
+    "tmp_config_directory",
+    "umask",
+];
+
+/// The mail keywords: accepted, never acted on.
+const MAIL: &[&str] = &[
+    "smtp_helo_name",
+    "smtp_alert",
+    "smtp_alert_vrrp",
+    "smtp_alert_checker",
+];
+
+pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, global: &mut Global) {
+    ctx.extra_words(node, 1);
+    if node.block.is_none() {
+        ctx.sink.error(node.at(), "global_defs: expected a { } block");
+        return;
+    }
+    for kw in children(node) {
+        keyword(ctx, kw, global);
+    }
+}
+
+fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
+    match kw.keyword() {
+        "router_id" => {
+            if let Some(w) = ctx.single(kw, "a router name") {
+                g.router_id = Some(w.text.clone());
+            }
+        }
+        "notification_email" => {
+            mail_note(ctx, kw);
+            for line in ctx.value_lines(kw) {
+                g.notification_email
+                    .extend(line.stmt.words.iter().map(|w| w.text.clone()));
+            }
+        }
+        "notification_email_from" => {
+            mail_note(ctx, kw);
+            if let Some(w) = ctx.single(kw, "a mail address") {
+                g.notification_email_from = Some(w.text.clone());
+            }
+        }
+        "smtp_server" => {
+            mail_note(ctx, kw);
+            ctx.no_block(kw);
+            if let Some(w) = ctx.first(kw, "a mail server address [port]") {
+                g.smtp_server = Some(w.text.clone());
+            }
+            ctx.extra_words(kw, 3);
+        }
+        "smtp_connect_timeout" => {
+            mail_note(ctx, kw);
+            if let Some(s) = ctx.uint(kw, 0..=u64::from(u32::MAX / 1_000_000)) {
+                g.smtp_connect_timeout_s = u32::try_from(s.max(1)).unwrap_or(1);
+            }
+        }
+        m if MAIL.contains(&m) => {
+            mail_note(ctx, kw);
+            ctx.no_block(kw);
+        }
+        "script_user" => {
+            ctx.no_block(kw);
+            if let Some(user) = ctx.first(kw, "a user name [group]") {
+                let group = kw.stmt.words.get(2).map(|w| w.text.clone());
+                g.script_user = Some(RunAs {
+                    user: user.text.clone(),
+                    group,
+                });
+            }
+            ctx.extra_words(kw, 3);
+        }
+        "enable_script_security" => {
+            ctx.flag(kw);
+            g.enable_script_security = true;
+        }
+        "vrrp_version" => {
+            if let Some(v) = ctx.uint(kw, 2..=3) {
+                g.vrrp_version = u8::try_from(v).unwrap_or(2);
+            }
+        }
+        "vrrp_garp_master_delay" => set_u32(ctx, kw, 0, &mut g.garp.master_delay_s),
+        "vrrp_garp_master_repeat" => set_repeat(ctx, kw, &mut g.garp.master_repeat),
+        "vrrp_garp_master_refresh" => set_u32(ctx, kw, 0, &mut g.garp.master_refresh_s),
+        "vrrp_garp_master_refresh_repeat" => set_repeat(ctx, kw, &mut g.garp.master_refresh_repeat),
+        "vrrp_garp_interval" => {
+            if let Some(ms) = ctx.seconds_ms(kw, 3600) {
+                g.garp_interval_ms = ms;
+            }
+        }
+        "vrrp_gna_interval" => {
+            if let Some(ms) = ctx.seconds_ms(kw, 3600) {
+                g.gna_interval_ms = ms;
+            }
+        }
+        "vrrp_strict" => {
+            ctx.flag(kw);
+            g.vrrp_strict = true;
+        }
+        "vrrp_skip_check_adv_addr" => {
+            ctx.flag(kw);
+            g.skip_check_adv_addr = true;
+        }
+        "vrrp_check_unicast_src" => {
+            ctx.flag(kw);
+            g.check_unicast_src = true;
+        }
+        "v3_checksum_as_v2" => {
+            if let Some(b) = ctx.opt_bool(kw) {
+                g.v3_checksum_as_v2 = b;
+            }
+        }
+        "vrrp_mcast_group4" => {
+            if let Some(IpAddr::V4(a)) = multicast(ctx, kw, "an IPv4 multicast address") {
+                g.mcast_group4 = a;
+            }
+        }
+        "vrrp_mcast_group6" => {
+            if let Some(IpAddr::V6(a)) = multicast(ctx, kw, "an IPv6 multicast address") {
+                g.mcast_group6 = a;
+            }
+        }
+        "vrrp_startup_delay" => {
+            if let Some(ms) = ctx.seconds_ms(kw, 3600) {
+                g.startup_delay_ms = ms;
+            }
+        }
+        "vrrp_iptables" => {
+            ctx.no_block(kw);
+            g.vrrp_iptables = true;
+            ctx.sink.note(
+                kw.at(),
+                "vrrp_iptables accepted: xvrrp makes no firewall changes (keepalived would add \
+                 iptables rules for no_accept instances)",
+            );
+        }
+        _ => ctx.unknown("global_defs", kw, UNSUPPORTED),
+    }
+}
+
+fn set_u32(ctx: &mut Ctx<'_>, kw: &Node, min: u64, slot: &mut u32) {
+    if let Some(v) = ctx.uint(kw, min..=u64::from(u32::MAX / 1_000_000)) {
+        *slot = u32::try_from(v).unwrap_or(u32::MAX);
+    }
+}
+
+/// `*_repeat`: keepalived takes 0 and makes it 1 (with a message); so do we.
+pub(super) fn set_repeat(ctx: &mut Ctx<'_>, kw: &Node, slot: &mut u32) {
+    if let Some(v) = ctx.uint(kw, 0..=u64::from(u32::MAX)) {
+        if v == 0 {
+            ctx.sink
+                .warning(kw.at(), format!("{} must be at least 1; using 1", kw.keyword()));
+        }
+        *slot = u32::try_from(v.max(1)).unwrap_or(u32::MAX);
+    }
+}
+
+fn multicast(ctx: &mut Ctx<'_>, kw: &Node, expected: &str) -> Option<IpAddr> {
+    let w = ctx.single(kw, expected)?;
+    let want_v6 = kw.keyword().ends_with('6');
+    match w.text.parse::<IpAddr>() {
+        Ok(a) if a.is_multicast() && a.is_ipv6() == want_v6 => Some(a),
+        _ => {
+            ctx.sink.error(
+                kw.at(),
+                format!("{} '{}': expected {expected}", kw.keyword(), w.text),
+            );
+            None
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! The sections of keepalived.conf into drafts: one file per section, this one dispatches.
+//!
+//! Unknown keywords inside a known block are warnings and ignored; invalid values are errors;
+//! sections of keepalived's other sides (LVS, BFD, static addresses, ...) are skipped whole
+//! with one warning each.
+
+mod address;
+mod ctx;
+mod draft;
+mod global;
+mod instance;
+mod script;
+mod sync_group;
+mod track;
+
+pub(crate) use ctx::At;
+pub(crate) use draft::{Draft, InstanceDraft, ScriptDraft, SyncGroupDraft, TrackScriptDraft};
+
+use self::ctx::Ctx;
+use super::{diag::Sink, tree::Node};
+
+/// Top-level sections of keepalived that are not xvrrp's business.
+const OTHER_SECTIONS: &[&str] = &[
+    "virtual_server",
+    "virtual_server_group",
+    "real_server",
+    "static_ipaddress",
+    "static_routes",
+    "static_rules",
+    "static_track_group",
+    "track_group",
+    "bfd_instance",
+    "vrrp_track_process",
+    "vrrp_track_file",
+    "track_file",
+    "garp_group",
+    "linkbeat_interfaces",
+    "interface_up_down_delays",
+    "net_namespace",
+    "SSL",
+];
+
+/// Reads the top level.
+pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
+    let mut ctx = Ctx { sink };
+    let mut draft = Draft::default();
+    for node in nodes {
+        match node.keyword() {
+            "global_defs" => global::parse(&mut ctx, node, &mut draft.global),
+            "vrrp_script" => {
+                if let Some(name) = section_name(&mut ctx, node) {
+                    script::parse(&mut ctx, node, name, &mut draft.scripts);
+                }
+            }
+            "vrrp_instance" => {
+                if let Some(name) = section_name(&mut ctx, node) {
+                    instance::parse(&mut ctx, node, name, &mut draft.instances);
+                }
+            }
+            "vrrp_sync_group" => {
+                if let Some(name) = section_name(&mut ctx, node) {
+                    sync_group::parse(&mut ctx, node, name, &mut draft.sync_groups);
+                }
+            }
+            other if OTHER_SECTIONS.contains(&other) => ctx.sink.warning(
+                node.at(),
+                format!("section '{other}' is not part of xvrrp (keepalived's VRRP side only); skipped"),
+            ),
+            other => {
+                let with_block = if node.block.is_some() {
+                    " (with its block)"
+                } else {
+                    ""
+                };
+                ctx.sink.warning(
+                    node.at(),
+                    format!("unknown top-level keyword '{other}'; ignored{with_block}"),
+                );
+            }
+        }
+    }
+    draft
+}
+
+/// `SECTION NAME {`: the name, after checking there is a block. None (reported) when the
+/// section cannot be read.
+fn section_name<'n>(ctx: &mut Ctx<'_>, node: &'n Node) -> Option<&'n str> {
+    let keyword = node.keyword();
+    let Some(name) = node.stmt.words.get(1) else {
+        ctx.sink.error(node.at(), format!("{keyword}: expected a name"));
+        return None;
+    };
+    ctx.extra_words(node, 2);
+    if node.block.is_none() {
+        ctx.sink.error(
+            node.at(),
+            format!("{keyword} {}: expected a {{ }} block after the name", name.text),
+        );
+        return None;
+    }
+    Some(&name.text)
+}
+
+/// The one note about mail: keepalived can send mail alerts, xvrrp does not.
+fn mail_note(ctx: &mut Ctx<'_>, node: &Node) {
+    ctx.sink.note_once(
+        "mail",
+        node.at(),
+        "mail alerts are not sent: xvrrp accepts notification_email, notification_email_from, \
+         smtp_server, smtp_connect_timeout and smtp_alert but sends no mail (use notify scripts)",
+    );
+}
+
+/// The block's children (callers checked there is one).
+fn children(node: &Node) -> &[Node] {
+    node.block.as_ref().map_or(&[], |b| b.children.as_slice())
+}

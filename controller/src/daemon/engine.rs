@@ -1,0 +1,797 @@
+//! The executor: owns every running instance, feeds events to the pure state
+//! machine (`vrrp::fsm::step`) and carries out the actions it returns with
+//! sockets, netlink and map writes.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    net::{IpAddr, Ipv6Addr},
+};
+
+use anyhow::{Context as _, Result, bail};
+use tracing::{debug, info, warn};
+use xvrrp_common::{maps::InstanceKey, stats};
+
+use super::timers::Timers;
+use crate::{
+    config::model::{Config, Instance as InstanceCfg, RunAs, VirtualAddress},
+    datapath::{Datapath, instance_key},
+    net::{
+        addr::Addresses,
+        advert_socket::{Receiver, Sender, group},
+        garp::{FrameSender, announcement},
+        iface::{self, Iface},
+        sys::monotonic_us,
+    },
+    scripts::{self, ScriptEvent},
+    vrrp::{
+        codec::{Advert, Auth, ChecksumScope},
+        fsm::{self, Action, Event, GarpSchedule, Micros, Notify, Params, State, Timer, US_PER_SEC},
+        validate::{RxInstance, validate_ip, validate_vrrp},
+    },
+};
+
+/// Where adverts are received and validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In the kernel, by the XDP program; userspace reads its maps.
+    Xdp,
+    /// In userspace, on raw sockets.
+    Socket,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Xdp => "xdp",
+            Self::Socket => "socket",
+        }
+    }
+}
+
+/// A sender socket: (ifindex, source address).
+type SenderKey = (u32, IpAddr);
+/// A queued advert: destination and message.
+type Outgoing = (IpAddr, Vec<u8>);
+
+/// One running virtual router.
+pub struct Slot {
+    pub cfg: InstanceCfg,
+    pub fsm: fsm::Instance,
+    pub iface: Iface,
+    pub v6: bool,
+    pub key: InstanceKey,
+    pub rx: RxInstance,
+    /// Source of our adverts, also the tie-breaker.
+    pub src: IpAddr,
+    /// Multicast group, or the unicast peers.
+    pub dsts: Vec<IpAddr>,
+    pub base_priority: u8,
+    pub transitions: u64,
+    /// When the last valid advert from another router arrived.
+    pub last_advert_us: Option<Micros>,
+    /// The XDP advert-state timestamp already fed to the state machine.
+    pub xdp_seen_ns: u64,
+    /// Another master heard while we are master (split brain), logged once.
+    pub other_master: Option<IpAddr>,
+    pub other_master_count: u64,
+    pub script_ok: HashMap<String, bool>,
+    pub faulted: bool,
+    /// (ifindex, address) of every VIP, advertised ones first.
+    vip_targets: Vec<(u32, VirtualAddress)>,
+    mac: [u8; 6],
+    link_local: Option<Ipv6Addr>,
+}
+
+impl Slot {
+    fn all_vips(&self) -> impl Iterator<Item = &(u32, VirtualAddress)> {
+        self.vip_targets.iter()
+    }
+}
+
+pub struct Engine {
+    pub config: Config,
+    pub mode: Mode,
+    pub slots: Vec<Slot>,
+    timers: Timers,
+    by_key: HashMap<InstanceKey, usize>,
+    senders: HashMap<SenderKey, Sender>,
+    pub receivers: Vec<Receiver>,
+    frames: HashMap<u32, FrameSender>,
+    addrs: Addresses,
+    pub datapath: Option<Datapath>,
+    pending: HashMap<SenderKey, Vec<Outgoing>>,
+    /// Socket-mode receive counters and the send counter (slots of `stats`).
+    pub counters: [u64; stats::COUNT as usize],
+    pub adverts_tx: u64,
+}
+
+fn state_name(s: State) -> &'static str {
+    match s {
+        State::Initialize => "INIT",
+        State::Backup => "BACKUP",
+        State::Master => "MASTER",
+        State::Fault => "FAULT",
+    }
+}
+
+/// The runtime form of one configured instance.
+fn build_slot(cfg: &InstanceCfg, config: &Config) -> Result<Slot> {
+    let ifname = cfg
+        .interface
+        .as_deref()
+        .with_context(|| format!("vrrp_instance {}: no interface", cfg.name))?;
+    let iface = Iface::lookup(ifname).with_context(|| format!("vrrp_instance {}", cfg.name))?;
+    let v6 = cfg.family == crate::config::model::Family::Ipv6;
+    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    let src = match cfg.src_ip {
+        Some(ip) => ip,
+        None => iface::primary_address(ifname, v6, &vip_addrs).with_context(|| {
+            format!(
+                "vrrp_instance {}: {ifname} has no {} address to send adverts from",
+                cfg.name,
+                if v6 { "IPv6 link-local" } else { "IPv4" }
+            )
+        })?,
+    };
+    let dsts = if cfg.unicast.peers.is_empty() {
+        vec![group(v6)]
+    } else {
+        cfg.unicast.peers.iter().map(|p| p.addr).collect()
+    };
+    if cfg.vmac.is_some() {
+        warn!(instance = %cfg.name, "use_vmac is not supported yet: announcing the interface MAC");
+    }
+    let mut vip_targets = Vec::new();
+    for vip in cfg.vips.iter().chain(&cfg.excluded_vips) {
+        let dev = vip.dev.as_deref().unwrap_or(ifname);
+        let index = crate::net::sys::ifindex(dev)
+            .with_context(|| format!("vrrp_instance {}: VIP {}", cfg.name, vip.addr))?;
+        vip_targets.push((index, vip.clone()));
+    }
+    let auth = match &cfg.auth {
+        Some(a) if cfg.version == 2 && a.kind == crate::config::model::AuthType::Pass => {
+            Auth::simple(&a.pass)
+        }
+        Some(a) if cfg.version == 2 && a.kind == crate::config::model::AuthType::Ah => {
+            bail!(
+                "vrrp_instance {}: auth_type AH is not supported (RFC 3768 removed it)",
+                cfg.name
+            )
+        }
+        _ => Auth::None,
+    };
+    let interval = if cfg.version == 2 {
+        cfg.advert_int_cs / 100
+    } else {
+        cfg.advert_int_cs
+    };
+    let rx = RxInstance {
+        version: cfg.version,
+        auth,
+        interval,
+        vips: vip_addrs,
+        v3_checksum_as_v2: cfg.v3_checksum_as_v2,
+    };
+    let garp = GarpSchedule {
+        delay_us: u64::from(cfg.garp.master_delay_s) * US_PER_SEC,
+        repeat: cfg.garp.master_repeat,
+        refresh_us: u64::from(cfg.garp.master_refresh_s) * US_PER_SEC,
+        refresh_repeat: cfg.garp.master_refresh_repeat,
+    };
+    let params = Params {
+        version: cfg.version,
+        advert_interval_cs: cfg.advert_int_cs,
+        preempt: cfg.preempt,
+        preempt_delay_us: u64::from(cfg.preempt_delay_ms) * 1000,
+        primary_ip: src,
+        down_timer_adverts: u32::from(cfg.down_timer_adverts.max(1)),
+        garp,
+    };
+    let _ = config;
+    let link_local = iface::primary_address(ifname, true, &[]).and_then(|a| match a {
+        IpAddr::V6(a) => Some(a),
+        IpAddr::V4(_) => None,
+    });
+    Ok(Slot {
+        key: instance_key(iface.index, v6, cfg.vrid),
+        mac: iface.mac,
+        fsm: fsm::Instance::new(params, cfg.priority),
+        iface,
+        v6,
+        rx,
+        src,
+        dsts,
+        base_priority: cfg.priority,
+        transitions: 0,
+        last_advert_us: None,
+        xdp_seen_ns: 0,
+        other_master: None,
+        other_master_count: 0,
+        script_ok: HashMap::new(),
+        faulted: false,
+        vip_targets,
+        cfg: cfg.clone(),
+        link_local,
+    })
+}
+
+impl Engine {
+    /// Builds every instance, opens the sockets, fills the XDP maps.
+    pub fn new(config: Config, mode: Mode, datapath: Option<Datapath>) -> Result<Self> {
+        let mut engine = Self {
+            config: Config {
+                instances: Vec::new(),
+                ..config.clone()
+            },
+            mode,
+            slots: Vec::new(),
+            timers: Timers::default(),
+            by_key: HashMap::new(),
+            senders: HashMap::new(),
+            receivers: Vec::new(),
+            frames: HashMap::new(),
+            addrs: Addresses::open()?,
+            datapath,
+            pending: HashMap::new(),
+            counters: [0; stats::COUNT as usize],
+            adverts_tx: 0,
+        };
+        for cfg in &config.instances {
+            engine.add_instance(cfg)?;
+        }
+        Ok(engine)
+    }
+
+    /// Adds an instance (at start or on reload); it is started by `start`.
+    pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
+        let slot = build_slot(cfg, &self.config)?;
+        let idx = self.slots.len();
+        if self.by_key.contains_key(&slot.key) {
+            bail!(
+                "vrrp_instance {}: VRID {} already runs on {}",
+                cfg.name,
+                cfg.vrid,
+                slot.iface.name
+            );
+        }
+        let sender_key = (slot.iface.index, slot.src);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.senders.entry(sender_key) {
+            let sender = Sender::open(&slot.iface.name, slot.iface.index, slot.src, cfg.unicast.ttl)
+                .with_context(|| {
+                    format!("vrrp_instance {}: advert socket on {}", cfg.name, slot.iface.name)
+                })?;
+            e.insert(sender);
+        }
+        if !self
+            .receivers
+            .iter()
+            .any(|r| r.ifindex == slot.iface.index && r.v6 == slot.v6)
+        {
+            let r = Receiver::open(&slot.iface.name, slot.iface.index, slot.v6).with_context(|| {
+                format!(
+                    "vrrp_instance {}: receive socket on {}",
+                    cfg.name, slot.iface.name
+                )
+            })?;
+            self.receivers.push(r);
+        }
+        for (ifindex, _) in &slot.vip_targets {
+            if !self.frames.contains_key(ifindex) {
+                self.frames.insert(
+                    *ifindex,
+                    FrameSender::open(*ifindex).context("AF_PACKET socket for gratuitous ARP")?,
+                );
+            }
+        }
+        if let Some(dp) = &mut self.datapath {
+            dp.set_instance(slot.key, &slot.rx)?;
+        }
+        self.by_key.insert(slot.key, idx);
+        self.config.instances.push(cfg.clone());
+        self.slots.push(slot);
+        Ok(idx)
+    }
+
+    fn script_user(&self) -> Option<RunAs> {
+        self.config.global.script_user.clone()
+    }
+
+    /// Delivers `Startup` to every instance.
+    pub async fn start_all(&mut self) {
+        let now = monotonic_us();
+        for idx in 0..self.slots.len() {
+            self.deliver(idx, Event::Startup, now, "startup").await;
+        }
+        self.flush();
+    }
+
+    /// Runs one event through the state machine and carries out its actions.
+    pub async fn deliver(&mut self, idx: usize, event: Event, now: Micros, reason: &str) {
+        let mut queue = vec![(idx, event, reason.to_owned())];
+        let mut hops = 0;
+        while let Some((idx, event, reason)) = queue.pop() {
+            let slot = &mut self.slots[idx];
+            let from = slot.fsm.vars.state;
+            let (vars, actions) = fsm::step(&slot.fsm, &event, now);
+            slot.fsm.apply(vars);
+            let to = slot.fsm.vars.state;
+            if from != to {
+                slot.transitions += 1;
+                info!(
+                    instance = %slot.cfg.name,
+                    vrid = slot.cfg.vrid,
+                    from = state_name(from),
+                    to = state_name(to),
+                    reason = %reason,
+                    "state change"
+                );
+                if to != State::Master {
+                    slot.other_master = None;
+                }
+                // vrrp_sync_group: members follow into MASTER and FAULT.
+                hops += 1;
+                if hops < 64 {
+                    queue.extend(self.sync_followers(idx, to));
+                }
+            }
+            self.execute(idx, actions, now).await;
+        }
+    }
+
+    fn sync_followers(&self, idx: usize, to: State) -> Vec<(usize, Event, String)> {
+        let Some(group) = &self.slots[idx].cfg.sync_group else {
+            return Vec::new();
+        };
+        let name = &self.slots[idx].cfg.name;
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(i, s)| *i != idx && s.cfg.sync_group.as_ref() == Some(group))
+            .filter_map(|(i, s)| {
+                let why = format!("sync group {group}: {name} went {}", state_name(to));
+                match (to, s.fsm.vars.state) {
+                    (State::Master, State::Backup) => Some((i, Event::Timer(Timer::MasterDown), why)),
+                    (State::Fault, State::Backup | State::Master) => Some((i, Event::FaultSet, why)),
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    async fn execute(&mut self, idx: usize, actions: Vec<Action>, now: Micros) {
+        for action in actions {
+            match action {
+                Action::SendAdvert { priority } => self.queue_advert(idx, priority),
+                Action::AddVips => {
+                    let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
+                    for (ifindex, vip) in targets {
+                        if let Err(e) = self.addrs.add(ifindex, &vip).await {
+                            warn!(instance = %self.slots[idx].cfg.name, "{e:#}");
+                        }
+                    }
+                }
+                Action::RemoveVips => {
+                    let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
+                    for (ifindex, vip) in targets {
+                        if let Err(e) = self.addrs.remove(ifindex, &vip).await {
+                            warn!(instance = %self.slots[idx].cfg.name, "{e:#}");
+                        }
+                    }
+                }
+                Action::SendGratuitous { count } => self.send_gratuitous(idx, count),
+                Action::ArpResponder(on) => self.arp_responder(idx, on),
+                Action::Arm { timer, at_us } => self.timers.arm(idx, timer, at_us),
+                Action::Cancel(timer) => self.timers.cancel(idx, timer),
+                Action::Notify(which) => self.notify(idx, which),
+                Action::AdoptInterval { interval_cs } => {
+                    debug!(instance = %self.slots[idx].cfg.name, interval_cs, "adopting the master's advert interval");
+                }
+                Action::OtherMaster { src, priority } => {
+                    let slot = &mut self.slots[idx];
+                    slot.other_master_count += 1;
+                    if slot.other_master != Some(src) {
+                        slot.other_master = Some(src);
+                        warn!(
+                            instance = %slot.cfg.name,
+                            vrid = slot.cfg.vrid,
+                            peer = %src,
+                            peer_priority = priority,
+                            "split brain: another router is master for this VRID"
+                        );
+                    }
+                }
+            }
+        }
+        let _ = now;
+    }
+
+    fn advert_bytes(slot: &Slot, priority: u8, dst: IpAddr) -> Vec<u8> {
+        let advert = Advert {
+            version: slot.cfg.version,
+            vrid: slot.cfg.vrid,
+            priority,
+            interval: slot.rx.interval,
+            auth: slot.rx.auth,
+            checksum: 0,
+            addrs: slot.rx.vips.clone(),
+        };
+        advert.encode(ChecksumScope::for_advert(
+            slot.cfg.version,
+            slot.src,
+            dst,
+            slot.cfg.v3_checksum_as_v2,
+        ))
+    }
+
+    fn queue_advert(&mut self, idx: usize, priority: u8) {
+        let slot = &self.slots[idx];
+        let key = (slot.iface.index, slot.src);
+        for dst in &slot.dsts {
+            let bytes = Self::advert_bytes(slot, priority, *dst);
+            self.pending.entry(key).or_default().push((*dst, bytes));
+        }
+    }
+
+    /// Sends every queued advert: one `sendmmsg` per socket.
+    pub fn flush(&mut self) {
+        for (key, msgs) in self.pending.drain() {
+            let Some(sender) = self.senders.get(&key) else {
+                continue;
+            };
+            let mut done = 0;
+            while done < msgs.len() {
+                match sender.send_batch(&msgs[done..]) {
+                    Ok(0) => break,
+                    Ok(n) => done += n,
+                    Err(e) => {
+                        warn!(src = %sender.src, "sending adverts failed: {e}");
+                        break;
+                    }
+                }
+            }
+            self.adverts_tx += done as u64;
+        }
+    }
+
+    fn send_gratuitous(&mut self, idx: usize, count: u32) {
+        let slot = &self.slots[idx];
+        for (ifindex, vip) in slot.all_vips() {
+            let Some(sender) = self.frames.get(ifindex) else {
+                continue;
+            };
+            let frame = announcement(slot.mac, vip.addr, slot.link_local);
+            for _ in 0..count {
+                if let Err(e) = sender.send(&frame) {
+                    warn!(instance = %slot.cfg.name, vip = %vip.addr, "gratuitous ARP/NA failed: {e}");
+                    break;
+                }
+            }
+        }
+    }
+
+    fn arp_responder(&mut self, idx: usize, on: bool) {
+        let Some(dp) = &mut self.datapath else { return };
+        let slot = &self.slots[idx];
+        for (ifindex, vip) in slot.all_vips() {
+            let r = if on {
+                dp.set_vip(*ifindex, vip.addr, slot.mac, slot.cfg.vrid)
+            } else {
+                dp.remove_vip(*ifindex, vip.addr)
+            };
+            if let Err(e) = r {
+                warn!(instance = %slot.cfg.name, "XDP ARP responder: {e:#}");
+            }
+        }
+    }
+
+    fn notify(&self, idx: usize, which: Notify) {
+        let slot = &self.slots[idx];
+        let user = self.script_user();
+        let (script, state) = match which {
+            Notify::Master => (&slot.cfg.notify.master, "MASTER"),
+            Notify::Backup => (&slot.cfg.notify.backup, "BACKUP"),
+            Notify::Fault => (&slot.cfg.notify.fault, "FAULT"),
+            Notify::Stop => (&slot.cfg.notify.stop, "STOP"),
+        };
+        if let Some(s) = script {
+            scripts::notify(s, &[], user.as_ref());
+        }
+        if let Some(s) = &slot.cfg.notify.any {
+            // keepalived's arguments: TYPE NAME STATE PRIORITY.
+            let args = [
+                "INSTANCE".to_owned(),
+                slot.cfg.name.clone(),
+                state.to_owned(),
+                slot.fsm.vars.priority.to_string(),
+            ];
+            scripts::notify(s, &args, user.as_ref());
+        }
+    }
+
+    /// The earliest timer deadline.
+    pub fn next_deadline(&mut self) -> Option<Micros> {
+        self.timers.earliest()
+    }
+
+    /// Fires every due timer. In XDP mode an expiring Master_Down_Timer first
+    /// looks at the advert map: adverts that arrived since are fed in and the
+    /// timer re-armed from the last one, so steady adverts cost no wake-up.
+    pub async fn on_timers(&mut self) {
+        let now = monotonic_us();
+        for (idx, timer) in self.timers.pop_due(now) {
+            if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx).await {
+                continue;
+            }
+            self.deliver(idx, Event::Timer(timer), now, timer_reason(timer))
+                .await;
+        }
+        self.flush();
+    }
+
+    /// Feeds the newest advert the kernel recorded, if it is news. Returns
+    /// true when that re-armed the master-down timer into the future.
+    async fn catch_up_from_map(&mut self, idx: usize) -> bool {
+        let key = self.slots[idx].key;
+        let Some(dp) = &mut self.datapath else {
+            return false;
+        };
+        let Ok(Some(state)) = dp.advert_state(key) else {
+            return false;
+        };
+        if state.last_ns <= self.slots[idx].xdp_seen_ns {
+            return false;
+        }
+        self.feed_xdp_state(idx, &state.master, state.priority, state.interval, state.last_ns)
+            .await;
+        let now = monotonic_us();
+        self.timers
+            .deadline(idx, Timer::MasterDown)
+            .is_some_and(|at| at > now)
+    }
+
+    async fn feed_xdp_state(
+        &mut self,
+        idx: usize,
+        master: &[u8; 16],
+        priority: u8,
+        interval: u16,
+        last_ns: u64,
+    ) {
+        let slot = &mut self.slots[idx];
+        slot.xdp_seen_ns = last_ns;
+        let at = last_ns / 1000;
+        slot.last_advert_us = Some(at);
+        let src = if slot.v6 {
+            IpAddr::from(*master)
+        } else {
+            IpAddr::from([master[0], master[1], master[2], master[3]])
+        };
+        let interval_cs = if slot.cfg.version == 2 {
+            interval.saturating_mul(100)
+        } else {
+            interval
+        };
+        self.deliver(
+            idx,
+            Event::Advert {
+                priority,
+                src,
+                interval_cs,
+            },
+            at,
+            "advert",
+        )
+        .await;
+    }
+
+    /// Handles the change events the XDP program pushed.
+    pub async fn on_xdp_events(&mut self) {
+        let events = match &mut self.datapath {
+            Some(dp) => dp.drain_events(),
+            None => return,
+        };
+        for ev in events {
+            let Some(&idx) = self.by_key.get(&ev.key) else {
+                continue;
+            };
+            if ev.ts_ns <= self.slots[idx].xdp_seen_ns {
+                continue;
+            }
+            self.feed_xdp_state(idx, &ev.master, ev.priority, ev.interval, ev.ts_ns)
+                .await;
+        }
+        self.flush();
+    }
+
+    /// Reads and validates everything waiting on receiver `r` (socket mode).
+    pub async fn on_socket_rx(&mut self, r: usize) {
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let (n, meta) = match self.receivers[r].recv(&mut buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => {
+                    warn!("receiving adverts: {e}");
+                    break;
+                }
+            };
+            let ifindex = self.receivers[r].ifindex;
+            let v6 = self.receivers[r].v6;
+            let lookup = |vrid: u8| {
+                self.by_key
+                    .get(&instance_key(ifindex, v6, vrid))
+                    .map(|&i| &self.slots[i].rx)
+            };
+            let result = match meta {
+                Some(meta) => validate_vrrp(&meta, &buf[..n], lookup),
+                None => validate_ip(&buf[..n], lookup),
+            };
+            self.counters[stats::VRRP_SEEN as usize] += 1;
+            match result {
+                Ok(acc) => {
+                    self.counters[stats::ADVERTS_RX as usize] += 1;
+                    if acc.addr_mismatch {
+                        self.counters[stats::ADDR_COUNT_MISMATCH as usize] += 1;
+                    }
+                    let key = instance_key(ifindex, v6, acc.advert.vrid);
+                    let Some(&idx) = self.by_key.get(&key) else {
+                        continue;
+                    };
+                    let now = monotonic_us();
+                    self.slots[idx].last_advert_us = Some(now);
+                    let a = &acc.advert;
+                    let interval_cs = if a.version == 2 {
+                        a.interval.saturating_mul(100)
+                    } else {
+                        a.interval
+                    };
+                    let ev = Event::Advert {
+                        priority: a.priority,
+                        src: acc.src,
+                        interval_cs,
+                    };
+                    self.deliver(idx, ev, now, "advert").await;
+                }
+                Err(e) => {
+                    self.counters[e.stat() as usize] += 1;
+                    debug!("advert dropped: {e}");
+                }
+            }
+        }
+        self.flush();
+    }
+
+    /// Recomputes health (scripts, interfaces) into priority and fault.
+    pub async fn on_health_change(&mut self) {
+        let now = monotonic_us();
+        for idx in 0..self.slots.len() {
+            let (priority, fault, why) = self.health(idx);
+            let slot = &self.slots[idx];
+            if fault && !slot.faulted {
+                self.slots[idx].faulted = true;
+                self.deliver(idx, Event::FaultSet, now, &why).await;
+            } else if !fault && slot.faulted {
+                self.slots[idx].faulted = false;
+                self.deliver(idx, Event::FaultCleared, now, "health restored")
+                    .await;
+            }
+            if priority != self.slots[idx].fsm.vars.priority {
+                info!(instance = %self.slots[idx].cfg.name, priority, "effective priority changed");
+                self.deliver(idx, Event::PriorityChanged(priority), now, "priority change")
+                    .await;
+            }
+        }
+        self.flush();
+    }
+
+    pub async fn on_script(&mut self, ev: ScriptEvent) {
+        for slot in &mut self.slots {
+            if slot.cfg.track_scripts.iter().any(|t| t.name == ev.name) {
+                slot.script_ok.insert(ev.name.clone(), ev.ok);
+            }
+        }
+        self.on_health_change().await;
+    }
+
+    /// (effective priority, fault?, why) from scripts and interfaces (keepalived's rules:
+    /// weight 0 means FAULT on failure; a positive weight is added while healthy, a
+    /// negative one while failing; `reverse` swaps healthy and failing).
+    fn health(&self, idx: usize) -> (u8, bool, String) {
+        let slot = &self.slots[idx];
+        let mut delta: i32 = 0;
+        let mut fault = None;
+        let mut weigh = |what: String, ok: bool, weight: i16, reverse: bool| {
+            let ok = ok != reverse;
+            match weight {
+                0 if !ok => fault = Some(what),
+                w if w > 0 && ok => delta += i32::from(w),
+                w if w < 0 && !ok => delta += i32::from(w),
+                _ => {}
+            }
+        };
+        for t in &slot.cfg.track_scripts {
+            let ok = slot.script_ok.get(&t.name).copied().unwrap_or(true);
+            weigh(format!("script {} failed", t.name), ok, t.weight, t.reverse);
+        }
+        for t in &slot.cfg.track_interfaces {
+            weigh(
+                format!("interface {} down", t.name),
+                iface::link_up(&t.name),
+                t.weight,
+                t.reverse,
+            );
+        }
+        if !slot.cfg.dont_track_primary && !slot.iface.is_up() {
+            fault = Some(format!("interface {} down", slot.iface.name));
+        }
+        let priority = if slot.base_priority == fsm::PRIORITY_OWNER {
+            fsm::PRIORITY_OWNER
+        } else {
+            u8::try_from((i32::from(slot.base_priority) + delta).clamp(1, 254)).unwrap_or(1)
+        };
+        let faulted = fault.is_some();
+        (priority, faulted, fault.unwrap_or_default())
+    }
+
+    /// Stops every instance: masters send priority 0 and remove their VIPs.
+    pub async fn shutdown(&mut self) {
+        let now = monotonic_us();
+        for idx in 0..self.slots.len() {
+            self.deliver(idx, Event::Shutdown, now, "shutdown").await;
+            self.timers.cancel_all(idx);
+        }
+        self.flush();
+    }
+
+    /// Stops one instance and forgets it (reload).
+    pub async fn remove_instance(&mut self, idx: usize) {
+        let now = monotonic_us();
+        self.deliver(idx, Event::Shutdown, now, "removed by reload").await;
+        self.flush();
+        self.timers.cancel_all(idx);
+        let key = self.slots[idx].key;
+        self.by_key.remove(&key);
+        if let Some(dp) = &mut self.datapath {
+            let _ = dp.remove_instance(key);
+        }
+    }
+
+    /// Counter values by name, as `status` and the metrics show them.
+    pub fn named_counters(&self) -> BTreeMap<String, u64> {
+        let values = match &self.datapath {
+            Some(dp) => dp.counters().unwrap_or([0; stats::COUNT as usize]),
+            None => self.counters,
+        };
+        let mut out: BTreeMap<String, u64> = stats::NAMES
+            .iter()
+            .map(|&(slot, name)| (name.to_owned(), values[slot as usize]))
+            .collect();
+        out.insert("adverts_tx".to_owned(), self.adverts_tx);
+        out
+    }
+
+    /// Age of the last advert heard for an instance, in ms.
+    pub fn last_advert_age_ms(&mut self, idx: usize) -> Option<u64> {
+        let now = monotonic_us();
+        let mut last = self.slots[idx].last_advert_us;
+        if let Some(dp) = &mut self.datapath
+            && let Ok(Some(st)) = dp.advert_state(self.slots[idx].key)
+        {
+            last = Some(st.last_ns / 1000);
+        }
+        last.map(|t| now.saturating_sub(t) / 1000)
+    }
+
+    pub fn is_live(&self, idx: usize) -> bool {
+        self.by_key.get(&self.slots[idx].key) == Some(&idx)
+    }
+}
+
+fn timer_reason(timer: Timer) -> &'static str {
+    match timer {
+        Timer::Advert => "advert timer",
+        Timer::MasterDown => "master down timer expired",
+        Timer::PreemptDelay => "preempt delay elapsed",
+        Timer::GarpDelay | Timer::GarpRefresh => "gratuitous ARP timer",
+    }
+}

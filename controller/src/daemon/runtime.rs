@@ -1,0 +1,381 @@
+//! The event loop around `Engine`, and everything a process needs around it:
+//! configuration loading, the pid file and control socket in the run
+//! directory, signals, systemd readiness, metrics.
+
+use std::{
+    fs,
+    io::Write as _,
+    net::SocketAddr,
+    os::fd::RawFd,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail};
+use aya::programs::XdpMode;
+use futures::future::select_all;
+use tokio::{
+    io::unix::AsyncFd,
+    io::{AsyncReadExt as _, AsyncWriteExt as _},
+    net::{TcpListener, UnixListener},
+    signal::unix::{SignalKind, signal},
+    sync::mpsc,
+    task::JoinHandle,
+};
+use tracing::{error, info, warn};
+
+use super::{
+    engine::{Engine, Mode},
+    status,
+};
+use crate::{
+    config::{self, diag::Severity, host::HostInfo, model::Config},
+    datapath::Datapath,
+    net::sys::monotonic_us,
+    scripts::{self, ScriptEvent},
+};
+
+/// `--mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeChoice {
+    /// XDP in native mode, falling back to sockets with one warning.
+    Auto,
+    /// XDP in native (driver) mode, or fail.
+    Xdp,
+    /// Raw sockets only.
+    Socket,
+}
+
+pub struct RunOptions {
+    pub config: PathBuf,
+    pub mode: ModeChoice,
+    pub run_dir: PathBuf,
+    pub metrics: Option<SocketAddr>,
+}
+
+pub const SOCKET_NAME: &str = "xvrrpd.sock";
+pub const PID_NAME: &str = "xvrrpd.pid";
+
+/// Reads the configuration the way `check` does; errors refuse it.
+fn load_config(path: &Path) -> Result<Config> {
+    let host = HostInfo::current().context("reading this host's interfaces")?;
+    let loaded = config::load_for_host(path, &host);
+    let base = path.parent().unwrap_or(Path::new("."));
+    for d in &loaded.diagnostics {
+        match d.severity {
+            Severity::Error => error!("{}", d.display_relative_to(base)),
+            Severity::Warning => warn!("{}", d.display_relative_to(base)),
+            _ => info!("{}", d.display_relative_to(base)),
+        }
+    }
+    match loaded.config {
+        Some(config) if !loaded.has_errors() => Ok(config),
+        _ => bail!(
+            "{}: configuration has errors (see above); `xvrrpd check -f {0}` lists them",
+            path.display()
+        ),
+    }
+}
+
+/// The pid file: refuses to start next to a live daemon, replaces a stale one.
+struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).with_context(|| format!("creating run directory {}", dir.display()))?;
+        let path = dir.join(PID_NAME);
+        if let Ok(text) = fs::read_to_string(&path)
+            && let Ok(pid) = text.trim().parse::<i32>()
+            && pid != std::process::id() as i32
+            // SAFETY: signal 0 only checks that the process exists.
+            && unsafe { libc::kill(pid, 0) } == 0
+            && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "xvrrpd")
+        {
+            bail!(
+                "another xvrrpd (pid {pid}) runs with run directory {}; use --run-dir",
+                dir.display()
+            );
+        }
+        let mut f = fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+        writeln!(f, "{}", std::process::id())?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Loads and attaches the XDP program to every interface the instances use.
+fn attach_xdp(config: &Config) -> Result<Datapath> {
+    let mut dp = Datapath::load()?;
+    let mut done = Vec::new();
+    for inst in &config.instances {
+        let Some(ifname) = inst.interface.as_deref() else {
+            continue;
+        };
+        if done.iter().any(|d| d == ifname) {
+            continue;
+        }
+        dp.attach(ifname, XdpMode::Driver)?;
+        done.push(ifname.to_owned());
+    }
+    Ok(dp)
+}
+
+fn choose_mode(choice: ModeChoice, config: &Config) -> Result<(Mode, Option<Datapath>)> {
+    match choice {
+        ModeChoice::Socket => Ok((Mode::Socket, None)),
+        ModeChoice::Xdp => Ok((Mode::Xdp, Some(attach_xdp(config)?))),
+        ModeChoice::Auto => match attach_xdp(config) {
+            Ok(dp) => Ok((Mode::Xdp, Some(dp))),
+            Err(e) => {
+                warn!("XDP data path unavailable ({e:#}); falling back to socket mode");
+                Ok((Mode::Socket, None))
+            }
+        },
+    }
+}
+
+/// Tells systemd we are up, when it started us with `Type=notify`.
+fn sd_notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_encoded_bytes();
+    let result = if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt as _;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|a| sock.send_to_addr(b"READY=1", &a))
+    } else {
+        sock.send_to(b"READY=1", Path::new(&path))
+    };
+    if let Err(e) = result {
+        warn!("sd_notify READY=1 failed: {e}");
+    }
+}
+
+fn start_scripts(engine: &Engine, tx: &mpsc::UnboundedSender<ScriptEvent>) -> Vec<JoinHandle<()>> {
+    // Only scripts some instance tracks are run.
+    let tracked: Vec<_> = engine
+        .config
+        .scripts
+        .iter()
+        .filter(|s| {
+            engine
+                .slots
+                .iter()
+                .any(|slot| slot.cfg.track_scripts.iter().any(|t| t.name == s.name))
+        })
+        .cloned()
+        .collect();
+    scripts::spawn_health_checks(&tracked, engine.config.global.script_user.as_ref(), tx.clone())
+}
+
+/// SIGHUP: apply a new configuration; one with errors is refused whole.
+async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
+    let new = load_config(path).context("reload refused; the running configuration stays")?;
+    scripts::validate(&new.scripts).context("reload refused; the running configuration stays")?;
+    let mut started = Vec::new();
+    for idx in 0..engine.slots.len() {
+        if !engine.is_live(idx) {
+            continue;
+        }
+        let name = engine.slots[idx].cfg.name.clone();
+        match new.instances.iter().find(|n| n.name == name) {
+            Some(n) if *n == engine.slots[idx].cfg => {}
+            _ => {
+                info!(instance = %name, "reload: stopping (changed or removed)");
+                engine.remove_instance(idx).await;
+            }
+        }
+    }
+    engine.config.global = new.global.clone();
+    engine.config.scripts = new.scripts.clone();
+    engine.config.sync_groups = new.sync_groups.clone();
+    for cfg in &new.instances {
+        let running =
+            (0..engine.slots.len()).any(|i| engine.is_live(i) && engine.slots[i].cfg.name == cfg.name);
+        if !running {
+            info!(instance = %cfg.name, "reload: starting");
+            started.push(engine.add_instance(cfg)?);
+        }
+    }
+    let now = monotonic_us();
+    for idx in started {
+        engine
+            .deliver(idx, crate::vrrp::fsm::Event::Startup, now, "reload")
+            .await;
+    }
+    engine.flush();
+    Ok(())
+}
+
+async fn serve_status(engine: &mut Engine, mut stream: tokio::net::UnixStream) {
+    let snap = status::snapshot(engine);
+    let body = serde_json::to_string(&snap).unwrap_or_default();
+    let _ = stream.write_all(body.as_bytes()).await;
+}
+
+async fn serve_metrics(engine: &mut Engine, mut stream: tokio::net::TcpStream) {
+    let mut req = [0u8; 1024];
+    let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut req)).await;
+    let body = status::prometheus(&status::snapshot(engine));
+    let head = format!(
+        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub fn run(opts: RunOptions) -> Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run_async(opts))
+}
+
+async fn run_async(opts: RunOptions) -> Result<()> {
+    let config = load_config(&opts.config)?;
+    scripts::validate(&config.scripts)?;
+    let _pid = PidFile::create(&opts.run_dir)?;
+    let (mode, dp) = choose_mode(opts.mode, &config)?;
+    let mut engine = Engine::new(config, mode, dp)?;
+
+    let sock_path = opts.run_dir.join(SOCKET_NAME);
+    let _ = fs::remove_file(&sock_path);
+    let control =
+        UnixListener::bind(&sock_path).with_context(|| format!("control socket {}", sock_path.display()))?;
+    // Root only: status cannot change anything, but it shows the configuration.
+    fs::set_permissions(&sock_path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let metrics = match opts.metrics {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics listener on {addr}"))?,
+        ),
+        None => None,
+    };
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut hup = signal(SignalKind::hangup())?;
+
+    // SAFETY (both registrations): the fds belong to the engine's ring buffer and
+    // sockets, which live in `engine` until after this loop and these AsyncFds end.
+    let events: Option<AsyncFd<RawFd>> = match &engine.datapath {
+        Some(dp) => Some(unsafe { AsyncFd::register(dp.events_fd()) }.map_err(std::io::Error::from)?),
+        None => None,
+    };
+    let receivers: Vec<AsyncFd<RawFd>> = if mode == Mode::Socket {
+        engine
+            .receivers
+            .iter()
+            .map(|r| unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from))
+            .collect::<std::io::Result<_>>()?
+    } else {
+        Vec::new()
+    };
+
+    let (tx, mut script_rx) = mpsc::unbounded_channel();
+    let mut script_tasks = start_scripts(&engine, &tx);
+    engine.start_all().await;
+    engine.on_health_change().await;
+    info!(
+        mode = mode.name(),
+        instances = engine.slots.len(),
+        "xvrrpd running"
+    );
+    sd_notify_ready();
+
+    let mut link_poll = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        let wait = engine.next_deadline().map_or(Duration::from_secs(3600), |at| {
+            Duration::from_micros(at.saturating_sub(monotonic_us()))
+        });
+        let any_rx = async {
+            if receivers.is_empty() {
+                std::future::pending::<usize>().await
+            } else {
+                let futs = receivers.iter().map(|r| Box::pin(r.readable()));
+                let (guard, idx, _) = select_all(futs).await;
+                if let Ok(mut g) = guard {
+                    g.clear_ready();
+                }
+                idx
+            }
+        };
+        let xdp_ready = async {
+            match &events {
+                Some(fd) => {
+                    if let Ok(mut g) = fd.readable().await {
+                        g.clear_ready();
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        let metrics_conn = async {
+            match &metrics {
+                Some(l) => l.accept().await.ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => engine.on_timers().await,
+            idx = any_rx => engine.on_socket_rx(idx).await,
+            () = xdp_ready => engine.on_xdp_events().await,
+            Some(ev) = script_rx.recv() => engine.on_script(ev).await,
+            _ = link_poll.tick() => engine.on_health_change().await,
+            Ok((stream, _)) = control.accept() => serve_status(&mut engine, stream).await,
+            Some((stream, _)) = metrics_conn => serve_metrics(&mut engine, stream).await,
+            _ = hup.recv() => {
+                info!("SIGHUP: reloading {}", opts.config.display());
+                match reload(&mut engine, &opts.config).await {
+                    Ok(()) => {
+                        for t in script_tasks.drain(..) {
+                            t.abort();
+                        }
+                        script_tasks = start_scripts(&engine, &tx);
+                        info!("reload done");
+                    }
+                    Err(e) => error!("{e:#}"),
+                }
+            }
+            _ = term.recv() => { info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { info!("SIGINT: stopping"); break; }
+        }
+    }
+    for t in script_tasks {
+        t.abort();
+    }
+    engine.shutdown().await;
+    drop(receivers);
+    drop(events);
+    drop(engine);
+    let _ = fs::remove_file(&sock_path);
+    info!("stopped");
+    Ok(())
+}
+
+/// `xvrrpd status`: asks the daemon in `run_dir` for its snapshot.
+pub fn query_status(run_dir: &Path) -> Result<status::Status> {
+    use std::io::Read as _;
+    let path = run_dir.join(SOCKET_NAME);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).with_context(|| {
+        format!(
+            "no xvrrpd answers on {} (is it running with this --run-dir?)",
+            path.display()
+        )
+    })?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body)?;
+    serde_json::from_str(&body).context("unreadable status from the daemon")
+}

@@ -1,0 +1,169 @@
+//! What `xvrrpd status` shows: a snapshot of the running daemon, served as
+//! JSON on the control socket (read-only: the socket takes no commands).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::engine::Engine;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub name: String,
+    pub interface: String,
+    pub family: String,
+    pub vrid: u8,
+    pub version: u8,
+    pub state: String,
+    pub priority: u8,
+    pub effective_priority: u8,
+    pub master_ip: Option<String>,
+    pub advert_interval_ms: u64,
+    pub last_advert_age_ms: Option<u64>,
+    pub transitions: u64,
+    pub vips: Vec<String>,
+    /// Another master heard while master (split brain), if any.
+    pub split_brain_peer: Option<String>,
+    pub split_brain_adverts: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub instances: Vec<InstanceStatus>,
+    pub mode: String,
+    pub counters: BTreeMap<String, u64>,
+}
+
+pub fn snapshot(engine: &mut Engine) -> Status {
+    let mut instances = Vec::new();
+    for idx in 0..engine.slots.len() {
+        if !engine.is_live(idx) {
+            continue;
+        }
+        let age = engine.last_advert_age_ms(idx);
+        let slot = &engine.slots[idx];
+        let state = match slot.fsm.vars.state {
+            crate::vrrp::fsm::State::Initialize => "INIT",
+            crate::vrrp::fsm::State::Backup => "BACKUP",
+            crate::vrrp::fsm::State::Master => "MASTER",
+            crate::vrrp::fsm::State::Fault => "FAULT",
+        };
+        let master_ip = match slot.fsm.vars.state {
+            crate::vrrp::fsm::State::Master => Some(slot.src.to_string()),
+            _ => slot.fsm.vars.master.map(|(ip, _)| ip.to_string()),
+        };
+        instances.push(InstanceStatus {
+            name: slot.cfg.name.clone(),
+            interface: slot.iface.name.clone(),
+            family: if slot.v6 { "inet6" } else { "inet" }.to_owned(),
+            vrid: slot.cfg.vrid,
+            version: slot.cfg.version,
+            state: state.to_owned(),
+            priority: slot.base_priority,
+            effective_priority: slot.fsm.vars.priority,
+            master_ip,
+            advert_interval_ms: u64::from(slot.fsm.vars.master_adver_interval_cs) * 10,
+            last_advert_age_ms: age,
+            transitions: slot.transitions,
+            vips: slot
+                .cfg
+                .vips
+                .iter()
+                .map(|v| format!("{}/{}", v.addr, v.prefix))
+                .collect(),
+            split_brain_peer: slot.other_master.map(|ip| ip.to_string()),
+            split_brain_adverts: slot.other_master_count,
+        });
+    }
+    Status {
+        instances,
+        mode: engine.mode.name().to_owned(),
+        counters: engine.named_counters(),
+    }
+}
+
+/// The Prometheus text exposition of a snapshot.
+pub fn prometheus(status: &Status) -> String {
+    let mut out = String::new();
+    out.push_str("# HELP xvrrp_instance_state 1 for the instance's current state.\n# TYPE xvrrp_instance_state gauge\n");
+    for i in &status.instances {
+        for s in ["INIT", "BACKUP", "MASTER", "FAULT"] {
+            out.push_str(&format!(
+                "xvrrp_instance_state{{instance=\"{}\",vrid=\"{}\",state=\"{s}\"}} {}\n",
+                i.name,
+                i.vrid,
+                u8::from(i.state == s)
+            ));
+        }
+    }
+    out.push_str("# TYPE xvrrp_effective_priority gauge\n");
+    for i in &status.instances {
+        out.push_str(&format!(
+            "xvrrp_effective_priority{{instance=\"{}\",vrid=\"{}\"}} {}\n",
+            i.name, i.vrid, i.effective_priority
+        ));
+    }
+    out.push_str("# TYPE xvrrp_transitions_total counter\n");
+    for i in &status.instances {
+        out.push_str(&format!(
+            "xvrrp_transitions_total{{instance=\"{}\",vrid=\"{}\"}} {}\n",
+            i.name, i.vrid, i.transitions
+        ));
+    }
+    out.push_str("# HELP xvrrp_split_brain_adverts_total Adverts from another master while master.\n# TYPE xvrrp_split_brain_adverts_total counter\n");
+    for i in &status.instances {
+        out.push_str(&format!(
+            "xvrrp_split_brain_adverts_total{{instance=\"{}\",vrid=\"{}\"}} {}\n",
+            i.name, i.vrid, i.split_brain_adverts
+        ));
+    }
+    out.push_str("# HELP xvrrp_packets_total Receive drops by reason, adverts received and sent, ARP replies.\n# TYPE xvrrp_packets_total counter\n");
+    for (name, value) in &status.counters {
+        out.push_str(&format!("xvrrp_packets_total{{kind=\"{name}\"}} {value}\n"));
+    }
+    out
+}
+
+/// The human table of `xvrrpd status`.
+pub fn table(status: &Status) -> String {
+    let mut out = format!(
+        "{:<12} {:<10} {:>4} {:>3} {:<7} {:>4}/{:<4} {:<26} {:>8}  {}\n",
+        "INSTANCE", "IFACE", "VRID", "VER", "STATE", "PRIO", "EFF", "MASTER", "LAST_ADV", "VIPS"
+    );
+    for i in &status.instances {
+        let age = i.last_advert_age_ms.map_or("-".to_owned(), |a| format!("{a}ms"));
+        let mut master = i.master_ip.clone().unwrap_or_else(|| "-".to_owned());
+        if let Some(peer) = &i.split_brain_peer {
+            master = format!("{master} SPLIT:{peer}");
+        }
+        out.push_str(&format!(
+            "{:<12} {:<10} {:>4} {:>3} {:<7} {:>4}/{:<4} {:<26} {:>8}  {}\n",
+            i.name,
+            i.interface,
+            i.vrid,
+            i.version,
+            i.state,
+            i.priority,
+            i.effective_priority,
+            master,
+            age,
+            i.vips.join(",")
+        ));
+    }
+    out.push_str(&format!("mode: {}\n", status.mode));
+    let counters: Vec<String> = status
+        .counters
+        .iter()
+        .filter(|(_, v)| **v > 0)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    out.push_str(&format!(
+        "counters: {}\n",
+        if counters.is_empty() {
+            "-".to_owned()
+        } else {
+            counters.join(" ")
+        }
+    ));
+    out
+}

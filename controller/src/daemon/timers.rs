@@ -1,0 +1,95 @@
+//! One timer structure for every instance: a binary heap of deadlines with
+//! lazy cancellation, O(log n) per arm and per expiry, no task per instance.
+
+use std::{
+    cmp::Reverse,
+    collections::{BinaryHeap, HashMap},
+};
+
+use crate::vrrp::fsm::{Micros, Timer};
+
+#[derive(Default)]
+pub struct Timers {
+    heap: BinaryHeap<Reverse<(Micros, u64, usize, Timer)>>,
+    /// The live deadline of each (instance, timer) and its sequence number;
+    /// heap entries that do not match are stale and skipped.
+    live: HashMap<(usize, Timer), (Micros, u64)>,
+    seq: u64,
+}
+
+impl Timers {
+    pub fn arm(&mut self, idx: usize, timer: Timer, at: Micros) {
+        self.seq += 1;
+        self.live.insert((idx, timer), (at, self.seq));
+        self.heap.push(Reverse((at, self.seq, idx, timer)));
+    }
+
+    pub fn cancel(&mut self, idx: usize, timer: Timer) {
+        self.live.remove(&(idx, timer));
+    }
+
+    /// Cancels every timer of an instance.
+    pub fn cancel_all(&mut self, idx: usize) {
+        self.live.retain(|(i, _), _| *i != idx);
+    }
+
+    /// The deadline of one timer, if armed.
+    pub fn deadline(&self, idx: usize, timer: Timer) -> Option<Micros> {
+        self.live.get(&(idx, timer)).map(|(at, _)| *at)
+    }
+
+    /// The earliest live deadline.
+    pub fn earliest(&mut self) -> Option<Micros> {
+        while let Some(Reverse((at, seq, idx, timer))) = self.heap.peek().copied() {
+            if self.live.get(&(idx, timer)) == Some(&(at, seq)) {
+                return Some(at);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+
+    /// Removes and returns every timer due at `now`, earliest first.
+    pub fn pop_due(&mut self, now: Micros) -> Vec<(usize, Timer)> {
+        let mut due = Vec::new();
+        while let Some(at) = self.earliest() {
+            if at > now {
+                break;
+            }
+            let Reverse((_, _, idx, timer)) = self.heap.pop().expect("peeked");
+            self.live.remove(&(idx, timer));
+            due.push((idx, timer));
+        }
+        due
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rearming_replaces_and_cancel_removes() {
+        let mut t = Timers::default();
+        t.arm(0, Timer::Advert, 100);
+        t.arm(0, Timer::Advert, 300);
+        t.arm(1, Timer::MasterDown, 200);
+        t.arm(2, Timer::MasterDown, 150);
+        t.cancel(2, Timer::MasterDown);
+        assert_eq!(t.earliest(), Some(200));
+        assert_eq!(t.pop_due(250), vec![(1, Timer::MasterDown)]);
+        assert_eq!(t.pop_due(250), vec![]);
+        assert_eq!(t.pop_due(300), vec![(0, Timer::Advert)]);
+        assert_eq!(t.earliest(), None);
+    }
+
+    #[test]
+    fn cancel_all_forgets_an_instance() {
+        let mut t = Timers::default();
+        t.arm(3, Timer::Advert, 10);
+        t.arm(3, Timer::GarpDelay, 20);
+        t.arm(4, Timer::Advert, 30);
+        t.cancel_all(3);
+        assert_eq!(t.pop_due(100), vec![(4, Timer::Advert)]);
+    }
+}

@@ -1,0 +1,103 @@
+//! VIPs added and removed over rtnetlink, with their prefix, broadcast,
+//! scope and label; the daemon removes only what it added.
+
+use std::{collections::HashSet, net::IpAddr};
+
+use anyhow::{Context as _, Result};
+use rtnetlink::{
+    Handle,
+    packet_route::address::{AddressAttribute, AddressMessage, AddressScope},
+};
+
+use crate::config::model::VirtualAddress;
+
+/// What identifies an address we installed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Installed {
+    pub ifindex: u32,
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+/// The rtnetlink connection and the addresses this daemon added.
+pub struct Addresses {
+    handle: Handle,
+    ours: HashSet<Installed>,
+}
+
+impl Addresses {
+    /// Opens the rtnetlink connection; its I/O runs as a task on the current runtime.
+    pub fn open() -> Result<Self> {
+        let (conn, handle, _) = rtnetlink::new_connection().context("rtnetlink socket")?;
+        tokio::spawn(conn);
+        Ok(Self {
+            handle,
+            ours: HashSet::new(),
+        })
+    }
+
+    fn message(&self, ifindex: u32, vip: &VirtualAddress) -> AddressMessage {
+        let mut req = self.handle.address().add(ifindex, vip.addr, vip.prefix);
+        let msg = req.message_mut();
+        if let Some(brd) = vip.brd {
+            msg.attributes.push(AddressAttribute::Broadcast(brd));
+        }
+        if let Some(label) = &vip.label {
+            msg.attributes.push(AddressAttribute::Label(label.clone()));
+        }
+        if let Some(scope) = vip.scope {
+            msg.header.scope = AddressScope::from(scope);
+        }
+        msg.clone()
+    }
+
+    /// Adds `vip` on `ifindex`. An address that already exists is left alone
+    /// and not marked ours (so we never remove an operator's address).
+    pub async fn add(&mut self, ifindex: u32, vip: &VirtualAddress) -> Result<()> {
+        let key = Installed {
+            ifindex,
+            addr: vip.addr,
+            prefix: vip.prefix,
+        };
+        if self.ours.contains(&key) {
+            return Ok(());
+        }
+        let mut req = self.handle.address().add(ifindex, vip.addr, vip.prefix);
+        *req.message_mut() = self.message(ifindex, vip);
+        match req.execute().await {
+            Ok(()) => {
+                self.ours.insert(key);
+                Ok(())
+            }
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+            Err(e) => {
+                Err(e).with_context(|| format!("adding {}/{} on ifindex {ifindex}", vip.addr, vip.prefix))
+            }
+        }
+    }
+
+    /// Removes `vip` from `ifindex` if this daemon added it.
+    pub async fn remove(&mut self, ifindex: u32, vip: &VirtualAddress) -> Result<()> {
+        let key = Installed {
+            ifindex,
+            addr: vip.addr,
+            prefix: vip.prefix,
+        };
+        if !self.ours.remove(&key) {
+            return Ok(());
+        }
+        let msg = self.message(ifindex, vip);
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EADDRNOTAVAIL => Ok(()),
+            Err(e) => {
+                Err(e).with_context(|| format!("removing {}/{} from ifindex {ifindex}", vip.addr, vip.prefix))
+            }
+        }
+    }
+
+    /// Everything this daemon added and has not removed.
+    pub fn installed(&self) -> impl Iterator<Item = &Installed> {
+        self.ours.iter()
+    }
+}

@@ -1,0 +1,223 @@
+//! Raw VRRP sockets: one sender and one receiver per interface and family,
+//! shared by every instance on that interface (not one per instance).
+//!
+//! The sender is bound to the source address (the primary address, or
+//! `unicast_src_ip`) so the source is known when the v3 checksum is computed;
+//! the receiver is not bound to an address (a raw socket bound to one only
+//! sees packets sent to it) but to the device, and joins the VRRP group, which
+//! also opens the NIC's multicast filter for the XDP program.
+
+use std::{
+    io, mem,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
+    os::fd::{AsRawFd, RawFd},
+};
+
+use anyhow::{Context as _, Result};
+use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
+use xvrrp_common::vrrp::{IPPROTO_VRRP, MCAST_V4, MCAST_V6, VRRP_TTL};
+
+use super::sys::{check, setsockopt};
+use crate::vrrp::validate::IpMeta;
+
+/// The VRRP group of a family (RFC 5798 5.1.1.2 / 5.1.2.2).
+pub fn group(v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(Ipv6Addr::from(MCAST_V6))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(MCAST_V4))
+    }
+}
+
+/// Sends adverts from one source address out of one interface.
+pub struct Sender {
+    sock: Socket,
+    pub src: IpAddr,
+    ifindex: u32,
+}
+
+impl Sender {
+    pub fn open(ifname: &str, ifindex: u32, src: IpAddr, unicast_ttl: u8) -> Result<Self> {
+        let v6 = src.is_ipv6();
+        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+        let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))
+            .context("raw VRRP socket (needs CAP_NET_RAW)")?;
+        sock.bind_device(Some(ifname.as_bytes()))
+            .with_context(|| format!("SO_BINDTODEVICE {ifname}"))?;
+        let bind_addr = match src {
+            IpAddr::V4(a) => SocketAddr::V4(SocketAddrV4::new(a, 0)),
+            IpAddr::V6(a) => SocketAddr::V6(SocketAddrV6::new(
+                a,
+                0,
+                0,
+                if a.is_unicast_link_local() { ifindex } else { 0 },
+            )),
+        };
+        // Freebind: a link-local address is still tentative (DAD) for a moment
+        // after the link comes up, and `unicast_src_ip` may be a VIP not yet
+        // installed; the bind must not fail for that.
+        let on: libc::c_int = 1;
+        let (level, name) = if v6 {
+            (libc::IPPROTO_IPV6, libc::IPV6_FREEBIND)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_FREEBIND)
+        };
+        setsockopt(sock.as_raw_fd(), level, name, &on)?;
+        sock.bind(&bind_addr.into())
+            .with_context(|| format!("binding the advert socket to {src}"))?;
+        if v6 {
+            // RFC 5798 5.1.2.3: hop limit 255.
+            sock.set_multicast_hops_v6(u32::from(VRRP_TTL))?;
+            sock.set_unicast_hops_v6(u32::from(unicast_ttl))?;
+            sock.set_multicast_if_v6(ifindex)?;
+            sock.set_multicast_loop_v6(false)?;
+            // Traffic class CS6, as keepalived sends.
+            setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_TCLASS, &0xc0i32)?;
+        } else {
+            // RFC 5798 5.1.1.3: TTL 255.
+            sock.set_multicast_ttl_v4(u32::from(VRRP_TTL))?;
+            sock.set_ttl(u32::from(unicast_ttl))?;
+            let mreqn = libc::ip_mreqn {
+                imr_multiaddr: libc::in_addr { s_addr: 0 },
+                imr_address: libc::in_addr { s_addr: 0 },
+                imr_ifindex: i32::try_from(ifindex).unwrap_or(0),
+            };
+            setsockopt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)?;
+            sock.set_multicast_loop_v4(false)?;
+            sock.set_tos(0xc0)?;
+        }
+        sock.set_nonblocking(true)?;
+        Ok(Self { sock, src, ifindex })
+    }
+
+    /// Sends each `(destination, message)` in one `sendmmsg` call where possible.
+    /// Returns how many were sent; a full send buffer stops the batch.
+    pub fn send_batch(&self, msgs: &[(IpAddr, Vec<u8>)]) -> io::Result<usize> {
+        if msgs.is_empty() {
+            return Ok(0);
+        }
+        let addrs: Vec<SockAddr> = msgs
+            .iter()
+            .map(|(dst, _)| match dst {
+                IpAddr::V4(a) => SockAddr::from(SocketAddrV4::new(*a, 0)),
+                IpAddr::V6(a) => SockAddr::from(SocketAddrV6::new(*a, 0, 0, self.ifindex)),
+            })
+            .collect();
+        let mut iovs: Vec<libc::iovec> = msgs
+            .iter()
+            .map(|(_, m)| libc::iovec {
+                iov_base: m.as_ptr() as *mut _,
+                iov_len: m.len(),
+            })
+            .collect();
+        let mut hdrs: Vec<libc::mmsghdr> = iovs
+            .iter_mut()
+            .zip(&addrs)
+            .map(|(iov, addr)| {
+                // SAFETY: zeroed msghdr is valid; the pointers outlive the call below.
+                let mut h: libc::mmsghdr = unsafe { mem::zeroed() };
+                h.msg_hdr.msg_name = addr.as_ptr() as *mut _;
+                h.msg_hdr.msg_namelen = addr.len();
+                h.msg_hdr.msg_iov = iov;
+                h.msg_hdr.msg_iovlen = 1;
+                h
+            })
+            .collect();
+        let n = u32::try_from(hdrs.len()).unwrap_or(u32::MAX);
+        // SAFETY: hdrs points to n initialised mmsghdr whose buffers are alive.
+        let sent = check(unsafe { libc::sendmmsg(self.sock.as_raw_fd(), hdrs.as_mut_ptr(), n, 0) })?;
+        Ok(usize::try_from(sent).unwrap_or(0))
+    }
+}
+
+/// Receives VRRP on one interface (socket mode), and keeps the group joined.
+pub struct Receiver {
+    sock: Socket,
+    pub ifindex: u32,
+    pub v6: bool,
+}
+
+impl Receiver {
+    pub fn open(ifname: &str, ifindex: u32, v6: bool) -> Result<Self> {
+        let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
+        let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))
+            .context("raw VRRP socket (needs CAP_NET_RAW)")?;
+        sock.bind_device(Some(ifname.as_bytes()))
+            .with_context(|| format!("SO_BINDTODEVICE {ifname}"))?;
+        if v6 {
+            sock.join_multicast_v6(&Ipv6Addr::from(MCAST_V6), ifindex)
+                .with_context(|| format!("joining ff02::12 on {ifname}"))?;
+            let on: libc::c_int = 1;
+            setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &on)?;
+            setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, &on)?;
+        } else {
+            sock.join_multicast_v4_n(
+                &Ipv4Addr::from(MCAST_V4),
+                &InterfaceIndexOrAddress::Index(ifindex),
+            )
+            .with_context(|| format!("joining 224.0.0.18 on {ifname}"))?;
+        }
+        sock.set_nonblocking(true)?;
+        // Room for bursts from thousands of virtual routers.
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        Ok(Self { sock, ifindex, v6 })
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+
+    /// One received packet: for IPv4 the whole IP packet (`meta` is `None`:
+    /// the header is in the bytes); for IPv6 the VRRP message and its IP facts.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, Option<IpMeta>)> {
+        // SAFETY: plain recvmsg with buffers that outlive the call.
+        let mut name: libc::sockaddr_in6 = unsafe { mem::zeroed() };
+        let mut cmsg = [0u8; 128];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+        msg.msg_name = (&raw mut name).cast();
+        msg.msg_namelen = mem::size_of::<libc::sockaddr_in6>() as u32;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = cmsg.len();
+        let n = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut msg, 0) };
+        let n = usize::try_from(check(isize_to_int(n))?).unwrap_or(0);
+        if !self.v6 {
+            return Ok((n, None));
+        }
+        let mut hop = 0u8;
+        let mut dst = Ipv6Addr::UNSPECIFIED;
+        // SAFETY: walking the control messages the kernel wrote, within msg_controllen.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                let h = &*c;
+                if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_HOPLIMIT {
+                    hop =
+                        u8::try_from(libc::CMSG_DATA(c).cast::<libc::c_int>().read_unaligned()).unwrap_or(0);
+                } else if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_PKTINFO {
+                    let info = libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>().read_unaligned();
+                    dst = Ipv6Addr::from(info.ipi6_addr.s6_addr);
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        let src = Ipv6Addr::from(name.sin6_addr.s6_addr);
+        Ok((
+            n,
+            Some(IpMeta {
+                src: src.into(),
+                dst: dst.into(),
+                ttl: hop,
+            }),
+        ))
+    }
+}
+
+fn isize_to_int(n: isize) -> libc::c_int {
+    libc::c_int::try_from(n).unwrap_or(-1)
+}

@@ -1,0 +1,106 @@
+//! Facts about an interface: index, MAC, addresses, link state.
+
+use std::{
+    fs,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+};
+
+use anyhow::{Context as _, Result};
+
+use super::sys;
+use crate::vrrp::codec::ethernet::Mac;
+
+#[derive(Debug, Clone)]
+pub struct Iface {
+    pub name: String,
+    pub index: u32,
+    pub mac: Mac,
+}
+
+impl Iface {
+    pub fn lookup(name: &str) -> Result<Self> {
+        let index = sys::ifindex(name).with_context(|| format!("interface {name}"))?;
+        let mac = read_mac(name).with_context(|| format!("MAC address of {name}"))?;
+        Ok(Self {
+            name: name.to_owned(),
+            index,
+            mac,
+        })
+    }
+
+    /// Operationally up (carrier and admin up).
+    pub fn is_up(&self) -> bool {
+        link_up(&self.name)
+    }
+}
+
+/// Link state from sysfs: `up`, or `unknown` for devices without carrier
+/// reporting (loopback, some virtual devices) that are admin up.
+pub fn link_up(name: &str) -> bool {
+    match fs::read_to_string(format!("/sys/class/net/{name}/operstate")) {
+        Ok(s) => {
+            let s = s.trim();
+            s == "up" || (s == "unknown" && carrier(name))
+        }
+        Err(_) => false,
+    }
+}
+
+fn carrier(name: &str) -> bool {
+    fs::read_to_string(format!("/sys/class/net/{name}/carrier")).is_ok_and(|s| s.trim() == "1")
+}
+
+fn read_mac(name: &str) -> Result<Mac> {
+    let text = fs::read_to_string(format!("/sys/class/net/{name}/address"))?;
+    let mut mac = [0u8; 6];
+    let mut parts = text.trim().split(':');
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next().context("short MAC")?, 16)?;
+    }
+    Ok(mac)
+}
+
+/// Addresses configured on `ifindex`, from getifaddrs.
+pub fn addresses(name: &str) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills a list we free below; every pointer is checked.
+    unsafe {
+        if libc::getifaddrs(&mut head) != 0 {
+            return out;
+        }
+        let mut cur = head;
+        while !cur.is_null() {
+            let ifa = &*cur;
+            cur = ifa.ifa_next;
+            if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
+                continue;
+            }
+            if std::ffi::CStr::from_ptr(ifa.ifa_name).to_str() != Ok(name) {
+                continue;
+            }
+            match i32::from((*ifa.ifa_addr).sa_family) {
+                libc::AF_INET => {
+                    let sin = &*ifa.ifa_addr.cast::<libc::sockaddr_in>();
+                    out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
+                }
+                libc::AF_INET6 => {
+                    let sin6 = &*ifa.ifa_addr.cast::<libc::sockaddr_in6>();
+                    out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+                }
+                _ => {}
+            }
+        }
+        libc::freeifaddrs(head);
+    }
+    out
+}
+
+/// The primary address VRRP sends from (RFC 5798 5.1.1.1 / 5.1.2.1): the
+/// first IPv4 address that is not one of `vips`, or the IPv6 link-local one.
+pub fn primary_address(name: &str, v6: bool, vips: &[IpAddr]) -> Option<IpAddr> {
+    addresses(name).into_iter().find(|a| match a {
+        IpAddr::V4(_) => !v6 && !vips.contains(a),
+        IpAddr::V6(a6) => v6 && a6.segments()[0] & 0xffc0 == 0xfe80,
+    })
+}

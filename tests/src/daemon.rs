@@ -1,0 +1,214 @@
+//! Running xvrrpd (and keepalived) inside test namespaces.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::netns::NetNs;
+
+/// The xvrrpd binary next to the test executable (target/<profile>/xvrrpd).
+pub fn xvrrpd_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    let bin = dir.join("xvrrpd");
+    assert!(
+        bin.is_file(),
+        "{} missing: build it first (cargo build -p xvrrpd)",
+        bin.display()
+    );
+    bin
+}
+
+/// A scratch directory for one test, removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("xvt-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).expect("scratch dir");
+        Self(dir)
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        fs::write(&p, text).expect("write scratch file");
+        p
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// An xvrrpd running in a namespace; SIGTERM on drop (SIGKILL if it lingers).
+pub struct Daemon {
+    child: Option<Child>,
+    pub ns: String,
+    pub run_dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    pub fn start(ns: &NetNs, config: &Path, run_dir: &Path, mode: &str) -> Self {
+        let log = run_dir.with_extension("log");
+        let out = fs::File::create(&log).expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns.name()])
+            .arg(xvrrpd_bin())
+            .args(["run", "-f"])
+            .arg(config)
+            .arg("--run-dir")
+            .arg(run_dir)
+            .args(["--mode", mode, "--log-level", "info"])
+            .stdout(Stdio::null())
+            .stderr(out)
+            .spawn()
+            .expect("spawn xvrrpd");
+        Self {
+            child: Some(child),
+            ns: ns.name().to_owned(),
+            run_dir: run_dir.to_owned(),
+            log,
+        }
+    }
+
+    /// `xvrrpd status --json`, or None while the daemon does not answer yet.
+    pub fn status(&self) -> Option<Value> {
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .arg(xvrrpd_bin())
+            .args(["status", "--json", "--run-dir"])
+            .arg(&self.run_dir)
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+
+    /// The state of instance `name` ("MASTER", ...).
+    pub fn state(&self, name: &str) -> Option<String> {
+        let st = self.status()?;
+        st["instances"]
+            .as_array()?
+            .iter()
+            .find(|i| i["name"] == name)
+            .map(|i| i["state"].as_str().unwrap_or("").to_owned())
+    }
+
+    /// A receive counter by name.
+    pub fn counter(&self, name: &str) -> u64 {
+        self.status()
+            .and_then(|s| s["counters"][name].as_u64())
+            .unwrap_or(0)
+    }
+
+    pub fn signal(&self, sig: &str) {
+        if let Some(c) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{sig}"), &c.id().to_string()])
+                .status();
+        }
+    }
+
+    /// SIGTERM and wait (bounded); returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `f` every 20 ms until it returns true or `limit` passes; returns the elapsed time.
+pub fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// keepalived 2.2.7 (apt) running VRRP only in a namespace.
+pub struct Keepalived {
+    child: Option<Child>,
+    pub log: PathBuf,
+}
+
+impl Keepalived {
+    pub fn start(ns: &NetNs, config: &Path, dir: &Path) -> Self {
+        let log = dir.join("keepalived.log");
+        let out = fs::File::create(&log).expect("log file");
+        let pid = |n: &str| dir.join(n).to_string_lossy().into_owned();
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns.name(), "keepalived", "-n", "-l", "-P", "-f"])
+            .arg(config)
+            .args(["-p", &pid("ka.pid"), "-r", &pid("ka-vrrp.pid")])
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn keepalived (apt package keepalived)");
+        Self {
+            child: Some(child),
+            log,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-TERM", &c.id().to_string()]).status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Keepalived {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

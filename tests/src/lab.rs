@@ -1,0 +1,92 @@
+//! A namespace lab: a switch namespace holding a bridge, and hosts plugged
+//! into it with a veth each (`eth0` on the host side). Dropping the lab
+//! removes every namespace (the `NetNs` guards).
+
+use crate::netns::NetNs;
+
+pub struct Lab {
+    pub switch: NetNs,
+    hosts: Vec<(String, NetNs)>,
+}
+
+impl Lab {
+    pub fn new() -> Self {
+        let switch = NetNs::new("sw");
+        switch.ip(&["link", "add", "br0", "type", "bridge"]);
+        // Forward at once: no STP listening/learning delay on a test bridge.
+        switch.ip(&[
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "forward_delay",
+            "0",
+            "stp_state",
+            "0",
+        ]);
+        switch.ip(&["link", "set", "br0", "up"]);
+        Self {
+            switch,
+            hosts: Vec::new(),
+        }
+    }
+
+    /// Adds host `name` with `eth0` holding `addrs` (e.g. "192.0.2.1/24").
+    pub fn host(&mut self, name: &str, addrs: &[&str]) -> &NetNs {
+        let ns = NetNs::new(name);
+        let port = format!("p-{name}");
+        self.switch.ip(&[
+            "link",
+            "add",
+            &port,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
+            ns.name(),
+        ]);
+        self.switch.ip(&["link", "set", &port, "master", "br0", "up"]);
+        // No duplicate address detection on lab links: addresses are usable at once.
+        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0"]);
+        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"]);
+        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"]);
+        for a in addrs {
+            let mut args = vec!["addr", "add", a, "dev", "eth0"];
+            if a.contains(':') {
+                args.push("nodad");
+            }
+            ns.ip(&args);
+        }
+        ns.ip(&["link", "set", "eth0", "up"]);
+        self.hosts.push((name.to_owned(), ns));
+        &self.hosts.last().expect("just pushed").1
+    }
+
+    pub fn get(&self, name: &str) -> &NetNs {
+        &self
+            .hosts
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("no host {name}"))
+            .1
+    }
+
+    /// Takes a host's switch port down or up (its cable, as seen from the switch).
+    pub fn port(&self, name: &str, up: bool) {
+        self.switch.ip(&[
+            "link",
+            "set",
+            &format!("p-{name}"),
+            if up { "up" } else { "down" },
+        ]);
+    }
+}
+
+impl Default for Lab {
+    fn default() -> Self {
+        Self::new()
+    }
+}

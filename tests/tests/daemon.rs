@@ -1,0 +1,395 @@
+//! `xvrrpd run` in network namespaces against the real kernel: two xvrrpd,
+//! and xvrrpd against keepalived 2.2.7. Time bounds come from the RFC
+//! (Skew_Time, Master_Down_Interval) plus a fixed allowance for process
+//! scheduling, not from tuned numbers.
+
+use std::{fs, time::Duration};
+
+use xvrrp_tests::{
+    daemon::{Daemon, Keepalived, Scratch, wait_for},
+    have_root,
+    lab::Lab,
+};
+
+/// Scheduling allowance on top of an RFC bound (a loaded 2-core CI machine).
+const SLACK: Duration = Duration::from_millis(700);
+
+/// Skew_Time of VRRPv2 (RFC 3768 6.1) in seconds.
+fn skew_v2(priority: u8) -> f64 {
+    f64::from(256 - u16::from(priority)) / 256.0
+}
+
+/// Master_Down_Interval of VRRPv2 with a 1 s advert interval.
+fn master_down_v2(priority: u8) -> Duration {
+    Duration::from_secs_f64(3.0 + skew_v2(priority))
+}
+
+fn conf(priority: u8, extra: &str) -> String {
+    format!(
+        "vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    \
+         advert_int 1\n    authentication {{\n        auth_type PASS\n        auth_pass s3cret\n    }}\n    \
+         virtual_ipaddress {{\n        192.0.2.100/24\n    }}\n{extra}}}\n"
+    )
+}
+
+fn has_vip(lab: &Lab, host: &str, vip: &str) -> bool {
+    let out = lab.get(host).ip(&["-o", "addr", "show", "dev", "eth0"]);
+    String::from_utf8_lossy(&out.stdout).contains(vip)
+}
+
+fn two_hosts() -> Lab {
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    lab.host("b", &["192.0.2.2/24"]);
+    lab
+}
+
+#[test]
+fn xdp_pair_elects_fails_over_on_sigterm_and_preempts_back() {
+    if !have_root("xdp_pair_elects_fails_over_on_sigterm_and_preempts_back") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("pair");
+    let ca = dir.write("a.conf", &conf(100, ""));
+    let cb = dir.write("b.conf", &conf(90, ""));
+    let mut a = Daemon::start(lab.get("a"), &ca, &dir.0.join("ra"), "xdp");
+    let b = Daemon::start(lab.get("b"), &cb, &dir.0.join("rb"), "xdp");
+
+    let limit = master_down_v2(100) + Duration::from_secs(3);
+    wait_for(limit, || {
+        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no election: a={:?} b={:?}\n{}",
+            a.state("VI_1"),
+            b.state("VI_1"),
+            a.log_text()
+        )
+    });
+    assert!(has_vip(&lab, "a", "192.0.2.100/24"), "the master holds the VIP");
+    assert!(!has_vip(&lab, "b", "192.0.2.100/24"), "the backup does not");
+    let st = a.status().unwrap();
+    assert_eq!(st["mode"], "xdp");
+
+    // SIGTERM: priority 0, so b waits only its Skew_Time (RFC 3768 6.4.2).
+    assert_eq!(a.stop(), Some(0), "clean exit on SIGTERM");
+    assert!(!has_vip(&lab, "a", "192.0.2.100"), "a removed the VIP it added");
+    let bound = Duration::from_secs_f64(skew_v2(90)) + SLACK;
+    let took = wait_for(bound + Duration::from_secs(3), || {
+        b.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("b takes over");
+    println!(
+        "daemon: after SIGTERM on the master, b took over in {took:?} (Skew_Time {:.3} s)",
+        skew_v2(90)
+    );
+    assert!(
+        took <= bound,
+        "takeover after priority 0 took {took:?}, RFC bound Skew_Time + slack = {bound:?}"
+    );
+    assert!(has_vip(&lab, "b", "192.0.2.100/24"));
+
+    // a comes back with the higher priority: it preempts after its Master_Down_Interval.
+    let a = Daemon::start(lab.get("a"), &ca, &dir.0.join("ra"), "xdp");
+    let took = wait_for(master_down_v2(100) + SLACK + Duration::from_secs(1), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .expect("a preempts back");
+    println!("daemon: a preempted back in {took:?}");
+    assert!(has_vip(&lab, "a", "192.0.2.100/24") && !has_vip(&lab, "b", "192.0.2.100/24"));
+    assert!(
+        b.log_text().contains("from=\"MASTER\" to=\"BACKUP\""),
+        "one log line per state change"
+    );
+}
+
+#[test]
+fn master_link_down_backup_takes_over_within_master_down_interval() {
+    if !have_root("master_link_down_backup_takes_over_within_master_down_interval") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("linkdown");
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf(100, "")),
+        &dir.0.join("ra"),
+        "socket",
+    );
+    let b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &conf(90, "")),
+        &dir.0.join("rb"),
+        "socket",
+    );
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("a becomes master");
+    wait_for(Duration::from_secs(3), || {
+        b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .expect("b is backup");
+    assert_eq!(a.status().unwrap()["mode"], "socket");
+    lab.port("a", false);
+    let bound = master_down_v2(90) + SLACK;
+    let took = wait_for(bound + Duration::from_secs(2), || {
+        b.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("b takes over");
+    println!(
+        "daemon: master's link cut, b took over in {took:?} (Master_Down_Interval {:?})",
+        master_down_v2(90)
+    );
+    assert!(took <= bound, "took {took:?}, RFC bound {bound:?}");
+}
+
+#[test]
+fn keepalived_master_and_xvrrpd_backup_then_roles_swapped() {
+    if !have_root("keepalived_master_and_xvrrpd_backup_then_roles_swapped") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("interop");
+    let kdir = dir.0.join("k");
+    fs::create_dir_all(&kdir).unwrap();
+    // keepalived (priority 100) on a, xvrrpd (90) on b.
+    let mut ka = Keepalived::start(lab.get("a"), &dir.write("ka.conf", &conf(100, "")), &kdir);
+    let x = Daemon::start(
+        lab.get("b"),
+        &dir.write("x.conf", &conf(90, "")),
+        &dir.0.join("rx"),
+        "xdp",
+    );
+    wait_for(master_down_v2(100) + Duration::from_secs(4), || {
+        ka.log_text().contains("Entering MASTER STATE") && has_vip(&lab, "a", "192.0.2.100")
+    })
+    .unwrap_or_else(|| panic!("keepalived did not become master:\n{}", ka.log_text()));
+    wait_for(Duration::from_secs(3), || x.counter("adverts_rx") >= 2)
+        .expect("xvrrpd hears keepalived's adverts");
+    assert_eq!(x.state("VI_1").as_deref(), Some("BACKUP"));
+    assert_eq!(
+        x.counter("auth") + x.counter("checksum") + x.counter("interval"),
+        0,
+        "keepalived's adverts validate"
+    );
+
+    // keepalived stops (priority 0): xvrrpd takes over in Skew_Time.
+    ka.stop();
+    let bound = Duration::from_secs_f64(skew_v2(90)) + SLACK;
+    let took = wait_for(bound + Duration::from_secs(3), || {
+        x.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("xvrrpd takes over");
+    assert!(took <= bound, "took {took:?}, bound {bound:?}");
+
+    // keepalived comes back with priority 80: it must stay backup under xvrrpd's adverts.
+    let kdir2 = dir.0.join("k2");
+    fs::create_dir_all(&kdir2).unwrap();
+    let ka2 = Keepalived::start(lab.get("a"), &dir.write("ka2.conf", &conf(80, "")), &kdir2);
+    std::thread::sleep(master_down_v2(80) + Duration::from_secs(1));
+    let log = ka2.log_text();
+    assert!(log.contains("Entering BACKUP STATE"), "keepalived backup:\n{log}");
+    assert!(
+        !log.contains("Entering MASTER STATE"),
+        "keepalived accepted xvrrpd as master:\n{log}"
+    );
+    assert_eq!(x.state("VI_1").as_deref(), Some("MASTER"));
+    println!("daemon: keepalived 2.2.7 <-> xvrrpd: both roles, takeover in {took:?}");
+}
+
+#[test]
+fn auth_mismatch_gives_two_masters_and_counts() {
+    if !have_root("auth_mismatch_gives_two_masters_and_counts") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("auth");
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf(100, "")),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    let other = conf(90, "").replace("s3cret", "other");
+    let b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &other),
+        &dir.0.join("rb"),
+        "xdp",
+    );
+    wait_for(master_down_v2(90) + Duration::from_secs(4), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("both become master when they cannot authenticate each other");
+    assert!(b.counter("auth") > 0, "b counts a's adverts as auth failures");
+    assert!(a.counter("auth") > 0, "a counts b's adverts as auth failures");
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_running_then_a_good_one_applies() {
+    if !have_root("sighup_with_a_broken_config_keeps_running_then_a_good_one_applies") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("hup");
+    let path = dir.write("a.conf", &conf(100, ""));
+    let a = Daemon::start(lab.get("a"), &path, &dir.0.join("ra"), "xdp");
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("a becomes master");
+    fs::write(
+        &path,
+        conf(100, "").replace("virtual_router_id 51", "virtual_router_id 300"),
+    )
+    .unwrap();
+    a.signal("HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        a.state("VI_1").as_deref(),
+        Some("MASTER"),
+        "the old configuration keeps running"
+    );
+    assert!(a.log_text().contains("reload refused"), "{}", a.log_text());
+    let st = a.status().unwrap();
+    assert_eq!(
+        st["instances"][0]["transitions"], 2,
+        "INIT->BACKUP->MASTER, nothing since"
+    );
+
+    fs::write(&path, conf(120, "")).unwrap();
+    a.signal("HUP");
+    wait_for(Duration::from_secs(3), || {
+        a.status().is_some_and(|s| s["instances"][0]["priority"] == 120)
+    })
+    .expect("a good configuration applies");
+}
+
+#[test]
+fn failing_script_with_weight_hands_over_and_notify_gets_keepalived_arguments() {
+    if !have_root("failing_script_with_weight_hands_over_and_notify_gets_keepalived_arguments") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("script");
+    let flag = dir.write("healthy", "");
+    let notes = dir.0.join("notify.log");
+    let check = dir.write("check.sh", &format!("#!/bin/sh\ntest -e {}\n", flag.display()));
+    let notify = dir.write(
+        "notify.sh",
+        &format!("#!/bin/sh\necho \"$@\" >> {}\n", notes.display()),
+    );
+    for f in [&check, &notify] {
+        std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(f)
+            .status()
+            .unwrap();
+    }
+    let scripts = format!(
+        "vrrp_script chk {{\n    script \"{}\"\n    interval 1\n    weight -20\n}}\n",
+        check.display()
+    );
+    let extra = format!(
+        "    track_script {{\n        chk\n    }}\n    notify \"{}\"\n",
+        notify.display()
+    );
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &(scripts + &conf(100, &extra))),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    let b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &conf(90, "")),
+        &dir.0.join("rb"),
+        "xdp",
+    );
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("a becomes master");
+    wait_for(Duration::from_secs(2), || {
+        fs::read_to_string(&notes).is_ok_and(|t| t.contains("INSTANCE VI_1 MASTER 100"))
+    })
+    .unwrap_or_else(|| panic!("notify arguments: {:?}", fs::read_to_string(&notes)));
+
+    fs::remove_file(&flag).unwrap();
+    // The script fails (interval 1 s), a advertises 80 < 90, b preempts after its Master_Down_Interval.
+    wait_for(master_down_v2(90) + Duration::from_secs(4), || {
+        b.state("VI_1").as_deref() == Some("MASTER") && a.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| panic!("no handover: a={:?} b={:?}", a.status(), b.state("VI_1")));
+    assert_eq!(a.status().unwrap()["instances"][0]["effective_priority"], 80);
+    wait_for(Duration::from_secs(2), || {
+        fs::read_to_string(&notes).is_ok_and(|t| t.contains("INSTANCE VI_1 BACKUP 80"))
+    })
+    .expect("notify on the way down");
+
+    fs::write(&flag, "").unwrap();
+    wait_for(master_down_v2(100) + Duration::from_secs(4), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("a takes the VIP back once healthy");
+}
+
+#[test]
+fn vrrpv3_ipv6_pair_and_unicast_v4_pair() {
+    if !have_root("vrrpv3_ipv6_pair_and_unicast_v4_pair") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24", "2001:db8::1/64"]);
+    lab.host("b", &["192.0.2.2/24", "2001:db8::2/64"]);
+    let dir = Scratch::new("v3v6");
+    let v6 = |prio: u8| {
+        format!(
+            "vrrp_instance V6 {{\n  state BACKUP\n  interface eth0\n  version 3\n  virtual_router_id 61\n  \
+             priority {prio}\n  advert_int 0.1\n  virtual_ipaddress {{\n    2001:db8::100/64\n  }}\n}}\n"
+        )
+    };
+    let uni = |prio: u8, me: &str, peer: &str| {
+        format!(
+            "vrrp_instance U4 {{\n  state BACKUP\n  interface eth0\n  virtual_router_id 62\n  priority {prio}\n  \
+             advert_int 1\n  unicast_src_ip {me}\n  unicast_peer {{\n    {peer}\n  }}\n  virtual_ipaddress {{\n    192.0.2.101/24\n  }}\n}}\n"
+        )
+    };
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &(v6(150) + &uni(100, "192.0.2.1", "192.0.2.2"))),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    let b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &(v6(100) + &uni(90, "192.0.2.2", "192.0.2.1"))),
+        &dir.0.join("rb"),
+        "xdp",
+    );
+    wait_for(Duration::from_secs(8), || {
+        a.state("V6").as_deref() == Some("MASTER")
+            && b.state("V6").as_deref() == Some("BACKUP")
+            && a.state("U4").as_deref() == Some("MASTER")
+            && b.state("U4").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| panic!("a={:?}\nb={:?}\n{}", a.status(), b.status(), b.log_text()));
+    assert!(has_vip(&lab, "a", "2001:db8::100/64"));
+    assert!(has_vip(&lab, "a", "192.0.2.101/24"));
+    let st = b.status().unwrap();
+    let v6i = st["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "V6")
+        .unwrap()
+        .clone();
+    assert_eq!(v6i["advert_interval_ms"], 100);
+    assert!(
+        v6i["master_ip"].as_str().unwrap().starts_with("fe80::"),
+        "v3 IPv6 adverts come from the link-local address"
+    );
+}
