@@ -36,6 +36,14 @@ fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
     }
 }
 
+/// Passes every frame. Attached to the far end of a veth (the test lab's
+/// switch ports), it puts that end in NAPI mode so the frames `xvrrp` sends
+/// back with XDP_TX are received there; also the kernel-cost baseline.
+#[xdp]
+pub fn xvrrp_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

@@ -15,7 +15,11 @@ use crate::netns::NetNs;
 /// The xvrrpd binary next to the test executable (target/<profile>/xvrrpd).
 pub fn xvrrpd_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
+    // Tests run from target/<profile>/deps, binaries (the demo) from target/<profile>.
+    let mut dir = exe.parent().expect("exe directory");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target/<profile>");
+    }
     let bin = dir.join("xvrrpd");
     assert!(
         bin.is_file(),
@@ -59,6 +63,11 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(ns: &NetNs, config: &Path, run_dir: &Path, mode: &str) -> Self {
+        Self::start_args(ns, config, run_dir, mode, &[])
+    }
+
+    /// `start` with extra `xvrrpd run` arguments.
+    pub fn start_args(ns: &NetNs, config: &Path, run_dir: &Path, mode: &str, extra: &[&str]) -> Self {
         let log = run_dir.with_extension("log");
         let out = fs::File::create(&log).expect("log file");
         let child = Command::new("ip")
@@ -69,6 +78,7 @@ impl Daemon {
             .arg("--run-dir")
             .arg(run_dir)
             .args(["--mode", mode, "--log-level", "info"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(out)
             .spawn()
@@ -119,6 +129,14 @@ impl Daemon {
                 .args([&format!("-{sig}"), &c.id().to_string()])
                 .status();
         }
+    }
+
+    /// The exit code if the daemon has already exited by itself.
+    pub fn exited(&mut self) -> Option<i32> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+            .and_then(|s| s.code())
     }
 
     /// SIGTERM and wait (bounded); returns the exit status code.

@@ -2,9 +2,13 @@
 //! into it with a veth each (`eth0` on the host side). Dropping the lab
 //! removes every namespace (the `NetNs` guards).
 
+use xvrrpd::datapath::Datapath;
+
 use crate::netns::NetNs;
 
 pub struct Lab {
+    // Dropped first: detaches the switch ports' programs before the namespaces go.
+    ports_xdp: Datapath,
     pub switch: NetNs,
     hosts: Vec<(String, NetNs)>,
 }
@@ -26,7 +30,9 @@ impl Lab {
             "0",
         ]);
         switch.ip(&["link", "set", "br0", "up"]);
+        let ports_xdp = Datapath::load().expect("load the XDP object");
         Self {
+            ports_xdp,
             switch,
             hosts: Vec::new(),
         }
@@ -49,6 +55,14 @@ impl Lab {
             ns.name(),
         ]);
         self.switch.ip(&["link", "set", &port, "master", "br0", "up"]);
+        // A veth drops the frames its peer's XDP program sends back (XDP_TX: the
+        // ARP/NDP responder) unless this end runs XDP too: give it a pass-all program.
+        {
+            let _in_switch = self.switch.enter();
+            self.ports_xdp
+                .attach_pass(&port)
+                .expect("pass-through XDP on the switch port");
+        }
         // No duplicate address detection on lab links: addresses are usable at once.
         ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0"]);
         ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"]);

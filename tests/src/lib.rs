@@ -4,6 +4,7 @@
 //! The tests themselves live in `tests/tests/*.rs`.
 
 pub mod cases;
+pub mod classic;
 pub mod daemon;
 pub mod frames;
 pub mod lab;

@@ -73,16 +73,6 @@ impl Cmd {
         Self(cmd)
     }
 
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
-        self.0.arg(arg);
-        self
-    }
-
-    pub fn args(mut self, args: &[&str]) -> Self {
-        self.0.args(args);
-        self
-    }
-
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
         self.0.env(key, value);
         self

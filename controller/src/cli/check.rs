@@ -3,7 +3,7 @@
 //! `--json` prints the normalized configuration instead of the summary (diagnostics then go
 //! to stderr, so stdout stays pure JSON).
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{fmt::Write as _, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 
@@ -52,7 +52,7 @@ fn report(loaded: &Loaded, json: bool) -> Report {
     let tally = tally(&loaded.diagnostics);
     let mut diagnostics = String::new();
     for d in &loaded.diagnostics {
-        diagnostics.push_str(&format!("{d}\n"));
+        let _ = writeln!(diagnostics, "{d}");
     }
     match (&loaded.config, json) {
         (Some(config), true) => Report {
@@ -94,13 +94,14 @@ fn summary(config: &Config) -> String {
         out.push_str(&describe(instance));
         out.push('\n');
     }
-    out.push_str(&format!(
-        "{}, {}, {}, {}\n",
+    let _ = writeln!(
+        out,
+        "{}, {}, {}, {}",
         plural(config.instances.len(), "vrrp_instance"),
         plural(config.vip_count(), "virtual IP"),
         plural(config.scripts.len(), "vrrp_script"),
         plural(config.sync_groups.len(), "vrrp_sync_group"),
-    ));
+    );
     out
 }
 
@@ -115,21 +116,22 @@ fn describe(i: &Instance) -> String {
         i.name, i.vrid, i.state, i.priority, i.version
     );
     let vips: Vec<String> = i.vips.iter().map(config::VirtualAddress::cidr).collect();
-    out.push_str(&format!(
+    let _ = write!(
+        out,
         ", VIPs {}",
         if vips.is_empty() {
             "none".to_owned()
         } else {
             vips.join(" ")
         }
-    ));
+    );
     if i.is_unicast() {
         let peers: Vec<String> = i.unicast.peers.iter().map(|p| p.addr.to_string()).collect();
-        out.push_str(&format!(", unicast to {}", peers.join(" ")));
+        let _ = write!(out, ", unicast to {}", peers.join(" "));
     }
     if !i.track_scripts.is_empty() {
         let names: Vec<&str> = i.track_scripts.iter().map(|t| t.name.as_str()).collect();
-        out.push_str(&format!(", track_script {}", names.join(" ")));
+        let _ = write!(out, ", track_script {}", names.join(" "));
     }
     if !i.preempt {
         out.push_str(", nopreempt");

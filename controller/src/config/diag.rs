@@ -4,7 +4,7 @@
 //! we (something is ignored or adjusted), `note` is information only.
 
 use std::{
-    fmt,
+    fmt::{self, Write as _},
     path::{Path, PathBuf},
     sync::Arc,
 };
@@ -82,9 +82,9 @@ impl Diagnostic {
     fn render(&self, file: &Path) -> String {
         let mut out = file.display().to_string();
         if self.line > 0 {
-            out.push_str(&format!(":{}", self.line));
+            let _ = write!(out, ":{}", self.line);
             if let Some(col) = self.column {
-                out.push_str(&format!(":{col}"));
+                let _ = write!(out, ":{col}");
             }
         }
         format!("{out}: {}: {}", self.severity, self.message)

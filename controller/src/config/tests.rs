@@ -317,6 +317,7 @@ fn advert_int_ranges_follow_the_version() {
         ("", "1", Some(100)),
         ("", "255", Some(25500)),
         ("", "0.5", None),
+        ("", "1.5", None),
         ("", "256", None),
         ("", "0", None),
         (" version 3", "0.5", Some(50)),

@@ -33,27 +33,29 @@ impl Node {
     }
 }
 
+/// An open block: the statement that owns it (None for a stray `{`), and its children.
+struct Frame {
+    owner: Option<Statement>,
+    open: Pos,
+    children: Vec<Node>,
+}
+
+/// Adds a finished node to the innermost open block, or to the top level.
+fn push(top: &mut Vec<Node>, stack: &mut [Frame], node: Node) {
+    match stack.last_mut() {
+        Some(frame) => frame.children.push(node),
+        None => top.push(node),
+    }
+}
+
 /// Builds the tree. Iterative, so depth costs no stack.
 pub(crate) fn build(items: Vec<Item>, sink: &mut Sink) -> Vec<Node> {
-    // Open blocks: the statement that owns it (None for a stray `{`), and its children.
-    struct Frame {
-        owner: Option<Statement>,
-        open: Pos,
-        children: Vec<Node>,
-    }
     let mut top: Vec<Node> = Vec::new();
     let mut stack: Vec<Frame> = Vec::new();
     // Blocks opened beyond MAX_DEPTH, only counted so their braces still balance.
     let mut dropped_depth = 0usize;
     // A statement waiting to see whether a `{` follows.
     let mut pending: Option<Statement> = None;
-
-    fn push(top: &mut Vec<Node>, stack: &mut [Frame], node: Node) {
-        match stack.last_mut() {
-            Some(frame) => frame.children.push(node),
-            None => top.push(node),
-        }
-    }
 
     for item in items {
         match item {

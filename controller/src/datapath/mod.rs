@@ -24,6 +24,8 @@ pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DI
 
 /// Name of the XDP entry function in the object.
 pub const PROGRAM_NAME: &str = "xvrrp";
+/// A program that passes everything (veth peers, benchmark baseline).
+pub const PASS_PROGRAM_NAME: &str = "xvrrp_pass";
 
 /// The loaded program and its maps.
 pub struct Datapath {
@@ -57,6 +59,36 @@ impl Datapath {
         self.program()?.attach(interface, mode).with_context(|| {
             format!("attaching XDP to {interface} in {mode:?} mode failed - try --mode socket, or skb mode")
         })
+    }
+
+    /// Loads (once) and attaches the pass-everything program to `interface`:
+    /// the far end of a veth needs an XDP program for our XDP_TX replies to
+    /// be received there.
+    pub fn attach_pass(&mut self, interface: &str) -> Result<XdpLinkId> {
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(PASS_PROGRAM_NAME)
+            .with_context(|| format!("program {PASS_PROGRAM_NAME} missing from the eBPF object"))?
+            .try_into()?;
+        if program.fd().is_err() {
+            program.load().context("loading the pass-through XDP program")?;
+        }
+        program
+            .attach(interface, XdpMode::Driver)
+            .with_context(|| format!("attaching {PASS_PROGRAM_NAME} to {interface}"))
+    }
+
+    /// The pass-everything program, for `test_run` baselines.
+    pub fn pass_program(&mut self) -> Result<&mut Xdp> {
+        let program: &mut Xdp = self
+            .ebpf
+            .program_mut(PASS_PROGRAM_NAME)
+            .with_context(|| format!("program {PASS_PROGRAM_NAME} missing from the eBPF object"))?
+            .try_into()?;
+        if program.fd().is_err() {
+            program.load().context("loading the pass-through XDP program")?;
+        }
+        Ok(program)
     }
 
     /// The names of the maps the loaded object defines (the ring buffer, taken

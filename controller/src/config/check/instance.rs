@@ -7,8 +7,8 @@ use crate::config::{
     diag::Sink,
     host::{self, HostInfo},
     model::{
-        Auth, AuthType, Family, Garp, Global, InitialState, Instance, TrackScript, Unicast, VirtualAddress,
-        VrrpScript,
+        Auth, AuthType, Family, Garp, Global, InitialState, Instance, TrackInterface, TrackScript, Unicast,
+        VirtualAddress, VrrpScript,
     },
     parse::{At, InstanceDraft},
     value::show_us,
@@ -32,130 +32,27 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
     let g = env.global;
     let name = &d.name;
     let strict = d.strict.unwrap_or(g.vrrp_strict);
-    let (family, mut vips) = family_and_vips(d, sink);
+    let (family, vips) = family_and_vips(d, sink);
     let version = version(d, family, g, sink);
-
-    let vrid = match &d.vrid {
-        Some(v) => v.v,
-        None => {
-            if !d.given.contains("virtual_router_id") {
-                sink.error(
-                    &d.at,
-                    format!("vrrp_instance {name}: virtual_router_id is required (1..255)"),
-                );
-            }
-            0
-        }
-    };
-
-    // keepalived: no priority and state MASTER means 255; no state means MASTER only at 255.
-    let priority = match (&d.priority, &d.state) {
-        (Some(p), _) => p.v,
-        (None, Some(s)) if s.v == InitialState::Master => {
-            sink.note(
-                &s.at,
-                format!(
-                    "vrrp_instance {name}: no priority with state MASTER means priority 255 (address owner), \
-                     as in keepalived; set a priority to avoid it"
-                ),
-            );
-            255
-        }
-        (None, _) => 100,
-    };
-    let mut state = d.state.as_ref().map_or(
-        if priority == 255 {
-            InitialState::Master
-        } else {
-            InitialState::Backup
-        },
-        |s| s.v,
-    );
-    if strict && (state == InitialState::Master) != (priority == 255) {
-        let at = d.state.as_ref().map_or(&d.at, |s| &s.at);
-        state = if priority == 255 {
-            InitialState::Master
-        } else {
-            InitialState::Backup
-        };
-        sink.warning(
-            at,
-            format!("vrrp_instance {name}: strict mode: state MASTER only for the address owner (priority 255); using {state}"),
-        );
-    }
-
+    let vrid = vrid(d, sink);
+    let (state, priority) = state_and_priority(d, strict, sink);
     let advert_int_cs = advert_int(d, version, sink);
     let auth = auth(d, version, family, strict, sink);
-
-    // (VIP lines that were all invalid are reported already.)
-    if d.vip_lines == 0 {
-        if version == 3 || strict {
-            sink.error(
-                &d.at,
-                format!("vrrp_instance {name}: at least one virtual_ipaddress is required (VRRPv3 / strict)"),
-            );
-        } else {
-            sink.warning(
-                &d.at,
-                format!("vrrp_instance {name}: no virtual_ipaddress; at least one is sensible"),
-            );
-        }
-    }
-    let max = if family == Family::Ipv4 {
-        MAX_VIPS_V4
-    } else {
-        MAX_VIPS_V6
-    };
-    let mut excluded_vips: Vec<VirtualAddress> = d.excluded_vips.iter().map(|v| v.v.clone()).collect();
-    if vips.len() > max {
-        sink.warning(
-            &vips[max].at,
-            format!(
-                "vrrp_instance {name}: {} virtual addresses, an advert carries {max}; the rest are handled as excluded",
-                vips.len()
-            ),
-        );
-        excluded_vips.extend(vips.drain(max..).map(|v| v.v));
-    }
-
+    let (vips, excluded_vips) = vip_lists(d, vips, family, version, strict, sink);
     let (preempt, preempt_delay_ms) = preemption(d, state, priority, strict, sink);
     let unicast = unicast(d, g, family, strict, sink);
-
+    let (vmac, vmac_xmit_base) = vmac(d, vrid, !unicast.peers.is_empty(), sink);
     if d.interface.is_none() && !d.given.contains("interface") {
-        if unicast.peers.is_empty() {
-            sink.error(
-                &d.at,
-                format!("vrrp_instance {name}: interface is required (multicast adverts need one)"),
-            );
+        let why = if unicast.peers.is_empty() {
+            Some("interface is required (multicast adverts need one)")
         } else if d.src_ip.is_none() {
-            sink.error(
-                &d.at,
-                format!("vrrp_instance {name}: unicast without interface needs unicast_src_ip"),
-            );
+            Some("unicast without interface needs unicast_src_ip")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            sink.error(&d.at, format!("vrrp_instance {name}: {why}"));
         }
-    }
-
-    let mut vmac_xmit_base = d.vmac_xmit_base;
-    let vmac = d
-        .vmac
-        .as_ref()
-        .map(|v| v.v.clone().unwrap_or_else(|| format!("vrrp.{vrid}")));
-    if vmac.is_none() && d.vmac_xmit_base {
-        sink.warning(
-            &d.at,
-            format!("vrrp_instance {name}: vmac_xmit_base without use_vmac; ignored"),
-        );
-        vmac_xmit_base = false;
-    }
-    if let Some(v) = &d.vmac
-        && !unicast.peers.is_empty()
-        && !vmac_xmit_base
-    {
-        sink.warning(
-            &v.at,
-            format!("vrrp_instance {name}: use_vmac with unicast peers needs vmac_xmit_base; setting it (as keepalived)"),
-        );
-        vmac_xmit_base = true;
     }
 
     let mut accept = d.accept.unwrap_or(priority == 255 || !strict);
@@ -166,7 +63,6 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         );
         accept = false;
     }
-
     let mut down_timer_adverts = d.down_timer_adverts.unwrap_or(3);
     if strict && down_timer_adverts != 3 {
         sink.warning(
@@ -175,24 +71,9 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         );
         down_timer_adverts = 3;
     }
-
-    let track_scripts = track_scripts(
-        &format!("vrrp_instance {name}"),
-        &d.track_scripts,
-        env,
-        priority,
-        sink,
-    );
-    let mut track_interfaces: Vec<_> = d.track_interfaces.iter().map(|t| t.v.clone()).collect();
-    if priority == 255 {
-        for t in d.track_interfaces.iter().filter(|t| t.v.weight != 0) {
-            sink.warning(
-                &t.at,
-                format!("vrrp_instance {name}: weighted track_interface {} is ignored for the address owner (priority 255)", t.v.name),
-            );
-        }
-        track_interfaces.retain(|t| t.weight == 0);
-    }
+    let owner = format!("vrrp_instance {name}");
+    let track_scripts = track_scripts(&owner, &d.track_scripts, env, priority, sink);
+    let track_interfaces = track_interfaces(d, priority, sink);
 
     let instance = Instance {
         name: name.clone(),
@@ -206,7 +87,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         down_timer_adverts,
         v3_checksum_as_v2: d.v3_checksum_as_v2 || g.v3_checksum_as_v2,
         auth,
-        vips: vips.into_iter().map(|v| v.v).collect(),
+        vips,
         excluded_vips,
         preempt,
         preempt_delay_ms,
@@ -243,6 +124,145 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         host::check_instance(d, &instance, host, sink);
     }
     instance
+}
+
+/// `virtual_router_id` is required (unless it was given and already reported as invalid).
+fn vrid(d: &InstanceDraft, sink: &mut Sink) -> u8 {
+    if let Some(v) = &d.vrid {
+        return v.v;
+    }
+    if !d.given.contains("virtual_router_id") {
+        sink.error(
+            &d.at,
+            format!("vrrp_instance {}: virtual_router_id is required (1..255)", d.name),
+        );
+    }
+    0
+}
+
+/// keepalived: no priority and state MASTER means 255; no state means MASTER only at 255;
+/// strict mode makes the state follow ownership.
+fn state_and_priority(d: &InstanceDraft, strict: bool, sink: &mut Sink) -> (InitialState, u8) {
+    let name = &d.name;
+    let priority = match (&d.priority, &d.state) {
+        (Some(p), _) => p.v,
+        (None, Some(s)) if s.v == InitialState::Master => {
+            sink.note(
+                &s.at,
+                format!(
+                    "vrrp_instance {name}: no priority with state MASTER means priority 255 (address owner), \
+                     as in keepalived; set a priority to avoid it"
+                ),
+            );
+            255
+        }
+        (None, _) => 100,
+    };
+    let owner_state = if priority == 255 {
+        InitialState::Master
+    } else {
+        InitialState::Backup
+    };
+    let Some(state) = &d.state else {
+        return (owner_state, priority);
+    };
+    if strict && state.v != owner_state {
+        sink.warning(
+            &state.at,
+            format!(
+                "vrrp_instance {name}: strict mode: state MASTER only for the address owner (priority 255); \
+                 using {owner_state}"
+            ),
+        );
+        return (owner_state, priority);
+    }
+    (state.v, priority)
+}
+
+/// The advertised and the excluded addresses: at least one VIP (required with v3 or strict),
+/// and no more than an advert carries (the rest become excluded, as in keepalived).
+fn vip_lists(
+    d: &InstanceDraft,
+    mut vips: Vec<At<VirtualAddress>>,
+    family: Family,
+    version: u8,
+    strict: bool,
+    sink: &mut Sink,
+) -> (Vec<VirtualAddress>, Vec<VirtualAddress>) {
+    let name = &d.name;
+    // (VIP lines that were all invalid are reported already.)
+    if d.vip_lines == 0 {
+        if version == 3 || strict {
+            sink.error(
+                &d.at,
+                format!("vrrp_instance {name}: at least one virtual_ipaddress is required (VRRPv3 / strict)"),
+            );
+        } else {
+            sink.warning(
+                &d.at,
+                format!("vrrp_instance {name}: no virtual_ipaddress; at least one is sensible"),
+            );
+        }
+    }
+    let max = if family == Family::Ipv4 {
+        MAX_VIPS_V4
+    } else {
+        MAX_VIPS_V6
+    };
+    let mut excluded: Vec<VirtualAddress> = d.excluded_vips.iter().map(|v| v.v.clone()).collect();
+    if vips.len() > max {
+        sink.warning(
+            &vips[max].at,
+            format!(
+                "vrrp_instance {name}: {} virtual addresses, an advert carries {max}; the rest are handled as excluded",
+                vips.len()
+            ),
+        );
+        excluded.extend(vips.drain(max..).map(|v| v.v));
+    }
+    (vips.into_iter().map(|v| v.v).collect(), excluded)
+}
+
+/// `use_vmac [NAME]` (default name `vrrp.VRID`) and `vmac_xmit_base`.
+fn vmac(d: &InstanceDraft, vrid: u8, unicast: bool, sink: &mut Sink) -> (Option<String>, bool) {
+    let name = &d.name;
+    let Some(vmac) = &d.vmac else {
+        if d.vmac_xmit_base {
+            sink.warning(
+                &d.at,
+                format!("vrrp_instance {name}: vmac_xmit_base without use_vmac; ignored"),
+            );
+        }
+        return (None, false);
+    };
+    let interface = vmac.v.clone().unwrap_or_else(|| format!("vrrp.{vrid}"));
+    if unicast && !d.vmac_xmit_base {
+        sink.warning(
+            &vmac.at,
+            format!("vrrp_instance {name}: use_vmac with unicast peers needs vmac_xmit_base; setting it (as keepalived)"),
+        );
+        return (Some(interface), true);
+    }
+    (Some(interface), d.vmac_xmit_base)
+}
+
+/// `track_interface`: weights do not apply to the address owner (keepalived drops them).
+fn track_interfaces(d: &InstanceDraft, priority: u8, sink: &mut Sink) -> Vec<TrackInterface> {
+    let mut out = Vec::with_capacity(d.track_interfaces.len());
+    for t in &d.track_interfaces {
+        if priority == 255 && t.v.weight != 0 {
+            sink.warning(
+                &t.at,
+                format!(
+                    "vrrp_instance {}: weighted track_interface {} is ignored for the address owner (priority 255)",
+                    d.name, t.v.name
+                ),
+            );
+            continue;
+        }
+        out.push(t.v.clone());
+    }
+    out
 }
 
 /// keepalived's rule: every `virtual_ipaddress` of an instance has one family, set by the
