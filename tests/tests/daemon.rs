@@ -393,3 +393,107 @@ fn vrrpv3_ipv6_pair_and_unicast_v4_pair() {
         "v3 IPv6 adverts come from the link-local address"
     );
 }
+
+#[test]
+fn nopreempt_backup_does_not_take_over_from_a_lower_master() {
+    if !have_root("nopreempt_backup_does_not_take_over_from_a_lower_master") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("nopreempt");
+    // b (90) becomes master first; a (100) starts later with nopreempt and must stay backup.
+    let b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &conf(90, "")),
+        &dir.0.join("rb"),
+        "xdp",
+    );
+    wait_for(master_down_v2(90) + Duration::from_secs(3), || {
+        b.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("b becomes master");
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf(100, "    nopreempt\n")),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    std::thread::sleep(master_down_v2(100) + Duration::from_secs(2));
+    assert_eq!(
+        a.state("VI_1").as_deref(),
+        Some("BACKUP"),
+        "nopreempt: a higher backup leaves the master alone"
+    );
+    assert_eq!(b.state("VI_1").as_deref(), Some("MASTER"));
+}
+
+#[test]
+fn sync_group_members_move_together() {
+    if !have_root("sync_group_members_move_together") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("sync");
+    let group = |prio: u8| {
+        let two = conf(prio, "")
+            .replace("VI_1", "VI_2")
+            .replace("virtual_router_id 51", "virtual_router_id 52")
+            .replace("192.0.2.100/24", "192.0.2.110/24");
+        format!(
+            "vrrp_sync_group G {{\n    group {{\n        VI_1\n        VI_2\n    }}\n}}\n{}{two}",
+            conf(prio, "")
+        )
+    };
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &group(100)),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    let b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &group(90)),
+        &dir.0.join("rb"),
+        "xdp",
+    );
+    let both =
+        |d: &Daemon, s: &str| d.state("VI_1").as_deref() == Some(s) && d.state("VI_2").as_deref() == Some(s);
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        both(&a, "MASTER") && both(&b, "BACKUP")
+    })
+    .expect("group elected on a");
+    // VI_1's tracked interface fails on a: FAULT there pulls VI_2 into FAULT too, and b takes both;
+    // when it comes back, both leave FAULT and a preempts both again.
+    let lab_a = lab.get("a");
+    // A veth pair inside a: taking one end down drops the other's carrier.
+    lab_a.ip(&["link", "add", "trk0", "type", "veth", "peer", "name", "trk1"]);
+    lab_a.ip(&["link", "set", "trk0", "up"]);
+    lab_a.ip(&["link", "set", "trk1", "up"]);
+    drop(a);
+    let tracked = group(100).replacen(
+        "    virtual_ipaddress {\n        192.0.2.100/24\n    }\n",
+        "    virtual_ipaddress {\n        192.0.2.100/24\n    }\n    track_interface {\n        trk0\n    }\n",
+        1,
+    );
+    let a = Daemon::start(lab_a, &dir.write("a2.conf", &tracked), &dir.0.join("ra2"), "xdp");
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        both(&a, "MASTER") && both(&b, "BACKUP")
+    })
+    .expect("group elected on a again");
+    lab_a.ip(&["link", "set", "trk1", "down"]);
+    wait_for(master_down_v2(90) + Duration::from_secs(3), || {
+        both(&a, "FAULT") && both(&b, "MASTER")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "group did not move together: a={:?} b={:?}",
+            a.status(),
+            b.status()
+        )
+    });
+    lab_a.ip(&["link", "set", "trk1", "up"]);
+    wait_for(master_down_v2(100) + Duration::from_secs(4), || {
+        both(&a, "MASTER") && both(&b, "BACKUP")
+    })
+    .unwrap_or_else(|| panic!("group did not come back together: a={:?}", a.status()));
+}

@@ -346,12 +346,12 @@ impl Engine {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(i, s)| *i != idx && s.cfg.sync_group.as_ref() == Some(group))
+            .filter(|(i, s)| *i != idx && self.is_live(*i) && s.cfg.sync_group.as_ref() == Some(group))
             .filter_map(|(i, s)| {
                 let why = format!("sync group {group}: {name} went {}", state_name(to));
                 match (to, s.fsm.vars.state) {
                     (State::Master, State::Backup) => Some((i, Event::Timer(Timer::MasterDown), why)),
-                    (State::Fault, State::Backup | State::Master) => Some((i, Event::FaultSet, why)),
+                    // FAULT spreads through `on_health_change`, which also lifts it.
                     _ => None,
                 }
             })
@@ -661,19 +661,44 @@ impl Engine {
         self.flush();
     }
 
-    /// Recomputes health (scripts, interfaces) into priority and fault.
+    /// Recomputes health (scripts, interfaces) into priority and fault. A
+    /// `vrrp_sync_group` is in FAULT while any member is (keepalived's rule).
     pub async fn on_health_change(&mut self) {
         let now = monotonic_us();
-        for idx in 0..self.slots.len() {
-            let (priority, fault, why) = self.health(idx);
-            let slot = &self.slots[idx];
-            if fault && !slot.faulted {
-                self.slots[idx].faulted = true;
-                self.deliver(idx, Event::FaultSet, now, &why).await;
-            } else if !fault && slot.faulted {
-                self.slots[idx].faulted = false;
-                self.deliver(idx, Event::FaultCleared, now, "health restored")
-                    .await;
+        let health: Vec<(u8, bool, String)> = (0..self.slots.len()).map(|i| self.health(i)).collect();
+        let group_fault = |group: &str| {
+            self.slots.iter().enumerate().find_map(|(i, s)| {
+                (self.is_live(i) && s.cfg.sync_group.as_deref() == Some(group) && health[i].1)
+                    .then(|| format!("sync group {group}: {} faulted ({})", s.cfg.name, health[i].2))
+            })
+        };
+        let verdicts: Vec<(u8, Option<String>)> = (0..self.slots.len())
+            .map(|i| {
+                let (priority, own, why) = &health[i];
+                let fault = if *own {
+                    Some(why.clone())
+                } else {
+                    self.slots[i].cfg.sync_group.as_deref().and_then(group_fault)
+                };
+                (*priority, fault)
+            })
+            .collect();
+        for (idx, (priority, fault)) in verdicts.into_iter().enumerate() {
+            if !self.is_live(idx) {
+                continue;
+            }
+            let faulted = self.slots[idx].faulted;
+            match fault {
+                Some(why) if !faulted => {
+                    self.slots[idx].faulted = true;
+                    self.deliver(idx, Event::FaultSet, now, &why).await;
+                }
+                None if faulted => {
+                    self.slots[idx].faulted = false;
+                    self.deliver(idx, Event::FaultCleared, now, "health restored")
+                        .await;
+                }
+                _ => {}
             }
             if priority != self.slots[idx].fsm.vars.priority {
                 info!(instance = %self.slots[idx].cfg.name, priority, "effective priority changed");
