@@ -318,5 +318,41 @@ pub fn cases() -> Vec<Case> {
         frame: tagged,
         verdict: stats::ADVERTS_RX,
     });
+    // A real sender's IPv4 header checksum is right whatever else is wrong (the
+    // kernel stack drops the others before any VRRP check; XDP never looks at it).
+    for case in &mut cases {
+        fix_ipv4_header_checksum(&mut case.frame);
+    }
     cases
+}
+
+/// Recomputes the IPv4 header checksum of an untagged or single-tagged frame.
+pub fn fix_ipv4_header_checksum(frame: &mut [u8]) {
+    let l3 = match frame.get(12..14) {
+        Some([0x08, 0x00]) => 14,
+        Some([0x81, 0x00]) if frame.get(16..18) == Some(&[0x08, 0x00]) => 18,
+        _ => return,
+    };
+    let Some(&first) = frame.get(l3) else { return };
+    let hlen = usize::from(first & 0x0f) * 4;
+    if hlen < 20 || frame.len() < l3 + hlen {
+        return;
+    }
+    frame[l3 + 10..l3 + 12].copy_from_slice(&[0, 0]);
+    let ck = xvrrpd::vrrp::codec::checksum::checksum(&frame[l3..l3 + hlen]);
+    frame[l3 + 10..l3 + 12].copy_from_slice(&ck.to_be_bytes());
+}
+
+/// Whether the IP header is sound (lengths, no fragment): what the kernel's
+/// IP stack accepts before a raw socket sees the packet.
+pub fn ip_well_formed(frame: &[u8]) -> bool {
+    use xvrrpd::vrrp::codec::{
+        ethernet::EthernetHdr,
+        ip::{Ipv4Hdr, Ipv6Hdr},
+    };
+    match EthernetHdr::decode(frame) {
+        Ok((eth, ip)) if eth.ethertype == 0x0800 => Ipv4Hdr::decode(ip).is_ok(),
+        Ok((eth, ip)) if eth.ethertype == 0x86dd => Ipv6Hdr::decode(ip).is_ok(),
+        _ => false,
+    }
 }

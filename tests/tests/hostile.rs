@@ -1,0 +1,104 @@
+//! Hostile adverts at a running master: every kind of invalid advert, sent
+//! with a higher priority from another namespace on the same segment. The
+//! master stays master, counts each frame under its reason, and keeps running.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use xvrrp_common::stats;
+use xvrrp_tests::{
+    cases,
+    daemon::{Daemon, Scratch, wait_for},
+    frames::PacketSocket,
+    have_root,
+    lab::Lab,
+};
+use xvrrpd::vrrp::validate::validate_frame;
+
+const CONF: &str = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 50\n  \
+advert_int 1\n  authentication {\n    auth_type PASS\n    auth_pass aminglin\n  }\n  virtual_ipaddress {\n    \
+192.0.2.100/24\n    192.0.2.101/24\n  }\n}\n";
+
+fn hostile_frames_leave_a_master_alone(mode: &str) {
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.10/24"]);
+    lab.host("x", &["192.0.2.66/24"]);
+    let dir = Scratch::new(&format!("hostile-{mode}"));
+    let a = Daemon::start(lab.get("a"), &dir.write("a.conf", CONF), &dir.0.join("ra"), mode);
+    wait_for(Duration::from_secs(8), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("a becomes master");
+
+    // What a's one instance makes of each frame of the shared table (VRID 51 as in the capture).
+    let (_, _, rx) = cases::instances().remove(0);
+    let mut expected: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut hostile = Vec::new();
+    let mut malformed_ip = Vec::new();
+    for case in cases::cases() {
+        if let Err(e) = validate_frame(&case.frame, |vrid| (vrid == 51).then_some(&rx)) {
+            // A socket-mode daemon listens on untagged IPv4 only here (its one instance):
+            // IPv6 and VLAN-tagged frames never reach it.
+            let untagged_v4 = case.frame[12..14] == [0x08, 0x00];
+            if cases::ip_well_formed(&case.frame) && (mode == "xdp" || untagged_v4) {
+                *expected.entry(e.stat()).or_default() += 10;
+                hostile.push(case);
+            } else {
+                // Broken IP headers (the IP stack drops them before a raw socket sees
+                // them), or not for this socket: they must still change nothing.
+                malformed_ip.push(case);
+            }
+        }
+    }
+    assert!(hostile.len() >= 12, "the table covers the hostile kinds");
+    {
+        let _in_x = lab.get("x").enter();
+        let tx = PacketSocket::open("eth0").expect("AF_PACKET in x");
+        for case in hostile.iter().chain(&malformed_ip) {
+            for _ in 0..10 {
+                // Frames shorter than Ethernet's minimum are padded by the link; send as built.
+                tx.send(&case.frame).expect("send");
+            }
+        }
+    }
+    let names: BTreeMap<u32, &str> = stats::NAMES.iter().copied().collect();
+    let settled = wait_for(Duration::from_secs(3), || {
+        expected.iter().all(|(slot, n)| a.counter(names[slot]) >= *n)
+    });
+    let got: BTreeMap<&str, u64> = expected.keys().map(|s| (names[s], a.counter(names[s]))).collect();
+    assert!(
+        settled.is_some(),
+        "{mode}: counters {got:?}, expected at least {expected:?}"
+    );
+    for (slot, n) in &expected {
+        let got = a.counter(names[slot]);
+        // The malformed-IP frames may add to `length` (XDP sees them), nothing else.
+        if *slot == stats::DROP_LENGTH && mode == "xdp" {
+            assert!(got >= *n, "{mode}: length counted {got}, at least {n}");
+        } else {
+            assert_eq!(got, *n, "{mode}: reason {} counted exactly", names[slot]);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(a.state("VI_1").as_deref(), Some("MASTER"), "{mode}: still master");
+    assert_eq!(a.counter("adverts_rx"), 0, "{mode}: nothing accepted");
+    println!(
+        "hostile ({mode}): {} kinds x 10 frames, counted as {got:?}; a stayed master",
+        hostile.len()
+    );
+}
+
+#[test]
+fn hostile_adverts_against_an_xdp_master() {
+    if !have_root("hostile_adverts_against_an_xdp_master") {
+        return;
+    }
+    hostile_frames_leave_a_master_alone("xdp");
+}
+
+#[test]
+fn hostile_adverts_against_a_socket_mode_master() {
+    if !have_root("hostile_adverts_against_a_socket_mode_master") {
+        return;
+    }
+    hostile_frames_leave_a_master_alone("socket");
+}
