@@ -497,3 +497,44 @@ fn sync_group_members_move_together() {
     })
     .unwrap_or_else(|| panic!("group did not come back together: a={:?}", a.status()));
 }
+
+#[test]
+fn running_daemon_keeps_only_the_capabilities_it_needs() {
+    if !have_root("running_daemon_keeps_only_the_capabilities_it_needs") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("caps");
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf(100, "")),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    wait_for(Duration::from_secs(3), || a.status().is_some()).expect("a runs");
+    let pid = fs::read_to_string(dir.0.join("ra/xvrrpd.pid"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let cap = |name: &str| {
+        let line = status.lines().find(|l| l.starts_with(name)).unwrap();
+        u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    let kept = xvrrpd::daemon::privileges::kept_mask();
+    assert_eq!(
+        cap("CapEff:"),
+        kept,
+        "effective set is exactly the kept capabilities"
+    );
+    assert_eq!(cap("CapPrm:"), kept, "permitted too: they cannot come back");
+    // Still able to do its job after the drop: take the VIP.
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && has_vip(&lab, "a", "192.0.2.100")
+    })
+    .expect("a becomes master and installs the VIP with the reduced set");
+    println!(
+        "daemon: CapEff {:#x} (net_admin, net_raw, bpf, perfmon, setuid, setgid, kill)",
+        cap("CapEff:")
+    );
+}

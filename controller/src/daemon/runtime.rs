@@ -287,6 +287,10 @@ async fn run_async(opts: RunOptions) -> Result<()> {
     let mut script_tasks = start_scripts(&engine, &tx);
     engine.start_all().await;
     engine.on_health_change().await;
+    // Everything privileged at start-up is done (program loaded, sockets open, run dir made).
+    if let Err(e) = super::privileges::drop_unneeded() {
+        warn!("could not drop capabilities: {e:#}");
+    }
     info!(
         mode = mode.name(),
         instances = engine.slots.len(),
