@@ -538,3 +538,53 @@ fn running_daemon_keeps_only_the_capabilities_it_needs() {
         cap("CapEff:")
     );
 }
+
+#[test]
+fn enable_script_security_refuses_a_script_others_can_change() {
+    if !have_root("enable_script_security_refuses_a_script_others_can_change") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let lab = two_hosts();
+    let dir = Scratch::new("scriptsec");
+    let open_dir = dir.0.join("open");
+    fs::create_dir_all(&open_dir).unwrap();
+    let script = open_dir.join("check.sh");
+    fs::write(&script, "#!/bin/sh\nexit 0\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let text = |secure: bool| {
+        format!(
+            "global_defs {{\n{}}}\nvrrp_script chk {{\n    script \"{}\"\n}}\n{}",
+            if secure {
+                "    enable_script_security\n"
+            } else {
+                ""
+            },
+            script.display(),
+            conf(100, "    track_script {\n        chk\n    }\n")
+        )
+    };
+    // The script's directory is writable by anyone (no sticky bit).
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let mut a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &text(true)),
+        &dir.0.join("ra"),
+        "socket",
+    );
+    let exited = wait_for(Duration::from_secs(5), || a.exited().is_some());
+    assert!(exited.is_some(), "the daemon refuses to start");
+    assert_ne!(a.exited(), Some(0));
+    assert!(a.log_text().contains("refusing to run"), "{}", a.log_text());
+    assert!(a.log_text().contains("is world-writable"), "{}", a.log_text());
+
+    // Without the option, or once the directory is safe, it runs.
+    fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let b = Daemon::start(
+        lab.get("a"),
+        &dir.write("b.conf", &text(true)),
+        &dir.0.join("rb"),
+        "socket",
+    );
+    wait_for(Duration::from_secs(3), || b.status().is_some()).unwrap_or_else(|| panic!("{}", b.log_text()));
+}

@@ -180,7 +180,7 @@ fn start_scripts(engine: &Engine, tx: &mpsc::UnboundedSender<ScriptEvent>) -> Ve
 /// SIGHUP: apply a new configuration; one with errors is refused whole.
 async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
     let new = load_config(path).context("reload refused; the running configuration stays")?;
-    scripts::validate(&new.scripts).context("reload refused; the running configuration stays")?;
+    scripts::validate(&new).context("reload refused; the running configuration stays")?;
     let mut started = Vec::new();
     for idx in 0..engine.slots.len() {
         if !engine.is_live(idx) {
@@ -244,7 +244,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
 
 async fn run_async(opts: RunOptions) -> Result<()> {
     let config = load_config(&opts.config)?;
-    scripts::validate(&config.scripts)?;
+    scripts::validate(&config)?;
     let _pid = PidFile::create(&opts.run_dir)?;
     let (mode, dp) = choose_mode(opts.mode, &config)?;
     let mut engine = Engine::new(config, mode, dp)?;

@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result, bail};
 use tokio::{process::Command, sync::mpsc, task::JoinHandle};
 use tracing::{info, warn};
 
-use crate::config::model::{NotifyScript, RunAs, VrrpScript};
+use crate::config::model::{Config, NotifyScript, RunAs, VrrpScript};
 
 /// A health check changed its verdict (after `rise`/`fall` hysteresis).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,23 +41,106 @@ fn executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Checks at start that every script can be executed: a clear error now
-/// rather than a silent failure every interval.
-pub fn validate(scripts: &[VrrpScript]) -> Result<()> {
-    for s in scripts {
-        let program = s
-            .command
+/// Why `path` may not run as root under `enable_script_security`: it, or a
+/// directory above it, can be written by someone other than root (keepalived's
+/// rule). A world-writable directory with the sticky bit (like /tmp) is fine:
+/// others cannot replace what root owns in it.
+fn insecure(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut cur = Some(path);
+    while let Some(p) = cur {
+        let Ok(m) = p.metadata() else {
+            return Some(format!("cannot stat {}", p.display()));
+        };
+        let mode = m.mode();
+        let sticky_dir = m.is_dir() && mode & 0o1000 != 0;
+        if m.uid() != 0 && mode & 0o200 != 0 {
+            return Some(format!(
+                "{} is owned by uid {} and writable by it",
+                p.display(),
+                m.uid()
+            ));
+        }
+        if m.gid() != 0 && mode & 0o020 != 0 {
+            return Some(format!("{} is writable by group {}", p.display(), m.gid()));
+        }
+        if mode & 0o002 != 0 && !sticky_dir {
+            return Some(format!("{} is world-writable", p.display()));
+        }
+        cur = p.parent();
+    }
+    None
+}
+
+/// One command to check: what configured it, its argv, who runs it.
+struct Checked<'a> {
+    what: String,
+    argv: &'a [String],
+    run_as: Option<&'a RunAs>,
+}
+
+/// Checks at start (and on reload) that every health and notify script can
+/// be executed, and with `enable_script_security` that none that runs as root
+/// can be changed by a non-root user: a clear error now rather than a silent
+/// failure every interval.
+pub fn validate(config: &Config) -> Result<()> {
+    let user = config.global.script_user.as_ref();
+    let mut all: Vec<Checked<'_>> = config
+        .scripts
+        .iter()
+        .map(|s| Checked {
+            what: format!("vrrp_script {}", s.name),
+            argv: &s.command,
+            run_as: s.user.as_ref().or(user),
+        })
+        .collect();
+    let notifies = config
+        .instances
+        .iter()
+        .map(|i| (format!("vrrp_instance {}", i.name), &i.notify))
+        .chain(
+            config
+                .sync_groups
+                .iter()
+                .map(|g| (format!("vrrp_sync_group {}", g.name), &g.notify)),
+        );
+    for (owner, n) in notifies {
+        for (kw, script) in [
+            ("notify_master", &n.master),
+            ("notify_backup", &n.backup),
+            ("notify_fault", &n.fault),
+            ("notify_stop", &n.stop),
+            ("notify", &n.any),
+        ] {
+            if let Some(script) = script {
+                all.push(Checked {
+                    what: format!("{owner}: {kw}"),
+                    argv: &script.command,
+                    run_as: script.user.as_ref().or(user),
+                });
+            }
+        }
+    }
+    for c in all {
+        let program = c
+            .argv
             .first()
-            .with_context(|| format!("vrrp_script {}: empty script", s.name))?;
+            .with_context(|| format!("{}: empty command", c.what))?;
         let Some(path) = resolve(program) else {
-            bail!("vrrp_script {}: {program} not found (PATH searched)", s.name);
+            bail!("{}: {program} not found (PATH searched)", c.what);
         };
         if !executable(&path) {
-            bail!(
-                "vrrp_script {}: {} is not an executable file",
-                s.name,
-                path.display()
-            );
+            bail!("{}: {} is not an executable file", c.what, path.display());
+        }
+        let as_root = c.run_as.is_none_or(|r| r.user == "root");
+        if config.global.enable_script_security && as_root {
+            if let Some(why) = insecure(&path) {
+                bail!(
+                    "{}: refusing to run {} as root with enable_script_security: {why}",
+                    c.what,
+                    path.display()
+                );
+            }
         }
     }
     Ok(())
