@@ -133,14 +133,15 @@ pub fn validate(config: &Config) -> Result<()> {
             bail!("{}: {} is not an executable file", c.what, path.display());
         }
         let as_root = c.run_as.is_none_or(|r| r.user == "root");
-        if config.global.enable_script_security && as_root {
-            if let Some(why) = insecure(&path) {
-                bail!(
-                    "{}: refusing to run {} as root with enable_script_security: {why}",
-                    c.what,
-                    path.display()
-                );
-            }
+        if config.global.enable_script_security
+            && as_root
+            && let Some(why) = insecure(&path)
+        {
+            bail!(
+                "{}: refusing to run {} as root with enable_script_security: {why}",
+                c.what,
+                path.display()
+            );
         }
     }
     Ok(())
