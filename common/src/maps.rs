@@ -5,14 +5,17 @@
 //! checks every name is present in the compiled object, so the two sides
 //! cannot drift apart silently. Each map says who writes it.
 
-/// Per-CPU array of `u64`, one slot per [`crate::stats`] constant.
-/// Written by: the kernel program only. Read by: the controller (summed over CPUs).
+/// Per-CPU array with one `Counters` entry (one lookup per packet, whatever it
+/// counts). Written by: the kernel program only. Read by: the controller (summed over CPUs).
 pub const STATS: &str = "XVRRP_STATS";
 /// Hash `InstanceKey -> InstanceConfig`: what a valid advert looks like.
 /// Written by: the controller only. Read by: the kernel program.
 pub const INSTANCES: &str = "XVRRP_INSTANCES";
-/// Hash `InstanceKey -> AdvertState`: the last valid advert per virtual router.
-/// Written by: the kernel program only. Read by: the controller (master-down detection).
+/// Array of `AdvertState`, indexed by `InstanceConfig::slot`: the last valid
+/// advert per virtual router (an array: the hot path pays one hash lookup, for
+/// the configuration, not two). Written by: the kernel program only. Read by:
+/// the controller (master-down detection), which trusts an entry only when its
+/// `generation` matches the one it configured.
 pub const ADVERT_STATE: &str = "XVRRP_ADVERT_STATE";
 /// Ring buffer of `AdvertEvent`: pushed only when something changes.
 /// Written by: the kernel program only. Read by: the controller.
@@ -53,6 +56,21 @@ pub struct InstanceKey {
 /// `InstanceConfig::flags`: VRRPv3 over IPv4 checksum without the pseudo-header.
 pub const CFG_V3_CHECKSUM_AS_V2: u8 = 1;
 
+/// The per-CPU counters: one slot per [`crate::stats`] constant.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Counters {
+    pub slots: [u64; crate::stats::COUNT as usize],
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            slots: [0; crate::stats::COUNT as usize],
+        }
+    }
+}
+
 /// What the kernel checks an advert against.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -70,6 +88,11 @@ pub struct InstanceConfig {
     pub _pad: [u8; 2],
     /// v2 simple password, zero padded.
     pub auth_data: [u8; 8],
+    /// Index of this instance's entry in the advert-state array.
+    pub slot: u32,
+    /// Changes each time a slot is given to an instance: an advert-state entry
+    /// with another generation belongs to a previous owner and starts afresh.
+    pub generation: u32,
 }
 
 /// The last valid advert of one virtual router, as the kernel recorded it.
@@ -86,7 +109,8 @@ pub struct AdvertState {
     pub version: u8,
     /// Advert interval: v2 seconds, v3 centiseconds.
     pub interval: u16,
-    pub _pad: [u8; 4],
+    /// The `InstanceConfig::generation` this entry was recorded under.
+    pub generation: u32,
 }
 
 /// `AdvertEvent::changes` bits: why userspace is woken.
@@ -141,7 +165,8 @@ pub struct VipValue {
 }
 
 const _: () = assert!(core::mem::size_of::<InstanceKey>() == 8);
-const _: () = assert!(core::mem::size_of::<InstanceConfig>() == 16);
+const _: () = assert!(core::mem::size_of::<InstanceConfig>() == 24);
+const _: () = assert!(core::mem::size_of::<Counters>() == 8 * crate::stats::COUNT as usize);
 const _: () = assert!(core::mem::size_of::<AdvertState>() == 40);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<Vip4Key>() == 8);
@@ -153,6 +178,7 @@ mod pod {
     use super::*;
 
     // SAFETY: all #[repr(C)] with explicit padding fields and no invalid bit patterns.
+    unsafe impl aya::Pod for Counters {}
     unsafe impl aya::Pod for InstanceKey {}
     unsafe impl aya::Pod for InstanceConfig {}
     unsafe impl aya::Pod for AdvertState {}

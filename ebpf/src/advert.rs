@@ -5,8 +5,8 @@
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpContext};
 use xvrrp_common::{
     maps::{
-        AdvertEvent, AdvertState, CFG_V3_CHECKSUM_AS_V2, EV_AFTER_SILENCE, EV_FIRST, EV_INTERVAL,
-        EV_NEW_MASTER, EV_PRIORITY, EV_PRIORITY_ZERO, FAMILY_V4, FAMILY_V6, InstanceKey, SILENCE_INTERVALS,
+        AdvertEvent, CFG_V3_CHECKSUM_AS_V2, EV_AFTER_SILENCE, EV_FIRST, EV_INTERVAL, EV_NEW_MASTER,
+        EV_PRIORITY, EV_PRIORITY_ZERO, FAMILY_V4, FAMILY_V6, InstanceKey, SILENCE_INTERVALS,
     },
     stats,
     vrrp::{IPPROTO_VRRP, VRRP_TTL},
@@ -250,7 +250,15 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
         let a = unsafe { *ptr_at::<[u8; 4]>(ctx, ip.src).map_err(|()| stats::DROP_LENGTH)? };
         master[..4].copy_from_slice(&a);
     }
-    record(&key, version, priority, interval, &master);
+    record(
+        &key,
+        cfg.slot,
+        cfg.generation,
+        version,
+        priority,
+        interval,
+        &master,
+    );
     Ok(())
 }
 
@@ -262,49 +270,50 @@ fn interval_ns(version: u8, interval: u16) -> u64 {
 
 /// Records a valid advert, and wakes userspace only when something changed.
 #[inline(always)]
-fn record(key: &InstanceKey, version: u8, priority: u8, interval: u16, master: &[u8; 16]) {
+fn record(
+    key: &InstanceKey,
+    slot: u32,
+    generation: u32,
+    version: u8,
+    priority: u8,
+    interval: u16,
+    master: &[u8; 16],
+) {
     let now = unsafe { bpf_ktime_get_ns() };
-    let changes = match XVRRP_ADVERT_STATE.get_ptr_mut(key) {
-        Some(st) => {
-            let st = unsafe { &mut *st };
-            let mut changes = 0;
-            if st.master != *master {
-                changes |= EV_NEW_MASTER;
-            }
-            if st.priority != priority {
-                changes |= EV_PRIORITY;
-            }
-            if st.interval != interval {
-                changes |= EV_INTERVAL;
-            }
-            if now.saturating_sub(st.last_ns) > SILENCE_INTERVALS * interval_ns(st.version, st.interval) {
-                changes |= EV_AFTER_SILENCE;
-            }
-            if priority == 0 && changes != 0 {
-                changes |= EV_PRIORITY_ZERO;
-            }
-            st.last_ns = now;
-            st.count += 1;
-            st.master = *master;
-            st.priority = priority;
-            st.version = version;
-            st.interval = interval;
-            changes
-        }
-        None => {
-            let st = AdvertState {
-                last_ns: now,
-                count: 1,
-                master: *master,
-                priority,
-                version,
-                interval,
-                _pad: [0; 4],
-            };
-            let _ = XVRRP_ADVERT_STATE.insert(key, st, 0);
-            EV_FIRST | if priority == 0 { EV_PRIORITY_ZERO } else { 0 }
-        }
+    let Some(st) = XVRRP_ADVERT_STATE.get_ptr_mut(slot) else {
+        return;
     };
+    let st = unsafe { &mut *st };
+    let changes = if st.generation != generation || st.count == 0 {
+        // A slot new to this instance: start afresh.
+        st.count = 0;
+        st.generation = generation;
+        EV_FIRST | if priority == 0 { EV_PRIORITY_ZERO } else { 0 }
+    } else {
+        let mut changes = 0;
+        if st.master != *master {
+            changes |= EV_NEW_MASTER;
+        }
+        if st.priority != priority {
+            changes |= EV_PRIORITY;
+        }
+        if st.interval != interval {
+            changes |= EV_INTERVAL;
+        }
+        if now.saturating_sub(st.last_ns) > SILENCE_INTERVALS * interval_ns(st.version, st.interval) {
+            changes |= EV_AFTER_SILENCE;
+        }
+        if priority == 0 && changes != 0 {
+            changes |= EV_PRIORITY_ZERO;
+        }
+        changes
+    };
+    st.last_ns = now;
+    st.count += 1;
+    st.master = *master;
+    st.priority = priority;
+    st.version = version;
+    st.interval = interval;
     if changes != 0 {
         let event = AdvertEvent {
             key: *key,

@@ -3,19 +3,16 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
-use xvrrp_common::{
-    maps::{
-        AdvertState, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES, MAX_VIPS, Vip4Key, Vip6Key,
-        VipValue,
-    },
-    stats,
+use xvrrp_common::maps::{
+    AdvertState, Counters, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES, MAX_VIPS, Vip4Key,
+    Vip6Key, VipValue,
 };
 
 /// Counters (`xvrrp_common::maps::STATS`).
 #[map]
-pub static XVRRP_STATS: PerCpuArray<u64> = PerCpuArray::with_max_entries(stats::COUNT, 0);
+pub static XVRRP_STATS: PerCpuArray<Counters> = PerCpuArray::with_max_entries(1, 0);
 
 /// Instance configuration (`xvrrp_common::maps::INSTANCES`): the controller writes it.
 #[map]
@@ -24,8 +21,7 @@ pub static XVRRP_INSTANCES: HashMap<InstanceKey, InstanceConfig> =
 
 /// Last valid advert per instance (`xvrrp_common::maps::ADVERT_STATE`): this program writes it.
 #[map]
-pub static XVRRP_ADVERT_STATE: HashMap<InstanceKey, AdvertState> =
-    HashMap::with_max_entries(MAX_INSTANCES, 0);
+pub static XVRRP_ADVERT_STATE: Array<AdvertState> = Array::with_max_entries(MAX_INSTANCES, 0);
 
 /// Change events for the controller (`xvrrp_common::maps::EVENTS`).
 #[map]
@@ -39,11 +35,13 @@ pub static XVRRP_VIPS4: HashMap<Vip4Key, VipValue> = HashMap::with_max_entries(M
 #[map]
 pub static XVRRP_VIPS6: HashMap<Vip6Key, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
 
-/// Adds one to a counter slot.
+/// Adds one to a counter slot (`xvrrp_common::stats`).
 #[inline(always)]
 pub fn count(slot: u32) {
-    if let Some(c) = XVRRP_STATS.get_ptr_mut(slot) {
-        // Per-CPU slot: no other writer can race with this CPU.
-        unsafe { *c += 1 };
+    if let Some(c) = XVRRP_STATS.get_ptr_mut(0) {
+        // Per-CPU entry: no other writer can race with this CPU.
+        if let Some(v) = unsafe { (*c).slots.get_mut(slot as usize) } {
+            *v += 1;
+        }
     }
 }

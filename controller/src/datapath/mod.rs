@@ -6,13 +6,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf,
-    maps::{HashMap, MapData, MapError, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{Xdp, XdpMode, xdp::XdpLinkId},
 };
 use xvrrp_common::{
     maps::{
-        self, AdvertEvent, AdvertState, CFG_V3_CHECKSUM_AS_V2, FAMILY_V4, FAMILY_V6, InstanceConfig,
-        InstanceKey, Vip4Key, Vip6Key, VipValue,
+        self, AdvertEvent, AdvertState, CFG_V3_CHECKSUM_AS_V2, Counters, FAMILY_V4, FAMILY_V6,
+        InstanceConfig, InstanceKey, Vip4Key, Vip6Key, VipValue,
     },
     stats,
 };
@@ -31,6 +31,43 @@ pub const PASS_PROGRAM_NAME: &str = "xvrrp_pass";
 pub struct Datapath {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
+    slots: Slots,
+}
+
+/// Hands out advert-state array slots to instances, each time with a new
+/// generation so the kernel starts a reused slot afresh.
+#[derive(Default)]
+struct Slots {
+    by_key: std::collections::HashMap<InstanceKey, (u32, u32)>,
+    free: Vec<u32>,
+    next_slot: u32,
+    next_generation: u32,
+}
+
+impl Slots {
+    fn get_or_assign(&mut self, key: InstanceKey) -> Result<(u32, u32)> {
+        if let Some(&sg) = self.by_key.get(&key) {
+            return Ok(sg);
+        }
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None if self.next_slot < maps::MAX_INSTANCES => {
+                self.next_slot += 1;
+                self.next_slot - 1
+            }
+            None => anyhow::bail!("more than {} virtual routers", maps::MAX_INSTANCES),
+        };
+        self.next_generation = self.next_generation.wrapping_add(1).max(1);
+        let sg = (slot, self.next_generation);
+        self.by_key.insert(key, sg);
+        Ok(sg)
+    }
+
+    fn release(&mut self, key: &InstanceKey) {
+        if let Some((slot, _)) = self.by_key.remove(key) {
+            self.free.push(slot);
+        }
+    }
 }
 
 impl Datapath {
@@ -46,7 +83,11 @@ impl Datapath {
             .take_map(maps::EVENTS)
             .with_context(|| format!("map {} missing from the eBPF object", maps::EVENTS))?;
         let events = RingBuf::try_from(events)?;
-        Ok(Self { ebpf, events })
+        Ok(Self {
+            ebpf,
+            events,
+            slots: Slots::default(),
+        })
     }
 
     /// The XDP program, for attaching or `test_run`.
@@ -109,7 +150,8 @@ impl Datapath {
 
     /// Tells the kernel what a valid advert for this instance looks like.
     pub fn set_instance(&mut self, key: InstanceKey, rx: &RxInstance) -> Result<()> {
-        let cfg = instance_config(rx);
+        let mut cfg = instance_config(rx);
+        (cfg.slot, cfg.generation) = self.slots.get_or_assign(key)?;
         self.hash::<InstanceKey, InstanceConfig>(maps::INSTANCES)?
             .insert(key, cfg, 0)
             .with_context(|| format!("writing instance {key:?} to {}", maps::INSTANCES))
@@ -120,19 +162,24 @@ impl Datapath {
         ignore_missing(
             self.hash::<InstanceKey, InstanceConfig>(maps::INSTANCES)?
                 .remove(&key),
-        )
+        )?;
+        self.slots.release(&key);
+        Ok(())
     }
 
-    /// The last valid advert the kernel recorded for an instance.
+    /// The last valid advert the kernel recorded for an instance, if any since
+    /// the instance was configured.
     pub fn advert_state(&mut self, key: InstanceKey) -> Result<Option<AdvertState>> {
-        match self
-            .hash::<InstanceKey, AdvertState>(maps::ADVERT_STATE)?
-            .get(&key, 0)
-        {
-            Ok(state) => Ok(Some(state)),
-            Err(MapError::KeyNotFound) => Ok(None),
-            Err(e) => Err(e).context("reading advert state"),
-        }
+        let Some(&(slot, generation)) = self.slots.by_key.get(&key) else {
+            return Ok(None);
+        };
+        let map = self
+            .ebpf
+            .map(maps::ADVERT_STATE)
+            .with_context(|| format!("map {} missing from the eBPF object", maps::ADVERT_STATE))?;
+        let array = Array::<_, AdvertState>::try_from(map)?;
+        let state = array.get(&slot, 0).context("reading advert state")?;
+        Ok((state.generation == generation && state.count > 0).then_some(state))
     }
 
     /// Makes XDP answer ARP / Neighbor Solicitations for `vip` on `ifindex` with `mac`.
@@ -181,14 +228,13 @@ impl Datapath {
             .ebpf
             .map(maps::STATS)
             .with_context(|| format!("map {} missing from the eBPF object", maps::STATS))?;
-        let array = PerCpuArray::<_, u64>::try_from(map)?;
+        let array = PerCpuArray::<_, Counters>::try_from(map)?;
+        let per_cpu = array.get(&0, 0).context("reading the counters")?;
         let mut out = [0u64; stats::COUNT as usize];
-        for (slot, value) in out.iter_mut().enumerate() {
-            let idx = u32::try_from(slot).expect("stats::COUNT fits in u32");
-            let per_cpu = array
-                .get(&idx, 0)
-                .with_context(|| format!("reading counter slot {slot}"))?;
-            *value = per_cpu.iter().sum();
+        for cpu in per_cpu.iter() {
+            for (o, v) in out.iter_mut().zip(cpu.slots) {
+                *o += v;
+            }
         }
         Ok(out)
     }
@@ -259,5 +305,7 @@ pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
         interval: rx.interval,
         _pad: [0; 2],
         auth_data,
+        slot: 0,
+        generation: 0,
     }
 }
