@@ -118,11 +118,12 @@ fn master_link_down_backup_takes_over_within_master_down_interval() {
         &dir.0.join("ra"),
         "socket",
     );
+    // a validates in userspace, b with XDP in generic (skb) mode.
     let b = Daemon::start(
         lab.get("b"),
         &dir.write("b.conf", &conf(90, "")),
         &dir.0.join("rb"),
-        "socket",
+        "xdp-skb",
     );
     wait_for(master_down_v2(100) + Duration::from_secs(3), || {
         a.state("VI_1").as_deref() == Some("MASTER")
@@ -133,6 +134,11 @@ fn master_link_down_backup_takes_over_within_master_down_interval() {
     })
     .expect("b is backup");
     assert_eq!(a.status().unwrap()["mode"], "socket");
+    assert_eq!(b.status().unwrap()["mode"], "xdp");
+    assert!(
+        String::from_utf8_lossy(&lab.get("b").ip(&["link", "show", "eth0"]).stdout).contains("xdpgeneric"),
+        "b's program runs in generic mode"
+    );
     lab.port("a", false);
     let bound = master_down_v2(90) + SLACK;
     let took = wait_for(bound + Duration::from_secs(2), || {

@@ -15,7 +15,8 @@ pub struct Args {
         default_value = "/etc/keepalived/keepalived.conf"
     )]
     config: PathBuf,
-    /// Where adverts are validated: XDP (falling back to sockets), XDP only, or sockets only.
+    /// Where adverts are validated: XDP (falling back to sockets), XDP only (native
+    /// driver mode), XDP in generic skb mode, or sockets only.
     #[arg(long, value_enum, default_value_t = ModeChoice::Auto)]
     mode: ModeChoice,
     /// Directory for the pid file and the control socket.

@@ -44,6 +44,8 @@ pub enum ModeChoice {
     Xdp,
     /// Raw sockets only.
     Socket,
+    /// XDP in generic (skb) mode, for drivers without native XDP.
+    XdpSkb,
 }
 
 pub struct RunOptions {
@@ -109,7 +111,7 @@ impl Drop for PidFile {
 }
 
 /// Loads and attaches the XDP program to every interface the instances use.
-fn attach_xdp(config: &Config) -> Result<Datapath> {
+fn attach_xdp(config: &Config, xdp_mode: XdpMode) -> Result<Datapath> {
     let mut dp = Datapath::load()?;
     let mut done = Vec::new();
     for inst in &config.instances {
@@ -119,7 +121,7 @@ fn attach_xdp(config: &Config) -> Result<Datapath> {
         if done.iter().any(|d| d == ifname) {
             continue;
         }
-        dp.attach(ifname, XdpMode::Driver)?;
+        dp.attach(ifname, xdp_mode)?;
         done.push(ifname.to_owned());
     }
     Ok(dp)
@@ -128,8 +130,9 @@ fn attach_xdp(config: &Config) -> Result<Datapath> {
 fn choose_mode(choice: ModeChoice, config: &Config) -> Result<(Mode, Option<Datapath>)> {
     match choice {
         ModeChoice::Socket => Ok((Mode::Socket, None)),
-        ModeChoice::Xdp => Ok((Mode::Xdp, Some(attach_xdp(config)?))),
-        ModeChoice::Auto => match attach_xdp(config) {
+        ModeChoice::Xdp => Ok((Mode::Xdp, Some(attach_xdp(config, XdpMode::Driver)?))),
+        ModeChoice::XdpSkb => Ok((Mode::Xdp, Some(attach_xdp(config, XdpMode::Skb)?))),
+        ModeChoice::Auto => match attach_xdp(config, XdpMode::Driver) {
             Ok(dp) => Ok((Mode::Xdp, Some(dp))),
             Err(e) => {
                 warn!("XDP data path unavailable ({e:#}); falling back to socket mode");
