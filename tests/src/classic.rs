@@ -186,8 +186,13 @@ impl Classic {
     }
 
     pub fn start_daemon(&mut self, host: &str, mode: &str) {
+        self.start_daemon_args(host, mode, &[]);
+    }
+
+    /// `start_daemon` with extra `xvrrpd run` arguments.
+    pub fn start_daemon_args(&mut self, host: &str, mode: &str, extra: &[&str]) {
         let conf = self.config(host);
-        let d = Daemon::start(self.lab.get(host), &conf, &self.run_dir(host), mode);
+        let d = Daemon::start_args(self.lab.get(host), &conf, &self.run_dir(host), mode, extra);
         self.daemons[Self::index(host)] = Some(d);
     }
 

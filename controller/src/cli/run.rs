@@ -22,6 +22,10 @@ pub struct Args {
     /// Directory for the pid file and the control socket.
     #[arg(long, default_value = "/run/xvrrp")]
     run_dir: PathBuf,
+    /// Where bpffs is mounted (mounted there if missing): the XDP data path is
+    /// pinned under it so a restarted daemon can adopt it.
+    #[arg(long, default_value = crate::daemon::persist::DEFAULT_BPFFS)]
+    bpffs: PathBuf,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9650).
     #[arg(long)]
     metrics: Option<SocketAddr>,
@@ -39,6 +43,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .init();
     daemon::run(RunOptions {
         config: args.config,
+        bpffs: args.bpffs,
         mode: args.mode,
         run_dir: args.run_dir,
         metrics: args.metrics,

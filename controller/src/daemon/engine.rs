@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use tracing::{debug, info, warn};
 use xvrrp_common::{maps::InstanceKey, stats};
 
-use super::timers::Timers;
+use super::{persist::Saved, timers::Timers};
 use crate::{
     config::model::{Config, Instance as InstanceCfg, RunAs, VirtualAddress},
     datapath::{Datapath, instance_key},
@@ -296,13 +296,57 @@ impl Engine {
         self.config.global.script_user.clone()
     }
 
-    /// Delivers `Startup` to every instance.
-    pub async fn start_all(&mut self) {
+    /// Starts every instance: `Startup`, or `ResumeMaster` for those a
+    /// crashed predecessor left as master (their VIPs are adopted as ours).
+    pub async fn start_all(&mut self, resume: Option<&Saved>) {
         let now = monotonic_us();
+        if let Some(saved) = resume {
+            for (ifindex, addr, prefix) in &saved.vips {
+                let vip = VirtualAddress {
+                    addr: *addr,
+                    prefix: *prefix,
+                    brd: None,
+                    dev: None,
+                    scope: None,
+                    label: None,
+                };
+                self.addrs.adopt(*ifindex, &vip);
+            }
+        }
         for idx in 0..self.slots.len() {
-            self.deliver(idx, Event::Startup, now, "startup").await;
+            let was_master = resume.is_some_and(|s| s.masters.contains(&self.slots[idx].cfg.name));
+            if was_master {
+                self.deliver(
+                    idx,
+                    Event::ResumeMaster,
+                    now,
+                    "resumed after a controller restart",
+                )
+                .await;
+            } else {
+                self.deliver(idx, Event::Startup, now, "startup").await;
+            }
         }
         self.flush();
+    }
+
+    /// What a successor needs to adopt this run (see `persist`).
+    pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
+        let mut vips: Vec<(u32, IpAddr, u8)> = self
+            .addrs
+            .installed()
+            .map(|i| (i.ifindex, i.addr, i.prefix))
+            .collect();
+        vips.sort();
+        Saved {
+            fingerprint: fingerprint.to_owned(),
+            pin_dir: pin_dir.to_owned(),
+            masters: (0..self.slots.len())
+                .filter(|&i| self.is_live(i) && self.slots[i].fsm.vars.state == State::Master)
+                .map(|i| self.slots[i].cfg.name.clone())
+                .collect(),
+            vips,
+        }
     }
 
     /// Runs one event through the state machine and carries out its actions.

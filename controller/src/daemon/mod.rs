@@ -3,6 +3,7 @@
 //! results, link polling, signals, and the control socket.
 
 pub mod engine;
+pub mod persist;
 pub mod privileges;
 pub mod runtime;
 pub mod status;

@@ -26,6 +26,7 @@ use tracing::{error, info, warn};
 
 use super::{
     engine::{Engine, Mode},
+    persist::{self, Saved},
     status,
 };
 use crate::{
@@ -50,6 +51,8 @@ pub enum ModeChoice {
 
 pub struct RunOptions {
     pub config: PathBuf,
+    /// Where bpffs is (or gets) mounted, for the pinned data path.
+    pub bpffs: PathBuf,
     pub mode: ModeChoice,
     pub run_dir: PathBuf,
     pub metrics: Option<SocketAddr>,
@@ -111,8 +114,8 @@ impl Drop for PidFile {
 }
 
 /// Loads and attaches the XDP program to every interface the instances use.
-fn attach_xdp(config: &Config, xdp_mode: XdpMode) -> Result<Datapath> {
-    let mut dp = Datapath::load()?;
+fn attach_xdp(config: &Config, xdp_mode: XdpMode, pin_dir: &Path) -> Result<Datapath> {
+    let mut dp = Datapath::load_pinned(pin_dir)?;
     let mut done = Vec::new();
     for inst in &config.instances {
         let Some(ifname) = inst.interface.as_deref() else {
@@ -121,24 +124,34 @@ fn attach_xdp(config: &Config, xdp_mode: XdpMode) -> Result<Datapath> {
         if done.iter().any(|d| d == ifname) {
             continue;
         }
-        dp.attach(ifname, xdp_mode)?;
+        dp.attach_pinned(ifname, xdp_mode, pin_dir)?;
         done.push(ifname.to_owned());
     }
     Ok(dp)
 }
 
-fn choose_mode(choice: ModeChoice, config: &Config) -> Result<(Mode, Option<Datapath>)> {
+fn choose_mode(choice: ModeChoice, config: &Config, pin_dir: &Path) -> Result<(Mode, Option<Datapath>)> {
     match choice {
         ModeChoice::Socket => Ok((Mode::Socket, None)),
-        ModeChoice::Xdp => Ok((Mode::Xdp, Some(attach_xdp(config, XdpMode::Driver)?))),
-        ModeChoice::XdpSkb => Ok((Mode::Xdp, Some(attach_xdp(config, XdpMode::Skb)?))),
-        ModeChoice::Auto => match attach_xdp(config, XdpMode::Driver) {
+        ModeChoice::Xdp => Ok((Mode::Xdp, Some(attach_xdp(config, XdpMode::Driver, pin_dir)?))),
+        ModeChoice::XdpSkb => Ok((Mode::Xdp, Some(attach_xdp(config, XdpMode::Skb, pin_dir)?))),
+        ModeChoice::Auto => match attach_xdp(config, XdpMode::Driver, pin_dir) {
             Ok(dp) => Ok((Mode::Xdp, Some(dp))),
             Err(e) => {
                 warn!("XDP data path unavailable ({e:#}); falling back to socket mode");
+                persist::remove_pins(pin_dir);
                 Ok((Mode::Socket, None))
             }
         },
+    }
+}
+
+fn choice_name(choice: ModeChoice) -> &'static str {
+    match choice {
+        ModeChoice::Auto => "auto",
+        ModeChoice::Xdp => "xdp",
+        ModeChoice::XdpSkb => "xdp-skb",
+        ModeChoice::Socket => "socket",
     }
 }
 
@@ -249,7 +262,28 @@ async fn run_async(opts: RunOptions) -> Result<()> {
     let config = load_config(&opts.config)?;
     scripts::validate(&config)?;
     let _pid = PidFile::create(&opts.run_dir)?;
-    let (mode, dp) = choose_mode(opts.mode, &config)?;
+
+    // Crash-only restart: adopt a data path left by a controller that died with
+    // the same configuration; remove anything else a previous run left.
+    let fingerprint = persist::fingerprint(&config, choice_name(opts.mode));
+    if opts.mode != ModeChoice::Socket {
+        persist::ensure_bpffs(&opts.bpffs)?;
+    }
+    let pin_dir = persist::pin_dir(&opts.bpffs, &opts.run_dir);
+    let saved = persist::load(&opts.run_dir);
+    let adopt = saved
+        .as_ref()
+        .filter(|s| s.fingerprint == fingerprint && opts.mode != ModeChoice::Socket)
+        .cloned();
+    if adopt.is_none() && (saved.is_some() || pin_dir.exists()) {
+        let mut addrs = crate::net::addr::Addresses::open()?;
+        persist::clean_leftovers(&saved.clone().unwrap_or_default(), &pin_dir, &mut addrs).await?;
+        persist::forget(&opts.run_dir);
+    }
+    let (mode, dp) = choose_mode(opts.mode, &config, &pin_dir)?;
+    if adopt.is_some() && mode == Mode::Xdp {
+        info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
+    }
     let mut engine = Engine::new(config, mode, dp)?;
 
     let sock_path = opts.run_dir.join(SOCKET_NAME);
@@ -288,7 +322,10 @@ async fn run_async(opts: RunOptions) -> Result<()> {
 
     let (tx, mut script_rx) = mpsc::unbounded_channel();
     let mut script_tasks = start_scripts(&engine, &tx);
-    engine.start_all().await;
+    engine
+        .start_all(adopt.as_ref().filter(|_| mode == Mode::Xdp))
+        .await;
+    let mut last_saved = Saved::default();
     engine.on_health_change().await;
     // Everything privileged at start-up is done (program loaded, sockets open, run dir made).
     if let Err(e) = super::privileges::drop_unneeded() {
@@ -303,6 +340,13 @@ async fn run_async(opts: RunOptions) -> Result<()> {
 
     let mut link_poll = tokio::time::interval(Duration::from_millis(200));
     loop {
+        if mode == Mode::Xdp {
+            let now_saved = engine.saved(&fingerprint, &pin_dir);
+            if now_saved != last_saved {
+                persist::store(&opts.run_dir, &now_saved);
+                last_saved = now_saved;
+            }
+        }
         let wait = engine.next_deadline().map_or(Duration::from_secs(3600), |at| {
             Duration::from_micros(at.saturating_sub(monotonic_us()))
         });
@@ -363,6 +407,12 @@ async fn run_async(opts: RunOptions) -> Result<()> {
         t.abort();
     }
     engine.shutdown().await;
+    // A clean stop takes the data path down with it.
+    if let Some(dp) = &mut engine.datapath {
+        dp.unpin_links();
+    }
+    persist::remove_pins(&pin_dir);
+    persist::forget(&opts.run_dir);
     drop(receivers);
     drop(events);
     drop(engine);

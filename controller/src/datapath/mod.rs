@@ -1,13 +1,20 @@
 //! The kernel side of xvrrp as seen from userspace: loading the XDP program,
 //! attaching it, and reading its maps.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::{
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    path::Path,
+};
 
 use anyhow::{Context as _, Result};
 use aya::{
-    Ebpf,
+    Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
-    programs::{Xdp, XdpMode, xdp::XdpLinkId},
+    programs::{
+        Xdp, XdpMode,
+        links::{FdLink, PinnedLink},
+        xdp::XdpLinkId,
+    },
 };
 use xvrrp_common::{
     maps::{
@@ -32,6 +39,8 @@ pub struct Datapath {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     slots: Slots,
+    /// XDP attachments pinned in bpffs (crash-only restarts adopt them).
+    pinned_links: Vec<PinnedLink>,
 }
 
 /// Hands out advert-state array slots to instances, each time with a new
@@ -73,7 +82,25 @@ impl Slots {
 impl Datapath {
     /// Loads the object and the XDP program into the kernel (not attached yet).
     pub fn load() -> Result<Self> {
-        let mut ebpf = Ebpf::load(EBPF_OBJECT)
+        Self::load_with(&mut EbpfLoader::new())
+    }
+
+    /// Like `load`, with every map pinned in `pin_dir` (bpffs): maps already
+    /// pinned there by an earlier run are reused, with their contents.
+    pub fn load_pinned(pin_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(pin_dir).with_context(|| format!("creating {}", pin_dir.display()))?;
+        let mut loader = EbpfLoader::new();
+        for name in maps::ALL {
+            loader.map_pin_path(name, pin_dir.join(name));
+        }
+        let mut dp = Self::load_with(&mut loader)?;
+        dp.adopt_slots()?;
+        Ok(dp)
+    }
+
+    fn load_with(loader: &mut EbpfLoader<'_>) -> Result<Self> {
+        let mut ebpf = loader
+            .load(EBPF_OBJECT)
             .context("loading the xvrrp eBPF object failed (needs root or CAP_BPF + CAP_NET_ADMIN)")?;
         let program = program_mut(&mut ebpf)?;
         program
@@ -87,7 +114,54 @@ impl Datapath {
             ebpf,
             events,
             slots: Slots::default(),
+            pinned_links: Vec::new(),
         })
+    }
+
+    /// Rebuilds the slot table from the instance map (after `load_pinned`
+    /// reused a running data path's maps), so advert state carries over.
+    fn adopt_slots(&mut self) -> Result<()> {
+        let entries: Vec<(InstanceKey, InstanceConfig)> = {
+            let map = self.ebpf.map(maps::INSTANCES).context("instance map")?;
+            let hash = HashMap::<_, InstanceKey, InstanceConfig>::try_from(map)?;
+            hash.iter().filter_map(std::result::Result::ok).collect()
+        };
+        for (key, cfg) in entries {
+            self.slots.by_key.insert(key, (cfg.slot, cfg.generation));
+            self.slots.next_slot = self.slots.next_slot.max(cfg.slot + 1);
+            self.slots.next_generation = self.slots.next_generation.max(cfg.generation);
+        }
+        let used: std::collections::HashSet<u32> = self.slots.by_key.values().map(|(s, _)| *s).collect();
+        self.slots.free = (0..self.slots.next_slot).filter(|s| !used.contains(s)).collect();
+        Ok(())
+    }
+
+    /// Attaches to `interface` and pins the attachment as `pin_dir/link-IFACE`;
+    /// when that pin already exists (a controller that died left it), the
+    /// running attachment is adopted as it is.
+    pub fn attach_pinned(&mut self, interface: &str, mode: XdpMode, pin_dir: &Path) -> Result<()> {
+        let path = pin_dir.join(format!("link-{interface}"));
+        if path.exists() {
+            let link = PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?;
+            self.pinned_links.push(link);
+            return Ok(());
+        }
+        let id = self.attach(interface, mode)?;
+        let link = self.program()?.take_link(id)?;
+        let fd_link =
+            FdLink::try_from(link).context("the XDP attachment is not a bpf_link (kernel < 5.9?)")?;
+        let pinned = fd_link
+            .pin(&path)
+            .with_context(|| format!("pinning {}", path.display()))?;
+        self.pinned_links.push(pinned);
+        Ok(())
+    }
+
+    /// A clean stop: unpins the attachments (they detach when this value drops).
+    pub fn unpin_links(&mut self) {
+        for link in self.pinned_links.drain(..) {
+            let _ = link.unpin();
+        }
     }
 
     /// The XDP program, for attaching or `test_run`.

@@ -96,6 +96,30 @@ impl Addresses {
         }
     }
 
+    /// Marks `vip` on `ifindex` as added by this daemon: a crash-only restart
+    /// takes over the addresses its predecessor installed.
+    pub fn adopt(&mut self, ifindex: u32, vip: &VirtualAddress) {
+        self.ours.insert(Installed {
+            ifindex,
+            addr: vip.addr,
+            prefix: vip.prefix,
+        });
+    }
+
+    /// Removes an address a previous run installed (a leftover this run does not adopt).
+    pub async fn remove_leftover(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<()> {
+        let vip = VirtualAddress {
+            addr,
+            prefix,
+            brd: None,
+            dev: None,
+            scope: None,
+            label: None,
+        };
+        self.adopt(ifindex, &vip);
+        self.remove(ifindex, &vip).await
+    }
+
     /// Everything this daemon added and has not removed.
     pub fn installed(&self) -> impl Iterator<Item = &Installed> {
         self.ours.iter()

@@ -122,6 +122,10 @@ pub enum Timer {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Event {
     Startup,
+    /// A controller restarted after a crash while this router was master, its
+    /// data path and VIPs still in place (crash-only restart): back to Master
+    /// at once, before the backups' Master_Down_Timer runs out.
+    ResumeMaster,
     Shutdown,
     /// A valid advert (see `validate`), from `src`; `interval_cs` is the
     /// advert's interval in centiseconds.
@@ -256,6 +260,7 @@ impl Machine {
     fn handle(&mut self, event: &Event) {
         match (self.state(), event) {
             (State::Initialize, Event::Startup) => self.startup(),
+            (State::Initialize, Event::ResumeMaster) => self.become_master(),
             (State::Fault, Event::FaultCleared) => self.startup(),
             (State::Master, Event::Shutdown) => {
                 // RFC 5798 6.4.3: cancel Adver_Timer, send priority 0, go to Initialize.

@@ -354,3 +354,16 @@ fn keepalived_garp_schedule_delay_and_refresh() {
     assert_eq!(actions[0], Action::SendGratuitous { count: 2 });
     assert_eq!(arms(&actions, Timer::GarpRefresh), Some(120_000_100));
 }
+
+#[test]
+fn crash_only_resume_master_announces_at_once() {
+    let (i, actions) = run(inst(2, 100), &[(7, Event::ResumeMaster)]);
+    assert_eq!(i.vars.state, State::Master);
+    assert_eq!(actions[0], Action::SendAdvert { priority: 100 });
+    assert!(actions.contains(&Action::AddVips));
+    assert_eq!(arms(&actions, Timer::Advert), Some(7 + 1_000_000));
+    // Only from Initialize: a running instance ignores it.
+    let (b, actions) = run(backup(2, 100), &[(0, Event::ResumeMaster)]);
+    assert_eq!(b.vars.state, State::Backup);
+    assert!(actions.is_empty());
+}

@@ -1,0 +1,146 @@
+//! Crash-only restarts. In XDP mode the data path outlives the controller:
+//! maps and XDP attachments are pinned in bpffs under a directory of this
+//! daemon's own (network namespace + run directory), and `state.json` in the
+//! run directory says which configuration they belong to, which instances were
+//! master and which addresses the daemon installed.
+//!
+//! At start, a daemon with the same configuration and mode adopts all of it:
+//! the XDP program keeps answering ARP and the VIPs stay while it is down, and
+//! its masters resume at once. Anything else (another configuration, socket
+//! mode) removes every leftover first: pinned attachments (detaching the old
+//! program), pinned maps, and the addresses the old run installed. A clean
+//! stop (SIGTERM) removes it all itself.
+
+use std::{
+    fs,
+    net::IpAddr,
+    os::unix::fs::MetadataExt as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, Result};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::{config::model::Config, net::addr::Addresses};
+
+pub const STATE_FILE: &str = "state.json";
+/// Where bpffs is normally mounted.
+pub const DEFAULT_BPFFS: &str = "/sys/fs/bpf";
+
+/// What a running daemon leaves for its successor.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saved {
+    /// `fingerprint` of the configuration and mode.
+    pub fingerprint: String,
+    pub pin_dir: PathBuf,
+    /// Instances that were master.
+    pub masters: Vec<String>,
+    /// Addresses the daemon installed: (ifindex, address, prefix).
+    pub vips: Vec<(u32, IpAddr, u8)>,
+}
+
+/// FNV-1a: a hash that is the same in every build, unlike std's.
+fn fnv64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Identifies a configuration and mode: adoption requires an exact match.
+pub fn fingerprint(config: &Config, mode: &str) -> String {
+    let text = serde_json::to_string(config).unwrap_or_default();
+    format!(
+        "{:016x}-{mode}-{}",
+        fnv64(text.as_bytes()),
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// This daemon's bpffs directory: one per network namespace and run directory.
+pub fn pin_dir(bpffs: &Path, run_dir: &Path) -> PathBuf {
+    let netns = fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(0);
+    let run = run_dir.canonicalize().unwrap_or_else(|_| run_dir.to_owned());
+    bpffs.join("xvrrp").join(format!(
+        "{netns}-{:016x}",
+        fnv64(run.as_os_str().as_encoded_bytes())
+    ))
+}
+
+/// Mounts bpffs at `at` when it is not mounted there (hosts without systemd).
+///
+/// Pins outlive a process only in a bpffs its successor sees: the host's
+/// `/sys/fs/bpf`. (`ip netns exec` gives each command a fresh /sys, so
+/// daemons started that way need `--bpffs` pointing at a shared mount.)
+pub fn ensure_bpffs(at: &Path) -> Result<()> {
+    let at_str = at.to_string_lossy();
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    if mounts.lines().any(|l| {
+        let mut f = l.split_whitespace();
+        let _ = f.next();
+        f.next() == Some(&*at_str) && f.next() == Some("bpf")
+    }) {
+        return Ok(());
+    }
+    fs::create_dir_all(at).with_context(|| format!("creating {}", at.display()))?;
+    let c = |s: &str| std::ffi::CString::new(s).unwrap_or_default();
+    let (src, target, fstype) = (c("bpf"), c(&at_str), c("bpf"));
+    // SAFETY: mount(2) with valid NUL-terminated strings and no data.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("mounting bpffs on {at_str}"));
+    }
+    info!("mounted bpffs on {at_str}");
+    Ok(())
+}
+
+pub fn load(run_dir: &Path) -> Option<Saved> {
+    serde_json::from_str(&fs::read_to_string(run_dir.join(STATE_FILE)).ok()?).ok()
+}
+
+pub fn store(run_dir: &Path, saved: &Saved) {
+    let tmp = run_dir.join(format!("{STATE_FILE}.tmp"));
+    let ok = serde_json::to_vec(saved)
+        .ok()
+        .and_then(|b| fs::write(&tmp, b).ok())
+        .is_some();
+    if !ok || fs::rename(&tmp, run_dir.join(STATE_FILE)).is_err() {
+        warn!("cannot write {}", run_dir.join(STATE_FILE).display());
+    }
+}
+
+pub fn forget(run_dir: &Path) {
+    let _ = fs::remove_file(run_dir.join(STATE_FILE));
+}
+
+/// Removes a pin directory: attachments pinned there detach once no process
+/// holds them, maps go when nothing uses them.
+pub fn remove_pins(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
+
+/// Removes everything a previous run left that this run will not adopt.
+pub async fn clean_leftovers(saved: &Saved, pin_dir: &Path, addrs: &mut Addresses) -> Result<()> {
+    info!(pins = %saved.pin_dir.display(), vips = saved.vips.len(), "removing a previous run's data path and addresses");
+    remove_pins(&saved.pin_dir);
+    remove_pins(pin_dir);
+    for (ifindex, addr, prefix) in &saved.vips {
+        if let Err(e) = addrs.remove_leftover(*ifindex, *addr, *prefix).await {
+            warn!("{e:#}");
+        }
+    }
+    Ok(())
+}
