@@ -79,6 +79,31 @@ impl Lab {
         &self.hosts.last().expect("just pushed").1
     }
 
+    /// Deletes host `name`'s `eth0` (and its switch port) and plugs a new one
+    /// with `addrs`: the interface disappears and comes back with a new index.
+    pub fn replug(&mut self, name: &str, addrs: &[&str]) {
+        let ns_name = self.get(name).name().to_owned();
+        self.get(name).ip(&["link", "del", "eth0"]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let port = format!("p-{name}");
+        self.switch.ip(&[
+            "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns_name,
+        ]);
+        self.switch.ip(&["link", "set", &port, "master", "br0", "up"]);
+        {
+            let _in_switch = self.switch.enter();
+            self.ports_xdp
+                .attach_pass(&port)
+                .expect("pass-through XDP on the switch port");
+        }
+        let ns = self.get(name);
+        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"]);
+        for a in addrs {
+            ns.ip(&["addr", "add", a, "dev", "eth0"]);
+        }
+        ns.ip(&["link", "set", "eth0", "up"]);
+    }
+
     pub fn get(&self, name: &str) -> &NetNs {
         &self
             .hosts

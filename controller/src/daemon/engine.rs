@@ -103,6 +103,11 @@ pub struct Engine {
     /// Socket-mode receive counters and the send counter (slots of `stats`).
     pub counters: [u64; stats::COUNT as usize],
     pub adverts_tx: u64,
+    /// Set when `receivers` changed: the event loop re-registers them.
+    pub receivers_changed: bool,
+    /// How and where to attach XDP to interfaces that appear later (reload,
+    /// an interface deleted and created again).
+    pub xdp_attach: Option<(aya::programs::XdpMode, std::path::PathBuf)>,
 }
 
 fn state_name(s: State) -> &'static str {
@@ -235,6 +240,8 @@ impl Engine {
             pending: HashMap::new(),
             counters: [0; stats::COUNT as usize],
             adverts_tx: 0,
+            receivers_changed: false,
+            xdp_attach: None,
         };
         for cfg in &config.instances {
             engine.add_instance(cfg)?;
@@ -274,6 +281,7 @@ impl Engine {
                 )
             })?;
             self.receivers.push(r);
+            self.receivers_changed = true;
         }
         for (ifindex, _) in &slot.vip_targets {
             if !self.frames.contains_key(ifindex) {
@@ -284,6 +292,12 @@ impl Engine {
             }
         }
         if let Some(dp) = &mut self.datapath {
+            if let Some((mode, pin_dir)) = &self.xdp_attach
+                && !dp.is_attached(&slot.iface.name, slot.iface.index)
+            {
+                dp.attach_pinned(&slot.iface.name, *mode, pin_dir)
+                    .with_context(|| format!("vrrp_instance {}: XDP on {}", cfg.name, slot.iface.name))?;
+            }
             dp.set_instance(slot.key, &slot.rx)?;
         }
         self.by_key.insert(slot.key, idx);
@@ -705,9 +719,50 @@ impl Engine {
         self.flush();
     }
 
+    /// Instances whose interface was deleted and created again (a new index):
+    /// their sockets and XDP attachment died with the old one, so they are
+    /// rebuilt on the new interface and start again (as backup, per the RFC).
+    async fn rebind_recreated_interfaces(&mut self) {
+        let moved: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.is_live(i))
+            .filter(|&i| {
+                crate::net::sys::ifindex(&self.slots[i].iface.name)
+                    .is_ok_and(|n| n != self.slots[i].iface.index)
+            })
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        let mut gone = Vec::new();
+        for idx in &moved {
+            let slot = &self.slots[*idx];
+            info!(instance = %slot.cfg.name, interface = %slot.iface.name, "interface created again: rebuilding the instance");
+            gone.push(slot.iface.index);
+            self.remove_instance(*idx).await;
+        }
+        self.senders.retain(|(ifindex, _), _| !gone.contains(ifindex));
+        self.frames.retain(|ifindex, _| !gone.contains(ifindex));
+        let before = self.receivers.len();
+        self.receivers.retain(|r| !gone.contains(&r.ifindex));
+        self.receivers_changed |= self.receivers.len() != before;
+        let now = monotonic_us();
+        for idx in moved {
+            let cfg = self.slots[idx].cfg.clone();
+            match self.add_instance(&cfg) {
+                Ok(new) => {
+                    self.deliver(new, Event::Startup, now, "interface created again")
+                        .await
+                }
+                Err(e) => warn!(instance = %cfg.name, "cannot rebuild: {e:#}"),
+            }
+        }
+        self.flush();
+    }
+
     /// Recomputes health (scripts, interfaces) into priority and fault. A
     /// `vrrp_sync_group` is in FAULT while any member is (keepalived's rule).
     pub async fn on_health_change(&mut self) {
+        self.rebind_recreated_interfaces().await;
         let now = monotonic_us();
         let health: Vec<(u8, bool, String)> = (0..self.slots.len()).map(|i| self.health(i)).collect();
         let group_fault = |group: &str| {

@@ -285,6 +285,14 @@ async fn run_async(opts: RunOptions) -> Result<()> {
         info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
     }
     let mut engine = Engine::new(config, mode, dp)?;
+    if mode == Mode::Xdp {
+        let xdp_mode = if opts.mode == ModeChoice::XdpSkb {
+            XdpMode::Skb
+        } else {
+            XdpMode::Driver
+        };
+        engine.xdp_attach = Some((xdp_mode, pin_dir.clone()));
+    }
 
     let sock_path = opts.run_dir.join(SOCKET_NAME);
     let _ = fs::remove_file(&sock_path);
@@ -310,7 +318,7 @@ async fn run_async(opts: RunOptions) -> Result<()> {
         Some(dp) => Some(unsafe { AsyncFd::register(dp.events_fd()) }.map_err(std::io::Error::from)?),
         None => None,
     };
-    let receivers: Vec<AsyncFd<RawFd>> = if mode == Mode::Socket {
+    let mut receivers: Vec<AsyncFd<RawFd>> = if mode == Mode::Socket {
         engine
             .receivers
             .iter()
@@ -340,6 +348,14 @@ async fn run_async(opts: RunOptions) -> Result<()> {
 
     let mut link_poll = tokio::time::interval(Duration::from_millis(200));
     loop {
+        if std::mem::take(&mut engine.receivers_changed) && mode == Mode::Socket {
+            // Reload or a re-created interface changed the sockets: watch the new set.
+            receivers.clear();
+            for r in &engine.receivers {
+                // SAFETY: as above; the engine keeps each socket until the next change.
+                receivers.push(unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from)?);
+            }
+        }
         if mode == Mode::Xdp {
             let now_saved = engine.saved(&fingerprint, &pin_dir);
             if now_saved != last_saved {

@@ -39,8 +39,9 @@ pub struct Datapath {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     slots: Slots,
-    /// XDP attachments pinned in bpffs (crash-only restarts adopt them).
-    pinned_links: Vec<PinnedLink>,
+    /// XDP attachments pinned in bpffs (crash-only restarts adopt them), by
+    /// "IFNAME-IFINDEX".
+    pinned_links: Vec<(String, PinnedLink)>,
 }
 
 /// Hands out advert-state array slots to instances, each time with a new
@@ -136,30 +137,54 @@ impl Datapath {
         Ok(())
     }
 
-    /// Attaches to `interface` and pins the attachment as `pin_dir/link-IFACE`;
-    /// when that pin already exists (a controller that died left it), the
-    /// running attachment is adopted as it is.
+    /// Attaches to `interface` and pins the attachment as
+    /// `pin_dir/link-IFNAME-IFINDEX`; when that pin already exists (a
+    /// controller that died left it), the running attachment is adopted as it
+    /// is. Pins of an earlier interface of the same name (deleted and created
+    /// again, so with another index) are removed.
     pub fn attach_pinned(&mut self, interface: &str, mode: XdpMode, pin_dir: &Path) -> Result<()> {
-        let path = pin_dir.join(format!("link-{interface}"));
-        if path.exists() {
-            let link = PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?;
-            self.pinned_links.push(link);
+        let index = crate::net::sys::ifindex(interface)?;
+        let id = format!("{interface}-{index}");
+        if self.is_attached(interface, index) {
             return Ok(());
         }
-        let id = self.attach(interface, mode)?;
-        let link = self.program()?.take_link(id)?;
+        let prefix = format!("link-{interface}-");
+        if let Ok(entries) = std::fs::read_dir(pin_dir) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with(&prefix) && name != format!("link-{id}") {
+                    let _ = std::fs::remove_file(e.path());
+                }
+            }
+        }
+        self.pinned_links
+            .retain(|(n, _)| !n.starts_with(&format!("{interface}-")));
+        let path = pin_dir.join(format!("link-{id}"));
+        if path.exists() {
+            let link = PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?;
+            self.pinned_links.push((id, link));
+            return Ok(());
+        }
+        let link_id = self.attach(interface, mode)?;
+        let link = self.program()?.take_link(link_id)?;
         let fd_link =
             FdLink::try_from(link).context("the XDP attachment is not a bpf_link (kernel < 5.9?)")?;
         let pinned = fd_link
             .pin(&path)
             .with_context(|| format!("pinning {}", path.display()))?;
-        self.pinned_links.push(pinned);
+        self.pinned_links.push((id, pinned));
         Ok(())
+    }
+
+    /// Whether the program is attached (pinned) to this interface and index.
+    pub fn is_attached(&self, interface: &str, index: u32) -> bool {
+        let id = format!("{interface}-{index}");
+        self.pinned_links.iter().any(|(n, _)| *n == id)
     }
 
     /// A clean stop: unpins the attachments (they detach when this value drops).
     pub fn unpin_links(&mut self) {
-        for link in self.pinned_links.drain(..) {
+        for (_, link) in self.pinned_links.drain(..) {
             let _ = link.unpin();
         }
     }
