@@ -490,24 +490,32 @@ impl Engine {
         }
     }
 
-    /// Sends every queued advert: one `sendmmsg` per socket.
+    /// Sends every queued advert: one `sendmmsg` per socket. A message the
+    /// kernel refuses (a firewall, a full buffer) is skipped, not the rest of
+    /// the batch; the first failure per socket and kind is logged.
     pub fn flush(&mut self) {
         for (key, msgs) in self.pending.drain() {
-            let Some(sender) = self.senders.get(&key) else {
+            let Some(sender) = self.senders.get_mut(&key) else {
                 continue;
             };
             let mut done = 0;
+            let mut sent = 0u64;
             while done < msgs.len() {
                 match sender.send_batch(&msgs[done..]) {
                     Ok(0) => break,
-                    Ok(n) => done += n,
+                    Ok(n) => {
+                        done += n;
+                        sent += n as u64;
+                    }
                     Err(e) => {
-                        warn!(src = %sender.src, "sending adverts failed: {e}");
-                        break;
+                        if sender.note_error(&e) {
+                            warn!(src = %sender.src, "sending an advert failed: {e} (logged once)");
+                        }
+                        done += 1;
                     }
                 }
             }
-            self.adverts_tx += done as u64;
+            self.adverts_tx += sent;
         }
     }
 

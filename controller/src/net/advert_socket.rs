@@ -34,6 +34,9 @@ pub struct Sender {
     sock: Socket,
     pub src: IpAddr,
     ifindex: u32,
+    /// Send errors already logged (by errno), so a firewall dropping adverts
+    /// ten times a second logs once.
+    seen_errors: Vec<i32>,
 }
 
 impl Sender {
@@ -87,7 +90,23 @@ impl Sender {
             sock.set_tos(0xc0)?;
         }
         sock.set_nonblocking(true)?;
-        Ok(Self { sock, src, ifindex })
+        Ok(Self {
+            sock,
+            src,
+            ifindex,
+            seen_errors: Vec::new(),
+        })
+    }
+
+    /// Records a send error; true the first time this kind is seen.
+    pub fn note_error(&mut self, e: &io::Error) -> bool {
+        let code = e.raw_os_error().unwrap_or(-1);
+        if self.seen_errors.contains(&code) {
+            false
+        } else {
+            self.seen_errors.push(code);
+            true
+        }
     }
 
     /// Sends each `(destination, message)` in one `sendmmsg` call where possible.

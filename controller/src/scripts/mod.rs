@@ -184,6 +184,28 @@ fn command(argv: &[String], run_as: Option<&RunAs>) -> Result<Command> {
     Ok(cmd)
 }
 
+/// Kills a script's whole process group when dropped while the script is
+/// still running: on a timeout, and when the daemon stops or reloads mid-run
+/// (the task is dropped), so no forked child outlives its check.
+struct GroupGuard {
+    pgid: Option<i32>,
+}
+
+impl GroupGuard {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.pgid.take() {
+            // SAFETY: signalling the process group created for this script.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 /// Runs a check once: `true` when it exited 0 within `timeout`.
 async fn run_once(name: &str, argv: &[String], run_as: Option<&RunAs>, timeout: Duration) -> bool {
     let mut child = match command(argv, run_as).and_then(|mut c| c.spawn().context("spawn")) {
@@ -193,8 +215,15 @@ async fn run_once(name: &str, argv: &[String], run_as: Option<&RunAs>, timeout: 
             return false;
         }
     };
+    let mut group = GroupGuard {
+        pgid: child.id().and_then(|p| i32::try_from(p).ok()),
+    };
     match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(Ok(status)) => status.success(),
+        Ok(Ok(status)) => {
+            // Finished: what it started in the background is its business.
+            group.pgid = None;
+            status.success()
+        }
         Ok(Err(e)) => {
             warn!(script = name, "wait failed: {e}");
             false
@@ -205,10 +234,7 @@ async fn run_once(name: &str, argv: &[String], run_as: Option<&RunAs>, timeout: 
                 timeout_s = timeout.as_secs(),
                 "timed out; killing its process group"
             );
-            if let Some(pid) = child.id() {
-                // SAFETY: signalling the group we created for this child.
-                unsafe { libc::kill(-i32::try_from(pid).unwrap_or(i32::MAX), libc::SIGKILL) };
-            }
+            group.kill();
             let _ = child.wait().await;
             false
         }
