@@ -644,3 +644,41 @@ fn interface_deleted_and_created_again_is_picked_up() {
         println!("daemon: {mode}-mode a survived its interface being deleted and created again");
     }
 }
+
+#[test]
+fn systemd_readiness_is_reported_once_running() {
+    if !have_root("systemd_readiness_is_reported_once_running") {
+        return;
+    }
+    use std::os::unix::net::UnixDatagram;
+    let lab = two_hosts();
+    let dir = Scratch::new("sdnotify");
+    let sock_path = dir.0.join("notify.sock");
+    let listener = UnixDatagram::bind(&sock_path).unwrap();
+    listener.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let conf_path = dir.write("a.conf", &conf(100, ""));
+    let mut child = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.get("a").name()])
+        .arg(xvrrp_tests::daemon::xvrrpd_bin())
+        .args(["run", "--mode", "socket", "-f"])
+        .arg(&conf_path)
+        .arg("--run-dir")
+        .arg(dir.0.join("ra"))
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let got = listener
+        .recv(&mut buf)
+        .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+    assert_eq!(
+        got.ok().as_deref(),
+        Some("READY=1"),
+        "sd_notify READY=1 on the NOTIFY_SOCKET"
+    );
+}

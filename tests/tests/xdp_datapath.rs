@@ -345,3 +345,50 @@ fn arping_for_an_active_vip_gets_the_xdp_reply() {
         "no reply once inactive"
     );
 }
+
+#[test]
+fn kernel_and_userspace_agree_on_every_truncation() {
+    if !have_root("kernel_and_userspace_agree_on_every_truncation") {
+        return;
+    }
+    let mut dp = configured();
+    let instances = cases::instances();
+    let mut checked = 0;
+    for frame in [
+        cases::keepalived_v2(),
+        cases::keepalived_v3_ipv4(),
+        cases::keepalived_v3_ipv6(),
+    ] {
+        // BPF_PROG_TEST_RUN refuses XDP input shorter than an Ethernet header.
+        for cut in 14..=frame.len() {
+            let part = &frame[..cut];
+            let before = dp.counters().unwrap();
+            let (action, _) = run(&mut dp, part);
+            let after = dp.counters().unwrap();
+            let moved: Vec<u32> = VERDICTS
+                .iter()
+                .copied()
+                .filter(|&s| after[s as usize] != before[s as usize])
+                .collect();
+            let user = validate_frame(part, |vrid| instances.iter().find(|i| i.0 == vrid).map(|i| &i.2))
+                .map_or_else(|e| e.stat(), |_| stats::ADVERTS_RX);
+            if moved.is_empty() {
+                // Too short for the program to see the IP protocol: left to the stack.
+                assert_eq!(action, XDP_PASS, "cut {cut}: no verdict means pass");
+                assert!(
+                    cut < 14 + 11 || (frame[12] == 0x86 && cut < 14 + 8),
+                    "cut {cut}: kernel gave no verdict"
+                );
+                assert_eq!(
+                    user,
+                    stats::DROP_LENGTH,
+                    "cut {cut}: userspace calls it truncated"
+                );
+            } else {
+                assert_eq!(moved, vec![user], "cut {cut} of a {}-byte frame", frame.len());
+                checked += 1;
+            }
+        }
+    }
+    println!("test_run: {checked} truncated frames, kernel and userspace agree");
+}
