@@ -177,3 +177,52 @@ fn thirty_percent_advert_loss_does_not_flap_with_down_timer_adverts() {
         "the loss was real: {got} of ~200 arrived"
     );
 }
+
+#[test]
+fn link_flapping_ten_times_a_second_settles_to_one_master() {
+    if !have_root("link_flapping_ten_times_a_second_settles_to_one_master") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("flap");
+    let mut a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf("VI_1", 51, 100, "1", "")),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    let mut b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &conf("VI_1", 51, 50, "1", "")),
+        &dir.0.join("rb"),
+        "xdp",
+    );
+    wait_for(Duration::from_secs(8), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .expect("election");
+    // a's cable in and out ten times a second for three seconds.
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        lab.port("a", false);
+        std::thread::sleep(Duration::from_millis(50));
+        lab.port("a", true);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(a.exited(), None, "a survived the flapping");
+    assert_eq!(b.exited(), None, "b survived the flapping");
+    // Settled: one master again, the higher one, within its Master_Down_Interval.
+    let settled = wait_for(Duration::from_secs(3) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
+    });
+    let ta = a.status().unwrap()["instances"][0]["transitions"]
+        .as_u64()
+        .unwrap();
+    println!("faults: 30 link flaps in 3 s; settled after {settled:?}; a made {ta} transitions");
+    assert!(
+        settled.is_some(),
+        "a={:?} b={:?}",
+        a.state("VI_1"),
+        b.state("VI_1")
+    );
+}
