@@ -38,6 +38,21 @@ pub const NA_REPLIES: u32 = 13;
 /// Number of slots in the map (room to grow without a layout change).
 pub const COUNT: u32 = 16;
 
+/// The slots a received advert ends up in: accepted, or dropped for one
+/// reason. Kernel and userspace put every VRRP frame in exactly one of them.
+pub const VERDICTS: &[u32] = &[
+    ADVERTS_RX,
+    DROP_TTL,
+    DROP_VERSION,
+    DROP_TYPE,
+    DROP_LENGTH,
+    DROP_CHECKSUM,
+    DROP_VRID,
+    DROP_AUTH,
+    DROP_INTERVAL,
+    DROP_CHECKSUM_DIALECT,
+];
+
 /// Stable names for the slots, as shown by `xvrrpd status` and the metrics.
 pub const NAMES: &[(u32, &str)] = &[
     (VRRP_SEEN, "vrrp_seen"),

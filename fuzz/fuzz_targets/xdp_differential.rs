@@ -22,19 +22,6 @@ use xvrrpd::{
 
 /// BPF_PROG_TEST_RUN runs XDP as if on the loopback device.
 const IFINDEX: u32 = 1;
-const VERDICTS: &[u32] = &[
-    stats::ADVERTS_RX,
-    stats::DROP_TTL,
-    stats::DROP_VERSION,
-    stats::DROP_TYPE,
-    stats::DROP_LENGTH,
-    stats::DROP_CHECKSUM,
-    stats::DROP_VRID,
-    stats::DROP_AUTH,
-    stats::DROP_INTERVAL,
-    stats::DROP_CHECKSUM_DIALECT,
-];
-
 fn instances() -> Vec<(u8, bool, RxInstance)> {
     let v4 = |a: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, a));
     vec![
@@ -66,7 +53,7 @@ fuzz_target!(|data: &[u8]| {
     let opts = TestRunOptions { data_in: Some(data), data_out: Some(&mut out), ..TestRunOptions::default() };
     dp.program().unwrap().test_run(opts).expect("BPF_PROG_TEST_RUN");
     let after = dp.counters().unwrap();
-    let moved: Vec<u32> = VERDICTS.iter().copied().filter(|&s| after[s as usize] != before[s as usize]).collect();
+    let moved: Vec<u32> = stats::VERDICTS.iter().copied().filter(|&s| after[s as usize] != before[s as usize]).collect();
     if moved.is_empty() {
         return; // not VRRP as far as the program can tell: the stack's business
     }

@@ -73,22 +73,14 @@ pub struct Case {
     pub verdict: u32,
 }
 
-fn hex(s: &str) -> Vec<u8> {
-    let s = s.trim();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
-
 pub fn keepalived_v2() -> Vec<u8> {
-    hex(include_str!("../../controller/src/vrrp/fixtures/v2_pass.hex"))
+    xvrrpd::vrrp::fixtures::v2_pass()
 }
 pub fn keepalived_v3_ipv4() -> Vec<u8> {
-    hex(include_str!("../../controller/src/vrrp/fixtures/v3_ipv4.hex"))
+    xvrrpd::vrrp::fixtures::v3_ipv4()
 }
 pub fn keepalived_v3_ipv6() -> Vec<u8> {
-    hex(include_str!("../../controller/src/vrrp/fixtures/v3_ipv6.hex"))
+    xvrrpd::vrrp::fixtures::v3_ipv6()
 }
 
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xa];

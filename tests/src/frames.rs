@@ -1,65 +1,41 @@
 //! Raw Ethernet frames: building test adverts and sending them on a link.
 
 use std::{
-    io, mem,
+    io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
 
 use xvrrp_common::vrrp::{ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP};
+use xvrrpd::net::garp::FrameSender;
 use xvrrpd::vrrp::codec::{
     Advert, Auth, ChecksumScope,
     ethernet::{EthernetHdr, Mac},
     ip::{Ipv4Hdr, Ipv6Hdr},
 };
 
-/// Sends whole Ethernet frames out of one interface (AF_PACKET, SOCK_RAW).
-pub struct PacketSocket {
-    fd: OwnedFd,
-    ifindex: i32,
-}
+/// Sends whole Ethernet frames out of one interface: the daemon's own
+/// AF_PACKET sender, by interface name, waiting out a full send buffer.
+pub struct PacketSocket(FrameSender);
 
 impl PacketSocket {
     /// Opens a sender on `iface` in the calling thread's network namespace.
     pub fn open(iface: &str) -> io::Result<Self> {
-        let name = std::ffi::CString::new(iface).expect("interface name");
-        // SAFETY: plain libc calls with valid arguments; the fd is owned below.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
-            ifindex: i32::try_from(ifindex).expect("ifindex fits i32"),
-        })
+        Ok(Self(FrameSender::open(xvrrpd::net::sys::ifindex(iface)?)?))
     }
 
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
-        // SAFETY: sockaddr_ll is plain data; zeroed is a valid starting value.
-        let mut addr: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_ifindex = self.ifindex;
-        addr.sll_halen = 6;
-        addr.sll_addr[..6].copy_from_slice(&frame[..6]);
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                frame.as_ptr().cast(),
-                frame.len(),
-                0,
-                (&raw const addr).cast(),
-                mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if rc < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(())
+        for _ in 0..1000 {
+            match self.0.send(frame) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                other => return other,
+            }
         }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "send buffer stayed full for a second",
+        ))
     }
 }
 

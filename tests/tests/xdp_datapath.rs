@@ -52,20 +52,6 @@ fn configured() -> Datapath {
     dp
 }
 
-/// The verdict slots a frame can be counted under.
-const VERDICTS: &[u32] = &[
-    stats::ADVERTS_RX,
-    stats::DROP_TTL,
-    stats::DROP_VERSION,
-    stats::DROP_TYPE,
-    stats::DROP_LENGTH,
-    stats::DROP_CHECKSUM,
-    stats::DROP_VRID,
-    stats::DROP_AUTH,
-    stats::DROP_INTERVAL,
-    stats::DROP_CHECKSUM_DIALECT,
-];
-
 #[test]
 fn kernel_and_userspace_agree_on_every_case() {
     if !have_root("kernel_and_userspace_agree_on_every_case") {
@@ -78,7 +64,7 @@ fn kernel_and_userspace_agree_on_every_case() {
         let before = dp.counters().unwrap();
         let (action, _) = run(&mut dp, &case.frame);
         let after = dp.counters().unwrap();
-        let moved: Vec<u32> = VERDICTS
+        let moved: Vec<u32> = stats::VERDICTS
             .iter()
             .copied()
             .filter(|&s| after[s as usize] != before[s as usize])
@@ -365,7 +351,7 @@ fn kernel_and_userspace_agree_on_every_truncation() {
             let before = dp.counters().unwrap();
             let (action, _) = run(&mut dp, part);
             let after = dp.counters().unwrap();
-            let moved: Vec<u32> = VERDICTS
+            let moved: Vec<u32> = stats::VERDICTS
                 .iter()
                 .copied()
                 .filter(|&s| after[s as usize] != before[s as usize])

@@ -205,20 +205,12 @@ impl Datapath {
     /// the far end of a veth needs an XDP program for our XDP_TX replies to
     /// be received there.
     pub fn attach_pass(&mut self, interface: &str) -> Result<XdpLinkId> {
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(PASS_PROGRAM_NAME)
-            .with_context(|| format!("program {PASS_PROGRAM_NAME} missing from the eBPF object"))?
-            .try_into()?;
-        if program.fd().is_err() {
-            program.load().context("loading the pass-through XDP program")?;
-        }
-        program
+        self.pass_program()?
             .attach(interface, XdpMode::Driver)
             .with_context(|| format!("attaching {PASS_PROGRAM_NAME} to {interface}"))
     }
 
-    /// The pass-everything program, for `test_run` baselines.
+    /// The pass-everything program, loaded on first use (also the `test_run` baseline).
     pub fn pass_program(&mut self) -> Result<&mut Xdp> {
         let program: &mut Xdp = self
             .ebpf

@@ -16,16 +16,9 @@ use super::{
         ip::{Ipv4Hdr, Ipv6Hdr},
         ndp::NeighborMessage,
     },
+    fixtures,
     validate::{IpMeta, RxInstance, validate_frame, validate_ip, validate_vrrp},
 };
-
-fn hex(s: &str) -> Vec<u8> {
-    let s = s.trim();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
 
 const KA_SRC4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const MCAST4: Ipv4Addr = Ipv4Addr::new(224, 0, 0, 18);
@@ -73,7 +66,7 @@ fn only<'a>(inst: &'a RxInstance, vrid: u8) -> impl Fn(u8) -> Option<&'a RxInsta
 
 #[test]
 fn keepalived_v2_pass_advert() {
-    let frame = hex(include_str!("fixtures/v2_pass.hex"));
+    let frame = fixtures::v2_pass();
     let inst = v2_instance();
     let got = validate_frame(&frame, only(&inst, 51)).expect("keepalived's v2 advert validates");
     assert_eq!(got.src, v4(1));
@@ -93,7 +86,7 @@ fn keepalived_v2_pass_advert() {
 
 #[test]
 fn keepalived_v2_priority_zero_on_shutdown() {
-    let frame = hex(include_str!("fixtures/v2_pass_prio0.hex"));
+    let frame = fixtures::v2_pass_prio0();
     let inst = v2_instance();
     let got = validate_frame(&frame, only(&inst, 51)).expect("priority 0 is valid");
     assert_eq!(got.advert.priority, 0);
@@ -101,7 +94,7 @@ fn keepalived_v2_priority_zero_on_shutdown() {
 
 #[test]
 fn keepalived_v3_ipv4_advert_uses_the_pseudo_header() {
-    let frame = hex(include_str!("fixtures/v3_ipv4.hex"));
+    let frame = fixtures::v3_ipv4();
     let inst = v3_v4_instance();
     let got = validate_frame(&frame, only(&inst, 52)).expect("keepalived's v3/IPv4 advert validates");
     let a = &got.advert;
@@ -140,7 +133,7 @@ fn keepalived_v3_ipv4_advert_uses_the_pseudo_header() {
 
 #[test]
 fn keepalived_v3_ipv4_priority_zero() {
-    let frame = hex(include_str!("fixtures/v3_ipv4_prio0.hex"));
+    let frame = fixtures::v3_ipv4_prio0();
     let inst = v3_v4_instance();
     assert_eq!(
         validate_frame(&frame, only(&inst, 52)).unwrap().advert.priority,
@@ -150,7 +143,7 @@ fn keepalived_v3_ipv4_priority_zero() {
 
 #[test]
 fn keepalived_v3_ipv6_advert() {
-    let frame = hex(include_str!("fixtures/v3_ipv6.hex"));
+    let frame = fixtures::v3_ipv6();
     let inst = v3_v6_instance();
     let got = validate_frame(&frame, only(&inst, 53)).expect("keepalived's v3/IPv6 advert validates");
     assert_eq!(got.src, IpAddr::V6(ka_src6()));
@@ -177,7 +170,7 @@ fn keepalived_v3_ipv6_advert() {
 
 #[test]
 fn keepalived_v3_ipv6_priority_zero() {
-    let frame = hex(include_str!("fixtures/v3_ipv6_prio0.hex"));
+    let frame = fixtures::v3_ipv6_prio0();
     let inst = v3_v6_instance();
     assert_eq!(
         validate_frame(&frame, only(&inst, 53)).unwrap().advert.priority,
@@ -187,7 +180,7 @@ fn keepalived_v3_ipv6_priority_zero() {
 
 #[test]
 fn ipv4_header_of_keepalived_roundtrips() {
-    let frame = hex(include_str!("fixtures/v2_pass.hex"));
+    let frame = fixtures::v2_pass();
     let (ip, payload) = Ipv4Hdr::decode(&frame[14..]).unwrap();
     assert_eq!((ip.ttl, ip.protocol, ip.tos), (255, 112, 0xc0));
     let mut rebuilt = Ipv4Hdr::new(ip.src, ip.dst, ip.protocol, ip.ttl, payload.len());
@@ -198,7 +191,7 @@ fn ipv4_header_of_keepalived_roundtrips() {
 // ---- one test per DecodeError variant ------------------------------------
 
 fn v2_packet(mutate: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let mut frame = hex(include_str!("fixtures/v2_pass.hex"));
+    let mut frame = fixtures::v2_pass();
     mutate(&mut frame);
     frame
 }
@@ -293,7 +286,7 @@ fn error_version() {
     });
     assert_eq!(check(&frame), Err(DecodeError::Version { vrid: 51, version: 4 }));
     // A valid v3 advert for a VRID configured as v2 is a version mismatch too.
-    let v3 = hex(include_str!("fixtures/v3_ipv4.hex"));
+    let v3 = fixtures::v3_ipv4();
     let inst = v2_instance();
     assert_eq!(
         validate_frame(&v3, only(&inst, 52)),
@@ -356,7 +349,7 @@ fn error_checksum() {
         })
     ));
     // IPv6 never accepts a checksum without the pseudo-header.
-    let mut v6 = hex(include_str!("fixtures/v3_ipv6.hex"));
+    let mut v6 = fixtures::v3_ipv6();
     v6[60..62].copy_from_slice(&[0, 0]);
     let plain = ChecksumScope::Message.compute(&v6[54..]);
     v6[60..62].copy_from_slice(&plain.to_be_bytes());
@@ -436,7 +429,7 @@ fn error_interval_v2() {
 
 #[test]
 fn v3_interval_difference_is_accepted_for_adoption() {
-    let frame = hex(include_str!("fixtures/v3_ipv4.hex"));
+    let frame = fixtures::v3_ipv4();
     let inst = RxInstance {
         interval: 100,
         ..v3_v4_instance()
@@ -614,7 +607,7 @@ proptest! {
 
     #[test]
     fn every_truncation_of_a_valid_frame_is_rejected(cut in 0usize..58) {
-        let frame = hex(include_str!("fixtures/v2_pass.hex"));
+        let frame = fixtures::v2_pass();
         prop_assert!(check(&frame[..cut]).is_err());
     }
 }

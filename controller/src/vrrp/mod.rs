@@ -3,6 +3,7 @@
 //! socket, a clock or the kernel.
 
 pub mod codec;
+pub mod fixtures;
 pub mod fsm;
 pub mod validate;
 
