@@ -310,6 +310,22 @@ pub fn cases() -> Vec<Case> {
         frame: tagged,
         verdict: stats::ADVERTS_RX,
     });
+    // Found by the differential fuzzer: an IPv6 version field under the IPv4
+    // EtherType (and the reverse) is the EtherType's family, with a bad version.
+    let mut v6_in_v4 = v2.clone();
+    v6_in_v4[14] = 0x65;
+    cases.push(Case {
+        name: "IP version 6 under the IPv4 EtherType",
+        frame: v6_in_v4,
+        verdict: stats::DROP_TYPE,
+    });
+    let mut v4_in_v6 = keepalived_v3_ipv6();
+    v4_in_v6[14] = 0x45;
+    cases.push(Case {
+        name: "IP version 4 under the IPv6 EtherType",
+        frame: v4_in_v6,
+        verdict: stats::DROP_TYPE,
+    });
     // A real sender's IPv4 header checksum is right whatever else is wrong (the
     // kernel stack drops the others before any VRRP check; XDP never looks at it).
     for case in &mut cases {

@@ -152,42 +152,54 @@ pub fn validate_vrrp<'a>(
     })
 }
 
-/// Validates an IP packet (header included) carrying VRRP.
+/// Validates an IPv4 packet (header included) carrying VRRP.
+pub fn validate_ipv4<'a>(
+    packet: &[u8],
+    lookup: impl Fn(u8) -> Option<&'a RxInstance>,
+) -> Result<Accepted, DecodeError> {
+    let (ip, payload) = Ipv4Hdr::decode(packet)?;
+    if ip.protocol != IPPROTO_VRRP {
+        return Err(DecodeError::NotVrrp {
+            protocol: ip.protocol,
+        });
+    }
+    let meta = IpMeta {
+        src: ip.src.into(),
+        dst: ip.dst.into(),
+        ttl: ip.ttl,
+    };
+    validate_vrrp(&meta, payload, lookup)
+}
+
+/// Validates an IPv6 packet (fixed header included) carrying VRRP.
+pub fn validate_ipv6<'a>(
+    packet: &[u8],
+    lookup: impl Fn(u8) -> Option<&'a RxInstance>,
+) -> Result<Accepted, DecodeError> {
+    let (ip, payload) = Ipv6Hdr::decode(packet)?;
+    // Adverts carry no extension headers (RFC 5798 5.1.2).
+    if ip.next_header != IPPROTO_VRRP {
+        return Err(DecodeError::NotVrrp {
+            protocol: ip.next_header,
+        });
+    }
+    let meta = IpMeta {
+        src: ip.src.into(),
+        dst: ip.dst.into(),
+        ttl: ip.hop_limit,
+    };
+    validate_vrrp(&meta, payload, lookup)
+}
+
+/// Validates an IP packet whose family only its version field tells (a raw
+/// IPv4 socket hands over the header; nothing else says which family it is).
 pub fn validate_ip<'a>(
     packet: &[u8],
     lookup: impl Fn(u8) -> Option<&'a RxInstance>,
 ) -> Result<Accepted, DecodeError> {
     match packet.first().map(|b| b >> 4) {
-        Some(4) => {
-            let (ip, payload) = Ipv4Hdr::decode(packet)?;
-            if ip.protocol != IPPROTO_VRRP {
-                return Err(DecodeError::NotVrrp {
-                    protocol: ip.protocol,
-                });
-            }
-            let meta = IpMeta {
-                src: ip.src.into(),
-                dst: ip.dst.into(),
-                ttl: ip.ttl,
-            };
-            validate_vrrp(&meta, payload, lookup)
-        }
-        Some(6) => {
-            let (ip, payload) = Ipv6Hdr::decode(packet)?;
-            // Adverts carry no extension headers (RFC 5798 5.1.2).
-            if ip.next_header != IPPROTO_VRRP {
-                return Err(DecodeError::NotVrrp {
-                    protocol: ip.next_header,
-                });
-            }
-            let meta = IpMeta {
-                src: ip.src.into(),
-                dst: ip.dst.into(),
-                ttl: ip.hop_limit,
-            };
-            validate_vrrp(&meta, payload, lookup)
-        }
-        Some(version) => Err(DecodeError::IpVersion { version }),
+        Some(6) => validate_ipv6(packet, lookup),
+        Some(_) => validate_ipv4(packet, lookup),
         None => Err(DecodeError::Truncated {
             what: "IP header",
             need: 1,
@@ -203,7 +215,10 @@ pub fn validate_frame<'a>(
 ) -> Result<Accepted, DecodeError> {
     let (eth, payload) = EthernetHdr::decode(frame)?;
     match eth.ethertype {
-        ETH_P_IP | ETH_P_IPV6 => validate_ip(payload, lookup),
+        // The EtherType decides the family: a header whose version field
+        // disagrees is an error of that family (as in the XDP program).
+        ETH_P_IP => validate_ipv4(payload, lookup),
+        ETH_P_IPV6 => validate_ipv6(payload, lookup),
         ethertype => Err(DecodeError::EtherType { ethertype }),
     }
 }
