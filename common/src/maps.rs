@@ -27,8 +27,14 @@ pub const VIPS4: &str = "XVRRP_VIPS4";
 /// Written by: the controller only (while master). Read by: the kernel program.
 pub const VIPS6: &str = "XVRRP_VIPS6";
 
+/// Hash `VmacKey -> VmacValue`: virtual MACs (`use_vmac`) active on an
+/// interface; frames to them are handed to the stack as if sent to the
+/// interface's own MAC, so no macvlan per VRID is needed.
+/// Written by: the controller only (while master). Read by: the kernel program.
+pub const VMACS: &str = "XVRRP_VMACS";
+
 /// Every map the kernel program must define.
-pub const ALL: &[&str] = &[STATS, INSTANCES, ADVERT_STATE, EVENTS, VIPS4, VIPS6];
+pub const ALL: &[&str] = &[STATS, INSTANCES, ADVERT_STATE, EVENTS, VIPS4, VIPS6, VMACS];
 
 /// Entries of the instance and advert-state maps: room for 4096 virtual
 /// routers per address family and interface mix, with slack.
@@ -154,6 +160,23 @@ pub struct Vip6Key {
     pub addr: [u8; 16],
 }
 
+/// A virtual MAC on one interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct VmacKey {
+    pub ifindex: u32,
+    pub mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
+/// The interface's own MAC, which frames to the virtual MAC are rewritten to.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmacValue {
+    pub iface_mac: [u8; 6],
+    pub _pad: [u8; 2],
+}
+
 /// How XDP answers for a VIP.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -172,6 +195,8 @@ const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<Vip4Key>() == 8);
 const _: () = assert!(core::mem::size_of::<Vip6Key>() == 20);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
+const _: () = assert!(core::mem::size_of::<VmacKey>() == 12);
+const _: () = assert!(core::mem::size_of::<VmacValue>() == 8);
 
 #[cfg(feature = "user")]
 mod pod {
@@ -186,4 +211,6 @@ mod pod {
     unsafe impl aya::Pod for Vip4Key {}
     unsafe impl aya::Pod for Vip6Key {}
     unsafe impl aya::Pod for VipValue {}
+    unsafe impl aya::Pod for VmacKey {}
+    unsafe impl aya::Pod for VmacValue {}
 }

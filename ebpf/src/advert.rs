@@ -60,6 +60,8 @@ fn frame_left(ctx: &XdpContext, offset: usize) -> usize {
 /// The IPv4 header checks of `Ipv4Hdr::decode`.
 #[inline(always)]
 fn ipv4(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
+    // A whole minimal header first, then its version (the userspace order).
+    ptr_at::<[u8; 20]>(ctx, l3).map_err(|()| stats::DROP_LENGTH)?;
     let first = u8_at(ctx, l3).map_err(|()| stats::DROP_LENGTH)?;
     if first >> 4 != 4 {
         return Err(stats::DROP_TYPE);
@@ -89,6 +91,8 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
 /// The IPv6 header checks of `Ipv6Hdr::decode`.
 #[inline(always)]
 fn ipv6(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
+    // The whole fixed header first, then its version (the userspace order).
+    ptr_at::<[u8; IPV6_HLEN]>(ctx, l3).map_err(|()| stats::DROP_LENGTH)?;
     let first = u8_at(ctx, l3).map_err(|()| stats::DROP_LENGTH)?;
     if first >> 4 != 6 {
         return Err(stats::DROP_TYPE);

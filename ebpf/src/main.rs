@@ -12,6 +12,7 @@ mod advert;
 mod maps;
 mod parse;
 mod responder;
+mod vmac;
 
 use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
 use xvrrp_common::stats;
@@ -25,6 +26,7 @@ pub fn xvrrp(ctx: XdpContext) -> u32 {
 }
 
 fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
+    vmac::accept_virtual_mac(ctx)?;
     match parse_l3(ctx)? {
         L3::Vrrp { l3, is_v6 } => {
             maps::count(stats::VRRP_SEEN);

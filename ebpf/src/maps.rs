@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use xvrrp_common::maps::{
     AdvertState, Counters, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES, MAX_VIPS, Vip4Key,
-    Vip6Key, VipValue,
+    Vip6Key, VipValue, VmacKey, VmacValue,
 };
 
 /// Counters (`xvrrp_common::maps::STATS`).
@@ -34,6 +34,10 @@ pub static XVRRP_VIPS4: HashMap<Vip4Key, VipValue> = HashMap::with_max_entries(M
 /// Active IPv6 VIPs (`xvrrp_common::maps::VIPS6`): the controller writes it.
 #[map]
 pub static XVRRP_VIPS6: HashMap<Vip6Key, VipValue> = HashMap::with_max_entries(MAX_VIPS, 0);
+
+/// Active virtual MACs (`xvrrp_common::maps::VMACS`): the controller writes it.
+#[map]
+pub static XVRRP_VMACS: HashMap<VmacKey, VmacValue> = HashMap::with_max_entries(MAX_INSTANCES, 0);
 
 /// Adds one to a counter slot (`xvrrp_common::stats`).
 #[inline(always)]

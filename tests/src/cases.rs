@@ -326,6 +326,15 @@ pub fn cases() -> Vec<Case> {
         frame: v4_in_v6,
         verdict: stats::DROP_TYPE,
     });
+    // Also from the fuzzer: a header that is both too short and of the wrong
+    // version is too short (lengths are checked first, on both sides).
+    let mut short_v8 = v2[..30].to_vec();
+    short_v8[14] = 0x8d;
+    cases.push(Case {
+        name: "IP version 8 in a truncated header",
+        frame: short_v8,
+        verdict: stats::DROP_LENGTH,
+    });
     // A real sender's IPv4 header checksum is right whatever else is wrong (the
     // kernel stack drops the others before any VRRP check; XDP never looks at it).
     for case in &mut cases {

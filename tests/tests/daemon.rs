@@ -682,3 +682,93 @@ fn systemd_readiness_is_reported_once_running() {
         "sd_notify READY=1 on the NOTIFY_SOCKET"
     );
 }
+
+#[test]
+fn use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover() {
+    if !have_root("use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover") {
+        return;
+    }
+    let mut lab = two_hosts();
+    lab.host("c", &["192.0.2.50/24"]);
+    let dir = Scratch::new("vmac");
+    // Generic (skb) XDP: a veth in native mode does not re-derive the packet type after
+    // the program rewrites the destination MAC (a NIC's native XDP runs before the skb exists).
+    let mut a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf(100, "    use_vmac\n")),
+        &dir.0.join("ra"),
+        "xdp-skb",
+    );
+    let b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &conf(90, "    use_vmac\n")),
+        &dir.0.join("rb"),
+        "xdp-skb",
+    );
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .expect("election");
+    let client = lab.get("c");
+    let ping = || {
+        std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                client.name(),
+                "ping",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "1",
+                "192.0.2.100",
+            ])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let arping = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            client.name(),
+            "arping",
+            "-c",
+            "1",
+            "-w",
+            "2",
+            "-I",
+            "eth0",
+            "192.0.2.100",
+        ])
+        .output()
+        .unwrap();
+    let seen = String::from_utf8_lossy(&arping.stdout).to_lowercase();
+    assert!(
+        seen.contains("00:00:5e:00:01:33"),
+        "ARP for the VIP answers with the virtual MAC: {seen}"
+    );
+    // Pin the client to the virtual MAC (the host's own ARP requests from a VIP still carry the
+    // interface MAC: there is no egress program), then check frames to it reach the VIP.
+    client.ip(&[
+        "neigh",
+        "replace",
+        "192.0.2.100",
+        "lladdr",
+        "00:00:5e:00:01:33",
+        "dev",
+        "eth0",
+        "nud",
+        "permanent",
+    ]);
+    assert!(ping(), "frames to the virtual MAC reach the VIP on a");
+
+    a.stop();
+    wait_for(Duration::from_secs(3), || {
+        b.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("b takes over");
+    // No ARP change: the same virtual MAC now lives on b.
+    assert!(ping(), "the client reaches the VIP on b through the same MAC");
+}

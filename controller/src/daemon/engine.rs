@@ -24,7 +24,10 @@ use crate::{
     },
     scripts::{self, ScriptEvent},
     vrrp::{
-        codec::{Advert, Auth, ChecksumScope},
+        codec::{
+            Advert, Auth, ChecksumScope,
+            ethernet::{virtual_mac_v4, virtual_mac_v6},
+        },
         fsm::{self, Action, Event, GarpSchedule, Micros, Notify, Params, State, Timer, US_PER_SEC},
         validate::{RxInstance, validate_ip, validate_vrrp},
     },
@@ -78,7 +81,10 @@ pub struct Slot {
     pub faulted: bool,
     /// (ifindex, address) of every VIP, advertised ones first.
     vip_targets: Vec<(u32, VirtualAddress)>,
+    /// The MAC the VIPs are announced with: the virtual MAC with `use_vmac`.
     mac: [u8; 6],
+    /// `use_vmac`'s virtual MAC, when active.
+    vmac: Option<[u8; 6]>,
     link_local: Option<Ipv6Addr>,
 }
 
@@ -120,7 +126,7 @@ fn state_name(s: State) -> &'static str {
 }
 
 /// The runtime form of one configured instance.
-fn build_slot(cfg: &InstanceCfg, config: &Config) -> Result<Slot> {
+fn build_slot(cfg: &InstanceCfg, config: &Config, xdp: bool) -> Result<Slot> {
     let ifname = cfg
         .interface
         .as_deref()
@@ -143,9 +149,20 @@ fn build_slot(cfg: &InstanceCfg, config: &Config) -> Result<Slot> {
     } else {
         cfg.unicast.peers.iter().map(|p| p.addr).collect()
     };
-    if cfg.vmac.is_some() {
-        warn!(instance = %cfg.name, "use_vmac is not supported yet: announcing the interface MAC");
-    }
+    // use_vmac: the RFC 5798 7.3 virtual MAC answers for the VIPs; with XDP no
+    // macvlan is needed (frames to it are handed to the stack as the interface's).
+    let vmac = match (&cfg.vmac, xdp) {
+        (Some(_), true) => Some(if v6 {
+            virtual_mac_v6(cfg.vrid)
+        } else {
+            virtual_mac_v4(cfg.vrid)
+        }),
+        (Some(_), false) => {
+            warn!(instance = %cfg.name, "use_vmac needs the XDP data path: announcing the interface MAC");
+            None
+        }
+        (None, _) => None,
+    };
     let mut vip_targets = Vec::new();
     for vip in cfg.vips.iter().chain(&cfg.excluded_vips) {
         let dev = vip.dev.as_deref().unwrap_or(ifname);
@@ -199,7 +216,8 @@ fn build_slot(cfg: &InstanceCfg, config: &Config) -> Result<Slot> {
     });
     Ok(Slot {
         key: instance_key(iface.index, v6, cfg.vrid),
-        mac: iface.mac,
+        mac: vmac.unwrap_or(iface.mac),
+        vmac,
         fsm: fsm::Instance::new(params, cfg.priority),
         iface,
         v6,
@@ -251,7 +269,7 @@ impl Engine {
 
     /// Adds an instance (at start or on reload); it is started by `start`.
     pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
-        let slot = build_slot(cfg, &self.config)?;
+        let slot = build_slot(cfg, &self.config, self.datapath.is_some())?;
         let idx = self.slots.len();
         if self.by_key.contains_key(&slot.key) {
             bail!(
@@ -421,6 +439,11 @@ impl Engine {
             match action {
                 Action::SendAdvert { priority } => self.queue_advert(idx, priority),
                 Action::AddVips => {
+                    if let Some(vmac) = self.slots[idx].vmac {
+                        self.addrs
+                            .add_unicast_filter(self.slots[idx].iface.index, vmac)
+                            .await;
+                    }
                     let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
                     for (ifindex, vip) in targets {
                         if let Err(e) = self.addrs.add(ifindex, &vip).await {
@@ -429,6 +452,11 @@ impl Engine {
                     }
                 }
                 Action::RemoveVips => {
+                    if let Some(vmac) = self.slots[idx].vmac {
+                        self.addrs
+                            .remove_unicast_filter(self.slots[idx].iface.index, vmac)
+                            .await;
+                    }
                     let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
                     for (ifindex, vip) in targets {
                         if let Err(e) = self.addrs.remove(ifindex, &vip).await {
@@ -538,6 +566,16 @@ impl Engine {
     fn arp_responder(&mut self, idx: usize, on: bool) {
         let Some(dp) = &mut self.datapath else { return };
         let slot = &self.slots[idx];
+        if let Some(vmac) = slot.vmac {
+            let r = if on {
+                dp.set_vmac(slot.iface.index, vmac, slot.iface.mac)
+            } else {
+                dp.remove_vmac(slot.iface.index, vmac)
+            };
+            if let Err(e) = r {
+                warn!(instance = %slot.cfg.name, "XDP virtual MAC: {e:#}");
+            }
+        }
         for (ifindex, vip) in slot.all_vips() {
             let r = if on {
                 dp.set_vip(*ifindex, vip.addr, slot.mac, slot.cfg.vrid)

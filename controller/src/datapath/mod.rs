@@ -19,7 +19,7 @@ use aya::{
 use xvrrp_common::{
     maps::{
         self, AdvertEvent, AdvertState, CFG_V3_CHECKSUM_AS_V2, Counters, FAMILY_V4, FAMILY_V6,
-        InstanceConfig, InstanceKey, Vip4Key, Vip6Key, VipValue,
+        InstanceConfig, InstanceKey, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
     },
     stats,
 };
@@ -299,6 +299,35 @@ impl Datapath {
     pub fn events_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd as _;
         self.events.as_raw_fd()
+    }
+
+    /// Frames to `vmac` on `ifindex` reach the stack as if sent to `iface_mac`.
+    pub fn set_vmac(&mut self, ifindex: u32, vmac: [u8; 6], iface_mac: [u8; 6]) -> Result<()> {
+        let key = VmacKey {
+            ifindex,
+            mac: vmac,
+            _pad: [0; 2],
+        };
+        self.hash(maps::VMACS)?
+            .insert(
+                key,
+                VmacValue {
+                    iface_mac,
+                    _pad: [0; 2],
+                },
+                0,
+            )
+            .context("activating a virtual MAC in XDP")
+    }
+
+    /// Stops accepting frames to `vmac`.
+    pub fn remove_vmac(&mut self, ifindex: u32, vmac: [u8; 6]) -> Result<()> {
+        let key = VmacKey {
+            ifindex,
+            mac: vmac,
+            _pad: [0; 2],
+        };
+        ignore_missing(self.hash::<VmacKey, VmacValue>(maps::VMACS)?.remove(&key))
     }
 
     /// Takes every event the kernel pushed since the last call.

@@ -6,7 +6,10 @@ use std::{collections::HashSet, net::IpAddr};
 use anyhow::{Context as _, Result};
 use rtnetlink::{
     Handle,
-    packet_route::address::{AddressAttribute, AddressMessage, AddressScope},
+    packet_route::{
+        address::{AddressAttribute, AddressMessage, AddressScope},
+        neighbour::NeighbourFlags,
+    },
 };
 
 use crate::config::model::VirtualAddress;
@@ -118,6 +121,31 @@ impl Addresses {
         };
         self.adopt(ifindex, &vip);
         self.remove(ifindex, &vip).await
+    }
+
+    /// Adds `mac` to the device's unicast address filter (`bridge fdb add MAC
+    /// dev IF self permanent`), so a NIC that filters MACs passes frames sent
+    /// to a virtual MAC up to XDP. Devices without a filter say so; that is fine.
+    pub async fn add_unicast_filter(&self, ifindex: u32, mac: [u8; 6]) {
+        let req = self
+            .handle
+            .neighbours()
+            .add_bridge(ifindex, &mac)
+            .flags(NeighbourFlags::Own);
+        if let Err(e) = req.execute().await {
+            tracing::debug!(ifindex, "unicast filter for the virtual MAC not set: {e}");
+        }
+    }
+
+    /// Removes `mac` from the device's unicast address filter.
+    pub async fn remove_unicast_filter(&self, ifindex: u32, mac: [u8; 6]) {
+        let mut req = self
+            .handle
+            .neighbours()
+            .add_bridge(ifindex, &mac)
+            .flags(NeighbourFlags::Own);
+        let msg = req.message_mut().clone();
+        let _ = self.handle.neighbours().del(msg).execute().await;
     }
 
     /// Everything this daemon added and has not removed.
