@@ -26,6 +26,7 @@ pub const APT_PACKAGES: &[&str] = &[
     "arping",
     "iputils-ping",
     "iptables",
+    "procps",
     "curl",
     "file",
 ];
