@@ -126,7 +126,7 @@ fn state_name(s: State) -> &'static str {
 }
 
 /// The runtime form of one configured instance.
-fn build_slot(cfg: &InstanceCfg, config: &Config, xdp: bool) -> Result<Slot> {
+fn build_slot(cfg: &InstanceCfg, xdp: bool) -> Result<Slot> {
     let ifname = cfg
         .interface
         .as_deref()
@@ -209,7 +209,6 @@ fn build_slot(cfg: &InstanceCfg, config: &Config, xdp: bool) -> Result<Slot> {
         down_timer_adverts: u32::from(cfg.down_timer_adverts.max(1)),
         garp,
     };
-    let _ = config;
     let link_local = iface::primary_address(ifname, true, &[]).and_then(|a| match a {
         IpAddr::V6(a) => Some(a),
         IpAddr::V4(_) => None,
@@ -269,7 +268,7 @@ impl Engine {
 
     /// Adds an instance (at start or on reload); it is started by `start`.
     pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
-        let slot = build_slot(cfg, &self.config, self.datapath.is_some())?;
+        let slot = build_slot(cfg, self.datapath.is_some())?;
         let idx = self.slots.len();
         if self.by_key.contains_key(&slot.key) {
             bail!(
@@ -410,7 +409,7 @@ impl Engine {
                     queue.extend(self.sync_followers(idx, to));
                 }
             }
-            self.execute(idx, actions, now).await;
+            self.execute(idx, actions).await;
         }
     }
 
@@ -434,7 +433,7 @@ impl Engine {
             .collect()
     }
 
-    async fn execute(&mut self, idx: usize, actions: Vec<Action>, now: Micros) {
+    async fn execute(&mut self, idx: usize, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::SendAdvert { priority } => self.queue_advert(idx, priority),
@@ -488,7 +487,6 @@ impl Engine {
                 }
             }
         }
-        let _ = now;
     }
 
     fn advert_bytes(slot: &Slot, priority: u8, dst: IpAddr) -> Vec<u8> {
