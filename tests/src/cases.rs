@@ -11,6 +11,8 @@ use xvrrpd::vrrp::{
     validate::RxInstance,
 };
 
+use xvrrpd::vrrp::fixtures;
+
 use crate::frames::{MCAST4, MCAST6, ipv4_frame, ipv6_frame};
 
 /// The configured instances every case is judged against: (VRID, IPv6?, config).
@@ -18,39 +20,9 @@ pub fn instances() -> Vec<(u8, bool, RxInstance)> {
     let v4 = |a: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, a));
     vec![
         // The keepalived 2.2.7 capture's three instances (controller/src/vrrp/fixtures).
-        (
-            51,
-            false,
-            RxInstance {
-                version: 2,
-                auth: Auth::simple("aminglin"),
-                interval: 1,
-                vips: vec![v4(100), v4(101)],
-                v3_checksum_as_v2: false,
-            },
-        ),
-        (
-            52,
-            false,
-            RxInstance {
-                version: 3,
-                auth: Auth::None,
-                interval: 50,
-                vips: vec![v4(102)],
-                v3_checksum_as_v2: false,
-            },
-        ),
-        (
-            53,
-            true,
-            RxInstance {
-                version: 3,
-                auth: Auth::None,
-                interval: 100,
-                vips: vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()],
-                v3_checksum_as_v2: false,
-            },
-        ),
+        (51, false, fixtures::v2_instance()),
+        (52, false, fixtures::v3_ipv4_instance()),
+        (53, true, fixtures::v3_ipv6_instance()),
         // A peer that speaks the RFC 9568 checksum dialect.
         (
             54,

@@ -37,6 +37,22 @@ fn has_vip(lab: &Lab, host: &str, vip: &str) -> bool {
     String::from_utf8_lossy(&out.stdout).contains(vip)
 }
 
+/// Waits (bounded by `limit`) for a MASTER and b BACKUP; returns how long it
+/// took, or panics with both states and a's log.
+fn wait_elected(a: &Daemon, b: &Daemon, limit: Duration) -> Duration {
+    wait_for(limit, || {
+        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no election: a={:?} b={:?}\n{}",
+            a.status(),
+            b.state("VI_1"),
+            a.log_text()
+        )
+    })
+}
+
 fn two_hosts() -> Lab {
     let mut lab = Lab::new();
     lab.host("a", &["192.0.2.1/24"]);
@@ -57,17 +73,7 @@ fn xdp_pair_elects_fails_over_on_sigterm_and_preempts_back() {
     let b = Daemon::start(lab.get("b"), &cb, &dir.0.join("rb"), "xdp");
 
     let limit = master_down_v2(100) + Duration::from_secs(3);
-    wait_for(limit, || {
-        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "no election: a={:?} b={:?}\n{}",
-            a.state("VI_1"),
-            b.state("VI_1"),
-            a.log_text()
-        )
-    });
+    wait_elected(&a, &b, limit);
     assert!(has_vip(&lab, "a", "192.0.2.100/24"), "the master holds the VIP");
     assert!(!has_vip(&lab, "b", "192.0.2.100/24"), "the backup does not");
     let st = a.status().unwrap();
@@ -93,10 +99,7 @@ fn xdp_pair_elects_fails_over_on_sigterm_and_preempts_back() {
 
     // a comes back with the higher priority: it preempts after its Master_Down_Interval.
     let a = Daemon::start(lab.get("a"), &ca, &dir.0.join("ra"), "xdp");
-    let took = wait_for(master_down_v2(100) + SLACK + Duration::from_secs(1), || {
-        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
-    })
-    .expect("a preempts back");
+    let took = wait_elected(&a, &b, master_down_v2(100) + SLACK + Duration::from_secs(1));
     println!("daemon: a preempted back in {took:?}");
     assert!(has_vip(&lab, "a", "192.0.2.100/24") && !has_vip(&lab, "b", "192.0.2.100/24"));
     assert!(
@@ -615,10 +618,7 @@ fn interface_deleted_and_created_again_is_picked_up() {
             &dir.0.join("rb"),
             "xdp",
         );
-        wait_for(master_down_v2(100) + Duration::from_secs(3), || {
-            a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
-        })
-        .expect("election");
+        wait_elected(&a, &b, master_down_v2(100) + Duration::from_secs(3));
         lab.replug("a", &["192.0.2.1/24"]);
         // a's instance is rebuilt on the new eth0 and starts again as backup; b took over
         // meanwhile or does now, and a preempts back once it hears b's lower priority.
@@ -705,10 +705,7 @@ fn use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover() {
         &dir.0.join("rb"),
         "xdp-skb",
     );
-    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
-        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
-    })
-    .expect("election");
+    wait_elected(&a, &b, master_down_v2(100) + Duration::from_secs(3));
     let client = lab.get("c");
     let ping = || {
         std::process::Command::new("ip")

@@ -32,33 +32,7 @@ fn v4(a: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(192, 0, 2, a))
 }
 
-fn v2_instance() -> RxInstance {
-    RxInstance {
-        version: 2,
-        auth: Auth::simple("aminglin"),
-        interval: 1,
-        vips: vec![v4(100), v4(101)],
-        v3_checksum_as_v2: false,
-    }
-}
-fn v3_v4_instance() -> RxInstance {
-    RxInstance {
-        version: 3,
-        auth: Auth::None,
-        interval: 50,
-        vips: vec![v4(102)],
-        v3_checksum_as_v2: false,
-    }
-}
-fn v3_v6_instance() -> RxInstance {
-    RxInstance {
-        version: 3,
-        auth: Auth::None,
-        interval: 100,
-        vips: vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()],
-        v3_checksum_as_v2: false,
-    }
-}
+use fixtures::{v2_instance, v3_ipv4_instance as v3_v4_instance, v3_ipv6_instance as v3_v6_instance};
 
 fn only<'a>(inst: &'a RxInstance, vrid: u8) -> impl Fn(u8) -> Option<&'a RxInstance> + 'a {
     move |v| (v == vrid).then_some(inst)
