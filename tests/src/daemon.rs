@@ -91,6 +91,11 @@ impl Daemon {
         }
     }
 
+    /// The daemon's process id (`ip netns exec` execs it in place), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `xvrrpd status --json`, or None while the daemon does not answer yet.
     pub fn status(&self) -> Option<Value> {
         let out = Command::new("ip")
@@ -207,6 +212,11 @@ impl Keepalived {
 
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The main keepalived process's id (its VRRP child is forked from it), while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn stop(&mut self) {

@@ -1,8 +1,10 @@
 //! Helpers for xvrrp's integration tests: network namespaces that clean up
 //! after themselves, raw frame I/O, and the root check.
 //!
-//! The tests themselves live in `tests/tests/*.rs`.
+//! The tests themselves live in `tests/tests/*.rs`; the demo and the benchmark
+//! are binaries in `src/bin/` (the benchmark's cases in `bench/`).
 
+pub mod bench;
 pub mod cases;
 pub mod classic;
 pub mod daemon;

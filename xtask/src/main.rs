@@ -5,7 +5,9 @@
 //! - `build-ebpf [--release]`: builds the XDP program and says where it is.
 //! - `test`: setup, formatting, lints, build, every test.
 //! - `demo`: the main job on a namespace lab.
+//! - `bench [--quick] [--only NAME]`: xvrrpd against keepalived, side by side.
 
+mod bench;
 mod demo;
 mod setup;
 mod util;
@@ -38,6 +40,9 @@ enum Command {
     Test,
     /// Run the demo on a network-namespace lab (needs root).
     Demo,
+    /// Benchmark xvrrpd against keepalived on namespace labs (needs root): prints a
+    /// Markdown table, writes bench/results/latest.json.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
         Command::BuildEbpf { release } => build_ebpf(release),
         Command::Test => test(),
         Command::Demo => demo::run(),
+        Command::Bench(args) => bench::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,146 @@
+//! What a daemon costs, read from /proc: CPU time and peak memory of a whole
+//! process tree (keepalived forks a VRRP child; xvrrpd is one process with
+//! threads).
+//!
+//! CPU is utime + stime of `/proc/PID/stat`, which the kernel sums over every
+//! thread of the process, live or exited, plus cutime + cstime (children it
+//! has reaped). `/proc/PID/task/*/schedstat` gives the same time in
+//! nanoseconds for live threads: kept as a finer cross-check for daemons that
+//! use less than a clock tick in a window.
+
+use std::{collections::HashMap, fs};
+
+/// One reading of a process tree.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// utime + stime + cutime + cstime over the tree, in clock ticks.
+    pub ticks: u64,
+    /// Time on CPU of every live thread of the tree, in ns (schedstat).
+    pub run_ns: u64,
+    /// VmHWM summed over the tree, in KiB.
+    pub hwm_kib: u64,
+    /// VmRSS summed over the tree, in KiB.
+    pub rss_kib: u64,
+    /// Kernel memory of the BPF maps the tree holds open (fdinfo `memlock`), in bytes.
+    pub bpf_memlock: u64,
+    /// Processes in the tree.
+    pub procs: usize,
+}
+
+/// Clock ticks per second of utime/stime (USER_HZ).
+pub fn ticks_per_sec() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    u64::try_from(hz).unwrap_or(100).max(1)
+}
+
+/// The fields of /proc/PID/stat after the command name (field 3 onwards).
+fn stat_fields(pid: u32) -> Option<Vec<u64>> {
+    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &text[text.rfind(')')? + 1..];
+    // Field 3 (state) is a letter: keep its slot so indexes match `man 5 proc` - 3.
+    Some(
+        rest.split_whitespace()
+            .map(|f| f.parse::<u64>().unwrap_or(0))
+            .collect(),
+    )
+}
+
+/// `root` and every process descended from it.
+pub fn tree(root: u32) -> Vec<u32> {
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    if let Ok(entries) = fs::read_dir("/proc") {
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if let Some(f) = stat_fields(pid)
+                && let Some(&ppid) = f.get(1)
+            {
+                children
+                    .entry(u32::try_from(ppid).unwrap_or(0))
+                    .or_default()
+                    .push(pid);
+            }
+        }
+    }
+    let mut out = vec![root];
+    let mut i = 0;
+    while i < out.len() {
+        if let Some(c) = children.get(&out[i]) {
+            out.extend(c);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn status_kib(pid: u32, key: &str) -> u64 {
+    fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(key))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn schedstat_ns(pid: u32) -> u64 {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+        .sum()
+}
+
+fn bpf_memlock(pid: u32) -> u64 {
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return 0;
+    };
+    let mut total = 0;
+    for fd in fds.flatten() {
+        let is_map = fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().contains("bpf-map"));
+        if !is_map {
+            continue;
+        }
+        let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()));
+        if let Ok(info) = info {
+            total += info
+                .lines()
+                .find(|l| l.starts_with("memlock:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
+/// Reads the tree under `root` now.
+pub fn read(root: u32) -> Usage {
+    let mut u = Usage::default();
+    for pid in tree(root) {
+        let Some(f) = stat_fields(pid) else { continue };
+        // utime, stime, cutime, cstime: fields 14-17, indexes 11-14 here.
+        u.ticks += f.get(11..15).map_or(0, |s| s.iter().sum());
+        u.run_ns += schedstat_ns(pid);
+        u.hwm_kib += status_kib(pid, "VmHWM:");
+        u.rss_kib += status_kib(pid, "VmRSS:");
+        u.bpf_memlock += bpf_memlock(pid);
+        u.procs += 1;
+    }
+    u
+}
+
+/// CPU use between two readings as % of one core: (ticks, schedstat).
+pub fn cpu_percent(before: &Usage, after: &Usage, secs: f64) -> (f64, f64) {
+    let hz = ticks_per_sec() as f64;
+    let ticks = after.ticks.saturating_sub(before.ticks) as f64;
+    let ns = after.run_ns.saturating_sub(before.run_ns) as f64;
+    (ticks / hz / secs * 100.0, ns / 1e9 / secs * 100.0)
+}
