@@ -114,6 +114,9 @@ pub struct Engine {
     /// How and where to attach XDP to interfaces that appear later (reload,
     /// an interface deleted and created again).
     pub xdp_attach: Option<(aya::programs::XdpMode, std::path::PathBuf)>,
+    /// Each interface an instance uses or tracks: (operationally up, index),
+    /// read once per poll for all instances, not once per instance.
+    links: HashMap<String, (bool, Option<u32>)>,
 }
 
 fn state_name(s: State) -> &'static str {
@@ -259,6 +262,7 @@ impl Engine {
             adverts_tx: 0,
             receivers_changed: false,
             xdp_attach: None,
+            links: HashMap::new(),
         };
         for cfg in &config.instances {
             engine.add_instance(cfg)?;
@@ -770,8 +774,11 @@ impl Engine {
         let moved: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.is_live(i))
             .filter(|&i| {
-                crate::net::sys::ifindex(&self.slots[i].iface.name)
-                    .is_ok_and(|n| n != self.slots[i].iface.index)
+                let slot = &self.slots[i];
+                self.links
+                    .get(&slot.iface.name)
+                    .and_then(|l| l.1)
+                    .is_some_and(|n| n != slot.iface.index)
             })
             .collect();
         if moved.is_empty() {
@@ -864,6 +871,43 @@ impl Engine {
     /// (effective priority, fault?, why) from scripts and interfaces (keepalived's rules:
     /// weight 0 means FAULT on failure; a positive weight is added while healthy, a
     /// negative one while failing; `reverse` swaps healthy and failing).
+    /// Link state from the last poll (read now for an interface not seen yet).
+    fn link_up(&self, name: &str) -> bool {
+        self.links.get(name).map_or_else(|| iface::link_up(name), |l| l.0)
+    }
+
+    /// Reads every interface's state once; true when anything changed since
+    /// the last poll (only then is every instance's health recomputed).
+    fn refresh_links(&mut self) -> bool {
+        let mut names: Vec<String> = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            if !self.is_live(i) {
+                continue;
+            }
+            names.push(slot.iface.name.clone());
+            names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.clone()));
+        }
+        names.sort();
+        names.dedup();
+        let fresh: HashMap<String, (bool, Option<u32>)> = names
+            .into_iter()
+            .map(|n| {
+                let state = (iface::link_up(&n), crate::net::sys::ifindex(&n).ok());
+                (n, state)
+            })
+            .collect();
+        let changed = fresh != self.links;
+        self.links = fresh;
+        changed
+    }
+
+    /// The periodic link poll: cheap when nothing changed.
+    pub async fn on_link_poll(&mut self) {
+        if self.refresh_links() {
+            self.on_health_change().await;
+        }
+    }
+
     fn health(&self, idx: usize) -> (u8, bool, String) {
         let slot = &self.slots[idx];
         let mut delta: i32 = 0;
@@ -884,12 +928,12 @@ impl Engine {
         for t in &slot.cfg.track_interfaces {
             weigh(
                 format!("interface {} down", t.name),
-                iface::link_up(&t.name),
+                self.link_up(&t.name),
                 t.weight,
                 t.reverse,
             );
         }
-        if !slot.cfg.dont_track_primary && !slot.iface.is_up() {
+        if !slot.cfg.dont_track_primary && !self.link_up(&slot.iface.name) {
             fault = Some(format!("interface {} down", slot.iface.name));
         }
         let priority = if slot.base_priority == fsm::PRIORITY_OWNER {

@@ -399,7 +399,7 @@ async fn run_async(opts: RunOptions) -> Result<()> {
             idx = any_rx => engine.on_socket_rx(idx).await,
             () = xdp_ready => engine.on_xdp_events().await,
             Some(ev) = script_rx.recv() => engine.on_script(ev).await,
-            _ = link_poll.tick() => engine.on_health_change().await,
+            _ = link_poll.tick() => engine.on_link_poll().await,
             Ok((stream, _)) = control.accept() => serve_status(&mut engine, stream).await,
             Some((stream, _)) = metrics_conn => serve_metrics(&mut engine, stream).await,
             _ = hup.recv() => {
