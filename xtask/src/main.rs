@@ -9,6 +9,7 @@
 
 mod bench;
 mod demo;
+mod fuzz;
 mod setup;
 mod util;
 
@@ -43,6 +44,8 @@ enum Command {
     /// Benchmark xvrrpd against keepalived on namespace labs (needs root): prints a
     /// Markdown table, writes bench/results/latest.json.
     Bench(bench::Args),
+    /// Run the cargo-fuzz targets (fuzz/) for a while each.
+    Fuzz(fuzz::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Test => test(),
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

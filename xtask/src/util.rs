@@ -73,6 +73,21 @@ impl Cmd {
         Self(cmd)
     }
 
+    pub fn arg_path(mut self, path: &std::path::Path) -> Self {
+        self.0.arg(path);
+        self
+    }
+
+    pub fn args_str(mut self, args: &[&str]) -> Self {
+        self.0.args(args);
+        self
+    }
+
+    pub fn in_dir(mut self, dir: &std::path::Path) -> Self {
+        self.0.current_dir(dir);
+        self
+    }
+
     pub fn env(mut self, key: &str, value: impl AsRef<OsStr>) -> Self {
         self.0.env(key, value);
         self
