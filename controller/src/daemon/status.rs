@@ -96,27 +96,34 @@ pub fn prometheus(status: &Status) -> String {
             ));
         }
     }
-    out.push_str("# TYPE xvrrp_effective_priority gauge\n");
-    for i in &status.instances {
-        out.push_str(&format!(
-            "xvrrp_effective_priority{{instance=\"{}\",vrid=\"{}\"}} {}\n",
-            i.name, i.vrid, i.effective_priority
-        ));
-    }
-    out.push_str("# TYPE xvrrp_transitions_total counter\n");
-    for i in &status.instances {
-        out.push_str(&format!(
-            "xvrrp_transitions_total{{instance=\"{}\",vrid=\"{}\"}} {}\n",
-            i.name, i.vrid, i.transitions
-        ));
-    }
-    out.push_str("# HELP xvrrp_split_brain_adverts_total Adverts from another master while master.\n# TYPE xvrrp_split_brain_adverts_total counter\n");
-    for i in &status.instances {
-        out.push_str(&format!(
-            "xvrrp_split_brain_adverts_total{{instance=\"{}\",vrid=\"{}\"}} {}\n",
-            i.name, i.vrid, i.split_brain_adverts
-        ));
-    }
+    let mut per_instance = |metric: &str, kind: &str, help: &str, value: &dyn Fn(&InstanceStatus) -> u64| {
+        out.push_str(&format!("# HELP {metric} {help}\n# TYPE {metric} {kind}\n"));
+        for i in &status.instances {
+            out.push_str(&format!(
+                "{metric}{{instance=\"{}\",vrid=\"{}\"}} {}\n",
+                i.name,
+                i.vrid,
+                value(i)
+            ));
+        }
+    };
+    per_instance(
+        "xvrrp_effective_priority",
+        "gauge",
+        "Priority advertised now (weights applied).",
+        &|i| u64::from(i.effective_priority),
+    );
+    per_instance("xvrrp_transitions_total", "counter", "State changes.", &|i| {
+        i.transitions
+    });
+    // In XDP mode steady adverts from the other master do not wake the daemon:
+    // this counts the times one was noticed, not every advert.
+    per_instance(
+        "xvrrp_split_brain_adverts_total",
+        "counter",
+        "Adverts from another master noticed while master (split brain).",
+        &|i| i.split_brain_adverts,
+    );
     out.push_str("# HELP xvrrp_packets_total Receive drops by reason, adverts received and sent, ARP replies.\n# TYPE xvrrp_packets_total counter\n");
     for (name, value) in &status.counters {
         out.push_str(&format!("xvrrp_packets_total{{kind=\"{name}\"}} {value}\n"));
