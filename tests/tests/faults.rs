@@ -7,6 +7,7 @@ use xvrrp_tests::{
     daemon::{Daemon, Scratch, wait_for},
     have_root,
     lab::Lab,
+    netns::NetNs,
 };
 
 fn conf(name: &str, vrid: u8, priority: u8, interval: &str, extra: &str) -> String {
@@ -23,25 +24,71 @@ fn two_hosts() -> Lab {
     lab
 }
 
-/// Arrival times (s) of a's adverts on b's eth0 over `secs`, from tcpdump.
-fn advert_times(lab: &Lab, secs: u32) -> Vec<f64> {
+/// Arrival times (s since the epoch) of adverts from `src` on b's `iface`
+/// over `secs`, from tcpdump. b must run in socket mode: XDP consumes adverts
+/// before tcpdump sees them.
+fn advert_times(lab: &Lab, iface: &str, src: &str, secs: u32) -> Vec<f64> {
+    let filter = format!("ip proto 112 and src host {src}");
     let out = Command::new("ip")
         .args(["netns", "exec", lab.get("b").name(), "timeout", &secs.to_string()])
-        .args([
-            "tcpdump",
-            "-tt",
-            "-n",
-            "-i",
-            "eth0",
-            "-l",
-            "ip proto 112 and src host 192.0.2.1",
-        ])
+        .args(["tcpdump", "-tt", "-n", "-i", iface, "-l", &filter])
         .output()
         .expect("tcpdump (apt package tcpdump)");
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next()?.parse().ok())
         .collect()
+}
+
+/// 30% of VRRP packets dropped at random on the way out.
+const LOSS: &[&str] = &[
+    "OUTPUT",
+    "-p",
+    "vrrp",
+    "-m",
+    "statistic",
+    "--mode",
+    "random",
+    "--probability",
+    "0.3",
+    "-j",
+    "DROP",
+];
+/// Every VRRP packet dropped on the way out (put first: a partition).
+const PARTITION: &[&str] = &["OUTPUT", "-p", "vrrp", "-j", "DROP"];
+
+/// An iptables rule in a namespace, deleted on drop.
+struct Rule<'a> {
+    ns: &'a NetNs,
+    rule: &'static [&'static str],
+}
+
+fn iptables<'a>(ns: &'a NetNs, rule: &'static [&'static str]) -> Rule<'a> {
+    let r = Rule { ns, rule };
+    r.apply("-I");
+    r
+}
+
+impl Rule<'_> {
+    fn apply(&self, op: &str) {
+        let mut args = vec!["netns", "exec", self.ns.name(), "iptables", op];
+        args.extend_from_slice(self.rule);
+        let ok = Command::new("ip").args(&args).status().is_ok_and(|s| s.success());
+        assert!(ok || op == "-D", "iptables {op} {:?}", self.rule);
+    }
+}
+
+impl Drop for Rule<'_> {
+    fn drop(&mut self) {
+        self.apply("-D");
+    }
+}
+
+/// Wall-clock now, as tcpdump's `-tt` and `date +%s.%N` print it.
+fn epoch_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[test]
@@ -86,7 +133,7 @@ fn hanging_forking_flooding_script_is_killed_and_adverts_stay_on_time() {
     })
     .expect("the hanging script counts as failed (weight -10)");
 
-    let times = advert_times(&lab, 6);
+    let times = advert_times(&lab, "eth0", "192.0.2.1", 6);
     assert!(times.len() >= 4, "adverts seen on b: {times:?}");
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
     let worst = gaps.iter().map(|g| (g - 1.0).abs()).fold(0.0, f64::max);
@@ -140,30 +187,9 @@ fn thirty_percent_advert_loss_does_not_flap_with_down_timer_adverts() {
     let transitions = b.status().unwrap()["instances"][0]["transitions"].clone();
     let rx_before = b.counter("adverts_rx");
     // 30% of a's adverts never leave a.
-    let rule = [
-        "OUTPUT",
-        "-p",
-        "vrrp",
-        "-m",
-        "statistic",
-        "--mode",
-        "random",
-        "--probability",
-        "0.3",
-        "-j",
-        "DROP",
-    ];
-    let ipt = |op: &str| {
-        let mut args = vec!["netns", "exec", lab.get("a").name(), "iptables", op];
-        args.extend_from_slice(&rule);
-        assert!(
-            Command::new("ip").args(&args).status().unwrap().success(),
-            "iptables {op}"
-        );
-    };
-    ipt("-A");
+    let loss = iptables(lab.get("a"), LOSS);
     std::thread::sleep(Duration::from_secs(20));
-    ipt("-D");
+    drop(loss);
     let tx = a.counter("adverts_tx");
     let st = b.status().unwrap();
     assert_eq!(st["instances"][0]["transitions"], transitions, "b never flapped");
@@ -225,4 +251,269 @@ fn link_flapping_ten_times_a_second_settles_to_one_master() {
         a.state("VI_1"),
         b.state("VI_1")
     );
+}
+
+#[test]
+fn full_send_buffer_drops_adverts_and_leaves_the_other_links_on_time() {
+    if !have_root("full_send_buffer_drops_adverts_and_leaves_the_other_links_on_time") {
+        return;
+    }
+    let lab = two_hosts();
+    // A second link between a and b: a veth pair of their own, eth1 on both.
+    let (na, nb) = (lab.get("a"), lab.get("b"));
+    na.ip(&[
+        "link",
+        "add",
+        "eth1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth1",
+        "netns",
+        nb.name(),
+    ]);
+    na.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth1"]);
+    nb.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth1"]);
+    na.ip(&["link", "set", "eth1", "up"]);
+    nb.ip(&["link", "set", "eth1", "up"]);
+    let dir = Scratch::new("sndbuf");
+    // On eth1, 40 masters at 100 ms: 400 adverts a second through one socket.
+    let busy: String = (101..=140)
+        .map(|vrid| {
+            format!(
+                "vrrp_instance B{vrid} {{\n  state BACKUP\n  interface eth1\n  version 3\n  \
+                 virtual_router_id {vrid}\n  priority 100\n  advert_int 0.1\n  \
+                 virtual_ipaddress {{\n    198.51.100.{vrid}/24\n  }}\n}}\n"
+            )
+        })
+        .collect();
+    let mut a = Daemon::start(
+        na,
+        &dir.write("a.conf", &(conf("VI_1", 51, 100, "0.1", "") + &busy)),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    // b in socket mode: its tcpdump sees a's adverts.
+    let b = Daemon::start(
+        nb,
+        &dir.write("b.conf", &conf("VI_1", 51, 50, "0.1", "")),
+        &dir.0.join("rb"),
+        "socket",
+    );
+    let all_master = |d: &Daemon| {
+        d.status().is_some_and(|s| {
+            s["instances"]
+                .as_array()
+                .is_some_and(|v| v.len() == 41 && v.iter().all(|i| i["state"] == "MASTER"))
+        })
+    };
+    wait_for(Duration::from_secs(8), || {
+        all_master(&a) && b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .expect("a masters VI_1 and the 40 instances on eth1, b backs up VI_1");
+    let transitions = |d: &Daemon| -> Vec<u64> {
+        d.status().unwrap()["instances"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["transitions"].as_u64().unwrap())
+            .collect()
+    };
+    let (ta, tb) = (transitions(&a), transitions(&b));
+    assert_eq!(a.counter("adverts_tx_errors"), 0, "no errors before the fault");
+
+    // eth1's queue stops draining (1 kbit/s, 10 MB of queue): every advert
+    // stays charged to the socket until its send buffer is full.
+    na.exec(&[
+        "tc", "qdisc", "add", "dev", "eth1", "root", "tbf", "rate", "1kbit", "burst", "1600", "limit", "10mb",
+    ]);
+    wait_for(Duration::from_secs(5), || a.counter("adverts_tx_errors") > 0)
+        .expect("the send buffer of eth1's advert socket fills up");
+    let errors_before = a.counter("adverts_tx_errors");
+    // Meanwhile VI_1's adverts on eth0 leave on their 100 ms schedule.
+    let times = advert_times(&lab, "eth0", "192.0.2.1", 3);
+    let errors_during = a.counter("adverts_tx_errors") - errors_before;
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let worst = gaps.iter().map(|g| (g - 0.1).abs()).fold(0.0, f64::max);
+    println!(
+        "faults: eth1's send buffer full: {errors_during} adverts refused in 3 s; VI_1 on eth0: \
+         {} adverts, worst deviation from 100 ms {:.1} ms",
+        times.len(),
+        worst * 1000.0
+    );
+    assert!(times.len() >= 25, "VI_1's adverts on eth0 kept going: {times:?}");
+    assert!(
+        worst < 0.03,
+        "VI_1's adverts off schedule by {worst:.3} s: {gaps:.3?}"
+    );
+    assert!(
+        errors_during >= 600,
+        "eth1's 40 instances kept trying (and being refused): {errors_during} in 3 s"
+    );
+    assert_eq!(a.exited(), None, "a keeps running");
+    assert_eq!(transitions(&a), ta, "no state change on a");
+    assert_eq!(transitions(&b), tb, "no state change on b");
+    let logged = a.log_text().matches("sending an advert failed").count();
+    assert!(
+        (1..=2).contains(&logged),
+        "the refusal is logged once per kind, not per advert: {logged} lines"
+    );
+
+    // The queue drains: adverts flow again, nothing more is refused.
+    na.exec(&["tc", "qdisc", "del", "dev", "eth1", "root"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let (errors, tx) = (a.counter("adverts_tx_errors"), a.counter("adverts_tx"));
+    let times = advert_times(&lab, "eth1", "198.51.100.1", 1);
+    let sent = a.counter("adverts_tx") - tx;
+    println!(
+        "faults: queue drained: {sent} adverts sent in about 1 s, b saw {} on eth1",
+        times.len()
+    );
+    assert_eq!(
+        a.counter("adverts_tx_errors"),
+        errors,
+        "no refusals after the drain"
+    );
+    assert!(sent >= 300, "eth1's adverts resumed: {sent} in about 1 s");
+    assert!(
+        times.len() >= 200,
+        "b hears eth1's adverts again: {}",
+        times.len()
+    );
+    assert!(all_master(&a), "a still masters everything");
+}
+
+#[test]
+fn partition_and_heal_under_thirty_percent_loss() {
+    if !have_root("partition_and_heal_under_thirty_percent_loss") {
+        return;
+    }
+    let lab = two_hosts();
+    let (na, nb) = (lab.get("a"), lab.get("b"));
+    let dir = Scratch::new("partition");
+    // b stamps each state change with the wall clock, as tcpdump does.
+    let stamps = dir.0.join("stamps");
+    let notify = dir.write(
+        "notify.sh",
+        &format!("#!/bin/sh\necho \"$(date +%s.%N) $3\" >> {}\n", stamps.display()),
+    );
+    Command::new("chmod").arg("+x").arg(&notify).status().unwrap();
+    let tolerant = "  down_timer_adverts 10\n";
+    let a = Daemon::start(
+        na,
+        &dir.write("a.conf", &conf("VI_1", 51, 100, "0.1", tolerant)),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    // b in socket mode: its tcpdump sees what its socket receives.
+    let b = Daemon::start(
+        nb,
+        &dir.write(
+            "b.conf",
+            &conf(
+                "VI_1",
+                51,
+                50,
+                "0.1",
+                &format!("{tolerant}  notify \"{}\"\n", notify.display()),
+            ),
+        ),
+        &dir.0.join("rb"),
+        "socket",
+    );
+    wait_for(Duration::from_secs(5), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .expect("election");
+    let transitions = |d: &Daemon| {
+        d.status().unwrap()["instances"][0]["transitions"]
+            .as_u64()
+            .unwrap()
+    };
+    let ta = transitions(&a);
+    // RFC 5798 6.1: b's Skew_Time at priority 50 and a 100 ms interval.
+    let interval = 0.1;
+    let skew = f64::from(256 - 50) * interval / 256.0;
+
+    // Partitions both ways, then heals; returns (heal time, when b stepped
+    // down, a's adverts arriving at b after the heal).
+    let partition_and_heal = || -> (f64, f64, Vec<f64>) {
+        let cut = (iptables(na, PARTITION), iptables(nb, PARTITION));
+        wait_for(Duration::from_secs(4), || {
+            b.state("VI_1").as_deref() == Some("MASTER")
+        })
+        .expect("partitioned, b takes over");
+        std::thread::scope(|s| {
+            let capture = s.spawn(|| advert_times(&lab, "eth0", "192.0.2.1", 3));
+            // tcpdump is listening before the heal.
+            std::thread::sleep(Duration::from_millis(700));
+            let healed = epoch_now();
+            drop(cut);
+            wait_for(Duration::from_secs(2), || {
+                b.state("VI_1").as_deref() == Some("BACKUP")
+            })
+            .expect("healed, b backs off");
+            let arrivals: Vec<f64> = capture
+                .join()
+                .unwrap()
+                .into_iter()
+                .filter(|t| *t > healed)
+                .collect();
+            let text = std::fs::read_to_string(&stamps).unwrap_or_default();
+            let stepped_down = text
+                .lines()
+                .filter_map(|l| l.split_once(' '))
+                .filter(|(_, st)| *st == "BACKUP")
+                .filter_map(|(t, _)| t.parse::<f64>().ok())
+                .filter(|t| *t > healed)
+                .fold(f64::MAX, f64::min);
+            (healed, stepped_down, arrivals)
+        })
+    };
+
+    // Without loss: two masters for at most one advert interval plus skew.
+    let (healed, down, _) = partition_and_heal();
+    let window = down - healed;
+    println!(
+        "faults: heal without loss: two masters for {:.0} ms (bound {:.0} ms)",
+        window * 1000.0,
+        (interval + skew) * 1000.0
+    );
+    assert!(
+        window <= interval + skew + 0.03,
+        "two masters for {window:.3} s after the heal"
+    );
+
+    // 30% loss both ways: no flapping with down_timer_adverts 10 ...
+    let _loss = (iptables(na, LOSS), iptables(nb, LOSS));
+    let (ta0, tb0) = (transitions(&a), transitions(&b));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        (transitions(&a), transitions(&b)),
+        (ta0, tb0),
+        "no flap at 30% loss"
+    );
+    // ... and after a heal b steps down on the first advert of a it hears;
+    // a lost advert costs one interval more.
+    let (healed, down, arrivals) = partition_and_heal();
+    let first = *arrivals.first().expect("a's adverts reach b after the heal");
+    println!(
+        "faults: heal at 30% loss: first advert of a after {:.0} ms, b backed off {:.0} ms after \
+         the heal",
+        (first - healed) * 1000.0,
+        (down - healed) * 1000.0
+    );
+    assert!(
+        down >= first - 0.005 && down - first <= 0.05,
+        "b steps down on a's first advert: advert at {first:.3}, BACKUP at {down:.3}"
+    );
+    let (ta1, tb1) = (transitions(&a), transitions(&b));
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        (transitions(&a), transitions(&b)),
+        (ta1, tb1),
+        "stable after the heal"
+    );
+    assert_eq!(transitions(&a), ta, "a stayed master throughout");
 }

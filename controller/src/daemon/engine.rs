@@ -109,6 +109,9 @@ pub struct Engine {
     /// Socket-mode receive counters and the send counter (slots of `stats`).
     pub counters: [u64; stats::COUNT as usize],
     pub adverts_tx: u64,
+    /// Adverts the kernel refused (full send buffer, a firewall): dropped,
+    /// not retried; the next interval sends a fresh one.
+    pub adverts_tx_errors: u64,
     /// Set when `receivers` changed: the event loop re-registers them.
     pub receivers_changed: bool,
     /// How and where to attach XDP to interfaces that appear later (reload,
@@ -260,6 +263,7 @@ impl Engine {
             pending: HashMap::new(),
             counters: [0; stats::COUNT as usize],
             adverts_tx: 0,
+            adverts_tx_errors: 0,
             receivers_changed: false,
             xdp_attach: None,
             links: HashMap::new(),
@@ -521,31 +525,37 @@ impl Engine {
     }
 
     /// Sends every queued advert: one `sendmmsg` per socket. A message the
-    /// kernel refuses (a firewall, a full buffer) is skipped, not the rest of
-    /// the batch; the first failure per socket and kind is logged.
+    /// kernel refuses for its destination (a firewall, an unreachable unicast
+    /// peer) is skipped, not the rest of the batch. A full send buffer (the
+    /// link or its qdisc is backed up) drops the rest of that socket's batch at
+    /// once: an advert held back would be stale by the time it left, the next
+    /// interval sends a fresh one, and the loop must never wait on one socket
+    /// while the others' adverts are due. The first failure per socket and
+    /// kind is logged; every dropped advert is counted (`adverts_tx_errors`).
     pub fn flush(&mut self) {
         for (key, msgs) in self.pending.drain() {
             let Some(sender) = self.senders.get_mut(&key) else {
                 continue;
             };
             let mut done = 0;
-            let mut sent = 0u64;
             while done < msgs.len() {
                 match sender.send_batch(&msgs[done..]) {
                     Ok(0) => break,
                     Ok(n) => {
                         done += n;
-                        sent += n as u64;
+                        self.adverts_tx += n as u64;
                     }
                     Err(e) => {
                         if sender.note_error(&e) {
                             warn!(src = %sender.src, "sending an advert failed: {e} (logged once)");
                         }
-                        done += 1;
+                        let full = matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS));
+                        let dropped = if full { msgs.len() - done } else { 1 };
+                        self.adverts_tx_errors += dropped as u64;
+                        done += dropped;
                     }
                 }
             }
-            self.adverts_tx += sent;
         }
     }
 
@@ -979,6 +989,7 @@ impl Engine {
             .map(|&(slot, name)| (name.to_owned(), values[slot as usize]))
             .collect();
         out.insert("adverts_tx".to_owned(), self.adverts_tx);
+        out.insert("adverts_tx_errors".to_owned(), self.adverts_tx_errors);
         out
     }
 
