@@ -646,6 +646,90 @@ fn interface_deleted_and_created_again_is_picked_up() {
 }
 
 #[test]
+fn instance_on_a_missing_interface_waits_in_fault_until_it_appears() {
+    if !have_root("instance_on_a_missing_interface_waits_in_fault_until_it_appears") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("missing-if");
+    let on_eth1 = "vrrp_instance VI_2 {\n    interface eth1\n    virtual_router_id 52\n    priority 100\n    \
+                   advert_int 1\n    virtual_ipaddress {\n        198.51.100.100/24\n    }\n}\n";
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &(conf(100, "") + on_eth1)),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    let fault_reason = |a: &Daemon| -> Option<String> {
+        let st = a.status()?;
+        let vi2 = st["instances"]
+            .as_array()?
+            .iter()
+            .find(|i| i["name"] == "VI_2")?
+            .clone();
+        (vi2["state"] == "FAULT").then(|| vi2["fault_reason"].as_str().unwrap_or("").to_owned())
+    };
+    // keepalived's behaviour: the daemon runs, the instance waits in FAULT.
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("VI_1 runs beside the waiting VI_2: {}", a.log_text()));
+    assert_eq!(
+        fault_reason(&a).as_deref(),
+        Some("interface eth1 does not exist"),
+        "{:?}",
+        a.status()
+    );
+
+    // The interface appears without an address: still waiting, for that now.
+    let (na, nb) = (lab.get("a"), lab.get("b"));
+    na.ip(&[
+        "link",
+        "add",
+        "eth1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "eth1",
+        "netns",
+        nb.name(),
+    ]);
+    nb.ip(&["link", "set", "eth1", "up"]);
+    na.ip(&["link", "set", "eth1", "up"]);
+    wait_for(Duration::from_secs(2), || {
+        fault_reason(&a).is_some_and(|r| r.contains("no IPv4 address"))
+    })
+    .unwrap_or_else(|| panic!("waiting for an address: {:?}", a.status()));
+
+    // With an address it starts, and (no other router on eth1) becomes master.
+    na.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth1"]);
+    wait_for(master_down_v2(100) + Duration::from_secs(2), || {
+        a.state("VI_2").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "VI_2 starts once eth1 is ready: {:?}\n{}",
+            a.status(),
+            a.log_text()
+        )
+    });
+    let out = na.ip(&["-o", "addr", "show", "dev", "eth1"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("198.51.100.100"),
+        "VIP on eth1"
+    );
+    // In XDP mode the program was attached to the new interface.
+    let out = na.ip(&["link", "show", "eth1"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("xdp"),
+        "XDP on eth1"
+    );
+    assert_eq!(a.state("VI_1").as_deref(), Some("MASTER"));
+    println!("daemon: an instance on a missing interface waited in FAULT and started when it appeared");
+}
+
+#[test]
 fn systemd_readiness_is_reported_once_running() {
     if !have_root("systemd_readiness_is_reported_once_running") {
         return;

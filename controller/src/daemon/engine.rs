@@ -78,7 +78,8 @@ pub struct Slot {
     pub other_master: Option<IpAddr>,
     pub other_master_count: u64,
     pub script_ok: HashMap<String, bool>,
-    pub faulted: bool,
+    /// Why the instance is in FAULT (a script, an interface, its sync group).
+    pub fault: Option<String>,
     /// (ifindex, address) of every VIP, advertised ones first.
     vip_targets: Vec<(u32, VirtualAddress)>,
     /// The MAC the VIPs are announced with: the virtual MAC with `use_vmac`.
@@ -94,10 +95,20 @@ impl Slot {
     }
 }
 
+/// An instance whose interface is missing (or has no address to send
+/// adverts from): keepalived keeps such an instance in FAULT and starts it
+/// when the interface appears; so does the link poll here.
+pub struct Waiting {
+    pub cfg: InstanceCfg,
+    pub why: String,
+}
+
 pub struct Engine {
     pub config: Config,
     pub mode: Mode,
     pub slots: Vec<Slot>,
+    /// Configured instances not bound to their interface yet.
+    pub waiting: Vec<Waiting>,
     timers: Timers,
     by_key: HashMap<InstanceKey, usize>,
     senders: HashMap<SenderKey, Sender>,
@@ -129,6 +140,27 @@ fn state_name(s: State) -> &'static str {
         State::Master => "MASTER",
         State::Fault => "FAULT",
     }
+}
+
+/// Why `cfg` cannot bind to its interface now: the interface (or a VIP's
+/// `dev`) does not exist, or it has no address to send adverts from.
+fn unbound_reason(cfg: &InstanceCfg) -> Option<String> {
+    let ifname = cfg.interface.as_deref()?;
+    if crate::net::sys::ifindex(ifname).is_err() {
+        return Some(format!("interface {ifname} does not exist"));
+    }
+    let v6 = cfg.family == crate::config::model::Family::Ipv6;
+    let vips: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    if cfg.src_ip.is_none() && iface::primary_address(ifname, v6, &vips).is_none() {
+        let kind = if v6 { "IPv6 link-local" } else { "IPv4" };
+        return Some(format!("{ifname} has no {kind} address to send adverts from"));
+    }
+    cfg.vips
+        .iter()
+        .chain(&cfg.excluded_vips)
+        .filter_map(|v| v.dev.as_deref())
+        .find(|dev| crate::net::sys::ifindex(dev).is_err())
+        .map(|dev| format!("interface {dev} (a VIP's dev) does not exist"))
 }
 
 /// The runtime form of one configured instance.
@@ -236,7 +268,7 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool) -> Result<Slot> {
         other_master: None,
         other_master_count: 0,
         script_ok: HashMap::new(),
-        faulted: false,
+        fault: None,
         vip_targets,
         cfg: cfg.clone(),
         link_local,
@@ -253,6 +285,7 @@ impl Engine {
             },
             mode,
             slots: Vec::new(),
+            waiting: Vec::new(),
             timers: Timers::default(),
             by_key: HashMap::new(),
             senders: HashMap::new(),
@@ -269,9 +302,52 @@ impl Engine {
             links: HashMap::new(),
         };
         for cfg in &config.instances {
-            engine.add_instance(cfg)?;
+            engine.add_or_wait(cfg)?;
         }
         Ok(engine)
+    }
+
+    /// Adds an instance, or parks it in FAULT (`waiting`) when its interface
+    /// is missing or has no address yet; anything else wrong is an error.
+    pub fn add_or_wait(&mut self, cfg: &InstanceCfg) -> Result<Option<usize>> {
+        if let Some(why) = unbound_reason(cfg) {
+            warn!(instance = %cfg.name, "{why}: FAULT until it appears");
+            self.notify_cfg(cfg, cfg.priority, Notify::Fault);
+            self.waiting.push(Waiting {
+                cfg: cfg.clone(),
+                why,
+            });
+            return Ok(None);
+        }
+        self.add_instance(cfg).map(Some)
+    }
+
+    /// Starts the waiting instances whose interface is ready now; the others
+    /// keep waiting, with the reason brought up to date.
+    async fn bind_waiting(&mut self) {
+        let now = monotonic_us();
+        let mut started = false;
+        for w in std::mem::take(&mut self.waiting) {
+            let why = match unbound_reason(&w.cfg) {
+                Some(why) => why,
+                None => match self.add_instance(&w.cfg) {
+                    Ok(idx) => {
+                        info!(instance = %w.cfg.name, "interface ready: starting the instance");
+                        self.deliver(idx, Event::Startup, now, "interface ready").await;
+                        started = true;
+                        continue;
+                    }
+                    Err(e) => format!("{e:#}"),
+                },
+            };
+            if why != w.why {
+                warn!(instance = %w.cfg.name, "{why}: FAULT until it can start");
+            }
+            self.waiting.push(Waiting { why, ..w });
+        }
+        if started {
+            self.flush();
+        }
     }
 
     /// Adds an instance (at start or on reload); it is started by `start`.
@@ -602,23 +678,27 @@ impl Engine {
 
     fn notify(&self, idx: usize, which: Notify) {
         let slot = &self.slots[idx];
+        self.notify_cfg(&slot.cfg, slot.fsm.vars.priority, which);
+    }
+
+    fn notify_cfg(&self, cfg: &InstanceCfg, priority: u8, which: Notify) {
         let user = self.script_user();
         let (script, state) = match which {
-            Notify::Master => (&slot.cfg.notify.master, "MASTER"),
-            Notify::Backup => (&slot.cfg.notify.backup, "BACKUP"),
-            Notify::Fault => (&slot.cfg.notify.fault, "FAULT"),
-            Notify::Stop => (&slot.cfg.notify.stop, "STOP"),
+            Notify::Master => (&cfg.notify.master, "MASTER"),
+            Notify::Backup => (&cfg.notify.backup, "BACKUP"),
+            Notify::Fault => (&cfg.notify.fault, "FAULT"),
+            Notify::Stop => (&cfg.notify.stop, "STOP"),
         };
         if let Some(s) = script {
             scripts::notify(s, &[], user.as_ref());
         }
-        if let Some(s) = &slot.cfg.notify.any {
+        if let Some(s) = &cfg.notify.any {
             // keepalived's arguments: TYPE NAME STATE PRIORITY.
             let args = [
                 "INSTANCE".to_owned(),
-                slot.cfg.name.clone(),
+                cfg.name.clone(),
                 state.to_owned(),
-                slot.fsm.vars.priority.to_string(),
+                priority.to_string(),
             ];
             scripts::notify(s, &args, user.as_ref());
         }
@@ -814,7 +894,11 @@ impl Engine {
                     self.deliver(new, Event::Startup, now, "interface created again")
                         .await
                 }
-                Err(e) => warn!(instance = %cfg.name, "cannot rebuild: {e:#}"),
+                Err(e) => {
+                    let why = format!("{e:#}");
+                    warn!(instance = %cfg.name, "cannot rebuild yet ({why}): FAULT until it can");
+                    self.waiting.push(Waiting { cfg, why });
+                }
             }
         }
         self.flush();
@@ -847,14 +931,15 @@ impl Engine {
             if !self.is_live(idx) {
                 continue;
             }
-            let faulted = self.slots[idx].faulted;
+            let faulted = self.slots[idx].fault.is_some();
             match fault {
                 Some(why) if !faulted => {
-                    self.slots[idx].faulted = true;
+                    self.slots[idx].fault = Some(why.clone());
                     self.deliver(idx, Event::FaultSet, now, &why).await;
                 }
+                Some(why) => self.slots[idx].fault = Some(why),
                 None if faulted => {
-                    self.slots[idx].faulted = false;
+                    self.slots[idx].fault = None;
                     self.deliver(idx, Event::FaultCleared, now, "health restored")
                         .await;
                 }
@@ -915,6 +1000,9 @@ impl Engine {
     pub async fn on_link_poll(&mut self) {
         if self.refresh_links() {
             self.on_health_change().await;
+        }
+        if !self.waiting.is_empty() {
+            self.bind_waiting().await;
         }
     }
 

@@ -121,7 +121,8 @@ fn attach_xdp(config: &Config, xdp_mode: XdpMode, pin_dir: &Path) -> Result<Data
         let Some(ifname) = inst.interface.as_deref() else {
             continue;
         };
-        if done.iter().any(|d| d == ifname) {
+        // A missing interface is attached when it appears (its instance waits in FAULT).
+        if done.iter().any(|d| d == ifname) || crate::net::sys::ifindex(ifname).is_err() {
             continue;
         }
         dp.attach_pinned(ifname, xdp_mode, pin_dir)?;
@@ -211,6 +212,8 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
             }
         }
     }
+    // Waiting instances hold nothing: those still configured wait again below.
+    engine.waiting.clear();
     engine.config.global = new.global.clone();
     engine.config.scripts = new.scripts.clone();
     engine.config.sync_groups = new.sync_groups.clone();
@@ -219,7 +222,7 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
             (0..engine.slots.len()).any(|i| engine.is_live(i) && engine.slots[i].cfg.name == cfg.name);
         if !running {
             info!(instance = %cfg.name, "reload: starting");
-            started.push(engine.add_instance(cfg)?);
+            started.extend(engine.add_or_wait(cfg)?);
         }
     }
     let now = monotonic_us();

@@ -25,6 +25,9 @@ pub struct InstanceStatus {
     /// Another master heard while master (split brain), if any.
     pub split_brain_peer: Option<String>,
     pub split_brain_adverts: u64,
+    /// Why the instance is in FAULT, while it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault_reason: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -73,6 +76,36 @@ pub fn snapshot(engine: &mut Engine) -> Status {
                 .collect(),
             split_brain_peer: slot.other_master.map(|ip| ip.to_string()),
             split_brain_adverts: slot.other_master_count,
+            fault_reason: slot.fault.clone(),
+        });
+    }
+    for w in &engine.waiting {
+        let cfg = &w.cfg;
+        instances.push(InstanceStatus {
+            name: cfg.name.clone(),
+            interface: cfg.interface.clone().unwrap_or_default(),
+            family: match cfg.family {
+                crate::config::model::Family::Ipv6 => "inet6",
+                crate::config::model::Family::Ipv4 => "inet",
+            }
+            .to_owned(),
+            vrid: cfg.vrid,
+            version: cfg.version,
+            state: "FAULT".to_owned(),
+            priority: cfg.priority,
+            effective_priority: cfg.priority,
+            master_ip: None,
+            advert_interval_ms: u64::from(cfg.advert_int_cs) * 10,
+            last_advert_age_ms: None,
+            transitions: 0,
+            vips: cfg
+                .vips
+                .iter()
+                .map(|v| format!("{}/{}", v.addr, v.prefix))
+                .collect(),
+            split_brain_peer: None,
+            split_brain_adverts: 0,
+            fault_reason: Some(w.why.clone()),
         });
     }
     Status {
@@ -156,6 +189,9 @@ pub fn table(status: &Status) -> String {
             age,
             i.vips.join(",")
         ));
+        if let Some(why) = &i.fault_reason {
+            out.push_str(&format!("{:<12} fault: {why}\n", ""));
+        }
     }
     out.push_str(&format!("mode: {}\n", status.mode));
     let counters: Vec<String> = status
