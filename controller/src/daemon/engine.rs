@@ -95,6 +95,14 @@ impl Slot {
     }
 }
 
+/// Gratuitous ARPs / unsolicited NAs for one VIP, waiting for `flush`.
+struct PendingGarp {
+    idx: usize,
+    ifindex: u32,
+    frame: Vec<u8>,
+    count: u32,
+}
+
 /// An instance whose interface is missing (or has no address to send
 /// adverts from): keepalived keeps such an instance in FAULT and starts it
 /// when the interface appears; so does the link poll here.
@@ -117,6 +125,7 @@ pub struct Engine {
     addrs: Addresses,
     pub datapath: Option<Datapath>,
     pending: HashMap<SenderKey, Vec<Outgoing>>,
+    pending_garps: Vec<PendingGarp>,
     /// Socket-mode receive counters and the send counter (slots of `stats`).
     pub counters: [u64; stats::COUNT as usize],
     pub adverts_tx: u64,
@@ -294,6 +303,7 @@ impl Engine {
             addrs: Addresses::open()?,
             datapath,
             pending: HashMap::new(),
+            pending_garps: Vec::new(),
             counters: [0; stats::COUNT as usize],
             adverts_tx: 0,
             adverts_tx_errors: 0,
@@ -600,6 +610,13 @@ impl Engine {
         }
     }
 
+    /// Sends what the last batch of events queued: adverts first (they keep
+    /// the other routers from taking over), then the announcements.
+    pub fn flush(&mut self) {
+        self.flush_adverts();
+        self.flush_gratuitous();
+    }
+
     /// Sends every queued advert: one `sendmmsg` per socket. A message the
     /// kernel refuses for its destination (a firewall, an unreachable unicast
     /// peer) is skipped, not the rest of the batch. A full send buffer (the
@@ -608,7 +625,7 @@ impl Engine {
     /// interval sends a fresh one, and the loop must never wait on one socket
     /// while the others' adverts are due. The first failure per socket and
     /// kind is logged; every dropped advert is counted (`adverts_tx_errors`).
-    pub fn flush(&mut self) {
+    fn flush_adverts(&mut self) {
         for (key, msgs) in self.pending.drain() {
             let Some(sender) = self.senders.get_mut(&key) else {
                 continue;
@@ -635,17 +652,37 @@ impl Engine {
         }
     }
 
+    /// Queues `count` gratuitous ARPs / unsolicited NAs for every VIP of an
+    /// instance; `flush` sends them.
     fn send_gratuitous(&mut self, idx: usize, count: u32) {
         let slot = &self.slots[idx];
         for (ifindex, vip) in slot.all_vips() {
-            let Some(sender) = self.frames.get(ifindex) else {
-                continue;
-            };
             let frame = announcement(slot.mac, vip.addr, slot.link_local);
-            for _ in 0..count {
-                if let Err(e) = sender.send(&frame) {
-                    warn!(instance = %slot.cfg.name, vip = %vip.addr, "gratuitous ARP/NA failed: {e}");
-                    break;
+            self.pending_garps.push(PendingGarp {
+                idx,
+                ifindex: *ifindex,
+                frame,
+                count,
+            });
+        }
+    }
+
+    /// Sends the queued announcements in rounds: every VIP's first one, then
+    /// every VIP's second, ... When many instances become master at once, all
+    /// their addresses are installed first (the announcements wait for the end
+    /// of the batch) and every VIP is announced once before any is repeated.
+    fn flush_gratuitous(&mut self) {
+        let mut garps = std::mem::take(&mut self.pending_garps);
+        let rounds = garps.iter().map(|g| g.count).max().unwrap_or(0);
+        for round in 0..rounds {
+            for g in garps.iter_mut().filter(|g| round < g.count) {
+                let Some(sender) = self.frames.get(&g.ifindex) else {
+                    continue;
+                };
+                if let Err(e) = sender.send(&g.frame) {
+                    let name = &self.slots[g.idx].cfg.name;
+                    warn!(instance = %name, ifindex = g.ifindex, "gratuitous ARP/NA failed: {e}");
+                    g.count = 0;
                 }
             }
         }
