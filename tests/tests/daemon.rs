@@ -730,6 +730,55 @@ fn instance_on_a_missing_interface_waits_in_fault_until_it_appears() {
 }
 
 #[test]
+fn vrrp_garp_interval_spaces_the_gratuitous_arps() {
+    if !have_root("vrrp_garp_interval_spaces_the_gratuitous_arps") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("garp-gap");
+    // Two VIPs, three gratuitous ARPs each, no second burst; 100 ms between messages.
+    let text = "global_defs {\n    vrrp_garp_interval 0.1\n}\n".to_owned()
+        + &conf(
+            100,
+            "    garp_master_repeat 3\n    garp_master_delay 0\n    virtual_ipaddress_excluded {\n        \
+             192.0.2.101/24\n    }\n",
+        );
+    // The switch sees a's frames: capture ARP from its port while a becomes master.
+    let capture = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.switch.name(), "timeout", "6"])
+        .args(["tcpdump", "-tt", "-n", "-l", "-i", "p-a", "arp"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcpdump (apt package tcpdump)");
+    std::thread::sleep(Duration::from_millis(500));
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &text),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    wait_for(master_down_v2(100) + Duration::from_secs(2), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("a becomes master: {}", a.log_text()));
+    let out = capture.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let times: Vec<f64> = text
+        .lines()
+        .filter(|l| l.contains("Request who-has 192.0.2.10") && l.contains("tell 192.0.2.10"))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect();
+    let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    println!("daemon: gratuitous ARPs with vrrp_garp_interval 0.1: gaps {gaps:.3?}");
+    assert_eq!(times.len(), 6, "2 VIPs x 3 gratuitous ARPs:\n{text}");
+    assert!(
+        gaps.iter().all(|g| *g >= 0.095),
+        "at least 100 ms between two gratuitous ARPs: {gaps:.3?}"
+    );
+}
+
+#[test]
 fn systemd_readiness_is_reported_once_running() {
     if !have_root("systemd_readiness_is_reported_once_running") {
         return;

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use tracing::{debug, info, warn};
 use xvrrp_common::{maps::InstanceKey, stats};
 
-use super::{persist::Saved, timers::Timers};
+use super::{announce::Announcer, persist::Saved, timers::Timers};
 use crate::{
     config::model::{Config, Instance as InstanceCfg, RunAs, VirtualAddress},
     datapath::{Datapath, instance_key},
@@ -95,14 +95,6 @@ impl Slot {
     }
 }
 
-/// Gratuitous ARPs / unsolicited NAs for one VIP, waiting for `flush`.
-struct PendingGarp {
-    idx: usize,
-    ifindex: u32,
-    frame: Vec<u8>,
-    count: u32,
-}
-
 /// An instance whose interface is missing (or has no address to send
 /// adverts from): keepalived keeps such an instance in FAULT and starts it
 /// when the interface appears; so does the link poll here.
@@ -125,7 +117,8 @@ pub struct Engine {
     addrs: Addresses,
     pub datapath: Option<Datapath>,
     pending: HashMap<SenderKey, Vec<Outgoing>>,
-    pending_garps: Vec<PendingGarp>,
+    /// Gratuitous ARPs / unsolicited NAs waiting to go out.
+    announcer: Announcer,
     /// Socket-mode receive counters and the send counter (slots of `stats`).
     pub counters: [u64; stats::COUNT as usize],
     pub adverts_tx: u64,
@@ -303,7 +296,10 @@ impl Engine {
             addrs: Addresses::open()?,
             datapath,
             pending: HashMap::new(),
-            pending_garps: Vec::new(),
+            announcer: Announcer::new(
+                u64::from(config.global.garp_interval_ms) * 1000,
+                u64::from(config.global.gna_interval_ms) * 1000,
+            ),
             counters: [0; stats::COUNT as usize],
             adverts_tx: 0,
             adverts_tx_errors: 0,
@@ -545,6 +541,7 @@ impl Engine {
                     }
                 }
                 Action::RemoveVips => {
+                    self.announcer.cancel(idx);
                     if let Some(vmac) = self.slots[idx].vmac {
                         self.addrs
                             .remove_unicast_filter(self.slots[idx].iface.index, vmac)
@@ -653,39 +650,39 @@ impl Engine {
     }
 
     /// Queues `count` gratuitous ARPs / unsolicited NAs for every VIP of an
-    /// instance; `flush` sends them.
+    /// instance; `flush` sends them (see `announce` for the order and pacing).
     fn send_gratuitous(&mut self, idx: usize, count: u32) {
         let slot = &self.slots[idx];
         for (ifindex, vip) in slot.all_vips() {
             let frame = announcement(slot.mac, vip.addr, slot.link_local);
-            self.pending_garps.push(PendingGarp {
-                idx,
-                ifindex: *ifindex,
-                frame,
-                count,
-            });
+            self.announcer
+                .push(*ifindex, vip.addr.is_ipv6(), idx, frame, count);
         }
     }
 
-    /// Sends the queued announcements in rounds: every VIP's first one, then
-    /// every VIP's second, ... When many instances become master at once, all
-    /// their addresses are installed first (the announcements wait for the end
-    /// of the batch) and every VIP is announced once before any is repeated.
+    /// Sends the announcements that are due. They wait for the end of the
+    /// event batch, so when many instances become master at once all their
+    /// addresses are installed first.
     fn flush_gratuitous(&mut self) {
-        let mut garps = std::mem::take(&mut self.pending_garps);
-        let rounds = garps.iter().map(|g| g.count).max().unwrap_or(0);
-        for round in 0..rounds {
-            for g in garps.iter_mut().filter(|g| round < g.count) {
-                let Some(sender) = self.frames.get(&g.ifindex) else {
-                    continue;
-                };
-                if let Err(e) = sender.send(&g.frame) {
-                    let name = &self.slots[g.idx].cfg.name;
-                    warn!(instance = %name, ifindex = g.ifindex, "gratuitous ARP/NA failed: {e}");
-                    g.count = 0;
-                }
+        for due in self.announcer.due(monotonic_us()) {
+            let Some(sender) = self.frames.get(&due.ifindex) else {
+                continue;
+            };
+            if let Err(e) = sender.send(&due.frame) {
+                let name = &self.slots[due.idx].cfg.name;
+                warn!(instance = %name, ifindex = due.ifindex, "gratuitous ARP/NA failed: {e}");
+                self.announcer.cancel(due.idx);
             }
         }
+    }
+
+    /// Applies a reloaded `global_defs` to what the engine keeps of it.
+    pub fn set_global(&mut self, global: crate::config::model::Global) {
+        self.announcer.set_gaps(
+            u64::from(global.garp_interval_ms) * 1000,
+            u64::from(global.gna_interval_ms) * 1000,
+        );
+        self.config.global = global;
     }
 
     fn arp_responder(&mut self, idx: usize, on: bool) {
@@ -743,7 +740,11 @@ impl Engine {
 
     /// The earliest timer deadline.
     pub fn next_deadline(&mut self) -> Option<Micros> {
-        self.timers.earliest()
+        let paced = self.announcer.next_deadline();
+        match (self.timers.earliest(), paced) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Fires every due timer. In XDP mode an expiring Master_Down_Timer first

@@ -2,6 +2,7 @@
 //! every instance), the XDP ring buffer or the receive sockets, health-check
 //! results, link polling, signals, and the control socket.
 
+pub mod announce;
 pub mod engine;
 pub mod persist;
 pub mod privileges;

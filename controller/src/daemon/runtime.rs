@@ -214,7 +214,7 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
     }
     // Waiting instances hold nothing: those still configured wait again below.
     engine.waiting.clear();
-    engine.config.global = new.global.clone();
+    engine.set_global(new.global.clone());
     engine.config.scripts = new.scripts.clone();
     engine.config.sync_groups = new.sync_groups.clone();
     for cfg in &new.instances {

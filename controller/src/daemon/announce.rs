@@ -1,0 +1,172 @@
+//! The queue of gratuitous ARPs and unsolicited NAs (RFC 5798 6.4.1 (b), (c)).
+//!
+//! Pure bookkeeping; the engine sends what `due` hands out. Two rules:
+//! - Round robin: every queued frame goes out once before any is repeated, so
+//!   when a thousand instances become master together every VIP is announced
+//!   early, not the first instance's five times first.
+//! - Pacing, per interface and family: keepalived's `vrrp_garp_interval` and
+//!   `vrrp_gna_interval` put at least that gap between two messages on one
+//!   interface (for switches that rate-limit or drop bursts). With no gap
+//!   everything queued is due at once.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::vrrp::fsm::Micros;
+
+struct Pending {
+    idx: usize,
+    frame: Vec<u8>,
+    left: u32,
+}
+
+#[derive(Default)]
+struct Queue {
+    frames: VecDeque<Pending>,
+    /// When this interface may send again (pacing only).
+    next_at: Micros,
+}
+
+/// Announcements waiting to be sent, per (interface index, IPv6?).
+#[derive(Default)]
+pub struct Announcer {
+    queues: HashMap<(u32, bool), Queue>,
+    /// Gaps between two messages on one interface: ARP, NA (µs; 0: none).
+    garp_gap_us: Micros,
+    gna_gap_us: Micros,
+}
+
+/// One frame to send now.
+pub struct Due {
+    pub ifindex: u32,
+    pub idx: usize,
+    pub frame: Vec<u8>,
+}
+
+impl Announcer {
+    pub fn new(garp_gap_us: Micros, gna_gap_us: Micros) -> Self {
+        Self {
+            queues: HashMap::new(),
+            garp_gap_us,
+            gna_gap_us,
+        }
+    }
+
+    /// New gaps (a reload changed the global settings).
+    pub fn set_gaps(&mut self, garp_gap_us: Micros, gna_gap_us: Micros) {
+        self.garp_gap_us = garp_gap_us;
+        self.gna_gap_us = gna_gap_us;
+    }
+
+    fn gap(&self, v6: bool) -> Micros {
+        if v6 { self.gna_gap_us } else { self.garp_gap_us }
+    }
+
+    /// Queues `count` copies of `frame` for instance `idx`.
+    pub fn push(&mut self, ifindex: u32, v6: bool, idx: usize, frame: Vec<u8>, count: u32) {
+        if count == 0 {
+            return;
+        }
+        self.queues
+            .entry((ifindex, v6))
+            .or_default()
+            .frames
+            .push_back(Pending {
+                idx,
+                frame,
+                left: count,
+            });
+    }
+
+    /// Forgets what instance `idx` still had queued (it is no longer master,
+    /// or sending failed): a late announcement would point at the wrong router.
+    pub fn cancel(&mut self, idx: usize) {
+        for q in self.queues.values_mut() {
+            q.frames.retain(|p| p.idx != idx);
+        }
+    }
+
+    /// The frames due at `now`, in round-robin order.
+    pub fn due(&mut self, now: Micros) -> Vec<Due> {
+        let mut out = Vec::new();
+        let gaps = (self.garp_gap_us, self.gna_gap_us);
+        for (&(ifindex, v6), q) in &mut self.queues {
+            let gap = if v6 { gaps.1 } else { gaps.0 };
+            while q.next_at <= now {
+                let Some(mut p) = q.frames.pop_front() else {
+                    break;
+                };
+                out.push(Due {
+                    ifindex,
+                    idx: p.idx,
+                    frame: p.frame.clone(),
+                });
+                p.left -= 1;
+                if p.left > 0 {
+                    q.frames.push_back(p);
+                }
+                if gap > 0 {
+                    q.next_at = now + gap;
+                }
+            }
+        }
+        self.queues.retain(|_, q| !q.frames.is_empty() || q.next_at > now);
+        out
+    }
+
+    /// When the next paced frame is due, if any is waiting.
+    pub fn next_deadline(&self) -> Option<Micros> {
+        self.queues
+            .iter()
+            .filter(|(_, q)| !q.frames.is_empty())
+            .map(|(&(_, v6), q)| if self.gap(v6) > 0 { q.next_at } else { 0 })
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sent(due: &[Due]) -> Vec<(usize, u8)> {
+        due.iter().map(|d| (d.idx, d.frame[0])).collect()
+    }
+
+    #[test]
+    fn every_frame_once_before_any_repeat() {
+        let mut a = Announcer::new(0, 0);
+        a.push(1, false, 0, vec![10], 3);
+        a.push(1, false, 1, vec![11], 2);
+        a.push(1, false, 2, vec![12], 1);
+        let due = a.due(0);
+        assert_eq!(sent(&due), [(0, 10), (1, 11), (2, 12), (0, 10), (1, 11), (0, 10)]);
+        assert!(a.due(1).is_empty());
+        assert_eq!(a.next_deadline(), None);
+    }
+
+    #[test]
+    fn vrrp_garp_interval_spaces_messages_per_interface() {
+        let mut a = Announcer::new(1000, 0);
+        a.push(1, false, 0, vec![10], 2);
+        a.push(2, false, 1, vec![20], 1);
+        a.push(1, true, 2, vec![30], 2);
+        // At 0: one ARP per interface, and every NA (no NA gap).
+        let mut first = sent(&a.due(0));
+        first.sort_unstable();
+        assert_eq!(first, [(0, 10), (1, 20), (2, 30), (2, 30)]);
+        assert_eq!(a.next_deadline(), Some(1000));
+        assert!(a.due(999).is_empty(), "not before the gap");
+        assert_eq!(sent(&a.due(1000)), [(0, 10)]);
+        assert_eq!(a.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_cancelled_instance_sends_nothing_more() {
+        let mut a = Announcer::new(1000, 0);
+        a.push(1, false, 0, vec![10], 5);
+        a.push(1, false, 1, vec![11], 5);
+        assert_eq!(sent(&a.due(0)), [(0, 10)]);
+        a.cancel(0);
+        assert_eq!(sent(&a.due(1000)), [(1, 11)]);
+        assert_eq!(sent(&a.due(2000)), [(1, 11)]);
+    }
+}
