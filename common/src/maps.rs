@@ -33,12 +33,19 @@ pub const VIPS6: &str = "XVRRP_VIPS6";
 /// Written by: the controller only (while master). Read by: the kernel program.
 pub const VMACS: &str = "XVRRP_VMACS";
 
+/// Hash `PeerKey -> u8` (value unused): the `unicast_peer` addresses of the
+/// instances with `CFG_PEERS_ONLY`; an advert from any other source is dropped.
+/// Written by: the controller only. Read by: the kernel program.
+pub const PEERS: &str = "XVRRP_PEERS";
+
 /// Every map the kernel program must define.
-pub const ALL: &[&str] = &[STATS, INSTANCES, ADVERT_STATE, EVENTS, VIPS4, VIPS6, VMACS];
+pub const ALL: &[&str] = &[STATS, INSTANCES, ADVERT_STATE, EVENTS, VIPS4, VIPS6, VMACS, PEERS];
 
 /// Entries of the instance and advert-state maps: room for 4096 virtual
 /// routers per address family and interface mix, with slack.
 pub const MAX_INSTANCES: u32 = 16_384;
+/// Entries of the peer map (all instances' `unicast_peer` addresses together).
+pub const MAX_PEERS: u32 = 16_384;
 /// Entries of each VIP map.
 pub const MAX_VIPS: u32 = 65_536;
 /// Bytes of the event ring buffer (a power of two, a multiple of the page size).
@@ -61,6 +68,9 @@ pub struct InstanceKey {
 
 /// `InstanceConfig::flags`: VRRPv3 over IPv4 checksum without the pseudo-header.
 pub const CFG_V3_CHECKSUM_AS_V2: u8 = 1;
+/// `InstanceConfig::flags`: a unicast instance; only its peers (`PEERS`) may
+/// send it adverts.
+pub const CFG_PEERS_ONLY: u8 = 2;
 
 /// The per-CPU counters: one slot per [`crate::stats`] constant.
 #[repr(C)]
@@ -160,6 +170,14 @@ pub struct Vip6Key {
     pub addr: [u8; 16],
 }
 
+/// One `unicast_peer` of one instance (an IPv4 address in the first 4 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerKey {
+    pub instance: InstanceKey,
+    pub addr: [u8; 16],
+}
+
 /// A virtual MAC on one interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -196,6 +214,7 @@ const _: () = assert!(core::mem::size_of::<Vip4Key>() == 8);
 const _: () = assert!(core::mem::size_of::<Vip6Key>() == 20);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
 const _: () = assert!(core::mem::size_of::<VmacKey>() == 12);
+const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<VmacValue>() == 8);
 
 #[cfg(feature = "user")]
@@ -213,4 +232,5 @@ mod pod {
     unsafe impl aya::Pod for VipValue {}
     unsafe impl aya::Pod for VmacKey {}
     unsafe impl aya::Pod for VmacValue {}
+    unsafe impl aya::Pod for PeerKey {}
 }

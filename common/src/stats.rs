@@ -35,6 +35,10 @@ pub const ARP_REPLIES: u32 = 12;
 /// Neighbor Advertisements sent from XDP for an active IPv6 VIP.
 pub const NA_REPLIES: u32 = 13;
 
+/// Dropped: a unicast instance's advert from a source that is not one of its
+/// `unicast_peer` addresses (a spoofed or misdirected advert).
+pub const DROP_NOT_PEER: u32 = 14;
+
 /// Number of slots in the map (room to grow without a layout change).
 pub const COUNT: u32 = 16;
 
@@ -51,6 +55,7 @@ pub const VERDICTS: &[u32] = &[
     DROP_AUTH,
     DROP_INTERVAL,
     DROP_CHECKSUM_DIALECT,
+    DROP_NOT_PEER,
 ];
 
 /// Stable names for the slots, as shown by `xvrrpd status` and the metrics.
@@ -69,4 +74,5 @@ pub const NAMES: &[(u32, &str)] = &[
     (DROP_CHECKSUM_DIALECT, "checksum_dialect"),
     (ARP_REPLIES, "arp_replies"),
     (NA_REPLIES, "na_replies"),
+    (DROP_NOT_PEER, "not_peer"),
 ];

@@ -5,15 +5,16 @@
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpContext};
 use xvrrp_common::{
     maps::{
-        AdvertEvent, CFG_V3_CHECKSUM_AS_V2, EV_AFTER_SILENCE, EV_FIRST, EV_INTERVAL, EV_NEW_MASTER,
-        EV_PRIORITY, EV_PRIORITY_ZERO, FAMILY_V4, FAMILY_V6, InstanceKey, SILENCE_INTERVALS,
+        AdvertEvent, CFG_PEERS_ONLY, CFG_V3_CHECKSUM_AS_V2, EV_AFTER_SILENCE, EV_FIRST, EV_INTERVAL,
+        EV_NEW_MASTER, EV_PRIORITY, EV_PRIORITY_ZERO, FAMILY_V4, FAMILY_V6, InstanceKey, PeerKey,
+        SILENCE_INTERVALS,
     },
     stats,
     vrrp::{IPPROTO_VRRP, VRRP_TTL},
 };
 
 use crate::{
-    maps::{XVRRP_ADVERT_STATE, XVRRP_EVENTS, XVRRP_INSTANCES, count},
+    maps::{XVRRP_ADVERT_STATE, XVRRP_EVENTS, XVRRP_INSTANCES, XVRRP_PEERS, count},
     parse::{MAX_SUM_WORDS, be16_at, fold, ptr_at, sum_array, sum_words, u8_at},
 };
 
@@ -210,6 +211,24 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
     if cfg.version != version {
         return Err(stats::DROP_VERSION);
     }
+    // The sender's address, as `AdvertState::master` keeps it.
+    let mut master = [0u8; 16];
+    if is_v6 {
+        master = unsafe { *ptr_at::<[u8; 16]>(ctx, ip.src).map_err(|()| stats::DROP_LENGTH)? };
+    } else {
+        let a = unsafe { *ptr_at::<[u8; 4]>(ctx, ip.src).map_err(|()| stats::DROP_LENGTH)? };
+        master[..4].copy_from_slice(&a);
+    }
+    // A unicast instance hears only its configured peers.
+    if cfg.flags & CFG_PEERS_ONLY != 0 {
+        let peer = PeerKey {
+            instance: key,
+            addr: master,
+        };
+        if unsafe { XVRRP_PEERS.get(peer) }.is_none() {
+            return Err(stats::DROP_NOT_PEER);
+        }
+    }
     if v3_v4 {
         let ours_ok = if cfg.flags & CFG_V3_CHECKSUM_AS_V2 != 0 {
             ok_plain
@@ -247,13 +266,6 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
         count(stats::ADDR_COUNT_MISMATCH);
     }
 
-    let mut master = [0u8; 16];
-    if is_v6 {
-        master = unsafe { *ptr_at::<[u8; 16]>(ctx, ip.src).map_err(|()| stats::DROP_LENGTH)? };
-    } else {
-        let a = unsafe { *ptr_at::<[u8; 4]>(ctx, ip.src).map_err(|()| stats::DROP_LENGTH)? };
-        master[..4].copy_from_slice(&a);
-    }
     record(
         &key,
         cfg.slot,

@@ -6,8 +6,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use xvrrp_common::maps::{
-    AdvertState, Counters, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES, MAX_VIPS, Vip4Key,
-    Vip6Key, VipValue, VmacKey, VmacValue,
+    AdvertState, Counters, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES, MAX_PEERS, MAX_VIPS,
+    PeerKey, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
 };
 
 /// Counters (`xvrrp_common::maps::STATS`).
@@ -38,6 +38,10 @@ pub static XVRRP_VIPS6: HashMap<Vip6Key, VipValue> = HashMap::with_max_entries(M
 /// Active virtual MACs (`xvrrp_common::maps::VMACS`): the controller writes it.
 #[map]
 pub static XVRRP_VMACS: HashMap<VmacKey, VmacValue> = HashMap::with_max_entries(MAX_INSTANCES, 0);
+
+/// Unicast peers (`xvrrp_common::maps::PEERS`): the controller writes it.
+#[map]
+pub static XVRRP_PEERS: HashMap<PeerKey, u8> = HashMap::with_max_entries(MAX_PEERS, 0);
 
 /// Adds one to a counter slot (`xvrrp_common::stats`).
 #[inline(always)]

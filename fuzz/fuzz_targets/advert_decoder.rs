@@ -18,6 +18,7 @@ fuzz_target!(|data: &[u8]| {
         interval: 1,
         vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))],
         v3_checksum_as_v2: false,
+        peers: Vec::new(),
     };
     let lookup = |vrid: u8| (vrid == 51).then_some(&inst);
     let _ = validate_frame(data, lookup);

@@ -25,10 +25,13 @@ const IFINDEX: u32 = 1;
 fn instances() -> Vec<(u8, bool, RxInstance)> {
     let v4 = |a: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, a));
     vec![
-        (51, false, RxInstance { version: 2, auth: Auth::simple("aminglin"), interval: 1, vips: vec![v4(100), v4(101)], v3_checksum_as_v2: false }),
-        (52, false, RxInstance { version: 3, auth: Auth::None, interval: 50, vips: vec![v4(102)], v3_checksum_as_v2: false }),
-        (53, true, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()], v3_checksum_as_v2: false }),
-        (54, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(104)], v3_checksum_as_v2: true }),
+        (51, false, RxInstance { version: 2, auth: Auth::simple("aminglin"), interval: 1, vips: vec![v4(100), v4(101)], v3_checksum_as_v2: false, peers: vec![] }),
+        (52, false, RxInstance { version: 3, auth: Auth::None, interval: 50, vips: vec![v4(102)], v3_checksum_as_v2: false, peers: vec![] }),
+        (53, true, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()], v3_checksum_as_v2: false, peers: vec![] }),
+        (54, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(104)], v3_checksum_as_v2: true, peers: vec![] }),
+        // Unicast instances: only their peers may send.
+        (55, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(105)], v3_checksum_as_v2: false, peers: vec![v4(1), v4(7)] }),
+        (56, true, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec!["2001:db8::106".parse().unwrap()], v3_checksum_as_v2: false, peers: vec!["fe80::ff:fe00:a".parse().unwrap()] }),
     ]
 }
 

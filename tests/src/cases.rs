@@ -33,9 +33,24 @@ pub fn instances() -> Vec<(u8, bool, RxInstance)> {
                 interval: 100,
                 vips: vec![v4(104)],
                 v3_checksum_as_v2: true,
+                peers: Vec::new(),
             },
         ),
+        // Unicast instances: 55 does not list the cases' source (192.0.2.1), 56 does.
+        (55, false, unicast(105, v4(7))),
+        (56, false, unicast(106, SRC4.into())),
     ]
+}
+
+fn unicast(vip: u8, peer: IpAddr) -> RxInstance {
+    RxInstance {
+        version: 3,
+        auth: Auth::None,
+        interval: 100,
+        vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, vip))],
+        v3_checksum_as_v2: false,
+        peers: vec![peer],
+    }
 }
 
 pub struct Case {
@@ -126,6 +141,16 @@ pub fn cases() -> Vec<Case> {
             name: "v3 IPv4 without pseudo-header to a keepalived peer",
             frame: v3_v4(52, false),
             verdict: stats::DROP_CHECKSUM_DIALECT,
+        },
+        Case {
+            name: "unicast advert from a configured peer",
+            frame: v3_v4(56, true),
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "spoofed unicast advert from a source that is not a configured peer",
+            frame: v3_v4(55, true),
+            verdict: stats::DROP_NOT_PEER,
         },
         Case {
             name: "priority 0",

@@ -16,7 +16,10 @@ use xvrrpd::vrrp::validate::validate_frame;
 
 const CONF: &str = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  virtual_router_id 51\n  priority 50\n  \
 advert_int 1\n  authentication {\n    auth_type PASS\n    auth_pass aminglin\n  }\n  virtual_ipaddress {\n    \
-192.0.2.100/24\n    192.0.2.101/24\n  }\n}\n";
+192.0.2.100/24\n    192.0.2.101/24\n  }\n}\n\
+vrrp_instance VI_U {\n  state BACKUP\n  interface eth0\n  version 3\n  virtual_router_id 55\n  priority 50\n  \
+advert_int 1\n  unicast_src_ip 192.0.2.10\n  unicast_peer {\n    192.0.2.7\n  }\n  virtual_ipaddress {\n    \
+192.0.2.105/24\n  }\n}\n";
 
 fn hostile_frames_leave_a_master_alone(mode: &str) {
     let mut lab = Lab::new();
@@ -24,19 +27,21 @@ fn hostile_frames_leave_a_master_alone(mode: &str) {
     lab.host("x", &["192.0.2.66/24"]);
     let dir = Scratch::new(&format!("hostile-{mode}"));
     let a = Daemon::start(lab.get("a"), &dir.write("a.conf", CONF), &dir.0.join("ra"), mode);
-    wait_for(Duration::from_secs(8), || {
-        a.state("VI_1").as_deref() == Some("MASTER")
-    })
-    .expect("a becomes master");
+    let masters =
+        || a.state("VI_1").as_deref() == Some("MASTER") && a.state("VI_U").as_deref() == Some("MASTER");
+    wait_for(Duration::from_secs(8), masters).expect("a becomes master");
 
-    // What a's one instance makes of each frame of the shared table (VRID 51 as in the capture).
-    let (_, _, rx) = cases::instances().remove(0);
+    // What a's instances make of each frame of the shared table: VRID 51 as in the
+    // capture, and VRID 55, unicast, whose one peer (192.0.2.7) sends none of them.
+    let table = cases::instances();
+    let rx = |vrid: u8| table.iter().find(|(v, ..)| *v == vrid).map(|(.., rx)| rx);
+    let ours = |vrid: u8| if vrid == 51 || vrid == 55 { rx(vrid) } else { None };
     let mut expected: BTreeMap<u32, u64> = BTreeMap::new();
     let mut hostile = Vec::new();
     let mut malformed_ip = Vec::new();
     for case in cases::cases() {
-        if let Err(e) = validate_frame(&case.frame, |vrid| (vrid == 51).then_some(&rx)) {
-            // A socket-mode daemon listens on untagged IPv4 only here (its one instance):
+        if let Err(e) = validate_frame(&case.frame, ours) {
+            // A socket-mode daemon listens on untagged IPv4 only here (its instances):
             // IPv6 and VLAN-tagged frames never reach it.
             let untagged_v4 = case.frame[12..14] == [0x08, 0x00];
             if cases::ip_well_formed(&case.frame) && (mode == "xdp" || untagged_v4) {
@@ -79,7 +84,11 @@ fn hostile_frames_leave_a_master_alone(mode: &str) {
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(a.state("VI_1").as_deref(), Some("MASTER"), "{mode}: still master");
+    assert!(masters(), "{mode}: still master");
+    assert!(
+        expected.contains_key(&stats::DROP_NOT_PEER),
+        "the spoofed unicast advert is among them"
+    );
     assert_eq!(a.counter("adverts_rx"), 0, "{mode}: nothing accepted");
     println!(
         "hostile ({mode}): {} kinds x 10 frames, counted as {got:?}; a stayed master",

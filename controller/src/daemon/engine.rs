@@ -233,6 +233,7 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool) -> Result<Slot> {
         interval,
         vips: vip_addrs,
         v3_checksum_as_v2: cfg.v3_checksum_as_v2,
+        peers: cfg.unicast.peers.iter().map(|p| p.addr).collect(),
     };
     let garp = GarpSchedule {
         delay_us: u64::from(cfg.garp.master_delay_s) * US_PER_SEC,

@@ -18,8 +18,8 @@ use aya::{
 };
 use xvrrp_common::{
     maps::{
-        self, AdvertEvent, AdvertState, CFG_V3_CHECKSUM_AS_V2, Counters, FAMILY_V4, FAMILY_V6,
-        InstanceConfig, InstanceKey, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
+        self, AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_V3_CHECKSUM_AS_V2, Counters, FAMILY_V4,
+        FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
     },
     stats,
 };
@@ -240,12 +240,36 @@ impl Datapath {
     }
 
     /// Tells the kernel what a valid advert for this instance looks like.
+    /// The peers go in first and stale ones out last, so a reconfigured
+    /// unicast instance never drops an advert from a peer it keeps.
     pub fn set_instance(&mut self, key: InstanceKey, rx: &RxInstance) -> Result<()> {
         let mut cfg = instance_config(rx);
         (cfg.slot, cfg.generation) = self.slots.get_or_assign(key)?;
+        let wanted: Vec<PeerKey> = rx.peers.iter().map(|p| peer_key(key, *p)).collect();
+        let mut peers = self.hash::<PeerKey, u8>(maps::PEERS)?;
+        for p in &wanted {
+            peers
+                .insert(p, 1, 0)
+                .with_context(|| format!("writing a unicast peer to {}", maps::PEERS))?;
+        }
         self.hash::<InstanceKey, InstanceConfig>(maps::INSTANCES)?
             .insert(key, cfg, 0)
-            .with_context(|| format!("writing instance {key:?} to {}", maps::INSTANCES))
+            .with_context(|| format!("writing instance {key:?} to {}", maps::INSTANCES))?;
+        self.remove_peers(key, &wanted)
+    }
+
+    /// Removes `key`'s peers other than `keep`.
+    fn remove_peers(&mut self, key: InstanceKey, keep: &[PeerKey]) -> Result<()> {
+        let mut peers = self.hash::<PeerKey, u8>(maps::PEERS)?;
+        let stale: Vec<PeerKey> = peers
+            .keys()
+            .filter_map(Result::ok)
+            .filter(|p| p.instance == key && !keep.contains(p))
+            .collect();
+        for p in stale {
+            ignore_missing(peers.remove(&p))?;
+        }
+        Ok(())
     }
 
     /// Forgets an instance; its adverts are then dropped as an unknown VRID.
@@ -254,6 +278,7 @@ impl Datapath {
             self.hash::<InstanceKey, InstanceConfig>(maps::INSTANCES)?
                 .remove(&key),
         )?;
+        self.remove_peers(key, &[])?;
         self.slots.release(&key);
         Ok(())
     }
@@ -397,6 +422,18 @@ fn vip6_key(ifindex: u32, addr: Ipv6Addr) -> Vip6Key {
     }
 }
 
+fn peer_key(instance: InstanceKey, addr: IpAddr) -> PeerKey {
+    let mut bytes = [0u8; 16];
+    match addr {
+        IpAddr::V4(a) => bytes[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => bytes = a.octets(),
+    }
+    PeerKey {
+        instance,
+        addr: bytes,
+    }
+}
+
 /// The map key of an instance.
 pub fn instance_key(ifindex: u32, v6: bool, vrid: u8) -> InstanceKey {
     InstanceKey {
@@ -421,7 +458,7 @@ pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
             CFG_V3_CHECKSUM_AS_V2
         } else {
             0
-        },
+        } | if rx.peers.is_empty() { 0 } else { CFG_PEERS_ONLY },
         interval: rx.interval,
         _pad: [0; 2],
         auth_data,

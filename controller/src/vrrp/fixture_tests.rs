@@ -425,6 +425,25 @@ fn address_list_mismatch_is_reported_not_dropped() {
 }
 
 #[test]
+fn unicast_instance_hears_only_its_peers() {
+    // The keepalived capture comes from 192.0.2.1.
+    let frame = fixtures::v2_pass();
+    let peers_without = RxInstance {
+        peers: vec![v4(2), v4(3)],
+        ..v2_instance()
+    };
+    assert_eq!(
+        validate_frame(&frame, only(&peers_without, 51)),
+        Err(DecodeError::NotPeer { vrid: 51, src: v4(1) })
+    );
+    let peers_with = RxInstance {
+        peers: vec![v4(3), v4(1)],
+        ..v2_instance()
+    };
+    assert!(validate_frame(&frame, only(&peers_with, 51)).is_ok());
+}
+
+#[test]
 fn every_error_maps_to_a_counter_slot() {
     let slots = [
         DecodeError::Ttl { ttl: 1 }.stat(),
@@ -450,6 +469,7 @@ fn every_error_maps_to_a_counter_slot() {
         }
         .stat(),
         DecodeError::Vrid { vrid: 1 }.stat(),
+        DecodeError::NotPeer { vrid: 1, src: v4(9) }.stat(),
         DecodeError::AuthPassword { vrid: 1 }.stat(),
         DecodeError::Interval {
             vrid: 1,
@@ -467,6 +487,7 @@ fn every_error_maps_to_a_counter_slot() {
             stats::DROP_LENGTH,
             stats::DROP_CHECKSUM,
             stats::DROP_VRID,
+            stats::DROP_NOT_PEER,
             stats::DROP_AUTH,
             stats::DROP_INTERVAL
         ]

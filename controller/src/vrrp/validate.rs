@@ -3,7 +3,8 @@
 //!
 //! Order of the checks: TTL/hop limit, then the message itself (version, type,
 //! length), the checksum, whether the VRID is configured (and with which
-//! version), authentication (v2), the advert interval (v2), and last the
+//! version), the sender (a unicast instance hears only its `unicast_peer`
+//! addresses), authentication (v2), the advert interval (v2), and last the
 //! address list, which is only compared and reported (keepalived logs it and
 //! carries on; RFC 5798 7.1 says "MAY").
 
@@ -30,6 +31,9 @@ pub struct RxInstance {
     pub vips: Vec<IpAddr>,
     /// `v3_checksum_as_v2`: VRRPv3/IPv4 checksum without the pseudo-header.
     pub v3_checksum_as_v2: bool,
+    /// `unicast_peer` addresses: when any, adverts from other sources are
+    /// dropped (spoofed or misdirected). Empty for a multicast instance.
+    pub peers: Vec<IpAddr>,
 }
 
 /// The IP-layer facts of a received advert.
@@ -91,6 +95,9 @@ pub fn validate_vrrp<'a>(
     let inst = lookup(vrid).ok_or(DecodeError::Vrid { vrid })?;
     if inst.version != version {
         return Err(DecodeError::Version { vrid, version });
+    }
+    if !inst.peers.is_empty() && !inst.peers.contains(&meta.src) {
+        return Err(DecodeError::NotPeer { vrid, src: meta.src });
     }
     if version == 3 && family == Family::V4 {
         // Two dialects exist for VRRPv3 over IPv4; count a peer of the other one apart.

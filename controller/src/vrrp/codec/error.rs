@@ -54,6 +54,8 @@ pub enum DecodeError {
     ChecksumDialect { vrid: u8, peer_uses_pseudo_header: bool },
     /// No instance with this VRID on the receiving interface and family.
     Vrid { vrid: u8 },
+    /// A unicast instance's advert from an address not among its `unicast_peer`s.
+    NotPeer { vrid: u8, src: std::net::IpAddr },
     /// VRRPv2 auth type 2 (IP Authentication Header): obsolete, unsupported (RFC 3768 5.3.6.3).
     AuthUnsupported { vrid: u8, auth_type: u8 },
     /// VRRPv2 auth type differs from the configured one.
@@ -80,6 +82,7 @@ impl DecodeError {
             Self::Checksum { .. } => stats::DROP_CHECKSUM,
             Self::ChecksumDialect { .. } => stats::DROP_CHECKSUM_DIALECT,
             Self::Vrid { .. } => stats::DROP_VRID,
+            Self::NotPeer { .. } => stats::DROP_NOT_PEER,
             Self::AuthUnsupported { .. } | Self::AuthType { .. } | Self::AuthPassword { .. } => {
                 stats::DROP_AUTH
             }
@@ -149,6 +152,9 @@ impl fmt::Display for DecodeError {
                 }
             ),
             Self::Vrid { vrid } => write!(f, "VRID {vrid} is not configured on this interface"),
+            Self::NotPeer { vrid, src } => {
+                write!(f, "VRID {vrid}: advert from {src}, which is not a unicast_peer")
+            }
             Self::AuthUnsupported { vrid, auth_type } => {
                 write!(f, "VRID {vrid}: auth type {auth_type} (IP AH) is not supported")
             }
