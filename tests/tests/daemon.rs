@@ -779,6 +779,69 @@ fn vrrp_garp_interval_spaces_the_gratuitous_arps() {
 }
 
 #[test]
+fn vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured() {
+    if !have_root("vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("mcast-group");
+    let text = |priority: u8, delay: &str| {
+        format!(
+            "global_defs {{\n    vrrp_mcast_group4 224.0.0.99\n{delay}}}\n\
+             vrrp_instance VI_1 {{\n    state BACKUP\n    interface eth0\n    version 3\n    \
+             virtual_router_id 51\n    priority {priority}\n    advert_int 0.1\n    \
+             virtual_ipaddress {{\n        192.0.2.100/24\n    }}\n}}\n"
+        )
+    };
+    // The switch sees every advert a sends.
+    let capture = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.switch.name(), "timeout", "5"])
+        .args(["tcpdump", "-n", "-l", "-i", "p-a", "ip proto 112"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("tcpdump (apt package tcpdump)");
+    std::thread::sleep(Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &text(100, "    vrrp_startup_delay 1.5\n")),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    // b in socket mode hears a only if it joined 224.0.0.99 (the stack drops
+    // multicast for groups nobody joined).
+    let b = Daemon::start(
+        lab.get("b"),
+        &dir.write("b.conf", &text(50, "")),
+        &dir.0.join("rb"),
+        "socket",
+    );
+    let became_master = wait_for(Duration::from_secs(4), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .map(|_| started.elapsed())
+    .unwrap_or_else(|| panic!("a becomes master: {}", a.log_text()));
+    // b took over during a's delay, and gives way once a speaks (a preempts).
+    wait_for(Duration::from_secs(2), || {
+        b.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| panic!("b backs off for a on 224.0.0.99: {:?}", b.status()));
+    let out = capture.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("daemon: with vrrp_startup_delay 1.5, a became master {became_master:?} after its start");
+    assert!(
+        became_master >= Duration::from_millis(1500),
+        "a waited vrrp_startup_delay: master after {became_master:?}"
+    );
+    assert!(
+        text.contains("> 224.0.0.99"),
+        "adverts to the configured group:\n{text}"
+    );
+    assert!(!text.contains("224.0.0.18"), "none to the default group:\n{text}");
+}
+
+#[test]
 fn systemd_readiness_is_reported_once_running() {
     if !have_root("systemd_readiness_is_reported_once_running") {
         return;

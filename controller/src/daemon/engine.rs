@@ -17,7 +17,7 @@ use crate::{
     datapath::{Datapath, instance_key},
     net::{
         addr::Addresses,
-        advert_socket::{Receiver, Sender, group},
+        advert_socket::{Receiver, Sender},
         garp::{FrameSender, announcement},
         iface::{self, Iface},
         sys::monotonic_us,
@@ -166,7 +166,7 @@ fn unbound_reason(cfg: &InstanceCfg) -> Option<String> {
 }
 
 /// The runtime form of one configured instance.
-fn build_slot(cfg: &InstanceCfg, xdp: bool) -> Result<Slot> {
+fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr) -> Result<Slot> {
     let ifname = cfg
         .interface
         .as_deref()
@@ -185,7 +185,7 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool) -> Result<Slot> {
         })?,
     };
     let dsts = if cfg.unicast.peers.is_empty() {
-        vec![group(v6)]
+        vec![group]
     } else {
         cfg.unicast.peers.iter().map(|p| p.addr).collect()
     };
@@ -359,7 +359,8 @@ impl Engine {
 
     /// Adds an instance (at start or on reload); it is started by `start`.
     pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
-        let slot = build_slot(cfg, self.datapath.is_some())?;
+        let v6 = cfg.family == crate::config::model::Family::Ipv6;
+        let slot = build_slot(cfg, self.datapath.is_some(), self.group(v6))?;
         let idx = self.slots.len();
         if self.by_key.contains_key(&slot.key) {
             bail!(
@@ -382,12 +383,14 @@ impl Engine {
             .iter()
             .any(|r| r.ifindex == slot.iface.index && r.v6 == slot.v6)
         {
-            let r = Receiver::open(&slot.iface.name, slot.iface.index, slot.v6).with_context(|| {
-                format!(
-                    "vrrp_instance {}: receive socket on {}",
-                    cfg.name, slot.iface.name
-                )
-            })?;
+            let r = Receiver::open(&slot.iface.name, slot.iface.index, self.group(slot.v6)).with_context(
+                || {
+                    format!(
+                        "vrrp_instance {}: receive socket on {}",
+                        cfg.name, slot.iface.name
+                    )
+                },
+            )?;
             self.receivers.push(r);
             self.receivers_changed = true;
         }
@@ -412,6 +415,16 @@ impl Engine {
         self.config.instances.push(cfg.clone());
         self.slots.push(slot);
         Ok(idx)
+    }
+
+    /// The VRRP multicast group of a family: 224.0.0.18 / ff02::12 (RFC 5798
+    /// 5.1.1.2, 5.1.2.2) unless `vrrp_mcast_group4/6` says otherwise.
+    fn group(&self, v6: bool) -> IpAddr {
+        if v6 {
+            self.config.global.mcast_group6.into()
+        } else {
+            self.config.global.mcast_group4.into()
+        }
     }
 
     fn script_user(&self) -> Option<RunAs> {

@@ -333,9 +333,18 @@ async fn run_async(opts: RunOptions) -> Result<()> {
 
     let (tx, mut script_rx) = mpsc::unbounded_channel();
     let mut script_tasks = start_scripts(&engine, &tx);
-    engine
-        .start_all(adopt.as_ref().filter(|_| mode == Mode::Xdp))
-        .await;
+    let resume = adopt.as_ref().filter(|_| mode == Mode::Xdp);
+    // `vrrp_startup_delay` (a host whose network comes up slowly at boot); not
+    // when taking over a running data path, whose masters must resume at once.
+    let delay_ms = engine.config.global.startup_delay_ms;
+    if delay_ms > 0 && resume.is_none() {
+        info!(
+            delay_ms,
+            "vrrp_startup_delay: waiting before starting the instances"
+        );
+        tokio::time::sleep(Duration::from_millis(u64::from(delay_ms))).await;
+    }
+    engine.start_all(resume).await;
     let mut last_saved = Saved::default();
     engine.on_health_change().await;
     // Everything privileged at start-up is done (program loaded, sockets open, run dir made).

@@ -9,25 +9,16 @@
 
 use std::{
     io, mem,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
+    net::{IpAddr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6},
     os::fd::{AsRawFd, RawFd},
 };
 
 use anyhow::{Context as _, Result};
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, SockAddr, Socket, Type};
-use xvrrp_common::vrrp::{IPPROTO_VRRP, MCAST_V4, MCAST_V6, VRRP_TTL};
+use xvrrp_common::vrrp::{IPPROTO_VRRP, VRRP_TTL};
 
 use super::sys::{check, setsockopt};
 use crate::vrrp::validate::IpMeta;
-
-/// The VRRP group of a family (RFC 5798 5.1.1.2 / 5.1.2.2).
-pub fn group(v6: bool) -> IpAddr {
-    if v6 {
-        IpAddr::V6(Ipv6Addr::from(MCAST_V6))
-    } else {
-        IpAddr::V4(Ipv4Addr::from(MCAST_V4))
-    }
-}
 
 /// Sends adverts from one source address out of one interface.
 pub struct Sender {
@@ -157,24 +148,27 @@ pub struct Receiver {
 }
 
 impl Receiver {
-    pub fn open(ifname: &str, ifindex: u32, v6: bool) -> Result<Self> {
+    /// Opens the socket and joins `group` (224.0.0.18 or ff02::12 unless
+    /// `vrrp_mcast_group4/6` says otherwise; RFC 5798 5.1.1.2 / 5.1.2.2).
+    pub fn open(ifname: &str, ifindex: u32, group: IpAddr) -> Result<Self> {
+        let v6 = group.is_ipv6();
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
         let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))
             .context("raw VRRP socket (needs CAP_NET_RAW)")?;
         sock.bind_device(Some(ifname.as_bytes()))
             .with_context(|| format!("SO_BINDTODEVICE {ifname}"))?;
-        if v6 {
-            sock.join_multicast_v6(&Ipv6Addr::from(MCAST_V6), ifindex)
-                .with_context(|| format!("joining ff02::12 on {ifname}"))?;
-            let on: libc::c_int = 1;
-            setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &on)?;
-            setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, &on)?;
-        } else {
-            sock.join_multicast_v4_n(
-                &Ipv4Addr::from(MCAST_V4),
-                &InterfaceIndexOrAddress::Index(ifindex),
-            )
-            .with_context(|| format!("joining 224.0.0.18 on {ifname}"))?;
+        match group {
+            IpAddr::V6(g) => {
+                sock.join_multicast_v6(&g, ifindex)
+                    .with_context(|| format!("joining {g} on {ifname}"))?;
+                let on: libc::c_int = 1;
+                setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &on)?;
+                setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, &on)?;
+            }
+            IpAddr::V4(g) => {
+                sock.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(ifindex))
+                    .with_context(|| format!("joining {g} on {ifname}"))?;
+            }
         }
         sock.set_nonblocking(true)?;
         // Room for bursts from thousands of virtual routers.
