@@ -33,8 +33,9 @@ pub const VIPS6: &str = "XVRRP_VIPS6";
 /// Written by: the controller only (while master). Read by: the kernel program.
 pub const VMACS: &str = "XVRRP_VMACS";
 
-/// Hash `PeerKey -> u8` (value unused): the `unicast_peer` addresses of the
-/// instances with `CFG_PEERS_ONLY`; an advert from any other source is dropped.
+/// Hash `PeerKey -> PeerValue`: the `unicast_peer` addresses of the instances
+/// with `CFG_PEERS_ONLY` and the TTLs accepted from each; an advert from any
+/// other source is dropped.
 /// Written by: the controller only. Read by: the kernel program.
 pub const PEERS: &str = "XVRRP_PEERS";
 
@@ -178,6 +179,15 @@ pub struct PeerKey {
     pub addr: [u8; 16],
 }
 
+/// The TTL / hop limit range accepted from one unicast peer (`min_ttl`,
+/// `max_ttl`; 0..=255 by default: routed unicast peers are keepalived's use).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerValue {
+    pub min_ttl: u8,
+    pub max_ttl: u8,
+}
+
 /// A virtual MAC on one interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -215,6 +225,7 @@ const _: () = assert!(core::mem::size_of::<Vip6Key>() == 20);
 const _: () = assert!(core::mem::size_of::<VipValue>() == 8);
 const _: () = assert!(core::mem::size_of::<VmacKey>() == 12);
 const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
+const _: () = assert!(core::mem::size_of::<PeerValue>() == 2);
 const _: () = assert!(core::mem::size_of::<VmacValue>() == 8);
 
 #[cfg(feature = "user")]
@@ -233,4 +244,5 @@ mod pod {
     unsafe impl aya::Pod for VmacKey {}
     unsafe impl aya::Pod for VmacValue {}
     unsafe impl aya::Pod for PeerKey {}
+    unsafe impl aya::Pod for PeerValue {}
 }

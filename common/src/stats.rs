@@ -1,14 +1,17 @@
 //! Slots of the per-CPU counter map [`crate::maps::STATS`].
 //!
-//! Drop reasons follow the receive checks of RFC 3768 / RFC 5798 section 7.1,
-//! in the order they are applied; the userspace validator (socket mode) counts
+//! Drop reasons follow the receive checks of RFC 3768 / RFC 5798 section 7.1
+//! (see `controller/src/vrrp/validate.rs` for the order they are applied in); the userspace validator (socket mode) counts
 //! under the same slots so `xvrrpd status` reads alike in both modes.
 
 /// Frames carrying IP protocol 112 (VRRP), before any validation.
 pub const VRRP_SEEN: u32 = 0;
 /// Adverts that passed every check and were recorded.
 pub const ADVERTS_RX: u32 = 1;
-/// Dropped: IPv4 TTL or IPv6 hop limit is not 255 (RFC 5798 7.1 item 1).
+/// Dropped: IPv4 TTL or IPv6 hop limit is not 255 (RFC 5798 7.1 item 1), or,
+/// for a unicast instance, outside the sending peer's `min_ttl..=max_ttl`
+/// (keepalived's rule: unicast peers may be routed). Checked once the
+/// instance is known, right after the VRID and version.
 pub const DROP_TTL: u32 = 2;
 /// Dropped: VRRP version is not the one configured for the VRID.
 pub const DROP_VERSION: u32 = 3;

@@ -142,10 +142,6 @@ fn sum_bytes(ctx: &XdpContext, offset: usize, len: usize, acc: u64) -> Result<u6
 #[inline(always)]
 fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32> {
     let ip = if is_v6 { ipv6(ctx, l3)? } else { ipv4(ctx, l3)? };
-    // RFC 5798 7.1 item 1.
-    if ip.ttl != VRRP_TTL {
-        return Err(stats::DROP_TTL);
-    }
     let l4 = ip.l4;
     if ip.len < VRRP_HLEN {
         return Err(stats::DROP_LENGTH);
@@ -219,15 +215,20 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
         let a = unsafe { *ptr_at::<[u8; 4]>(ctx, ip.src).map_err(|()| stats::DROP_LENGTH)? };
         master[..4].copy_from_slice(&a);
     }
-    // A unicast instance hears only its configured peers.
     if cfg.flags & CFG_PEERS_ONLY != 0 {
+        // A unicast instance hears only its configured peers, each within
+        // its TTL range (keepalived: unicast peers may be routed).
         let peer = PeerKey {
             instance: key,
             addr: master,
         };
-        if unsafe { XVRRP_PEERS.get(peer) }.is_none() {
-            return Err(stats::DROP_NOT_PEER);
+        let range = unsafe { XVRRP_PEERS.get(peer) }.ok_or(stats::DROP_NOT_PEER)?;
+        if ip.ttl < range.min_ttl || ip.ttl > range.max_ttl {
+            return Err(stats::DROP_TTL);
         }
+    } else if ip.ttl != VRRP_TTL {
+        // RFC 5798 7.1 item 1.
+        return Err(stats::DROP_TTL);
     }
     if v3_v4 {
         let ours_ok = if cfg.flags & CFG_V3_CHECKSUM_AS_V2 != 0 {

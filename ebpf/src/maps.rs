@@ -7,7 +7,7 @@ use aya_ebpf::{
 };
 use xvrrp_common::maps::{
     AdvertState, Counters, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES, MAX_PEERS, MAX_VIPS,
-    PeerKey, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
+    PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
 };
 
 /// Counters (`xvrrp_common::maps::STATS`).
@@ -41,7 +41,7 @@ pub static XVRRP_VMACS: HashMap<VmacKey, VmacValue> = HashMap::with_max_entries(
 
 /// Unicast peers (`xvrrp_common::maps::PEERS`): the controller writes it.
 #[map]
-pub static XVRRP_PEERS: HashMap<PeerKey, u8> = HashMap::with_max_entries(MAX_PEERS, 0);
+pub static XVRRP_PEERS: HashMap<PeerKey, PeerValue> = HashMap::with_max_entries(MAX_PEERS, 0);
 
 /// Adds one to a counter slot (`xvrrp_common::stats`).
 #[inline(always)]

@@ -16,7 +16,7 @@ use xvrrpd::{
     datapath::{Datapath, instance_key},
     vrrp::{
         codec::Auth,
-        validate::{RxInstance, validate_frame},
+        validate::{RxInstance, RxPeer, validate_frame},
     },
 };
 
@@ -30,8 +30,8 @@ fn instances() -> Vec<(u8, bool, RxInstance)> {
         (53, true, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()], v3_checksum_as_v2: false, peers: vec![] }),
         (54, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(104)], v3_checksum_as_v2: true, peers: vec![] }),
         // Unicast instances: only their peers may send.
-        (55, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(105)], v3_checksum_as_v2: false, peers: vec![v4(1), v4(7)] }),
-        (56, true, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec!["2001:db8::106".parse().unwrap()], v3_checksum_as_v2: false, peers: vec!["fe80::ff:fe00:a".parse().unwrap()] }),
+        (55, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(105)], v3_checksum_as_v2: false, peers: vec![RxPeer::any_ttl(v4(1)), RxPeer { addr: v4(7), min_ttl: 250, max_ttl: 255 }] }),
+        (56, true, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec!["2001:db8::106".parse().unwrap()], v3_checksum_as_v2: false, peers: vec![RxPeer::any_ttl("fe80::ff:fe00:a".parse().unwrap())] }),
     ]
 }
 

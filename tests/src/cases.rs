@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xvrrp_common::{stats, vrrp::IPPROTO_VRRP};
 use xvrrpd::vrrp::{
     codec::{Advert, Auth, ChecksumScope},
-    validate::RxInstance,
+    validate::{RxInstance, RxPeer},
 };
 
 use xvrrpd::vrrp::fixtures;
@@ -36,13 +36,26 @@ pub fn instances() -> Vec<(u8, bool, RxInstance)> {
                 peers: Vec::new(),
             },
         ),
-        // Unicast instances: 55 does not list the cases' source (192.0.2.1), 56 does.
-        (55, false, unicast(105, v4(7))),
-        (56, false, unicast(106, SRC4.into())),
+        // Unicast instances: 55 does not list the cases' source (192.0.2.1), 56
+        // does (any TTL), 57 does but only from at most 5 hops away.
+        (55, false, unicast(105, RxPeer::any_ttl(v4(7)))),
+        (56, false, unicast(106, RxPeer::any_ttl(SRC4.into()))),
+        (
+            57,
+            false,
+            unicast(
+                107,
+                RxPeer {
+                    addr: SRC4.into(),
+                    min_ttl: 250,
+                    max_ttl: 255,
+                },
+            ),
+        ),
     ]
 }
 
-fn unicast(vip: u8, peer: IpAddr) -> RxInstance {
+fn unicast(vip: u8, peer: RxPeer) -> RxInstance {
     RxInstance {
         version: 3,
         auth: Auth::None,
@@ -109,6 +122,12 @@ fn v3_v4(vrid: u8, scope_pseudo: bool) -> Vec<u8> {
     ipv4_frame(MAC, SRC4, 255, IPPROTO_VRRP, &advert.encode(scope))
 }
 
+/// An IPv4 frame with another TTL (neither validator reads the IP header checksum).
+fn with_ttl(mut frame: Vec<u8>, ttl: u8) -> Vec<u8> {
+    frame[22] = ttl;
+    frame
+}
+
 pub fn cases() -> Vec<Case> {
     let v2 = keepalived_v2();
     let mut cases = vec![
@@ -151,6 +170,21 @@ pub fn cases() -> Vec<Case> {
             name: "spoofed unicast advert from a source that is not a configured peer",
             frame: v3_v4(55, true),
             verdict: stats::DROP_NOT_PEER,
+        },
+        Case {
+            name: "unicast advert from a routed peer (TTL 62)",
+            frame: with_ttl(v3_v4(56, true), 62),
+            verdict: stats::ADVERTS_RX,
+        },
+        Case {
+            name: "unicast advert from a peer below its min_ttl",
+            frame: with_ttl(v3_v4(57, true), 62),
+            verdict: stats::DROP_TTL,
+        },
+        Case {
+            name: "TTL 254 for an unknown VRID (the VRID is checked first)",
+            frame: with_ttl(v2_with(|a| a.vrid = 99), 254),
+            verdict: stats::DROP_VRID,
         },
         Case {
             name: "priority 0",

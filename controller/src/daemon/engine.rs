@@ -29,7 +29,7 @@ use crate::{
             ethernet::{virtual_mac_v4, virtual_mac_v6},
         },
         fsm::{self, Action, Event, GarpSchedule, Micros, Notify, Params, State, Timer, US_PER_SEC},
-        validate::{RxInstance, validate_ip, validate_vrrp},
+        validate::{RxInstance, RxPeer, validate_ip, validate_vrrp},
     },
 };
 
@@ -233,7 +233,16 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr) -> Result<Slot> {
         interval,
         vips: vip_addrs,
         v3_checksum_as_v2: cfg.v3_checksum_as_v2,
-        peers: cfg.unicast.peers.iter().map(|p| p.addr).collect(),
+        peers: cfg
+            .unicast
+            .peers
+            .iter()
+            .map(|p| RxPeer {
+                addr: p.addr,
+                min_ttl: p.min_ttl,
+                max_ttl: p.max_ttl,
+            })
+            .collect(),
     };
     let garp = GarpSchedule {
         delay_us: u64::from(cfg.garp.master_delay_s) * US_PER_SEC,

@@ -19,7 +19,8 @@ use aya::{
 use xvrrp_common::{
     maps::{
         self, AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_V3_CHECKSUM_AS_V2, Counters, FAMILY_V4,
-        FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
+        FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey,
+        VmacValue,
     },
     stats,
 };
@@ -245,12 +246,16 @@ impl Datapath {
     pub fn set_instance(&mut self, key: InstanceKey, rx: &RxInstance) -> Result<()> {
         let mut cfg = instance_config(rx);
         (cfg.slot, cfg.generation) = self.slots.get_or_assign(key)?;
-        let wanted: Vec<PeerKey> = rx.peers.iter().map(|p| peer_key(key, *p)).collect();
-        let mut peers = self.hash::<PeerKey, u8>(maps::PEERS)?;
-        for p in &wanted {
+        let wanted: Vec<PeerKey> = rx.peers.iter().map(|p| peer_key(key, p.addr)).collect();
+        let mut peers = self.hash::<PeerKey, PeerValue>(maps::PEERS)?;
+        for (k, p) in wanted.iter().zip(&rx.peers) {
+            let range = PeerValue {
+                min_ttl: p.min_ttl,
+                max_ttl: p.max_ttl,
+            };
             peers
-                .insert(p, 1, 0)
-                .with_context(|| format!("writing a unicast peer to {}", maps::PEERS))?;
+                .insert(k, range, 0)
+                .with_context(|| format!("writing unicast peer {} to {}", p.addr, maps::PEERS))?;
         }
         self.hash::<InstanceKey, InstanceConfig>(maps::INSTANCES)?
             .insert(key, cfg, 0)
@@ -260,7 +265,7 @@ impl Datapath {
 
     /// Removes `key`'s peers other than `keep`.
     fn remove_peers(&mut self, key: InstanceKey, keep: &[PeerKey]) -> Result<()> {
-        let mut peers = self.hash::<PeerKey, u8>(maps::PEERS)?;
+        let mut peers = self.hash::<PeerKey, PeerValue>(maps::PEERS)?;
         let stale: Vec<PeerKey> = peers
             .keys()
             .filter_map(Result::ok)

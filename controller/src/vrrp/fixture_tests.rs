@@ -17,7 +17,7 @@ use super::{
         ndp::NeighborMessage,
     },
     fixtures,
-    validate::{IpMeta, RxInstance, validate_frame, validate_ip, validate_vrrp},
+    validate::{IpMeta, RxInstance, RxPeer, validate_frame, validate_ip, validate_vrrp},
 };
 
 const KA_SRC4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -429,7 +429,7 @@ fn unicast_instance_hears_only_its_peers() {
     // The keepalived capture comes from 192.0.2.1.
     let frame = fixtures::v2_pass();
     let peers_without = RxInstance {
-        peers: vec![v4(2), v4(3)],
+        peers: vec![RxPeer::any_ttl(v4(2)), RxPeer::any_ttl(v4(3))],
         ..v2_instance()
     };
     assert_eq!(
@@ -437,10 +437,39 @@ fn unicast_instance_hears_only_its_peers() {
         Err(DecodeError::NotPeer { vrid: 51, src: v4(1) })
     );
     let peers_with = RxInstance {
-        peers: vec![v4(3), v4(1)],
+        peers: vec![RxPeer::any_ttl(v4(3)), RxPeer::any_ttl(v4(1))],
         ..v2_instance()
     };
     assert!(validate_frame(&frame, only(&peers_with, 51)).is_ok());
+}
+
+#[test]
+fn unicast_peer_ttl_range_replaces_the_ttl_255_rule() {
+    // keepalived accepts routed unicast peers: any TTL unless min_ttl / max_ttl say otherwise.
+    let mut frame = fixtures::v2_pass();
+    frame[22] = 62;
+    assert_eq!(
+        validate_frame(&frame, only(&v2_instance(), 51)),
+        Err(DecodeError::Ttl { ttl: 62 }),
+        "multicast: TTL 255 only (RFC 5798 7.1)"
+    );
+    let routed = RxInstance {
+        peers: vec![RxPeer::any_ttl(v4(1))],
+        ..v2_instance()
+    };
+    assert!(validate_frame(&frame, only(&routed, 51)).is_ok());
+    let near_only = RxInstance {
+        peers: vec![RxPeer {
+            addr: v4(1),
+            min_ttl: 250,
+            max_ttl: 255,
+        }],
+        ..v2_instance()
+    };
+    assert_eq!(
+        validate_frame(&frame, only(&near_only, 51)),
+        Err(DecodeError::Ttl { ttl: 62 })
+    );
 }
 
 #[test]

@@ -1,12 +1,14 @@
 //! Receive validation (RFC 3768 7.1, RFC 5798 7.1): one function shared by the
 //! socket receive path and the tests, and mirrored by the XDP program.
 //!
-//! Order of the checks: TTL/hop limit, then the message itself (version, type,
-//! length), the checksum, whether the VRID is configured (and with which
-//! version), the sender (a unicast instance hears only its `unicast_peer`
-//! addresses), authentication (v2), the advert interval (v2), and last the
-//! address list, which is only compared and reported (keepalived logs it and
-//! carries on; RFC 5798 7.1 says "MAY").
+//! Order of the checks: the message itself (version, type, length), the
+//! checksum, whether the VRID is configured (and with which version), the
+//! sender and its TTL / hop limit (255 for a multicast instance, RFC 5798 7.1
+//! item 1; a unicast instance hears only its `unicast_peer` addresses, each
+//! within its `min_ttl..=max_ttl`, keepalived's rule for routed peers),
+//! authentication (v2), the advert interval (v2), and last the address list,
+//! which is only compared and reported (keepalived logs it and carries on;
+//! RFC 5798 7.1 says "MAY").
 
 use std::net::IpAddr;
 
@@ -31,9 +33,28 @@ pub struct RxInstance {
     pub vips: Vec<IpAddr>,
     /// `v3_checksum_as_v2`: VRRPv3/IPv4 checksum without the pseudo-header.
     pub v3_checksum_as_v2: bool,
-    /// `unicast_peer` addresses: when any, adverts from other sources are
-    /// dropped (spoofed or misdirected). Empty for a multicast instance.
-    pub peers: Vec<IpAddr>,
+    /// `unicast_peer`s: when any, adverts from other sources are dropped
+    /// (spoofed or misdirected). Empty for a multicast instance.
+    pub peers: Vec<RxPeer>,
+}
+
+/// One `unicast_peer` and the TTLs / hop limits accepted from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RxPeer {
+    pub addr: IpAddr,
+    pub min_ttl: u8,
+    pub max_ttl: u8,
+}
+
+impl RxPeer {
+    /// A peer at any distance (keepalived's default: 0..=255).
+    pub fn any_ttl(addr: IpAddr) -> Self {
+        Self {
+            addr,
+            min_ttl: 0,
+            max_ttl: 255,
+        }
+    }
 }
 
 /// The IP-layer facts of a received advert.
@@ -65,10 +86,6 @@ pub fn validate_vrrp<'a>(
     msg: &[u8],
     lookup: impl Fn(u8) -> Option<&'a RxInstance>,
 ) -> Result<Accepted, DecodeError> {
-    // RFC 5798 7.1 item 1: a router that forwarded the packet changed the TTL.
-    if meta.ttl != VRRP_TTL {
-        return Err(DecodeError::Ttl { ttl: meta.ttl });
-    }
     let family = Family::of(&meta.src);
     let advert = Advert::decode(msg, family)?;
     let vrid = advert.vrid;
@@ -96,8 +113,20 @@ pub fn validate_vrrp<'a>(
     if inst.version != version {
         return Err(DecodeError::Version { vrid, version });
     }
-    if !inst.peers.is_empty() && !inst.peers.contains(&meta.src) {
-        return Err(DecodeError::NotPeer { vrid, src: meta.src });
+    if inst.peers.is_empty() {
+        // RFC 5798 7.1 item 1: a router that forwarded the packet changed the TTL.
+        if meta.ttl != VRRP_TTL {
+            return Err(DecodeError::Ttl { ttl: meta.ttl });
+        }
+    } else {
+        let peer = inst
+            .peers
+            .iter()
+            .find(|p| p.addr == meta.src)
+            .ok_or(DecodeError::NotPeer { vrid, src: meta.src })?;
+        if !(peer.min_ttl..=peer.max_ttl).contains(&meta.ttl) {
+            return Err(DecodeError::Ttl { ttl: meta.ttl });
+        }
     }
     if version == 3 && family == Family::V4 {
         // Two dialects exist for VRRPv3 over IPv4; count a peer of the other one apart.
