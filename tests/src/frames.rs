@@ -6,7 +6,7 @@ use std::{
 };
 
 use xvrrp_common::vrrp::{ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP};
-use xvrrpd::net::garp::FrameSender;
+use xvrrpd::net::frames::FrameSender;
 use xvrrpd::vrrp::codec::{
     Advert, Auth, ChecksumScope,
     ethernet::{EthernetHdr, Mac},

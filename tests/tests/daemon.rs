@@ -956,6 +956,21 @@ fn use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover() {
         "permanent",
     ]);
     assert!(ping(), "frames to the virtual MAC reach the VIP on a");
+    // RFC 5798 7.3: the master's adverts come from the virtual MAC, so the
+    // switch learns where it lives (seen from a's switch port).
+    let capture = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.switch.name(), "timeout", "2.5"])
+        .args(["tcpdump", "-e", "-n", "-l", "-i", "p-a", "ip proto 112"])
+        .output()
+        .expect("tcpdump (apt package tcpdump)");
+    let adverts = String::from_utf8_lossy(&capture.stdout).to_lowercase();
+    let from_vmac = adverts
+        .lines()
+        .filter(|l| l.contains("00:00:5e:00:01:33 > 01:00:5e:00:00:12"))
+        .count();
+    assert!(from_vmac >= 2, "a's adverts carry the virtual MAC:\n{adverts}");
+    let all = adverts.lines().filter(|l| l.contains("vrrp")).count();
+    assert_eq!(from_vmac, all, "and only it:\n{adverts}");
 
     a.stop();
     wait_for(Duration::from_secs(3), || {

@@ -18,7 +18,7 @@ use crate::{
     net::{
         addr::Addresses,
         advert_socket::{Receiver, Sender},
-        garp::{FrameSender, announcement},
+        frames::{FrameSender, advert_frame, announcement},
         iface::{self, Iface},
         sys::monotonic_us,
     },
@@ -117,6 +117,8 @@ pub struct Engine {
     addrs: Addresses,
     pub datapath: Option<Datapath>,
     pending: HashMap<SenderKey, Vec<Outgoing>>,
+    /// Adverts built as whole frames (`use_vmac`): (interface index, frame).
+    pending_frames: Vec<(u32, Vec<u8>)>,
     /// Gratuitous ARPs / unsolicited NAs waiting to go out.
     announcer: Announcer,
     /// Socket-mode receive counters and the send counter (slots of `stats`).
@@ -306,6 +308,7 @@ impl Engine {
             addrs: Addresses::open()?,
             datapath,
             pending: HashMap::new(),
+            pending_frames: Vec::new(),
             announcer: Announcer::new(
                 u64::from(config.global.garp_interval_ms) * 1000,
                 u64::from(config.global.gna_interval_ms) * 1000,
@@ -403,7 +406,8 @@ impl Engine {
             self.receivers.push(r);
             self.receivers_changed = true;
         }
-        for (ifindex, _) in &slot.vip_targets {
+        let vmac_iface = slot.vmac.map(|_| slot.iface.index);
+        for ifindex in slot.vip_targets.iter().map(|(i, _)| i).chain(&vmac_iface) {
             if !self.frames.contains_key(ifindex) {
                 self.frames.insert(
                     *ifindex,
@@ -626,6 +630,15 @@ impl Engine {
         let key = (slot.iface.index, slot.src);
         for dst in &slot.dsts {
             let bytes = Self::advert_bytes(slot, priority, *dst);
+            // RFC 5798 7.3: a master's adverts come from the virtual router
+            // MAC. With `use_vmac` they leave as whole frames that say so (the
+            // raw IP socket would write the interface's MAC).
+            if let (Some(vmac), true) = (slot.vmac, dst.is_multicast())
+                && let Some(frame) = advert_frame(vmac, slot.src, *dst, &bytes)
+            {
+                self.pending_frames.push((slot.iface.index, frame));
+                continue;
+            }
             self.pending.entry(key).or_default().push((*dst, bytes));
         }
     }
@@ -646,6 +659,19 @@ impl Engine {
     /// while the others' adverts are due. The first failure per socket and
     /// kind is logged; every dropped advert is counted (`adverts_tx_errors`).
     fn flush_adverts(&mut self) {
+        for (ifindex, frame) in std::mem::take(&mut self.pending_frames) {
+            let sent = self.frames.get(&ifindex).map(|f| f.send(&frame));
+            match sent {
+                Some(Ok(())) => self.adverts_tx += 1,
+                Some(Err(e)) => {
+                    if self.adverts_tx_errors == 0 {
+                        warn!(ifindex, "sending an advert frame failed: {e}");
+                    }
+                    self.adverts_tx_errors += 1;
+                }
+                None => self.adverts_tx_errors += 1,
+            }
+        }
         for (key, msgs) in self.pending.drain() {
             let Some(sender) = self.senders.get_mut(&key) else {
                 continue;
