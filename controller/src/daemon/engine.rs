@@ -135,6 +135,10 @@ pub struct Engine {
     /// Each interface an instance uses or tracks: (operationally up, index),
     /// read once per poll for all instances, not once per instance.
     links: HashMap<String, (bool, Option<u32>)>,
+    /// The interfaces `links` covers, recomputed after instances change.
+    watched: Option<Vec<String>>,
+    /// State changes of every instance so far.
+    transitions_total: u64,
 }
 
 fn state_name(s: State) -> &'static str {
@@ -319,6 +323,8 @@ impl Engine {
             receivers_changed: false,
             xdp_attach: None,
             links: HashMap::new(),
+            watched: None,
+            transitions_total: 0,
         };
         for cfg in &config.instances {
             engine.add_or_wait(cfg)?;
@@ -425,6 +431,7 @@ impl Engine {
             dp.set_instance(slot.key, &slot.rx)?;
         }
         self.by_key.insert(slot.key, idx);
+        self.watched = None;
         self.config.instances.push(cfg.clone());
         self.slots.push(slot);
         Ok(idx)
@@ -479,6 +486,13 @@ impl Engine {
     }
 
     /// What a successor needs to adopt this run (see `persist`).
+    /// Moves whenever what `saved` records may have changed (a transition, an
+    /// address added or removed, an instance added or removed): the event
+    /// loop rebuilds the record only then.
+    pub fn saved_generation(&self) -> (u64, u64, usize) {
+        (self.transitions_total, self.addrs.changes(), self.by_key.len())
+    }
+
     pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
         let mut vips: Vec<(u32, IpAddr, u8)> = self
             .addrs
@@ -509,6 +523,7 @@ impl Engine {
             let to = slot.fsm.vars.state;
             if from != to {
                 slot.transitions += 1;
+                self.transitions_total += 1;
                 info!(
                     instance = %slot.cfg.name,
                     vrid = slot.cfg.vrid,
@@ -801,7 +816,11 @@ impl Engine {
     /// timer re-armed from the last one, so steady adverts cost no wake-up.
     pub async fn on_timers(&mut self) {
         let now = monotonic_us();
-        for (idx, timer) in self.timers.pop_due(now) {
+        let due = self.timers.pop_due(now);
+        if self.mode == Mode::Xdp && due.iter().any(|(_, t)| *t == Timer::MasterDown) {
+            self.sweep_master_down(now).await;
+        }
+        for (idx, timer) in due {
             if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx).await {
                 continue;
             }
@@ -809,6 +828,26 @@ impl Engine {
                 .await;
         }
         self.flush();
+    }
+
+    /// A master-down timer fired: look at the advert map for every other
+    /// backup in the second half of its wait too. An advert that arrived
+    /// meanwhile pushes its deadline out now rather than at a wake-up of its
+    /// own, so backups hearing steady adverts share about one wake-up per
+    /// Master_Down_Interval instead of one each. (Checking early is safe;
+    /// only late would not be.)
+    async fn sweep_master_down(&mut self, now: Micros) {
+        let near: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.is_live(i))
+            .filter(|&i| {
+                self.timers
+                    .deadline(i, Timer::MasterDown)
+                    .is_some_and(|at| at.saturating_sub(now) <= self.slots[i].fsm.master_down_us() / 2)
+            })
+            .collect();
+        for idx in near {
+            self.catch_up_from_map(idx).await;
+        }
     }
 
     /// Feeds the newest advert the kernel recorded, if it is news. Returns
@@ -1061,21 +1100,26 @@ impl Engine {
     /// Reads every interface's state once; true when anything changed since
     /// the last poll (only then is every instance's health recomputed).
     fn refresh_links(&mut self) -> bool {
-        let mut names: Vec<String> = Vec::new();
-        for (i, slot) in self.slots.iter().enumerate() {
-            if !self.is_live(i) {
-                continue;
+        if self.watched.is_none() {
+            let mut names: Vec<String> = Vec::new();
+            for (i, slot) in self.slots.iter().enumerate() {
+                if !self.is_live(i) {
+                    continue;
+                }
+                names.push(slot.iface.name.clone());
+                names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.clone()));
             }
-            names.push(slot.iface.name.clone());
-            names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.clone()));
+            names.sort();
+            names.dedup();
+            self.watched = Some(names);
         }
-        names.sort();
-        names.dedup();
-        let fresh: HashMap<String, (bool, Option<u32>)> = names
-            .into_iter()
+        let fresh: HashMap<String, (bool, Option<u32>)> = self
+            .watched
+            .iter()
+            .flatten()
             .map(|n| {
-                let state = (iface::link_up(&n), crate::net::sys::ifindex(&n).ok());
-                (n, state)
+                let state = (iface::link_up(n), crate::net::sys::ifindex(n).ok());
+                (n.clone(), state)
             })
             .collect();
         let changed = fresh != self.links;
@@ -1148,6 +1192,7 @@ impl Engine {
         self.timers.cancel_all(idx);
         let key = self.slots[idx].key;
         self.by_key.remove(&key);
+        self.watched = None;
         if let Some(dp) = &mut self.datapath {
             let _ = dp.remove_instance(key);
         }

@@ -346,6 +346,7 @@ async fn run_async(opts: RunOptions) -> Result<()> {
     }
     engine.start_all(resume).await;
     let mut last_saved = Saved::default();
+    let mut saved_generation = None;
     engine.on_health_change().await;
     // Everything privileged at start-up is done (program loaded, sockets open, run dir made).
     if let Err(e) = super::privileges::drop_unneeded() {
@@ -358,7 +359,12 @@ async fn run_async(opts: RunOptions) -> Result<()> {
     );
     sd_notify_ready();
 
-    let mut link_poll = tokio::time::interval(Duration::from_millis(200));
+    // Link changes arrive as rtnetlink notifications; the poll is the safety
+    // net (a lost notification, every 5 s) and notices addresses appearing
+    // for instances that wait for one (every second while any waits).
+    let mut links = crate::net::monitor::LinkMonitor::open()?;
+    let poll_period = |engine: &Engine| Duration::from_secs(if engine.waiting.is_empty() { 5 } else { 1 });
+    let mut next_poll = tokio::time::Instant::now() + poll_period(&engine);
     loop {
         if std::mem::take(&mut engine.receivers_changed) && mode == Mode::Socket {
             // Reload or a re-created interface changed the sockets: watch the new set.
@@ -368,7 +374,8 @@ async fn run_async(opts: RunOptions) -> Result<()> {
                 receivers.push(unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from)?);
             }
         }
-        if mode == Mode::Xdp {
+        if mode == Mode::Xdp && Some(engine.saved_generation()) != saved_generation {
+            saved_generation = Some(engine.saved_generation());
             let now_saved = engine.saved(&fingerprint, &pin_dir);
             if now_saved != last_saved {
                 persist::store(&opts.run_dir, &now_saved);
@@ -411,7 +418,11 @@ async fn run_async(opts: RunOptions) -> Result<()> {
             idx = any_rx => engine.on_socket_rx(idx).await,
             () = xdp_ready => engine.on_xdp_events().await,
             Some(ev) = script_rx.recv() => engine.on_script(ev).await,
-            _ = link_poll.tick() => engine.on_link_poll().await,
+            () = links.changed() => engine.on_link_poll().await,
+            () = tokio::time::sleep_until(next_poll) => {
+                engine.on_link_poll().await;
+                next_poll = tokio::time::Instant::now() + poll_period(&engine);
+            }
             Ok((stream, _)) = control.accept() => serve_status(&mut engine, stream).await,
             Some((stream, _)) = metrics_conn => serve_metrics(&mut engine, stream).await,
             _ = hup.recv() => {

@@ -26,6 +26,8 @@ pub struct Installed {
 pub struct Addresses {
     handle: Handle,
     ours: HashSet<Installed>,
+    /// Bumped whenever `ours` changes.
+    changes: u64,
 }
 
 impl Addresses {
@@ -36,6 +38,7 @@ impl Addresses {
         Ok(Self {
             handle,
             ours: HashSet::new(),
+            changes: 0,
         })
     }
 
@@ -70,6 +73,7 @@ impl Addresses {
         match req.execute().await {
             Ok(()) => {
                 self.ours.insert(key);
+                self.changes += 1;
                 Ok(())
             }
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
@@ -89,6 +93,7 @@ impl Addresses {
         if !self.ours.remove(&key) {
             return Ok(());
         }
+        self.changes += 1;
         let msg = self.message(ifindex, vip);
         match self.handle.address().del(msg).execute().await {
             Ok(()) => Ok(()),
@@ -102,6 +107,7 @@ impl Addresses {
     /// Marks `vip` on `ifindex` as added by this daemon: a crash-only restart
     /// takes over the addresses its predecessor installed.
     pub fn adopt(&mut self, ifindex: u32, vip: &VirtualAddress) {
+        self.changes += 1;
         self.ours.insert(Installed {
             ifindex,
             addr: vip.addr,
@@ -149,6 +155,11 @@ impl Addresses {
     }
 
     /// Everything this daemon added and has not removed.
+    /// A counter that moves whenever the set of addresses we added changes.
+    pub fn changes(&self) -> u64 {
+        self.changes
+    }
+
     pub fn installed(&self) -> impl Iterator<Item = &Installed> {
         self.ours.iter()
     }

@@ -6,4 +6,5 @@ pub mod addr;
 pub mod advert_socket;
 pub mod frames;
 pub mod iface;
+pub mod monitor;
 pub mod sys;
