@@ -66,6 +66,11 @@ impl HostInfo {
         Ok(host)
     }
 
+    /// The addresses on interface `name` (none if it does not exist).
+    pub fn addresses(&self, name: &str) -> &[IpAddr] {
+        self.interfaces.get(name).map_or(&[], Vec::as_slice)
+    }
+
     pub fn has_interface(&self, name: &str) -> bool {
         self.interfaces.contains_key(name)
     }

@@ -12,6 +12,7 @@ use tracing::{debug, info, warn};
 use xvrrp_common::{maps::InstanceKey, stats};
 
 use super::{announce::Announcer, persist::Saved, timers::Timers};
+use crate::config::host::HostInfo;
 use crate::{
     config::model::{Config, Instance as InstanceCfg, RunAs, VirtualAddress},
     datapath::{Datapath, instance_key},
@@ -139,6 +140,10 @@ pub struct Engine {
     watched: Option<Vec<String>>,
     /// State changes of every instance so far.
     transitions_total: u64,
+    /// One getifaddrs snapshot shared by the instances built in one batch
+    /// (start-up, a reload): reading it per instance made starting N
+    /// instances cost O(N x addresses). Dropped at the end of each batch.
+    host: Option<HostInfo>,
 }
 
 fn state_name(s: State) -> &'static str {
@@ -150,16 +155,22 @@ fn state_name(s: State) -> &'static str {
     }
 }
 
+/// This host's interfaces and addresses now (empty if getifaddrs fails:
+/// every instance then waits for its interface).
+fn read_host() -> HostInfo {
+    HostInfo::current().unwrap_or_default()
+}
+
 /// Why `cfg` cannot bind to its interface now: the interface (or a VIP's
 /// `dev`) does not exist, or it has no address to send adverts from.
-fn unbound_reason(cfg: &InstanceCfg) -> Option<String> {
+fn unbound_reason(cfg: &InstanceCfg, host: &HostInfo) -> Option<String> {
     let ifname = cfg.interface.as_deref()?;
     if crate::net::sys::ifindex(ifname).is_err() {
         return Some(format!("interface {ifname} does not exist"));
     }
     let v6 = cfg.family == crate::config::model::Family::Ipv6;
     let vips: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
-    if cfg.src_ip.is_none() && iface::primary_address(ifname, v6, &vips).is_none() {
+    if cfg.src_ip.is_none() && iface::primary_address(host, ifname, v6, &vips).is_none() {
         let kind = if v6 { "IPv6 link-local" } else { "IPv4" };
         return Some(format!("{ifname} has no {kind} address to send adverts from"));
     }
@@ -172,7 +183,7 @@ fn unbound_reason(cfg: &InstanceCfg) -> Option<String> {
 }
 
 /// The runtime form of one configured instance.
-fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr) -> Result<Slot> {
+fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &HostInfo) -> Result<Slot> {
     let ifname = cfg
         .interface
         .as_deref()
@@ -182,7 +193,7 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr) -> Result<Slot> {
     let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
     let src = match cfg.src_ip {
         Some(ip) => ip,
-        None => iface::primary_address(ifname, v6, &vip_addrs).with_context(|| {
+        None => iface::primary_address(host, ifname, v6, &vip_addrs).with_context(|| {
             format!(
                 "vrrp_instance {}: {ifname} has no {} address to send adverts from",
                 cfg.name,
@@ -265,7 +276,7 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr) -> Result<Slot> {
         down_timer_adverts: u32::from(cfg.down_timer_adverts.max(1)),
         garp,
     };
-    let link_local = iface::primary_address(ifname, true, &[]).and_then(|a| match a {
+    let link_local = iface::primary_address(host, ifname, true, &[]).and_then(|a| match a {
         IpAddr::V6(a) => Some(a),
         IpAddr::V4(_) => None,
     });
@@ -325,17 +336,22 @@ impl Engine {
             links: HashMap::new(),
             watched: None,
             transitions_total: 0,
+            host: None,
         };
         for cfg in &config.instances {
             engine.add_or_wait(cfg)?;
         }
+        engine.host = None;
         Ok(engine)
     }
 
     /// Adds an instance, or parks it in FAULT (`waiting`) when its interface
     /// is missing or has no address yet; anything else wrong is an error.
     pub fn add_or_wait(&mut self, cfg: &InstanceCfg) -> Result<Option<usize>> {
-        if let Some(why) = unbound_reason(cfg) {
+        let host = self.host.take().unwrap_or_else(read_host);
+        let unbound = unbound_reason(cfg, &host);
+        self.host = Some(host);
+        if let Some(why) = unbound {
             warn!(instance = %cfg.name, "{why}: FAULT until it appears");
             self.notify_cfg(cfg, cfg.priority, Notify::Fault);
             self.waiting.push(Waiting {
@@ -353,7 +369,10 @@ impl Engine {
         let now = monotonic_us();
         let mut started = false;
         for w in std::mem::take(&mut self.waiting) {
-            let why = match unbound_reason(&w.cfg) {
+            let host = self.host.take().unwrap_or_else(read_host);
+            let unbound = unbound_reason(&w.cfg, &host);
+            self.host = Some(host);
+            let why = match unbound {
                 Some(why) => why,
                 None => match self.add_instance(&w.cfg) {
                     Ok(idx) => {
@@ -373,12 +392,16 @@ impl Engine {
         if started {
             self.flush();
         }
+        self.host = None;
     }
 
     /// Adds an instance (at start or on reload); it is started by `start`.
     pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
         let v6 = cfg.family == crate::config::model::Family::Ipv6;
-        let slot = build_slot(cfg, self.datapath.is_some(), self.group(v6))?;
+        let host = self.host.take().unwrap_or_else(read_host);
+        let slot = build_slot(cfg, self.datapath.is_some(), self.group(v6), &host);
+        self.host = Some(host);
+        let slot = slot?;
         let idx = self.slots.len();
         if self.by_key.contains_key(&slot.key) {
             bail!(
@@ -663,6 +686,8 @@ impl Engine {
     pub fn flush(&mut self) {
         self.flush_adverts();
         self.flush_gratuitous();
+        // The batch is over: the next one reads the interfaces afresh.
+        self.host = None;
     }
 
     /// Sends every queued advert: one `sendmmsg` per socket. A message the

@@ -1,13 +1,11 @@
 //! Facts about an interface: index, MAC, addresses, link state.
 
-use std::{
-    fs,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-};
+use std::{fs, net::IpAddr};
 
 use anyhow::{Context as _, Result};
 
 use super::sys;
+use crate::config::host::HostInfo;
 use crate::vrrp::codec::ethernet::Mac;
 
 #[derive(Debug, Clone)]
@@ -60,46 +58,11 @@ fn read_mac(name: &str) -> Result<Mac> {
     Ok(mac)
 }
 
-/// Addresses configured on `ifindex`, from getifaddrs.
-pub fn addresses(name: &str) -> Vec<IpAddr> {
-    let mut out = Vec::new();
-    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
-    // SAFETY: getifaddrs fills a list we free below; every pointer is checked.
-    unsafe {
-        if libc::getifaddrs(&mut head) != 0 {
-            return out;
-        }
-        let mut cur = head;
-        while !cur.is_null() {
-            let ifa = &*cur;
-            cur = ifa.ifa_next;
-            if ifa.ifa_addr.is_null() || ifa.ifa_name.is_null() {
-                continue;
-            }
-            if std::ffi::CStr::from_ptr(ifa.ifa_name).to_str() != Ok(name) {
-                continue;
-            }
-            match i32::from((*ifa.ifa_addr).sa_family) {
-                libc::AF_INET => {
-                    let sin = &*ifa.ifa_addr.cast::<libc::sockaddr_in>();
-                    out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
-                }
-                libc::AF_INET6 => {
-                    let sin6 = &*ifa.ifa_addr.cast::<libc::sockaddr_in6>();
-                    out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
-                }
-                _ => {}
-            }
-        }
-        libc::freeifaddrs(head);
-    }
-    out
-}
-
 /// The primary address VRRP sends from (RFC 5798 5.1.1.1 / 5.1.2.1): the
 /// first IPv4 address that is not one of `vips`, or the IPv6 link-local one.
-pub fn primary_address(name: &str, v6: bool, vips: &[IpAddr]) -> Option<IpAddr> {
-    addresses(name).into_iter().find(|a| match a {
+/// `host` is one getifaddrs snapshot for all the instances built together.
+pub fn primary_address(host: &HostInfo, name: &str, v6: bool, vips: &[IpAddr]) -> Option<IpAddr> {
+    host.addresses(name).iter().copied().find(|a| match a {
         IpAddr::V4(_) => !v6 && !vips.contains(a),
         IpAddr::V6(a6) => v6 && a6.segments()[0] & 0xffc0 == 0xfe80,
     })
