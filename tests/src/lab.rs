@@ -104,6 +104,15 @@ impl Lab {
         ns.ip(&["link", "set", "eth0", "up"]);
     }
 
+    /// A direct cable between hosts `a` and `b` besides the switch: a veth
+    /// pair named `iface` on both sides, down and without addresses.
+    pub fn cable(&self, a: &str, b: &str, iface: &str) {
+        let peer = self.get(b).name().to_owned();
+        self.get(a).ip(&[
+            "link", "add", iface, "type", "veth", "peer", "name", iface, "netns", &peer,
+        ]);
+    }
+
     pub fn get(&self, name: &str) -> &NetNs {
         &self
             .hosts

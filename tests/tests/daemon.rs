@@ -683,18 +683,7 @@ fn instance_on_a_missing_interface_waits_in_fault_until_it_appears() {
 
     // The interface appears without an address: still waiting, for that now.
     let (na, nb) = (lab.get("a"), lab.get("b"));
-    na.ip(&[
-        "link",
-        "add",
-        "eth1",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth1",
-        "netns",
-        nb.name(),
-    ]);
+    lab.cable("a", "b", "eth1");
     nb.ip(&["link", "set", "eth1", "up"]);
     na.ip(&["link", "set", "eth1", "up"]);
     wait_for(Duration::from_secs(2), || {

@@ -261,18 +261,7 @@ fn full_send_buffer_drops_adverts_and_leaves_the_other_links_on_time() {
     let lab = two_hosts();
     // A second link between a and b: a veth pair of their own, eth1 on both.
     let (na, nb) = (lab.get("a"), lab.get("b"));
-    na.ip(&[
-        "link",
-        "add",
-        "eth1",
-        "type",
-        "veth",
-        "peer",
-        "name",
-        "eth1",
-        "netns",
-        nb.name(),
-    ]);
+    lab.cable("a", "b", "eth1");
     na.ip(&["addr", "add", "198.51.100.1/24", "dev", "eth1"]);
     nb.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth1"]);
     na.ip(&["link", "set", "eth1", "up"]);
