@@ -39,8 +39,23 @@ pub const VMACS: &str = "XVRRP_VMACS";
 /// Written by: the controller only. Read by: the kernel program.
 pub const PEERS: &str = "XVRRP_PEERS";
 
+/// Array of one `u32`: how many VIPs are active with `VIP_NO_ACCEPT`. While
+/// it is 0 plain traffic pays one array read, not a VIP lookup.
+/// Written by: the controller only. Read by: the kernel program.
+pub const GUARDS: &str = "XVRRP_GUARDS";
+
 /// Every map the kernel program must define.
-pub const ALL: &[&str] = &[STATS, INSTANCES, ADVERT_STATE, EVENTS, VIPS4, VIPS6, VMACS, PEERS];
+pub const ALL: &[&str] = &[
+    STATS,
+    INSTANCES,
+    ADVERT_STATE,
+    EVENTS,
+    VIPS4,
+    VIPS6,
+    VMACS,
+    PEERS,
+    GUARDS,
+];
 
 /// Entries of the instance and advert-state maps: room for 4096 virtual
 /// routers per address family and interface mix, with slack.
@@ -205,6 +220,11 @@ pub struct VmacValue {
     pub _pad: [u8; 2],
 }
 
+/// `VipValue::flags`: the master is not in Accept_Mode (keepalived's
+/// `no_accept`, implied by `vrrp_strict` for a non-owner): packets addressed
+/// to the VIP are dropped (RFC 5798 6.4.3); ARP / NDP for it are still answered.
+pub const VIP_NO_ACCEPT: u8 = 1;
+
 /// How XDP answers for a VIP.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -212,7 +232,8 @@ pub struct VipValue {
     /// The MAC to answer with: the interface's, or the virtual MAC with `use_vmac`.
     pub mac: [u8; 6],
     pub vrid: u8,
-    pub _pad: u8,
+    /// `VIP_*` bits.
+    pub flags: u8,
 }
 
 const _: () = assert!(core::mem::size_of::<InstanceKey>() == 8);

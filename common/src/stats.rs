@@ -42,6 +42,10 @@ pub const NA_REPLIES: u32 = 13;
 /// `unicast_peer` addresses (a spoofed or misdirected advert).
 pub const DROP_NOT_PEER: u32 = 14;
 
+/// Dropped: a packet addressed to a VIP whose master is not in Accept_Mode
+/// (`no_accept`, RFC 5798 6.4.3). Not a VRRP verdict.
+pub const DROP_NO_ACCEPT: u32 = 15;
+
 /// Number of slots in the map (room to grow without a layout change).
 pub const COUNT: u32 = 16;
 
@@ -78,4 +82,5 @@ pub const NAMES: &[(u32, &str)] = &[
     (ARP_REPLIES, "arp_replies"),
     (NA_REPLIES, "na_replies"),
     (DROP_NOT_PEER, "not_peer"),
+    (DROP_NO_ACCEPT, "no_accept"),
 ];

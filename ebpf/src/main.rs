@@ -4,11 +4,13 @@
 //! reading the Ethernet header (plus one VLAN tag) and the IP protocol field;
 //! VRRP adverts are validated, recorded and consumed (`advert.rs`); ARP
 //! requests and Neighbor Solicitations for active VIPs are answered here
-//! (`responder.rs`).
+//! (`responder.rs`); packets addressed to a VIP of a master without
+//! Accept_Mode are dropped (`guard.rs`).
 #![no_std]
 #![no_main]
 
 mod advert;
+mod guard;
 mod maps;
 mod parse;
 mod responder;
@@ -33,7 +35,12 @@ fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
             Ok(advert::handle(ctx, l3, is_v6))
         }
         L3::Arp { l3 } => responder::arp(ctx, l3),
-        L3::Icmpv6 { l3 } => responder::ndp(ctx, l3),
+        L3::Icmpv6 { l3 } => match responder::ndp(ctx, l3)? {
+            // Not a solicitation this program answers: ICMPv6 to a VIP is guarded too.
+            xdp_action::XDP_PASS => guard::no_accept(ctx, l3, true),
+            action => Ok(action),
+        },
+        L3::Ip { l3, is_v6 } => guard::no_accept(ctx, l3, is_v6),
         L3::Other => Ok(xdp_action::XDP_PASS),
     }
 }

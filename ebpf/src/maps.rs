@@ -43,6 +43,10 @@ pub static XVRRP_VMACS: HashMap<VmacKey, VmacValue> = HashMap::with_max_entries(
 #[map]
 pub static XVRRP_PEERS: HashMap<PeerKey, PeerValue> = HashMap::with_max_entries(MAX_PEERS, 0);
 
+/// How many VIPs are guarded by `no_accept` (`xvrrp_common::maps::GUARDS`): the controller writes it.
+#[map]
+pub static XVRRP_GUARDS: Array<u32> = Array::with_max_entries(1, 0);
+
 /// Adds one to a counter slot (`xvrrp_common::stats`).
 #[inline(always)]
 pub fn count(slot: u32) {

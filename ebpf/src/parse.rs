@@ -60,6 +60,11 @@ pub enum L3 {
     Icmpv6 {
         l3: usize,
     },
+    /// Any other IPv4 / IPv6 packet.
+    Ip {
+        l3: usize,
+        is_v6: bool,
+    },
     Other,
 }
 
@@ -76,11 +81,12 @@ pub fn parse_l3(ctx: &XdpContext) -> Result<L3, ()> {
     Ok(match proto {
         // IPv4 protocol field: byte 9 of the header.
         ETH_P_IP if u8_at(ctx, l3 + 9)? == IPPROTO_VRRP => L3::Vrrp { l3, is_v6: false },
+        ETH_P_IP => L3::Ip { l3, is_v6: false },
         // IPv6 next header: byte 6. Adverts carry no extension headers (RFC 5798 5.1.2).
         ETH_P_IPV6 => match u8_at(ctx, l3 + 6)? {
             IPPROTO_VRRP => L3::Vrrp { l3, is_v6: true },
             IPPROTO_ICMPV6 => L3::Icmpv6 { l3 },
-            _ => L3::Other,
+            _ => L3::Ip { l3, is_v6: true },
         },
         ETH_P_ARP => L3::Arp { l3 },
         _ => L3::Other,

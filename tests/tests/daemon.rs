@@ -831,6 +831,46 @@ fn vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured() {
 }
 
 #[test]
+fn no_accept_master_answers_arp_but_drops_traffic_to_the_vip() {
+    if !have_root("no_accept_master_answers_arp_but_drops_traffic_to_the_vip") {
+        return;
+    }
+    let mut lab = two_hosts();
+    lab.host("c", &["192.0.2.50/24"]);
+    let dir = Scratch::new("no-accept");
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf(100, "    no_accept\n")),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && has_vip(&lab, "a", "192.0.2.100")
+    })
+    .expect("a becomes master");
+    let in_c = |args: &[&str]| {
+        std::process::Command::new("ip")
+            .args(["netns", "exec", lab.get("c").name()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // RFC 5798 6.4.3: the VIP resolves (ARP answered) ...
+    let arping = in_c(&["arping", "-c", "1", "-w", "2", "-I", "eth0", "192.0.2.100"]);
+    assert!(arping.status.success(), "ARP for the VIP is answered");
+    // ... but what is addressed to it is not accepted; a's own address still is.
+    let ping_vip = in_c(&["ping", "-c", "2", "-i", "0.2", "-W", "1", "192.0.2.100"]);
+    assert!(!ping_vip.status.success(), "no_accept: the VIP does not answer");
+    let ping_a = in_c(&["ping", "-c", "1", "-W", "1", "192.0.2.1"]);
+    assert!(ping_a.status.success(), "a's own address answers");
+    assert!(
+        a.counter("no_accept") >= 2,
+        "dropped and counted: {:?}",
+        a.status()
+    );
+}
+
+#[test]
 fn systemd_readiness_is_reported_once_running() {
     if !have_root("systemd_readiness_is_reported_once_running") {
         return;

@@ -10,7 +10,7 @@ use std::{
 
 use aya::programs::{TestRun as _, TestRunOptions, XdpMode};
 use xvrrp_common::{maps::EV_FIRST, stats};
-use xvrrp_tests::{cases, have_root, netns::Pair};
+use xvrrp_tests::{cases, frames::udp_frame, have_root, netns::Pair};
 use xvrrpd::{
     datapath::{Datapath, instance_key},
     vrrp::{
@@ -126,7 +126,8 @@ fn xdp_answers_arp_for_active_vips_only() {
     assert_eq!((action, &out), (XDP_PASS, &frame), "inactive VIP: untouched");
 
     let vmac = virtual_mac_v4(51);
-    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip), vmac, 51).unwrap();
+    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip), vmac, 51, true)
+        .unwrap();
     let (action, out) = run(&mut dp, &frame);
     assert_eq!(action, XDP_TX);
     let mut want = EthernetHdr {
@@ -147,6 +148,63 @@ fn xdp_answers_arp_for_active_vips_only() {
     assert_eq!(run(&mut dp, &other).0, XDP_PASS, "other addresses pass");
     dp.remove_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip)).unwrap();
     assert_eq!(run(&mut dp, &frame).0, XDP_PASS, "deactivated VIP passes again");
+}
+
+#[test]
+fn no_accept_vip_drops_what_is_addressed_to_it_and_still_answers_arp() {
+    if !have_root("no_accept_vip_drops_what_is_addressed_to_it_and_still_answers_arp") {
+        return;
+    }
+    let mut dp = configured();
+    let vip = Ipv4Addr::new(192, 0, 2, 100);
+    let to_vip = udp_frame([192, 0, 2, 50], vip.octets());
+    let to_other = udp_frame([192, 0, 2, 50], [192, 0, 2, 7]);
+    let dropped = |dp: &Datapath| dp.counters().unwrap()[stats::DROP_NO_ACCEPT as usize];
+
+    // Accept_Mode (keepalived's default): the VIP's traffic reaches the stack.
+    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip), virtual_mac_v4(51), 51, true)
+        .unwrap();
+    assert_eq!(run(&mut dp, &to_vip).0, XDP_PASS, "accept: passes");
+
+    // no_accept (RFC 5798 6.4.3): dropped and counted; ARP still answered.
+    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip), virtual_mac_v4(51), 51, false)
+        .unwrap();
+    assert_eq!(run(&mut dp, &to_vip).0, XDP_DROP, "no_accept: dropped");
+    assert_eq!(dropped(&dp), 1);
+    assert_eq!(run(&mut dp, &to_other).0, XDP_PASS, "other addresses pass");
+    assert_eq!(run(&mut dp, &arp_request(vip).0).0, XDP_TX, "ARP still answered");
+
+    // The same for an IPv6 VIP (ICMPv6 that is not a solicitation included).
+    let vip6: Ipv6Addr = "2001:db8::100".parse().unwrap();
+    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V6(vip6), virtual_mac_v6(53), 53, false)
+        .unwrap();
+    let echo = [128u8, 0, 0, 0, 0, 1, 0, 1];
+    let mut ping6 = EthernetHdr {
+        dst: [2, 0, 0, 0, 0, 2],
+        src: [2, 0, 0, 0, 0, 0x50],
+        vlan: None,
+        ethertype: 0x86dd,
+    }
+    .encode();
+    ping6.extend_from_slice(
+        &Ipv6Hdr::new(
+            "2001:db8::50".parse().unwrap(),
+            vip6,
+            IPPROTO_ICMPV6,
+            64,
+            echo.len(),
+        )
+        .encode(),
+    );
+    ping6.extend_from_slice(&echo);
+    assert_eq!(run(&mut dp, &ping6).0, XDP_DROP, "ICMPv6 echo to a no_accept VIP");
+    assert_eq!(dropped(&dp), 2);
+
+    // Removing the VIPs lifts the guard.
+    dp.remove_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip)).unwrap();
+    dp.remove_vip(TEST_RUN_IFINDEX, IpAddr::V6(vip6)).unwrap();
+    assert_eq!(run(&mut dp, &to_vip).0, XDP_PASS);
+    assert_eq!(run(&mut dp, &ping6).0, XDP_PASS);
 }
 
 #[test]
@@ -182,7 +240,8 @@ fn xdp_answers_neighbor_solicitations_for_active_vips() {
     );
 
     let vmac = virtual_mac_v6(53);
-    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V6(vip), vmac, 53).unwrap();
+    dp.set_vip(TEST_RUN_IFINDEX, IpAddr::V6(vip), vmac, 53, true)
+        .unwrap();
     let (action, out) = run(&mut dp, &frame);
     assert_eq!(action, XDP_TX);
     let (eth, ip_bytes) = EthernetHdr::decode(&out).unwrap();
@@ -276,7 +335,7 @@ fn arping_for_an_active_vip_gets_the_xdp_reply() {
     let vip = Ipv4Addr::new(192, 0, 2, 100);
     let vmac = virtual_mac_v4(51);
     // 192.0.2.100 is configured nowhere: only XDP on b can answer for it.
-    dp_b.set_vip(pair.b.ifindex("veth0"), IpAddr::V4(vip), vmac, 51)
+    dp_b.set_vip(pair.b.ifindex("veth0"), IpAddr::V4(vip), vmac, 51, true)
         .unwrap();
     let out = std::process::Command::new("ip")
         .args([

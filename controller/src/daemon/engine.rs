@@ -220,6 +220,9 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &HostInfo) -> R
         }
         (None, _) => None,
     };
+    if !cfg.accept && !xdp {
+        warn!(instance = %cfg.name, "no_accept (or vrrp_strict) needs the XDP data path: in socket mode packets to the VIPs are accepted");
+    }
     let mut vip_targets = Vec::new();
     for vip in cfg.vips.iter().chain(&cfg.excluded_vips) {
         let dev = vip.dev.as_deref().unwrap_or(ifname);
@@ -789,7 +792,7 @@ impl Engine {
         }
         for (ifindex, vip) in slot.all_vips() {
             let r = if on {
-                dp.set_vip(*ifindex, vip.addr, slot.mac, slot.cfg.vrid)
+                dp.set_vip(*ifindex, vip.addr, slot.mac, slot.cfg.vrid, slot.cfg.accept)
             } else {
                 dp.remove_vip(*ifindex, vip.addr)
             };

@@ -19,8 +19,8 @@ use aya::{
 use xvrrp_common::{
     maps::{
         self, AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_V3_CHECKSUM_AS_V2, Counters, FAMILY_V4,
-        FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey,
-        VmacValue,
+        FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, PeerValue, VIP_NO_ACCEPT, Vip4Key, Vip6Key,
+        VipValue, VmacKey, VmacValue,
     },
     stats,
 };
@@ -43,6 +43,8 @@ pub struct Datapath {
     /// XDP attachments pinned in bpffs (crash-only restarts adopt them), by
     /// "IFNAME-IFINDEX".
     pinned_links: Vec<(String, PinnedLink)>,
+    /// Active VIPs with `VIP_NO_ACCEPT`; their count is the `GUARDS` entry.
+    guarded: std::collections::HashSet<(u32, IpAddr)>,
 }
 
 /// Hands out advert-state array slots to instances, each time with a new
@@ -97,6 +99,7 @@ impl Datapath {
         }
         let mut dp = Self::load_with(&mut loader)?;
         dp.adopt_slots()?;
+        dp.adopt_guarded()?;
         Ok(dp)
     }
 
@@ -117,6 +120,7 @@ impl Datapath {
             events,
             slots: Slots::default(),
             pinned_links: Vec::new(),
+            guarded: std::collections::HashSet::new(),
         })
     }
 
@@ -303,14 +307,23 @@ impl Datapath {
         Ok((state.generation == generation && state.count > 0).then_some(state))
     }
 
-    /// Makes XDP answer ARP / Neighbor Solicitations for `vip` on `ifindex` with `mac`.
-    pub fn set_vip(&mut self, ifindex: u32, vip: IpAddr, mac: [u8; 6], vrid: u8) -> Result<()> {
-        let value = VipValue { mac, vrid, _pad: 0 };
+    /// Makes XDP answer ARP / Neighbor Solicitations for `vip` on `ifindex`
+    /// with `mac`; without `accept` (RFC 5798 6.4.3 Accept_Mode) packets
+    /// addressed to it are dropped.
+    pub fn set_vip(&mut self, ifindex: u32, vip: IpAddr, mac: [u8; 6], vrid: u8, accept: bool) -> Result<()> {
+        let flags = if accept { 0 } else { VIP_NO_ACCEPT };
+        let value = VipValue { mac, vrid, flags };
         match vip {
             IpAddr::V4(a) => self.hash(maps::VIPS4)?.insert(vip4_key(ifindex, a), value, 0),
             IpAddr::V6(a) => self.hash(maps::VIPS6)?.insert(vip6_key(ifindex, a), value, 0),
         }
-        .with_context(|| format!("activating VIP {vip} in XDP"))
+        .with_context(|| format!("activating VIP {vip} in XDP"))?;
+        let changed = if accept {
+            self.guarded.remove(&(ifindex, vip))
+        } else {
+            self.guarded.insert((ifindex, vip))
+        };
+        if changed { self.write_guards() } else { Ok(()) }
     }
 
     /// Stops answering for `vip`.
@@ -322,7 +335,44 @@ impl Datapath {
             IpAddr::V6(a) => self
                 .hash::<Vip6Key, VipValue>(maps::VIPS6)?
                 .remove(&vip6_key(ifindex, a)),
-        })
+        })?;
+        if self.guarded.remove(&(ifindex, vip)) {
+            self.write_guards()?;
+        }
+        Ok(())
+    }
+
+    /// Tells the kernel how many VIPs are guarded (0: it skips the lookup).
+    fn write_guards(&mut self) -> Result<()> {
+        let n = u32::try_from(self.guarded.len()).unwrap_or(u32::MAX);
+        let map = self
+            .ebpf
+            .map_mut(maps::GUARDS)
+            .with_context(|| format!("map {} missing from the eBPF object", maps::GUARDS))?;
+        Array::<_, u32>::try_from(map)?
+            .set(0, n, 0)
+            .with_context(|| format!("writing {}", maps::GUARDS))
+    }
+
+    /// Rebuilds the guarded set from the VIP maps a running data path left
+    /// (crash-only restart), so the count stays right.
+    fn adopt_guarded(&mut self) -> Result<()> {
+        let v4: Vec<(u32, IpAddr)> = self
+            .hash::<Vip4Key, VipValue>(maps::VIPS4)?
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, v)| v.flags & VIP_NO_ACCEPT != 0)
+            .map(|(k, _)| (k.ifindex, IpAddr::from(k.addr)))
+            .collect();
+        let v6: Vec<(u32, IpAddr)> = self
+            .hash::<Vip6Key, VipValue>(maps::VIPS6)?
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, v)| v.flags & VIP_NO_ACCEPT != 0)
+            .map(|(k, _)| (k.ifindex, IpAddr::from(k.addr)))
+            .collect();
+        self.guarded = v4.into_iter().chain(v6).collect();
+        self.write_guards()
     }
 
     /// The ring buffer's fd, readable when events are waiting (for epoll / tokio).
