@@ -362,8 +362,17 @@ async fn run_async(opts: RunOptions) -> Result<()> {
     // Link changes arrive as rtnetlink notifications; the poll is the safety
     // net (a lost notification, every 5 s) and notices addresses appearing
     // for instances that wait for one (every second while any waits).
-    let mut links = crate::net::monitor::LinkMonitor::open()?;
-    let poll_period = |engine: &Engine| Duration::from_secs(if engine.waiting.is_empty() { 5 } else { 1 });
+    let mut links = crate::net::monitor::LinkMonitor::open()
+        .inspect_err(|e| warn!("link notifications unavailable ({e:#}): polling every second"))
+        .ok();
+    let notified = links.is_some();
+    let poll_period = move |engine: &Engine| {
+        Duration::from_secs(if notified && engine.waiting.is_empty() {
+            5
+        } else {
+            1
+        })
+    };
     let mut next_poll = tokio::time::Instant::now() + poll_period(&engine);
     loop {
         if std::mem::take(&mut engine.receivers_changed) && mode == Mode::Socket {
@@ -418,7 +427,12 @@ async fn run_async(opts: RunOptions) -> Result<()> {
             idx = any_rx => engine.on_socket_rx(idx).await,
             () = xdp_ready => engine.on_xdp_events().await,
             Some(ev) = script_rx.recv() => engine.on_script(ev).await,
-            () = links.changed() => engine.on_link_poll().await,
+            () = async {
+                match links.as_mut() {
+                    Some(l) => l.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => engine.on_link_poll().await,
             () = tokio::time::sleep_until(next_poll) => {
                 engine.on_link_poll().await;
                 next_poll = tokio::time::Instant::now() + poll_period(&engine);
