@@ -871,6 +871,42 @@ fn no_accept_master_answers_arp_but_drops_traffic_to_the_vip() {
 }
 
 #[test]
+fn vmac_xmit_base_sends_adverts_from_the_interface_mac() {
+    if !have_root("vmac_xmit_base_sends_adverts_from_the_interface_mac") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("vmac-base");
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf(100, "    use_vmac\n    vmac_xmit_base\n")),
+        &dir.0.join("ra"),
+        "xdp-skb",
+    );
+    wait_for(master_down_v2(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .expect("a becomes master");
+    let capture = std::process::Command::new("ip")
+        .args(["netns", "exec", lab.switch.name(), "timeout", "2.5"])
+        .args(["tcpdump", "-e", "-n", "-l", "-i", "p-a", "ip proto 112"])
+        .output()
+        .expect("tcpdump (apt package tcpdump)");
+    let adverts = String::from_utf8_lossy(&capture.stdout).to_lowercase();
+    let mac = lab.get("a").mac("eth0");
+    let own = format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} >",
+        mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]
+    );
+    let lines: Vec<&str> = adverts.lines().filter(|l| l.contains("vrrp")).collect();
+    assert!(lines.len() >= 2, "a's adverts seen:\n{adverts}");
+    assert!(
+        lines.iter().all(|l| l.contains(&own)),
+        "every advert from the interface MAC {own}:\n{adverts}"
+    );
+}
+
+#[test]
 fn systemd_readiness_is_reported_once_running() {
     if !have_root("systemd_readiness_is_reported_once_running") {
         return;

@@ -673,8 +673,9 @@ impl Engine {
             let bytes = Self::advert_bytes(slot, priority, *dst);
             // RFC 5798 7.3: a master's adverts come from the virtual router
             // MAC. With `use_vmac` they leave as whole frames that say so (the
-            // raw IP socket would write the interface's MAC).
-            if let (Some(vmac), true) = (slot.vmac, dst.is_multicast())
+            // raw IP socket would write the interface's MAC), unless
+            // `vmac_xmit_base` asks for the base interface's, as keepalived.
+            if let (Some(vmac), true) = (slot.vmac, dst.is_multicast() && !slot.cfg.vmac_xmit_base)
                 && let Some(frame) = advert_frame(vmac, slot.src, *dst, &bytes)
             {
                 self.pending_frames.push((slot.iface.index, frame));
