@@ -113,6 +113,30 @@ impl Lab {
         ]);
     }
 
+    /// Starts `tcpdump -tt -e -n` on host `name`'s switch port for `secs`
+    /// (what the host sends, as the switch sees it); half a second later it
+    /// is listening. `Capture::text` waits for the end and returns its lines.
+    pub fn capture(&self, name: &str, secs: f32, filter: &str) -> Capture {
+        let child = std::process::Command::new("ip")
+            .args(["netns", "exec", self.switch.name(), "timeout", &secs.to_string()])
+            .args([
+                "tcpdump",
+                "-tt",
+                "-e",
+                "-n",
+                "-l",
+                "-i",
+                &format!("p-{name}"),
+                filter,
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("tcpdump (apt package tcpdump)");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        Capture(child)
+    }
+
     pub fn get(&self, name: &str) -> &NetNs {
         &self
             .hosts
@@ -130,6 +154,17 @@ impl Lab {
             &format!("p-{name}"),
             if up { "up" } else { "down" },
         ]);
+    }
+}
+
+/// A running capture (`Lab::capture`).
+pub struct Capture(std::process::Child);
+
+impl Capture {
+    /// Waits for the capture to end; its output, lower-cased.
+    pub fn text(self) -> String {
+        let out = self.0.wait_with_output().expect("tcpdump output");
+        String::from_utf8_lossy(&out.stdout).to_lowercase()
     }
 }
 

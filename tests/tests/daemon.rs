@@ -733,14 +733,7 @@ fn vrrp_garp_interval_spaces_the_gratuitous_arps() {
              192.0.2.101/24\n    }\n",
         );
     // The switch sees a's frames: capture ARP from its port while a becomes master.
-    let capture = std::process::Command::new("ip")
-        .args(["netns", "exec", lab.switch.name(), "timeout", "6"])
-        .args(["tcpdump", "-tt", "-n", "-l", "-i", "p-a", "arp"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("tcpdump (apt package tcpdump)");
-    std::thread::sleep(Duration::from_millis(500));
+    let capture = lab.capture("a", 6.0, "arp");
     let a = Daemon::start(
         lab.get("a"),
         &dir.write("a.conf", &text),
@@ -751,11 +744,10 @@ fn vrrp_garp_interval_spaces_the_gratuitous_arps() {
         a.state("VI_1").as_deref() == Some("MASTER")
     })
     .unwrap_or_else(|| panic!("a becomes master: {}", a.log_text()));
-    let out = capture.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = capture.text();
     let times: Vec<f64> = text
         .lines()
-        .filter(|l| l.contains("Request who-has 192.0.2.10") && l.contains("tell 192.0.2.10"))
+        .filter(|l| l.contains("request who-has 192.0.2.10") && l.contains("tell 192.0.2.10"))
         .filter_map(|l| l.split_whitespace().next()?.parse().ok())
         .collect();
     let gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
@@ -783,14 +775,7 @@ fn vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured() {
         )
     };
     // The switch sees every advert a sends.
-    let capture = std::process::Command::new("ip")
-        .args(["netns", "exec", lab.switch.name(), "timeout", "5"])
-        .args(["tcpdump", "-n", "-l", "-i", "p-a", "ip proto 112"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("tcpdump (apt package tcpdump)");
-    std::thread::sleep(Duration::from_millis(500));
+    let capture = lab.capture("a", 5.0, "ip proto 112");
     let started = std::time::Instant::now();
     let a = Daemon::start(
         lab.get("a"),
@@ -816,8 +801,7 @@ fn vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured() {
         b.state("VI_1").as_deref() == Some("BACKUP")
     })
     .unwrap_or_else(|| panic!("b backs off for a on 224.0.0.99: {:?}", b.status()));
-    let out = capture.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = capture.text();
     println!("daemon: with vrrp_startup_delay 1.5, a became master {became_master:?} after its start");
     assert!(
         became_master >= Duration::from_millis(1500),
@@ -887,12 +871,7 @@ fn vmac_xmit_base_sends_adverts_from_the_interface_mac() {
         a.state("VI_1").as_deref() == Some("MASTER")
     })
     .expect("a becomes master");
-    let capture = std::process::Command::new("ip")
-        .args(["netns", "exec", lab.switch.name(), "timeout", "2.5"])
-        .args(["tcpdump", "-e", "-n", "-l", "-i", "p-a", "ip proto 112"])
-        .output()
-        .expect("tcpdump (apt package tcpdump)");
-    let adverts = String::from_utf8_lossy(&capture.stdout).to_lowercase();
+    let adverts = lab.capture("a", 2.5, "ip proto 112").text();
     let mac = lab.get("a").mac("eth0");
     let own = format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} >",
@@ -1023,12 +1002,7 @@ fn use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover() {
     assert!(ping(), "frames to the virtual MAC reach the VIP on a");
     // RFC 5798 7.3: the master's adverts come from the virtual MAC, so the
     // switch learns where it lives (seen from a's switch port).
-    let capture = std::process::Command::new("ip")
-        .args(["netns", "exec", lab.switch.name(), "timeout", "2.5"])
-        .args(["tcpdump", "-e", "-n", "-l", "-i", "p-a", "ip proto 112"])
-        .output()
-        .expect("tcpdump (apt package tcpdump)");
-    let adverts = String::from_utf8_lossy(&capture.stdout).to_lowercase();
+    let adverts = lab.capture("a", 2.5, "ip proto 112").text();
     let from_vmac = adverts
         .lines()
         .filter(|l| l.contains("00:00:5e:00:01:33 > 01:00:5e:00:00:12"))
