@@ -7,6 +7,8 @@ use std::{
     net::{IpAddr, Ipv6Addr},
 };
 
+use std::rc::Rc;
+
 use anyhow::{Context as _, Result, bail};
 use tracing::{debug, info, warn};
 use xvrrp_common::{maps::InstanceKey, stats};
@@ -55,7 +57,9 @@ impl Mode {
 /// A sender socket: (ifindex, source address).
 type SenderKey = (u32, IpAddr);
 /// A queued advert: destination and message.
-type Outgoing = (IpAddr, Vec<u8>);
+/// An advert to send: destination and encoded message, shared with the
+/// instance's cache (most adverts repeat the previous one byte for byte).
+type Outgoing = (IpAddr, Rc<[u8]>);
 
 /// One running virtual router.
 pub struct Slot {
@@ -88,6 +92,9 @@ pub struct Slot {
     /// `use_vmac`'s virtual MAC, when active.
     vmac: Option<[u8; 6]>,
     link_local: Option<Ipv6Addr>,
+    /// The last adverts encoded (priority, per destination): re-encoded only
+    /// when the priority changes.
+    advert_cache: Option<(u8, Vec<Outgoing>)>,
 }
 
 impl Slot {
@@ -304,6 +311,7 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &HostInfo) -> R
         vip_targets,
         cfg: cfg.clone(),
         link_local,
+        advert_cache: None,
     })
 }
 
@@ -667,21 +675,29 @@ impl Engine {
     }
 
     fn queue_advert(&mut self, idx: usize, priority: u8) {
+        let slot = &mut self.slots[idx];
+        if slot.advert_cache.as_ref().map(|c| c.0) != Some(priority) {
+            let msgs = slot
+                .dsts
+                .iter()
+                .map(|dst| (*dst, Rc::from(Self::advert_bytes(slot, priority, *dst))))
+                .collect();
+            slot.advert_cache = Some((priority, msgs));
+        }
         let slot = &self.slots[idx];
         let key = (slot.iface.index, slot.src);
-        for dst in &slot.dsts {
-            let bytes = Self::advert_bytes(slot, priority, *dst);
+        for (dst, bytes) in slot.advert_cache.iter().flat_map(|c| &c.1) {
             // RFC 5798 7.3: a master's adverts come from the virtual router
             // MAC. With `use_vmac` they leave as whole frames that say so (the
             // raw IP socket would write the interface's MAC), unless
             // `vmac_xmit_base` asks for the base interface's, as keepalived.
             if let (Some(vmac), true) = (slot.vmac, dst.is_multicast() && !slot.cfg.vmac_xmit_base)
-                && let Some(frame) = advert_frame(vmac, slot.src, *dst, &bytes)
+                && let Some(frame) = advert_frame(vmac, slot.src, *dst, bytes)
             {
                 self.pending_frames.push((slot.iface.index, frame));
                 continue;
             }
-            self.pending.entry(key).or_default().push((*dst, bytes));
+            self.pending.entry(key).or_default().push((*dst, bytes.clone()));
         }
     }
 

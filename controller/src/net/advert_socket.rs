@@ -102,7 +102,7 @@ impl Sender {
 
     /// Sends each `(destination, message)` in one `sendmmsg` call where possible.
     /// Returns how many were sent; a full send buffer stops the batch.
-    pub fn send_batch(&self, msgs: &[(IpAddr, Vec<u8>)]) -> io::Result<usize> {
+    pub fn send_batch<M: AsRef<[u8]>>(&self, msgs: &[(IpAddr, M)]) -> io::Result<usize> {
         if msgs.is_empty() {
             return Ok(0);
         }
@@ -116,8 +116,8 @@ impl Sender {
         let mut iovs: Vec<libc::iovec> = msgs
             .iter()
             .map(|(_, m)| libc::iovec {
-                iov_base: m.as_ptr() as *mut _,
-                iov_len: m.len(),
+                iov_base: m.as_ref().as_ptr() as *mut _,
+                iov_len: m.as_ref().len(),
             })
             .collect();
         let mut hdrs: Vec<libc::mmsghdr> = iovs
