@@ -3,7 +3,11 @@
 //! enforces `no_accept` (and `vrrp_strict`, which implies it for non-owners)
 //! with firewall rules; here the VIP map says which VIPs are guarded and
 //! their packets are dropped before the stack sees them. ARP and Neighbor
-//! Solicitations for them are answered before this check.
+//! Solicitations for them are answered before this check, and the rest of
+//! Neighbor Discovery passes (unicast reachability probes, NAs answering the
+//! VIP's own solicitations). The guard sits on the interfaces the program is
+//! attached to (the instances' own): a VIP's traffic arriving through another
+//! interface is not seen here.
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use xvrrp_common::{
@@ -13,8 +17,12 @@ use xvrrp_common::{
 
 use crate::{
     maps::{XVRRP_GUARDS, XVRRP_VIPS4, XVRRP_VIPS6, count},
-    parse::ptr_at,
+    parse::{ptr_at, u8_at},
 };
+
+/// ICMPv6 types of Neighbor Discovery (RFC 4861 4): Router Solicitation ..
+/// Redirect.
+const ND_TYPES: core::ops::RangeInclusive<u8> = 133..=137;
 
 /// Offsets of the destination address in the IPv4 and IPv6 headers.
 const IPV4_DST: usize = 16;
@@ -42,4 +50,13 @@ pub fn no_accept(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<u32, ()> {
         }
         _ => Ok(xdp_action::XDP_PASS),
     }
+}
+
+/// `no_accept` for ICMPv6: Neighbor Discovery always passes.
+#[inline(always)]
+pub fn no_accept_icmpv6(ctx: &XdpContext, l3: usize) -> Result<u32, ()> {
+    if ND_TYPES.contains(&u8_at(ctx, l3 + 40)?) {
+        return Ok(xdp_action::XDP_PASS);
+    }
+    no_accept(ctx, l3, true)
 }

@@ -36,8 +36,9 @@ fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
         }
         L3::Arp { l3 } => responder::arp(ctx, l3),
         L3::Icmpv6 { l3 } => match responder::ndp(ctx, l3)? {
-            // Not a solicitation this program answers: ICMPv6 to a VIP is guarded too.
-            xdp_action::XDP_PASS => guard::no_accept(ctx, l3, true),
+            // Not a solicitation this program answers: other ICMPv6 to a VIP
+            // is guarded too, Neighbor Discovery excepted.
+            xdp_action::XDP_PASS => guard::no_accept_icmpv6(ctx, l3),
             action => Ok(action),
         },
         L3::Ip { l3, is_v6 } => guard::no_accept(ctx, l3, is_v6),

@@ -886,6 +886,46 @@ fn vmac_xmit_base_sends_adverts_from_the_interface_mac() {
 }
 
 #[test]
+fn a_sync_group_member_waiting_for_its_interface_holds_the_group_in_fault() {
+    if !have_root("a_sync_group_member_waiting_for_its_interface_holds_the_group_in_fault") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("group-wait");
+    let text = "vrrp_sync_group G {\n    group {\n        VI_1\n        VI_2\n    }\n}\n".to_owned()
+        + &conf(100, "")
+        + "vrrp_instance VI_2 {\n    interface eth1\n    virtual_router_id 52\n    priority 100\n    \
+           advert_int 1\n    virtual_ipaddress {\n        198.51.100.100/24\n    }\n}\n";
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &text),
+        &dir.0.join("ra"),
+        "xdp",
+    );
+    let vi1 = || -> Option<(String, String)> {
+        let st = a.status()?;
+        let i = st["instances"]
+            .as_array()?
+            .iter()
+            .find(|i| i["name"] == "VI_1")?
+            .clone();
+        Some((
+            i["state"].as_str()?.to_owned(),
+            i["fault_reason"].as_str().unwrap_or("").to_owned(),
+        ))
+    };
+    wait_for(Duration::from_secs(3), || vi1().is_some()).expect("a runs");
+    std::thread::sleep(master_down_v2(100));
+    let (state, why) = vi1().unwrap();
+    assert_eq!(state, "FAULT", "VI_1 follows its waiting group member: {why}");
+    assert!(why.contains("VI_2 waiting"), "{why}");
+    assert!(
+        !has_vip(&lab, "a", "192.0.2.100"),
+        "no VIP while the group is in FAULT"
+    );
+}
+
+#[test]
 fn systemd_readiness_is_reported_once_running() {
     if !have_root("systemd_readiness_is_reported_once_running") {
         return;

@@ -199,6 +199,9 @@ fn no_accept_vip_drops_what_is_addressed_to_it_and_still_answers_arp() {
     ping6.extend_from_slice(&echo);
     assert_eq!(run(&mut dp, &ping6).0, XDP_DROP, "ICMPv6 echo to a no_accept VIP");
     assert_eq!(dropped(&dp), 2);
+    let mut nd = ping6.clone();
+    nd[14 + 40] = 136; // a Neighbor Advertisement to the VIP
+    assert_eq!(run(&mut dp, &nd).0, XDP_PASS, "Neighbor Discovery passes");
 
     // Removing the VIPs lifts the guard.
     dp.remove_vip(TEST_RUN_IFINDEX, IpAddr::V4(vip)).unwrap();

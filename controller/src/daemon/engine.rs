@@ -363,15 +363,20 @@ impl Engine {
         let unbound = unbound_reason(cfg, &host);
         self.host = Some(host);
         if let Some(why) = unbound {
-            warn!(instance = %cfg.name, "{why}: FAULT until it appears");
-            self.notify_cfg(cfg, cfg.priority, Notify::Fault);
-            self.waiting.push(Waiting {
-                cfg: cfg.clone(),
-                why,
-            });
+            self.park(cfg, why);
             return Ok(None);
         }
         self.add_instance(cfg).map(Some)
+    }
+
+    /// Puts an instance in FAULT until it can start (`bind_waiting` retries).
+    pub fn park(&mut self, cfg: &InstanceCfg, why: String) {
+        warn!(instance = %cfg.name, "{why}: FAULT until it can start");
+        self.notify_cfg(cfg, cfg.priority, Notify::Fault);
+        self.waiting.push(Waiting {
+            cfg: cfg.clone(),
+            why,
+        });
     }
 
     /// Starts the waiting instances whose interface is ready now; the others
@@ -400,10 +405,14 @@ impl Engine {
             }
             self.waiting.push(Waiting { why, ..w });
         }
-        if started {
-            self.flush();
-        }
         self.host = None;
+        if started {
+            // The new instances' weights and faults (tracked interfaces, a
+            // link that is down) count from their first moment, not from the
+            // next link change.
+            self.refresh_links();
+            self.on_health_change().await;
+        }
     }
 
     /// Adds an instance (at start or on reload); it is started by `start`.
@@ -1082,10 +1091,20 @@ impl Engine {
         let now = monotonic_us();
         let health: Vec<(u8, bool, String)> = (0..self.slots.len()).map(|i| self.health(i)).collect();
         let group_fault = |group: &str| {
-            self.slots.iter().enumerate().find_map(|(i, s)| {
-                (self.is_live(i) && s.cfg.sync_group.as_deref() == Some(group) && health[i].1)
-                    .then(|| format!("sync group {group}: {} faulted ({})", s.cfg.name, health[i].2))
-            })
+            self.slots
+                .iter()
+                .enumerate()
+                .find_map(|(i, s)| {
+                    (self.is_live(i) && s.cfg.sync_group.as_deref() == Some(group) && health[i].1)
+                        .then(|| format!("sync group {group}: {} faulted ({})", s.cfg.name, health[i].2))
+                })
+                .or_else(|| {
+                    // A member still waiting for its interface is in FAULT too.
+                    self.waiting
+                        .iter()
+                        .find(|w| w.cfg.sync_group.as_deref() == Some(group))
+                        .map(|w| format!("sync group {group}: {} waiting ({})", w.cfg.name, w.why))
+                })
         };
         let verdicts: Vec<(u8, Option<String>)> = (0..self.slots.len())
             .map(|i| {

@@ -198,6 +198,14 @@ fn start_scripts(engine: &Engine, tx: &mpsc::UnboundedSender<ScriptEvent>) -> Ve
 async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
     let new = load_config(path).context("reload refused; the running configuration stays")?;
     scripts::validate(&new).context("reload refused; the running configuration stays")?;
+    let g = &engine.config.global;
+    if (new.global.mcast_group4, new.global.mcast_group6) != (g.mcast_group4, g.mcast_group6) {
+        // Every instance and receive socket would have to move to the new group at
+        // once; half-moved routers would not hear each other.
+        anyhow::bail!(
+            "reload refused; the running configuration stays: vrrp_mcast_group4/6 changed, which needs a restart"
+        );
+    }
     let mut started = Vec::new();
     for idx in 0..engine.slots.len() {
         if !engine.is_live(idx) {
@@ -222,7 +230,13 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
             (0..engine.slots.len()).any(|i| engine.is_live(i) && engine.slots[i].cfg.name == cfg.name);
         if !running {
             info!(instance = %cfg.name, "reload: starting");
-            started.extend(engine.add_or_wait(cfg)?);
+            match engine.add_or_wait(cfg) {
+                Ok(idx) => started.extend(idx),
+                // The configuration is valid; the host refused something (a
+                // socket, the XDP attach): the instance waits in FAULT and is
+                // retried like one whose interface is missing.
+                Err(e) => engine.park(cfg, format!("{e:#}")),
+            }
         }
     }
     let now = monotonic_us();
@@ -231,7 +245,8 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
             .deliver(idx, crate::vrrp::fsm::Event::Startup, now, "reload")
             .await;
     }
-    engine.flush();
+    // Weights and faults of the new instances (tracked interfaces, scripts).
+    engine.on_health_change().await;
     Ok(())
 }
 
@@ -373,7 +388,7 @@ async fn run_async(opts: RunOptions) -> Result<()> {
             1
         })
     };
-    let mut next_poll = tokio::time::Instant::now() + poll_period(&engine);
+    let mut last_poll = tokio::time::Instant::now();
     loop {
         if std::mem::take(&mut engine.receivers_changed) && mode == Mode::Socket {
             // Reload or a re-created interface changed the sockets: watch the new set.
@@ -433,9 +448,9 @@ async fn run_async(opts: RunOptions) -> Result<()> {
                     None => std::future::pending().await,
                 }
             } => engine.on_link_poll().await,
-            () = tokio::time::sleep_until(next_poll) => {
+            () = tokio::time::sleep_until(last_poll + poll_period(&engine)) => {
                 engine.on_link_poll().await;
-                next_poll = tokio::time::Instant::now() + poll_period(&engine);
+                last_poll = tokio::time::Instant::now();
             }
             Ok((stream, _)) = control.accept() => serve_status(&mut engine, stream).await,
             Some((stream, _)) = metrics_conn => serve_metrics(&mut engine, stream).await,

@@ -45,6 +45,8 @@ pub struct Datapath {
     pinned_links: Vec<(String, PinnedLink)>,
     /// Active VIPs with `VIP_NO_ACCEPT`; their count is the `GUARDS` entry.
     guarded: std::collections::HashSet<(u32, IpAddr)>,
+    /// What `PEERS` holds per instance, so an update touches only its keys.
+    peers: std::collections::HashMap<InstanceKey, Vec<PeerKey>>,
 }
 
 /// Hands out advert-state array slots to instances, each time with a new
@@ -100,6 +102,7 @@ impl Datapath {
         let mut dp = Self::load_with(&mut loader)?;
         dp.adopt_slots()?;
         dp.adopt_guarded()?;
+        dp.adopt_peers()?;
         Ok(dp)
     }
 
@@ -121,6 +124,7 @@ impl Datapath {
             slots: Slots::default(),
             pinned_links: Vec::new(),
             guarded: std::collections::HashSet::new(),
+            peers: std::collections::HashMap::new(),
         })
     }
 
@@ -264,19 +268,34 @@ impl Datapath {
         self.hash::<InstanceKey, InstanceConfig>(maps::INSTANCES)?
             .insert(key, cfg, 0)
             .with_context(|| format!("writing instance {key:?} to {}", maps::INSTANCES))?;
-        self.remove_peers(key, &wanted)
+        self.remove_peers(key, &wanted)?;
+        if !wanted.is_empty() {
+            self.peers.insert(key, wanted);
+        }
+        Ok(())
     }
 
     /// Removes `key`'s peers other than `keep`.
     fn remove_peers(&mut self, key: InstanceKey, keep: &[PeerKey]) -> Result<()> {
+        let Some(had) = self.peers.remove(&key) else {
+            return Ok(());
+        };
         let mut peers = self.hash::<PeerKey, PeerValue>(maps::PEERS)?;
-        let stale: Vec<PeerKey> = peers
+        for p in had.iter().filter(|p| !keep.contains(p)) {
+            ignore_missing(peers.remove(p))?;
+        }
+        Ok(())
+    }
+
+    /// Rebuilds `peers` from the map a running data path left (crash-only restart).
+    fn adopt_peers(&mut self) -> Result<()> {
+        let keys: Vec<PeerKey> = self
+            .hash::<PeerKey, PeerValue>(maps::PEERS)?
             .keys()
             .filter_map(Result::ok)
-            .filter(|p| p.instance == key && !keep.contains(p))
             .collect();
-        for p in stale {
-            ignore_missing(peers.remove(&p))?;
+        for k in keys {
+            self.peers.entry(k.instance).or_default().push(k);
         }
         Ok(())
     }
