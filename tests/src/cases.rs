@@ -13,7 +13,7 @@ use xvrrpd::vrrp::{
 
 use xvrrpd::vrrp::fixtures;
 
-use crate::frames::{MCAST4, MCAST6, ipv4_frame, ipv6_frame};
+use crate::frames::{MCAST4, ipv4_frame, ipv6_frame};
 
 /// The configured instances every case is judged against: (VRID, IPv6?, config).
 pub fn instances() -> Vec<(u8, bool, RxInstance)> {
@@ -332,7 +332,6 @@ pub fn cases() -> Vec<Case> {
         frame: hop,
         verdict: stats::DROP_TTL,
     });
-    let _ = MCAST6;
     // An 802.1Q tag in front of a valid advert.
     let mut tagged = v2.clone();
     tagged.splice(12..12, [0x81, 0x00, 0x00, 0x07]);

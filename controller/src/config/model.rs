@@ -337,6 +337,18 @@ pub struct VirtualAddress {
 }
 
 impl VirtualAddress {
+    /// `ADDR/PREFIX` with no other option.
+    pub fn new(addr: IpAddr, prefix: u8) -> Self {
+        Self {
+            addr,
+            prefix,
+            brd: None,
+            dev: None,
+            scope: None,
+            label: None,
+        }
+    }
+
     /// `ADDR/PREFIX`.
     pub fn cidr(&self) -> String {
         format!("{}/{}", self.addr, self.prefix)

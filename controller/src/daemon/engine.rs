@@ -500,15 +500,7 @@ impl Engine {
         let now = monotonic_us();
         if let Some(saved) = resume {
             for (ifindex, addr, prefix) in &saved.vips {
-                let vip = VirtualAddress {
-                    addr: *addr,
-                    prefix: *prefix,
-                    brd: None,
-                    dev: None,
-                    scope: None,
-                    label: None,
-                };
-                self.addrs.adopt(*ifindex, &vip);
+                self.addrs.adopt(*ifindex, &VirtualAddress::new(*addr, *prefix));
             }
         }
         for idx in 0..self.slots.len() {

@@ -376,22 +376,25 @@ impl Datapath {
     /// Rebuilds the guarded set from the VIP maps a running data path left
     /// (crash-only restart), so the count stays right.
     fn adopt_guarded(&mut self) -> Result<()> {
-        let v4: Vec<(u32, IpAddr)> = self
-            .hash::<Vip4Key, VipValue>(maps::VIPS4)?
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(_, v)| v.flags & VIP_NO_ACCEPT != 0)
-            .map(|(k, _)| (k.ifindex, IpAddr::from(k.addr)))
-            .collect();
-        let v6: Vec<(u32, IpAddr)> = self
-            .hash::<Vip6Key, VipValue>(maps::VIPS6)?
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(_, v)| v.flags & VIP_NO_ACCEPT != 0)
-            .map(|(k, _)| (k.ifindex, IpAddr::from(k.addr)))
-            .collect();
+        let v4 = self.guarded_in::<Vip4Key>(maps::VIPS4, |k| (k.ifindex, k.addr.into()))?;
+        let v6 = self.guarded_in::<Vip6Key>(maps::VIPS6, |k| (k.ifindex, k.addr.into()))?;
         self.guarded = v4.into_iter().chain(v6).collect();
         self.write_guards()
+    }
+
+    /// The VIPs with `VIP_NO_ACCEPT` in one VIP map.
+    fn guarded_in<K: aya::Pod>(
+        &mut self,
+        name: &str,
+        vip: impl Fn(&K) -> (u32, IpAddr),
+    ) -> Result<Vec<(u32, IpAddr)>> {
+        Ok(self
+            .hash::<K, VipValue>(name)?
+            .iter()
+            .filter_map(Result::ok)
+            .filter(|(_, v)| v.flags & VIP_NO_ACCEPT != 0)
+            .map(|(k, _)| vip(&k))
+            .collect())
     }
 
     /// The ring buffer's fd, readable when events are waiting (for epoll / tokio).

@@ -117,14 +117,7 @@ impl Addresses {
 
     /// Removes an address a previous run installed (a leftover this run does not adopt).
     pub async fn remove_leftover(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<()> {
-        let vip = VirtualAddress {
-            addr,
-            prefix,
-            brd: None,
-            dev: None,
-            scope: None,
-            label: None,
-        };
+        let vip = VirtualAddress::new(addr, prefix);
         self.adopt(ifindex, &vip);
         self.remove(ifindex, &vip).await
     }

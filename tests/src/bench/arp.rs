@@ -312,15 +312,7 @@ pub fn run(opts: &Options, report: &mut Report) {
                 raw.push(r);
             }
             Ok(_) => {}
-            Err(e) => {
-                progress(&format!("  FAILED: {e}"));
-                report.notes.push(format!(
-                    "arp {}: failed: {}",
-                    which.label(),
-                    e.lines().next().unwrap_or("")
-                ));
-                raw.push(json!({"impl": which.key(), "error": e}));
-            }
+            Err(e) => raw.push(report.failed("arp", which, &e)),
         }
     }
     report.rows.extend([

@@ -594,13 +594,9 @@ pub fn run(opts: &Options, report: &mut Report) {
                     }));
                 }
                 Err(e) => {
-                    progress(&format!("  FAILED: {e}"));
-                    report.notes.push(format!(
-                        "failover {label} {}: failed: {}",
-                        which.label(),
-                        e.lines().next().unwrap_or("")
-                    ));
-                    raw.push(json!({"impl": which.key(), "advert_cs": case.advert_cs, "error": e}));
+                    let mut entry = report.failed(&format!("failover {label}"), which, &e);
+                    entry["advert_cs"] = json!(case.advert_cs);
+                    raw.push(entry);
                 }
             }
         }

@@ -258,15 +258,7 @@ pub fn run(_opts: &Options, report: &mut Report) {
                 }
                 raw.push(o.raw);
             }
-            Err(e) => {
-                progress(&format!("  FAILED: {e}"));
-                report.notes.push(format!(
-                    "mass {}: failed: {}",
-                    which.label(),
-                    e.lines().next().unwrap_or("")
-                ));
-                raw.push(json!({"impl": which.key(), "error": e}));
-            }
+            Err(e) => raw.push(report.failed("mass", which, &e)),
         }
     }
     rows[0].note = "target <= 100 ms".to_owned();

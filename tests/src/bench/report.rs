@@ -110,6 +110,18 @@ pub struct Report {
 }
 
 impl Report {
+    /// Records a run that failed: a progress line, a note under the table,
+    /// and the raw entry returned (the caller may add the case's fields).
+    pub fn failed(&mut self, case: &str, which: Impl, e: &str) -> Value {
+        super::progress(&format!("  FAILED: {e}"));
+        self.notes.push(format!(
+            "{case} {}: failed: {}",
+            which.label(),
+            e.lines().next().unwrap_or("")
+        ));
+        json!({"impl": which.key(), "error": e})
+    }
+
     /// The Markdown table.
     pub fn table(&self) -> String {
         let mut s = String::new();

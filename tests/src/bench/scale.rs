@@ -276,14 +276,9 @@ pub fn run(opts: &Options, report: &mut Report) {
                     done.push((which, m));
                 }
                 Err(e) => {
-                    progress(&format!("  FAILED: {e}"));
-                    raw.push(json!({"impl": which.key(), "n": case.n, "error": e}));
-                    report.notes.push(format!(
-                        "scale {} {}: failed: {}",
-                        case.label(),
-                        which.label(),
-                        first(&e)
-                    ));
+                    let mut entry = report.failed(&format!("scale {}", case.label()), which, &e);
+                    entry["n"] = json!(case.n);
+                    raw.push(entry);
                 }
             }
         }
@@ -342,8 +337,4 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
         backup_rss,
         master_rss,
     ]
-}
-
-fn first(e: &str) -> &str {
-    e.lines().next().unwrap_or("")
 }

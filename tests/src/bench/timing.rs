@@ -179,15 +179,7 @@ pub fn run(opts: &Options, report: &mut Report) {
                 rows[3].set(which, 100.0 * l.adverts as f64 / l.expected);
                 raw.push(r);
             }
-            Err(e) => {
-                progress(&format!("  FAILED: {e}"));
-                report.notes.push(format!(
-                    "timing {}: failed: {}",
-                    which.label(),
-                    e.lines().next().unwrap_or("")
-                ));
-                raw.push(json!({"impl": which.key(), "error": e}));
-            }
+            Err(e) => raw.push(report.failed("timing", which, &e)),
         }
     }
     rows[1].note = "target <= 1 ms".to_owned();

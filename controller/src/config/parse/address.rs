@@ -42,14 +42,7 @@ pub(super) fn vips(ctx: &mut Ctx<'_>, kw: &Node, out: &mut Vec<At<VirtualAddress
 fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress> {
     let first = &words[0];
     let (addr, prefix) = address_prefix(ctx, block, first)?;
-    let mut vip = VirtualAddress {
-        addr,
-        prefix,
-        brd: None,
-        dev: None,
-        scope: None,
-        label: None,
-    };
+    let mut vip = VirtualAddress::new(addr, prefix);
     let mut brd_word: Option<&Word> = None;
     let mut i = 1;
     while i < words.len() {
