@@ -8,5 +8,6 @@
 #![no_std]
 
 pub mod maps;
+pub mod mix;
 pub mod stats;
 pub mod vrrp;

@@ -44,6 +44,12 @@ pub const PEERS: &str = "XVRRP_PEERS";
 /// Written by: the controller only. Read by: the kernel program.
 pub const GUARDS: &str = "XVRRP_GUARDS";
 
+/// The shape of every pinned map (keys, values, sizes, flag meanings). A
+/// controller adopts a running data path only when this matches: a rebuilt
+/// binary with another layout must not read or write the old maps. Bump it
+/// with every change to this file's types or constants.
+pub const LAYOUT_VERSION: u32 = 2;
+
 /// Every map the kernel program must define.
 pub const ALL: &[&str] = &[
     STATS,
@@ -87,6 +93,9 @@ pub const CFG_V3_CHECKSUM_AS_V2: u8 = 1;
 /// `InstanceConfig::flags`: a unicast instance; only its peers (`PEERS`) may
 /// send it adverts.
 pub const CFG_PEERS_ONLY: u8 = 2;
+/// `InstanceConfig::flags`: `skip_check_adv_addr`: the address list is not
+/// compared with the configured VIPs.
+pub const CFG_SKIP_ADDR_CHECK: u8 = 4;
 
 /// The per-CPU counters: one slot per [`crate::stats`] constant.
 #[repr(C)]
@@ -111,7 +120,7 @@ pub struct InstanceConfig {
     pub version: u8,
     /// v2: 0 none, 1 simple password. Ignored for v3.
     pub auth_type: u8,
-    /// Number of advertised VIPs; a different count is counted, not dropped.
+    /// Number of advertised VIPs (`DROP_ADDR_LIST` when an advert's differs).
     pub addr_count: u8,
     /// `CFG_*` bits.
     pub flags: u8,
@@ -125,6 +134,14 @@ pub struct InstanceConfig {
     /// Changes each time a slot is given to an instance: an advert-state entry
     /// with another generation belongs to a previous owner and starts afresh.
     pub generation: u32,
+    /// A multicast instance's group (224.0.0.18, ff02::12 or
+    /// `vrrp_mcast_group4/6`; IPv4 in the first 4 bytes): adverts to another
+    /// group belong to another VRRP domain and pass. All zero for a unicast
+    /// instance, which hears unicast adverts only.
+    pub group: [u8; 16],
+    /// Wrapping sum of `mix::addr_mix` over the configured VIPs: an advert's
+    /// address list must sum to the same (with the same count).
+    pub addr_sum: u64,
 }
 
 /// The last valid advert of one virtual router, as the kernel recorded it.
@@ -143,6 +160,36 @@ pub struct AdvertState {
     pub interval: u16,
     /// The `InstanceConfig::generation` this entry was recorded under.
     pub generation: u32,
+    /// `stamp()` of the other fields, written last. A reader that finds it
+    /// wrong read the entry while a CPU was writing it (or two CPUs wrote it
+    /// at once, adverts of two senders arriving on two CPUs): it reads again
+    /// and never acts on a mixed record.
+    pub stamp: u64,
+}
+
+impl AdvertState {
+    /// The integrity stamp of the fields other than `stamp`.
+    #[inline(always)]
+    pub fn stamp(&self) -> u64 {
+        let m = &self.master;
+        let lo = u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], m[6], m[7]]);
+        let hi = u64::from_le_bytes([m[8], m[9], m[10], m[11], m[12], m[13], m[14], m[15]]);
+        let small = u64::from(self.priority)
+            | u64::from(self.version) << 8
+            | u64::from(self.interval) << 16
+            | u64::from(self.generation) << 32;
+        let mut h = crate::mix::mix64(self.last_ns ^ 0x5851_f42d_4c95_7f2d);
+        h = crate::mix::mix64(h ^ self.count);
+        h = crate::mix::mix64(h ^ lo);
+        h = crate::mix::mix64(h ^ hi);
+        crate::mix::mix64(h ^ small) | 1
+    }
+
+    /// Whether the entry is whole (see `stamp`). A never-written entry
+    /// (all zero) is not.
+    pub fn is_whole(&self) -> bool {
+        self.stamp == self.stamp()
+    }
 }
 
 /// `AdvertEvent::changes` bits: why userspace is woken.
@@ -224,6 +271,12 @@ pub struct VmacValue {
 /// `no_accept`, implied by `vrrp_strict` for a non-owner): packets addressed
 /// to the VIP are dropped (RFC 5798 6.4.3); ARP / NDP for it are still answered.
 pub const VIP_NO_ACCEPT: u8 = 1;
+/// `VipValue::flags`: XDP answers ARP requests / Neighbor Solicitations for
+/// the VIP (XDP_TX). Without it the kernel answers, for the VIP is on the
+/// interface: the controller leaves it off where replies sent with XDP_TX
+/// cannot be shown to arrive (native XDP on veth, whose far end drops them
+/// unless it runs an XDP program of its own).
+pub const VIP_XDP_ANSWER: u8 = 2;
 
 /// How XDP answers for a VIP.
 #[repr(C)]
@@ -237,9 +290,9 @@ pub struct VipValue {
 }
 
 const _: () = assert!(core::mem::size_of::<InstanceKey>() == 8);
-const _: () = assert!(core::mem::size_of::<InstanceConfig>() == 24);
+const _: () = assert!(core::mem::size_of::<InstanceConfig>() == 48);
 const _: () = assert!(core::mem::size_of::<Counters>() == 8 * crate::stats::COUNT as usize);
-const _: () = assert!(core::mem::size_of::<AdvertState>() == 40);
+const _: () = assert!(core::mem::size_of::<AdvertState>() == 48);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 40);
 const _: () = assert!(core::mem::size_of::<Vip4Key>() == 8);
 const _: () = assert!(core::mem::size_of::<Vip6Key>() == 20);

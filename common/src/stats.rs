@@ -21,13 +21,20 @@ pub const DROP_TYPE: u32 = 4;
 pub const DROP_LENGTH: u32 = 5;
 /// Dropped: bad VRRP checksum.
 pub const DROP_CHECKSUM: u32 = 6;
-/// Dropped: the VRID is not configured on the receiving interface.
-pub const DROP_VRID: u32 = 7;
+/// Passed to the stack, not dropped: an advert for a virtual router this
+/// daemon does not run (another VRID, family or interface, or another
+/// multicast group): it belongs to another VRRP speaker on this host
+/// (keepalived, FRR, a second xvrrpd), which must keep hearing it.
+pub const FOREIGN: u32 = 7;
 /// Dropped: VRRPv2 authentication type or password mismatch (RFC 3768 7.1).
 pub const DROP_AUTH: u32 = 8;
-/// Counted, not dropped: address count or list differs from the configuration.
-pub const ADDR_COUNT_MISMATCH: u32 = 9;
-/// Dropped: VRRPv2 advert interval differs from the configured one.
+/// Dropped: the advertised address list differs from the configured VIPs
+/// (count or members; keepalived 2.2.7's check, RFC 3768 7.1 / RFC 5798 7.1),
+/// unless `skip_check_adv_addr` / `vrrp_skip_check_adv_addr`.
+pub const DROP_ADDR_LIST: u32 = 9;
+/// Dropped: VRRPv2 advert interval differs from the configured one, or an
+/// advert interval of 0 (either version: a master that asks for adverts
+/// every 0 cs would make every backup's Master_Down_Interval 0).
 pub const DROP_INTERVAL: u32 = 10;
 /// Dropped: VRRPv3 over IPv4 whose checksum only verifies the other way
 /// (with / without the pseudo-header): a peer of the other dialect, see
@@ -46,11 +53,16 @@ pub const DROP_NOT_PEER: u32 = 14;
 /// (`no_accept`, RFC 5798 6.4.3). Not a VRRP verdict.
 pub const DROP_NO_ACCEPT: u32 = 15;
 
-/// Number of slots in the map (room to grow without a layout change).
-pub const COUNT: u32 = 16;
+/// Change events the kernel could not push because the ring buffer was full;
+/// the controller answers with a sweep of the advert-state map.
+pub const EVENTS_LOST: u32 = 16;
 
-/// The slots a received advert ends up in: accepted, or dropped for one
-/// reason. Kernel and userspace put every VRRP frame in exactly one of them.
+/// Number of slots in the map (room to grow without a layout change).
+pub const COUNT: u32 = 32;
+
+/// The slots a received advert ends up in: accepted, passed on as another
+/// speaker's, or dropped for one reason. Kernel and userspace put every
+/// VRRP frame in exactly one of them.
 pub const VERDICTS: &[u32] = &[
     ADVERTS_RX,
     DROP_TTL,
@@ -58,8 +70,9 @@ pub const VERDICTS: &[u32] = &[
     DROP_TYPE,
     DROP_LENGTH,
     DROP_CHECKSUM,
-    DROP_VRID,
+    FOREIGN,
     DROP_AUTH,
+    DROP_ADDR_LIST,
     DROP_INTERVAL,
     DROP_CHECKSUM_DIALECT,
     DROP_NOT_PEER,
@@ -74,13 +87,18 @@ pub const NAMES: &[(u32, &str)] = &[
     (DROP_TYPE, "type"),
     (DROP_LENGTH, "length"),
     (DROP_CHECKSUM, "checksum"),
-    (DROP_VRID, "vrid"),
+    (FOREIGN, "foreign"),
     (DROP_AUTH, "auth"),
-    (ADDR_COUNT_MISMATCH, "addr_count"),
+    (DROP_ADDR_LIST, "addr_list"),
     (DROP_INTERVAL, "interval"),
     (DROP_CHECKSUM_DIALECT, "checksum_dialect"),
     (ARP_REPLIES, "arp_replies"),
     (NA_REPLIES, "na_replies"),
     (DROP_NOT_PEER, "not_peer"),
     (DROP_NO_ACCEPT, "no_accept"),
+    (EVENTS_LOST, "events_lost"),
 ];
+
+/// The verdicts under which the XDP program hands the frame to the stack
+/// instead of consuming it.
+pub const PASSED: &[u32] = &[FOREIGN];

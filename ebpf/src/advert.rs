@@ -1,14 +1,21 @@
 //! Advert validation and recording: the kernel twin of the controller's
 //! `vrrp::validate` (RFC 3768 / RFC 5798 section 7.1), check for check and in
 //! the same order, so both count a bad advert under the same reason.
+//!
+//! Only adverts for a virtual router this daemon runs (interface, family,
+//! VRID, and its multicast group or unicast) are consumed or dropped; any
+//! other VRRP frame is another speaker's and passes to the stack (`FOREIGN`),
+//! so a keepalived, FRR or second xvrrpd on the same link keeps hearing its
+//! peers.
 
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpContext};
 use xvrrp_common::{
     maps::{
-        AdvertEvent, CFG_PEERS_ONLY, CFG_V3_CHECKSUM_AS_V2, EV_AFTER_SILENCE, EV_FIRST, EV_INTERVAL,
-        EV_NEW_MASTER, EV_PRIORITY, EV_PRIORITY_ZERO, FAMILY_V4, FAMILY_V6, InstanceKey, PeerKey,
-        SILENCE_INTERVALS,
+        AdvertEvent, CFG_PEERS_ONLY, CFG_SKIP_ADDR_CHECK, CFG_V3_CHECKSUM_AS_V2, EV_AFTER_SILENCE, EV_FIRST,
+        EV_INTERVAL, EV_NEW_MASTER, EV_PRIORITY, EV_PRIORITY_ZERO, FAMILY_V4, FAMILY_V6, InstanceConfig,
+        InstanceKey, PeerKey, SILENCE_INTERVALS,
     },
+    mix::addr_mix,
     stats,
     vrrp::{IPPROTO_VRRP, VRRP_TTL},
 };
@@ -20,7 +27,11 @@ use crate::{
 
 const VRRP_HLEN: usize = 8;
 const V2_AUTH_LEN: usize = 8;
+
 const IPV6_HLEN: usize = 40;
+/// Most addresses an advert can list within the 1500 bytes checked here.
+const MAX_ADDRS_V4: usize = 255;
+const MAX_ADDRS_V6: usize = 93;
 
 /// Validates, records and consumes an advert; returns the XDP action.
 #[inline(always)]
@@ -30,6 +41,11 @@ pub fn handle(ctx: &XdpContext, l3: usize, is_v6: bool) -> u32 {
             count(stats::ADVERTS_RX);
             // Consumed: the controller reads the advert from the maps.
             xdp_action::XDP_DROP
+        }
+        Err(stats::FOREIGN) => {
+            // Another VRRP speaker's: its socket must see it.
+            count(stats::FOREIGN);
+            xdp_action::XDP_PASS
         }
         Err(slot) => {
             count(slot);
@@ -47,6 +63,8 @@ struct Ip {
     ttl: u8,
     /// Offset of the source address (the destination follows it).
     src: usize,
+    /// Offset of the destination address.
+    dst: usize,
 }
 
 /// Bytes of the frame from `offset` on, hidden from LLVM's range analysis:
@@ -80,12 +98,24 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
     if be16_at(ctx, l3 + 6).map_err(|()| stats::DROP_LENGTH)? & 0x3fff != 0 {
         return Err(stats::DROP_LENGTH);
     }
+    // The header checksum (RFC 791), which the stack checks before any raw
+    // socket sees the packet: socket mode never hears a corrupted header.
+    // Fixed part in one read, options (rare) word by word; `black_box`
+    // keeps LLVM from dropping the per-word bounds checks on the strength of
+    // the length checks above, which the verifier cannot follow.
+    let fixed = sum_array::<5>(ctx, l3, 0).map_err(|()| stats::DROP_LENGTH)?;
+    let options = core::hint::black_box((hlen - 20) / 4);
+    let sum = sum_words(ctx, l3 + 20, options, fixed).map_err(|()| stats::DROP_LENGTH)?;
+    if fold(sum) != 0xffff {
+        return Err(stats::DROP_CHECKSUM);
+    }
     let ttl = u8_at(ctx, l3 + 8).map_err(|()| stats::DROP_LENGTH)?;
     Ok(Ip {
         l4: l3 + hlen,
         len: total - hlen,
         ttl,
         src: l3 + 12,
+        dst: l3 + 16,
     })
 }
 
@@ -109,6 +139,7 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
         len: payload,
         ttl,
         src: l3 + 8,
+        dst: l3 + 24,
     })
 }
 
@@ -139,6 +170,59 @@ fn sum_bytes(ctx: &XdpContext, offset: usize, len: usize, acc: u64) -> Result<u6
     Ok(acc)
 }
 
+/// An address of the frame as the maps hold it (IPv4 in the first 4 bytes).
+#[inline(always)]
+fn addr_at(ctx: &XdpContext, offset: usize, is_v6: bool) -> Result<[u8; 16], u32> {
+    let mut out = [0u8; 16];
+    if is_v6 {
+        out = unsafe { *ptr_at::<[u8; 16]>(ctx, offset).map_err(|()| stats::DROP_LENGTH)? };
+    } else {
+        let a = unsafe { *ptr_at::<[u8; 4]>(ctx, offset).map_err(|()| stats::DROP_LENGTH)? };
+        out[..4].copy_from_slice(&a);
+    }
+    Ok(out)
+}
+
+/// Whether an advert sent to `dst` is addressed to this instance: a
+/// multicast instance hears its group only (another group is another VRRP
+/// domain, as a socket bound to the group would see it), a unicast instance
+/// unicast adverts only.
+#[inline(always)]
+fn addressed_to(cfg: &InstanceConfig, dst: &[u8; 16], is_v6: bool) -> bool {
+    if cfg.group == [0u8; 16] {
+        let multicast = if is_v6 {
+            dst[0] == 0xff
+        } else {
+            dst[0] & 0xf0 == 0xe0
+        };
+        !multicast
+    } else {
+        *dst == cfg.group
+    }
+}
+
+/// Wrapping sum of `addr_mix` over the advert's address list.
+#[inline(always)]
+fn addr_list_sum(ctx: &XdpContext, first: usize, count: usize, is_v6: bool) -> Result<u64, u32> {
+    let mut sum = 0u64;
+    if is_v6 {
+        for i in 0..MAX_ADDRS_V6 {
+            if i >= count {
+                break;
+            }
+            sum = sum.wrapping_add(addr_mix(&addr_at(ctx, first + i * 16, true)?));
+        }
+    } else {
+        for i in 0..MAX_ADDRS_V4 {
+            if i >= count {
+                break;
+            }
+            sum = sum.wrapping_add(addr_mix(&addr_at(ctx, first + i * 4, false)?));
+        }
+    }
+    Ok(sum)
+}
+
 #[inline(always)]
 fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32> {
     let ip = if is_v6 { ipv6(ctx, l3)? } else { ipv4(ctx, l3)? };
@@ -146,6 +230,20 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
     if ip.len < VRRP_HLEN {
         return Err(stats::DROP_LENGTH);
     }
+    // Whose advert is it? The VRID sits at the same place in every version.
+    let vrid = u8_at(ctx, l4 + 1).map_err(|()| stats::DROP_LENGTH)?;
+    let key = InstanceKey {
+        ifindex: ctx.ingress_ifindex() as u32,
+        family: if is_v6 { FAMILY_V6 } else { FAMILY_V4 },
+        vrid,
+        _pad: [0; 2],
+    };
+    let cfg = unsafe { XVRRP_INSTANCES.get(key) }.ok_or(stats::FOREIGN)?;
+    let dst = addr_at(ctx, ip.dst, is_v6)?;
+    if !addressed_to(cfg, &dst, is_v6) {
+        return Err(stats::FOREIGN);
+    }
+
     let vt = u8_at(ctx, l4).map_err(|()| stats::DROP_LENGTH)?;
     let version = vt >> 4;
     if version != 2 && version != 3 {
@@ -157,7 +255,6 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
     if version == 2 && is_v6 {
         return Err(stats::DROP_VERSION);
     }
-    let vrid = u8_at(ctx, l4 + 1).map_err(|()| stats::DROP_LENGTH)?;
     let priority = u8_at(ctx, l4 + 2).map_err(|()| stats::DROP_LENGTH)?;
     let addr_count = u8_at(ctx, l4 + 3).map_err(|()| stats::DROP_LENGTH)?;
     let addr_len = if is_v6 { 16 } else { 4 };
@@ -197,24 +294,11 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
         return Err(stats::DROP_CHECKSUM);
     }
 
-    let key = InstanceKey {
-        ifindex: ctx.ingress_ifindex() as u32,
-        family: if is_v6 { FAMILY_V6 } else { FAMILY_V4 },
-        vrid,
-        _pad: [0; 2],
-    };
-    let cfg = unsafe { XVRRP_INSTANCES.get(key) }.ok_or(stats::DROP_VRID)?;
     if cfg.version != version {
         return Err(stats::DROP_VERSION);
     }
     // The sender's address, as `AdvertState::master` keeps it.
-    let mut master = [0u8; 16];
-    if is_v6 {
-        master = unsafe { *ptr_at::<[u8; 16]>(ctx, ip.src).map_err(|()| stats::DROP_LENGTH)? };
-    } else {
-        let a = unsafe { *ptr_at::<[u8; 4]>(ctx, ip.src).map_err(|()| stats::DROP_LENGTH)? };
-        master[..4].copy_from_slice(&a);
-    }
+    let master = addr_at(ctx, ip.src, is_v6)?;
     if cfg.flags & CFG_PEERS_ONLY != 0 {
         // A unicast instance hears only its configured peers, each within
         // its TTL range (keepalived: unicast peers may be routed).
@@ -254,17 +338,22 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
                 return Err(stats::DROP_AUTH);
             }
         }
-        let interval = raw_interval & 0xff;
-        if interval != cfg.interval {
-            return Err(stats::DROP_INTERVAL);
-        }
-        interval
+        raw_interval & 0xff
     } else {
         raw_interval & 0x0fff
     };
-    if addr_count != cfg.addr_count {
-        // keepalived logs and carries on; so do we, and count it.
-        count(stats::ADDR_COUNT_MISMATCH);
+    // v2: the configured interval (never 0). v3: any but 0, which keepalived
+    // adopts and which would make every backup's Master_Down_Interval 0.
+    if interval == 0 || (version == 2 && interval != cfg.interval) {
+        return Err(stats::DROP_INTERVAL);
+    }
+    // The address list, as keepalived 2.2.7 checks it: the same count, the
+    // same addresses (in any order).
+    if cfg.flags & CFG_SKIP_ADDR_CHECK == 0
+        && (addr_count != cfg.addr_count
+            || addr_list_sum(ctx, l4 + VRRP_HLEN, usize::from(addr_count), is_v6)? != cfg.addr_sum)
+    {
+        return Err(stats::DROP_ADDR_LIST);
     }
 
     record(
@@ -301,8 +390,9 @@ fn record(
         return;
     };
     let st = unsafe { &mut *st };
-    let changes = if st.generation != generation || st.count == 0 {
-        // A slot new to this instance: start afresh.
+    let changes = if st.generation != generation || st.count == 0 || !st.is_whole() {
+        // A slot new to this instance (or left mixed by two CPUs writing it
+        // at once): start afresh.
         st.count = 0;
         st.generation = generation;
         EV_FIRST | if priority == 0 { EV_PRIORITY_ZERO } else { 0 }
@@ -331,6 +421,9 @@ fn record(
     st.priority = priority;
     st.version = version;
     st.interval = interval;
+    // Last: a reader (or this program on another CPU) trusts the entry only
+    // when the stamp matches the fields.
+    st.stamp = st.stamp();
     if changes != 0 {
         let event = AdvertEvent {
             key: *key,
@@ -341,7 +434,10 @@ fn record(
             version,
             interval,
         };
-        // A full ring drops the event; the map still holds the truth.
-        let _ = XVRRP_EVENTS.output::<AdvertEvent>(&event, 0);
+        // A full ring drops the event; the map still holds the truth, and
+        // the controller sweeps it when this counter moves.
+        if XVRRP_EVENTS.output::<AdvertEvent>(&event, 0).is_err() {
+            count(stats::EVENTS_LOST);
+        }
     }
 }

@@ -1,11 +1,13 @@
 //! The xvrrp XDP program.
 //!
-//! Every frame enters `xvrrp`. Plain traffic leaves with `XDP_PASS` after
-//! reading the Ethernet header (plus one VLAN tag) and the IP protocol field;
-//! VRRP adverts are validated, recorded and consumed (`advert.rs`); ARP
-//! requests and Neighbor Solicitations for active VIPs are answered here
-//! (`responder.rs`); packets addressed to a VIP of a master without
-//! Accept_Mode are dropped (`guard.rs`).
+//! Every frame enters `xvrrp`. VLAN-tagged frames pass untouched (they are
+//! never this interface's untagged instances'). Plain traffic leaves with
+//! `XDP_PASS` after reading the Ethernet header and the IP protocol field;
+//! adverts for the virtual routers this daemon runs are validated, recorded
+//! and consumed (`advert.rs`), other speakers' pass; ARP requests and
+//! Neighbor Solicitations for active VIPs are answered here where the
+//! controller says XDP_TX replies arrive (`responder.rs`); packets addressed
+//! to a VIP of a master without Accept_Mode are dropped (`guard.rs`).
 #![no_std]
 #![no_main]
 
@@ -28,6 +30,9 @@ pub fn xvrrp(ctx: XdpContext) -> u32 {
 }
 
 fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
+    if parse::is_tagged(ctx)? {
+        return Ok(xdp_action::XDP_PASS);
+    }
     vmac::accept_virtual_mac(ctx)?;
     match parse_l3(ctx)? {
         L3::Vrrp { l3, is_v6 } => {

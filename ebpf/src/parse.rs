@@ -7,7 +7,6 @@ use aya_ebpf::programs::XdpContext;
 use xvrrp_common::vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP};
 
 pub const ETH_HLEN: usize = 14;
-pub const VLAN_HLEN: usize = 4;
 pub const IPPROTO_ICMPV6: u8 = 58;
 
 /// A pointer to a `T` at `offset` bytes into the frame, or `Err` when the frame
@@ -68,16 +67,23 @@ pub enum L3 {
     Other,
 }
 
-/// Parses Ethernet, at most one 802.1Q/802.1ad tag, and the IP header's
+/// Whether the frame carries an 802.1Q / 802.1ad tag. Such a frame belongs to
+/// a VLAN: the instances of this interface are untagged, so it is never
+/// theirs (an advert of VLAN 100 must not move the untagged master), and a
+/// VLAN sub-interface's own instances are served by the program attached to
+/// that sub-interface, which sees its frames untagged.
+#[inline(always)]
+pub fn is_tagged(ctx: &XdpContext) -> Result<bool, ()> {
+    let proto = be16_at(ctx, 12)?;
+    Ok(proto == ETH_P_8021Q || proto == ETH_P_8021AD)
+}
+
+/// Parses an untagged Ethernet frame's EtherType and the IP header's
 /// protocol field.
 #[inline(always)]
 pub fn parse_l3(ctx: &XdpContext) -> Result<L3, ()> {
-    let mut l3 = ETH_HLEN;
-    let mut proto = be16_at(ctx, 12)?;
-    if proto == ETH_P_8021Q || proto == ETH_P_8021AD {
-        proto = be16_at(ctx, ETH_HLEN + 2)?;
-        l3 += VLAN_HLEN;
-    }
+    let l3 = ETH_HLEN;
+    let proto = be16_at(ctx, 12)?;
     Ok(match proto {
         // IPv4 protocol field: byte 9 of the header.
         ETH_P_IP if u8_at(ctx, l3 + 9)? == IPPROTO_VRRP => L3::Vrrp { l3, is_v6: false },

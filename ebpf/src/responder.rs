@@ -4,7 +4,7 @@
 
 use aya_ebpf::{bindings::xdp_action, programs::XdpContext};
 use xvrrp_common::{
-    maps::{Vip4Key, Vip6Key, VipValue},
+    maps::{VIP_XDP_ANSWER, Vip4Key, Vip6Key, VipValue},
     stats,
 };
 
@@ -56,6 +56,10 @@ pub fn arp(ctx: &XdpContext, l3: usize) -> Result<u32, ()> {
         return Ok(xdp_action::XDP_PASS);
     };
     let vip: VipValue = *vip;
+    if vip.flags & VIP_XDP_ANSWER == 0 {
+        // The kernel answers on this interface (see `VIP_XDP_ANSWER`).
+        return Ok(xdp_action::XDP_PASS);
+    }
     reply_ethernet(ctx, &vip.mac)?;
     let sha = unsafe { *ptr_at::<[u8; 6]>(ctx, l3 + 8)? };
     unsafe {
@@ -91,6 +95,9 @@ pub fn ndp(ctx: &XdpContext, l3: usize) -> Result<u32, ()> {
         return Ok(xdp_action::XDP_PASS);
     };
     let vip: VipValue = *vip;
+    if vip.flags & VIP_XDP_ANSWER == 0 {
+        return Ok(xdp_action::XDP_PASS);
+    }
     reply_ethernet(ctx, &vip.mac)?;
     let asker = unsafe { *ptr_at::<[u8; 16]>(ctx, l3 + 8)? };
     unsafe {

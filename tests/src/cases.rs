@@ -1,7 +1,10 @@
 //! One table of received frames with the verdict both validators must reach:
 //! the XDP program (through BPF_PROG_TEST_RUN) and the controller's
 //! `vrrp::validate` (socket mode). A verdict is the counter slot the frame is
-//! counted under (`stats::ADVERTS_RX` for a valid advert).
+//! counted under (`stats::ADVERTS_RX` for a valid advert), or none for a
+//! frame that is not an untagged advert at all (VLAN-tagged: it passes to the
+//! stack untouched and uncounted). Expected verdicts come from the RFCs and
+//! keepalived 2.2.7's receive checks, each row saying which rule it breaks.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -34,6 +37,8 @@ pub fn instances() -> Vec<(u8, bool, RxInstance)> {
                 vips: vec![v4(104)],
                 v3_checksum_as_v2: true,
                 peers: Vec::new(),
+                group: Some(MCAST4.into()),
+                skip_addr_check: false,
             },
         ),
         // Unicast instances: 55 does not list the cases' source (192.0.2.1), 56
@@ -52,6 +57,21 @@ pub fn instances() -> Vec<(u8, bool, RxInstance)> {
                 },
             ),
         ),
+        // `skip_check_adv_addr`: any address list.
+        (
+            58,
+            false,
+            RxInstance {
+                version: 3,
+                auth: Auth::None,
+                interval: 100,
+                vips: vec![v4(108), v4(109)],
+                v3_checksum_as_v2: false,
+                peers: Vec::new(),
+                group: Some(MCAST4.into()),
+                skip_addr_check: true,
+            },
+        ),
     ]
 }
 
@@ -63,14 +83,21 @@ fn unicast(vip: u8, peer: RxPeer) -> RxInstance {
         vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, vip))],
         v3_checksum_as_v2: false,
         peers: vec![peer],
+        // A unicast instance hears unicast adverts only.
+        group: None,
+        skip_addr_check: false,
     }
 }
+
+/// Where the unicast cases are sent: this host's address.
+const UNICAST_DST: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 
 pub struct Case {
     pub name: &'static str,
     pub frame: Vec<u8>,
-    /// The counter slot this frame must be counted under.
-    pub verdict: u32,
+    /// The counter slot this frame must be counted under; `None`: no slot
+    /// (the frame is not an untagged advert and passes untouched).
+    pub verdict: Option<u32>,
 }
 
 pub fn keepalived_v2() -> Vec<u8> {
@@ -102,7 +129,13 @@ fn v2_with(change: impl FnOnce(&mut Advert)) -> Vec<u8> {
 }
 
 fn v3_v4(vrid: u8, scope_pseudo: bool) -> Vec<u8> {
-    let advert = Advert {
+    v3_v4_to(vrid, scope_pseudo, MCAST4, |_| {})
+}
+
+/// A v3 advert for `vrid` (its instance's VIP) sent to `dst`, changed by
+/// `change` before it is encoded.
+fn v3_v4_to(vrid: u8, scope_pseudo: bool, dst: Ipv4Addr, change: impl FnOnce(&mut Advert)) -> Vec<u8> {
+    let mut advert = Advert {
         version: 3,
         vrid,
         priority: 100,
@@ -111,15 +144,20 @@ fn v3_v4(vrid: u8, scope_pseudo: bool) -> Vec<u8> {
         checksum: 0,
         addrs: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, vrid + 50))],
     };
+    change(&mut advert);
     let scope = if scope_pseudo {
-        ChecksumScope::V4Pseudo {
-            src: SRC4,
-            dst: MCAST4,
-        }
+        ChecksumScope::V4Pseudo { src: SRC4, dst }
     } else {
         ChecksumScope::Message
     };
-    ipv4_frame(MAC, SRC4, 255, IPPROTO_VRRP, &advert.encode(scope))
+    let mut frame = ipv4_frame(MAC, SRC4, 255, IPPROTO_VRRP, &advert.encode(scope));
+    frame[30..34].copy_from_slice(&dst.octets());
+    frame
+}
+
+/// A unicast advert to this host for the unicast instances 55..=57.
+fn unicast_to_us(vrid: u8) -> Vec<u8> {
+    v3_v4_to(vrid, true, UNICAST_DST, |_| {})
 }
 
 /// An IPv4 frame with another TTL (neither validator reads the IP header checksum).
@@ -134,67 +172,109 @@ pub fn cases() -> Vec<Case> {
         Case {
             name: "keepalived v2 PASS advert",
             frame: v2.clone(),
-            verdict: stats::ADVERTS_RX,
+            verdict: Some(stats::ADVERTS_RX),
         },
         Case {
             name: "keepalived v3 IPv4 advert",
             frame: keepalived_v3_ipv4(),
-            verdict: stats::ADVERTS_RX,
+            verdict: Some(stats::ADVERTS_RX),
         },
         Case {
             name: "keepalived v3 IPv6 advert",
             frame: keepalived_v3_ipv6(),
-            verdict: stats::ADVERTS_RX,
+            verdict: Some(stats::ADVERTS_RX),
         },
         Case {
             name: "v3 IPv4 in the RFC 9568 dialect, configured so",
             frame: v3_v4(54, false),
-            verdict: stats::ADVERTS_RX,
+            verdict: Some(stats::ADVERTS_RX),
         },
         Case {
             name: "v3 IPv4 with pseudo-header to an RFC 9568 peer",
             frame: v3_v4(54, true),
-            verdict: stats::DROP_CHECKSUM_DIALECT,
+            verdict: Some(stats::DROP_CHECKSUM_DIALECT),
         },
         Case {
             name: "v3 IPv4 without pseudo-header to a keepalived peer",
             frame: v3_v4(52, false),
-            verdict: stats::DROP_CHECKSUM_DIALECT,
+            verdict: Some(stats::DROP_CHECKSUM_DIALECT),
         },
         Case {
             name: "unicast advert from a configured peer",
-            frame: v3_v4(56, true),
-            verdict: stats::ADVERTS_RX,
+            frame: unicast_to_us(56),
+            verdict: Some(stats::ADVERTS_RX),
         },
         Case {
             name: "spoofed unicast advert from a source that is not a configured peer",
-            frame: v3_v4(55, true),
-            verdict: stats::DROP_NOT_PEER,
+            frame: unicast_to_us(55),
+            verdict: Some(stats::DROP_NOT_PEER),
         },
         Case {
             name: "unicast advert from a routed peer (TTL 62)",
-            frame: with_ttl(v3_v4(56, true), 62),
-            verdict: stats::ADVERTS_RX,
+            frame: with_ttl(unicast_to_us(56), 62),
+            verdict: Some(stats::ADVERTS_RX),
         },
         Case {
             name: "unicast advert from a peer below its min_ttl",
-            frame: with_ttl(v3_v4(57, true), 62),
-            verdict: stats::DROP_TTL,
+            frame: with_ttl(unicast_to_us(57), 62),
+            verdict: Some(stats::DROP_TTL),
         },
         Case {
-            name: "TTL 254 for an unknown VRID (the VRID is checked first)",
+            name: "TTL 254 for a VRID not run here (whose advert it is is checked first)",
             frame: with_ttl(v2_with(|a| a.vrid = 99), 254),
-            verdict: stats::DROP_VRID,
+            verdict: Some(stats::FOREIGN),
         },
         Case {
             name: "priority 0",
             frame: v2_with(|a| a.priority = 0),
-            verdict: stats::ADVERTS_RX,
+            verdict: Some(stats::ADVERTS_RX),
         },
         Case {
-            name: "address list differs (counted, kept)",
+            name: "address count differs (keepalived: unexpected ip number count)",
             frame: v2_with(|a| a.addrs.truncate(1)),
-            verdict: stats::ADVERTS_RX,
+            verdict: Some(stats::DROP_ADDR_LIST),
+        },
+        Case {
+            name: "same count, another address (keepalived: not present in MASTER advert)",
+            frame: v2_with(|a| a.addrs[1] = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 199))),
+            verdict: Some(stats::DROP_ADDR_LIST),
+        },
+        Case {
+            name: "address list in another order",
+            frame: v2_with(|a| a.addrs.reverse()),
+            verdict: Some(stats::ADVERTS_RX),
+        },
+        Case {
+            name: "address list differs under skip_check_adv_addr",
+            frame: v3_v4_to(58, true, MCAST4, |a| a.addrs.truncate(0)),
+            verdict: Some(stats::ADVERTS_RX),
+        },
+        Case {
+            name: "v3 advert interval 0 (keepalived adopts it; xvrrp drops it)",
+            frame: v3_v4_to(52, true, MCAST4, |a| {
+                a.interval = 0;
+                a.addrs = vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 102))];
+            }),
+            verdict: Some(stats::DROP_INTERVAL),
+        },
+        Case {
+            name: "advert to another multicast group (another VRRP domain)",
+            frame: v3_v4_to(52, true, Ipv4Addr::new(224, 0, 0, 19), |a| {
+                a.addrs = vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 102))];
+            }),
+            verdict: Some(stats::FOREIGN),
+        },
+        Case {
+            name: "multicast advert for a unicast instance (its socket would not hear it)",
+            frame: v3_v4(56, true),
+            verdict: Some(stats::FOREIGN),
+        },
+        Case {
+            name: "unicast advert for a multicast instance",
+            frame: v3_v4_to(52, true, UNICAST_DST, |a| {
+                a.addrs = vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 102))];
+            }),
+            verdict: Some(stats::FOREIGN),
         },
         Case {
             name: "TTL 254",
@@ -203,17 +283,17 @@ pub fn cases() -> Vec<Case> {
                 f[22] = 254;
                 f
             },
-            verdict: stats::DROP_TTL,
+            verdict: Some(stats::DROP_TTL),
         },
         Case {
             name: "VRRP version 4",
             frame: v2_with(|a| a.version = 4),
-            verdict: stats::DROP_VERSION,
+            verdict: Some(stats::DROP_VERSION),
         },
         Case {
-            name: "unknown VRID",
+            name: "a VRID this daemon does not run (another speaker's)",
             frame: v2_with(|a| a.vrid = 99),
-            verdict: stats::DROP_VRID,
+            verdict: Some(stats::FOREIGN),
         },
         Case {
             name: "bad checksum",
@@ -222,27 +302,27 @@ pub fn cases() -> Vec<Case> {
                 f[41] ^= 0x55;
                 f
             },
-            verdict: stats::DROP_CHECKSUM,
+            verdict: Some(stats::DROP_CHECKSUM),
         },
         Case {
             name: "auth type 2 (AH)",
             frame: v2_with(|a| a.auth = Auth::Ah),
-            verdict: stats::DROP_AUTH,
+            verdict: Some(stats::DROP_AUTH),
         },
         Case {
             name: "auth type none, PASS configured",
             frame: v2_with(|a| a.auth = Auth::None),
-            verdict: stats::DROP_AUTH,
+            verdict: Some(stats::DROP_AUTH),
         },
         Case {
             name: "wrong password",
             frame: v2_with(|a| a.auth = Auth::simple("aminglix")),
-            verdict: stats::DROP_AUTH,
+            verdict: Some(stats::DROP_AUTH),
         },
         Case {
             name: "v2 interval 2 s, 1 s configured",
             frame: v2_with(|a| a.interval = 2),
-            verdict: stats::DROP_INTERVAL,
+            verdict: Some(stats::DROP_INTERVAL),
         },
         Case {
             name: "IP fragment",
@@ -251,7 +331,7 @@ pub fn cases() -> Vec<Case> {
                 f[20] = 0x20;
                 f
             },
-            verdict: stats::DROP_LENGTH,
+            verdict: Some(stats::DROP_LENGTH),
         },
         Case {
             name: "IP total length beyond the frame",
@@ -260,7 +340,7 @@ pub fn cases() -> Vec<Case> {
                 f[17] = 0xff;
                 f
             },
-            verdict: stats::DROP_LENGTH,
+            verdict: Some(stats::DROP_LENGTH),
         },
         Case {
             name: "IP header length 4 words",
@@ -269,7 +349,7 @@ pub fn cases() -> Vec<Case> {
                 f[14] = 0x44;
                 f
             },
-            verdict: stats::DROP_LENGTH,
+            verdict: Some(stats::DROP_LENGTH),
         },
         Case {
             name: "Ethernet padding after the IP packet",
@@ -278,12 +358,12 @@ pub fn cases() -> Vec<Case> {
                 f.extend_from_slice(&[0; 8]);
                 f
             },
-            verdict: stats::ADVERTS_RX,
+            verdict: Some(stats::ADVERTS_RX),
         },
         Case {
             name: "VRRP shorter than its header",
             frame: ipv4_frame(MAC, SRC4, 255, IPPROTO_VRRP, &v2[34..40]),
-            verdict: stats::DROP_LENGTH,
+            verdict: Some(stats::DROP_LENGTH),
         },
         Case {
             name: "VRRP type 2",
@@ -292,7 +372,7 @@ pub fn cases() -> Vec<Case> {
                 f[34] = 0x22;
                 f
             },
-            verdict: stats::DROP_TYPE,
+            verdict: Some(stats::DROP_TYPE),
         },
     ];
     // Address count larger than the payload (the checksum is fixed up so length is what breaks).
@@ -304,7 +384,7 @@ pub fn cases() -> Vec<Case> {
     cases.push(Case {
         name: "address count beyond the payload",
         frame: ipv4_frame(MAC, SRC4, 255, IPPROTO_VRRP, &big),
-        verdict: stats::DROP_LENGTH,
+        verdict: Some(stats::DROP_LENGTH),
     });
     // IPv4 with 4 bytes of options (NOPs).
     let mut opts = v2.clone();
@@ -315,31 +395,35 @@ pub fn cases() -> Vec<Case> {
     cases.push(Case {
         name: "IPv4 options before the advert",
         frame: opts,
-        verdict: stats::ADVERTS_RX,
+        verdict: Some(stats::ADVERTS_RX),
     });
     // VRRPv2 over IPv6 does not exist.
     let src6: Ipv6Addr = "fe80::ff:fe00:a".parse().unwrap();
-    let v2_over_v6 = ipv6_frame(MAC, src6, 255, &v2[34..]);
+    let v2_for_v6_instance = v2_with(|a| a.vrid = 53);
+    let v2_over_v6 = ipv6_frame(MAC, src6, 255, &v2_for_v6_instance[34..]);
     cases.push(Case {
         name: "VRRPv2 over IPv6",
         frame: v2_over_v6,
-        verdict: stats::DROP_VERSION,
+        verdict: Some(stats::DROP_VERSION),
     });
     let mut hop = keepalived_v3_ipv6();
     hop[21] = 64;
     cases.push(Case {
         name: "IPv6 hop limit 64",
         frame: hop,
-        verdict: stats::DROP_TTL,
+        verdict: Some(stats::DROP_TTL),
     });
-    // An 802.1Q tag in front of a valid advert.
-    let mut tagged = v2.clone();
-    tagged.splice(12..12, [0x81, 0x00, 0x00, 0x07]);
-    cases.push(Case {
-        name: "one 802.1Q tag",
-        frame: tagged,
-        verdict: stats::ADVERTS_RX,
-    });
+    // A valid advert of VLAN 7 (802.1Q) and of an 802.1ad service VLAN: not
+    // this untagged interface's, whatever it says.
+    for (name, tpid) in [("802.1Q tag", [0x81, 0x00]), ("802.1ad tag", [0x88, 0xa8])] {
+        let mut tagged = v2.clone();
+        tagged.splice(12..12, [tpid[0], tpid[1], 0x00, 0x07]);
+        cases.push(Case {
+            name,
+            frame: tagged,
+            verdict: None,
+        });
+    }
     // Found by the differential fuzzer: an IPv6 version field under the IPv4
     // EtherType (and the reverse) is the EtherType's family, with a bad version.
     let mut v6_in_v4 = v2.clone();
@@ -347,14 +431,14 @@ pub fn cases() -> Vec<Case> {
     cases.push(Case {
         name: "IP version 6 under the IPv4 EtherType",
         frame: v6_in_v4,
-        verdict: stats::DROP_TYPE,
+        verdict: Some(stats::DROP_TYPE),
     });
     let mut v4_in_v6 = keepalived_v3_ipv6();
     v4_in_v6[14] = 0x45;
     cases.push(Case {
         name: "IP version 4 under the IPv6 EtherType",
         frame: v4_in_v6,
-        verdict: stats::DROP_TYPE,
+        verdict: Some(stats::DROP_TYPE),
     });
     // Also from the fuzzer: a header that is both too short and of the wrong
     // version is too short (lengths are checked first, on both sides).
@@ -363,13 +447,22 @@ pub fn cases() -> Vec<Case> {
     cases.push(Case {
         name: "IP version 8 in a truncated header",
         frame: short_v8,
-        verdict: stats::DROP_LENGTH,
+        verdict: Some(stats::DROP_LENGTH),
     });
-    // A real sender's IPv4 header checksum is right whatever else is wrong (the
-    // kernel stack drops the others before any VRRP check; XDP never looks at it).
+    // A real sender's IPv4 header checksum is right whatever else is wrong.
     for case in &mut cases {
         fix_ipv4_header_checksum(&mut case.frame);
     }
+    // ... except this one's (RFC 791; the stack would drop it before a raw
+    // socket sees it).
+    let mut corrupted = v2.clone();
+    fix_ipv4_header_checksum(&mut corrupted);
+    corrupted[24] ^= 0x5a;
+    cases.push(Case {
+        name: "corrupted IPv4 header checksum",
+        frame: corrupted,
+        verdict: Some(stats::DROP_CHECKSUM),
+    });
     cases
 }
 

@@ -4,7 +4,10 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
 
-use crate::daemon::{self, ModeChoice, RunOptions};
+use crate::{
+    daemon::{self, ModeChoice, RunOptions},
+    datapath::attach::ResponderChoice,
+};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,6 +22,12 @@ pub struct Args {
     /// driver mode), XDP in generic skb mode, or sockets only.
     #[arg(long, value_enum, default_value_t = ModeChoice::Auto)]
     mode: ModeChoice,
+    /// Who answers ARP / Neighbor Solicitations for the VIPs in XDP mode:
+    /// `auto` lets XDP answer where its replies are known to arrive (not
+    /// native XDP on a veth) and the kernel elsewhere; `xdp` everywhere
+    /// (arrange the far end of each veth yourself); `kernel` always.
+    #[arg(long, value_enum, default_value_t = ResponderChoice::Auto)]
+    arp_responder: ResponderChoice,
     /// Directory for the pid file and the control socket.
     #[arg(long, default_value = "/run/xvrrp")]
     run_dir: PathBuf,
@@ -45,6 +54,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         config: args.config,
         bpffs: args.bpffs,
         mode: args.mode,
+        responder: args.arp_responder,
         run_dir: args.run_dir,
         metrics: args.metrics,
     })?;

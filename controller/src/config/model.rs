@@ -334,6 +334,15 @@ pub struct VirtualAddress {
     pub scope: Option<u8>,
     /// `label L`: IPv4 alias name, like `eth0:1`.
     pub label: Option<String>,
+    /// `-nodad`: run IPv6 Duplicate Address Detection. keepalived adds IPv6
+    /// VIPs with IFA_F_NODAD (usable at once after a takeover) unless asked.
+    #[serde(default)]
+    pub dad: bool,
+    /// `preferred_lft N|forever` (seconds; `u32::MAX` is forever). `None`:
+    /// keepalived's default, 0 (deprecated: never chosen as a source
+    /// address) for an IPv6 /128, forever otherwise.
+    #[serde(default)]
+    pub preferred_lft: Option<u32>,
 }
 
 impl VirtualAddress {
@@ -346,6 +355,18 @@ impl VirtualAddress {
             dev: None,
             scope: None,
             label: None,
+            dad: false,
+            preferred_lft: None,
+        }
+    }
+
+    /// The IPv6 preferred lifetime keepalived gives this address (seconds,
+    /// `u32::MAX` forever).
+    pub fn effective_preferred_lft(&self) -> u32 {
+        match self.preferred_lft {
+            Some(lft) => lft,
+            None if self.addr.is_ipv6() && self.prefix == 128 => 0,
+            None => u32::MAX,
         }
     }
 

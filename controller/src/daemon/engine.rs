@@ -139,7 +139,7 @@ pub struct Engine {
     pub receivers_changed: bool,
     /// How and where to attach XDP to interfaces that appear later (reload,
     /// an interface deleted and created again).
-    pub xdp_attach: Option<(aya::programs::XdpMode, std::path::PathBuf)>,
+    pub xdp_attach: Option<(crate::datapath::attach::AttachPolicy, std::path::PathBuf)>,
     /// Each interface an instance uses or tracks: (operationally up, index),
     /// read once per poll for all instances, not once per instance.
     links: HashMap<String, (bool, Option<u32>)>,
@@ -147,6 +147,8 @@ pub struct Engine {
     watched: Option<Vec<String>>,
     /// State changes of every instance so far.
     transitions_total: u64,
+    /// The `EVENTS_LOST` counter already answered with a sweep.
+    events_lost_seen: u64,
     /// One getifaddrs snapshot shared by the instances built in one batch
     /// (start-up, a reload): reading it per instance made starting N
     /// instances cost O(N x addresses). Dropped at the end of each batch.
@@ -270,6 +272,8 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &HostInfo) -> R
                 max_ttl: p.max_ttl,
             })
             .collect(),
+        group: cfg.unicast.peers.is_empty().then_some(group),
+        skip_addr_check: cfg.skip_check_adv_addr,
     };
     let garp = GarpSchedule {
         delay_us: u64::from(cfg.garp.master_delay_s) * US_PER_SEC,
@@ -344,6 +348,7 @@ impl Engine {
             adverts_tx_errors: 0,
             receivers_changed: false,
             xdp_attach: None,
+            events_lost_seen: 0,
             links: HashMap::new(),
             watched: None,
             transitions_total: 0,
@@ -465,10 +470,10 @@ impl Engine {
             }
         }
         if let Some(dp) = &mut self.datapath {
-            if let Some((mode, pin_dir)) = &self.xdp_attach
+            if let Some((policy, pin_dir)) = &self.xdp_attach
                 && !dp.is_attached(&slot.iface.name, slot.iface.index)
             {
-                dp.attach_pinned(&slot.iface.name, *mode, pin_dir)
+                dp.attach_pinned(&slot.iface.name, *policy, pin_dir)
                     .with_context(|| format!("vrrp_instance {}: XDP on {}", cfg.name, slot.iface.name))?;
             }
             dp.set_instance(slot.key, &slot.rx)?;
@@ -870,6 +875,16 @@ impl Engine {
             if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx).await {
                 continue;
             }
+            // A master reads its advert-state entry once per advert it sends:
+            // a better master is noticed within one interval even when no
+            // change event was pushed (the entry did not change, or the ring
+            // was full). If that made it step down, the advert is not sent.
+            if timer == Timer::Advert && self.mode == Mode::Xdp {
+                self.catch_up_from_map(idx).await;
+                if self.slots[idx].fsm.vars.state != State::Master {
+                    continue;
+                }
+            }
             self.deliver(idx, Event::Timer(timer), now, timer_reason(timer))
                 .await;
         }
@@ -952,12 +967,29 @@ impl Engine {
         .await;
     }
 
-    /// Handles the change events the XDP program pushed.
+    /// Handles the change events the XDP program pushed. Events the kernel
+    /// could not push (a full ring) are made up for by a sweep of the map.
     pub async fn on_xdp_events(&mut self) {
-        let events = match &mut self.datapath {
-            Some(dp) => dp.drain_events(),
+        let (events, lost) = match &mut self.datapath {
+            Some(dp) => {
+                let events = dp.drain_events();
+                let lost = dp.counters().map_or(0, |c| c[stats::EVENTS_LOST as usize]);
+                (events, lost)
+            }
             None => return,
         };
+        if lost > self.events_lost_seen {
+            warn!(
+                lost = lost - self.events_lost_seen,
+                "XDP event ring overflowed: reading every instance's advert state"
+            );
+            self.events_lost_seen = lost;
+            for idx in 0..self.slots.len() {
+                if self.is_live(idx) {
+                    self.catch_up_from_map(idx).await;
+                }
+            }
+        }
         for ev in events {
             let Some(&idx) = self.by_key.get(&ev.key) else {
                 continue;
@@ -998,9 +1030,6 @@ impl Engine {
             match result {
                 Ok(acc) => {
                     self.counters[stats::ADVERTS_RX as usize] += 1;
-                    if acc.addr_mismatch {
-                        self.counters[stats::ADDR_COUNT_MISMATCH as usize] += 1;
-                    }
                     let key = instance_key(ifindex, v6, acc.advert.vrid);
                     let Some(&idx) = self.by_key.get(&key) else {
                         continue;

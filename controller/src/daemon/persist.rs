@@ -50,10 +50,13 @@ fn fnv64(bytes: &[u8]) -> u64 {
 /// Identifies a configuration and mode: adoption requires an exact match.
 pub fn fingerprint(config: &Config, mode: &str) -> String {
     let text = serde_json::to_string(config).unwrap_or_default();
+    // The map layout too: a rebuilt binary whose maps have another shape
+    // must not adopt the old ones.
     format!(
-        "{:016x}-{mode}-{}",
+        "{:016x}-{mode}-{}-maps{}",
         fnv64(text.as_bytes()),
-        env!("CARGO_PKG_VERSION")
+        env!("CARGO_PKG_VERSION"),
+        xvrrp_common::maps::LAYOUT_VERSION
     )
 }
 

@@ -12,7 +12,6 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use aya::programs::XdpMode;
 use futures::future::select_all;
 use tokio::{
     io::unix::AsyncFd,
@@ -31,7 +30,10 @@ use super::{
 };
 use crate::{
     config::{self, diag::Severity, host::HostInfo, model::Config},
-    datapath::Datapath,
+    datapath::{
+        Datapath,
+        attach::{AttachMode, AttachPolicy, ResponderChoice},
+    },
     net::sys::monotonic_us,
     scripts::{self, ScriptEvent},
 };
@@ -54,6 +56,8 @@ pub struct RunOptions {
     /// Where bpffs is (or gets) mounted, for the pinned data path.
     pub bpffs: PathBuf,
     pub mode: ModeChoice,
+    /// `--arp-responder`.
+    pub responder: ResponderChoice,
     pub run_dir: PathBuf,
     pub metrics: Option<SocketAddr>,
 }
@@ -114,7 +118,7 @@ impl Drop for PidFile {
 }
 
 /// Loads and attaches the XDP program to every interface the instances use.
-fn attach_xdp(config: &Config, xdp_mode: XdpMode, pin_dir: &Path) -> Result<Datapath> {
+fn attach_xdp(config: &Config, policy: AttachPolicy, pin_dir: &Path) -> Result<Datapath> {
     let mut dp = Datapath::load_pinned(pin_dir)?;
     let mut done = Vec::new();
     for inst in &config.instances {
@@ -125,18 +129,37 @@ fn attach_xdp(config: &Config, xdp_mode: XdpMode, pin_dir: &Path) -> Result<Data
         if done.iter().any(|d| d == ifname) || crate::net::sys::ifindex(ifname).is_err() {
             continue;
         }
-        dp.attach_pinned(ifname, xdp_mode, pin_dir)?;
+        dp.attach_pinned(ifname, policy, pin_dir)?;
         done.push(ifname.to_owned());
     }
     Ok(dp)
 }
 
-fn choose_mode(choice: ModeChoice, config: &Config, pin_dir: &Path) -> Result<(Mode, Option<Datapath>)> {
+/// How `--mode` attaches the program (`None`: socket mode).
+fn attach_policy(choice: ModeChoice, responder: ResponderChoice) -> Option<AttachPolicy> {
+    let mode = match choice {
+        ModeChoice::Socket => return None,
+        ModeChoice::Auto => AttachMode::Auto,
+        ModeChoice::Xdp => AttachMode::Native,
+        ModeChoice::XdpSkb => AttachMode::Generic,
+    };
+    Some(AttachPolicy { mode, responder })
+}
+
+fn choose_mode(
+    choice: ModeChoice,
+    policy: Option<AttachPolicy>,
+    config: &Config,
+    pin_dir: &Path,
+) -> Result<(Mode, Option<Datapath>)> {
+    let Some(policy) = policy else {
+        return Ok((Mode::Socket, None));
+    };
     match choice {
-        ModeChoice::Socket => Ok((Mode::Socket, None)),
-        ModeChoice::Xdp => Ok((Mode::Xdp, Some(attach_xdp(config, XdpMode::Driver, pin_dir)?))),
-        ModeChoice::XdpSkb => Ok((Mode::Xdp, Some(attach_xdp(config, XdpMode::Skb, pin_dir)?))),
-        ModeChoice::Auto => match attach_xdp(config, XdpMode::Driver, pin_dir) {
+        ModeChoice::Socket | ModeChoice::Xdp | ModeChoice::XdpSkb => {
+            Ok((Mode::Xdp, Some(attach_xdp(config, policy, pin_dir)?)))
+        }
+        ModeChoice::Auto => match attach_xdp(config, policy, pin_dir) {
             Ok(dp) => Ok((Mode::Xdp, Some(dp))),
             Err(e) => {
                 warn!("XDP data path unavailable ({e:#}); falling back to socket mode");
@@ -298,18 +321,16 @@ async fn run_async(opts: RunOptions) -> Result<()> {
         persist::clean_leftovers(&saved.clone().unwrap_or_default(), &pin_dir, &mut addrs).await?;
         persist::forget(&opts.run_dir);
     }
-    let (mode, dp) = choose_mode(opts.mode, &config, &pin_dir)?;
+    let policy = attach_policy(opts.mode, opts.responder);
+    let (mode, dp) = choose_mode(opts.mode, policy, &config, &pin_dir)?;
     if adopt.is_some() && mode == Mode::Xdp {
         info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
     }
     let mut engine = Engine::new(config, mode, dp)?;
-    if mode == Mode::Xdp {
-        let xdp_mode = if opts.mode == ModeChoice::XdpSkb {
-            XdpMode::Skb
-        } else {
-            XdpMode::Driver
-        };
-        engine.xdp_attach = Some((xdp_mode, pin_dir.clone()));
+    if mode == Mode::Xdp
+        && let Some(policy) = policy
+    {
+        engine.xdp_attach = Some((policy, pin_dir.clone()));
     }
 
     let sock_path = opts.run_dir.join(SOCKET_NAME);

@@ -30,11 +30,46 @@ pub struct InstanceStatus {
     pub fault_reason: Option<String>,
 }
 
+/// The data path on one interface.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InterfaceStatus {
+    pub name: String,
+    /// How the XDP program is attached: `native`, `generic`, or `none`
+    /// (socket mode).
+    pub xdp: String,
+    /// Who answers ARP / Neighbor Solicitations for the VIPs: `xdp` or `kernel`.
+    pub arp_ndp: String,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
     pub instances: Vec<InstanceStatus>,
     pub mode: String,
+    #[serde(default)]
+    pub interfaces: Vec<InterfaceStatus>,
     pub counters: BTreeMap<String, u64>,
+}
+
+/// Every interface an instance runs on, with its data path.
+fn interfaces(engine: &Engine) -> Vec<InterfaceStatus> {
+    let mut names: Vec<&str> = engine.slots.iter().map(|s| s.iface.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let attached = engine
+                .datapath
+                .as_ref()
+                .and_then(|dp| dp.attachments().iter().find(|a| a.name == name));
+            let lower = |v: String| v.to_lowercase();
+            InterfaceStatus {
+                name: name.to_owned(),
+                xdp: attached.map_or("none".to_owned(), |a| lower(format!("{:?}", a.how))),
+                arp_ndp: attached.map_or("kernel".to_owned(), |a| lower(format!("{:?}", a.answerer))),
+            }
+        })
+        .collect()
 }
 
 pub fn snapshot(engine: &mut Engine) -> Status {
@@ -111,6 +146,7 @@ pub fn snapshot(engine: &mut Engine) -> Status {
     Status {
         instances,
         mode: engine.mode.name().to_owned(),
+        interfaces: interfaces(engine),
         counters: engine.named_counters(),
     }
 }
@@ -194,6 +230,12 @@ pub fn table(status: &Status) -> String {
         }
     }
     out.push_str(&format!("mode: {}\n", status.mode));
+    for i in &status.interfaces {
+        out.push_str(&format!(
+            "interface {}: xdp {}, arp/ndp answered by {}\n",
+            i.name, i.xdp, i.arp_ndp
+        ));
+    }
     let counters: Vec<String> = status
         .counters
         .iter()

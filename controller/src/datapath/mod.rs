@@ -1,6 +1,8 @@
 //! The kernel side of xvrrp as seen from userspace: loading the XDP program,
 //! attaching it, and reading its maps.
 
+pub mod attach;
+
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     path::Path,
@@ -18,13 +20,15 @@ use aya::{
 };
 use xvrrp_common::{
     maps::{
-        self, AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_V3_CHECKSUM_AS_V2, Counters, FAMILY_V4,
-        FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, PeerValue, VIP_NO_ACCEPT, Vip4Key, Vip6Key,
-        VipValue, VmacKey, VmacValue,
+        self, AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_SKIP_ADDR_CHECK, CFG_V3_CHECKSUM_AS_V2, Counters,
+        FAMILY_V4, FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, PeerValue, VIP_NO_ACCEPT, VIP_XDP_ANSWER,
+        Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
     },
+    mix::addr_mix,
     stats,
 };
 
+use self::attach::{Answerer, AttachMode, AttachPolicy, Attached, parse_pin_name, pin_name};
 use crate::vrrp::{codec::Auth, validate::RxInstance};
 
 /// The compiled XDP program, built by `build.rs` from `ebpf/`.
@@ -40,13 +44,24 @@ pub struct Datapath {
     ebpf: Ebpf,
     events: RingBuf<MapData>,
     slots: Slots,
-    /// XDP attachments pinned in bpffs (crash-only restarts adopt them), by
-    /// "IFNAME-IFINDEX".
-    pinned_links: Vec<(String, PinnedLink)>,
+    /// XDP attachments pinned in bpffs (crash-only restarts adopt them).
+    attachments: Vec<Attachment>,
+    /// Interfaces where XDP answers though not attached here (`answer_in_xdp`).
+    answer_anyway: std::collections::HashSet<u32>,
     /// Active VIPs with `VIP_NO_ACCEPT`; their count is the `GUARDS` entry.
     guarded: std::collections::HashSet<(u32, IpAddr)>,
     /// What `PEERS` holds per instance, so an update touches only its keys.
     peers: std::collections::HashMap<InstanceKey, Vec<PeerKey>>,
+}
+
+/// The program on one interface.
+pub struct Attachment {
+    pub name: String,
+    pub index: u32,
+    pub how: Attached,
+    /// Who answers ARP / NDP for the VIPs on this interface.
+    pub answerer: Answerer,
+    link: PinnedLink,
 }
 
 /// Hands out advert-state array slots to instances, each time with a new
@@ -122,7 +137,8 @@ impl Datapath {
             ebpf,
             events,
             slots: Slots::default(),
-            pinned_links: Vec::new(),
+            attachments: Vec::new(),
+            answer_anyway: std::collections::HashSet::new(),
             guarded: std::collections::HashSet::new(),
             peers: std::collections::HashMap::new(),
         })
@@ -146,55 +162,113 @@ impl Datapath {
         Ok(())
     }
 
-    /// Attaches to `interface` and pins the attachment as
-    /// `pin_dir/link-IFNAME-IFINDEX`; when that pin already exists (a
-    /// controller that died left it), the running attachment is adopted as it
-    /// is. Pins of an earlier interface of the same name (deleted and created
-    /// again, so with another index) are removed.
-    pub fn attach_pinned(&mut self, interface: &str, mode: XdpMode, pin_dir: &Path) -> Result<()> {
+    /// Attaches to `interface` as `policy` says and pins the attachment as
+    /// `pin_dir/link-IFNAME-IFINDEX-HOW`; when such a pin already exists (a
+    /// controller that died left it), the running attachment is adopted as
+    /// it is. Pins of an earlier interface of the same name (deleted and
+    /// created again, so with another index) are removed.
+    pub fn attach_pinned(&mut self, interface: &str, policy: AttachPolicy, pin_dir: &Path) -> Result<()> {
         let index = crate::net::sys::ifindex(interface)?;
-        let id = format!("{interface}-{index}");
         if self.is_attached(interface, index) {
             return Ok(());
         }
-        let prefix = format!("link-{interface}-");
+        let mut adopt = None;
         if let Ok(entries) = std::fs::read_dir(pin_dir) {
             for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with(&prefix) && name != format!("link-{id}") {
-                    let _ = std::fs::remove_file(e.path());
+                let file = e.file_name().to_string_lossy().into_owned();
+                match parse_pin_name(&file) {
+                    Some((name, i, how)) if name == interface && i == index => adopt = Some((e.path(), how)),
+                    Some((name, _, _)) if name == interface => {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                    _ => {}
                 }
             }
         }
-        self.pinned_links
-            .retain(|(n, _)| !n.starts_with(&format!("{interface}-")));
-        let path = pin_dir.join(format!("link-{id}"));
-        if path.exists() {
-            let link = PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?;
-            self.pinned_links.push((id, link));
-            return Ok(());
+        self.attachments.retain(|a| a.name != interface);
+        let (link, how) = match adopt {
+            Some((path, how)) => (
+                PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?,
+                how,
+            ),
+            None => {
+                let (link_id, how) = match policy.mode {
+                    AttachMode::Native => (self.attach(interface, XdpMode::Driver)?, Attached::Native),
+                    AttachMode::Generic => (self.attach(interface, XdpMode::Skb)?, Attached::Generic),
+                    AttachMode::Auto => match self.attach(interface, XdpMode::Driver) {
+                        Ok(id) => (id, Attached::Native),
+                        Err(e) => {
+                            tracing::warn!(
+                                "{interface}: native XDP unavailable ({e:#}); attaching in generic mode"
+                            );
+                            (self.attach(interface, XdpMode::Skb)?, Attached::Generic)
+                        }
+                    },
+                };
+                let link = self.program()?.take_link(link_id)?;
+                let fd_link =
+                    FdLink::try_from(link).context("the XDP attachment is not a bpf_link (kernel < 5.9?)")?;
+                let path = pin_dir.join(pin_name(interface, index, how));
+                let pinned = fd_link
+                    .pin(&path)
+                    .with_context(|| format!("pinning {}", path.display()))?;
+                (pinned, how)
+            }
+        };
+        let driver = crate::net::sys::driver(interface);
+        let (answerer, warning) = attach::answerer(policy.responder, driver.as_deref(), how, interface);
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
         }
-        let link_id = self.attach(interface, mode)?;
-        let link = self.program()?.take_link(link_id)?;
-        let fd_link =
-            FdLink::try_from(link).context("the XDP attachment is not a bpf_link (kernel < 5.9?)")?;
-        let pinned = fd_link
-            .pin(&path)
-            .with_context(|| format!("pinning {}", path.display()))?;
-        self.pinned_links.push((id, pinned));
+        tracing::info!(
+            interface,
+            driver = driver.as_deref().unwrap_or("?"),
+            xdp = ?how,
+            arp_ndp = ?answerer,
+            "XDP data path attached"
+        );
+        self.attachments.push(Attachment {
+            name: interface.to_owned(),
+            index,
+            how,
+            answerer,
+            link,
+        });
         Ok(())
     }
 
     /// Whether the program is attached (pinned) to this interface and index.
     pub fn is_attached(&self, interface: &str, index: u32) -> bool {
-        let id = format!("{interface}-{index}");
-        self.pinned_links.iter().any(|(n, _)| *n == id)
+        self.attachments
+            .iter()
+            .any(|a| a.name == interface && a.index == index)
+    }
+
+    /// The interfaces the program is attached to.
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
+    }
+
+    /// Whether XDP answers ARP / NDP on `ifindex` (see `attach::answerer`).
+    fn answers_in_xdp(&self, ifindex: u32) -> bool {
+        self.answer_anyway.contains(&ifindex)
+            || self
+                .attachments
+                .iter()
+                .any(|a| a.index == ifindex && a.answerer == Answerer::Xdp)
+    }
+
+    /// Lets XDP answer for the VIPs set on `ifindex` from now on, where the
+    /// program runs without a pinned attachment of this daemon's
+    /// (BPF_PROG_TEST_RUN, `attach`, `xvrrpd watch`).
+    pub fn answer_in_xdp(&mut self, ifindex: u32) {
+        self.answer_anyway.insert(ifindex);
     }
 
     /// A clean stop: unpins the attachments (they detach when this value drops).
     pub fn unpin_links(&mut self) {
-        for (_, link) in self.pinned_links.drain(..) {
-            let _ = link.unpin();
+        for a in self.attachments.drain(..) {
+            let _ = a.link.unpin();
         }
     }
 
@@ -322,15 +396,27 @@ impl Datapath {
             .map(maps::ADVERT_STATE)
             .with_context(|| format!("map {} missing from the eBPF object", maps::ADVERT_STATE))?;
         let array = Array::<_, AdvertState>::try_from(map)?;
-        let state = array.get(&slot, 0).context("reading advert state")?;
-        Ok((state.generation == generation && state.count > 0).then_some(state))
+        // The kernel may be writing the entry as it is copied out: a mixed
+        // copy fails its stamp and is read again; the next advert rewrites it.
+        for _ in 0..4 {
+            let state = array.get(&slot, 0).context("reading advert state")?;
+            if state.is_whole() {
+                return Ok((state.generation == generation && state.count > 0).then_some(state));
+            }
+        }
+        Ok(None)
     }
 
     /// Makes XDP answer ARP / Neighbor Solicitations for `vip` on `ifindex`
     /// with `mac`; without `accept` (RFC 5798 6.4.3 Accept_Mode) packets
     /// addressed to it are dropped.
     pub fn set_vip(&mut self, ifindex: u32, vip: IpAddr, mac: [u8; 6], vrid: u8, accept: bool) -> Result<()> {
-        let flags = if accept { 0 } else { VIP_NO_ACCEPT };
+        let flags = if accept { 0 } else { VIP_NO_ACCEPT }
+            | if self.answers_in_xdp(ifindex) {
+                VIP_XDP_ANSWER
+            } else {
+                0
+            };
         let value = VipValue { mac, vrid, flags };
         match vip {
             IpAddr::V4(a) => self.hash(maps::VIPS4)?.insert(vip4_key(ifindex, a), value, 0),
@@ -500,15 +586,20 @@ fn vip6_key(ifindex: u32, addr: Ipv6Addr) -> Vip6Key {
 }
 
 fn peer_key(instance: InstanceKey, addr: IpAddr) -> PeerKey {
+    PeerKey {
+        instance,
+        addr: addr_bytes(addr),
+    }
+}
+
+/// An address as the maps hold it: IPv4 in the first 4 bytes, the rest zero.
+pub fn addr_bytes(addr: IpAddr) -> [u8; 16] {
     let mut bytes = [0u8; 16];
     match addr {
         IpAddr::V4(a) => bytes[..4].copy_from_slice(&a.octets()),
         IpAddr::V6(a) => bytes = a.octets(),
     }
-    PeerKey {
-        instance,
-        addr: bytes,
-    }
+    bytes
 }
 
 /// The map key of an instance.
@@ -535,11 +626,21 @@ pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
             CFG_V3_CHECKSUM_AS_V2
         } else {
             0
-        } | if rx.peers.is_empty() { 0 } else { CFG_PEERS_ONLY },
+        } | if rx.peers.is_empty() { 0 } else { CFG_PEERS_ONLY }
+            | if rx.skip_addr_check {
+                CFG_SKIP_ADDR_CHECK
+            } else {
+                0
+            },
         interval: rx.interval,
         _pad: [0; 2],
         auth_data,
         slot: 0,
         generation: 0,
+        group: rx.group.map_or([0; 16], addr_bytes),
+        addr_sum: rx
+            .vips
+            .iter()
+            .fold(0u64, |sum, a| sum.wrapping_add(addr_mix(&addr_bytes(*a)))),
     }
 }

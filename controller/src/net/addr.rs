@@ -7,7 +7,9 @@ use anyhow::{Context as _, Result};
 use rtnetlink::{
     Handle,
     packet_route::{
-        address::{AddressAttribute, AddressMessage, AddressScope},
+        address::{
+            AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressScope, CacheInfo,
+        },
         neighbour::NeighbourFlags,
     },
 };
@@ -53,6 +55,23 @@ impl Addresses {
         }
         if let Some(scope) = vip.scope {
             msg.header.scope = AddressScope::from(scope);
+        }
+        if vip.addr.is_ipv6() {
+            // As keepalived: no Duplicate Address Detection unless `-nodad`
+            // asks for it. A VIP left tentative is unreachable for about 1.7 s
+            // after a takeover, and one that fails DAD in a split brain stays
+            // unusable after it heals.
+            if !vip.dad {
+                msg.header.flags |= AddressHeaderFlags::Nodad;
+                msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+            }
+            let preferred = vip.effective_preferred_lft();
+            if preferred != u32::MAX {
+                let mut info = CacheInfo::default();
+                info.ifa_preferred = preferred;
+                info.ifa_valid = u32::MAX;
+                msg.attributes.push(AddressAttribute::CacheInfo(info));
+            }
         }
         msg.clone()
     }

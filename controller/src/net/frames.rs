@@ -180,6 +180,8 @@ mod tests {
                 vips: vec![vip],
                 v3_checksum_as_v2: false,
                 peers: Vec::new(),
+                group: Some(dst),
+                skip_addr_check: false,
             };
             let got = validate_frame(&frame, |v| (v == 51).then_some(&inst)).unwrap();
             assert_eq!(got.src, src);

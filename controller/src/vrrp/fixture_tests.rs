@@ -44,7 +44,6 @@ fn keepalived_v2_pass_advert() {
     let inst = v2_instance();
     let got = validate_frame(&frame, only(&inst, 51)).expect("keepalived's v2 advert validates");
     assert_eq!(got.src, v4(1));
-    assert!(!got.addr_mismatch);
     let a = &got.advert;
     assert_eq!((a.version, a.vrid, a.priority, a.interval), (2, 51, 100, 1));
     assert_eq!(a.auth, Auth::Simple(*b"aminglin"));
@@ -242,13 +241,19 @@ fn error_fragment() {
 
 #[test]
 fn error_not_vrrp() {
-    let frame = v2_packet(|f| f[23] = 17);
+    let frame = v2_packet(|f| {
+        f[23] = 17;
+        fix_ip_checksum(f);
+    });
     assert_eq!(check(&frame), Err(DecodeError::NotVrrp { protocol: 17 }));
 }
 
 #[test]
 fn error_ttl() {
-    let frame = v2_packet(|f| f[22] = 254);
+    let frame = v2_packet(|f| {
+        f[22] = 254;
+        fix_ip_checksum(f);
+    });
     assert_eq!(check(&frame), Err(DecodeError::Ttl { ttl: 254 }));
 }
 
@@ -415,21 +420,114 @@ fn v3_interval_difference_is_accepted_for_adoption() {
 }
 
 #[test]
-fn address_list_mismatch_is_reported_not_dropped() {
+fn address_list_mismatch_is_dropped_unless_skipped() {
+    // keepalived 2.2.7: "received an unexpected ip number count", ignored.
     let frame = v2_packet(|_| {});
     let inst = RxInstance {
         vips: vec![v4(100)],
         ..v2_instance()
     };
-    assert!(validate_frame(&frame, only(&inst, 51)).unwrap().addr_mismatch);
+    assert_eq!(
+        validate_frame(&frame, only(&inst, 51)),
+        Err(DecodeError::AddrList {
+            vrid: 51,
+            got: 2,
+            want: 1
+        })
+    );
+    // Same count, another member: "not present in MASTER advert".
+    let other = RxInstance {
+        vips: vec![v4(100), v4(109)],
+        ..v2_instance()
+    };
+    assert_eq!(
+        validate_frame(&frame, only(&other, 51)).unwrap_err().stat(),
+        stats::DROP_ADDR_LIST
+    );
+    // The order does not matter.
+    let reversed = RxInstance {
+        vips: vec![v4(101), v4(100)],
+        ..v2_instance()
+    };
+    assert!(validate_frame(&frame, only(&reversed, 51)).is_ok());
+    let skip = RxInstance {
+        skip_addr_check: true,
+        ..inst
+    };
+    assert!(validate_frame(&frame, only(&skip, 51)).is_ok());
+}
+
+/// The keepalived v2 capture re-addressed from 224.0.0.18 to 192.0.2.2 (a
+/// unicast advert; the v2 checksum does not cover the IP header).
+fn v2_unicast() -> Vec<u8> {
+    let mut frame = fixtures::v2_pass();
+    frame[30..34].copy_from_slice(&[192, 0, 2, 2]);
+    frame[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    fix_ip_checksum(&mut frame);
+    frame
+}
+
+fn fix_ip_checksum(frame: &mut [u8]) {
+    frame[24..26].copy_from_slice(&[0, 0]);
+    let ck = crate::vrrp::codec::checksum::checksum(&frame[14..34]);
+    frame[24..26].copy_from_slice(&ck.to_be_bytes());
+}
+
+#[test]
+fn adverts_to_another_group_or_kind_are_another_speakers() {
+    let frame = fixtures::v2_pass();
+    let other_group = RxInstance {
+        group: Some(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 19))),
+        ..v2_instance()
+    };
+    assert_eq!(
+        validate_frame(&frame, only(&other_group, 51)).unwrap_err().stat(),
+        stats::FOREIGN
+    );
+    let unicast = RxInstance {
+        group: None,
+        peers: vec![RxPeer::any_ttl(v4(1))],
+        ..v2_instance()
+    };
+    assert_eq!(
+        validate_frame(&frame, only(&unicast, 51)).unwrap_err().stat(),
+        stats::FOREIGN,
+        "a unicast instance does not hear multicast adverts"
+    );
+    assert!(validate_frame(&v2_unicast(), only(&unicast, 51)).is_ok());
+    assert_eq!(
+        validate_frame(&frame, only(&v2_instance(), 52)),
+        Err(DecodeError::Vrid { vrid: 51 })
+    );
+}
+
+#[test]
+fn corrupted_ipv4_header_and_interval_zero_are_dropped() {
+    let mut frame = fixtures::v2_pass();
+    frame[24] ^= 0x40;
+    assert_eq!(
+        validate_frame(&frame, only(&v2_instance(), 51)),
+        Err(DecodeError::Ipv4HeaderChecksum)
+    );
+    let zero = v2_packet(|f| {
+        f[39] = 0;
+        fix_v2_checksum(f);
+    });
+    assert_eq!(
+        validate_frame(&zero, only(&v2_instance(), 51))
+            .unwrap_err()
+            .stat(),
+        stats::DROP_INTERVAL
+    );
 }
 
 #[test]
 fn unicast_instance_hears_only_its_peers() {
     // The keepalived capture comes from 192.0.2.1.
-    let frame = fixtures::v2_pass();
+    let frame = v2_unicast();
     let peers_without = RxInstance {
         peers: vec![RxPeer::any_ttl(v4(2)), RxPeer::any_ttl(v4(3))],
+        group: None,
         ..v2_instance()
     };
     assert_eq!(
@@ -438,6 +536,7 @@ fn unicast_instance_hears_only_its_peers() {
     );
     let peers_with = RxInstance {
         peers: vec![RxPeer::any_ttl(v4(3)), RxPeer::any_ttl(v4(1))],
+        group: None,
         ..v2_instance()
     };
     assert!(validate_frame(&frame, only(&peers_with, 51)).is_ok());
@@ -448,13 +547,18 @@ fn unicast_peer_ttl_range_replaces_the_ttl_255_rule() {
     // keepalived accepts routed unicast peers: any TTL unless min_ttl / max_ttl say otherwise.
     let mut frame = fixtures::v2_pass();
     frame[22] = 62;
+    fix_ip_checksum(&mut frame);
     assert_eq!(
         validate_frame(&frame, only(&v2_instance(), 51)),
         Err(DecodeError::Ttl { ttl: 62 }),
         "multicast: TTL 255 only (RFC 5798 7.1)"
     );
+    let mut frame = v2_unicast();
+    frame[22] = 62;
+    fix_ip_checksum(&mut frame);
     let routed = RxInstance {
         peers: vec![RxPeer::any_ttl(v4(1))],
+        group: None,
         ..v2_instance()
     };
     assert!(validate_frame(&frame, only(&routed, 51)).is_ok());
@@ -464,6 +568,7 @@ fn unicast_peer_ttl_range_replaces_the_ttl_255_rule() {
             min_ttl: 250,
             max_ttl: 255,
         }],
+        group: None,
         ..v2_instance()
     };
     assert_eq!(
@@ -515,7 +620,7 @@ fn every_error_maps_to_a_counter_slot() {
             stats::DROP_TYPE,
             stats::DROP_LENGTH,
             stats::DROP_CHECKSUM,
-            stats::DROP_VRID,
+            stats::FOREIGN,
             stats::DROP_NOT_PEER,
             stats::DROP_AUTH,
             stats::DROP_INTERVAL

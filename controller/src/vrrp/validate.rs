@@ -1,14 +1,20 @@
 //! Receive validation (RFC 3768 7.1, RFC 5798 7.1): one function shared by the
 //! socket receive path and the tests, and mirrored by the XDP program.
 //!
-//! Order of the checks: the message itself (version, type, length), the
-//! checksum, whether the VRID is configured (and with which version), the
-//! sender and its TTL / hop limit (255 for a multicast instance, RFC 5798 7.1
-//! item 1; a unicast instance hears only its `unicast_peer` addresses, each
-//! within its `min_ttl..=max_ttl`, keepalived's rule for routed peers),
-//! authentication (v2), the advert interval (v2), and last the address list,
-//! which is only compared and reported (keepalived logs it and carries on;
-//! RFC 5798 7.1 says "MAY").
+//! Order of the checks: the IP header (lengths, no fragment, the IPv4 header
+//! checksum), whose advert it is (the VRID configured on this interface and
+//! family, sent to the instance's multicast group, or unicast to a unicast
+//! instance; anything else is another VRRP speaker's, `FOREIGN`, which the
+//! XDP program passes to the stack), the message itself (version, type,
+//! length), the checksum, the configured version, the sender and its TTL /
+//! hop limit (255 for a multicast instance, RFC 5798 7.1 item 1; a unicast
+//! instance hears only its `unicast_peer` addresses, each within its
+//! `min_ttl..=max_ttl`, keepalived's rule for routed peers), authentication
+//! (v2), the advert interval (v2: the configured one; never 0), and last the
+//! address list: the same count and addresses as the configured VIPs, in any
+//! order, as keepalived 2.2.7 checks it (RFC 3768 7.1 / RFC 5798 7.1 let an
+//! implementation check it; keepalived drops such an advert), unless
+//! `skip_check_adv_addr`.
 
 use std::net::IpAddr;
 
@@ -36,7 +42,38 @@ pub struct RxInstance {
     /// `unicast_peer`s: when any, adverts from other sources are dropped
     /// (spoofed or misdirected). Empty for a multicast instance.
     pub peers: Vec<RxPeer>,
+    /// The multicast group a multicast instance hears (another group is
+    /// another VRRP domain); `None` for a unicast instance, which hears
+    /// unicast adverts only.
+    pub group: Option<IpAddr>,
+    /// `skip_check_adv_addr` / `vrrp_skip_check_adv_addr`: the address list
+    /// is not compared with `vips`.
+    pub skip_addr_check: bool,
 }
+
+impl RxInstance {
+    /// The RFC's multicast group of a family: 224.0.0.18 (RFC 5798 5.1.1.2)
+    /// or ff02::12 (5.1.2.2).
+    pub fn rfc_group(v6: bool) -> Option<IpAddr> {
+        Some(if v6 {
+            IpAddr::from(xvrrp_common::vrrp::MCAST_V6)
+        } else {
+            IpAddr::from(xvrrp_common::vrrp::MCAST_V4)
+        })
+    }
+
+    /// Whether an advert sent to `dst` is for this instance (see `group`).
+    pub fn addressed_to(&self, dst: IpAddr) -> bool {
+        match self.group {
+            Some(group) => dst == group,
+            None => !dst.is_multicast(),
+        }
+    }
+}
+
+/// The longest VRRP message either path checks: a 1500-byte MTU's worth (the
+/// XDP program's checksum loop is bounded there).
+pub const MAX_MESSAGE_LEN: usize = 1500;
 
 /// One `unicast_peer` and the TTLs / hop limits accepted from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +108,6 @@ pub struct IpMeta {
 pub struct Accepted {
     pub advert: Advert,
     pub src: IpAddr,
-    /// The address list differs from ours: log and count, keep the advert.
-    pub addr_mismatch: bool,
 }
 
 /// Compares two 8-byte passwords in time independent of where they differ.
@@ -86,10 +121,30 @@ pub fn validate_vrrp<'a>(
     msg: &[u8],
     lookup: impl Fn(u8) -> Option<&'a RxInstance>,
 ) -> Result<Accepted, DecodeError> {
+    if msg.len() < Advert::HEADER_LEN {
+        return Err(DecodeError::Truncated {
+            what: "VRRP header",
+            need: Advert::HEADER_LEN,
+            got: msg.len(),
+        });
+    }
+    // Whose advert is it? The VRID sits at the same place in every version.
+    let vrid = msg[1];
+    let inst = lookup(vrid).ok_or(DecodeError::Vrid { vrid })?;
+    if !inst.addressed_to(meta.dst) {
+        return Err(DecodeError::OtherGroup { vrid, dst: meta.dst });
+    }
     let family = Family::of(&meta.src);
     let advert = Advert::decode(msg, family)?;
-    let vrid = advert.vrid;
     let version = advert.version;
+    if msg.len() > MAX_MESSAGE_LEN {
+        return Err(DecodeError::Length {
+            vrid,
+            version,
+            need: MAX_MESSAGE_LEN,
+            got: msg.len(),
+        });
+    }
 
     // The checksum covers the message as the IP length delimits it (RFC 5798 5.2.8).
     // `with_pseudo` is the only scope for v2 (message alone) and v3/IPv6 (pseudo-header);
@@ -109,7 +164,6 @@ pub fn validate_vrrp<'a>(
         });
     }
 
-    let inst = lookup(vrid).ok_or(DecodeError::Vrid { vrid })?;
     if inst.version != version {
         return Err(DecodeError::Version { vrid, version });
     }
@@ -165,26 +219,35 @@ pub fn validate_vrrp<'a>(
             }
             _ => {}
         }
-        // RFC 3768 7.1: a v2 advert with another interval is discarded.
-        // (v3 backups adopt the master's interval instead: RFC 5798 6.4.2.)
-        if advert.interval != inst.interval {
-            return Err(DecodeError::Interval {
+    }
+    // v3 backups adopt the master's interval (RFC 5798 6.4.2), but not 0:
+    // keepalived does, and a Master_Down_Interval of 0 makes every backup
+    // take over at once, once per advert. v2 (RFC 3768 7.1): another
+    // interval than ours is discarded.
+    if advert.interval == 0 || (version == 2 && advert.interval != inst.interval) {
+        return Err(DecodeError::Interval {
+            vrid,
+            got: advert.interval,
+            want: inst.interval,
+        });
+    }
+
+    if !inst.skip_addr_check {
+        let mut theirs = advert.addrs.clone();
+        let mut ours = inst.vips.clone();
+        theirs.sort_unstable();
+        ours.sort_unstable();
+        if theirs != ours {
+            return Err(DecodeError::AddrList {
                 vrid,
-                got: advert.interval,
-                want: inst.interval,
+                got: theirs.len(),
+                want: ours.len(),
             });
         }
     }
-
-    let mut theirs = advert.addrs.clone();
-    let mut ours = inst.vips.clone();
-    theirs.sort_unstable();
-    ours.sort_unstable();
-    let addr_mismatch = theirs != ours;
     Ok(Accepted {
         advert,
         src: meta.src,
-        addr_mismatch,
     })
 }
 
@@ -194,6 +257,11 @@ pub fn validate_ipv4<'a>(
     lookup: impl Fn(u8) -> Option<&'a RxInstance>,
 ) -> Result<Accepted, DecodeError> {
     let (ip, payload) = Ipv4Hdr::decode(packet)?;
+    // The stack checks the header checksum before a raw socket sees the
+    // packet; a whole frame (the XDP path, the tests) is checked here.
+    if super::codec::checksum::checksum(&packet[..ip.header_len]) != 0 {
+        return Err(DecodeError::Ipv4HeaderChecksum);
+    }
     if ip.protocol != IPPROTO_VRRP {
         return Err(DecodeError::NotVrrp {
             protocol: ip.protocol,
@@ -250,6 +318,9 @@ pub fn validate_frame<'a>(
     lookup: impl Fn(u8) -> Option<&'a RxInstance>,
 ) -> Result<Accepted, DecodeError> {
     let (eth, payload) = EthernetHdr::decode(frame)?;
+    if let Some(tci) = eth.vlan {
+        return Err(DecodeError::Tagged { vid: tci & 0x0fff });
+    }
     match eth.ethertype {
         // The EtherType decides the family: a header whose version field
         // disagrees is an error of that family (as in the XDP program).

@@ -15,10 +15,8 @@ use crate::config::{
 /// VIP options of keepalived that xvrrp does not implement, with whether they take a value.
 const UNSUPPORTED_OPTIONS: &[(&str, bool)] = &[
     ("peer", true),
-    ("preferred_lft", true),
     ("track_group", true),
     ("home", false),
-    ("-nodad", false),
     ("mngtmpaddr", false),
     ("noprefixroute", false),
     ("autojoin", false),
@@ -26,7 +24,8 @@ const UNSUPPORTED_OPTIONS: &[(&str, bool)] = &[
     ("use_vmac", false),
 ];
 
-/// `ADDR[/PREFIX] [brd X] [dev IFACE] [scope S] [label L]`, from a `virtual_ipaddress` or
+/// `ADDR[/PREFIX] [brd X] [dev IFACE] [scope S] [label L] [-nodad]
+/// [preferred_lft N|forever]`, from a `virtual_ipaddress` or
 /// `virtual_ipaddress_excluded` block. Invalid entries are reported and left out. Returns
 /// how many lines there were.
 pub(super) fn vips(ctx: &mut Ctx<'_>, kw: &Node, out: &mut Vec<At<VirtualAddress>>) -> usize {
@@ -49,7 +48,15 @@ fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress>
         let option = &words[i];
         let value = words.get(i + 1);
         let takes_value = match option.text.as_str() {
-            "dev" | "scope" | "brd" | "broadcast" | "label" => true,
+            "dev" | "scope" | "brd" | "broadcast" | "label" | "preferred_lft" => true,
+            "-nodad" => {
+                // keepalived 2.2.7 adds IPv6 VIPs with IFA_F_NODAD unless this
+                // word asks for Duplicate Address Detection (the name reads
+                // backwards: it removes the NODAD flag).
+                vip.dad = true;
+                i += 1;
+                continue;
+            }
             other => match UNSUPPORTED_OPTIONS.iter().find(|(name, _)| *name == other) {
                 Some(&(_, takes)) => {
                     ctx.sink.warning_at(
@@ -66,7 +73,7 @@ fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress>
                     ctx.sink.warning_at(
                         &option.at,
                         format!(
-                            "{block} {}: unknown option '{other}' (expected brd, dev, scope or label); ignored",
+                            "{block} {}: unknown option '{other}' (expected brd, dev, scope, label, -nodad or preferred_lft); ignored",
                             first.text
                         ),
                     );
@@ -94,6 +101,24 @@ fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress>
                 vip.dev = Some(value.text.clone());
             }
             "scope" => vip.scope = Some(scope(ctx, block, first, value)?),
+            "preferred_lft" => {
+                vip.preferred_lft = match value.text.as_str() {
+                    "forever" => Some(u32::MAX),
+                    n => match n.parse::<u32>() {
+                        Ok(n) => Some(n),
+                        Err(_) => {
+                            ctx.sink.error_at(
+                                &value.at,
+                                format!(
+                                    "{block} {}: preferred_lft '{n}' is neither a number of seconds nor 'forever'",
+                                    first.text
+                                ),
+                            );
+                            return None;
+                        }
+                    },
+                }
+            }
             "label" => {
                 if value.text.len() >= 16 {
                     ctx.sink.error_at(

@@ -14,8 +14,13 @@ pub enum DecodeError {
         need: usize,
         got: usize,
     },
-    /// Not IPv4/IPv6 (after at most one VLAN tag).
+    /// Not IPv4/IPv6.
     EtherType { ethertype: u16 },
+    /// An 802.1Q / 802.1ad tagged frame: it belongs to a VLAN, never to an
+    /// untagged interface's instances (the XDP program passes it untouched
+    /// and counts nothing; socket mode sees the VLAN's frames untagged on
+    /// the VLAN's own interface).
+    Tagged { vid: u16 },
     /// IPv4 header length field below 5 words or beyond the packet.
     Ipv4HeaderLength { ihl: u8 },
     /// The IP header's own version field disagrees with its EtherType.
@@ -52,8 +57,17 @@ pub enum DecodeError {
     /// VRRPv3 over IPv4 whose checksum verifies only in the other dialect
     /// (pseudo-header included or not): `v3_checksum_as_v2` differs between peers.
     ChecksumDialect { vrid: u8, peer_uses_pseudo_header: bool },
-    /// No instance with this VRID on the receiving interface and family.
+    /// No instance with this VRID on the receiving interface and family:
+    /// another VRRP speaker's advert.
     Vrid { vrid: u8 },
+    /// Sent to another multicast group than the instance's (another VRRP
+    /// domain), or multicast to a unicast instance: another speaker's.
+    OtherGroup { vrid: u8, dst: std::net::IpAddr },
+    /// The IPv4 header checksum does not verify (RFC 791).
+    Ipv4HeaderChecksum,
+    /// The address list differs from the configured VIPs (keepalived 2.2.7
+    /// drops such an advert unless `skip_check_adv_addr`).
+    AddrList { vrid: u8, got: usize, want: usize },
     /// A unicast instance's advert from an address not among its `unicast_peer`s.
     NotPeer { vrid: u8, src: std::net::IpAddr },
     /// VRRPv2 auth type 2 (IP Authentication Header): obsolete, unsupported (RFC 3768 5.3.6.3).
@@ -62,7 +76,8 @@ pub enum DecodeError {
     AuthType { vrid: u8, got: u8, want: u8 },
     /// VRRPv2 simple-text password differs (RFC 2338 5.3.6.2, kept by keepalived).
     AuthPassword { vrid: u8 },
-    /// VRRPv2 advert interval differs from the configured one (RFC 3768 7.1: discard).
+    /// VRRPv2 advert interval differs from the configured one (RFC 3768 7.1:
+    /// discard), or an interval of 0 (either version).
     Interval { vrid: u8, got: u16, want: u16 },
 }
 
@@ -75,13 +90,16 @@ impl DecodeError {
             | Self::IpLength { .. }
             | Self::Length { .. }
             | Self::Fragment => stats::DROP_LENGTH,
-            Self::EtherType { .. } | Self::IpVersion { .. } | Self::NotVrrp { .. } => stats::DROP_TYPE,
+            Self::EtherType { .. } | Self::IpVersion { .. } | Self::NotVrrp { .. } | Self::Tagged { .. } => {
+                stats::DROP_TYPE
+            }
             Self::Ttl { .. } => stats::DROP_TTL,
             Self::Version { .. } | Self::V2OverIpv6 { .. } => stats::DROP_VERSION,
             Self::Type { .. } => stats::DROP_TYPE,
-            Self::Checksum { .. } => stats::DROP_CHECKSUM,
+            Self::Checksum { .. } | Self::Ipv4HeaderChecksum => stats::DROP_CHECKSUM,
             Self::ChecksumDialect { .. } => stats::DROP_CHECKSUM_DIALECT,
-            Self::Vrid { .. } => stats::DROP_VRID,
+            Self::Vrid { .. } | Self::OtherGroup { .. } => stats::FOREIGN,
+            Self::AddrList { .. } => stats::DROP_ADDR_LIST,
             Self::NotPeer { .. } => stats::DROP_NOT_PEER,
             Self::AuthUnsupported { .. } | Self::AuthType { .. } | Self::AuthPassword { .. } => {
                 stats::DROP_AUTH
@@ -98,6 +116,7 @@ impl fmt::Display for DecodeError {
                 write!(f, "{what} truncated: need {need} bytes, got {got}")
             }
             Self::EtherType { ethertype } => write!(f, "EtherType {ethertype:#06x} is not IPv4 or IPv6"),
+            Self::Tagged { vid } => write!(f, "tagged frame of VLAN {vid}: not this interface's"),
             Self::Ipv4HeaderLength { ihl } => write!(f, "IPv4 header length {ihl} words is invalid"),
             Self::IpVersion { version } => {
                 write!(f, "IP version field {version} does not match the EtherType")
@@ -151,7 +170,20 @@ impl fmt::Display for DecodeError {
                     "without"
                 }
             ),
-            Self::Vrid { vrid } => write!(f, "VRID {vrid} is not configured on this interface"),
+            Self::Vrid { vrid } => write!(
+                f,
+                "VRID {vrid} is not configured on this interface (another VRRP speaker's advert)"
+            ),
+            Self::OtherGroup { vrid, dst } => write!(
+                f,
+                "VRID {vrid}: advert to {dst}, not this instance's group or unicast address (another VRRP speaker's)"
+            ),
+            Self::Ipv4HeaderChecksum => write!(f, "IPv4 header checksum does not verify"),
+            Self::AddrList { vrid, got, want } => write!(
+                f,
+                "VRID {vrid}: advertised address list ({got} addresses) differs from the configured \
+                 virtual_ipaddress ({want}); skip_check_adv_addr turns the check off"
+            ),
             Self::NotPeer { vrid, src } => {
                 write!(f, "VRID {vrid}: advert from {src}, which is not a unicast_peer")
             }
@@ -162,6 +194,9 @@ impl fmt::Display for DecodeError {
                 write!(f, "VRID {vrid}: auth type {got}, configured {want}")
             }
             Self::AuthPassword { vrid } => write!(f, "VRID {vrid}: authentication password mismatch"),
+            Self::Interval { vrid, got: 0, .. } => {
+                write!(f, "VRID {vrid}: advert interval 0, which no router may use")
+            }
             Self::Interval { vrid, got, want } => {
                 write!(
                     f,
