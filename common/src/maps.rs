@@ -44,11 +44,23 @@ pub const PEERS: &str = "XVRRP_PEERS";
 /// Written by: the controller only. Read by: the kernel program.
 pub const GUARDS: &str = "XVRRP_GUARDS";
 
+/// Hash `u32 ifindex -> u32` of `IFACE_*` bits: how the program works on
+/// each interface it is attached to.
+/// Written by: the controller only. Read by: both kernel programs.
+pub const IFACES: &str = "XVRRP_IFACES";
+
+/// `IFACES` bit: adverts arriving on this interface are validated by the TC
+/// ingress classifier, not by XDP (which passes them). Set where a VLAN tag
+/// may travel in the packet's metadata instead of its bytes (a veth, a NIC
+/// with rx VLAN offload): XDP cannot see such a tag, TC can, and an advert of
+/// another VLAN must never be taken for this interface's.
+pub const IFACE_ADVERTS_IN_TC: u32 = 1;
+
 /// The shape of every pinned map (keys, values, sizes, flag meanings). A
 /// controller adopts a running data path only when this matches: a rebuilt
 /// binary with another layout must not read or write the old maps. Bump it
 /// with every change to this file's types or constants.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Every map the kernel program must define.
 pub const ALL: &[&str] = &[
@@ -61,6 +73,7 @@ pub const ALL: &[&str] = &[
     VMACS,
     PEERS,
     GUARDS,
+    IFACES,
 ];
 
 /// Entries of the instance and advert-state maps: room for 4096 virtual

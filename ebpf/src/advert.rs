@@ -8,7 +8,7 @@
 //! so a keepalived, FRR or second xvrrpd on the same link keeps hearing its
 //! peers.
 
-use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns, programs::XdpContext};
+use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns};
 use xvrrp_common::{
     maps::{
         AdvertEvent, CFG_PEERS_ONLY, CFG_SKIP_ADDR_CHECK, CFG_V3_CHECKSUM_AS_V2, EV_AFTER_SILENCE, EV_FIRST,
@@ -22,7 +22,7 @@ use xvrrp_common::{
 
 use crate::{
     maps::{XVRRP_ADVERT_STATE, XVRRP_EVENTS, XVRRP_INSTANCES, XVRRP_PEERS, count},
-    parse::{MAX_SUM_WORDS, be16_at, fold, ptr_at, sum_array, sum_words, u8_at},
+    parse::{Frame, MAX_SUM_WORDS, be16_at, fold, ptr_at, sum_array, sum_words, u8_at},
 };
 
 const VRRP_HLEN: usize = 8;
@@ -33,9 +33,10 @@ const IPV6_HLEN: usize = 40;
 const MAX_ADDRS_V4: usize = 255;
 const MAX_ADDRS_V6: usize = 93;
 
-/// Validates, records and consumes an advert; returns the XDP action.
+/// Validates, records and consumes an advert; returns the XDP action (the
+/// TC classifier maps it: XDP_DROP is TC_ACT_SHOT, XDP_PASS is TC_ACT_OK).
 #[inline(always)]
-pub fn handle(ctx: &XdpContext, l3: usize, is_v6: bool) -> u32 {
+pub fn handle(ctx: &impl Frame, l3: usize, is_v6: bool) -> u32 {
     match check_and_record(ctx, l3, is_v6) {
         Ok(()) => {
             count(stats::ADVERTS_RX);
@@ -72,13 +73,13 @@ struct Ip {
 /// drops them, and the verifier (which cannot follow that reasoning) rejects
 /// the loads they guarded.
 #[inline(always)]
-fn frame_left(ctx: &XdpContext, offset: usize) -> usize {
+fn frame_left(ctx: &impl Frame, offset: usize) -> usize {
     core::hint::black_box(ctx.data_end() - ctx.data()).saturating_sub(offset)
 }
 
 /// The IPv4 header checks of `Ipv4Hdr::decode`.
 #[inline(always)]
-fn ipv4(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
+fn ipv4(ctx: &impl Frame, l3: usize) -> Result<Ip, u32> {
     // A whole minimal header first, then its version (the userspace order).
     ptr_at::<[u8; 20]>(ctx, l3).map_err(|()| stats::DROP_LENGTH)?;
     let first = u8_at(ctx, l3).map_err(|()| stats::DROP_LENGTH)?;
@@ -121,7 +122,7 @@ fn ipv4(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
 
 /// The IPv6 header checks of `Ipv6Hdr::decode`.
 #[inline(always)]
-fn ipv6(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
+fn ipv6(ctx: &impl Frame, l3: usize) -> Result<Ip, u32> {
     // The whole fixed header first, then its version (the userspace order).
     ptr_at::<[u8; IPV6_HLEN]>(ctx, l3).map_err(|()| stats::DROP_LENGTH)?;
     let first = u8_at(ctx, l3).map_err(|()| stats::DROP_LENGTH)?;
@@ -145,7 +146,7 @@ fn ipv6(ctx: &XdpContext, l3: usize) -> Result<Ip, u32> {
 
 /// Ones'-complement sum of `len` bytes at `offset`, zero padded to a word.
 #[inline(always)]
-fn sum_bytes(ctx: &XdpContext, offset: usize, len: usize, acc: u64) -> Result<u64, u32> {
+fn sum_bytes(ctx: &impl Frame, offset: usize, len: usize, acc: u64) -> Result<u64, u32> {
     // Explicit bounds for the verifier (the caller checked len >= 8). Adverts
     // longer than a 1500-byte MTU's worth are not summed here.
     if !(VRRP_HLEN..=MAX_SUM_WORDS * 4).contains(&len) {
@@ -172,7 +173,7 @@ fn sum_bytes(ctx: &XdpContext, offset: usize, len: usize, acc: u64) -> Result<u6
 
 /// An address of the frame as the maps hold it (IPv4 in the first 4 bytes).
 #[inline(always)]
-fn addr_at(ctx: &XdpContext, offset: usize, is_v6: bool) -> Result<[u8; 16], u32> {
+fn addr_at(ctx: &impl Frame, offset: usize, is_v6: bool) -> Result<[u8; 16], u32> {
     let mut out = [0u8; 16];
     if is_v6 {
         out = unsafe { *ptr_at::<[u8; 16]>(ctx, offset).map_err(|()| stats::DROP_LENGTH)? };
@@ -203,7 +204,7 @@ fn addressed_to(cfg: &InstanceConfig, dst: &[u8; 16], is_v6: bool) -> bool {
 
 /// Wrapping sum of `addr_mix` over the advert's address list.
 #[inline(always)]
-fn addr_list_sum(ctx: &XdpContext, first: usize, count: usize, is_v6: bool) -> Result<u64, u32> {
+fn addr_list_sum(ctx: &impl Frame, first: usize, count: usize, is_v6: bool) -> Result<u64, u32> {
     let mut sum = 0u64;
     if is_v6 {
         for i in 0..MAX_ADDRS_V6 {
@@ -224,7 +225,7 @@ fn addr_list_sum(ctx: &XdpContext, first: usize, count: usize, is_v6: bool) -> R
 }
 
 #[inline(always)]
-fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32> {
+fn check_and_record(ctx: &impl Frame, l3: usize, is_v6: bool) -> Result<(), u32> {
     let ip = if is_v6 { ipv6(ctx, l3)? } else { ipv4(ctx, l3)? };
     let l4 = ip.l4;
     if ip.len < VRRP_HLEN {
@@ -233,7 +234,7 @@ fn check_and_record(ctx: &XdpContext, l3: usize, is_v6: bool) -> Result<(), u32>
     // Whose advert is it? The VRID sits at the same place in every version.
     let vrid = u8_at(ctx, l4 + 1).map_err(|()| stats::DROP_LENGTH)?;
     let key = InstanceKey {
-        ifindex: ctx.ingress_ifindex() as u32,
+        ifindex: ctx.ifindex(),
         family: if is_v6 { FAMILY_V6 } else { FAMILY_V4 },
         vrid,
         _pad: [0; 2],

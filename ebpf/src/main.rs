@@ -18,10 +18,14 @@ mod parse;
 mod responder;
 mod vmac;
 
-use aya_ebpf::{bindings::xdp_action, macros::xdp, programs::XdpContext};
+use aya_ebpf::{
+    bindings::{TC_ACT_OK, TC_ACT_SHOT, xdp_action},
+    macros::{classifier, xdp},
+    programs::{TcContext, XdpContext},
+};
 use xvrrp_common::stats;
 
-use crate::parse::{L3, parse_l3};
+use crate::parse::{Frame as _, L3, parse_l3};
 
 #[xdp]
 pub fn xvrrp(ctx: XdpContext) -> u32 {
@@ -35,6 +39,8 @@ fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
     }
     vmac::accept_virtual_mac(ctx)?;
     match parse_l3(ctx)? {
+        // The TC classifier's on this interface: the stack must see it first.
+        L3::Vrrp { .. } if maps::adverts_in_tc(ctx.ifindex()) => Ok(xdp_action::XDP_PASS),
         L3::Vrrp { l3, is_v6 } => {
             maps::count(stats::VRRP_SEEN);
             Ok(advert::handle(ctx, l3, is_v6))
@@ -49,6 +55,39 @@ fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
         L3::Ip { l3, is_v6 } => guard::no_accept(ctx, l3, is_v6),
         L3::Other => Ok(xdp_action::XDP_PASS),
     }
+}
+
+/// Advert validation at TC ingress, on the interfaces where XDP hands adverts
+/// on (`IFACE_ADVERTS_IN_TC`). The one thing TC knows that XDP does not: a
+/// VLAN tag the NIC or a veth peer moved into the packet's metadata (rx / tx
+/// VLAN offload), which XDP never sees. Such a frame is another VLAN's; it
+/// passes untouched, like a tag still in the bytes.
+#[classifier]
+pub fn xvrrp_tc(ctx: TcContext) -> i32 {
+    try_xvrrp_tc(&ctx).unwrap_or(TC_ACT_OK)
+}
+
+fn try_xvrrp_tc(ctx: &TcContext) -> Result<i32, ()> {
+    if unsafe { (*ctx.skb.skb).vlan_present } != 0 || parse::is_tagged(ctx)? {
+        return Ok(TC_ACT_OK);
+    }
+    let L3::Vrrp { l3, is_v6 } = parse_l3(ctx)? else {
+        return Ok(TC_ACT_OK);
+    };
+    if !maps::adverts_in_tc(ctx.ifindex()) {
+        // XDP validated it (and passed it on as another speaker's).
+        return Ok(TC_ACT_OK);
+    }
+    // An advert longer than the linear part of the packet (rare: adverts are
+    // small) is made readable whole first.
+    if ctx.data_end() - ctx.data() < ctx.len() as usize {
+        ctx.pull_data(ctx.len()).map_err(|_| ())?;
+    }
+    maps::count(stats::VRRP_SEEN);
+    Ok(match advert::handle(ctx, l3, is_v6) {
+        xdp_action::XDP_DROP => TC_ACT_SHOT,
+        _ => TC_ACT_OK,
+    })
 }
 
 /// Passes every frame. Attached to the far end of a veth (the test lab's

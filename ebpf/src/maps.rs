@@ -47,6 +47,16 @@ pub static XVRRP_PEERS: HashMap<PeerKey, PeerValue> = HashMap::with_max_entries(
 #[map]
 pub static XVRRP_GUARDS: Array<u32> = Array::with_max_entries(1, 0);
 
+/// Per-interface behaviour (`xvrrp_common::maps::IFACES`): the controller writes it.
+#[map]
+pub static XVRRP_IFACES: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
+
+/// Whether adverts arriving on `ifindex` are the TC classifier's to validate.
+#[inline(always)]
+pub fn adverts_in_tc(ifindex: u32) -> bool {
+    unsafe { XVRRP_IFACES.get(ifindex) }.is_some_and(|f| f & xvrrp_common::maps::IFACE_ADVERTS_IN_TC != 0)
+}
+
 /// Adds one to a counter slot (`xvrrp_common::stats`).
 #[inline(always)]
 pub fn count(slot: u32) {

@@ -3,16 +3,57 @@
 
 use core::mem::size_of;
 
-use aya_ebpf::programs::XdpContext;
+use aya_ebpf::programs::{TcContext, XdpContext};
 use xvrrp_common::vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP};
 
 pub const ETH_HLEN: usize = 14;
 pub const IPPROTO_ICMPV6: u8 = 58;
 
+/// A received frame, as either hook sees it: the XDP program, and the TC
+/// ingress classifier that validates adverts where a VLAN tag may be held in
+/// the packet's metadata instead of its bytes (see `main.rs`).
+pub trait Frame {
+    fn data(&self) -> usize;
+    fn data_end(&self) -> usize;
+    /// The interface the frame arrived on.
+    fn ifindex(&self) -> u32;
+}
+
+impl Frame for XdpContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        XdpContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        XdpContext::data_end(self)
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        self.ingress_ifindex() as u32
+    }
+}
+
+impl Frame for TcContext {
+    #[inline(always)]
+    fn data(&self) -> usize {
+        TcContext::data(self)
+    }
+    #[inline(always)]
+    fn data_end(&self) -> usize {
+        TcContext::data_end(self)
+    }
+    #[inline(always)]
+    fn ifindex(&self) -> u32 {
+        // At ingress, the device the packet is on.
+        unsafe { (*self.skb.skb).ifindex }
+    }
+}
+
 /// A pointer to a `T` at `offset` bytes into the frame, or `Err` when the frame
 /// is too short.
 #[inline(always)]
-pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*const T, ()> {
+pub fn ptr_at<T>(ctx: &impl Frame, offset: usize) -> Result<*const T, ()> {
     let start = ctx.data();
     let end = ctx.data_end();
     if start + offset + size_of::<T>() > end {
@@ -23,7 +64,7 @@ pub fn ptr_at<T>(ctx: &XdpContext, offset: usize) -> Result<*const T, ()> {
 
 /// Like `ptr_at`, for writing.
 #[inline(always)]
-pub fn ptr_mut_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
+pub fn ptr_mut_at<T>(ctx: &impl Frame, offset: usize) -> Result<*mut T, ()> {
     ptr_at::<T>(ctx, offset).map(|p| p as *mut T)
 }
 
@@ -34,13 +75,13 @@ pub fn ptr_mut_at<T>(ctx: &XdpContext, offset: usize) -> Result<*mut T, ()> {
 /// zero bytes and rejects the load. Every byte this program reads this way is
 /// followed by more header, so a frame ending there is truncated anyway.
 #[inline(always)]
-pub fn u8_at(ctx: &XdpContext, offset: usize) -> Result<u8, ()> {
+pub fn u8_at(ctx: &impl Frame, offset: usize) -> Result<u8, ()> {
     Ok(unsafe { (*ptr_at::<[u8; 2]>(ctx, offset)?)[0] })
 }
 
 /// A big-endian 16-bit field of the frame.
 #[inline(always)]
-pub fn be16_at(ctx: &XdpContext, offset: usize) -> Result<u16, ()> {
+pub fn be16_at(ctx: &impl Frame, offset: usize) -> Result<u16, ()> {
     let p = ptr_at::<[u8; 2]>(ctx, offset)?;
     Ok(u16::from_be_bytes(unsafe { *p }))
 }
@@ -73,7 +114,7 @@ pub enum L3 {
 /// VLAN sub-interface's own instances are served by the program attached to
 /// that sub-interface, which sees its frames untagged.
 #[inline(always)]
-pub fn is_tagged(ctx: &XdpContext) -> Result<bool, ()> {
+pub fn is_tagged(ctx: &impl Frame) -> Result<bool, ()> {
     let proto = be16_at(ctx, 12)?;
     Ok(proto == ETH_P_8021Q || proto == ETH_P_8021AD)
 }
@@ -81,7 +122,7 @@ pub fn is_tagged(ctx: &XdpContext) -> Result<bool, ()> {
 /// Parses an untagged Ethernet frame's EtherType and the IP header's
 /// protocol field.
 #[inline(always)]
-pub fn parse_l3(ctx: &XdpContext) -> Result<L3, ()> {
+pub fn parse_l3(ctx: &impl Frame) -> Result<L3, ()> {
     let l3 = ETH_HLEN;
     let proto = be16_at(ctx, 12)?;
     Ok(match proto {
@@ -103,7 +144,7 @@ pub fn parse_l3(ctx: &XdpContext) -> Result<L3, ()> {
 /// Words are loaded in host order: the folded sum is the same in either byte
 /// order (RFC 1071 2(B)), as long as every addend is in the same order.
 #[inline(always)]
-pub fn sum_words(ctx: &XdpContext, offset: usize, words: usize, mut acc: u64) -> Result<u64, ()> {
+pub fn sum_words(ctx: &impl Frame, offset: usize, words: usize, mut acc: u64) -> Result<u64, ()> {
     for i in 0..MAX_SUM_WORDS {
         if i >= words {
             break;
@@ -117,7 +158,7 @@ pub fn sum_words(ctx: &XdpContext, offset: usize, words: usize, mut acc: u64) ->
 /// Ones'-complement sum of a fixed number of 32-bit words at `offset` (one
 /// bounds check, no loop: addresses and fixed-size messages).
 #[inline(always)]
-pub fn sum_array<const N: usize>(ctx: &XdpContext, offset: usize, mut acc: u64) -> Result<u64, ()> {
+pub fn sum_array<const N: usize>(ctx: &impl Frame, offset: usize, mut acc: u64) -> Result<u64, ()> {
     let words = unsafe { *ptr_at::<[u32; N]>(ctx, offset)? };
     for w in words {
         acc += u64::from(w);

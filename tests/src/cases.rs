@@ -483,15 +483,17 @@ pub fn fix_ipv4_header_checksum(frame: &mut [u8]) {
     frame[l3 + 10..l3 + 12].copy_from_slice(&ck.to_be_bytes());
 }
 
-/// Whether the IP header is sound (lengths, no fragment): what the kernel's
-/// IP stack accepts before a raw socket sees the packet.
+/// Whether the IP header is sound (lengths, no fragment, the IPv4 header
+/// checksum): what the kernel's IP stack accepts before a raw socket sees
+/// the packet.
 pub fn ip_well_formed(frame: &[u8]) -> bool {
     use xvrrpd::vrrp::codec::{
         ethernet::EthernetHdr,
         ip::{Ipv4Hdr, Ipv6Hdr},
     };
     match EthernetHdr::decode(frame) {
-        Ok((eth, ip)) if eth.ethertype == 0x0800 => Ipv4Hdr::decode(ip).is_ok(),
+        Ok((eth, ip)) if eth.ethertype == 0x0800 => Ipv4Hdr::decode(ip)
+            .is_ok_and(|(h, _)| xvrrpd::vrrp::codec::checksum::checksum(&ip[..h.header_len]) == 0),
         Ok((eth, ip)) if eth.ethertype == 0x86dd => Ipv6Hdr::decode(ip).is_ok(),
         _ => false,
     }

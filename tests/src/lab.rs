@@ -1,14 +1,18 @@
 //! A namespace lab: a switch namespace holding a bridge, and hosts plugged
 //! into it with a veth each (`eth0` on the host side). Dropping the lab
 //! removes every namespace (the `NetNs` guards).
+//!
+//! The lab is a user's network, no friendlier: the switch ports are plain
+//! veths with no XDP program (which a veth needs to receive XDP_TX frames),
+//! and IPv6 Duplicate Address Detection is the kernel's default. Host
+//! addresses are waited for until DAD has finished, as on a host that has
+//! been up for a while; VIPs get no such wait.
 
-use xvrrpd::datapath::Datapath;
+use std::time::{Duration, Instant};
 
 use crate::netns::NetNs;
 
 pub struct Lab {
-    // Dropped first: detaches the switch ports' programs before the namespaces go.
-    ports_xdp: Datapath,
     pub switch: NetNs,
     hosts: Vec<(String, NetNs)>,
 }
@@ -30,9 +34,7 @@ impl Lab {
             "0",
         ]);
         switch.ip(&["link", "set", "br0", "up"]);
-        let ports_xdp = Datapath::load().expect("load the XDP object");
         Self {
-            ports_xdp,
             switch,
             hosts: Vec::new(),
         }
@@ -55,26 +57,11 @@ impl Lab {
             ns.name(),
         ]);
         self.switch.ip(&["link", "set", &port, "master", "br0", "up"]);
-        // A veth drops the frames its peer's XDP program sends back (XDP_TX: the
-        // ARP/NDP responder) unless this end runs XDP too: give it a pass-all program.
-        {
-            let _in_switch = self.switch.enter();
-            self.ports_xdp
-                .attach_pass(&port)
-                .expect("pass-through XDP on the switch port");
-        }
-        // No duplicate address detection on lab links: addresses are usable at once.
-        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.all.accept_dad=0"]);
-        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.default.accept_dad=0"]);
-        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"]);
         for a in addrs {
-            let mut args = vec!["addr", "add", a, "dev", "eth0"];
-            if a.contains(':') {
-                args.push("nodad");
-            }
-            ns.ip(&args);
+            ns.ip(&["addr", "add", a, "dev", "eth0"]);
         }
         ns.ip(&["link", "set", "eth0", "up"]);
+        wait_for_dad(&ns);
         self.hosts.push((name.to_owned(), ns));
         &self.hosts.last().expect("just pushed").1
     }
@@ -90,14 +77,7 @@ impl Lab {
             "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns_name,
         ]);
         self.switch.ip(&["link", "set", &port, "master", "br0", "up"]);
-        {
-            let _in_switch = self.switch.enter();
-            self.ports_xdp
-                .attach_pass(&port)
-                .expect("pass-through XDP on the switch port");
-        }
         let ns = self.get(name);
-        ns.exec(&["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"]);
         for a in addrs {
             ns.ip(&["addr", "add", a, "dev", "eth0"]);
         }
@@ -166,6 +146,32 @@ impl Capture {
         let out = self.0.wait_with_output().expect("tcpdump output");
         String::from_utf8_lossy(&out.stdout).to_lowercase()
     }
+}
+
+/// Waits (at most 5 s) until no address of `ns` is tentative: Duplicate
+/// Address Detection of the host's own addresses has finished.
+pub fn wait_for_dad(ns: &NetNs) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "ip",
+                "-6",
+                "addr",
+                "show",
+                "tentative",
+            ])
+            .output()
+            .expect("ip");
+        if out.stdout.is_empty() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{}: IPv6 addresses still tentative after 5 s", ns.name());
 }
 
 impl Default for Lab {

@@ -112,6 +112,67 @@ fn kernel_and_userspace_agree_on_every_case() {
     );
 }
 
+/// The TC advert classifier (the default advert path) reaches the same
+/// verdict and action as the XDP program on every case of the table.
+#[test]
+fn tc_classifier_agrees_on_every_case() {
+    if !have_root("tc_classifier_agrees_on_every_case") {
+        return;
+    }
+    const TC_ACT_OK: u32 = 0;
+    const TC_ACT_SHOT: u32 = 2;
+    let mut dp = configured();
+    dp.set_iface_flags(TEST_RUN_IFINDEX, xvrrp_common::maps::IFACE_ADVERTS_IN_TC)
+        .unwrap();
+    // With the interface's adverts in TC, XDP hands every advert on untouched.
+    let (action, _) = run(&mut dp, &cases::keepalived_v2());
+    assert_eq!(action, XDP_PASS, "XDP passes adverts to the TC classifier");
+    let table = cases::cases();
+    let mut skipped = 0;
+    for case in &table {
+        let before = dp.counters().unwrap();
+        let mut out = vec![0u8; case.frame.len() + 256];
+        let opts = TestRunOptions {
+            data_in: Some(&case.frame),
+            data_out: Some(&mut out),
+            ..TestRunOptions::default()
+        };
+        let res = match dp.tc_program().unwrap().test_run(opts) {
+            Ok(res) => res,
+            // The skb test harness will not build a packet whose IPv4 header
+            // is cut short (the XDP table covers those frames).
+            Err(_) if case.frame.len() < 34 => {
+                skipped += 1;
+                continue;
+            }
+            Err(e) => panic!("{}: BPF_PROG_TEST_RUN (TC): {e:?}", case.name),
+        };
+        let after = dp.counters().unwrap();
+        let moved: Vec<u32> = stats::VERDICTS
+            .iter()
+            .copied()
+            .filter(|&s| after[s as usize] != before[s as usize])
+            .collect();
+        assert_eq!(
+            moved,
+            case.verdict.into_iter().collect::<Vec<_>>(),
+            "{}: TC counted under slots {moved:?}",
+            case.name
+        );
+        let want = match case.verdict {
+            None => TC_ACT_OK,
+            Some(v) if stats::PASSED.contains(&v) => TC_ACT_OK,
+            Some(_) => TC_ACT_SHOT,
+        };
+        assert_eq!(res.return_value, want, "{}: TC action", case.name);
+    }
+    assert!(skipped <= 1, "{skipped} frames refused by the harness");
+    println!(
+        "test_run (TC): {} frames ({skipped} the harness refuses), same verdicts as XDP and userspace",
+        table.len()
+    );
+}
+
 fn arp_request(vip: Ipv4Addr) -> (Vec<u8>, ArpPacket) {
     let asker = [2, 0, 0, 0, 0, 0x42];
     let req = ArpPacket {

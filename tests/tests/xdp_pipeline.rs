@@ -12,7 +12,6 @@ use xvrrp_common::{maps, stats};
 use xvrrp_tests::{frames, have_root, netns::Pair};
 use xvrrpd::datapath::Datapath;
 
-const XDP_DROP: u32 = 1;
 const XDP_PASS: u32 = 2;
 
 fn run_once(dp: &mut Datapath, frame: &[u8]) -> u32 {
@@ -55,8 +54,8 @@ fn test_run_counts_vrrp_and_passes_other_traffic() {
 
     assert_eq!(
         run_once(&mut dp, &advert),
-        XDP_DROP,
-        "VRRP for an unconfigured VRID is dropped"
+        XDP_PASS,
+        "VRRP for an unconfigured VRID is another speaker's: passed to the stack"
     );
     assert_eq!(run_once(&mut dp, &udp), XDP_PASS);
     assert_eq!(
@@ -71,6 +70,7 @@ fn test_run_counts_vrrp_and_passes_other_traffic() {
         1,
         "one VRRP frame counted, UDP and runt not"
     );
+    assert_eq!(c[stats::FOREIGN as usize], 1, "counted as another speaker's");
     println!("test_run: ran the XDP program on 3 fixture frames; vrrp_seen = 1");
 }
 

@@ -6,7 +6,7 @@ use anyhow::Result;
 
 use crate::{
     daemon::{self, ModeChoice, RunOptions},
-    datapath::attach::ResponderChoice,
+    datapath::attach::{AdvertPath, ResponderChoice},
 };
 
 #[derive(clap::Args)]
@@ -28,6 +28,12 @@ pub struct Args {
     /// (arrange the far end of each veth yourself); `kernel` always.
     #[arg(long, value_enum, default_value_t = ResponderChoice::Auto)]
     arp_responder: ResponderChoice,
+    /// Where adverts are validated in the kernel in XDP mode: `tc` (default)
+    /// at TC ingress, which sees VLAN tags that rx / tx VLAN offload hides
+    /// from XDP; `xdp` where you know no tag can be hidden (rx VLAN offload
+    /// off, no VLANs behind a veth).
+    #[arg(long, value_enum, default_value_t = AdvertPath::Tc)]
+    adverts_in: AdvertPath,
     /// Directory for the pid file and the control socket.
     #[arg(long, default_value = "/run/xvrrp")]
     run_dir: PathBuf,
@@ -55,6 +61,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         bpffs: args.bpffs,
         mode: args.mode,
         responder: args.arp_responder,
+        adverts: args.adverts_in,
         run_dir: args.run_dir,
         metrics: args.metrics,
     })?;

@@ -564,12 +564,19 @@ impl Engine {
             if from != to {
                 slot.transitions += 1;
                 self.transitions_total += 1;
+                // The advert that caused it, if one did: who, with what priority.
+                let (peer, peer_priority) = match event {
+                    Event::Advert { src, priority, .. } => (Some(src), Some(priority)),
+                    _ => (None, None),
+                };
                 info!(
                     instance = %slot.cfg.name,
                     vrid = slot.cfg.vrid,
                     from = state_name(from),
                     to = state_name(to),
                     reason = %reason,
+                    peer = ?peer,
+                    peer_priority = ?peer_priority,
                     "state change"
                 );
                 if to != State::Master {

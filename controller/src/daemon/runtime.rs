@@ -32,7 +32,7 @@ use crate::{
     config::{self, diag::Severity, host::HostInfo, model::Config},
     datapath::{
         Datapath,
-        attach::{AttachMode, AttachPolicy, ResponderChoice},
+        attach::{AdvertPath, AttachMode, AttachPolicy, ResponderChoice},
     },
     net::sys::monotonic_us,
     scripts::{self, ScriptEvent},
@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub mode: ModeChoice,
     /// `--arp-responder`.
     pub responder: ResponderChoice,
+    /// `--adverts-in`.
+    pub adverts: AdvertPath,
     pub run_dir: PathBuf,
     pub metrics: Option<SocketAddr>,
 }
@@ -136,14 +138,22 @@ fn attach_xdp(config: &Config, policy: AttachPolicy, pin_dir: &Path) -> Result<D
 }
 
 /// How `--mode` attaches the program (`None`: socket mode).
-fn attach_policy(choice: ModeChoice, responder: ResponderChoice) -> Option<AttachPolicy> {
+fn attach_policy(
+    choice: ModeChoice,
+    responder: ResponderChoice,
+    adverts: AdvertPath,
+) -> Option<AttachPolicy> {
     let mode = match choice {
         ModeChoice::Socket => return None,
         ModeChoice::Auto => AttachMode::Auto,
         ModeChoice::Xdp => AttachMode::Native,
         ModeChoice::XdpSkb => AttachMode::Generic,
     };
-    Some(AttachPolicy { mode, responder })
+    Some(AttachPolicy {
+        mode,
+        responder,
+        adverts,
+    })
 }
 
 fn choose_mode(
@@ -321,7 +331,7 @@ async fn run_async(opts: RunOptions) -> Result<()> {
         persist::clean_leftovers(&saved.clone().unwrap_or_default(), &pin_dir, &mut addrs).await?;
         persist::forget(&opts.run_dir);
     }
-    let policy = attach_policy(opts.mode, opts.responder);
+    let policy = attach_policy(opts.mode, opts.responder, opts.adverts);
     let (mode, dp) = choose_mode(opts.mode, policy, &config, &pin_dir)?;
     if adopt.is_some() && mode == Mode::Xdp {
         info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");

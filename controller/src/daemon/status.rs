@@ -39,6 +39,9 @@ pub struct InterfaceStatus {
     pub xdp: String,
     /// Who answers ARP / Neighbor Solicitations for the VIPs: `xdp` or `kernel`.
     pub arp_ndp: String,
+    /// Where adverts are validated: `tc`, `xdp` (in the kernel) or `socket`.
+    #[serde(default)]
+    pub adverts: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +70,7 @@ fn interfaces(engine: &Engine) -> Vec<InterfaceStatus> {
                 name: name.to_owned(),
                 xdp: attached.map_or("none".to_owned(), |a| lower(format!("{:?}", a.how))),
                 arp_ndp: attached.map_or("kernel".to_owned(), |a| lower(format!("{:?}", a.answerer))),
+                adverts: attached.map_or("socket".to_owned(), |a| lower(format!("{:?}", a.adverts))),
             }
         })
         .collect()
@@ -232,8 +236,8 @@ pub fn table(status: &Status) -> String {
     out.push_str(&format!("mode: {}\n", status.mode));
     for i in &status.interfaces {
         out.push_str(&format!(
-            "interface {}: xdp {}, arp/ndp answered by {}\n",
-            i.name, i.xdp, i.arp_ndp
+            "interface {}: xdp {}, adverts validated in {}, arp/ndp answered by {}\n",
+            i.name, i.xdp, i.adverts, i.arp_ndp
         ));
     }
     let counters: Vec<String> = status

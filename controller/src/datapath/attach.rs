@@ -36,6 +36,20 @@ pub enum ResponderChoice {
     Kernel,
 }
 
+/// Where adverts are validated in the kernel (`--adverts-in`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdvertPath {
+    /// The TC ingress classifier: sees VLAN tags that rx / tx VLAN offload
+    /// moved into the packet's metadata (XDP does not), so an advert of
+    /// another VLAN is never taken for this interface's. The default.
+    Tc,
+    /// XDP, before the stack allocates anything: for links where no tag can
+    /// be hidden (rx VLAN offload off, no VLANs on a veth's bridge). The
+    /// operator vouches for that.
+    Xdp,
+}
+
 /// What a program attachment is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,6 +81,7 @@ pub enum Answerer {
 pub struct AttachPolicy {
     pub mode: AttachMode,
     pub responder: ResponderChoice,
+    pub adverts: AdvertPath,
 }
 
 /// Whether replies sent with XDP_TX by a program attached `how` to a device
@@ -111,6 +126,18 @@ pub fn answerer(
 /// The bpffs file an attachment is pinned as: `link-IFNAME-IFINDEX-HOW`.
 pub fn pin_name(ifname: &str, index: u32, how: Attached) -> String {
     format!("link-{ifname}-{index}-{}", how.tag())
+}
+
+/// The bpffs file a TC advert classifier's attachment is pinned as.
+pub fn tc_pin_name(ifname: &str, index: u32) -> String {
+    format!("tc-{ifname}-{index}")
+}
+
+/// The interface name and index a TC pin file stands for.
+pub fn parse_tc_pin_name(file: &str) -> Option<(&str, u32)> {
+    let (name, index) = file.strip_prefix("tc-")?.rsplit_once('-')?;
+    let index = index.parse().ok()?;
+    (!name.is_empty()).then_some((name, index))
 }
 
 /// The interface name, index and mode a pin file stands for; `None` for any
@@ -160,6 +187,9 @@ mod tests {
         ] {
             assert_eq!(parse_pin_name(junk), None, "{junk}");
         }
+        assert_eq!(parse_tc_pin_name(&tc_pin_name("br-lan", 9)), Some(("br-lan", 9)));
+        assert_eq!(parse_tc_pin_name("link-br-lan-9-native"), None);
+        assert_eq!(parse_pin_name(&tc_pin_name("br", 9)), None);
     }
 
     #[test]

@@ -2,33 +2,27 @@
 //! attaching it, and reading its maps.
 
 pub mod attach;
+mod links;
+mod vips;
 
-use std::{
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    path::Path,
-};
+use std::{net::IpAddr, path::Path};
 
 use anyhow::{Context as _, Result};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
-    programs::{
-        Xdp, XdpMode,
-        links::{FdLink, PinnedLink},
-        xdp::XdpLinkId,
-    },
+    programs::{Xdp, XdpMode, links::PinnedLink, xdp::XdpLinkId},
 };
 use xvrrp_common::{
     maps::{
         self, AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_SKIP_ADDR_CHECK, CFG_V3_CHECKSUM_AS_V2, Counters,
-        FAMILY_V4, FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, PeerValue, VIP_NO_ACCEPT, VIP_XDP_ANSWER,
-        Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
+        FAMILY_V4, FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, PeerValue,
     },
     mix::addr_mix,
     stats,
 };
 
-use self::attach::{Answerer, AttachMode, AttachPolicy, Attached, parse_pin_name, pin_name};
+use self::attach::{AdvertPath, Answerer, Attached};
 use crate::vrrp::{codec::Auth, validate::RxInstance};
 
 /// The compiled XDP program, built by `build.rs` from `ebpf/`.
@@ -38,6 +32,8 @@ pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DI
 pub const PROGRAM_NAME: &str = "xvrrp";
 /// A program that passes everything (veth peers, benchmark baseline).
 pub const PASS_PROGRAM_NAME: &str = "xvrrp_pass";
+/// The TC ingress classifier that validates adverts (`attach::AdvertPath::Tc`).
+pub const TC_PROGRAM_NAME: &str = "xvrrp_tc";
 
 /// The loaded program and its maps.
 pub struct Datapath {
@@ -61,7 +57,11 @@ pub struct Attachment {
     pub how: Attached,
     /// Who answers ARP / NDP for the VIPs on this interface.
     pub answerer: Answerer,
+    /// Where its adverts are validated.
+    pub adverts: AdvertPath,
     link: PinnedLink,
+    /// The TC classifier's attachment, with `AdvertPath::Tc`.
+    tc_link: Option<PinnedLink>,
 }
 
 /// Hands out advert-state array slots to instances, each time with a new
@@ -160,116 +160,6 @@ impl Datapath {
         let used: std::collections::HashSet<u32> = self.slots.by_key.values().map(|(s, _)| *s).collect();
         self.slots.free = (0..self.slots.next_slot).filter(|s| !used.contains(s)).collect();
         Ok(())
-    }
-
-    /// Attaches to `interface` as `policy` says and pins the attachment as
-    /// `pin_dir/link-IFNAME-IFINDEX-HOW`; when such a pin already exists (a
-    /// controller that died left it), the running attachment is adopted as
-    /// it is. Pins of an earlier interface of the same name (deleted and
-    /// created again, so with another index) are removed.
-    pub fn attach_pinned(&mut self, interface: &str, policy: AttachPolicy, pin_dir: &Path) -> Result<()> {
-        let index = crate::net::sys::ifindex(interface)?;
-        if self.is_attached(interface, index) {
-            return Ok(());
-        }
-        let mut adopt = None;
-        if let Ok(entries) = std::fs::read_dir(pin_dir) {
-            for e in entries.flatten() {
-                let file = e.file_name().to_string_lossy().into_owned();
-                match parse_pin_name(&file) {
-                    Some((name, i, how)) if name == interface && i == index => adopt = Some((e.path(), how)),
-                    Some((name, _, _)) if name == interface => {
-                        let _ = std::fs::remove_file(e.path());
-                    }
-                    _ => {}
-                }
-            }
-        }
-        self.attachments.retain(|a| a.name != interface);
-        let (link, how) = match adopt {
-            Some((path, how)) => (
-                PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?,
-                how,
-            ),
-            None => {
-                let (link_id, how) = match policy.mode {
-                    AttachMode::Native => (self.attach(interface, XdpMode::Driver)?, Attached::Native),
-                    AttachMode::Generic => (self.attach(interface, XdpMode::Skb)?, Attached::Generic),
-                    AttachMode::Auto => match self.attach(interface, XdpMode::Driver) {
-                        Ok(id) => (id, Attached::Native),
-                        Err(e) => {
-                            tracing::warn!(
-                                "{interface}: native XDP unavailable ({e:#}); attaching in generic mode"
-                            );
-                            (self.attach(interface, XdpMode::Skb)?, Attached::Generic)
-                        }
-                    },
-                };
-                let link = self.program()?.take_link(link_id)?;
-                let fd_link =
-                    FdLink::try_from(link).context("the XDP attachment is not a bpf_link (kernel < 5.9?)")?;
-                let path = pin_dir.join(pin_name(interface, index, how));
-                let pinned = fd_link
-                    .pin(&path)
-                    .with_context(|| format!("pinning {}", path.display()))?;
-                (pinned, how)
-            }
-        };
-        let driver = crate::net::sys::driver(interface);
-        let (answerer, warning) = attach::answerer(policy.responder, driver.as_deref(), how, interface);
-        if let Some(w) = warning {
-            tracing::warn!("{w}");
-        }
-        tracing::info!(
-            interface,
-            driver = driver.as_deref().unwrap_or("?"),
-            xdp = ?how,
-            arp_ndp = ?answerer,
-            "XDP data path attached"
-        );
-        self.attachments.push(Attachment {
-            name: interface.to_owned(),
-            index,
-            how,
-            answerer,
-            link,
-        });
-        Ok(())
-    }
-
-    /// Whether the program is attached (pinned) to this interface and index.
-    pub fn is_attached(&self, interface: &str, index: u32) -> bool {
-        self.attachments
-            .iter()
-            .any(|a| a.name == interface && a.index == index)
-    }
-
-    /// The interfaces the program is attached to.
-    pub fn attachments(&self) -> &[Attachment] {
-        &self.attachments
-    }
-
-    /// Whether XDP answers ARP / NDP on `ifindex` (see `attach::answerer`).
-    fn answers_in_xdp(&self, ifindex: u32) -> bool {
-        self.answer_anyway.contains(&ifindex)
-            || self
-                .attachments
-                .iter()
-                .any(|a| a.index == ifindex && a.answerer == Answerer::Xdp)
-    }
-
-    /// Lets XDP answer for the VIPs set on `ifindex` from now on, where the
-    /// program runs without a pinned attachment of this daemon's
-    /// (BPF_PROG_TEST_RUN, `attach`, `xvrrpd watch`).
-    pub fn answer_in_xdp(&mut self, ifindex: u32) {
-        self.answer_anyway.insert(ifindex);
-    }
-
-    /// A clean stop: unpins the attachments (they detach when this value drops).
-    pub fn unpin_links(&mut self) {
-        for a in self.attachments.drain(..) {
-            let _ = a.link.unpin();
-        }
     }
 
     /// The XDP program, for attaching or `test_run`.
@@ -407,115 +297,10 @@ impl Datapath {
         Ok(None)
     }
 
-    /// Makes XDP answer ARP / Neighbor Solicitations for `vip` on `ifindex`
-    /// with `mac`; without `accept` (RFC 5798 6.4.3 Accept_Mode) packets
-    /// addressed to it are dropped.
-    pub fn set_vip(&mut self, ifindex: u32, vip: IpAddr, mac: [u8; 6], vrid: u8, accept: bool) -> Result<()> {
-        let flags = if accept { 0 } else { VIP_NO_ACCEPT }
-            | if self.answers_in_xdp(ifindex) {
-                VIP_XDP_ANSWER
-            } else {
-                0
-            };
-        let value = VipValue { mac, vrid, flags };
-        match vip {
-            IpAddr::V4(a) => self.hash(maps::VIPS4)?.insert(vip4_key(ifindex, a), value, 0),
-            IpAddr::V6(a) => self.hash(maps::VIPS6)?.insert(vip6_key(ifindex, a), value, 0),
-        }
-        .with_context(|| format!("activating VIP {vip} in XDP"))?;
-        let changed = if accept {
-            self.guarded.remove(&(ifindex, vip))
-        } else {
-            self.guarded.insert((ifindex, vip))
-        };
-        if changed { self.write_guards() } else { Ok(()) }
-    }
-
-    /// Stops answering for `vip`.
-    pub fn remove_vip(&mut self, ifindex: u32, vip: IpAddr) -> Result<()> {
-        ignore_missing(match vip {
-            IpAddr::V4(a) => self
-                .hash::<Vip4Key, VipValue>(maps::VIPS4)?
-                .remove(&vip4_key(ifindex, a)),
-            IpAddr::V6(a) => self
-                .hash::<Vip6Key, VipValue>(maps::VIPS6)?
-                .remove(&vip6_key(ifindex, a)),
-        })?;
-        if self.guarded.remove(&(ifindex, vip)) {
-            self.write_guards()?;
-        }
-        Ok(())
-    }
-
-    /// Tells the kernel how many VIPs are guarded (0: it skips the lookup).
-    fn write_guards(&mut self) -> Result<()> {
-        let n = u32::try_from(self.guarded.len()).unwrap_or(u32::MAX);
-        let map = self
-            .ebpf
-            .map_mut(maps::GUARDS)
-            .with_context(|| format!("map {} missing from the eBPF object", maps::GUARDS))?;
-        Array::<_, u32>::try_from(map)?
-            .set(0, n, 0)
-            .with_context(|| format!("writing {}", maps::GUARDS))
-    }
-
-    /// Rebuilds the guarded set from the VIP maps a running data path left
-    /// (crash-only restart), so the count stays right.
-    fn adopt_guarded(&mut self) -> Result<()> {
-        let v4 = self.guarded_in::<Vip4Key>(maps::VIPS4, |k| (k.ifindex, k.addr.into()))?;
-        let v6 = self.guarded_in::<Vip6Key>(maps::VIPS6, |k| (k.ifindex, k.addr.into()))?;
-        self.guarded = v4.into_iter().chain(v6).collect();
-        self.write_guards()
-    }
-
-    /// The VIPs with `VIP_NO_ACCEPT` in one VIP map.
-    fn guarded_in<K: aya::Pod>(
-        &mut self,
-        name: &str,
-        vip: impl Fn(&K) -> (u32, IpAddr),
-    ) -> Result<Vec<(u32, IpAddr)>> {
-        Ok(self
-            .hash::<K, VipValue>(name)?
-            .iter()
-            .filter_map(Result::ok)
-            .filter(|(_, v)| v.flags & VIP_NO_ACCEPT != 0)
-            .map(|(k, _)| vip(&k))
-            .collect())
-    }
-
     /// The ring buffer's fd, readable when events are waiting (for epoll / tokio).
     pub fn events_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd as _;
         self.events.as_raw_fd()
-    }
-
-    /// Frames to `vmac` on `ifindex` reach the stack as if sent to `iface_mac`.
-    pub fn set_vmac(&mut self, ifindex: u32, vmac: [u8; 6], iface_mac: [u8; 6]) -> Result<()> {
-        let key = VmacKey {
-            ifindex,
-            mac: vmac,
-            _pad: [0; 2],
-        };
-        self.hash(maps::VMACS)?
-            .insert(
-                key,
-                VmacValue {
-                    iface_mac,
-                    _pad: [0; 2],
-                },
-                0,
-            )
-            .context("activating a virtual MAC in XDP")
-    }
-
-    /// Stops accepting frames to `vmac`.
-    pub fn remove_vmac(&mut self, ifindex: u32, vmac: [u8; 6]) -> Result<()> {
-        let key = VmacKey {
-            ifindex,
-            mac: vmac,
-            _pad: [0; 2],
-        };
-        ignore_missing(self.hash::<VmacKey, VmacValue>(maps::VMACS)?.remove(&key))
     }
 
     /// Takes every event the kernel pushed since the last call.
@@ -568,20 +353,6 @@ fn ignore_missing(result: Result<(), MapError>) -> Result<()> {
     match result {
         Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
         Err(e) => Err(e.into()),
-    }
-}
-
-fn vip4_key(ifindex: u32, addr: Ipv4Addr) -> Vip4Key {
-    Vip4Key {
-        ifindex,
-        addr: addr.octets(),
-    }
-}
-
-fn vip6_key(ifindex: u32, addr: Ipv6Addr) -> Vip6Key {
-    Vip6Key {
-        ifindex,
-        addr: addr.octets(),
     }
 }
 

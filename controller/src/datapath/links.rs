@@ -1,0 +1,200 @@
+//! The program's attachments: XDP on each interface (native or generic),
+//! the TC advert classifier where adverts are validated at TC ingress, their
+//! bpffs pins (a crash-only restart adopts them), and who answers ARP / NDP.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use aya::programs::{
+    SchedClassifier, TcAttachType, XdpMode,
+    links::{FdLink, PinnedLink},
+};
+use xvrrp_common::maps::{self, IFACE_ADVERTS_IN_TC};
+
+use super::{
+    Attachment, Datapath, TC_PROGRAM_NAME,
+    attach::{
+        self, AdvertPath, Answerer, AttachMode, AttachPolicy, Attached, parse_pin_name, parse_tc_pin_name,
+        pin_name, tc_pin_name,
+    },
+    ignore_missing,
+};
+
+impl Datapath {
+    /// Attaches to `interface` as `policy` says and pins the attachment as
+    /// `pin_dir/link-IFNAME-IFINDEX-HOW`; when such a pin already exists (a
+    /// controller that died left it), the running attachment is adopted as
+    /// it is. Pins of an earlier interface of the same name (deleted and
+    /// created again, so with another index) are removed.
+    pub fn attach_pinned(&mut self, interface: &str, policy: AttachPolicy, pin_dir: &Path) -> Result<()> {
+        let index = crate::net::sys::ifindex(interface)?;
+        if self.is_attached(interface, index) {
+            return Ok(());
+        }
+        let mut adopt = None;
+        let mut adopt_tc = None;
+        if let Ok(entries) = std::fs::read_dir(pin_dir) {
+            for e in entries.flatten() {
+                let file = e.file_name().to_string_lossy().into_owned();
+                let pinned = parse_pin_name(&file)
+                    .map(|(name, i, how)| (name, i, Some(how)))
+                    .or_else(|| parse_tc_pin_name(&file).map(|(name, i)| (name, i, None)));
+                match pinned {
+                    Some((name, i, Some(how))) if name == interface && i == index => {
+                        adopt = Some((e.path(), how));
+                    }
+                    Some((name, i, None)) if name == interface && i == index => adopt_tc = Some(e.path()),
+                    Some((name, _, _)) if name == interface => {
+                        let _ = std::fs::remove_file(e.path());
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.attachments.retain(|a| a.name != interface);
+        let (link, how) = match adopt {
+            Some((path, how)) => (
+                PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?,
+                how,
+            ),
+            None => {
+                let (link_id, how) = match policy.mode {
+                    AttachMode::Native => (self.attach(interface, XdpMode::Driver)?, Attached::Native),
+                    AttachMode::Generic => (self.attach(interface, XdpMode::Skb)?, Attached::Generic),
+                    AttachMode::Auto => match self.attach(interface, XdpMode::Driver) {
+                        Ok(id) => (id, Attached::Native),
+                        Err(e) => {
+                            tracing::warn!(
+                                "{interface}: native XDP unavailable ({e:#}); attaching in generic mode"
+                            );
+                            (self.attach(interface, XdpMode::Skb)?, Attached::Generic)
+                        }
+                    },
+                };
+                let link = self.program()?.take_link(link_id)?;
+                let fd_link =
+                    FdLink::try_from(link).context("the XDP attachment is not a bpf_link (kernel < 5.9?)")?;
+                let path = pin_dir.join(pin_name(interface, index, how));
+                let pinned = fd_link
+                    .pin(&path)
+                    .with_context(|| format!("pinning {}", path.display()))?;
+                (pinned, how)
+            }
+        };
+        let driver = crate::net::sys::driver(interface);
+        let (answerer, warning) = attach::answerer(policy.responder, driver.as_deref(), how, interface);
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
+        let tc_link = match (policy.adverts, adopt_tc) {
+            (AdvertPath::Xdp, _) => None,
+            (AdvertPath::Tc, Some(path)) => {
+                Some(PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?)
+            }
+            (AdvertPath::Tc, None) => Some(self.attach_tc_pinned(interface, index, pin_dir)?),
+        };
+        self.set_iface_flags(index, if tc_link.is_some() { IFACE_ADVERTS_IN_TC } else { 0 })?;
+        tracing::info!(
+            interface,
+            driver = driver.as_deref().unwrap_or("?"),
+            xdp = ?how,
+            arp_ndp = ?answerer,
+            adverts = ?policy.adverts,
+            "data path attached"
+        );
+        self.attachments.push(Attachment {
+            name: interface.to_owned(),
+            index,
+            how,
+            answerer,
+            adverts: policy.adverts,
+            link,
+            tc_link,
+        });
+        Ok(())
+    }
+
+    /// Attaches the TC advert classifier at `interface`'s ingress (a tcx
+    /// link, kernel 6.6+) and pins it as `pin_dir/tc-IFNAME-IFINDEX`.
+    fn attach_tc_pinned(&mut self, interface: &str, index: u32, pin_dir: &Path) -> Result<PinnedLink> {
+        let program = self.tc_program()?;
+        let link_id = program
+            .attach(interface, TcAttachType::Ingress)
+            .with_context(|| {
+                format!(
+                    "attaching the TC advert classifier to {interface} (kernels before 6.6: --adverts-in xdp)"
+                )
+            })?;
+        let link = program.take_link(link_id)?;
+        let fd_link = FdLink::try_from(link)
+            .context("the TC attachment is not a bpf_link (kernels before 6.6: --adverts-in xdp)")?;
+        let path = pin_dir.join(tc_pin_name(interface, index));
+        fd_link
+            .pin(&path)
+            .with_context(|| format!("pinning {}", path.display()))
+    }
+
+    /// The TC advert classifier, loaded on first use (also for `test_run`).
+    pub fn tc_program(&mut self) -> Result<&mut SchedClassifier> {
+        let program: &mut SchedClassifier = self
+            .ebpf
+            .program_mut(TC_PROGRAM_NAME)
+            .with_context(|| format!("program {TC_PROGRAM_NAME} missing from the eBPF object"))?
+            .try_into()?;
+        if program.fd().is_err() {
+            program
+                .load()
+                .context("the kernel verifier rejected the TC advert classifier")?;
+        }
+        Ok(program)
+    }
+
+    /// Writes `ifindex`'s `IFACE_*` bits (0 removes the entry).
+    pub fn set_iface_flags(&mut self, ifindex: u32, flags: u32) -> Result<()> {
+        let mut map = self.hash::<u32, u32>(maps::IFACES)?;
+        if flags == 0 {
+            ignore_missing(map.remove(&ifindex))
+        } else {
+            map.insert(ifindex, flags, 0)
+                .with_context(|| format!("writing {}", maps::IFACES))
+        }
+    }
+
+    /// Whether the program is attached (pinned) to this interface and index.
+    pub fn is_attached(&self, interface: &str, index: u32) -> bool {
+        self.attachments
+            .iter()
+            .any(|a| a.name == interface && a.index == index)
+    }
+
+    /// The interfaces the program is attached to.
+    pub fn attachments(&self) -> &[Attachment] {
+        &self.attachments
+    }
+
+    /// Whether XDP answers ARP / NDP on `ifindex` (see `attach::answerer`).
+    pub(super) fn answers_in_xdp(&self, ifindex: u32) -> bool {
+        self.answer_anyway.contains(&ifindex)
+            || self
+                .attachments
+                .iter()
+                .any(|a| a.index == ifindex && a.answerer == Answerer::Xdp)
+    }
+
+    /// Lets XDP answer for the VIPs set on `ifindex` from now on, where the
+    /// program runs without a pinned attachment of this daemon's
+    /// (BPF_PROG_TEST_RUN, `attach`, `xvrrpd watch`).
+    pub fn answer_in_xdp(&mut self, ifindex: u32) {
+        self.answer_anyway.insert(ifindex);
+    }
+
+    /// A clean stop: unpins the attachments (they detach when this value drops).
+    pub fn unpin_links(&mut self) {
+        for a in self.attachments.drain(..) {
+            let _ = a.link.unpin();
+            if let Some(tc) = a.tc_link {
+                let _ = tc.unpin();
+            }
+        }
+    }
+}
