@@ -19,6 +19,8 @@ fuzz_target!(|data: &[u8]| {
         vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))],
         v3_checksum_as_v2: false,
         peers: Vec::new(),
+        group: RxInstance::rfc_group(false),
+        skip_addr_check: false,
     };
     let lookup = |vrid: u8| (vrid == 51).then_some(&inst);
     let _ = validate_frame(data, lookup);
