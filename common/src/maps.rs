@@ -60,7 +60,7 @@ pub const IFACE_ADVERTS_IN_TC: u32 = 1;
 /// controller adopts a running data path only when this matches: a rebuilt
 /// binary with another layout must not read or write the old maps. Bump it
 /// with every change to this file's types or constants.
-pub const LAYOUT_VERSION: u32 = 3;
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Every map the kernel program must define.
 pub const ALL: &[&str] = &[
@@ -152,9 +152,11 @@ pub struct InstanceConfig {
     /// group belong to another VRRP domain and pass. All zero for a unicast
     /// instance, which hears unicast adverts only.
     pub group: [u8; 16],
-    /// Wrapping sum of `mix::addr_mix` over the configured VIPs: an advert's
-    /// address list must sum to the same (with the same count).
+    /// Wrapping sum of `mix::addr_mix` (under `addr_key`) over the configured
+    /// VIPs: an advert's address list must sum to the same (with the same count).
     pub addr_sum: u64,
+    /// The instance's random key for `mix::addr_mix`.
+    pub addr_key: u64,
 }
 
 /// The last valid advert of one virtual router, as the kernel recorded it.
@@ -303,7 +305,7 @@ pub struct VipValue {
 }
 
 const _: () = assert!(core::mem::size_of::<InstanceKey>() == 8);
-const _: () = assert!(core::mem::size_of::<InstanceConfig>() == 48);
+const _: () = assert!(core::mem::size_of::<InstanceConfig>() == 56);
 const _: () = assert!(core::mem::size_of::<Counters>() == 8 * crate::stats::COUNT as usize);
 const _: () = assert!(core::mem::size_of::<AdvertState>() == 48);
 const _: () = assert!(core::mem::size_of::<AdvertEvent>() == 40);

@@ -11,9 +11,9 @@
 use aya_ebpf::{bindings::xdp_action, helpers::bpf_ktime_get_ns};
 use xvrrp_common::{
     maps::{
-        AdvertEvent, CFG_PEERS_ONLY, CFG_SKIP_ADDR_CHECK, CFG_V3_CHECKSUM_AS_V2, EV_AFTER_SILENCE, EV_FIRST,
-        EV_INTERVAL, EV_NEW_MASTER, EV_PRIORITY, EV_PRIORITY_ZERO, FAMILY_V4, FAMILY_V6, InstanceConfig,
-        InstanceKey, PeerKey, SILENCE_INTERVALS,
+        AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_SKIP_ADDR_CHECK, CFG_V3_CHECKSUM_AS_V2,
+        EV_AFTER_SILENCE, EV_FIRST, EV_INTERVAL, EV_NEW_MASTER, EV_PRIORITY, EV_PRIORITY_ZERO, FAMILY_V4,
+        FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, SILENCE_INTERVALS,
     },
     mix::addr_mix,
     stats,
@@ -204,21 +204,21 @@ fn addressed_to(cfg: &InstanceConfig, dst: &[u8; 16], is_v6: bool) -> bool {
 
 /// Wrapping sum of `addr_mix` over the advert's address list.
 #[inline(always)]
-fn addr_list_sum(ctx: &impl Frame, first: usize, count: usize, is_v6: bool) -> Result<u64, u32> {
+fn addr_list_sum(ctx: &impl Frame, first: usize, count: usize, is_v6: bool, key: u64) -> Result<u64, u32> {
     let mut sum = 0u64;
     if is_v6 {
         for i in 0..MAX_ADDRS_V6 {
             if i >= count {
                 break;
             }
-            sum = sum.wrapping_add(addr_mix(&addr_at(ctx, first + i * 16, true)?));
+            sum = sum.wrapping_add(addr_mix(&addr_at(ctx, first + i * 16, true)?, key));
         }
     } else {
         for i in 0..MAX_ADDRS_V4 {
             if i >= count {
                 break;
             }
-            sum = sum.wrapping_add(addr_mix(&addr_at(ctx, first + i * 4, false)?));
+            sum = sum.wrapping_add(addr_mix(&addr_at(ctx, first + i * 4, false)?, key));
         }
     }
     Ok(sum)
@@ -352,7 +352,8 @@ fn check_and_record(ctx: &impl Frame, l3: usize, is_v6: bool) -> Result<(), u32>
     // same addresses (in any order).
     if cfg.flags & CFG_SKIP_ADDR_CHECK == 0
         && (addr_count != cfg.addr_count
-            || addr_list_sum(ctx, l4 + VRRP_HLEN, usize::from(addr_count), is_v6)? != cfg.addr_sum)
+            || addr_list_sum(ctx, l4 + VRRP_HLEN, usize::from(addr_count), is_v6, cfg.addr_key)?
+                != cfg.addr_sum)
     {
         return Err(stats::DROP_ADDR_LIST);
     }
@@ -390,25 +391,26 @@ fn record(
     let Some(st) = XVRRP_ADVERT_STATE.get_ptr_mut(slot) else {
         return;
     };
-    let st = unsafe { &mut *st };
-    let changes = if st.generation != generation || st.count == 0 || !st.is_whole() {
+    // Work on a copy, then store it whole: the stamp is computed from the
+    // values this CPU writes, never re-read from the shared entry (where a
+    // second CPU may be writing), so a mixed entry never carries a good stamp.
+    let old = unsafe { *st };
+    let changes = if old.generation != generation || old.count == 0 || !old.is_whole() {
         // A slot new to this instance (or left mixed by two CPUs writing it
         // at once): start afresh.
-        st.count = 0;
-        st.generation = generation;
         EV_FIRST | if priority == 0 { EV_PRIORITY_ZERO } else { 0 }
     } else {
         let mut changes = 0;
-        if st.master != *master {
+        if old.master != *master {
             changes |= EV_NEW_MASTER;
         }
-        if st.priority != priority {
+        if old.priority != priority {
             changes |= EV_PRIORITY;
         }
-        if st.interval != interval {
+        if old.interval != interval {
             changes |= EV_INTERVAL;
         }
-        if now.saturating_sub(st.last_ns) > SILENCE_INTERVALS * interval_ns(st.version, st.interval) {
+        if now.saturating_sub(old.last_ns) > SILENCE_INTERVALS * interval_ns(old.version, old.interval) {
             changes |= EV_AFTER_SILENCE;
         }
         if priority == 0 && changes != 0 {
@@ -416,15 +418,19 @@ fn record(
         }
         changes
     };
-    st.last_ns = now;
-    st.count += 1;
-    st.master = *master;
-    st.priority = priority;
-    st.version = version;
-    st.interval = interval;
-    // Last: a reader (or this program on another CPU) trusts the entry only
-    // when the stamp matches the fields.
-    st.stamp = st.stamp();
+    let recorded = if changes & EV_FIRST != 0 { 1 } else { old.count + 1 };
+    let mut new = AdvertState {
+        last_ns: now,
+        count: recorded,
+        master: *master,
+        priority,
+        version,
+        interval,
+        generation,
+        stamp: 0,
+    };
+    new.stamp = new.stamp();
+    unsafe { *st = new };
     if changes != 0 {
         let event = AdvertEvent {
             key: *key,

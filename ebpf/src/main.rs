@@ -34,11 +34,11 @@ pub fn xvrrp(ctx: XdpContext) -> u32 {
 }
 
 fn try_xvrrp(ctx: &XdpContext) -> Result<u32, ()> {
-    if parse::is_tagged(ctx)? {
+    let Some(l2) = parse::l2_len(ctx)? else {
         return Ok(xdp_action::XDP_PASS);
-    }
+    };
     vmac::accept_virtual_mac(ctx)?;
-    match parse_l3(ctx)? {
+    match parse_l3(ctx, l2)? {
         // The TC classifier's on this interface: the stack must see it first.
         L3::Vrrp { .. } if maps::adverts_in_tc(ctx.ifindex()) => Ok(xdp_action::XDP_PASS),
         L3::Vrrp { l3, is_v6 } => {
@@ -68,10 +68,16 @@ pub fn xvrrp_tc(ctx: TcContext) -> i32 {
 }
 
 fn try_xvrrp_tc(ctx: &TcContext) -> Result<i32, ()> {
-    if unsafe { (*ctx.skb.skb).vlan_present } != 0 || parse::is_tagged(ctx)? {
+    // A tag the NIC or a veth peer moved into the metadata (VLAN ID 0, a
+    // priority tag, is the untagged network's).
+    let skb = ctx.skb.skb;
+    if unsafe { (*skb).vlan_present != 0 && (*skb).vlan_tci & 0x0fff != 0 } {
         return Ok(TC_ACT_OK);
     }
-    let L3::Vrrp { l3, is_v6 } = parse_l3(ctx)? else {
+    let Some(l2) = parse::l2_len(ctx)? else {
+        return Ok(TC_ACT_OK);
+    };
+    let L3::Vrrp { l3, is_v6 } = parse_l3(ctx, l2)? else {
         return Ok(TC_ACT_OK);
     };
     if !maps::adverts_in_tc(ctx.ifindex()) {

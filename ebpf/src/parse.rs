@@ -7,6 +7,7 @@ use aya_ebpf::programs::{TcContext, XdpContext};
 use xvrrp_common::vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_ARP, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP};
 
 pub const ETH_HLEN: usize = 14;
+pub const VLAN_HLEN: usize = 4;
 pub const IPPROTO_ICMPV6: u8 = 58;
 
 /// A received frame, as either hook sees it: the XDP program, and the TC
@@ -108,23 +109,33 @@ pub enum L3 {
     Other,
 }
 
-/// Whether the frame carries an 802.1Q / 802.1ad tag. Such a frame belongs to
-/// a VLAN: the instances of this interface are untagged, so it is never
-/// theirs (an advert of VLAN 100 must not move the untagged master), and a
-/// VLAN sub-interface's own instances are served by the program attached to
-/// that sub-interface, which sees its frames untagged.
+/// Where the link-layer header ends, or `None` for a frame of another VLAN.
+///
+/// A frame with an 802.1Q / 802.1ad tag naming a VLAN belongs to that VLAN:
+/// never to this interface's untagged instances (an advert of VLAN 100 must
+/// not move the untagged master); a VLAN sub-interface's instances are served
+/// by the program on that sub-interface, which sees its frames untagged. A
+/// priority tag (VLAN ID 0, 802.1p) is the untagged network's, as the stack
+/// takes it: its payload follows the tag.
 #[inline(always)]
-pub fn is_tagged(ctx: &impl Frame) -> Result<bool, ()> {
+pub fn l2_len(ctx: &impl Frame) -> Result<Option<usize>, ()> {
     let proto = be16_at(ctx, 12)?;
-    Ok(proto == ETH_P_8021Q || proto == ETH_P_8021AD)
+    if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
+        return Ok(Some(ETH_HLEN));
+    }
+    let tci = be16_at(ctx, ETH_HLEN)?;
+    let inner = be16_at(ctx, ETH_HLEN + 2)?;
+    if tci & 0x0fff != 0 || inner == ETH_P_8021Q || inner == ETH_P_8021AD {
+        return Ok(None);
+    }
+    Ok(Some(ETH_HLEN + VLAN_HLEN))
 }
 
-/// Parses an untagged Ethernet frame's EtherType and the IP header's
-/// protocol field.
+/// Parses the EtherType before `l3` (the end of the link-layer header,
+/// `l2_len`) and the IP header's protocol field.
 #[inline(always)]
-pub fn parse_l3(ctx: &impl Frame) -> Result<L3, ()> {
-    let l3 = ETH_HLEN;
-    let proto = be16_at(ctx, 12)?;
+pub fn parse_l3(ctx: &impl Frame, l3: usize) -> Result<L3, ()> {
+    let proto = be16_at(ctx, l3 - 2)?;
     Ok(match proto {
         // IPv4 protocol field: byte 9 of the header.
         ETH_P_IP if u8_at(ctx, l3 + 9)? == IPPROTO_VRRP => L3::Vrrp { l3, is_v6: false },

@@ -413,6 +413,22 @@ pub fn cases() -> Vec<Case> {
         frame: hop,
         verdict: Some(stats::DROP_TTL),
     });
+    // A priority tag (VLAN ID 0, 802.1p): the untagged network's advert.
+    let mut priority_tagged = v2.clone();
+    priority_tagged.splice(12..12, [0x81, 0x00, 0xa0, 0x00]);
+    cases.push(Case {
+        name: "802.1p priority tag (VLAN ID 0)",
+        frame: priority_tagged,
+        verdict: Some(stats::ADVERTS_RX),
+    });
+    // A priority tag around a VLAN tag: VLAN 7's.
+    let mut stacked = v2.clone();
+    stacked.splice(12..12, [0x81, 0x00, 0x00, 0x00, 0x81, 0x00, 0x00, 0x07]);
+    cases.push(Case {
+        name: "priority tag around a VLAN tag",
+        frame: stacked,
+        verdict: None,
+    });
     // A valid advert of VLAN 7 (802.1Q) and of an 802.1ad service VLAN: not
     // this untagged interface's, whatever it says.
     for (name, tpid) in [("802.1Q tag", [0x81, 0x00]), ("802.1ad tag", [0x88, 0xa8])] {

@@ -121,11 +121,20 @@ impl Daemon {
             .map(|i| i["state"].as_str().unwrap_or("").to_owned())
     }
 
-    /// A receive counter by name.
+    /// A counter by name. A daemon that does not answer, or a counter it
+    /// does not report, fails the test: a zero read from nothing would let
+    /// a check for "nothing counted" pass vacuously.
     pub fn counter(&self, name: &str) -> u64 {
-        self.status()
-            .and_then(|s| s["counters"][name].as_u64())
-            .unwrap_or(0)
+        let status = self.status().unwrap_or_else(|| {
+            panic!(
+                "xvrrpd in {} does not answer status:\n{}",
+                self.ns,
+                self.log_text()
+            )
+        });
+        status["counters"][name]
+            .as_u64()
+            .unwrap_or_else(|| panic!("status has no counter {name:?}: {}", status["counters"]))
     }
 
     pub fn signal(&self, sig: &str) {
@@ -136,12 +145,17 @@ impl Daemon {
         }
     }
 
-    /// The exit code if the daemon has already exited by itself.
+    /// How the daemon ended, if it has: its exit code, or 128 + the signal
+    /// that killed it (as a shell reports it), so a crash is never taken for
+    /// "still running".
     pub fn exited(&mut self) -> Option<i32> {
-        self.child
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten())
-            .and_then(|s| s.code())
+        use std::os::unix::process::ExitStatusExt as _;
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        Some(
+            status
+                .code()
+                .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)),
+        )
     }
 
     /// SIGTERM and wait (bounded); returns the exit status code.

@@ -94,10 +94,11 @@ impl Lab {
     }
 
     /// Starts `tcpdump -tt -e -n` on host `name`'s switch port for `secs`
-    /// (what the host sends, as the switch sees it); half a second later it
-    /// is listening. `Capture::text` waits for the end and returns its lines.
+    /// (what the host sends, as the switch sees it); returns once tcpdump says
+    /// it is listening (at most 5 s). `Capture::text` waits for the end and
+    /// returns its lines.
     pub fn capture(&self, name: &str, secs: f32, filter: &str) -> Capture {
-        let child = std::process::Command::new("ip")
+        let mut child = std::process::Command::new("ip")
             .args(["netns", "exec", self.switch.name(), "timeout", &secs.to_string()])
             .args([
                 "tcpdump",
@@ -110,10 +111,10 @@ impl Lab {
                 filter,
             ])
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("tcpdump (apt package tcpdump)");
-        std::thread::sleep(std::time::Duration::from_millis(500));
+        wait_listening(&mut child);
         Capture(child)
     }
 
@@ -146,6 +147,23 @@ impl Capture {
         let out = self.0.wait_with_output().expect("tcpdump output");
         String::from_utf8_lossy(&out.stdout).to_lowercase()
     }
+}
+
+/// Waits (at most 5 s) until tcpdump reports "listening on" on stderr;
+/// the rest of its stderr is drained in the background.
+pub fn wait_listening(child: &mut std::process::Child) {
+    use std::io::BufRead as _;
+    let stderr = child.stderr.take().expect("tcpdump's stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("listening on") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("tcpdump did not start listening within 5 s");
 }
 
 /// Waits (at most 5 s) until no address of `ns` is tentative: Duplicate

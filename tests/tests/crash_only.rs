@@ -17,8 +17,8 @@ use xvrrp_tests::{
 struct SharedBpffs(std::path::PathBuf);
 
 impl SharedBpffs {
-    fn mount() -> Self {
-        let dir = std::path::PathBuf::from(format!("/run/xvt-bpffs-{}", std::process::id()));
+    fn mount(tag: &str) -> Self {
+        let dir = std::path::PathBuf::from(format!("/run/xvt-bpffs-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let ok = std::process::Command::new("mount")
             .args(["-t", "bpf", "bpf"])
@@ -57,7 +57,7 @@ fn sigkilled_master_is_adopted_by_its_restart_without_a_state_change() {
     if !have_root("sigkilled_master_is_adopted_by_its_restart_without_a_state_change") {
         return;
     }
-    let bpffs = SharedBpffs::mount();
+    let bpffs = SharedBpffs::mount("crash");
     let shared = ["--bpffs", bpffs.0.to_str().unwrap()];
     let mut c = Classic::new("crash");
     c.start_daemon_args("a", "xdp", &shared);
@@ -140,4 +140,48 @@ fn sigkilled_master_is_adopted_by_its_restart_without_a_state_change() {
             .log_text()
             .contains("removing a previous run's data path")
     );
+}
+
+/// A backup that took over from a master that vanished (its link went down)
+/// still holds that master's last advert in the map. Killed and restarted,
+/// it resumes as master; the dead master's record (a higher priority) must
+/// not unseat it: only adverts heard after it became master count.
+#[test]
+fn restarted_master_ignores_the_record_of_a_master_that_died_before_it() {
+    if !have_root("restarted_master_ignores_the_record_of_a_master_that_died_before_it") {
+        return;
+    }
+    let bpffs = SharedBpffs::mount("stale");
+    let shared = ["--bpffs", bpffs.0.to_str().unwrap()];
+    let mut c = Classic::new("stale");
+    c.start_daemon("a", "xdp");
+    c.start_daemon_args("b", "xdp", &shared);
+    wait_for(Duration::from_secs(8), || {
+        c.state("a").as_deref() == Some("MASTER") && c.state("b").as_deref() == Some("BACKUP")
+    })
+    .expect("election");
+    // a disappears without a word (no priority-0 advert): b takes over.
+    c.lab.port("a", false);
+    wait_for(Duration::from_secs(6), || {
+        c.state("b").as_deref() == Some("MASTER")
+    })
+    .expect("b takes over");
+    c.daemon("b").signal("KILL");
+    std::thread::sleep(Duration::from_millis(200));
+    c.start_daemon_args("b", "xdp", &shared);
+    wait_for(Duration::from_secs(2), || {
+        c.state("b").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("b did not resume as master:\n{}", c.daemon("b").log_text()));
+    // Three of its adverts, each of which reads the map.
+    std::thread::sleep(Duration::from_secs(3));
+    let log = c.daemon("b").log_text();
+    assert_eq!(c.state("b").as_deref(), Some("MASTER"), "b stepped down:\n{log}");
+    assert_eq!(
+        c.daemon("b").status().unwrap()["instances"][0]["transitions"],
+        1,
+        "b: INIT -> MASTER only\n{log}"
+    );
+    assert!(!log.contains("split brain"), "no phantom peer:\n{log}");
+    println!("crash-only: a restarted takeover master ignored the dead master's record");
 }

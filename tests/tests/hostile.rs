@@ -38,6 +38,7 @@ fn hostile_frames_leave_a_master_alone(mode: &str) {
     let rx = |vrid: u8| table.iter().find(|(v, ..)| *v == vrid).map(|(.., rx)| rx);
     let ours = |vrid: u8| if vrid == 51 || vrid == 55 { rx(vrid) } else { None };
     let mut expected: BTreeMap<u32, u64> = BTreeMap::new();
+    let mut maybe: BTreeMap<u32, u64> = BTreeMap::new();
     let mut hostile = Vec::new();
     let mut malformed_ip = Vec::new();
     for case in cases::cases() {
@@ -47,19 +48,32 @@ fn hostile_frames_leave_a_master_alone(mode: &str) {
             Err(DecodeError::Tagged { .. }) => None,
             Err(e) => Some(e.stat()),
         };
-        // Frames with a broken IP header may not cross the switch (a bridge
-        // with br_netfilter drops them): they are left to the BPF_PROG_TEST_RUN
-        // table. Of the rest, XDP sees every frame; a socket-mode daemon what
-        // the IP stack delivers to its raw IPv4 socket: untagged IPv4,
+        // Frames with a broken IP header may or may not cross the switch (a
+        // Linux bridge with br_netfilter drops some): in XDP mode each may
+        // add up to its 10 to its reason, nothing else (the exact verdicts
+        // are the BPF_PROG_TEST_RUN table's). Of the rest, the kernel
+        // programs see every frame; a socket-mode daemon what the IP stack
+        // delivers to its raw IPv4 socket: untagged (or priority-tagged) IPv4
         // addressed to 224.0.0.18 (joined) or to a itself.
-        let delivered = cases::ip_well_formed(&case.frame)
+        let l3 = if case.frame[12..14] == [0x81, 0x00] {
+            18
+        } else {
+            14
+        };
+        let sound = cases::ip_well_formed(&case.frame);
+        let delivered = sound
             && (mode == "xdp"
-                || (case.frame[12..14] == [0x08, 0x00]
-                    && (case.frame[30..34] == [224, 0, 0, 18] || case.frame[30..34] == [192, 0, 2, 2])));
+                || (case.frame[l3 - 2..l3] == [0x08, 0x00]
+                    && (case.frame[l3 + 16..l3 + 20] == [224, 0, 0, 18]
+                        || case.frame[l3 + 16..l3 + 20] == [192, 0, 2, 2])));
         match verdict {
             Some(slot) if delivered => {
                 *expected.entry(slot).or_default() += 10;
                 hostile.push(case);
+            }
+            Some(slot) if !sound && mode == "xdp" => {
+                *maybe.entry(slot).or_default() += 10;
+                malformed_ip.push(case);
             }
             // Not for this daemon: it must still change nothing.
             _ => malformed_ip.push(case),
@@ -87,13 +101,20 @@ fn hostile_frames_leave_a_master_alone(mode: &str) {
     );
     for (slot, n) in &expected {
         let got = a.counter(names[slot]);
-        // The broken-IP frames may add to `length`, `type` or `checksum` when
-        // they get through, nothing else.
-        if [stats::DROP_LENGTH, stats::DROP_TYPE, stats::DROP_CHECKSUM].contains(slot) && mode == "xdp" {
-            assert!(got >= *n, "{mode}: {} counted {got}, at least {n}", names[slot]);
-        } else {
-            assert_eq!(got, *n, "{mode}: reason {} counted exactly", names[slot]);
-        }
+        let most = n + maybe.get(slot).copied().unwrap_or(0);
+        assert!(
+            (*n..=most).contains(&got),
+            "{mode}: reason {} counted {got}, expected {n} (up to {most} if the broken-IP frames got through)",
+            names[slot]
+        );
+    }
+    for (slot, n) in maybe.iter().filter(|(s, _)| !expected.contains_key(s)) {
+        let got = a.counter(names[slot]);
+        assert!(
+            got <= *n,
+            "{mode}: reason {} counted {got}, at most {n}",
+            names[slot]
+        );
     }
     std::thread::sleep(Duration::from_millis(500));
     assert!(masters(), "{mode}: still master");

@@ -132,6 +132,7 @@ fn test() -> Result<()> {
     util::step("daemon binary for the integration tests");
     cargo(&["build", "--package", "xvrrpd"]).status_ok()?;
     util::step("integration tests (network namespaces, XDP, real peers)");
+    setup::check_integration_prerequisites()?;
     // --nocapture: each test prints what it ran, so a log shows nothing was skipped.
     cargo(&["test", "--package", "xvrrp-tests", "--tests", "--", "--nocapture"]).status_ok()?;
     println!("\nall checks passed in {}", root.display());

@@ -187,3 +187,41 @@ fn ensure_apt_packages() -> Result<()> {
         .status_ok()
         .with_context(|| format!("cannot install {missing:?} with apt-get"))
 }
+
+/// Before the integration suite: it needs root (network namespaces, BPF),
+/// and the peers whose behaviour it takes as the reference must be the
+/// versions it was written against. Without either it would pass vacuously
+/// or compare against the wrong thing, so it refuses.
+pub fn check_integration_prerequisites() -> Result<()> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!(
+            "the integration tests need root (network namespaces, XDP, TC): run `sudo cargo xtask test`; \
+             `cargo test` alone runs them as skips"
+        );
+    }
+    let keepalived = peer_version("keepalived", &["--version"])?;
+    if !keepalived.contains("Keepalived v2.2.") {
+        bail!("the tests compare against keepalived 2.2.x; this machine has: {keepalived}");
+    }
+    let nginx = peer_version("nginx", &["-v"])?;
+    if !nginx.contains("nginx/1.") {
+        bail!("the classic tests run nginx 1.x; this machine has: {nginx}");
+    }
+    println!("peers: {} / {}", keepalived.trim(), nginx.trim());
+    Ok(())
+}
+
+/// What `program args` prints about its version (on stdout or stderr).
+fn peer_version(program: &str, args: &[&str]) -> Result<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("{program} is not installed (cargo xtask setup installs it)"))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(text.lines().next().unwrap_or("").to_owned())
+}

@@ -147,7 +147,8 @@ pub struct Engine {
     watched: Option<Vec<String>>,
     /// State changes of every instance so far.
     transitions_total: u64,
-    /// The `EVENTS_LOST` counter already answered with a sweep.
+    /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
+    /// the maps at start: a pinned counter outlives a restart).
     events_lost_seen: u64,
     /// One getifaddrs snapshot shared by the instances built in one batch
     /// (start-up, a reload): reading it per instance made starting N
@@ -322,6 +323,10 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &HostInfo) -> R
 impl Engine {
     /// Builds every instance, opens the sockets, fills the XDP maps.
     pub fn new(config: Config, mode: Mode, datapath: Option<Datapath>) -> Result<Self> {
+        let events_lost_seen = datapath
+            .as_ref()
+            .and_then(|dp| dp.counters().ok())
+            .map_or(0, |c| c[stats::EVENTS_LOST as usize]);
         let mut engine = Self {
             config: Config {
                 instances: Vec::new(),
@@ -348,7 +353,7 @@ impl Engine {
             adverts_tx_errors: 0,
             receivers_changed: false,
             xdp_attach: None,
-            events_lost_seen: 0,
+            events_lost_seen,
             links: HashMap::new(),
             watched: None,
             transitions_total: 0,
@@ -581,6 +586,11 @@ impl Engine {
                 );
                 if to != State::Master {
                     slot.other_master = None;
+                } else {
+                    // Only adverts heard from now on can unseat this master:
+                    // the map may still hold the record of a master that
+                    // died long ago (a takeover, a crash-only restart).
+                    slot.xdp_seen_ns = slot.xdp_seen_ns.max(monotonic_us() * 1000);
                 }
                 // vrrp_sync_group: members follow into MASTER and FAULT.
                 hops += 1;
@@ -1015,7 +1025,8 @@ impl Engine {
         let mut buf = vec![0u8; 2048];
         loop {
             let (n, meta) = match self.receivers[r].recv(&mut buf) {
-                Ok(x) => x,
+                Ok(Some(x)) => x,
+                Ok(None) => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(e) => {
                     warn!("receiving adverts: {e}");

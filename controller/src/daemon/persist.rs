@@ -50,13 +50,15 @@ fn fnv64(bytes: &[u8]) -> u64 {
 /// Identifies a configuration and mode: adoption requires an exact match.
 pub fn fingerprint(config: &Config, mode: &str) -> String {
     let text = serde_json::to_string(config).unwrap_or_default();
-    // The map layout too: a rebuilt binary whose maps have another shape
-    // must not adopt the old ones.
+    // The kernel programs too (a rebuilt object must replace the running
+    // one, not be skipped by adoption) and the map layout (a binary whose
+    // maps have another shape must not adopt the old ones).
     format!(
-        "{:016x}-{mode}-{}-maps{}",
+        "{:016x}-{mode}-{}-maps{}-obj{:016x}",
         fnv64(text.as_bytes()),
         env!("CARGO_PKG_VERSION"),
-        xvrrp_common::maps::LAYOUT_VERSION
+        xvrrp_common::maps::LAYOUT_VERSION,
+        fnv64(crate::datapath::EBPF_OBJECT)
     )
 }
 

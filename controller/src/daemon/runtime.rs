@@ -316,7 +316,15 @@ async fn run_async(opts: RunOptions) -> Result<()> {
 
     // Crash-only restart: adopt a data path left by a controller that died with
     // the same configuration; remove anything else a previous run left.
-    let fingerprint = persist::fingerprint(&config, choice_name(opts.mode));
+    // The data path's shape is part of what is adopted: where adverts are
+    // validated and who answers ARP/NDP.
+    let shape = format!(
+        "{}-{:?}-{:?}",
+        choice_name(opts.mode),
+        opts.adverts,
+        opts.responder
+    );
+    let fingerprint = persist::fingerprint(&config, &shape);
     if opts.mode != ModeChoice::Socket {
         persist::ensure_bpffs(&opts.bpffs)?;
     }

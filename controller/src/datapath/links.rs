@@ -87,11 +87,35 @@ impl Datapath {
             tracing::warn!("{w}");
         }
         let tc_link = match (policy.adverts, adopt_tc) {
-            (AdvertPath::Xdp, _) => None,
+            (AdvertPath::Xdp, stale) => {
+                // A classifier an earlier run left: it must not validate
+                // adverts beside XDP. Unpinned, it detaches.
+                if let Some(path) = stale {
+                    let _ = std::fs::remove_file(path);
+                }
+                None
+            }
             (AdvertPath::Tc, Some(path)) => {
                 Some(PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?)
             }
-            (AdvertPath::Tc, None) => Some(self.attach_tc_pinned(interface, index, pin_dir)?),
+            (AdvertPath::Tc, None) => match self.attach_tc_pinned(interface, index, pin_dir) {
+                Ok(link) => Some(link),
+                Err(e) => {
+                    // Kernels before 6.6 have no tcx links. XDP validates
+                    // adverts there, which cannot see a VLAN tag held in the
+                    // packet's metadata: say so rather than go blind.
+                    tracing::warn!(
+                        "{interface}: {e:#}; adverts are validated in XDP here, which does not see VLAN tags \
+                         that rx/tx VLAN offload keeps in metadata (turn rx VLAN offload off on trunks)"
+                    );
+                    None
+                }
+            },
+        };
+        let adverts = if tc_link.is_some() {
+            AdvertPath::Tc
+        } else {
+            AdvertPath::Xdp
         };
         self.set_iface_flags(index, if tc_link.is_some() { IFACE_ADVERTS_IN_TC } else { 0 })?;
         tracing::info!(
@@ -99,7 +123,7 @@ impl Datapath {
             driver = driver.as_deref().unwrap_or("?"),
             xdp = ?how,
             arp_ndp = ?answerer,
-            adverts = ?policy.adverts,
+            adverts = ?adverts,
             "data path attached"
         );
         self.attachments.push(Attachment {
@@ -107,7 +131,7 @@ impl Datapath {
             index,
             how,
             answerer,
-            adverts: policy.adverts,
+            adverts,
             link,
             tc_link,
         });

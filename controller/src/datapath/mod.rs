@@ -385,6 +385,7 @@ pub fn instance_key(ifindex: u32, v6: bool, vrid: u8) -> InstanceKey {
 
 /// The kernel's view of an instance: the same facts `vrrp::validate` uses.
 pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
+    let addr_key = random_u64();
     let auth_data = match rx.auth {
         Auth::Simple(data) => data,
         _ => [0; 8],
@@ -409,9 +410,22 @@ pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
         slot: 0,
         generation: 0,
         group: rx.group.map_or([0; 16], addr_bytes),
-        addr_sum: rx
-            .vips
-            .iter()
-            .fold(0u64, |sum, a| sum.wrapping_add(addr_mix(&addr_bytes(*a)))),
+        addr_sum: rx.vips.iter().fold(0u64, |sum, a| {
+            sum.wrapping_add(addr_mix(&addr_bytes(*a), addr_key))
+        }),
+        addr_key,
+    }
+}
+
+/// 64 random bits from the kernel (`getrandom`), for keys nobody outside
+/// may guess; the clock if the call fails (never expected on Linux 3.17+).
+fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: getrandom writes at most buf.len() bytes into buf.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n == 8 {
+        u64::from_ne_bytes(buf)
+    } else {
+        crate::net::sys::monotonic_us().rotate_left(29) ^ u64::from(std::process::id())
     }
 }

@@ -164,6 +164,16 @@ impl Receiver {
                 let on: libc::c_int = 1;
                 setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT, &on)?;
                 setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, libc::IPV6_RECVPKTINFO, &on)?;
+                // Told of any extension header, so such a packet is left out
+                // as the kernel programs leave it out (RFC 5798 5.1.2: an
+                // advert's next header is VRRP).
+                for opt in [
+                    libc::IPV6_RECVHOPOPTS,
+                    libc::IPV6_RECVDSTOPTS,
+                    libc::IPV6_RECVRTHDR,
+                ] {
+                    setsockopt(sock.as_raw_fd(), libc::IPPROTO_IPV6, opt, &on)?;
+                }
             }
             IpAddr::V4(g) => {
                 sock.join_multicast_v4_n(&g, &InterfaceIndexOrAddress::Index(ifindex))
@@ -181,11 +191,14 @@ impl Receiver {
     }
 
     /// One received packet: for IPv4 the whole IP packet (`meta` is `None`:
-    /// the header is in the bytes); for IPv6 the VRRP message and its IP facts.
-    pub fn recv(&self, buf: &mut [u8]) -> io::Result<(usize, Option<IpMeta>)> {
+    /// the header is in the bytes); for IPv6 the VRRP message and its IP
+    /// facts. `Ok(None)`: an IPv6 packet whose VRRP message sat behind
+    /// extension headers, which is no advert (the kernel programs do not
+    /// take it either).
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<IpMeta>)>> {
         // SAFETY: plain recvmsg with buffers that outlive the call.
         let mut name: libc::sockaddr_in6 = unsafe { mem::zeroed() };
-        let mut cmsg = [0u8; 128];
+        let mut cmsg = [0u8; 512];
         let mut iov = libc::iovec {
             iov_base: buf.as_mut_ptr().cast(),
             iov_len: buf.len(),
@@ -200,9 +213,10 @@ impl Receiver {
         let n = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut msg, 0) };
         let n = usize::try_from(check(isize_to_int(n))?).unwrap_or(0);
         if !self.v6 {
-            return Ok((n, None));
+            return Ok(Some((n, None)));
         }
         let mut hop = 0u8;
+        let mut extension_headers = msg.msg_flags & libc::MSG_CTRUNC != 0;
         let mut dst = Ipv6Addr::UNSPECIFIED;
         // SAFETY: walking the control messages the kernel wrote, within msg_controllen.
         unsafe {
@@ -215,19 +229,32 @@ impl Receiver {
                 } else if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_PKTINFO {
                     let info = libc::CMSG_DATA(c).cast::<libc::in6_pktinfo>().read_unaligned();
                     dst = Ipv6Addr::from(info.ipi6_addr.s6_addr);
+                } else if h.cmsg_level == libc::IPPROTO_IPV6
+                    && [
+                        libc::IPV6_HOPOPTS,
+                        libc::IPV6_DSTOPTS,
+                        libc::IPV6_RTHDR,
+                        libc::IPV6_RTHDRDSTOPTS,
+                    ]
+                    .contains(&h.cmsg_type)
+                {
+                    extension_headers = true;
                 }
                 c = libc::CMSG_NXTHDR(&msg, c);
             }
         }
+        if extension_headers {
+            return Ok(None);
+        }
         let src = Ipv6Addr::from(name.sin6_addr.s6_addr);
-        Ok((
+        Ok(Some((
             n,
             Some(IpMeta {
                 src: src.into(),
                 dst: dst.into(),
                 ttl: hop,
             }),
-        ))
+        )))
     }
 }
 

@@ -18,7 +18,7 @@
 
 use std::net::IpAddr;
 
-use xvrrp_common::vrrp::{ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, VRRP_TTL};
+use xvrrp_common::vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, VRRP_TTL};
 
 use super::codec::{
     Advert, Auth, ChecksumScope, DecodeError, Family,
@@ -319,7 +319,12 @@ pub fn validate_frame<'a>(
 ) -> Result<Accepted, DecodeError> {
     let (eth, payload) = EthernetHdr::decode(frame)?;
     if let Some(tci) = eth.vlan {
-        return Err(DecodeError::Tagged { vid: tci & 0x0fff });
+        // Another VLAN's frame, or a second tag; a priority tag (VLAN ID 0,
+        // 802.1p) is the untagged network's, as the stack takes it.
+        let inner_tag = eth.ethertype == ETH_P_8021Q || eth.ethertype == ETH_P_8021AD;
+        if tci & 0x0fff != 0 || inner_tag {
+            return Err(DecodeError::Tagged { vid: tci & 0x0fff });
+        }
     }
     match eth.ethertype {
         // The EtherType decides the family: a header whose version field
