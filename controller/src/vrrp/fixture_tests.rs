@@ -740,3 +740,13 @@ proptest! {
         prop_assert!(check(&frame[..cut]).is_err());
     }
 }
+
+#[test]
+fn a_packet_that_is_not_vrrp_is_not_judged_by_its_header_checksum() {
+    // Found by the differential fuzzer: the kernel programs look at the
+    // protocol before anything else, so userspace must too.
+    let mut frame = fixtures::v2_pass();
+    frame[23] = 0;
+    frame[24] ^= 0x40;
+    assert_eq!(check(&frame), Err(DecodeError::NotVrrp { protocol: 0 }));
+}

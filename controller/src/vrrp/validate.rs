@@ -257,15 +257,16 @@ pub fn validate_ipv4<'a>(
     lookup: impl Fn(u8) -> Option<&'a RxInstance>,
 ) -> Result<Accepted, DecodeError> {
     let (ip, payload) = Ipv4Hdr::decode(packet)?;
-    // The stack checks the header checksum before a raw socket sees the
-    // packet; a whole frame (the XDP path, the tests) is checked here.
-    if super::codec::checksum::checksum(&packet[..ip.header_len]) != 0 {
-        return Err(DecodeError::Ipv4HeaderChecksum);
-    }
     if ip.protocol != IPPROTO_VRRP {
         return Err(DecodeError::NotVrrp {
             protocol: ip.protocol,
         });
+    }
+    // The stack checks the header checksum before a raw socket sees the
+    // packet; a whole frame (the kernel programs' view, the tests) is
+    // checked here, once it is known to carry VRRP.
+    if super::codec::checksum::checksum(&packet[..ip.header_len]) != 0 {
+        return Err(DecodeError::Ipv4HeaderChecksum);
     }
     let meta = IpMeta {
         src: ip.src.into(),
