@@ -133,11 +133,23 @@ fn auto_mode_on_a_plain_veth_answers_arp_and_ndp_for_its_vips() {
     if !have_root("auto_mode_on_a_plain_veth_answers_arp_and_ndp_for_its_vips") {
         return;
     }
+    plain_veth_answers_arp_and_ndp("auto", ("native", "kernel"));
+}
+
+#[test]
+fn socket_mode_on_a_plain_veth_answers_arp_and_ndp_for_its_vips() {
+    if !have_root("socket_mode_on_a_plain_veth_answers_arp_and_ndp_for_its_vips") {
+        return;
+    }
+    plain_veth_answers_arp_and_ndp("socket", ("none", "kernel"));
+}
+
+fn plain_veth_answers_arp_and_ndp(mode: &str, data_path: (&str, &str)) {
     let mut lab = Lab::new();
     lab.host("a", &["192.0.2.1/24", "2001:db8::1/64"]);
     lab.host("b", &["192.0.2.2/24", "2001:db8::2/64"]);
     lab.host("c", &["192.0.2.3/24", "2001:db8::3/64"]);
-    let dir = Scratch::new("plainveth");
+    let dir = Scratch::new(&format!("plainveth-{mode}"));
     let conf = |prio| {
         v3_instance("VI_4", 51, prio, &["192.0.2.100/24"])
             + &v3_instance("VI_6", 52, prio, &["2001:db8::100/64"])
@@ -146,7 +158,7 @@ fn auto_mode_on_a_plain_veth_answers_arp_and_ndp_for_its_vips() {
         lab.get("a"),
         &dir.write("a.conf", &conf(200)),
         &dir.0.join("ra"),
-        "auto",
+        mode,
     );
     wait_for(master_down_v3(200) + Duration::from_secs(3), || {
         a.state("VI_4").as_deref() == Some("MASTER") && a.state("VI_6").as_deref() == Some("MASTER")
@@ -159,8 +171,8 @@ fn auto_mode_on_a_plain_veth_answers_arp_and_ndp_for_its_vips() {
     std::thread::sleep(master_down_v3(100) + SLACK);
     assert_eq!(
         interface_status(&a),
-        ("native".to_owned(), "kernel".to_owned()),
-        "auto on a veth: native XDP, ARP/NDP by the kernel"
+        (data_path.0.to_owned(), data_path.1.to_owned()),
+        "{mode} on a veth: how XDP is attached, who answers ARP/NDP"
     );
     let client = lab.get("c");
     let arping = client.exec(&["arping", "-c", "1", "-w", "2", "-i", "eth0", "192.0.2.100"]);
@@ -187,7 +199,7 @@ fn auto_mode_on_a_plain_veth_answers_arp_and_ndp_for_its_vips() {
         kb.log_text()
     );
     println!(
-        "field: plain veth, auto mode: ARP and NDP for the VIPs answered (by the kernel), keepalived stayed backup"
+        "field: plain veth, {mode} mode: ARP and NDP for the VIPs answered (by the kernel), keepalived stayed backup"
     );
 }
 
@@ -550,4 +562,70 @@ fn advert_behind_extension_headers_changes_nothing_socket() {
         return;
     }
     advert_behind_extension_headers_changes_nothing("socket");
+}
+
+/// A second xvrrpd (its own `--run-dir`) on the same host and link as a
+/// first one in XDP mode, for another VRID whose better master is on another
+/// host: the first daemon's programs pass that VRID's adverts on, so the
+/// second hears its peer and stays BACKUP.
+#[test]
+fn second_xvrrpd_beside_the_first_keeps_hearing_its_peer() {
+    if !have_root("second_xvrrpd_beside_the_first_keeps_hearing_its_peer") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    lab.host("b", &["192.0.2.2/24"]);
+    let dir = Scratch::new("second");
+    let first = Daemon::start(
+        lab.get("a"),
+        &dir.write("x1.conf", &v3_instance("VI_51", 51, 100, &["192.0.2.151/24"])),
+        &dir.0.join("x1"),
+        "auto",
+    );
+    wait_for(master_down_v3(100) + Duration::from_secs(3), || {
+        first.state("VI_51").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("the first xvrrpd never became master: {:?}", first.status()));
+    std::fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let kb = Keepalived::start(
+        lab.get("b"),
+        &dir.write("kb.conf", &v3_instance("VI_61", 61, 200, &["192.0.2.161/24"])),
+        &dir.0.join("kb"),
+    );
+    wait_for(master_down_v3(200) + Duration::from_secs(3), || {
+        addrs(&lab, "b").contains("192.0.2.161/24")
+    })
+    .unwrap_or_else(|| panic!("keepalived on b never became master:\n{}", kb.log_text()));
+    let second = Daemon::start(
+        lab.get("a"),
+        &dir.write("x2.conf", &v3_instance("VI_61", 61, 100, &["192.0.2.161/24"])),
+        &dir.0.join("x2"),
+        "auto",
+    );
+    wait_for(Duration::from_secs(5), || second.state("VI_61").is_some())
+        .unwrap_or_else(|| panic!("the second xvrrpd does not answer:\n{}", second.log_text()));
+    let watch = Instant::now();
+    while watch.elapsed() < master_down_v3(100) * 2 {
+        assert_ne!(
+            second.state("VI_61").as_deref(),
+            Some("MASTER"),
+            "the second xvrrpd took VRID 61 over: it does not hear b\n{}",
+            second.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        first.state("VI_51").as_deref(),
+        Some("MASTER"),
+        "the first stays master of its own"
+    );
+    assert!(
+        first.counter("foreign") > 0,
+        "the first passed VRID 61's adverts on"
+    );
+    println!(
+        "field: a second xvrrpd ({}) beside the first stayed BACKUP for VRID 61",
+        second.status().map(|s| s["mode"].to_string()).unwrap_or_default()
+    );
 }

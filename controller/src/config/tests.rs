@@ -624,3 +624,48 @@ proptest! {
         let _ = load_str("k.conf", &lines.join("\n"), Some(&host()));
     }
 }
+
+#[test]
+fn ipv6_vip_options_follow_keepalived() {
+    // keepalived 2.2.7 (vrrp_ipaddress.c): IPv6 VIPs get IFA_F_NODAD unless
+    // `-nodad` (which turns DAD back on); a /128 without `preferred_lft` is
+    // deprecated (0), any other prefix preferred forever.
+    let text = "vrrp_instance V6 {\n interface eth0\n virtual_router_id 1\n virtual_ipaddress {\n  \
+                2001:db8::100/64\n  2001:db8::101\n  2001:db8::102/64 -nodad preferred_lft 30\n  \
+                2001:db8::103 preferred_lft forever\n }\n}\n";
+    let (config, diags) = ok(text);
+    assert!(!has(&diags, "not supported"), "{diags:#?}");
+    let vips = &config.instances[0].vips;
+    let got: Vec<(bool, u32)> = vips
+        .iter()
+        .map(|v| (v.dad, v.effective_preferred_lft()))
+        .collect();
+    assert_eq!(
+        got,
+        [(false, u32::MAX), (false, 0), (true, 30), (false, u32::MAX)]
+    );
+    let (_, diags) = check(&instance("BAD", "").replace("192.0.2.100/24", "2001:db8::1 preferred_lft soon"));
+    assert!(
+        has(
+            &diags,
+            "preferred_lft 'soon' is neither a number of seconds nor 'forever'"
+        ),
+        "{diags:#?}"
+    );
+}
+
+#[test]
+fn skip_check_adv_addr_reaches_the_instance() {
+    let (config, _) = ok(&instance("A", " skip_check_adv_addr"));
+    assert!(config.instances[0].skip_check_adv_addr);
+    let (config, _) = ok(&instance("B", " skip_check_adv_addr false"));
+    assert!(
+        !config.instances[0].skip_check_adv_addr,
+        "false means false (keepalived takes it as on)"
+    );
+    let (config, _) = ok(&format!(
+        "global_defs {{\n vrrp_skip_check_adv_addr\n}}\n{}",
+        instance("C", "")
+    ));
+    assert!(config.instances[0].skip_check_adv_addr, "the global default");
+}
