@@ -36,6 +36,22 @@ fn v3_instance(name: &str, vrid: u8, priority: u8, vips: &[&str]) -> String {
     )
 }
 
+/// Waits until `d` reports `instance` MASTER, bounded by its
+/// Master_Down_Interval at `priority` plus start-up time; panics with its
+/// status and log otherwise.
+fn wait_master(d: &Daemon, instance: &str, priority: u8) {
+    wait_for(master_down_v3(priority) + Duration::from_secs(3), || {
+        d.state(instance).as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "{instance} never became master: {:?}\n{}",
+            d.status(),
+            d.log_text()
+        )
+    });
+}
+
 fn addrs(lab: &Lab, host: &str) -> String {
     let out = lab.get(host).ip(&["-o", "addr", "show", "dev", "eth0"]);
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -310,10 +326,7 @@ fn better_adverts_that_must_change_nothing(mode: &str) {
         &dir.write("b.conf", &v3_instance("VI_1", 51, 50, &["192.0.2.151/24"])),
         &dir.0.join("kb"),
     );
-    wait_for(master_down_v3(100) + Duration::from_secs(3), || {
-        a.state("VI_1").as_deref() == Some("MASTER")
-    })
-    .unwrap_or_else(|| panic!("a never became master: {:?}", a.status()));
+    wait_master(&a, "VI_1", 100);
     let transitions = |d: &Daemon| d.status().map(|s| s["instances"][0]["transitions"].clone());
     let before = transitions(&a);
 
@@ -507,10 +520,7 @@ fn advert_behind_extension_headers_changes_nothing(mode: &str) {
         &dir.0.join("ra"),
         mode,
     );
-    wait_for(master_down_v3(100) + Duration::from_secs(3), || {
-        a.state("VI_6").as_deref() == Some("MASTER")
-    })
-    .unwrap_or_else(|| panic!("a never became master: {:?}", a.status()));
+    wait_master(&a, "VI_6", 100);
     let src: std::net::Ipv6Addr = "fe80::66".parse().unwrap();
     let dst: std::net::Ipv6Addr = "ff02::12".parse().unwrap();
     let vrrp = Advert {
@@ -583,10 +593,7 @@ fn second_xvrrpd_beside_the_first_keeps_hearing_its_peer() {
         &dir.0.join("x1"),
         "auto",
     );
-    wait_for(master_down_v3(100) + Duration::from_secs(3), || {
-        first.state("VI_51").as_deref() == Some("MASTER")
-    })
-    .unwrap_or_else(|| panic!("the first xvrrpd never became master: {:?}", first.status()));
+    wait_master(&first, "VI_51", 100);
     std::fs::create_dir_all(dir.0.join("kb")).unwrap();
     let kb = Keepalived::start(
         lab.get("b"),

@@ -44,6 +44,22 @@ fn run(dp: &mut Datapath, frame: &[u8]) -> (u32, Vec<u8>) {
     (res.return_value, out)
 }
 
+/// The verdict slots that moved since `before` are exactly the case's.
+fn assert_counted(dp: &Datapath, before: &[u64], case: &cases::Case, program: &str) {
+    let after = dp.counters().unwrap();
+    let moved: Vec<u32> = stats::VERDICTS
+        .iter()
+        .copied()
+        .filter(|&s| after[s as usize] != before[s as usize])
+        .collect();
+    assert_eq!(
+        moved,
+        case.verdict.into_iter().collect::<Vec<_>>(),
+        "{}: {program} counted under slots {moved:?}",
+        case.name
+    );
+}
+
 fn configured() -> Datapath {
     let mut dp = Datapath::load().expect("load");
     // BPF_PROG_TEST_RUN returns XDP_TX frames to the caller: answering in
@@ -67,18 +83,7 @@ fn kernel_and_userspace_agree_on_every_case() {
     for case in &table {
         let before = dp.counters().unwrap();
         let (action, out) = run(&mut dp, &case.frame);
-        let after = dp.counters().unwrap();
-        let moved: Vec<u32> = stats::VERDICTS
-            .iter()
-            .copied()
-            .filter(|&s| after[s as usize] != before[s as usize])
-            .collect();
-        assert_eq!(
-            moved,
-            case.verdict.into_iter().collect::<Vec<_>>(),
-            "{}: kernel counted under slots {moved:?}",
-            case.name
-        );
+        assert_counted(&dp, &before, case, "XDP");
         match case.verdict {
             // Another speaker's advert, or a tagged frame: the stack gets it as it came.
             None => assert_eq!(
@@ -147,18 +152,7 @@ fn tc_classifier_agrees_on_every_case() {
             }
             Err(e) => panic!("{}: BPF_PROG_TEST_RUN (TC): {e:?}", case.name),
         };
-        let after = dp.counters().unwrap();
-        let moved: Vec<u32> = stats::VERDICTS
-            .iter()
-            .copied()
-            .filter(|&s| after[s as usize] != before[s as usize])
-            .collect();
-        assert_eq!(
-            moved,
-            case.verdict.into_iter().collect::<Vec<_>>(),
-            "{}: TC counted under slots {moved:?}",
-            case.name
-        );
+        assert_counted(&dp, &before, case, "TC");
         let want = match case.verdict {
             None => TC_ACT_OK,
             Some(v) if stats::PASSED.contains(&v) => TC_ACT_OK,
@@ -467,26 +461,8 @@ fn arping_for_an_active_vip_gets_the_xdp_reply() {
     );
 
     dp_b.remove_vip(pair.b.ifindex("veth0"), IpAddr::V4(vip)).unwrap();
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            pair.a.name(),
-            "arping",
-            "-c",
-            "1",
-            "-w",
-            "1",
-            "-I",
-            "veth0",
-            "192.0.2.100",
-        ])
-        .output()
-        .unwrap();
     assert!(
-        !String::from_utf8_lossy(&out.stdout)
-            .to_lowercase()
-            .contains("00:00:5e:00:01:33"),
+        !arping_from(&pair).contains("00:00:5e:00:01:33"),
         "no reply once inactive"
     );
 }
