@@ -70,8 +70,8 @@ impl Lab {
     /// with `addrs`: the interface disappears and comes back with a new index.
     pub fn replug(&mut self, name: &str, addrs: &[&str]) {
         let ns_name = self.get(name).name().to_owned();
+        // Deleted and added again at once, as a container or a hotplug can.
         self.get(name).ip(&["link", "del", "eth0"]);
-        std::thread::sleep(std::time::Duration::from_millis(300));
         let port = format!("p-{name}");
         self.switch.ip(&[
             "link", "add", &port, "type", "veth", "peer", "name", "eth0", "netns", &ns_name,
