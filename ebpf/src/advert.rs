@@ -239,7 +239,10 @@ fn check_and_record(ctx: &impl Frame, l3: usize, is_v6: bool) -> Result<(), u32>
         vrid,
         _pad: [0; 2],
     };
-    let cfg = unsafe { XVRRP_INSTANCES.get(key) }.ok_or(stats::FOREIGN)?;
+    // A copy: the controller may rewrite the entry while this runs, and a
+    // hash map recycles the old element.
+    let cfg: InstanceConfig = *unsafe { XVRRP_INSTANCES.get(key) }.ok_or(stats::FOREIGN)?;
+    let cfg = &cfg;
     let dst = addr_at(ctx, ip.dst, is_v6)?;
     if !addressed_to(cfg, &dst, is_v6) {
         return Err(stats::FOREIGN);

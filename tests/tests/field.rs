@@ -392,6 +392,23 @@ fn better_adverts_that_must_change_nothing(mode: &str) {
         a.counter("addr_list"),
         a.counter("interval")
     );
+    // The control: the same advert with a priority tag (VLAN ID 0, 802.1p),
+    // which is the untagged network's (on this bridge the tag travels in the
+    // metadata): it is a better master's advert, and a steps down for it.
+    let mut priority_tagged = plain.clone();
+    priority_tagged.splice(12..12, [0x81, 0x00, 0xa0, 0x00]);
+    {
+        let _in_x = lab.get("x").enter();
+        let tx = PacketSocket::open("eth0").expect("AF_PACKET in x");
+        tx.send(&priority_tagged).expect("send");
+    }
+    wait_for(SLACK, || a.state("VI_1").as_deref() == Some("BACKUP")).unwrap_or_else(|| {
+        panic!(
+            "{mode}: a priority-tagged better advert did not move a: {:?}\n{}",
+            a.status(),
+            a.log_text()
+        )
+    });
 }
 
 /// The default: adverts validated at TC ingress. On a veth (and behind rx
@@ -556,6 +573,16 @@ fn advert_behind_extension_headers_changes_nothing(mode: &str) {
     assert_eq!(a.counter("adverts_rx"), 0, "{mode}: nothing accepted");
     assert_eq!(a.counter("vrrp_seen"), seen, "{mode}: not counted as VRRP either");
     println!("field ({mode}): an IPv6 advert behind a hop-by-hop header was left out");
+    // The control: the same advert without the extension header moves a.
+    let mut plain = xvrrp_tests::frames::ipv6_frame([2, 0, 0, 0, 0, 0x66], src, 255, &vrrp);
+    plain[20] = IPPROTO_VRRP;
+    {
+        let _in_x = lab.get("x").enter();
+        let tx = PacketSocket::open("eth0").expect("AF_PACKET in x");
+        tx.send(&plain).expect("send");
+    }
+    wait_for(SLACK, || a.state("VI_6").as_deref() == Some("BACKUP"))
+        .unwrap_or_else(|| panic!("{mode}: the plain better advert did not move a: {:?}", a.status()));
 }
 
 #[test]

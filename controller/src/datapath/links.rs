@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context as _, Result};
 use aya::programs::{
-    SchedClassifier, TcAttachType, XdpMode,
+    LinkOrder, SchedClassifier, TcAttachType, XdpMode,
     links::{FdLink, PinnedLink},
+    tc::TcAttachOptions,
 };
 use xvrrp_common::maps::{self, IFACE_ADVERTS_IN_TC};
 
@@ -103,10 +104,16 @@ impl Datapath {
                 Err(e) => {
                     // Kernels before 6.6 have no tcx links. XDP validates
                     // adverts there, which cannot see a VLAN tag held in the
-                    // packet's metadata: say so rather than go blind.
+                    // packet's metadata, nor a bond's adverts (it runs on the
+                    // slaves): say so rather than go blind.
                     tracing::warn!(
                         "{interface}: {e:#}; adverts are validated in XDP here, which does not see VLAN tags \
-                         that rx/tx VLAN offload keeps in metadata (turn rx VLAN offload off on trunks)"
+                         that rx/tx VLAN offload keeps in metadata (turn rx VLAN offload off on trunks){}",
+                        if driver.as_deref() == Some("bonding") {
+                            "; on a bond it does not see the bond's adverts at all: use --mode socket"
+                        } else {
+                            ""
+                        }
                     );
                     None
                 }
@@ -142,8 +149,15 @@ impl Datapath {
     /// link, kernel 6.6+) and pins it as `pin_dir/tc-IFNAME-IFINDEX`.
     fn attach_tc_pinned(&mut self, interface: &str, index: u32, pin_dir: &Path) -> Result<PinnedLink> {
         let program = self.tc_program()?;
+        // A tcx link only: on kernels without tcx, aya would fall back to a
+        // netlink filter, which is no bpf_link, cannot be pinned, and would be
+        // left behind on the interface when the fallback to XDP adverts runs.
         let link_id = program
-            .attach(interface, TcAttachType::Ingress)
+            .attach_with_options(
+                interface,
+                TcAttachType::Ingress,
+                TcAttachOptions::TcxOrder(LinkOrder::default()),
+            )
             .with_context(|| {
                 format!(
                     "attaching the TC advert classifier to {interface} (kernels before 6.6: --adverts-in xdp)"
