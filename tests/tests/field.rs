@@ -663,3 +663,61 @@ fn second_xvrrpd_beside_the_first_keeps_hearing_its_peer() {
         second.status().map(|s| s["mode"].to_string()).unwrap_or_default()
     );
 }
+
+/// An instance on a macvlan (no native XDP in its driver): `--mode xdp`
+/// refuses to start and says why; `auto` attaches generic XDP on that
+/// interface and runs (the per-interface fallback), answering ARP in XDP
+/// (generic XDP transmits through the stack, so its replies arrive).
+#[test]
+fn xdp_mode_refuses_a_driver_without_native_xdp_and_auto_falls_back_per_interface() {
+    if !have_root("xdp_mode_refuses_a_driver_without_native_xdp_and_auto_falls_back_per_interface") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &[]);
+    lab.host("c", &["192.0.2.3/24"]);
+    let a = lab.get("a");
+    a.ip(&[
+        "link", "add", "mv0", "link", "eth0", "type", "macvlan", "mode", "bridge",
+    ]);
+    a.ip(&["addr", "add", "192.0.2.1/24", "dev", "mv0"]);
+    a.ip(&["link", "set", "mv0", "up"]);
+    let dir = Scratch::new("macvlan");
+    let conf = v3_instance("VI_1", 51, 100, &["192.0.2.100/24"]).replace("interface eth0", "interface mv0");
+    let conf = dir.write("a.conf", &conf);
+    let mut refused = Daemon::start(lab.get("a"), &conf, &dir.0.join("rx"), "xdp");
+    let code = wait_for(Duration::from_secs(5), || refused.exited().is_some())
+        .and_then(|_| refused.exited())
+        .unwrap_or_else(|| panic!("--mode xdp kept running on a macvlan:\n{}", refused.log_text()));
+    assert_ne!(code, 0, "--mode xdp without native XDP must fail");
+    assert!(
+        refused.log_text().contains("mv0"),
+        "the error names the interface:\n{}",
+        refused.log_text()
+    );
+    let auto = Daemon::start(lab.get("a"), &conf, &dir.0.join("ra"), "auto");
+    wait_master(&auto, "VI_1", 100);
+    let st = auto.status().unwrap();
+    assert_eq!(st["mode"], "xdp");
+    let mv0 = st["interfaces"]
+        .as_array()
+        .and_then(|l| l.iter().find(|i| i["name"] == "mv0"))
+        .cloned()
+        .unwrap_or_else(|| panic!("no mv0 in {st}"));
+    assert_eq!(
+        (mv0["xdp"].as_str(), mv0["arp_ndp"].as_str()),
+        (Some("generic"), Some("xdp"))
+    );
+    let arping = lab
+        .get("c")
+        .exec(&["arping", "-c", "1", "-w", "2", "-i", "eth0", "192.0.2.100"]);
+    let text = String::from_utf8_lossy(&arping.stdout).to_lowercase();
+    assert!(
+        text.contains("1 packets received") || text.contains("bytes from"),
+        "no ARP reply: {text}"
+    );
+    assert!(auto.counter("arp_replies") >= 1, "XDP answered it");
+    println!(
+        "field: --mode xdp refused mv0 (exit {code}); auto ran generic XDP there and answered ARP in XDP"
+    );
+}
