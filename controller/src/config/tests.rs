@@ -669,3 +669,14 @@ fn skip_check_adv_addr_reaches_the_instance() {
     ));
     assert!(config.instances[0].skip_check_adv_addr, "the global default");
 }
+
+#[test]
+fn auth_type_ah_is_an_error_for_check_not_a_surprise_at_run() {
+    let body = " authentication {\n  auth_type AH\n  auth_pass secret\n }";
+    let (config, diags) = check(&instance("V", body));
+    assert!(config.is_none(), "refused");
+    assert!(
+        has(&diags, "auth_type AH is not supported by xvrrp"),
+        "{diags:#?}"
+    );
+}

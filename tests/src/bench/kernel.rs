@@ -74,6 +74,8 @@ pub fn run(opts: &Options, report: &mut Report) {
             .expect("instance map");
     }
     let vip = Ipv4Addr::new(192, 0, 2, 100);
+    // The row measures the XDP answer: test_run returns the XDP_TX frame.
+    dp.answer_in_xdp(1);
     dp.set_vip(1, IpAddr::V4(vip), [0, 0, 0x5e, 0, 1, 51], 51, true)
         .expect("VIP map");
     let udp = frames::udp_frame([192, 0, 2, 1], [192, 0, 2, 2]);

@@ -408,6 +408,18 @@ fn auth(d: &InstanceDraft, version: u8, family: Family, strict: bool, sink: &mut
         "auth_type without auth_pass"
     } else if family == Family::Ipv6 && kind.v == AuthType::Ah {
         "AH authentication does not work with IPv6"
+    } else if kind.v == AuthType::Ah {
+        // keepalived still speaks it; xvrrp does not, and a daemon that
+        // starts and then cannot authenticate would split the VRID. Refused
+        // here so `check` says so before `run` does.
+        sink.error(
+            &kind.at,
+            format!(
+                "vrrp_instance {name}: auth_type AH is not supported by xvrrp (RFC 3768 removed it); \
+                 use PASS or no authentication"
+            ),
+        );
+        return None;
     } else {
         let pass = d.auth_pass.as_ref().map(|p| p.v.clone()).unwrap_or_default();
         return Some(Auth { kind: kind.v, pass });
