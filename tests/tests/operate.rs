@@ -1,0 +1,112 @@
+//! What an operator reads, as the README promises it: the `status` table,
+//! the control socket's permissions, the Prometheus metrics.
+
+use std::{
+    io::{Read as _, Write as _},
+    net::TcpStream,
+    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    process::Command,
+    time::Duration,
+};
+
+use xvrrp_tests::{
+    daemon::{Daemon, Scratch, wait_for, xvrrpd_bin},
+    have_root,
+    lab::Lab,
+    netns::NetNs,
+};
+
+const CONF: &str = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  version 3\n  virtual_router_id 51\n  \
+priority 100\n  advert_int 1\n  virtual_ipaddress {\n    192.0.2.100/24\n  }\n}\n";
+
+/// `GET /` on `addr` from inside `ns`; the whole answer (head and body).
+fn http_get(ns: &NetNs, addr: &'static str) -> String {
+    let path = format!("/run/netns/{}", ns.name());
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(path).unwrap();
+        // SAFETY: this helper thread alone moves into the namespace.
+        assert_eq!(
+            unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) },
+            0
+        );
+        let mut s = TcpStream::connect(addr).expect("metrics endpoint");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+        let mut body = String::new();
+        let _ = s.read_to_string(&mut body);
+        body
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn status_table_control_socket_and_metrics_say_what_the_readme_promises() {
+    if !have_root("status_table_control_socket_and_metrics_say_what_the_readme_promises") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    let dir = Scratch::new("operate");
+    let run_dir = dir.0.join("ra");
+    let a = Daemon::start_args(
+        lab.get("a"),
+        &dir.write("a.conf", CONF),
+        &run_dir,
+        "auto",
+        &["--metrics", "127.0.0.1:9651"],
+    );
+    wait_for(Duration::from_secs(8), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("a never became master:\n{}", a.log_text()));
+
+    // The table: one row per instance, the mode, one line per interface.
+    let out = Command::new("ip")
+        .args(["netns", "exec", lab.get("a").name()])
+        .arg(xvrrpd_bin())
+        .arg("status")
+        .arg("--run-dir")
+        .arg(&run_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    let row = table
+        .lines()
+        .find(|l| l.starts_with("VI_1"))
+        .unwrap_or_else(|| panic!("no VI_1 row:\n{table}"));
+    for want in ["eth0", "51", "MASTER", "100", "192.0.2.1", "192.0.2.100/24"] {
+        assert!(row.contains(want), "the row lacks {want}: {row}");
+    }
+    assert!(table.contains("mode: xdp"), "{table}");
+    assert!(
+        table.contains("interface eth0: xdp native, adverts validated in tc, arp/ndp answered by kernel"),
+        "{table}"
+    );
+
+    // Root-only: status shows the configuration.
+    let sock = std::fs::metadata(run_dir.join("xvrrpd.sock")).unwrap();
+    assert_eq!(sock.permissions().mode() & 0o777, 0o600, "control socket mode");
+    assert_eq!(sock.uid(), 0, "owned by root");
+
+    // Metrics: the states, the priorities, the packet counters.
+    let m = http_get(lab.get("a"), "127.0.0.1:9651");
+    assert!(m.starts_with("HTTP/1.0 200"), "{m}");
+    for want in [
+        "xvrrp_instance_state{instance=\"VI_1\",vrid=\"51\",state=\"MASTER\"} 1",
+        "xvrrp_instance_state{instance=\"VI_1\",vrid=\"51\",state=\"BACKUP\"} 0",
+        "xvrrp_effective_priority{instance=\"VI_1\",vrid=\"51\"} 100",
+        "xvrrp_transitions_total{instance=\"VI_1\",vrid=\"51\"} 2",
+        "xvrrp_packets_total{kind=\"foreign\"} 0",
+    ] {
+        assert!(m.contains(want), "metrics lack {want}:\n{m}");
+    }
+    let sent: u64 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("xvrrp_packets_total{kind=\"adverts_tx\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no adverts_tx in\n{m}"));
+    assert!(sent >= 1, "the master's adverts are counted");
+    println!("operate: status table, socket 0600 root, metrics with states, priorities and counters");
+}
