@@ -110,3 +110,92 @@ fn status_table_control_socket_and_metrics_say_what_the_readme_promises() {
     assert!(sent >= 1, "the master's adverts are counted");
     println!("operate: status table, socket 0600 root, metrics with states, priorities and counters");
 }
+
+fn instance(name: &str, vrid: u8, priority: u8) -> String {
+    format!(
+        "vrrp_instance {name} {{\n  state BACKUP\n  interface eth0\n  version 3\n  virtual_router_id {vrid}\n  \
+         priority {priority}\n  advert_int 1\n  virtual_ipaddress {{\n    192.0.2.{vrid}/24\n  }}\n}}\n"
+    )
+}
+
+fn has_addr(lab: &Lab, addr: &str) -> bool {
+    let out = lab.get("a").ip(&["-o", "addr", "show", "dev", "eth0"]);
+    String::from_utf8_lossy(&out.stdout).contains(addr)
+}
+
+/// SIGHUP as the README describes it: an unchanged instance keeps its state
+/// and timers, a changed one restarts with the new settings, a removed one
+/// stops (its VIP goes), an added one starts.
+#[test]
+fn sighup_keeps_unchanged_restarts_changed_stops_removed_starts_added() {
+    if !have_root("sighup_keeps_unchanged_restarts_changed_stops_removed_starts_added") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    let dir = Scratch::new("reload");
+    let path = dir.write(
+        "a.conf",
+        &(instance("KEEP", 51, 100) + &instance("CHANGE", 52, 100) + &instance("REMOVE", 53, 100)),
+    );
+    let a = Daemon::start(lab.get("a"), &path, &dir.0.join("ra"), "auto");
+    let master = |n: &str| a.state(n).as_deref() == Some("MASTER");
+    wait_for(Duration::from_secs(8), || {
+        master("KEEP") && master("CHANGE") && master("REMOVE")
+    })
+    .unwrap_or_else(|| panic!("not all masters: {:?}", a.status()));
+    assert!(has_addr(&lab, "192.0.2.53/24"));
+    let transitions = |n: &str| {
+        a.status().and_then(|s| {
+            s["instances"]
+                .as_array()?
+                .iter()
+                .find(|i| i["name"] == n)
+                .map(|i| i["transitions"].as_u64().unwrap_or(0))
+        })
+    };
+    assert_eq!(transitions("KEEP"), Some(2));
+
+    std::fs::write(
+        &path,
+        instance("KEEP", 51, 100) + &instance("CHANGE", 52, 110) + &instance("ADD", 54, 100),
+    )
+    .unwrap();
+    a.signal("HUP");
+    wait_for(Duration::from_secs(8), || {
+        master("CHANGE") && master("ADD") && a.state("REMOVE").is_none()
+    })
+    .unwrap_or_else(|| panic!("reload did not settle: {:?}\n{}", a.status(), a.log_text()));
+    assert_eq!(
+        transitions("KEEP"),
+        Some(2),
+        "the unchanged instance was left alone"
+    );
+    assert!(master("KEEP"));
+    let change = a.status().unwrap()["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["name"] == "CHANGE")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        change["priority"], 110,
+        "the changed instance runs the new settings"
+    );
+    assert!(
+        !has_addr(&lab, "192.0.2.53/24"),
+        "the removed instance's VIP is gone"
+    );
+    assert!(
+        has_addr(&lab, "192.0.2.54/24"),
+        "the added instance holds its VIP"
+    );
+    assert!(
+        has_addr(&lab, "192.0.2.51/24"),
+        "the unchanged instance kept its VIP"
+    );
+    println!(
+        "operate: SIGHUP kept KEEP (2 transitions), restarted CHANGE at 110, stopped REMOVE, started ADD"
+    );
+}
