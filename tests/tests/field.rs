@@ -721,3 +721,110 @@ fn xdp_mode_refuses_a_driver_without_native_xdp_and_auto_falls_back_per_interfac
         "field: --mode xdp refused mv0 (exit {code}); auto ran generic XDP there and answered ARP in XDP"
     );
 }
+
+/// Unicast VRRPv3 against keepalived: xvrrpd and keepalived name each other
+/// as `unicast_peer`; the better one is master, the other hears it and stays
+/// backup, and takes over when the master stops.
+#[test]
+fn unicast_pair_with_keepalived() {
+    if !have_root("unicast_pair_with_keepalived") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    lab.host("b", &["192.0.2.2/24"]);
+    let dir = Scratch::new("unicast-ka");
+    let conf = |prio: u8, src: &str, peer: &str| {
+        v3_instance("VI_U", 70, prio, &["192.0.2.170/24"]).replace(
+            "    advert_int 1\n",
+            &format!(
+                "    advert_int 1\n    unicast_src_ip {src}\n    unicast_peer {{\n        {peer}\n    }}\n"
+            ),
+        )
+    };
+    let mut a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf(150, "192.0.2.1", "192.0.2.2")),
+        &dir.0.join("ra"),
+        "auto",
+    );
+    wait_master(&a, "VI_U", 150);
+    std::fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let kb = Keepalived::start(
+        lab.get("b"),
+        &dir.write("b.conf", &conf(100, "192.0.2.2", "192.0.2.1")),
+        &dir.0.join("kb"),
+    );
+    std::thread::sleep(master_down_v3(100) + SLACK);
+    assert!(
+        !addrs(&lab, "b").contains("192.0.2.170"),
+        "keepalived took over:\n{}",
+        kb.log_text()
+    );
+    // a leaves (priority 0 to its peer): keepalived takes over within its Skew_Time.
+    assert_eq!(a.stop(), Some(0));
+    wait_for(Duration::from_secs(2), || {
+        addrs(&lab, "b").contains("192.0.2.170/24")
+    })
+    .unwrap_or_else(|| panic!("keepalived did not take over:\n{}", kb.log_text()));
+    // a comes back as backup, hears keepalived's unicast adverts, and preempts it.
+    a = Daemon::start(lab.get("a"), &dir.0.join("a.conf"), &dir.0.join("ra"), "auto");
+    wait_master(&a, "VI_U", 150);
+    wait_for(Duration::from_secs(2), || {
+        !addrs(&lab, "b").contains("192.0.2.170")
+    })
+    .unwrap_or_else(|| panic!("keepalived kept the VIP:\n{}", kb.log_text()));
+    assert!(
+        a.counter("adverts_rx") >= 1,
+        "a heard keepalived's unicast adverts"
+    );
+    assert_eq!(a.counter("not_peer"), 0);
+    println!(
+        "field: unicast v3 pair with keepalived: xvrrpd master, keepalived took over on SIGTERM, xvrrpd preempted back"
+    );
+}
+
+/// A master whose own link goes down enters FAULT and gives its VIP up
+/// (keepalived's behaviour); with `dont_track_primary` it stays MASTER.
+#[test]
+fn master_link_down_is_fault_unless_dont_track_primary() {
+    if !have_root("master_link_down_is_fault_unless_dont_track_primary") {
+        return;
+    }
+    for (extra, want) in [("", "FAULT"), ("    dont_track_primary\n", "MASTER")] {
+        let mut lab = Lab::new();
+        lab.host("a", &["192.0.2.1/24"]);
+        let dir = Scratch::new(&format!("ownlink-{}", want.to_lowercase()));
+        let conf = v3_instance("VI_1", 51, 100, &["192.0.2.151/24"])
+            .replace("    advert_int 1\n", &format!("    advert_int 1\n{extra}"));
+        let a = Daemon::start(
+            lab.get("a"),
+            &dir.write("a.conf", &conf),
+            &dir.0.join("ra"),
+            "auto",
+        );
+        wait_master(&a, "VI_1", 100);
+        lab.port("a", false); // a's eth0 loses its carrier
+        let got = wait_for(Duration::from_secs(3), || {
+            a.state("VI_1").as_deref() == Some(want)
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            a.state("VI_1").as_deref(),
+            Some(want),
+            "link down with {extra:?}: {:?}\n{}",
+            a.status(),
+            a.log_text()
+        );
+        assert!(got.is_some());
+        if want == "FAULT" {
+            assert!(
+                !addrs(&lab, "a").contains("192.0.2.151"),
+                "the VIP is given up in FAULT"
+            );
+            lab.port("a", true);
+            wait_master(&a, "VI_1", 100);
+        }
+        println!("field: master's own link down -> {want} ({extra:?})");
+    }
+}
