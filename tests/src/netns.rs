@@ -60,6 +60,32 @@ pub struct NetNs {
 }
 
 impl NetNs {
+    /// `GET PATH` over HTTP/1.0 to `addr` from inside this namespace (a
+    /// helper thread enters it); the whole answer, head and body ("" if the
+    /// connection fails to produce one within 2 s).
+    pub fn http_get(&self, addr: &str, path: &str) -> String {
+        use std::io::{Read as _, Write as _};
+        let ns = format!("/run/netns/{}", self.name());
+        let (addr, request) = (addr.to_owned(), format!("GET {path} HTTP/1.0\r\n\r\n"));
+        std::thread::spawn(move || {
+            let f = std::fs::File::open(ns).expect("namespace file");
+            // SAFETY: this helper thread alone moves into the namespace.
+            assert_eq!(
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) },
+                0
+            );
+            let mut s = std::net::TcpStream::connect(&addr).expect("HTTP endpoint");
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))
+                .unwrap();
+            s.write_all(request.as_bytes()).unwrap();
+            let mut body = String::new();
+            let _ = s.read_to_string(&mut body);
+            body
+        })
+        .join()
+        .unwrap()
+    }
+
     /// Creates `xvt-<pid>-<n>-<tag>` with its loopback up.
     pub fn new(tag: &str) -> Self {
         SWEEP.call_once(sweep_leftovers);

@@ -2,12 +2,7 @@
 //! tutorial (shared/examples/classic-nginx/README.md), with xvrrpd in place of
 //! keepalived, on a namespace lab with a client probing the VIP over HTTP.
 
-use std::{
-    io::{Read as _, Write as _},
-    net::TcpStream,
-    process::Command,
-    time::Duration,
-};
+use std::{process::Command, time::Duration};
 
 use xvrrp_tests::{
     classic::{Classic, Probe, longest_gap},
@@ -149,23 +144,7 @@ fn iptables(c: &Classic, args: &[&str]) {
 }
 
 fn metrics(c: &Classic) -> String {
-    let ns = c.lab.get("a").name().to_owned();
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(format!("/run/netns/{ns}")).unwrap();
-        // SAFETY: this helper thread alone moves into a's namespace.
-        assert_eq!(
-            unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) },
-            0
-        );
-        let mut s = TcpStream::connect("127.0.0.1:9650").expect("metrics endpoint");
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
-        let mut body = String::new();
-        let _ = s.read_to_string(&mut body);
-        body
-    })
-    .join()
-    .unwrap()
+    c.lab.get("a").http_get("127.0.0.1:9650", "/metrics")
 }
 
 #[test]

@@ -2,8 +2,6 @@
 //! the control socket's permissions, the Prometheus metrics.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::TcpStream,
     os::unix::fs::{MetadataExt as _, PermissionsExt as _},
     process::Command,
     time::Duration,
@@ -13,32 +11,10 @@ use xvrrp_tests::{
     daemon::{Daemon, Scratch, wait_for, xvrrpd_bin},
     have_root,
     lab::Lab,
-    netns::NetNs,
 };
 
 const CONF: &str = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  version 3\n  virtual_router_id 51\n  \
 priority 100\n  advert_int 1\n  virtual_ipaddress {\n    192.0.2.100/24\n  }\n}\n";
-
-/// `GET /` on `addr` from inside `ns`; the whole answer (head and body).
-fn http_get(ns: &NetNs, addr: &'static str) -> String {
-    let path = format!("/run/netns/{}", ns.name());
-    std::thread::spawn(move || {
-        let f = std::fs::File::open(path).unwrap();
-        // SAFETY: this helper thread alone moves into the namespace.
-        assert_eq!(
-            unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&f), libc::CLONE_NEWNET) },
-            0
-        );
-        let mut s = TcpStream::connect(addr).expect("metrics endpoint");
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-        let mut body = String::new();
-        let _ = s.read_to_string(&mut body);
-        body
-    })
-    .join()
-    .unwrap()
-}
 
 #[test]
 fn status_table_control_socket_and_metrics_say_what_the_readme_promises() {
@@ -91,7 +67,7 @@ fn status_table_control_socket_and_metrics_say_what_the_readme_promises() {
     assert_eq!(sock.uid(), 0, "owned by root");
 
     // Metrics: the states, the priorities, the packet counters.
-    let m = http_get(lab.get("a"), "127.0.0.1:9651");
+    let m = lab.get("a").http_get("127.0.0.1:9651", "/");
     assert!(m.starts_with("HTTP/1.0 200"), "{m}");
     for want in [
         "xvrrp_instance_state{instance=\"VI_1\",vrid=\"51\",state=\"MASTER\"} 1",
