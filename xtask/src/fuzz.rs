@@ -23,6 +23,16 @@ pub struct Args {
 
 pub fn run(args: &Args) -> Result<()> {
     crate::setup::ensure()?;
+    let targets: Vec<&str> = match &args.target {
+        Some(t) if TARGETS.contains(&t.as_str()) => vec![t.as_str()],
+        Some(t) => bail!("no fuzz target {t}; targets: {}", TARGETS.join(", ")),
+        None => TARGETS.to_vec(),
+    };
+    run_targets(&targets, args.seconds)
+}
+
+/// Runs `targets` for `seconds` each (cargo-fuzz installed when missing).
+pub fn run_targets(targets: &[&str], seconds: u64) -> Result<()> {
     if Cmd::new("cargo", &["+nightly", "fuzz", "--version"])
         .output_ok()
         .is_none()
@@ -30,18 +40,13 @@ pub fn run(args: &Args) -> Result<()> {
         step("installing cargo-fuzz");
         cargo(&["install", "cargo-fuzz", "--locked"]).status_ok()?;
     }
-    let targets: Vec<&str> = match &args.target {
-        Some(t) if TARGETS.contains(&t.as_str()) => vec![t.as_str()],
-        Some(t) => bail!("no fuzz target {t}; targets: {}", TARGETS.join(", ")),
-        None => TARGETS.to_vec(),
-    };
     let fuzz_dir = workspace_root()?.join("fuzz");
     let scratch = std::env::temp_dir().join("xvrrp-fuzz");
-    for target in targets {
-        step(&format!("fuzzing {target} for {} s", args.seconds));
+    for &target in targets {
+        step(&format!("fuzzing {target} for {seconds} s"));
         let corpus = scratch.join(target);
         std::fs::create_dir_all(&corpus)?;
-        let max_time = format!("-max_total_time={}", args.seconds);
+        let max_time = format!("-max_total_time={seconds}");
         let seeds = format!("corpus/{target}");
         Cmd::new("cargo", &["+nightly", "fuzz", "run", target])
             .arg_path(&corpus)
