@@ -1056,20 +1056,19 @@ fn use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover() {
         seen.contains("00:00:5e:00:01:33"),
         "ARP for the VIP answers with the virtual MAC: {seen}"
     );
-    // Pin the client to the virtual MAC (the host's own ARP requests from a VIP still carry the
-    // interface MAC: there is no egress program), then check frames to it reach the VIP.
-    client.ip(&[
-        "neigh",
-        "replace",
-        "192.0.2.100",
-        "lladdr",
-        "00:00:5e:00:01:33",
-        "dev",
-        "eth0",
-        "nud",
-        "permanent",
-    ]);
+    // Frames to the virtual MAC reach the VIP on a, and what the client
+    // learned stays the virtual MAC (a's own ARP requests to reach the client
+    // do not announce the VIP with the interface MAC: arp_announce 2).
     assert!(ping(), "frames to the virtual MAC reach the VIP on a");
+    let neigh = || {
+        let out = client.ip(&["neigh", "show", "192.0.2.100", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).to_lowercase()
+    };
+    assert!(
+        neigh().contains("00:00:5e:00:01:33"),
+        "the client holds the virtual MAC for the VIP: {}",
+        neigh()
+    );
     // RFC 5798 7.3: the master's adverts come from the virtual MAC, so the
     // switch learns where it lives (seen from a's switch port).
     let adverts = lab.capture("a", 2.5, "ip proto 112").text();
@@ -1088,4 +1087,9 @@ fn use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover() {
     .expect("b takes over");
     // No ARP change: the same virtual MAC now lives on b.
     assert!(ping(), "the client reaches the VIP on b through the same MAC");
+    assert!(
+        neigh().contains("00:00:5e:00:01:33"),
+        "still the virtual MAC after the failover: {}",
+        neigh()
+    );
 }

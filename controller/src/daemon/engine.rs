@@ -631,6 +631,18 @@ impl Engine {
                         self.addrs
                             .add_unicast_filter(self.slots[idx].iface.index, vmac)
                             .await;
+                        // The host's own ARP requests (to reach a client)
+                        // carry the interface MAC: sent from a VIP they
+                        // would tie the VIP to that MAC in every cache that
+                        // hears them. Sent from the primary address, they
+                        // leave the virtual MAC alone (keepalived's macvlan
+                        // gets its own sysctls for the same reason).
+                        let ifname = &self.slots[idx].iface.name;
+                        match crate::net::sys::arp_announce_best_local(ifname) {
+                            Ok(true) => info!(interface = %ifname, "use_vmac: arp_announce set to 2"),
+                            Ok(false) => {}
+                            Err(e) => warn!(interface = %ifname, "use_vmac: cannot set arp_announce: {e}"),
+                        }
                     }
                     let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
                     for (ifindex, vip) in targets {

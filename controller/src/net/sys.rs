@@ -92,3 +92,19 @@ pub fn driver(name: &str) -> Option<String> {
     let end = info.driver.iter().position(|&b| b == 0).unwrap_or(32);
     Some(String::from_utf8_lossy(&info.driver[..end]).into_owned())
 }
+
+/// Sets `net.ipv4.conf.IFNAME.arp_announce` to 2 (best local address as the
+/// sender of the host's own ARP requests) unless it is already that high;
+/// returns whether it changed anything.
+pub fn arp_announce_best_local(ifname: &str) -> io::Result<bool> {
+    if ifname.contains('/') || ifname.contains("..") {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bad interface name"));
+    }
+    let path = format!("/proc/sys/net/ipv4/conf/{ifname}/arp_announce");
+    let now: u8 = std::fs::read_to_string(&path)?.trim().parse().unwrap_or(0);
+    if now >= 2 {
+        return Ok(false);
+    }
+    std::fs::write(&path, "2")?;
+    Ok(true)
+}
