@@ -192,6 +192,9 @@ impl Classic {
     /// `start_daemon` with extra `xvrrpd run` arguments.
     pub fn start_daemon_args(&mut self, host: &str, mode: &str, extra: &[&str]) {
         let conf = self.config(host);
+        // The previous daemon on this host, if any, is stopped and reaped
+        // first (as a service manager would have).
+        drop(self.daemons[Self::index(host)].take());
         let d = Daemon::start_args(self.lab.get(host), &conf, &self.run_dir(host), mode, extra);
         self.daemons[Self::index(host)] = Some(d);
     }

@@ -101,6 +101,9 @@ impl PidFile {
             // SAFETY: signal 0 only checks that the process exists.
             && unsafe { libc::kill(pid, 0) } == 0
             && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "xvrrpd")
+            // A zombie (killed, not yet reaped by its parent) holds nothing.
+            && !fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
         {
             bail!(
                 "another xvrrpd (pid {pid}) runs with run directory {}; use --run-dir",
