@@ -96,9 +96,7 @@ fn try_xvrrp_tc(ctx: &TcContext) -> Result<i32, ()> {
     })
 }
 
-/// Passes every frame. Attached to the far end of a veth (the test lab's
-/// switch ports), it puts that end in NAPI mode so the frames `xvrrp` sends
-/// back with XDP_TX are received there; also the kernel-cost baseline.
+/// Passes every frame: the baseline the kernel-cost benchmark subtracts.
 #[xdp]
 pub fn xvrrp_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS

@@ -44,14 +44,19 @@ fn run(dp: &mut Datapath, frame: &[u8]) -> (u32, Vec<u8>) {
     (res.return_value, out)
 }
 
-/// The verdict slots that moved since `before` are exactly the case's.
-fn assert_counted(dp: &Datapath, before: &[u64], case: &cases::Case, program: &str) {
+/// The verdict slots whose counters moved since `before`.
+fn moved_verdicts(dp: &Datapath, before: &[u64]) -> Vec<u32> {
     let after = dp.counters().unwrap();
-    let moved: Vec<u32> = stats::VERDICTS
+    stats::VERDICTS
         .iter()
         .copied()
         .filter(|&s| after[s as usize] != before[s as usize])
-        .collect();
+        .collect()
+}
+
+/// The verdict slots that moved since `before` are exactly the case's.
+fn assert_counted(dp: &Datapath, before: &[u64], case: &cases::Case, program: &str) {
+    let moved = moved_verdicts(dp, before);
     assert_eq!(
         moved,
         case.verdict.into_iter().collect::<Vec<_>>(),
@@ -485,12 +490,7 @@ fn kernel_and_userspace_agree_on_every_truncation() {
             let part = &frame[..cut];
             let before = dp.counters().unwrap();
             let (action, _) = run(&mut dp, part);
-            let after = dp.counters().unwrap();
-            let moved: Vec<u32> = stats::VERDICTS
-                .iter()
-                .copied()
-                .filter(|&s| after[s as usize] != before[s as usize])
-                .collect();
+            let moved = moved_verdicts(&dp, &before);
             let user = validate_frame(part, |vrid| instances.iter().find(|i| i.0 == vrid).map(|i| &i.2))
                 .map_or_else(|e| e.stat(), |_| stats::ADVERTS_RX);
             if moved.is_empty() {

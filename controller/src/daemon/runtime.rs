@@ -169,9 +169,6 @@ fn choose_mode(
         return Ok((Mode::Socket, None));
     };
     match choice {
-        ModeChoice::Socket | ModeChoice::Xdp | ModeChoice::XdpSkb => {
-            Ok((Mode::Xdp, Some(attach_xdp(config, policy, pin_dir)?)))
-        }
         ModeChoice::Auto => match attach_xdp(config, policy, pin_dir) {
             Ok(dp) => Ok((Mode::Xdp, Some(dp))),
             Err(e) => {
@@ -180,6 +177,8 @@ fn choose_mode(
                 Ok((Mode::Socket, None))
             }
         },
+        // `xdp` and `xdp-skb`: the program or nothing (socket mode has no policy).
+        _ => Ok((Mode::Xdp, Some(attach_xdp(config, policy, pin_dir)?))),
     }
 }
 

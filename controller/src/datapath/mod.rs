@@ -30,7 +30,7 @@ pub static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DI
 
 /// Name of the XDP entry function in the object.
 pub const PROGRAM_NAME: &str = "xvrrp";
-/// A program that passes everything (veth peers, benchmark baseline).
+/// A program that passes everything: the kernel-cost benchmark's baseline.
 pub const PASS_PROGRAM_NAME: &str = "xvrrp_pass";
 /// The TC ingress classifier that validates adverts (`attach::AdvertPath::Tc`).
 pub const TC_PROGRAM_NAME: &str = "xvrrp_tc";
@@ -172,15 +172,6 @@ impl Datapath {
         self.program()?.attach(interface, mode).with_context(|| {
             format!("attaching XDP to {interface} in {mode:?} mode failed - try --mode socket, or skb mode")
         })
-    }
-
-    /// Loads (once) and attaches the pass-everything program to `interface`:
-    /// the far end of a veth needs an XDP program for our XDP_TX replies to
-    /// be received there.
-    pub fn attach_pass(&mut self, interface: &str) -> Result<XdpLinkId> {
-        self.pass_program()?
-            .attach(interface, XdpMode::Driver)
-            .with_context(|| format!("attaching {PASS_PROGRAM_NAME} to {interface}"))
     }
 
     /// The pass-everything program, loaded on first use (also the `test_run` baseline).
