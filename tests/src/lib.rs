@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod frames;
 pub mod lab;
 pub mod netns;
+pub mod speaker;
 
 /// True when the test may create namespaces and load BPF programs. Otherwise it
 /// prints the reason, and the caller returns early.

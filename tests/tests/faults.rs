@@ -8,6 +8,7 @@ use xvrrp_tests::{
     have_root,
     lab::Lab,
     netns::NetNs,
+    speaker::epoch_now,
 };
 
 fn conf(name: &str, vrid: u8, priority: u8, interval: &str, extra: &str) -> String {
@@ -82,13 +83,6 @@ impl Drop for Rule<'_> {
     fn drop(&mut self) {
         self.apply("-D");
     }
-}
-
-/// Wall-clock now, as tcpdump's `-tt` and `date +%s.%N` print it.
-fn epoch_now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 #[test]

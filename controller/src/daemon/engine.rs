@@ -16,7 +16,7 @@ use xvrrp_common::{maps::InstanceKey, stats};
 use super::{announce::Announcer, persist::Saved, timers::Timers};
 use crate::config::host::HostInfo;
 use crate::{
-    config::model::{Config, Instance as InstanceCfg, RunAs, VirtualAddress},
+    config::model::{Config, Instance as InstanceCfg, Notify as NotifyCfg, RunAs, VirtualAddress},
     datapath::{Datapath, instance_key},
     net::{
         addr::Addresses,
@@ -147,6 +147,8 @@ pub struct Engine {
     watched: Option<Vec<String>>,
     /// State changes of every instance so far.
     transitions_total: u64,
+    /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
+    group_states: HashMap<String, State>,
     /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
     /// the maps at start: a pinned counter outlives a restart).
     events_lost_seen: u64,
@@ -357,6 +359,7 @@ impl Engine {
             links: HashMap::new(),
             watched: None,
             transitions_total: 0,
+            group_states: HashMap::new(),
             host: None,
         };
         for cfg in &config.instances {
@@ -560,6 +563,7 @@ impl Engine {
     pub async fn deliver(&mut self, idx: usize, event: Event, now: Micros, reason: &str) {
         let mut queue = vec![(idx, event, reason.to_owned())];
         let mut hops = 0;
+        let mut group_moves: Vec<(String, State)> = Vec::new();
         while let Some((idx, event, reason)) = queue.pop() {
             let slot = &mut self.slots[idx];
             let from = slot.fsm.vars.state;
@@ -592,6 +596,9 @@ impl Engine {
                     // died long ago (a takeover, a crash-only restart).
                     slot.xdp_seen_ns = slot.xdp_seen_ns.max(monotonic_us() * 1000);
                 }
+                if let Some(group) = &slot.cfg.sync_group {
+                    group_moves.push((group.clone(), to));
+                }
                 // vrrp_sync_group: members follow into MASTER and FAULT.
                 hops += 1;
                 if hops < 64 {
@@ -599,6 +606,29 @@ impl Engine {
                 }
             }
             self.execute(idx, actions).await;
+        }
+        for (group, to) in group_moves {
+            self.group_moved(&group, to);
+        }
+    }
+
+    /// keepalived's sync group states (vrrp_sync.c): the group is in the state
+    /// its last moving member went to (MASTER, BACKUP or FAULT; the others
+    /// follow), and its notify scripts run once per change of that state,
+    /// with `GROUP NAME STATE 0` for the generic one.
+    fn group_moved(&mut self, group: &str, to: State) {
+        let which = match to {
+            State::Master => Notify::Master,
+            State::Backup => Notify::Backup,
+            State::Fault => Notify::Fault,
+            State::Initialize => return,
+        };
+        if self.group_states.insert(group.to_owned(), to) == Some(to) {
+            return;
+        }
+        info!(group, state = state_name(to), "sync group state");
+        if let Some(g) = self.config.sync_groups.iter().find(|g| g.name == group) {
+            self.run_notify(&g.notify, "GROUP", &g.name, 0, which);
         }
     }
 
@@ -860,21 +890,26 @@ impl Engine {
     }
 
     fn notify_cfg(&self, cfg: &InstanceCfg, priority: u8, which: Notify) {
+        self.run_notify(&cfg.notify, "INSTANCE", &cfg.name, priority, which);
+    }
+
+    /// Runs the `notify_STATE` script and the generic `notify` script, with
+    /// keepalived's arguments `TYPE NAME STATE PRIORITY` for the latter.
+    fn run_notify(&self, notify: &NotifyCfg, kind: &str, name: &str, priority: u8, which: Notify) {
         let user = self.script_user();
         let (script, state) = match which {
-            Notify::Master => (&cfg.notify.master, "MASTER"),
-            Notify::Backup => (&cfg.notify.backup, "BACKUP"),
-            Notify::Fault => (&cfg.notify.fault, "FAULT"),
-            Notify::Stop => (&cfg.notify.stop, "STOP"),
+            Notify::Master => (&notify.master, "MASTER"),
+            Notify::Backup => (&notify.backup, "BACKUP"),
+            Notify::Fault => (&notify.fault, "FAULT"),
+            Notify::Stop => (&notify.stop, "STOP"),
         };
         if let Some(s) = script {
             scripts::notify(s, &[], user.as_ref());
         }
-        if let Some(s) = &cfg.notify.any {
-            // keepalived's arguments: TYPE NAME STATE PRIORITY.
+        if let Some(s) = &notify.any {
             let args = [
-                "INSTANCE".to_owned(),
-                cfg.name.clone(),
+                kind.to_owned(),
+                name.to_owned(),
                 state.to_owned(),
                 priority.to_string(),
             ];
@@ -1256,12 +1291,17 @@ impl Engine {
         let slot = &self.slots[idx];
         let mut delta: i32 = 0;
         let mut fault = None;
+        // keepalived 2.2.7 (vrrp_track.c, and tests/tests/keepalived_parity.rs):
+        // a positive weight counts while the object is up / the script succeeds,
+        // a negative one while it is down / failing; `reverse` flips the sign of
+        // the adjustment, not the condition. Weight 0 means FAULT while down
+        // (with `reverse`: while up).
         let mut weigh = |what: String, ok: bool, weight: i16, reverse: bool| {
-            let ok = ok != reverse;
+            let sign = if reverse { -1 } else { 1 };
             match weight {
-                0 if !ok => fault = Some(what),
-                w if w > 0 && ok => delta += i32::from(w),
-                w if w < 0 && !ok => delta += i32::from(w),
+                0 if ok == reverse => fault = Some(what),
+                w if w > 0 && ok => delta += sign * i32::from(w),
+                w if w < 0 && !ok => delta += sign * i32::from(w),
                 _ => {}
             }
         };
@@ -1295,6 +1335,12 @@ impl Engine {
         for idx in 0..self.slots.len() {
             self.deliver(idx, Event::Shutdown, now, "shutdown").await;
             self.timers.cancel_all(idx);
+        }
+        // keepalived: every instance's STOP, then every sync group's.
+        for g in &self.config.sync_groups {
+            if self.group_states.contains_key(&g.name) {
+                self.run_notify(&g.notify, "GROUP", &g.name, 0, Notify::Stop);
+            }
         }
         self.flush();
     }
@@ -1349,7 +1395,6 @@ fn timer_reason(timer: Timer) -> &'static str {
     match timer {
         Timer::Advert => "advert timer",
         Timer::MasterDown => "master down timer expired",
-        Timer::PreemptDelay => "preempt delay elapsed",
         Timer::GarpDelay | Timer::GarpRefresh => "gratuitous ARP timer",
     }
 }

@@ -9,15 +9,14 @@ use std::{cmp::Reverse, collections::BinaryHeap};
 use crate::vrrp::fsm::{Micros, Timer};
 
 /// How many kinds of `Timer` there are.
-const KINDS: usize = 5;
+const KINDS: usize = 4;
 
 fn kind(timer: Timer) -> usize {
     match timer {
         Timer::Advert => 0,
         Timer::MasterDown => 1,
-        Timer::PreemptDelay => 2,
-        Timer::GarpDelay => 3,
-        Timer::GarpRefresh => 4,
+        Timer::GarpDelay => 2,
+        Timer::GarpRefresh => 3,
     }
 }
 

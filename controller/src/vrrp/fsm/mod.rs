@@ -111,8 +111,6 @@ pub enum Timer {
     Advert,
     /// Master_Down_Timer (backup).
     MasterDown,
-    /// `preempt_delay` runs out.
-    PreemptDelay,
     /// The second gratuitous burst, `garp_master_delay` after becoming master.
     GarpDelay,
     /// The periodic `garp_master_refresh` burst.
@@ -273,7 +271,6 @@ impl Machine {
             (State::Backup, Event::Shutdown) => {
                 // RFC 5798 6.4.2: cancel Master_Down_Timer, go to Initialize.
                 self.actions.push(Action::Cancel(Timer::MasterDown));
-                self.actions.push(Action::Cancel(Timer::PreemptDelay));
                 self.enter_initialize();
             }
             (State::Fault, Event::Shutdown) => self.enter_initialize(),
@@ -301,13 +298,6 @@ impl Machine {
                 self.master_advert(*priority, *src, *interval_cs);
             }
             (State::Backup, Event::Timer(Timer::MasterDown)) => self.become_master(),
-            (State::Backup, Event::Timer(Timer::PreemptDelay)) => {
-                // keepalived preempt_delay ran out while a lower master still holds the VRID.
-                let ours = self.inst.vars.priority;
-                if self.inst.params.preempt && self.inst.vars.master.is_some_and(|(_, p)| p < ours) {
-                    self.become_master();
-                }
-            }
             (State::Master, Event::Timer(Timer::Advert)) => {
                 // RFC 5798 6.4.3: send an advert, reset Adver_Timer.
                 self.actions.push(Action::SendAdvert {
@@ -346,7 +336,6 @@ impl Machine {
             }
             (State::Backup, Event::FaultSet) => {
                 self.actions.push(Action::Cancel(Timer::MasterDown));
-                self.actions.push(Action::Cancel(Timer::PreemptDelay));
                 self.enter_fault();
             }
             (State::Initialize, Event::FaultSet) => self.enter_fault(),
@@ -381,19 +370,17 @@ impl Machine {
         let ours = vars.priority;
         let mut hold_back = false;
         if preempt && priority < ours && self.inst.params.preempt_delay_us > 0 {
-            // keepalived preempt_delay: a lower master is tolerated for a while.
+            // keepalived preempt_delay: a lower master is accepted (and resets
+            // Master_Down_Timer) until the delay has run out; from then on its
+            // adverts are discarded and the takeover comes Master_Down_Interval
+            // after the last one accepted, as keepalived 2.2.7 does (measured in
+            // tests/tests/keepalived_parity.rs: delay + Master_Down_Interval).
             let after = *self
                 .inst
                 .vars
                 .preempt_after
                 .get_or_insert(self.now + self.inst.params.preempt_delay_us);
             hold_back = self.now < after;
-            if hold_back {
-                self.actions.push(Action::Arm {
-                    timer: Timer::PreemptDelay,
-                    at_us: after,
-                });
-            }
         }
         if !preempt || priority >= ours || hold_back {
             if self.inst.params.version == 3 && interval_cs != self.inst.vars.master_adver_interval_cs {
@@ -410,7 +397,34 @@ impl Machine {
             self.arm(Timer::MasterDown, self.inst.master_down_us());
         } else {
             // Preempt: discard, and let Master_Down_Timer run out.
+            self.time_takeover_after_preempt_delay(src, interval_cs);
             self.inst.vars.master = Some((src, priority));
+        }
+    }
+
+    /// keepalived times a takeover after `preempt_delay` from the last advert
+    /// it accepted from the held-back master (the last one before the delay
+    /// ran out). In XDP mode only the newest advert is read when the timer
+    /// fires, so the ones before it are reconstructed: that master sent one
+    /// every interval. With every advert seen (socket mode) this re-arms the
+    /// deadline the last accepted advert already set.
+    fn time_takeover_after_preempt_delay(&mut self, src: IpAddr, interval_cs: u16) {
+        let vars = &self.inst.vars;
+        let (Some(after), Some((held, held_priority))) = (vars.preempt_after, vars.master) else {
+            return;
+        };
+        if held != src || held_priority >= vars.priority || self.now < after {
+            return;
+        }
+        let interval = Micros::from(interval_cs.max(1)) * US_PER_CS;
+        let missed = (self.now - after) / interval + 1;
+        let last_accepted = self.now.saturating_sub(missed * interval);
+        let at_us = last_accepted + self.inst.master_down_us();
+        if at_us > self.now {
+            self.actions.push(Action::Arm {
+                timer: Timer::MasterDown,
+                at_us,
+            });
         }
     }
 
@@ -441,7 +455,6 @@ impl Machine {
         let from = self.state();
         if from == State::Backup {
             self.actions.push(Action::Cancel(Timer::MasterDown));
-            self.actions.push(Action::Cancel(Timer::PreemptDelay));
         }
         let garp = self.inst.params.garp;
         self.actions.push(Action::SendAdvert {
