@@ -68,10 +68,25 @@ impl Daemon {
 
     /// `start` with extra `xvrrpd run` arguments.
     pub fn start_args(ns: &NetNs, config: &Path, run_dir: &Path, mode: &str, extra: &[&str]) -> Self {
+        Self::start_wrapped(ns, &[], config, run_dir, mode, extra)
+    }
+
+    /// `start_args` with `wrapper` (a command that ends by executing the
+    /// command line after it, e.g. `setpriv ...`) in front of xvrrpd, so that
+    /// the process id stays the daemon's.
+    pub fn start_wrapped(
+        ns: &NetNs,
+        wrapper: &[&str],
+        config: &Path,
+        run_dir: &Path,
+        mode: &str,
+        extra: &[&str],
+    ) -> Self {
         let log = run_dir.with_extension("log");
         let out = fs::File::create(&log).expect("log file");
         let child = Command::new("ip")
             .args(["netns", "exec", ns.name()])
+            .args(wrapper)
             .arg(xvrrpd_bin())
             .args(["run", "-f"])
             .arg(config)

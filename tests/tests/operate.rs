@@ -1,5 +1,6 @@
-//! What an operator reads, as the README promises it: the `status` table,
-//! the control socket's permissions, the Prometheus metrics.
+//! What an operator reads and runs, as the README promises it: the `status`
+//! table, the control socket's permissions, the Prometheus metrics, SIGHUP,
+//! the shipped systemd unit.
 
 use std::{
     os::unix::fs::{MetadataExt as _, PermissionsExt as _},
@@ -173,5 +174,138 @@ fn sighup_keeps_unchanged_restarts_changed_stops_removed_starts_added() {
     );
     println!(
         "operate: SIGHUP kept KEEP (2 transitions), restarted CHANGE at 110, stopped REMOVE, started ADD"
+    );
+}
+
+/// The values of `key=` lines in a unit file, in order.
+fn unit_values<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
+    unit.lines()
+        .filter_map(|l| l.strip_prefix(key)?.strip_prefix('='))
+        .collect()
+}
+
+/// `dist/xvrrpd.service` as shipped: `systemd-analyze verify` finds nothing
+/// to say; its capability sets hold the README's list; and the daemon runs
+/// with exactly those capabilities on a host where bpffs is not mounted
+/// (a fresh machine): the unit's privileged ExecStartPre mounts it and XDP
+/// mode pins its data path. Without that line, `--mode xdp` refuses with a
+/// message saying what to do and `--mode auto` runs in socket mode.
+#[test]
+fn shipped_unit_verifies_and_runs_the_daemon_with_its_capabilities_on_a_fresh_host() {
+    if !have_root("shipped_unit_verifies_and_runs_the_daemon_with_its_capabilities_on_a_fresh_host") {
+        return;
+    }
+    let unit = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist/xvrrpd.service"))
+        .expect("dist/xvrrpd.service");
+    let dir = Scratch::new("unit");
+    let bin = xvrrpd_bin();
+    let local = dir.write(
+        "xvrrpd.service",
+        &unit.replace("/usr/local/sbin/xvrrpd", &bin.display().to_string()),
+    );
+    let verify = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&local)
+        .output()
+        .expect("systemd-analyze (apt package systemd)");
+    let said =
+        String::from_utf8_lossy(&verify.stderr).into_owned() + &String::from_utf8_lossy(&verify.stdout);
+    assert!(
+        verify.status.success() && said.trim().is_empty(),
+        "systemd-analyze verify: {said}"
+    );
+
+    let caps = |key: &str| -> Vec<String> {
+        let values = unit_values(&unit, key);
+        assert_eq!(values.len(), 1, "one {key}= line");
+        values[0].split_whitespace().map(str::to_owned).collect()
+    };
+    let bounding = caps("CapabilityBoundingSet");
+    assert_eq!(bounding, caps("AmbientCapabilities"), "ambient = bounding");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let para = readme
+        .split("\n\n")
+        .find(|p| p.starts_with("Least privilege:"))
+        .expect("README's least-privilege paragraph");
+    let promised: Vec<&str> = para
+        .split("keeps only")
+        .nth(1)
+        .and_then(|t| t.split('(').next())
+        .unwrap_or("")
+        .split(|c: char| !(c.is_ascii_uppercase() || c == '_'))
+        .filter(|w| w.starts_with("CAP_"))
+        .collect();
+    assert_eq!(promised.len(), 7, "README lists {promised:?}");
+    for cap in &promised {
+        assert!(bounding.iter().any(|b| b == cap), "the unit lacks {cap}");
+    }
+    assert!(
+        !bounding.iter().any(|b| b == "CAP_SYS_ADMIN"),
+        "the daemon itself never gets CAP_SYS_ADMIN"
+    );
+    // setpriv: the unit's bounding set, no new privileges (NoNewPrivileges=true).
+    let set = std::iter::once("-all".to_owned())
+        .chain(
+            bounding
+                .iter()
+                .map(|c| format!("+{}", c.trim_start_matches("CAP_").to_lowercase())),
+        )
+        .collect::<Vec<_>>()
+        .join(",");
+    let capped = ["setpriv", "--bounding-set", &set, "--no-new-privs"];
+    let privileged: Vec<&str> = unit_values(&unit, "ExecStartPre")
+        .into_iter()
+        .filter_map(|v| v.strip_prefix('+'))
+        .collect();
+    assert_eq!(
+        privileged.len(),
+        1,
+        "one privileged ExecStartPre (the bpffs mount)"
+    );
+    let pre = privileged[0]
+        .strip_prefix("/bin/sh -c '")
+        .and_then(|c| c.strip_suffix('\''))
+        .expect("ExecStartPre=+/bin/sh -c '...'");
+
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    let conf = dir.write("a.conf", CONF);
+    // `ip netns exec` gives each daemon a fresh /sys: /sys/fs/bpf is not mounted there.
+    let mut xdp = Daemon::start_wrapped(lab.get("a"), &capped, &conf, &dir.0.join("r1"), "xdp", &[]);
+    let code = wait_for(Duration::from_secs(5), || xdp.exited().is_some()).and_then(|_| xdp.exited());
+    let log = xdp.log_text();
+    assert!(
+        code.is_some_and(|c| c != 0)
+            && log.contains("no bpffs")
+            && log.contains("mount -t bpf bpf /sys/fs/bpf"),
+        "--mode xdp without bpffs and CAP_SYS_ADMIN must refuse, saying what to do: {code:?}\n{log}"
+    );
+
+    let auto = Daemon::start_wrapped(lab.get("a"), &capped, &conf, &dir.0.join("r2"), "auto", &[]);
+    wait_for(Duration::from_secs(5), || auto.status().is_some())
+        .unwrap_or_else(|| panic!("auto without bpffs must run:\n{}", auto.log_text()));
+    assert_eq!(auto.status().unwrap()["mode"], "socket", "{}", auto.log_text());
+    assert!(
+        auto.log_text().contains("running in socket mode"),
+        "{}",
+        auto.log_text()
+    );
+    drop(auto);
+
+    // As systemd runs the unit: the privileged line, then the daemon with the unit's capabilities.
+    let script = format!("{pre}; exec \"$@\"");
+    let mut wrapper = vec!["sh", "-c", &script, "sh"];
+    wrapper.extend_from_slice(&capped);
+    let unitlike = Daemon::start_wrapped(lab.get("a"), &wrapper, &conf, &dir.0.join("r3"), "auto", &[]);
+    wait_for(Duration::from_secs(8), || {
+        unitlike.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("the unit's way:\n{}", unitlike.log_text()));
+    let status = unitlike.status().unwrap();
+    assert_eq!(status["mode"], "xdp", "{}", unitlike.log_text());
+    assert!(
+        !unitlike.log_text().contains("no bpffs"),
+        "{}",
+        unitlike.log_text()
     );
 }

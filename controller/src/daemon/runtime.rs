@@ -311,10 +311,27 @@ pub fn run(opts: RunOptions) -> Result<()> {
     rt.block_on(run_async(opts))
 }
 
-async fn run_async(opts: RunOptions) -> Result<()> {
+async fn run_async(mut opts: RunOptions) -> Result<()> {
     let config = load_config(&opts.config)?;
     scripts::validate(&config)?;
     let _pid = PidFile::create(&opts.run_dir)?;
+    // The XDP modes pin their data path in bpffs (crash-only restarts adopt
+    // it). Without a bpffs and without CAP_SYS_ADMIN to mount one (the
+    // shipped unit mounts it in ExecStartPre instead), `auto` keeps VRRP
+    // running in socket mode; `xdp` / `xdp-skb` refuse, saying what to do.
+    if opts.mode != ModeChoice::Socket
+        && let Err(e) = persist::ensure_bpffs(&opts.bpffs)
+    {
+        let fix = format!(
+            "mount it (mount -t bpf bpf {0}), or give the daemon CAP_SYS_ADMIN to mount it, or point --bpffs at a bpffs",
+            opts.bpffs.display()
+        );
+        if opts.mode != ModeChoice::Auto {
+            bail!("no bpffs for the XDP data path: {e:#}; {fix}");
+        }
+        warn!("no bpffs for the XDP data path ({e:#}): running in socket mode; {fix}");
+        opts.mode = ModeChoice::Socket;
+    }
 
     // Crash-only restart: adopt a data path left by a controller that died with
     // the same configuration; remove anything else a previous run left.
@@ -327,9 +344,6 @@ async fn run_async(opts: RunOptions) -> Result<()> {
         opts.responder
     );
     let fingerprint = persist::fingerprint(&config, &shape);
-    if opts.mode != ModeChoice::Socket {
-        persist::ensure_bpffs(&opts.bpffs)?;
-    }
     let pin_dir = persist::pin_dir(&opts.bpffs, &opts.run_dir);
     let saved = persist::load(&opts.run_dir);
     let adopt = saved
