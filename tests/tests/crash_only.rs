@@ -6,8 +6,8 @@
 use std::{path::Path, time::Duration};
 
 use xvrrp_tests::{
-    classic::{Classic, Probe, longest_gap},
-    daemon::wait_for,
+    classic::{Classic, Probe, VIP, longest_gap},
+    daemon::{Daemon, wait_for},
     have_root,
 };
 
@@ -184,4 +184,137 @@ fn restarted_master_ignores_the_record_of_a_master_that_died_before_it() {
     );
     assert!(!log.contains("split brain"), "no phantom peer:\n{log}");
     println!("crash-only: a restarted takeover master ignored the dead master's record");
+}
+
+/// An ARP request for the VIP from the client, its cache flushed first: true
+/// when a reply came (Habets' arping, `-i IFACE`).
+fn client_arp_answered(c: &Classic) -> bool {
+    let client = c.client();
+    client.ip(&["neigh", "flush", "dev", "eth0"]);
+    std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            client.name(),
+            "arping",
+            "-c",
+            "2",
+            "-w",
+            "3",
+            "-i",
+            "eth0",
+            VIP,
+        ])
+        .output()
+        .expect("arping (apt package arping)")
+        .status
+        .success()
+}
+
+fn transitions(c: &Classic, host: &str) -> serde_json::Value {
+    c.daemon(host).status().expect("status")["instances"][0]["transitions"].clone()
+}
+
+/// The other crash-only promises of the README, one after the other on one
+/// lab: a killed backup restarts as backup and the master sees nothing; while
+/// the master's daemon is dead its VIP still answers ARP; a master restarted
+/// with another configuration (XDP mode) removes the leftovers and starts
+/// afresh; SIGTERM takes everything down (pins, attachment, address).
+#[test]
+fn killed_backup_dead_master_arp_other_config_and_sigterm() {
+    if !have_root("killed_backup_dead_master_arp_other_config_and_sigterm") {
+        return;
+    }
+    let bpffs = SharedBpffs::mount("variants");
+    let shared = ["--bpffs", bpffs.0.to_str().unwrap()];
+    let mut c = Classic::new("variants");
+    c.start_daemon_args("a", "xdp", &shared);
+    c.start_daemon_args("b", "xdp", &shared);
+    wait_for(Duration::from_secs(8), || {
+        c.state("a").as_deref() == Some("MASTER")
+            && c.state("b").as_deref() == Some("BACKUP")
+            && c.holds_vip("a")
+    })
+    .expect("election");
+    let a_transitions = transitions(&c, "a");
+
+    // A killed backup, restarted at once: backup again, the master undisturbed.
+    c.daemon("b").signal("KILL");
+    std::thread::sleep(Duration::from_millis(200));
+    c.start_daemon_args("b", "xdp", &shared);
+    wait_for(Duration::from_secs(3), || {
+        c.state("b").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| panic!("b restarts as backup:\n{}", c.daemon("b").log_text()));
+    // Longer than b's Master_Down_Interval: it must hear a and stay.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(
+        c.state("b").as_deref(),
+        Some("BACKUP"),
+        "{}",
+        c.daemon("b").log_text()
+    );
+    assert_eq!(transitions(&c, "b"), 1, "b: INIT -> BACKUP only");
+    assert_eq!(transitions(&c, "a"), a_transitions, "a saw nothing");
+
+    // The master's daemon dies: its VIP stays and is answered (the client asks afresh).
+    c.daemon("a").signal("KILL");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(c.holds_vip("a"), "the VIP stays on a");
+    assert!(
+        client_arp_answered(&c),
+        "ARP for the VIP answered while a's daemon is dead"
+    );
+
+    // Restarted with another configuration: no adoption; leftovers removed, fresh start.
+    let conf = std::fs::read_to_string(c.config("a"))
+        .unwrap()
+        .replace("priority 100", "priority 110");
+    let other = c.host_dir("a").join("other.conf");
+    std::fs::write(&other, conf).unwrap();
+    let old_pins = bpffs.pin_dirs();
+    drop(c.daemons[0].take());
+    c.daemons[0] = Some(Daemon::start_args(
+        c.lab.get("a"),
+        &other,
+        &c.host_dir("a").join("run"),
+        "xdp",
+        &shared,
+    ));
+    wait_for(Duration::from_secs(8), || {
+        c.state("a").as_deref() == Some("MASTER") && c.holds_vip("a")
+    })
+    .unwrap_or_else(|| panic!("a with the other config:\n{}", c.daemon("a").log_text()));
+    let log = c.daemon("a").log_text();
+    assert!(log.contains("removing a previous run's data path"), "{log}");
+    assert!(!log.contains("adopting"), "{log}");
+    assert_eq!(
+        c.daemon("a").status().unwrap()["instances"][0]["priority"],
+        110,
+        "the new configuration runs"
+    );
+    assert_eq!(
+        bpffs.pin_dirs().len(),
+        old_pins.len(),
+        "one pin directory per daemon: {:?}",
+        bpffs.pin_dirs()
+    );
+
+    // SIGTERM: a priority-0 advert, the VIP removed, the pins and the attachment gone.
+    let a_pins: Vec<String> = bpffs.pin_dirs();
+    let code = c.stop_daemon("a");
+    assert_eq!(code, Some(0), "SIGTERM exits 0");
+    assert!(!c.holds_vip("a"), "the VIP is removed");
+    assert!(!xdp_attached(&c, "a"), "the XDP attachment is gone");
+    let left = bpffs.pin_dirs();
+    assert_eq!(
+        left.len() + 1,
+        a_pins.len(),
+        "a's pins are gone, b's stay: {a_pins:?} -> {left:?}"
+    );
+    wait_for(Duration::from_secs(2), || {
+        c.state("b").as_deref() == Some("MASTER")
+    })
+    .expect("b takes over at once (priority 0 advert: Skew_Time)");
+    println!("crash-only variants: killed backup, ARP while dead, other config, SIGTERM: as promised");
 }
