@@ -828,3 +828,71 @@ fn master_link_down_is_fault_unless_dont_track_primary() {
         println!("field: master's own link down -> {want} ({extra:?})");
     }
 }
+
+/// VRRPv3 over IPv4 has two checksum dialects. keepalived 2.2.7 speaks only
+/// one: the IPv4 pseudo-header included (it does not know
+/// `v3_checksum_as_v2`, added in 2.2.8). xvrrpd by default is its backup; with
+/// `v3_checksum_as_v2` (RFC 9568's reading) the two cannot hear each other:
+/// both become master, xvrrpd counts keepalived's adverts as `checksum_dialect`
+/// and keepalived refuses xvrrpd's.
+#[test]
+fn vrrpv3_ipv4_checksum_dialects_against_keepalived() {
+    if !have_root("vrrpv3_ipv4_checksum_dialects_against_keepalived") {
+        return;
+    }
+    let run = |as_v2: bool| {
+        let mut lab = Lab::new();
+        lab.host("a", &["192.0.2.1/24"]);
+        lab.host("b", &["192.0.2.2/24"]);
+        let dir = Scratch::new(if as_v2 { "dialect-v2" } else { "dialect-ka" });
+        std::fs::create_dir_all(dir.0.join("kb")).unwrap();
+        let kb = Keepalived::start(
+            lab.get("b"),
+            &dir.write("b.conf", &v3_instance("VI_C", 80, 200, &["192.0.2.180/24"])),
+            &dir.0.join("kb"),
+        );
+        wait_for(master_down_v3(200) + Duration::from_secs(3), || {
+            addrs(&lab, "b").contains("192.0.2.180/24")
+        })
+        .unwrap_or_else(|| panic!("keepalived never became master:\n{}", kb.log_text()));
+        let mut conf = v3_instance("VI_C", 80, 100, &["192.0.2.180/24"]);
+        if as_v2 {
+            conf = conf.replace("    version 3\n", "    version 3\n    v3_checksum_as_v2\n");
+        }
+        let a = Daemon::start(
+            lab.get("a"),
+            &dir.write("a.conf", &conf),
+            &dir.0.join("ra"),
+            "auto",
+        );
+        wait_for(Duration::from_secs(3), || a.status().is_some()).expect("xvrrpd runs");
+        std::thread::sleep(master_down_v3(100) + SLACK);
+        let state = a.state("VI_C").unwrap_or_default();
+        let (dialect, rx) = (a.counter("checksum_dialect"), a.counter("adverts_rx"));
+        (state, dialect, rx, kb.log_text(), a.log_text())
+    };
+    let ((same_state, same_dialect, same_rx, _, same_log), (v2_state, v2_dialect, v2_rx, v2_ka, v2_log)) =
+        std::thread::scope(|s| {
+            let same = s.spawn(|| run(false));
+            let other = s.spawn(|| run(true));
+            (same.join().unwrap(), other.join().unwrap())
+        });
+    assert_eq!(
+        same_state, "BACKUP",
+        "keepalived's dialect is xvrrpd's default:\n{same_log}"
+    );
+    assert_eq!(same_dialect, 0);
+    assert!(same_rx >= 3, "keepalived's adverts accepted: {same_rx}");
+    assert_eq!(v2_state, "MASTER", "the other dialect is not heard:\n{v2_log}");
+    assert!(
+        v2_dialect >= 3 && v2_rx == 0,
+        "keepalived's adverts counted as the other dialect: checksum_dialect {v2_dialect}, adverts_rx {v2_rx}"
+    );
+    assert!(
+        v2_ka.to_lowercase().contains("checksum"),
+        "keepalived refuses xvrrpd's RFC 9568 checksum:\n{v2_ka}"
+    );
+    println!(
+        "field: v3 IPv4 checksum: default = keepalived's dialect (backup); v3_checksum_as_v2: {v2_dialect} adverts counted checksum_dialect, keepalived refuses ours"
+    );
+}
