@@ -466,3 +466,75 @@ fn gratuitous_arp_delay_repeat_and_refresh_follow_keepalived() {
         "gratuitous ARP counts\nkeepalived {keepalived:.2?}\nxvrrpd     {xvrrpd:.2?}"
     );
 }
+
+const STRICT: &str = r#"global_defs {
+    vrrp_strict
+}
+vrrp_instance VI_1 {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    advert_int 1
+    virtual_ipaddress {
+        192.0.2.100/24
+    }
+}
+"#;
+
+/// `vrrp_strict` on a master that does not own its VIP (priority below 255):
+/// keepalived answers ARP for the VIP and drops what is addressed to it (its
+/// firewall rules); xvrrpd must do the same (in XDP).
+#[test]
+fn vrrp_strict_master_answers_arp_and_drops_traffic_to_the_vip_as_keepalived_does() {
+    if !have_root("vrrp_strict_master_answers_arp_and_drops_traffic_to_the_vip_as_keepalived_does") {
+        return;
+    }
+    let scratch = Scratch::new("parity-strict");
+    let runs = both(|which| {
+        let mut lab = one_host();
+        lab.host("c", &["192.0.2.50/24"]);
+        let files = Files::new(&scratch, which);
+        let config = files.config(STRICT);
+        let mut speaker = Speaker::start(which, lab.get("a"), &config, &files.path(which.name()));
+        let holds = xvrrp_tests::daemon::wait_for(Duration::from_secs(8), || {
+            let out = lab.get("a").ip(&["-o", "addr", "show", "dev", "eth0"]);
+            String::from_utf8_lossy(&out.stdout).contains("192.0.2.100/24")
+        });
+        assert!(
+            holds.is_some(),
+            "{}: never master:\n{}",
+            which.name(),
+            speaker.log_text()
+        );
+        // Whatever it installs on becoming master has a moment to land.
+        thread::sleep(Duration::from_secs(1));
+        let in_c = |args: &[&str]| {
+            Command::new("ip")
+                .args(["netns", "exec", lab.get("c").name()])
+                .args(args)
+                .output()
+                .expect("client command")
+                .status
+                .success()
+        };
+        let arp = in_c(&["arping", "-c", "1", "-w", "2", "-i", "eth0", "192.0.2.100"]);
+        let ping_vip = in_c(&["ping", "-c", "2", "-i", "0.2", "-W", "1", "192.0.2.100"]);
+        let ping_host = in_c(&["ping", "-c", "1", "-W", "1", "192.0.2.1"]);
+        speaker.stop();
+        (arp, ping_vip, ping_host, speaker.log_text())
+    });
+    let [(k_arp, k_vip, k_host, klog), (x_arp, x_vip, x_host, xlog)] = runs;
+    println!(
+        "vrrp_strict: keepalived arp={k_arp} ping_vip={k_vip} ping_host={k_host}; xvrrpd arp={x_arp} ping_vip={x_vip} ping_host={x_host}"
+    );
+    assert!(
+        k_arp && !k_vip && k_host,
+        "keepalived's behaviour changed:\n{klog}"
+    );
+    assert_eq!(
+        (x_arp, x_vip, x_host),
+        (k_arp, k_vip, k_host),
+        "xvrrpd differs from keepalived under vrrp_strict:\n{xlog}"
+    );
+}
