@@ -44,6 +44,18 @@ const OTHER_SECTIONS: &[&str] = &[
 pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
     let mut ctx = Ctx { sink };
     let mut draft = Draft::default();
+    // track_script lines naming a vrrp_script not defined yet at that point.
+    let mut ahead: Vec<At<TrackScriptDraft>> = Vec::new();
+    let mut not_yet = |draft: &Draft, tracks: Option<&Vec<At<TrackScriptDraft>>>| {
+        let defined = |name: &str| draft.scripts.iter().any(|s| s.name == name);
+        ahead.extend(
+            tracks
+                .into_iter()
+                .flatten()
+                .filter(|t| !defined(&t.v.name))
+                .cloned(),
+        );
+    };
     for node in nodes {
         match node.keyword() {
             "global_defs" => global::parse(&mut ctx, node, &mut draft.global),
@@ -54,12 +66,18 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
             }
             "vrrp_instance" => {
                 if let Some(name) = section_name(&mut ctx, node) {
+                    let before = draft.instances.len();
                     instance::parse(&mut ctx, node, name, &mut draft.instances);
+                    let added = draft.instances.get(before).map(|i| &i.track_scripts);
+                    not_yet(&draft, added);
                 }
             }
             "vrrp_sync_group" => {
                 if let Some(name) = section_name(&mut ctx, node) {
+                    let before = draft.sync_groups.len();
                     sync_group::parse(&mut ctx, node, name, &mut draft.sync_groups);
+                    let added = draft.sync_groups.get(before).map(|g| &g.track_scripts);
+                    not_yet(&draft, added);
                 }
             }
             other if OTHER_SECTIONS.contains(&other) => ctx.sink.warning(
@@ -77,6 +95,23 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
                     format!("unknown top-level keyword '{other}'; ignored{with_block}"),
                 );
             }
+        }
+    }
+    // keepalived 2.2.7 looks a track_script up when it reads it: one naming a
+    // vrrp_script defined further down (or in a later include) is dropped
+    // there ("not found, ignoring"). xvrrp resolves names after reading all,
+    // so the same file tracks more here: say so where it happens.
+    for t in ahead {
+        if draft.scripts.iter().any(|s| s.name == t.v.name) {
+            ctx.sink.warning(
+                &t.at,
+                format!(
+                    "track_script {0}: vrrp_script {0} is defined further down; keepalived 2.2.7 \
+                     ignores such a track_script, xvrrp tracks it (define the script first to \
+                     behave the same under both)",
+                    t.v.name
+                ),
+            );
         }
     }
     draft
