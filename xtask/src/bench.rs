@@ -33,6 +33,18 @@ pub struct Args {
 }
 
 impl Args {
+    /// `--quick --out FILE`: the smoke run of `cargo xtask test`.
+    pub fn quick_to(out: &str) -> Self {
+        Self {
+            quick: true,
+            only: None,
+            out: Some(out.to_owned()),
+            scale: None,
+            failover: None,
+            trials: None,
+        }
+    }
+
     /// The same options on the benchmark's command line.
     fn to_argv(&self) -> Vec<String> {
         let mut argv = Vec::new();

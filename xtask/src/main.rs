@@ -142,6 +142,12 @@ fn test() -> Result<()> {
     // nightly build with sanitizers, 20 s per target.
     util::step("fuzzing: every target for 20 s");
     fuzz::run_targets(fuzz::TARGETS, 20)?;
+    // The benchmark's smoke version: every case runs against keepalived and
+    // fails on a measurement that did not happen (about 6 minutes with its
+    // release build). Results go to target/, not over bench/results/.
+    util::step("benchmark smoke run (bench --quick)");
+    let out = util::target_dir()?.join("bench-quick.json");
+    bench::run(&bench::Args::quick_to(&out.to_string_lossy()))?;
     println!("\nall checks passed in {}", root.display());
     Ok(())
 }
