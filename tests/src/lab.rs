@@ -115,7 +115,7 @@ impl Lab {
             .spawn()
             .expect("tcpdump (apt package tcpdump)");
         wait_listening(&mut child);
-        Capture(child)
+        Capture(Some(child))
     }
 
     pub fn get(&self, name: &str) -> &NetNs {
@@ -138,14 +138,25 @@ impl Lab {
     }
 }
 
-/// A running capture (`Lab::capture`).
-pub struct Capture(std::process::Child);
+/// A running capture (`Lab::capture`); killed if dropped unread (a test
+/// that failed meanwhile).
+pub struct Capture(Option<std::process::Child>);
 
 impl Capture {
     /// Waits for the capture to end; its output, lower-cased.
-    pub fn text(self) -> String {
-        let out = self.0.wait_with_output().expect("tcpdump output");
+    pub fn text(mut self) -> String {
+        let child = self.0.take().expect("a capture is read once");
+        let out = child.wait_with_output().expect("tcpdump output");
         String::from_utf8_lossy(&out.stdout).to_lowercase()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -151,7 +151,17 @@ impl NetNs {
 }
 
 impl Drop for NetNs {
+    /// Kills whatever still runs in the namespace (a daemon's scripts, a
+    /// peer's children, after a failed test), then deletes it.
     fn drop(&mut self) {
+        if let Ok(out) = Command::new("ip").args(["netns", "pids", &self.name]).output() {
+            for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                if let Ok(pid) = pid.parse::<i32>() {
+                    // SAFETY: kill(2); the process runs in this test's own namespace.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
         let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
     }
 }

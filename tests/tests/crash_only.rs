@@ -217,8 +217,10 @@ fn transitions(c: &Classic, host: &str) -> serde_json::Value {
 
 /// The other crash-only promises of the README, one after the other on one
 /// lab: a killed backup restarts as backup and the master sees nothing; while
-/// the master's daemon is dead its VIP still answers ARP; a master restarted
-/// with another configuration (XDP mode) removes the leftovers and starts
+/// the master's daemon is dead the XDP program still answers ARP for its VIP
+/// (a runs `--mode xdp-skb`, where XDP answers on a veth; the kernel is told to
+/// answer nothing meanwhile, so the reply can only be XDP's); a master
+/// restarted with another configuration removes the leftovers and starts
 /// afresh; SIGTERM takes everything down (pins, attachment, address).
 #[test]
 fn killed_backup_dead_master_arp_other_config_and_sigterm() {
@@ -228,7 +230,7 @@ fn killed_backup_dead_master_arp_other_config_and_sigterm() {
     let bpffs = SharedBpffs::mount("variants");
     let shared = ["--bpffs", bpffs.0.to_str().unwrap()];
     let mut c = Classic::new("variants");
-    c.start_daemon_args("a", "xdp", &shared);
+    c.start_daemon_args("a", "xdp-skb", &shared);
     c.start_daemon_args("b", "xdp", &shared);
     wait_for(Duration::from_secs(8), || {
         c.state("a").as_deref() == Some("MASTER")
@@ -257,14 +259,20 @@ fn killed_backup_dead_master_arp_other_config_and_sigterm() {
     assert_eq!(transitions(&c, "b"), 1, "b: INIT -> BACKUP only");
     assert_eq!(transitions(&c, "a"), a_transitions, "a saw nothing");
 
-    // The master's daemon dies: its VIP stays and is answered (the client asks afresh).
+    // The master's daemon dies: its VIP stays and XDP answers for it (the client asks afresh).
     c.daemon("a").signal("KILL");
     std::thread::sleep(Duration::from_millis(200));
     assert!(c.holds_vip("a"), "the VIP stays on a");
-    assert!(
-        client_arp_answered(&c),
-        "ARP for the VIP answered while a's daemon is dead"
-    );
+    let kernel_silent = |on: bool| {
+        let value = if on { "8" } else { "0" };
+        c.lab
+            .get("a")
+            .exec(&["sysctl", "-qw", &format!("net.ipv4.conf.eth0.arp_ignore={value}")]);
+    };
+    kernel_silent(true);
+    let answered = client_arp_answered(&c);
+    kernel_silent(false);
+    assert!(answered, "XDP answers ARP for the VIP while a's daemon is dead");
 
     // Restarted with another configuration: no adoption; leftovers removed, fresh start.
     let conf = std::fs::read_to_string(c.config("a"))
@@ -278,7 +286,7 @@ fn killed_backup_dead_master_arp_other_config_and_sigterm() {
         c.lab.get("a"),
         &other,
         &c.host_dir("a").join("run"),
-        "xdp",
+        "xdp-skb",
         &shared,
     ));
     wait_for(Duration::from_secs(8), || {

@@ -47,9 +47,17 @@ struct Files {
 
 impl Files {
     fn new(scratch: &Scratch, which: Impl) -> Self {
-        let dir = scratch.0.join(which.name());
+        Self::named(scratch, which.name())
+    }
+
+    fn named(scratch: &Scratch, name: &str) -> Self {
+        let dir = scratch.0.join(name);
         for sub in ["flags", "log"] {
             fs::create_dir_all(dir.join(sub)).expect("scenario directory");
+        }
+        // Reachable by script users whatever root's umask.
+        for d in [&scratch.0, &dir, &dir.join("flags")] {
+            chmod(d, "0755");
         }
         chmod(&dir.join("log"), "0777");
         let files = Self { dir };
@@ -67,7 +75,7 @@ impl Files {
         fs::write(
             &note,
             format!(
-                "#!/bin/sh\nkind=$1\nshift\necho \"$kind $(id -un) $*\" >> {}/notify.log\n",
+                "#!/bin/sh\nkind=$1\nshift\n[ \"$kind\" = stop ] && sleep 0.5\necho \"$kind $(id -un) $*\" >> {}/notify.log\n",
                 files.path("log").display()
             ),
         )
@@ -166,6 +174,11 @@ vrrp_script late {
     rise 2
     init_fail
 }
+vrrp_script down {
+    script "@CHECK@ down"
+    interval 1
+    fall 5
+}
 vrrp_instance VI_1 {
     state MASTER
     interface eth0
@@ -180,6 +193,19 @@ vrrp_instance VI_1 {
         rev
         neg
         late
+    }
+}
+vrrp_instance VI_2 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 52
+    priority 100
+    advert_int 1
+    virtual_ipaddress {
+        192.0.2.101/24
+    }
+    track_script {
+        down
     }
 }
 "#;
@@ -200,7 +226,8 @@ fn script_weights_rise_fall_reverse_and_init_fail_advertise_what_keepalived_adve
         let t0 = epoch_now();
         let mut speaker = Speaker::start(which, lab.get("a"), &config, &files.path(which.name()));
         // `up` fails (fall 3) while `rev` succeeds (reverse); `neg` succeeds
-        // (reverse); then `up` recovers (rise 2).
+        // (reverse); then `up` recovers (rise 2) and `down` (weight 0, failing
+        // from its first run: its first result decides, not `fall`) lets VI_2 up.
         thread::sleep(Duration::from_secs(7));
         files.flag("up", false);
         files.flag("rev", true);
@@ -208,11 +235,28 @@ fn script_weights_rise_fall_reverse_and_init_fail_advertise_what_keepalived_adve
         files.flag("neg", true);
         thread::sleep(Duration::from_millis(3500));
         files.flag("up", true);
+        files.flag("down", true);
         let seen = adverts(&capture.text());
         speaker.stop();
-        (priority_steps(&seen, 51, t0), speaker.log_text())
+        (
+            priority_steps(&seen, 51, t0),
+            priority_steps(&seen, 52, t0),
+            speaker.log_text(),
+        )
     });
-    let [(keepalived, klog), (xvrrpd, xlog)] = runs;
+    let [(keepalived, k52, klog), (xvrrpd, x52, xlog)] = runs;
+    println!("VI_2 (weight 0, failing from the start):\nkeepalived {k52:.2?}\nxvrrpd     {x52:.2?}");
+    assert!(
+        k52.len() == 1 && k52[0].0 > 14.0,
+        "keepalived's VI_2 speaks only once its check passes: {k52:.2?}\n{klog}"
+    );
+    assert_same_steps("weight 0 from the start", &k52, &x52);
+    assert!(
+        (k52[0].0 - x52[0].0).abs() <= SAME_TIME,
+        "VI_2 became master at {:.2} s in keepalived, {:.2} s in xvrrpd",
+        k52[0].0,
+        x52[0].0
+    );
     assert!(
         keepalived.len() >= 5,
         "keepalived's run did not exercise the scripts: {keepalived:.2?}\n{klog}"
@@ -319,11 +363,26 @@ fn notify_scripts_get_keepalived_arguments_and_users_through_master_fault_and_st
         files.flag("chk", true);
         thread::sleep(Duration::from_secs(7));
         speaker.stop();
-        // Scripts started at the stop may still be writing.
+        // A notify_stop script (this one takes 0.5 s) has finished by the time
+        // the daemon has exited: under systemd (KillMode=mixed) what is left
+        // of the unit is killed then.
+        let at_exit = files.log("notify.log");
+        // Other scripts started at the stop may still be writing.
         thread::sleep(Duration::from_millis(1500));
-        (files.log("notify.log"), files.log("chk.user"), speaker.log_text())
+        (
+            at_exit,
+            files.log("notify.log"),
+            files.log("chk.user"),
+            speaker.log_text(),
+        )
     });
-    let [(klog, kuser, kdaemon), (xlog, xuser, xdaemon)] = runs;
+    let [(k_exit, klog, kuser, kdaemon), (x_exit, xlog, xuser, xdaemon)] = runs;
+    let stopped = |log: &str| log.lines().any(|l| l.starts_with("stop "));
+    assert!(stopped(&k_exit), "keepalived waits for notify_stop:\n{k_exit}");
+    assert!(
+        stopped(&x_exit),
+        "xvrrpd exited before its notify_stop script finished:\n{x_exit}"
+    );
     println!("keepalived notify.log:\n{klog}\nxvrrpd notify.log:\n{xlog}");
     let (k, x) = (notify_threads(&klog), notify_threads(&xlog));
     assert!(
@@ -357,11 +416,14 @@ fn preempt_delay_holds_back_a_better_backup_as_keepalived_does() {
         return;
     }
     let scratch = Scratch::new("parity-preempt");
-    let runs = both(|which| {
+    // The better backup's first advert, counted from its start, with and
+    // without the delay: the difference is the delay's effect, whatever each
+    // implementation takes to start.
+    let first_advert = |which: Impl, delay: bool| -> f64 {
         let mut lab = one_host();
         lab.host("b", &["192.0.2.2/24"]);
-        let files = Files::new(&scratch, which);
-        // The peer is the same in both runs: xvrrpd at priority 100, master first.
+        let files = Files::named(&scratch, &format!("{}-{delay}", which.name()));
+        // The peer is the same in every run: xvrrpd at priority 100, master first.
         let peer_conf = files.path("peer.conf");
         fs::write(
             &peer_conf,
@@ -377,12 +439,9 @@ fn preempt_delay_holds_back_a_better_backup_as_keepalived_does() {
             "{}: the peer never became master",
             which.name()
         );
-        let config = files.config(
-            &PREEMPT
-                .replace("@PRIO@", "150")
-                .replace("@EXTRA@", "preempt_delay 6"),
-        );
-        let capture = lab.capture("a", 13.0, "ip proto 112");
+        let extra = if delay { "preempt_delay 6" } else { "" };
+        let config = files.config(&PREEMPT.replace("@PRIO@", "150").replace("@EXTRA@", extra));
+        let capture = lab.capture("a", 16.0, "ip proto 112");
         let t0 = epoch_now();
         let mut speaker = Speaker::start(which, lab.get("a"), &config, &files.path(which.name()));
         let seen = adverts(&capture.text());
@@ -390,13 +449,37 @@ fn preempt_delay_holds_back_a_better_backup_as_keepalived_does() {
         seen.iter()
             .find(|a| a.priority == 150)
             .map(|a| a.at - t0)
-            .unwrap_or_else(|| panic!("{}: never preempted:\n{}", which.name(), speaker.log_text()))
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} (delay {delay}): no advert at priority 150 within 16 s:\n{}",
+                    which.name(),
+                    speaker.log_text()
+                )
+            })
+    };
+    let runs = both(|which| {
+        thread::scope(|s| {
+            let delayed = s.spawn(|| first_advert(which, true));
+            let control = first_advert(which, false);
+            (
+                delayed.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+                control,
+            )
+        })
     });
-    let [keepalived, xvrrpd] = runs;
-    println!("first advert of the better backup: keepalived {keepalived:.2} s, xvrrpd {xvrrpd:.2} s");
+    let [(kd, kc), (xd, xc)] = runs;
+    let (keepalived, xvrrpd) = (kd - kc, xd - xc);
+    println!(
+        "preempt_delay 6: the better backup preempts {keepalived:.2} s later in keepalived \
+         ({kd:.2} vs {kc:.2}), {xvrrpd:.2} s later in xvrrpd ({xd:.2} vs {xc:.2})"
+    );
+    assert!(
+        keepalived > 5.0,
+        "keepalived's delay did not show: {keepalived:.2} s"
+    );
     assert!(
         (keepalived - xvrrpd).abs() <= SAME_TIME,
-        "preempt_delay: keepalived preempted after {keepalived:.2} s, xvrrpd after {xvrrpd:.2} s"
+        "preempt_delay: keepalived preempted {keepalived:.2} s later, xvrrpd {xvrrpd:.2} s later"
     );
 }
 

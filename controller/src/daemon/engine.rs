@@ -1306,8 +1306,10 @@ impl Engine {
             }
         };
         for t in &slot.cfg.track_scripts {
-            let ok = slot.script_ok.get(&t.name).copied().unwrap_or(true);
-            weigh(format!("script {} failed", t.name), ok, t.weight, t.reverse);
+            // A script that has not reported yet counts neither way (keepalived's INIT).
+            if let Some(&ok) = slot.script_ok.get(&t.name) {
+                weigh(format!("script {} failed", t.name), ok, t.weight, t.reverse);
+            }
         }
         for t in &slot.cfg.track_interfaces {
             weigh(

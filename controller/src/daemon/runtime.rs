@@ -530,6 +530,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         t.abort();
     }
     engine.shutdown().await;
+    scripts::wait_for_notifies(Duration::from_secs(1)).await;
     // A clean stop takes the data path down with it.
     if let Some(dp) = &mut engine.datapath {
         dp.unpin_links();

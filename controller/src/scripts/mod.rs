@@ -7,6 +7,7 @@ use std::{
     os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     process::Stdio,
+    sync::atomic::{AtomicUsize, Ordering},
     time::Duration,
 };
 
@@ -241,9 +242,11 @@ async fn run_once(name: &str, argv: &[String], run_as: Option<&RunAs>, timeout: 
     }
 }
 
-/// Starts one task per health check. Each sends its initial verdict (OK, or
-/// failing with `init_fail`), then every change after `rise` successes or
-/// `fall` failures in a row.
+/// Starts one task per health check. As in keepalived 2.2.7 (vrrp_track.c),
+/// a check has no verdict until its first run, and that first result decides
+/// either way; with `init_fail` it starts failing at once and needs `rise`
+/// successes. After that, a change takes `rise` successes or `fall` failures
+/// in a row. Each verdict and each change is sent.
 pub fn spawn_health_checks(
     scripts: &[VrrpScript],
     default_user: Option<&RunAs>,
@@ -256,11 +259,14 @@ pub fn spawn_health_checks(
             let run_as = s.user.clone().or_else(|| default_user.cloned());
             let tx = tx.clone();
             tokio::spawn(async move {
-                let mut ok = !s.init_fail;
-                let _ = tx.send(ScriptEvent {
-                    name: s.name.clone(),
-                    ok,
-                });
+                let mut verdict: Option<bool> = None;
+                if s.init_fail {
+                    verdict = Some(false);
+                    let _ = tx.send(ScriptEvent {
+                        name: s.name.clone(),
+                        ok: false,
+                    });
+                }
                 let (mut good, mut bad) = (0u32, 0u32);
                 let interval = Duration::from_secs(u64::from(s.interval_s.max(1)));
                 let timeout = Duration::from_secs(u64::from(if s.timeout_s == 0 {
@@ -280,16 +286,16 @@ pub fn spawn_health_checks(
                         bad += 1;
                         good = 0;
                     }
-                    let changed = if ok && bad >= s.fall.max(1) {
-                        ok = false;
-                        true
-                    } else if !ok && good >= s.rise.max(1) {
-                        ok = true;
-                        true
-                    } else {
-                        false
+                    let next = match verdict {
+                        None => Some(passed),
+                        Some(true) if bad >= s.fall.max(1) => Some(false),
+                        Some(false) if good >= s.rise.max(1) => Some(true),
+                        same => same,
                     };
-                    if changed {
+                    if next != verdict
+                        && let Some(ok) = next
+                    {
+                        verdict = next;
                         info!(script = %s.name, ok, "health check changed");
                         if tx
                             .send(ScriptEvent {
@@ -314,6 +320,7 @@ pub fn notify(script: &NotifyScript, extra: &[String], default_user: Option<&Run
     let run_as = script.user.clone().or_else(|| default_user.cloned());
     match command(&argv, run_as.as_ref()).and_then(|mut c| c.spawn().context("spawn")) {
         Ok(mut child) => {
+            NOTIFY_RUNNING.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 // Reap it; notify scripts get a minute before they are killed.
                 if tokio::time::timeout(Duration::from_secs(60), child.wait())
@@ -322,8 +329,23 @@ pub fn notify(script: &NotifyScript, extra: &[String], default_user: Option<&Run
                 {
                     let _ = child.kill().await;
                 }
+                NOTIFY_RUNNING.fetch_sub(1, Ordering::Relaxed);
             });
         }
         Err(e) => warn!(command = ?argv, "notify script failed to start: {e:#}"),
+    }
+}
+
+/// Notify scripts started and not yet reaped.
+static NOTIFY_RUNNING: AtomicUsize = AtomicUsize::new(0);
+
+/// At shutdown: waits (at most `limit`) for the notify scripts still running,
+/// the STOP ones above all. Under systemd (`KillMode=mixed`) whatever is left
+/// in the unit's cgroup is killed once the daemon exits; keepalived gives its
+/// STOP scripts a second too.
+pub async fn wait_for_notifies(limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while NOTIFY_RUNNING.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }

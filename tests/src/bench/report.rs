@@ -107,6 +107,8 @@ pub struct Report {
     /// Raw samples per case name.
     pub raw: serde_json::Map<String, Value>,
     pub notes: Vec<String>,
+    /// Runs that failed to measure (the benchmark then exits non-zero).
+    pub failures: usize,
 }
 
 impl Report {
@@ -114,6 +116,7 @@ impl Report {
     /// and the raw entry returned (the caller may add the case's fields).
     pub fn failed(&mut self, case: &str, which: Impl, e: &str) -> Value {
         super::progress(&format!("  FAILED: {e}"));
+        self.failures += 1;
         self.notes.push(format!(
             "{case} {}: failed: {}",
             which.label(),

@@ -163,6 +163,13 @@ fn main() -> ExitCode {
         eprintln!("bench: interrupted");
         failed = true;
     }
+    if report.failures > 0 {
+        eprintln!(
+            "bench: {} measurement(s) failed (see the notes under the table)",
+            report.failures
+        );
+        failed = true;
+    }
     if failed {
         ExitCode::FAILURE
     } else {

@@ -347,8 +347,6 @@ impl Machine {
 
     /// RFC 5798 6.4.1: the owner becomes master at once, everyone else backup.
     fn startup(&mut self) {
-        let delay = self.inst.params.preempt_delay_us;
-        self.inst.vars.preempt_after = (delay > 0).then_some(self.now + delay);
         self.inst.vars.master = None;
         if self.inst.vars.priority == PRIORITY_OWNER {
             self.become_master();
@@ -370,11 +368,12 @@ impl Machine {
         let ours = vars.priority;
         let mut hold_back = false;
         if preempt && priority < ours && self.inst.params.preempt_delay_us > 0 {
-            // keepalived preempt_delay: a lower master is accepted (and resets
-            // Master_Down_Timer) until the delay has run out; from then on its
+            // keepalived preempt_delay (vrrp.c, 2.2.7): the delay starts at the
+            // first lower advert heard as backup; until it has run out the lower
+            // master is accepted (and resets Master_Down_Timer); from then on its
             // adverts are discarded and the takeover comes Master_Down_Interval
-            // after the last one accepted, as keepalived 2.2.7 does (measured in
-            // tests/tests/keepalived_parity.rs: delay + Master_Down_Interval).
+            // after the last one accepted (tests/tests/keepalived_parity.rs
+            // measures delay + Master_Down_Interval in both).
             let after = *self
                 .inst
                 .vars
@@ -390,9 +389,7 @@ impl Machine {
             self.inst.vars.master = Some((src, priority));
             if priority >= ours {
                 // A legitimate master: a later lower one starts a fresh preempt_delay.
-                if self.inst.vars.preempt_after.is_some_and(|t| self.now >= t) {
-                    self.inst.vars.preempt_after = None;
-                }
+                self.inst.vars.preempt_after = None;
             }
             self.arm(Timer::MasterDown, self.inst.master_down_us());
         } else {
@@ -486,6 +483,8 @@ impl Machine {
     }
 
     fn enter_backup(&mut self) {
+        // keepalived clears the preempt delay on entering BACKUP.
+        self.inst.vars.preempt_after = None;
         self.arm(Timer::MasterDown, self.inst.master_down_us());
         self.inst.vars.state = State::Backup;
         self.actions.push(Action::Notify(Notify::Backup));

@@ -274,36 +274,57 @@ fn stale_timers_are_ignored() {
 
 #[test]
 fn keepalived_preempt_delay_holds_back_then_lets_master_down_run_out() {
-    // keepalived 2.2.7 (tests/tests/keepalived_parity.rs): a lower master is
+    // keepalived 2.2.7 (vrrp.c; tests/tests/keepalived_parity.rs): the delay
+    // starts at the first lower advert heard as backup; that master is
     // accepted until the delay has run out, then discarded; the takeover is
     // Master_Down_Interval after the last accepted advert, not at the delay.
     let mut i = inst(2, 100);
     i.params.preempt_delay_us = 10_000_000;
-    let (i, actions) = run(i, &[(0, Event::Startup), (9_000_000, advert(50, HIGHER_IP))]);
+    let (i, actions) = run(i, &[(0, Event::Startup), (1_000_000, advert(50, HIGHER_IP))]);
     assert_eq!(
         arms(&actions, Timer::MasterDown),
-        Some(9_000_000 + 3_609_375),
-        "lower master tolerated"
+        Some(1_000_000 + 3_609_375),
+        "lower master tolerated: the delay starts here"
     );
-    let (i, actions) = run(i, &[(10_500_000, advert(50, HIGHER_IP))]);
+    assert_eq!(i.vars.preempt_after, Some(11_000_000));
+    let (i, actions) = run(i, &[(10_000_000, advert(50, HIGHER_IP))]);
+    assert_eq!(arms(&actions, Timer::MasterDown), Some(10_000_000 + 3_609_375));
+    let (i, actions) = run(i, &[(11_500_000, advert(50, HIGHER_IP))]);
     assert_eq!(
         arms(&actions, Timer::MasterDown),
-        Some(9_500_000 + 3_609_375),
+        Some(10_500_000 + 3_609_375),
         "discarded once the delay ran out; the takeover is timed from the last advert \
          before it (seen or not: one came every interval)"
     );
     assert_eq!(i.vars.state, State::Backup);
-    let (i, actions) = run(i, &[(13_109_375, Event::Timer(Timer::MasterDown))]);
+    let (i, actions) = run(i, &[(14_109_375, Event::Timer(Timer::MasterDown))]);
     assert_eq!(i.vars.state, State::Master);
     assert!(actions.contains(&Action::AddVips));
 }
 
 #[test]
-fn keepalived_preempt_delay_after_expiry_discards_lower() {
+fn keepalived_preempt_delay_restarts_after_a_better_master() {
     let mut i = inst(2, 100);
-    i.params.preempt_delay_us = 1_000_000;
-    let (_, actions) = run(i, &[(0, Event::Startup), (2_000_000, advert(50, HIGHER_IP))]);
-    assert_eq!(arms(&actions, Timer::MasterDown), None);
+    i.params.preempt_delay_us = 10_000_000;
+    let (i, _) = run(
+        i,
+        &[
+            (0, Event::Startup),
+            (1_000_000, advert(50, HIGHER_IP)),
+            (5_000_000, advert(150, HIGHER_IP)),
+        ],
+    );
+    assert_eq!(
+        i.vars.preempt_after, None,
+        "a master at or above us stops the delay"
+    );
+    let (i, actions) = run(i, &[(60_000_000, advert(50, HIGHER_IP))]);
+    assert_eq!(arms(&actions, Timer::MasterDown), Some(60_000_000 + 3_609_375));
+    assert_eq!(
+        i.vars.preempt_after,
+        Some(70_000_000),
+        "a fresh delay from the next lower one"
+    );
 }
 
 #[test]
