@@ -110,6 +110,17 @@ pub fn gratuitous_arps(capture: &str, vip: &str) -> Vec<f64> {
         .collect()
 }
 
+/// The times of the neighbor advertisements for `vip` in a `tcpdump -tt -e -n`
+/// capture (unsolicited where nobody asked, as in the parity labs).
+pub fn neighbor_adverts(capture: &str, vip: &str) -> Vec<f64> {
+    let tgt = format!("neighbor advertisement, tgt is {vip},");
+    capture
+        .lines()
+        .filter(|l| l.contains(&tgt))
+        .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
 /// The priority steps of one VRID's adverts: (seconds after `t0`, priority)
 /// at the first advert and at every change.
 pub fn priority_steps(adverts: &[SeenAdvert], vrid: u8, t0: f64) -> Vec<(f64, u8)> {
@@ -156,6 +167,10 @@ mod tests {
             priority_steps(&seen, 51, 1764490000.0),
             vec![(0.25, 110), (1.25, 90)]
         );
+        let na = "1764490002.000000 02:00:00:00:00:01 > 33:33:00:00:00:01, ethertype ipv6 (0x86dd), \
+                  length 86: fe80::1 > ff02::1: icmp6, neighbor advertisement, tgt is 2001:db8::100, length 32\n";
+        assert_eq!(neighbor_adverts(na, "2001:db8::100"), vec![1764490002.0]);
+        assert!(neighbor_adverts(na, "2001:db8::10").is_empty());
         assert_eq!(
             gratuitous_arps(text, "192.0.2.100"),
             vec![1764490001.5, 1764490001.6]
