@@ -115,6 +115,28 @@ impl NetNs {
         run(&cmd)
     }
 
+    /// `ip netns exec NAME args...`, whatever its exit status (a probe that
+    /// may fail: a ping, an arping).
+    pub fn try_exec(&self, args: &[&str]) -> Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.name])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {args:?} in {}: {e}", self.name))
+    }
+
+    /// Habets' arping (apt `arping`) from this namespace: `count` requests for
+    /// `target` out of `iface`, at most `wait_s` seconds. Whether a reply
+    /// came, and arping's output, lower-cased.
+    pub fn arping(&self, iface: &str, target: &str, count: u32, wait_s: u32) -> (bool, String) {
+        let (count, wait) = (count.to_string(), wait_s.to_string());
+        let out = self.try_exec(&["arping", "-c", &count, "-w", &wait, "-i", iface, target]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_lowercase(),
+        )
+    }
+
     /// Moves the calling thread into this namespace until the guard drops.
     pub fn enter(&self) -> Entered {
         let back = File::open("/proc/thread-self/ns/net").expect("open own netns");

@@ -48,6 +48,14 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("configs")
 }
 
+/// A case's folder name.
+fn case_name(case: &Path) -> String {
+    case.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn cases() -> Vec<PathBuf> {
     let mut cases: Vec<PathBuf> = fs::read_dir(corpus())
         .expect("tests/configs exists")
@@ -77,11 +85,7 @@ fn every_case_gives_its_golden_diagnostics() {
     assert!(cases.len() >= 30, "the corpus lost cases: {}", cases.len());
     let mut failures = Vec::new();
     for case in &cases {
-        let name = case
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = case_name(case);
         let (diagnostics, json) = run(case);
         let expected_txt = case.join("expected.txt");
         let expected_json = case.join("expected.json");
@@ -560,11 +564,7 @@ fn every_case_is_judged_as_keepalived_judges_it() {
     let mut seen = BTreeSet::new();
     let (mut runs, mut lines_compared) = (0, 0);
     for case in &cases {
-        let name = case
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
+        let name = case_name(case);
         let run = lab.config_test(case, &scratch.0);
         runs += 1;
         seen.insert(run.outcome);

@@ -191,24 +191,7 @@ fn restarted_master_ignores_the_record_of_a_master_that_died_before_it() {
 fn client_arp_answered(c: &Classic) -> bool {
     let client = c.client();
     client.ip(&["neigh", "flush", "dev", "eth0"]);
-    std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            client.name(),
-            "arping",
-            "-c",
-            "2",
-            "-w",
-            "3",
-            "-i",
-            "eth0",
-            VIP,
-        ])
-        .output()
-        .expect("arping (apt package arping)")
-        .status
-        .success()
+    client.arping("eth0", VIP, 2, 3).0
 }
 
 fn transitions(c: &Classic, host: &str) -> serde_json::Value {

@@ -862,16 +862,10 @@ fn no_accept_master_answers_arp_but_drops_traffic_to_the_vip() {
         a.state("VI_1").as_deref() == Some("MASTER") && has_vip(&lab, "a", "192.0.2.100")
     })
     .expect("a becomes master");
-    let in_c = |args: &[&str]| {
-        std::process::Command::new("ip")
-            .args(["netns", "exec", lab.get("c").name()])
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let in_c = |args: &[&str]| lab.get("c").try_exec(args);
     // RFC 5798 6.4.3: the VIP resolves (ARP answered) ...
-    let arping = in_c(&["arping", "-c", "1", "-w", "2", "-I", "eth0", "192.0.2.100"]);
-    assert!(arping.status.success(), "ARP for the VIP is answered");
+    let (answered, _) = lab.get("c").arping("eth0", "192.0.2.100", 1, 2);
+    assert!(answered, "ARP for the VIP is answered");
     // ... but what is addressed to it is not accepted; a's own address still is.
     let ping_vip = in_c(&["ping", "-c", "2", "-i", "0.2", "-W", "1", "192.0.2.100"]);
     assert!(!ping_vip.status.success(), "no_accept: the VIP does not answer");
@@ -1035,23 +1029,7 @@ fn use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover() {
             .output()
             .is_ok_and(|o| o.status.success())
     };
-    let arping = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            client.name(),
-            "arping",
-            "-c",
-            "1",
-            "-w",
-            "2",
-            "-I",
-            "eth0",
-            "192.0.2.100",
-        ])
-        .output()
-        .unwrap();
-    let seen = String::from_utf8_lossy(&arping.stdout).to_lowercase();
+    let (_, seen) = client.arping("eth0", "192.0.2.100", 1, 2);
     assert!(
         seen.contains("00:00:5e:00:01:33"),
         "ARP for the VIP answers with the virtual MAC: {seen}"

@@ -191,8 +191,7 @@ fn plain_veth_answers_arp_and_ndp(mode: &str, data_path: (&str, &str)) {
         "{mode} on a veth: how XDP is attached, who answers ARP/NDP"
     );
     let client = lab.get("c");
-    let arping = client.exec(&["arping", "-c", "1", "-w", "2", "-i", "eth0", "192.0.2.100"]);
-    let text = String::from_utf8_lossy(&arping.stdout).to_lowercase();
+    let (_, text) = client.arping("eth0", "192.0.2.100", 1, 2);
     let mac_a = lab.get("a").mac("eth0");
     let mac_a = format!(
         "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
@@ -708,10 +707,7 @@ fn xdp_mode_refuses_a_driver_without_native_xdp_and_auto_falls_back_per_interfac
         (mv0["xdp"].as_str(), mv0["arp_ndp"].as_str()),
         (Some("generic"), Some("xdp"))
     );
-    let arping = lab
-        .get("c")
-        .exec(&["arping", "-c", "1", "-w", "2", "-i", "eth0", "192.0.2.100"]);
-    let text = String::from_utf8_lossy(&arping.stdout).to_lowercase();
+    let (_, text) = lab.get("c").arping("eth0", "192.0.2.100", 1, 2);
     assert!(
         text.contains("1 packets received") || text.contains("bytes from"),
         "no ARP reply: {text}"

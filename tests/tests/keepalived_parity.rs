@@ -485,6 +485,37 @@ fn preempt_delay_holds_back_a_better_backup_as_keepalived_does() {
     );
 }
 
+/// Starts `which` alone on host `a` with `conf` and captures `filter` and
+/// the adverts on its port until `window` seconds past the longest start-up
+/// (master after Master_Down_Interval); the times `pick` finds in the
+/// capture, counted from the first advert (the moment it became master),
+/// below `window`.
+fn announced(
+    which: Impl,
+    lab: &Lab,
+    files: &Files,
+    conf: &str,
+    filter: &str,
+    window: f64,
+    pick: impl Fn(&str) -> Vec<f64>,
+) -> Vec<f64> {
+    let config = files.config(conf);
+    let secs = window as f32 + 7.0;
+    let capture = lab.capture("a", secs, &format!("{filter} or ip proto 112 or ip6 proto 112"));
+    let mut speaker = Speaker::start(which, lab.get("a"), &config, &files.path(which.name()));
+    let text = capture.text();
+    speaker.stop();
+    let first = adverts(&text)
+        .first()
+        .map(|a| a.at)
+        .unwrap_or_else(|| panic!("{}: no advert:\n{}", which.name(), speaker.log_text()));
+    pick(&text)
+        .into_iter()
+        .map(|t| t - first)
+        .filter(|&t| t < window)
+        .collect()
+}
+
 const GARP: &str = r#"vrrp_instance VI_1 {
     state MASTER
     interface eth0
@@ -511,21 +542,9 @@ fn gratuitous_arp_delay_repeat_and_refresh_follow_keepalived() {
     let runs = both(|which| {
         let lab = one_host();
         let files = Files::new(&scratch, which);
-        let config = files.config(GARP);
-        let capture = lab.capture("a", 17.0, "arp or ip proto 112");
-        let mut speaker = Speaker::start(which, lab.get("a"), &config, &files.path(which.name()));
-        let text = capture.text();
-        speaker.stop();
-        // Times from the first advert (the moment it became master).
-        let first = adverts(&text)
-            .first()
-            .map(|a| a.at)
-            .unwrap_or_else(|| panic!("{}: no advert:\n{}", which.name(), speaker.log_text()));
-        gratuitous_arps(&text, "192.0.2.100")
-            .into_iter()
-            .map(|t| t - first)
-            .filter(|&t| t < WINDOW)
-            .collect::<Vec<f64>>()
+        announced(which, &lab, &files, GARP, "arp", WINDOW, |text| {
+            gratuitous_arps(text, "192.0.2.100")
+        })
     });
     let [keepalived, xvrrpd] = runs;
     println!("gratuitous ARPs after the first advert:\nkeepalived {keepalived:.2?}\nxvrrpd     {xvrrpd:.2?}");
@@ -594,16 +613,8 @@ fn vrrp_strict_master_answers_arp_and_drops_traffic_to_the_vip_as_keepalived_doe
         );
         // Whatever it installs on becoming master has a moment to land.
         thread::sleep(Duration::from_secs(1));
-        let in_c = |args: &[&str]| {
-            Command::new("ip")
-                .args(["netns", "exec", lab.get("c").name()])
-                .args(args)
-                .output()
-                .expect("client command")
-                .status
-                .success()
-        };
-        let arp = in_c(&["arping", "-c", "1", "-w", "2", "-i", "eth0", "192.0.2.100"]);
+        let in_c = |args: &[&str]| lab.get("c").try_exec(args).status.success();
+        let arp = lab.get("c").arping("eth0", "192.0.2.100", 1, 2).0;
         let ping_vip = in_c(&["ping", "-c", "2", "-i", "0.2", "-W", "1", "192.0.2.100"]);
         let ping_host = in_c(&["ping", "-c", "1", "-W", "1", "192.0.2.1"]);
         speaker.stop();
@@ -659,20 +670,9 @@ fn unsolicited_neighbor_advertisements_follow_keepalived() {
         let mut lab = Lab::new();
         lab.host("a", &["192.0.2.1/24", "2001:db8::1/64"]);
         let files = Files::new(&scratch, which);
-        let config = files.config(GNA);
-        let capture = lab.capture("a", 12.0, "icmp6 or ip6 proto 112");
-        let mut speaker = Speaker::start(which, lab.get("a"), &config, &files.path(which.name()));
-        let text = capture.text();
-        speaker.stop();
-        let first = adverts(&text)
-            .first()
-            .map(|a| a.at)
-            .unwrap_or_else(|| panic!("{}: no advert:\n{}", which.name(), speaker.log_text()));
-        neighbor_adverts(&text, "2001:db8::100")
-            .into_iter()
-            .map(|t| t - first)
-            .filter(|&t| t < WINDOW)
-            .collect::<Vec<f64>>()
+        announced(which, &lab, &files, GNA, "icmp6", WINDOW, |text| {
+            neighbor_adverts(text, "2001:db8::100")
+        })
     });
     let [keepalived, xvrrpd] = runs;
     println!("unsolicited NAs after the first advert:\nkeepalived {keepalived:.2?}\nxvrrpd     {xvrrpd:.2?}");

@@ -395,23 +395,7 @@ fn thousand_adverts_on_a_veth_wake_userspace_once() {
 
 /// arping for 192.0.2.100 from a's side; returns arping's output, lowercased.
 fn arping_from(pair: &Pair) -> String {
-    let out = std::process::Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            pair.a.name(),
-            "arping",
-            "-c",
-            "1",
-            "-w",
-            "2",
-            "-i",
-            "veth0",
-            "192.0.2.100",
-        ])
-        .output()
-        .expect("run arping (apt package arping)");
-    String::from_utf8_lossy(&out.stdout).to_lowercase()
+    pair.a.arping("veth0", "192.0.2.100", 1, 2).1
 }
 
 /// The opt-in arrangement of XDP_TX on a veth, and why the daemon does not
