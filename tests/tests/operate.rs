@@ -323,3 +323,71 @@ fn shipped_unit_verifies_and_runs_the_daemon_with_its_capabilities_on_a_fresh_ho
         unitlike.log_text()
     );
 }
+
+/// keepalived's scheduling keywords, as the README promises them: the
+/// protocol thread runs SCHED_RR at `vrrp_rt_priority` with its memory locked
+/// (`vrrp_no_swap`) on the CPUs of `vrrp_cpu_affinity`; scripts it starts run
+/// as ordinary processes (not real-time).
+#[test]
+fn scheduling_keywords_apply_to_the_daemon_and_not_to_its_scripts() {
+    if !have_root("scheduling_keywords_apply_to_the_daemon_and_not_to_its_scripts") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    let dir = Scratch::new("sched");
+    let seen = dir.0.join("script-policy");
+    let check = dir.write(
+        "check.sh",
+        &format!("#!/bin/sh\nchrt -p $$ > {}\n", seen.display()),
+    );
+    Command::new("chmod").arg("+x").arg(&check).status().unwrap();
+    let conf = format!(
+        "global_defs {{\n  vrrp_rt_priority 42\n  vrrp_no_swap\n  vrrp_cpu_affinity 0\n}}\n\
+         vrrp_script chk {{\n  script \"{}\"\n  interval 1\n}}\n{}",
+        check.display(),
+        CONF.replace(
+            "  advert_int 1\n",
+            "  advert_int 1\n  track_script {\n    chk\n  }\n"
+        )
+    );
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", &conf),
+        &dir.0.join("ra"),
+        "auto",
+    );
+    wait_for(Duration::from_secs(5), || a.status().is_some())
+        .unwrap_or_else(|| panic!("daemon did not start:\n{}", a.log_text()));
+    let pid = a.pid().expect("running").to_string();
+    let policy = String::from_utf8_lossy(&Command::new("chrt").args(["-p", &pid]).output().unwrap().stdout)
+        .into_owned();
+    assert!(
+        policy.contains("SCHED_RR") && policy.contains(": 42"),
+        "the daemon's scheduling: {policy}\n{}",
+        a.log_text()
+    );
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .map(|l| l[name.len()..].trim().to_owned())
+            .unwrap_or_default()
+    };
+    let locked_kb: u64 = field("VmLck:").trim_end_matches("kB").trim().parse().unwrap_or(0);
+    assert!(locked_kb > 0, "vrrp_no_swap: memory locked ({locked_kb} kB)");
+    assert_eq!(field("Cpus_allowed_list:"), "0", "vrrp_cpu_affinity 0");
+    wait_for(Duration::from_secs(3), || seen.exists())
+        .unwrap_or_else(|| panic!("the check script never ran:\n{}", a.log_text()));
+    let script = std::fs::read_to_string(&seen).unwrap();
+    assert!(
+        script.contains("SCHED_OTHER"),
+        "a script does not inherit real-time scheduling: {script}"
+    );
+    println!(
+        "operate: daemon {}; its script: {}",
+        policy.lines().next().unwrap_or(""),
+        script.lines().next().unwrap_or("")
+    );
+}

@@ -83,6 +83,33 @@ pub struct Global {
     pub startup_delay_ms: u32,
     /// `vrrp_iptables [IN [OUT]]`: accepted; xvrrp makes no firewall changes.
     pub vrrp_iptables: bool,
+    /// `vrrp_priority`, `vrrp_rt_priority`, `vrrp_rlimit_rttime`, `vrrp_no_swap`,
+    /// `vrrp_cpu_affinity`: how the daemon's protocol thread is scheduled.
+    #[serde(default, skip_serializing_if = "Scheduling::is_default")]
+    pub scheduling: Scheduling,
+}
+
+/// keepalived's scheduling keywords for its VRRP process (applied by the
+/// daemon after start-up, see `daemon::sched`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scheduling {
+    /// `vrrp_priority N` (-20..19): the nice value. Default: unchanged (0).
+    pub nice: Option<i32>,
+    /// `vrrp_rt_priority N` (1..99): SCHED_RR at this priority. Default: off.
+    pub rt_priority: Option<u32>,
+    /// `vrrp_rlimit_rttime US`: RLIMIT_RTTIME with `vrrp_rt_priority`. keepalived's
+    /// default is 10000; xvrrp sets it only when given (see the config README).
+    pub rlimit_rttime_us: Option<u64>,
+    /// `vrrp_no_swap`: lock the daemon's memory (mlockall).
+    pub no_swap: bool,
+    /// `vrrp_cpu_affinity CPU...`: the CPUs the daemon may run on.
+    pub cpu_affinity: Vec<u32>,
+}
+
+impl Scheduling {
+    pub fn is_default(&self) -> bool {
+        *self == Self::default()
+    }
 }
 
 impl Default for Global {
@@ -107,6 +134,7 @@ impl Default for Global {
             mcast_group6: Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x12),
             startup_delay_ms: 0,
             vrrp_iptables: false,
+            scheduling: Scheduling::default(),
         }
     }
 }

@@ -54,6 +54,9 @@ impl Mode {
     }
 }
 
+/// Frames read from one receive socket per turn of the loop (socket mode).
+pub const RX_BUDGET: usize = 64;
+
 /// A sender socket: (ifindex, source address).
 type SenderKey = (u32, IpAddr);
 /// A queued advert: destination and message.
@@ -149,6 +152,9 @@ pub struct Engine {
     transitions_total: u64,
     /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
     group_states: HashMap<String, State>,
+    /// While shutting down: instances whose VIPs go once every priority-0
+    /// advert has left (the hand-over first).
+    deferred_removals: Option<Vec<usize>>,
     /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
     /// the maps at start: a pinned counter outlives a restart).
     events_lost_seen: u64,
@@ -360,6 +366,7 @@ impl Engine {
             watched: None,
             transitions_total: 0,
             group_states: HashMap::new(),
+            deferred_removals: None,
             host: None,
         };
         for cfg in &config.instances {
@@ -683,16 +690,9 @@ impl Engine {
                 }
                 Action::RemoveVips => {
                     self.announcer.cancel(idx);
-                    if let Some(vmac) = self.slots[idx].vmac {
-                        self.addrs
-                            .remove_unicast_filter(self.slots[idx].iface.index, vmac)
-                            .await;
-                    }
-                    let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
-                    for (ifindex, vip) in targets {
-                        if let Err(e) = self.addrs.remove(ifindex, &vip).await {
-                            warn!(instance = %self.slots[idx].cfg.name, "{e:#}");
-                        }
+                    match &mut self.deferred_removals {
+                        Some(later) => later.push(idx),
+                        None => self.remove_vips(idx).await,
                     }
                 }
                 Action::SendGratuitous { count } => self.send_gratuitous(idx, count),
@@ -932,10 +932,10 @@ impl Engine {
     pub async fn on_timers(&mut self) {
         let now = monotonic_us();
         let due = self.timers.pop_due(now);
-        if self.mode == Mode::Xdp && due.iter().any(|(_, t)| *t == Timer::MasterDown) {
+        if self.mode == Mode::Xdp && due.iter().any(|(_, t, _)| *t == Timer::MasterDown) {
             self.sweep_master_down(now).await;
         }
-        for (idx, timer) in due {
+        for (idx, timer, at) in due {
             if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx).await {
                 continue;
             }
@@ -949,7 +949,17 @@ impl Engine {
                     continue;
                 }
             }
-            self.deliver(idx, Event::Timer(timer), now, timer_reason(timer))
+            // Adverts keep to their ideal timeline: the next is armed one
+            // interval after this one's deadline, not after the moment it
+            // fired, so lateness does not add up into drift (RFC 5798 6.4.3
+            // resets Adver_Timer to Advertisement_Interval; a timeline that
+            // slips makes the backups' Master_Down margin shrink). One more than
+            // an interval late (the daemon was stopped), it starts afresh.
+            let when = match timer {
+                Timer::Advert if now - at < self.slots[idx].fsm.advert_interval_us() => at,
+                _ => now,
+            };
+            self.deliver(idx, Event::Timer(timer), when, timer_reason(timer))
                 .await;
         }
         self.flush();
@@ -1068,15 +1078,23 @@ impl Engine {
     }
 
     /// Reads and validates everything waiting on receiver `r` (socket mode).
-    pub async fn on_socket_rx(&mut self, r: usize) {
+    /// Reads at most [`RX_BUDGET`] frames from receive socket `r`; true when
+    /// it was drained. A flood on one socket must not starve the timers or
+    /// the other sockets: the loop comes back for the rest after them.
+    pub async fn on_socket_rx(&mut self, r: usize) -> bool {
         let mut buf = vec![0u8; 2048];
-        loop {
+        let mut drained = false;
+        for _ in 0..RX_BUDGET {
             let (n, meta) = match self.receivers[r].recv(&mut buf) {
                 Ok(Some(x)) => x,
                 Ok(None) => continue,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Err(e) => {
                     warn!("receiving adverts: {e}");
+                    drained = true;
                     break;
                 }
             };
@@ -1121,6 +1139,7 @@ impl Engine {
             }
         }
         self.flush();
+        drained
     }
 
     /// Instances whose interface was deleted and created again (a new index):
@@ -1331,12 +1350,34 @@ impl Engine {
         (priority, faulted, fault.unwrap_or_default())
     }
 
-    /// Stops every instance: masters send priority 0 and remove their VIPs.
+    /// The VIPs (and the virtual MAC's unicast filter) of instance `idx` go.
+    async fn remove_vips(&mut self, idx: usize) {
+        if let Some(vmac) = self.slots[idx].vmac {
+            self.addrs
+                .remove_unicast_filter(self.slots[idx].iface.index, vmac)
+                .await;
+        }
+        let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
+        for (ifindex, vip) in targets {
+            if let Err(e) = self.addrs.remove(ifindex, &vip).await {
+                warn!(instance = %self.slots[idx].cfg.name, "{e:#}");
+            }
+        }
+    }
+
+    /// Stops every instance. The hand-over comes first: every master's
+    /// priority-0 advert leaves in one batch (the backups take over after
+    /// their Skew_Time), then the VIPs are removed, however many there are.
     pub async fn shutdown(&mut self) {
         let now = monotonic_us();
+        self.deferred_removals = Some(Vec::new());
         for idx in 0..self.slots.len() {
             self.deliver(idx, Event::Shutdown, now, "shutdown").await;
             self.timers.cancel_all(idx);
+        }
+        self.flush();
+        for idx in self.deferred_removals.take().unwrap_or_default() {
+            self.remove_vips(idx).await;
         }
         // keepalived: every instance's STOP, then every sync group's.
         for g in &self.config.sync_groups {

@@ -7,6 +7,8 @@ pub mod engine;
 pub mod persist;
 pub mod privileges;
 pub mod runtime;
+pub mod sched;
+pub mod serve;
 pub mod status;
 pub mod timers;
 

@@ -15,7 +15,6 @@ use anyhow::{Context as _, Result, bail};
 use futures::future::select_all;
 use tokio::{
     io::unix::AsyncFd,
-    io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, UnixListener},
     signal::unix::{SignalKind, signal},
     sync::mpsc,
@@ -26,7 +25,7 @@ use tracing::{error, info, warn};
 use super::{
     engine::{Engine, Mode},
     persist::{self, Saved},
-    status,
+    serve, status,
 };
 use crate::{
     config::{self, diag::Severity, host::HostInfo, model::Config},
@@ -285,24 +284,6 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn serve_status(engine: &mut Engine, mut stream: tokio::net::UnixStream) {
-    let snap = status::snapshot(engine);
-    let body = serde_json::to_string(&snap).unwrap_or_default();
-    let _ = stream.write_all(body.as_bytes()).await;
-}
-
-async fn serve_metrics(engine: &mut Engine, mut stream: tokio::net::TcpStream) {
-    let mut req = [0u8; 1024];
-    let _ = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut req)).await;
-    let body = status::prometheus(&status::snapshot(engine));
-    let head = format!(
-        "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(body.as_bytes()).await;
-}
-
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(opts: RunOptions) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -381,6 +362,16 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         ),
         None => None,
     };
+    // Status and metrics are served by their own tasks; the loop below only
+    // answers their snapshot requests.
+    let (snap_tx, mut snap_rx) = tokio::sync::mpsc::channel::<serve::SnapshotRequest>(64);
+    serve::spawn_control(control, snap_tx.clone());
+    if let Some(listener) = metrics {
+        serve::spawn_metrics(listener, snap_tx.clone());
+    }
+    drop(snap_tx);
+    let mut snapshots = serve::SnapshotCache::default();
+    let deadline = crate::net::sys::Deadline::new().context("timerfd for the protocol timers")?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut hup = signal(SignalKind::hangup())?;
@@ -418,6 +409,10 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     let mut last_saved = Saved::default();
     let mut saved_generation = None;
     engine.on_health_change().await;
+    // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
+    super::sched::apply(&engine.config.global.scheduling);
+    // RLIMIT_RTTIME's soft limit raises SIGXCPU (by default fatal): logged instead.
+    let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
     // Everything privileged at start-up is done (program loaded, sockets open, run dir made).
     if let Err(e) = super::privileges::drop_unneeded() {
         warn!("could not drop capabilities: {e:#}");
@@ -444,10 +439,13 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         })
     };
     let mut last_poll = tokio::time::Instant::now();
+    // Receive sockets whose budget ran out with frames left (socket mode).
+    let mut backlog: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     loop {
         if std::mem::take(&mut engine.receivers_changed) && mode == Mode::Socket {
             // Reload or a re-created interface changed the sockets: watch the new set.
             receivers.clear();
+            backlog.clear();
             for r in &engine.receivers {
                 // SAFETY: as above; the engine keeps each socket until the next change.
                 receivers.push(unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from)?);
@@ -461,11 +459,16 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 last_saved = now_saved;
             }
         }
-        let wait = engine.next_deadline().map_or(Duration::from_secs(3600), |at| {
-            Duration::from_micros(at.saturating_sub(monotonic_us()))
-        });
+        // The next timer, at the kernel's precision (an hour away when none).
+        let next = engine
+            .next_deadline()
+            .unwrap_or_else(|| monotonic_us() + 3_600_000_000);
+        deadline.set(next)?;
         let any_rx = async {
-            if receivers.is_empty() {
+            if let Some(idx) = backlog.pop_front() {
+                // Left with frames by the last turn (its budget ran out).
+                idx
+            } else if receivers.is_empty() {
                 std::future::pending::<usize>().await
             } else {
                 let futs = receivers.iter().map(|r| Box::pin(r.readable()));
@@ -486,15 +489,14 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 None => std::future::pending::<()>().await,
             }
         };
-        let metrics_conn = async {
-            match &metrics {
-                Some(l) => l.accept().await.ok(),
-                None => std::future::pending().await,
-            }
-        };
+        // Biased: timers first, received frames last, so that a flood of
+        // frames is served between everything else, never instead of it.
         tokio::select! {
-            () = tokio::time::sleep(wait) => engine.on_timers().await,
-            idx = any_rx => engine.on_socket_rx(idx).await,
+            biased;
+            r = deadline.wait() => {
+                r?;
+                engine.on_timers().await;
+            }
             () = xdp_ready => engine.on_xdp_events().await,
             Some(ev) = script_rx.recv() => engine.on_script(ev).await,
             () = async {
@@ -507,8 +509,9 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 engine.on_link_poll().await;
                 last_poll = tokio::time::Instant::now();
             }
-            Ok((stream, _)) = control.accept() => serve_status(&mut engine, stream).await,
-            Some((stream, _)) = metrics_conn => serve_metrics(&mut engine, stream).await,
+            Some(reply) = snap_rx.recv() => {
+                let _ = reply.send(snapshots.get(|| status::snapshot(&mut engine)));
+            }
             _ = hup.recv() => {
                 info!("SIGHUP: reloading {}", opts.config.display());
                 match reload(&mut engine, &opts.config).await {
@@ -522,8 +525,16 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                     Err(e) => error!("{e:#}"),
                 }
             }
+            _ = xcpu.recv() => warn!(
+                "SIGXCPU: the protocol thread used half of vrrp_rlimit_rttime without blocking"
+            ),
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
+            idx = any_rx => {
+                if !engine.on_socket_rx(idx).await && !backlog.contains(&idx) {
+                    backlog.push_back(idx);
+                }
+            }
         }
     }
     for t in script_tasks {

@@ -155,6 +155,16 @@ pub fn snapshot(engine: &mut Engine) -> Status {
     }
 }
 
+/// A label value in the Prometheus text format: backslash, double quote and
+/// line feed escaped (an instance may be named anything keepalived.conf's
+/// quoting allows).
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 /// The Prometheus text exposition of a snapshot.
 pub fn prometheus(status: &Status) -> String {
     let mut out = String::new();
@@ -163,7 +173,7 @@ pub fn prometheus(status: &Status) -> String {
         for s in ["INIT", "BACKUP", "MASTER", "FAULT"] {
             out.push_str(&format!(
                 "xvrrp_instance_state{{instance=\"{}\",vrid=\"{}\",state=\"{s}\"}} {}\n",
-                i.name,
+                label(&i.name),
                 i.vrid,
                 u8::from(i.state == s)
             ));
@@ -174,7 +184,7 @@ pub fn prometheus(status: &Status) -> String {
         for i in &status.instances {
             out.push_str(&format!(
                 "{metric}{{instance=\"{}\",vrid=\"{}\"}} {}\n",
-                i.name,
+                label(&i.name),
                 i.vrid,
                 value(i)
             ));
@@ -199,7 +209,10 @@ pub fn prometheus(status: &Status) -> String {
     );
     out.push_str("# HELP xvrrp_packets_total Receive drops by reason, adverts received and sent, ARP replies.\n# TYPE xvrrp_packets_total counter\n");
     for (name, value) in &status.counters {
-        out.push_str(&format!("xvrrp_packets_total{{kind=\"{name}\"}} {value}\n"));
+        out.push_str(&format!(
+            "xvrrp_packets_total{{kind=\"{}\"}} {value}\n",
+            label(name)
+        ));
     }
     out
 }
@@ -255,4 +268,17 @@ pub fn table(status: &Status) -> String {
         }
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label;
+
+    #[test]
+    fn label_values_are_escaped_as_the_text_format_asks() {
+        assert_eq!(label("VI_1"), "VI_1");
+        assert_eq!(label("a\"b"), "a\\\"b");
+        assert_eq!(label("a\\b"), "a\\\\b");
+        assert_eq!(label("a\nb"), "a\\nb");
+    }
 }

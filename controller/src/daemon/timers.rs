@@ -77,8 +77,9 @@ impl Timers {
         None
     }
 
-    /// Removes and returns every timer due at `now`, earliest first.
-    pub fn pop_due(&mut self, now: Micros) -> Vec<(usize, Timer)> {
+    /// Removes and returns every timer due at `now`, earliest first, with
+    /// the deadline it was armed for.
+    pub fn pop_due(&mut self, now: Micros) -> Vec<(usize, Timer, Micros)> {
         let mut due = Vec::new();
         while let Some(at) = self.earliest() {
             if at > now {
@@ -86,7 +87,7 @@ impl Timers {
             }
             let Reverse((_, _, idx, timer)) = self.heap.pop().expect("peeked");
             self.cancel(idx, timer);
-            due.push((idx, timer));
+            due.push((idx, timer, at));
         }
         due
     }
@@ -105,9 +106,9 @@ mod tests {
         t.arm(2, Timer::MasterDown, 150);
         t.cancel(2, Timer::MasterDown);
         assert_eq!(t.earliest(), Some(200));
-        assert_eq!(t.pop_due(250), vec![(1, Timer::MasterDown)]);
+        assert_eq!(t.pop_due(250), vec![(1, Timer::MasterDown, 200)]);
         assert_eq!(t.pop_due(250), vec![]);
-        assert_eq!(t.pop_due(300), vec![(0, Timer::Advert)]);
+        assert_eq!(t.pop_due(300), vec![(0, Timer::Advert, 300)]);
         assert_eq!(t.earliest(), None);
     }
 
@@ -118,6 +119,6 @@ mod tests {
         t.arm(3, Timer::GarpDelay, 20);
         t.arm(4, Timer::Advert, 30);
         t.cancel_all(3);
-        assert_eq!(t.pop_due(100), vec![(4, Timer::Advert)]);
+        assert_eq!(t.pop_due(100), vec![(4, Timer::Advert, 30)]);
     }
 }

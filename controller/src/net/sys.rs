@@ -108,3 +108,75 @@ pub fn arp_announce_best_local(ifname: &str) -> io::Result<bool> {
     std::fs::write(&path, "2")?;
     Ok(true)
 }
+
+/// A timer on CLOCK_MONOTONIC with the kernel's high-resolution precision
+/// (a timerfd armed at an absolute deadline), for the protocol loop: tokio's
+/// own timer rounds every wait up to the next millisecond, which is most of
+/// an advert's lateness at 100 ms intervals.
+pub struct Deadline {
+    // Declared first: dropped (deregistered) before the descriptor closes.
+    fd: tokio::io::unix::AsyncFd<std::os::fd::RawFd>,
+    owned: std::os::fd::OwnedFd,
+}
+
+impl Deadline {
+    pub fn new() -> io::Result<Self> {
+        use std::os::fd::FromRawFd as _;
+        // SAFETY: timerfd_create returns a new descriptor or -1.
+        let raw =
+            unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: raw is a fresh descriptor owned from here on, and it
+        // outlives its registration (field order).
+        let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
+        let fd = unsafe { tokio::io::unix::AsyncFd::register(raw) }.map_err(io::Error::from)?;
+        Ok(Self { fd, owned })
+    }
+
+    /// Arms for `at_us` on the `monotonic_us` clock (a past time fires at once).
+    pub fn set(&self, at_us: u64) -> io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        let at_us = at_us.max(1);
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: libc::time_t::try_from(at_us / 1_000_000).unwrap_or(libc::time_t::MAX),
+                tv_nsec: libc::c_long::try_from((at_us % 1_000_000) * 1_000).unwrap_or(0),
+            },
+        };
+        // SAFETY: a valid timerfd and itimerspec; the old value is not wanted.
+        let rc = unsafe {
+            libc::timerfd_settime(
+                self.owned.as_raw_fd(),
+                libc::TFD_TIMER_ABSTIME,
+                &spec,
+                std::ptr::null_mut(),
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Waits until the armed deadline has passed.
+    pub async fn wait(&self) -> io::Result<()> {
+        use std::os::fd::AsRawFd as _;
+        loop {
+            let mut guard = self.fd.readable().await?;
+            let mut expirations = [0u8; 8];
+            // SAFETY: reading 8 bytes from a timerfd into an 8-byte buffer.
+            let n = unsafe { libc::read(self.owned.as_raw_fd(), expirations.as_mut_ptr().cast(), 8) };
+            if n == 8 {
+                return Ok(());
+            }
+            guard.clear_ready();
+        }
+    }
+}

@@ -28,14 +28,9 @@ const UNSUPPORTED: &[&str] = &[
     "allow_if_changes",
     "max_auto_priority",
     "min_auto_priority_delay",
-    "vrrp_priority",
     "checker_priority",
     "bfd_priority",
-    "vrrp_no_swap",
     "checker_no_swap",
-    "vrrp_rt_priority",
-    "vrrp_cpu_affinity",
-    "vrrp_rlimit_rttime",
     "vrrp_down_timer_adverts",
     "vrrp_garp_lower_prio_delay",
     "vrrp_garp_lower_prio_repeat",
@@ -205,6 +200,38 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
                 "vrrp_iptables accepted: xvrrp makes no firewall changes (keepalived would add \
                  iptables rules for no_accept instances)",
             );
+        }
+        "vrrp_priority" => {
+            if let Some(w) = ctx.single(kw, "a nice value -20..19") {
+                let n = ctx.check_int("vrrp_priority", w, -20..=19);
+                g.scheduling.nice = n.and_then(|n| i32::try_from(n).ok());
+            }
+        }
+        "vrrp_rt_priority" => {
+            if let Some(v) = ctx.uint(kw, 1..=99) {
+                g.scheduling.rt_priority = u32::try_from(v).ok();
+            }
+        }
+        "vrrp_rlimit_rttime" | "vrrp_rlimit_rtime" => {
+            if let Some(v) = ctx.uint(kw, 1..=u64::from(u32::MAX)) {
+                g.scheduling.rlimit_rttime_us = Some(v);
+            }
+        }
+        "vrrp_no_swap" => {
+            ctx.flag(kw);
+            g.scheduling.no_swap = true;
+        }
+        "vrrp_cpu_affinity" => {
+            ctx.no_block(kw);
+            let words = &kw.stmt.words[1..];
+            if words.is_empty() {
+                ctx.sink.error(kw.at(), "vrrp_cpu_affinity: expected CPU numbers");
+            }
+            for w in words {
+                if let Some(cpu) = ctx.check_uint("vrrp_cpu_affinity", w, 0..=1023) {
+                    g.scheduling.cpu_affinity.push(u32::try_from(cpu).unwrap_or(0));
+                }
+            }
         }
         _ => ctx.unknown("global_defs", kw, UNSUPPORTED),
     }

@@ -215,7 +215,7 @@ impl Instance {
         adverts * Micros::from(self.vars.master_adver_interval_cs) * US_PER_CS + self.skew_us()
     }
 
-    fn advert_interval_us(&self) -> Micros {
+    pub fn advert_interval_us(&self) -> Micros {
         Micros::from(self.params.advert_interval_cs) * US_PER_CS
     }
 

@@ -1,0 +1,115 @@
+//! keepalived's scheduling keywords for the VRRP process (`vrrp_priority`,
+//! `vrrp_rt_priority`, `vrrp_rlimit_rttime`, `vrrp_no_swap`,
+//! `vrrp_cpu_affinity`), applied to the thread that runs the protocol (the
+//! daemon's runtime is single-threaded) once start-up is done and before the
+//! capabilities they need (CAP_SYS_NICE, CAP_IPC_LOCK, CAP_SYS_RESOURCE) are
+//! dropped. A setting the kernel refuses is logged and the daemon runs on, as
+//! keepalived does.
+
+use tracing::{info, warn};
+
+use crate::config::model::Scheduling;
+
+/// Applies `s`; returns what was refused, as log lines (also logged).
+pub fn apply(s: &Scheduling) -> Vec<String> {
+    let mut refused = Vec::new();
+    let mut fail = |what: String| {
+        warn!("{what}");
+        refused.push(what);
+    };
+    if !s.cpu_affinity.is_empty() {
+        // SAFETY: cpu_set_t is plain data; CPU_SET stays within its bounds (ids < 1024).
+        let rc = unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            for &cpu in &s.cpu_affinity {
+                libc::CPU_SET(cpu as usize, &mut set);
+            }
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+        };
+        match rc {
+            0 => info!(cpus = ?s.cpu_affinity, "vrrp_cpu_affinity set"),
+            _ => fail(format!(
+                "vrrp_cpu_affinity {:?}: {}",
+                s.cpu_affinity,
+                std::io::Error::last_os_error()
+            )),
+        }
+    }
+    if let Some(prio) = s.rt_priority {
+        let param = libc::sched_param {
+            sched_priority: i32::try_from(prio).unwrap_or(1),
+        };
+        // SCHED_RESET_ON_FORK: scripts started from here run as ordinary processes.
+        // SAFETY: sched_setscheduler on this thread with a valid parameter.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param) };
+        if rc == 0 {
+            info!(priority = prio, "vrrp_rt_priority: SCHED_RR");
+            if let Some(us) = s.rlimit_rttime_us {
+                // The soft limit at half, as keepalived: SIGXCPU (logged) before SIGKILL.
+                let lim = libc::rlimit {
+                    rlim_cur: us / 2,
+                    rlim_max: us,
+                };
+                // SAFETY: setrlimit with a valid struct.
+                if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &lim) } != 0 {
+                    fail(format!(
+                        "vrrp_rlimit_rttime {us}: {}",
+                        std::io::Error::last_os_error()
+                    ));
+                }
+            }
+        } else {
+            fail(format!(
+                "vrrp_rt_priority {prio}: cannot switch to SCHED_RR ({}; needs CAP_SYS_NICE)",
+                std::io::Error::last_os_error()
+            ));
+        }
+    } else if let Some(nice) = s.nice {
+        // SAFETY: setpriority on this process.
+        if unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) } == 0 {
+            info!(nice, "vrrp_priority set");
+        } else {
+            fail(format!(
+                "vrrp_priority {nice}: {} (a negative value needs CAP_SYS_NICE)",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    if s.no_swap {
+        // MCL_FUTURE locks every later mapping too (a script's fork, a
+        // thread's stack): once CAP_IPC_LOCK is dropped those must fit in
+        // RLIMIT_MEMLOCK, or spawning a script fails with EAGAIN. So the
+        // limit is lifted first (CAP_SYS_RESOURCE, or the unit's
+        // LimitMEMLOCK=infinity); where it cannot be, only what is mapped now
+        // is locked. Scripts inherit no lock.
+        let unlimited = libc::rlimit {
+            rlim_cur: libc::RLIM_INFINITY,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: setrlimit with a valid struct.
+        let future = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0;
+        let flags = if future {
+            libc::MCL_CURRENT | libc::MCL_FUTURE
+        } else {
+            libc::MCL_CURRENT
+        };
+        // SAFETY: mlockall has no memory-safety preconditions.
+        if unsafe { libc::mlockall(flags) } == 0 {
+            if future {
+                info!("vrrp_no_swap: memory locked, now and to come");
+            } else {
+                fail(
+                    "vrrp_no_swap: memory mapped so far is locked; later allocations are not \
+                     (RLIMIT_MEMLOCK cannot be lifted: give CAP_SYS_RESOURCE or LimitMEMLOCK=infinity)"
+                        .to_owned(),
+                );
+            }
+        } else {
+            fail(format!(
+                "vrrp_no_swap: mlockall: {} (needs CAP_IPC_LOCK or a large RLIMIT_MEMLOCK)",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    refused
+}

@@ -1,0 +1,162 @@
+//! The control socket (`xvrrpd status`) and the metrics endpoint, served off
+//! the protocol path: each connection is its own task, bounded in number and
+//! in time, and asks the protocol loop only for a snapshot (computed there at
+//! most every [`SNAPSHOT_REUSE`], no I/O). A client that connects and says
+//! nothing, or never reads, costs a task and a permit until its time is up;
+//! it never holds an advert.
+
+use std::{convert::Infallible, sync::Arc, time::Duration};
+
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode, body::Bytes, server::conn::http1, service::service_fn};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{
+    io::AsyncWriteExt as _,
+    net::{TcpListener, UnixListener},
+    sync::{Semaphore, mpsc, oneshot},
+};
+use tracing::warn;
+
+use super::status::{self, Status};
+
+/// A server's request for a snapshot; the protocol loop answers it.
+pub type SnapshotRequest = oneshot::Sender<Arc<Status>>;
+
+/// Connections served at once per endpoint; more wait in the accept queue.
+pub const MAX_CONNECTIONS: usize = 64;
+/// The most one connection may take, reading and writing included.
+pub const CONNECTION_LIMIT: Duration = Duration::from_secs(5);
+/// How long a metrics client may take to send its request head.
+const HEADER_LIMIT: Duration = Duration::from_secs(2);
+/// A snapshot younger than this is handed out again (a scrape storm costs
+/// the protocol loop one snapshot per period, not one per request).
+pub const SNAPSHOT_REUSE: Duration = Duration::from_millis(50);
+
+/// The protocol loop's side: the last snapshot and when it was taken.
+#[derive(Default)]
+pub struct SnapshotCache(Option<(tokio::time::Instant, Arc<Status>)>);
+
+impl SnapshotCache {
+    /// The cached snapshot if fresh, else `take()`'s (cached).
+    pub fn get(&mut self, take: impl FnOnce() -> Status) -> Arc<Status> {
+        let now = tokio::time::Instant::now();
+        match &self.0 {
+            Some((at, snap)) if now.duration_since(*at) < SNAPSHOT_REUSE => Arc::clone(snap),
+            _ => {
+                let snap = Arc::new(take());
+                self.0 = Some((now, Arc::clone(&snap)));
+                snap
+            }
+        }
+    }
+}
+
+async fn snapshot(tx: &mpsc::Sender<SnapshotRequest>) -> Option<Arc<Status>> {
+    let (reply, rx) = oneshot::channel();
+    tx.send(reply).await.ok()?;
+    rx.await.ok()
+}
+
+/// Accepts forever, at most [`MAX_CONNECTIONS`] served at once, each in its
+/// own task bounded by [`CONNECTION_LIMIT`].
+async fn accept_loop<S, F, Fut>(mut accept: impl FnMut() -> F, serve: impl Fn(S) -> Fut + Send + 'static)
+where
+    F: Future<Output = std::io::Result<S>>,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
+        match accept().await {
+            Ok(stream) => {
+                let conn = serve(stream);
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let _ = tokio::time::timeout(CONNECTION_LIMIT, conn).await;
+                });
+            }
+            Err(e) => {
+                // Out of descriptors, say: do not spin.
+                warn!("accept: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// `xvrrpd status`: the snapshot as JSON, then the connection closes.
+pub fn spawn_control(listener: UnixListener, tx: mpsc::Sender<SnapshotRequest>) {
+    tokio::spawn(async move {
+        accept_loop(
+            || async { listener.accept().await.map(|(s, _)| s) },
+            move |mut stream: tokio::net::UnixStream| {
+                let tx = tx.clone();
+                async move {
+                    if let Some(snap) = snapshot(&tx).await {
+                        let body = serde_json::to_vec(&*snap).unwrap_or_default();
+                        let _ = stream.write_all(&body).await;
+                    }
+                }
+            },
+        )
+        .await;
+    });
+}
+
+/// Prometheus text on `GET /` and `GET /metrics`, over HTTP/1 (hyper).
+pub fn spawn_metrics(listener: TcpListener, tx: mpsc::Sender<SnapshotRequest>) {
+    tokio::spawn(async move {
+        accept_loop(
+            || async { listener.accept().await.map(|(s, _)| s) },
+            move |stream: tokio::net::TcpStream| {
+                let tx = tx.clone();
+                async move {
+                    let service = service_fn(move |req: Request<hyper::body::Incoming>| {
+                        let tx = tx.clone();
+                        async move { Ok::<_, Infallible>(respond(&req, &tx).await) }
+                    });
+                    let _ = http1::Builder::new()
+                        .timer(TokioTimer::new())
+                        .header_read_timeout(HEADER_LIMIT)
+                        .keep_alive(false)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                }
+            },
+        )
+        .await;
+    });
+}
+
+async fn respond(
+    req: &Request<hyper::body::Incoming>,
+    tx: &mpsc::Sender<SnapshotRequest>,
+) -> Response<Full<Bytes>> {
+    let plain = |code: StatusCode, body: String| {
+        let mut r = Response::new(Full::new(Bytes::from(body)));
+        *r.status_mut() = code;
+        r
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return plain(StatusCode::METHOD_NOT_ALLOWED, "GET only\n".to_owned());
+    }
+    if !matches!(req.uri().path(), "/" | "/metrics") {
+        return plain(
+            StatusCode::NOT_FOUND,
+            "metrics are at / and /metrics\n".to_owned(),
+        );
+    }
+    match snapshot(tx).await {
+        Some(snap) => {
+            let mut r = plain(StatusCode::OK, status::prometheus(&snap));
+            r.headers_mut().insert(
+                hyper::header::CONTENT_TYPE,
+                hyper::header::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        }
+        None => plain(StatusCode::SERVICE_UNAVAILABLE, "stopping\n".to_owned()),
+    }
+}
