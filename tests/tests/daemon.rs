@@ -567,6 +567,28 @@ fn running_daemon_keeps_only_the_capabilities_it_needs() {
         "effective set is exactly the kept capabilities"
     );
     assert_eq!(cap("CapPrm:"), kept, "permitted too: they cannot come back");
+    // Capabilities are per thread: every other thread (the status and metrics
+    // server, which reads what strangers send) holds at most as much.
+    let mut threads = 0;
+    for task in fs::read_dir(format!("/proc/{pid}/task")).unwrap().flatten() {
+        let text = fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let eff = text
+            .lines()
+            .find(|l| l.starts_with("CapEff:"))
+            .and_then(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+            .unwrap_or(u64::MAX);
+        assert_eq!(
+            eff & !kept,
+            0,
+            "thread {:?} holds more: {eff:#x}",
+            task.file_name()
+        );
+        threads += 1;
+    }
+    assert!(
+        threads >= 2,
+        "the daemon runs its server thread too ({threads} threads)"
+    );
     // Still able to do its job after the drop: take the VIP.
     wait_for(master_down_v2(100) + Duration::from_secs(3), || {
         a.state("VI_1").as_deref() == Some("MASTER") && has_vip(&lab, "a", "192.0.2.100")

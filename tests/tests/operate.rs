@@ -337,9 +337,13 @@ fn scheduling_keywords_apply_to_the_daemon_and_not_to_its_scripts() {
     lab.host("a", &["192.0.2.1/24"]);
     let dir = Scratch::new("sched");
     let seen = dir.0.join("script-policy");
+    // Written whole (a temporary file renamed), so a reader never sees half.
     let check = dir.write(
         "check.sh",
-        &format!("#!/bin/sh\nchrt -p $$ > {}\n", seen.display()),
+        &format!(
+            "#!/bin/sh\nchrt -p $$ > {0}.tmp && mv {0}.tmp {0}\n",
+            seen.display()
+        ),
     );
     Command::new("chmod").arg("+x").arg(&check).status().unwrap();
     let conf = format!(
@@ -359,6 +363,8 @@ fn scheduling_keywords_apply_to_the_daemon_and_not_to_its_scripts() {
     );
     wait_for(Duration::from_secs(5), || a.status().is_some())
         .unwrap_or_else(|| panic!("daemon did not start:\n{}", a.log_text()));
+    // Its first run may have come before the settings applied: a later one counts.
+    let _ = std::fs::remove_file(&seen);
     let pid = a.pid().expect("running").to_string();
     let policy = String::from_utf8_lossy(&Command::new("chrt").args(["-p", &pid]).output().unwrap().stdout)
         .into_owned();

@@ -58,12 +58,16 @@ struct Pair {
     b: Keepalived,
 }
 
-fn pair(tag: &str, n: usize, advert_cs: u32, mode: &str, extra: &[&str]) -> Pair {
+/// `a_lines` go into every instance of the master's configuration.
+fn pair(tag: &str, n: usize, advert_cs: u32, mode: &str, extra: &[&str], a_lines: &str) -> Pair {
     let twin = Twin::new(n);
     let dir = Scratch::new(tag);
     let a_conf = dir.write(
         "a.conf",
-        &keepalived_conf("a", &instances(n, 3, advert_cs, 1, true)),
+        &keepalived_conf("a", &instances(n, 3, advert_cs, 1, true)).replace(
+            "    virtual_ipaddress {",
+            &format!("{a_lines}    virtual_ipaddress {{"),
+        ),
     );
     let a = Daemon::start_args(&twin.a, &a_conf, &dir.0.join("ra"), mode, extra);
     let all_master = || {
@@ -146,7 +150,7 @@ fn idle_and_never_reading_clients_on_metrics_and_status_delay_no_advert() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 1000;
     const METRICS: &str = "127.0.0.1:9660";
-    let p = pair("misbehaving", N, 10, "auto", &["--metrics", METRICS]);
+    let p = pair("misbehaving", N, 10, "auto", &["--metrics", METRICS], "");
     let before = p.mark();
     let stop = AtomicBool::new(false);
     let socket = p.dir.0.join("ra/xvrrpd.sock");
@@ -249,7 +253,7 @@ fn protocol_112_flood_in_socket_mode_delays_no_advert() {
     // One link, 250 VRIDs at 1 s: the flood must not stop the master for
     // keepalived's Master_Down_Interval (3.6 s) on any of them.
     const N: usize = 250;
-    let p = pair("flood", N, 100, "socket", &[]);
+    let p = pair("flood", N, 100, "socket", &[], "");
     let before = p.mark();
     let seen_before = p.a.counter("vrrp_seen");
     let frame = flood_frame(p.twin.a.mac("v0"), p.twin.b.mac("v0"));
@@ -295,7 +299,16 @@ fn sigterm_with_a_thousand_masters_hands_over_first() {
     }
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 1000;
-    let mut p = pair("handover", N, 10, "auto", &[]);
+    // A notify_stop script on every instance: 1000 of them start at the
+    // shutdown, after the hand-over (as keepalived orders it), never before.
+    let mut p = pair(
+        "handover",
+        N,
+        10,
+        "auto",
+        &[],
+        "    notify_stop \"/bin/sleep 0.2\"\n",
+    );
     // What b's links carry, both ways.
     let mut dump = Command::new("ip")
         .args(["netns", "exec", p.twin.b.name(), "timeout", "8"])

@@ -54,6 +54,15 @@ impl Mode {
     }
 }
 
+/// What the shutdown holds back until the hand-over has left.
+#[derive(Default)]
+struct Deferred {
+    /// Instances whose VIPs are to go.
+    removals: Vec<usize>,
+    /// Notify scripts to run, in order.
+    notifies: Vec<(usize, Notify)>,
+}
+
 /// Frames read from one receive socket per turn of the loop (socket mode).
 pub const RX_BUDGET: usize = 64;
 
@@ -152,9 +161,9 @@ pub struct Engine {
     transitions_total: u64,
     /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
     group_states: HashMap<String, State>,
-    /// While shutting down: instances whose VIPs go once every priority-0
-    /// advert has left (the hand-over first).
-    deferred_removals: Option<Vec<usize>>,
+    /// While shutting down: what waits until every priority-0 advert has
+    /// left (the hand-over first).
+    deferred: Option<Deferred>,
     /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
     /// the maps at start: a pinned counter outlives a restart).
     events_lost_seen: u64,
@@ -366,7 +375,7 @@ impl Engine {
             watched: None,
             transitions_total: 0,
             group_states: HashMap::new(),
-            deferred_removals: None,
+            deferred: None,
             host: None,
         };
         for cfg in &config.instances {
@@ -690,8 +699,8 @@ impl Engine {
                 }
                 Action::RemoveVips => {
                     self.announcer.cancel(idx);
-                    match &mut self.deferred_removals {
-                        Some(later) => later.push(idx),
+                    match &mut self.deferred {
+                        Some(later) => later.removals.push(idx),
                         None => self.remove_vips(idx).await,
                     }
                 }
@@ -699,7 +708,10 @@ impl Engine {
                 Action::ArpResponder(on) => self.arp_responder(idx, on),
                 Action::Arm { timer, at_us } => self.timers.arm(idx, timer, at_us),
                 Action::Cancel(timer) => self.timers.cancel(idx, timer),
-                Action::Notify(which) => self.notify(idx, which),
+                Action::Notify(which) => match &mut self.deferred {
+                    Some(later) => later.notifies.push((idx, which)),
+                    None => self.notify(idx, which),
+                },
                 Action::AdoptInterval { interval_cs } => {
                     debug!(instance = %self.slots[idx].cfg.name, interval_cs, "adopting the master's advert interval");
                 }
@@ -1370,14 +1382,20 @@ impl Engine {
     /// their Skew_Time), then the VIPs are removed, however many there are.
     pub async fn shutdown(&mut self) {
         let now = monotonic_us();
-        self.deferred_removals = Some(Vec::new());
+        self.deferred = Some(Deferred::default());
         for idx in 0..self.slots.len() {
             self.deliver(idx, Event::Shutdown, now, "shutdown").await;
             self.timers.cancel_all(idx);
         }
         self.flush();
-        for idx in self.deferred_removals.take().unwrap_or_default() {
+        // Then as keepalived 2.2.7 (restore_vrrp_interfaces, notify_shutdown):
+        // the addresses go, then the instances' STOP scripts, then the groups'.
+        let later = self.deferred.take().unwrap_or_default();
+        for idx in later.removals {
             self.remove_vips(idx).await;
+        }
+        for (idx, which) in later.notifies {
+            self.notify(idx, which);
         }
         // keepalived: every instance's STOP, then every sync group's.
         for g in &self.config.sync_groups {

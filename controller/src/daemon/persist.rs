@@ -111,15 +111,15 @@ pub fn load(run_dir: &Path) -> Option<Saved> {
     serde_json::from_str(&fs::read_to_string(run_dir.join(STATE_FILE)).ok()?).ok()
 }
 
-pub fn store(run_dir: &Path, saved: &Saved) {
+/// Writes `state.json` atomically (a temporary file renamed over it); false
+/// when that failed (the caller tries again later).
+pub fn store(run_dir: &Path, saved: &Saved) -> bool {
     let tmp = run_dir.join(format!("{STATE_FILE}.tmp"));
-    let ok = serde_json::to_vec(saved)
+    let written = serde_json::to_vec(saved)
         .ok()
         .and_then(|b| fs::write(&tmp, b).ok())
         .is_some();
-    if !ok || fs::rename(&tmp, run_dir.join(STATE_FILE)).is_err() {
-        warn!("cannot write {}", run_dir.join(STATE_FILE).display());
-    }
+    written && fs::rename(&tmp, run_dir.join(STATE_FILE)).is_ok()
 }
 
 pub fn forget(run_dir: &Path) {

@@ -57,9 +57,15 @@ struct Data {
 /// _LINUX_CAPABILITY_VERSION_3: 64-bit sets in two 32-bit halves.
 const VERSION_3: u32 = 0x2008_0522;
 
-/// Reduces the effective and permitted sets to `KEPT` (intersected with what
-/// the process has). Inheritable is cleared.
+/// Reduces the calling thread's effective and permitted sets to `KEPT`
+/// (intersected with what it has). Inheritable is cleared.
 pub fn drop_unneeded() -> Result<()> {
+    drop_to(kept_mask())
+}
+
+/// Reduces the calling thread's effective and permitted sets to `mask`
+/// (capabilities are per thread: each thread of the daemon drops its own).
+pub fn drop_to(mask: u64) -> Result<()> {
     let mut header = Header {
         version: VERSION_3,
         pid: 0,
@@ -70,7 +76,6 @@ pub fn drop_unneeded() -> Result<()> {
     if rc != 0 {
         bail!("capget: {}", std::io::Error::last_os_error());
     }
-    let mask = kept_mask();
     for (i, d) in data.iter_mut().enumerate() {
         #[expect(
             clippy::cast_possible_truncation,

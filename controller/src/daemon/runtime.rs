@@ -12,10 +12,9 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use futures::future::select_all;
+use futures::{FutureExt as _, future::select_all};
 use tokio::{
     io::unix::AsyncFd,
-    net::{TcpListener, UnixListener},
     signal::unix::{SignalKind, signal},
     sync::mpsc,
     task::JoinHandle,
@@ -240,6 +239,11 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
             "reload refused; the running configuration stays: vrrp_mcast_group4/6 changed, which needs a restart"
         );
     }
+    if new.global.scheduling != g.scheduling {
+        warn!(
+            "reload: the scheduling keywords (vrrp_priority, vrrp_rt_priority, ...) changed; they apply at the next start"
+        );
+    }
     let mut started = Vec::new();
     for idx in 0..engine.slots.len() {
         if !engine.is_live(idx) {
@@ -350,26 +354,24 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
 
     let sock_path = opts.run_dir.join(SOCKET_NAME);
     let _ = fs::remove_file(&sock_path);
-    let control =
-        UnixListener::bind(&sock_path).with_context(|| format!("control socket {}", sock_path.display()))?;
+    let control = std::os::unix::net::UnixListener::bind(&sock_path)
+        .with_context(|| format!("control socket {}", sock_path.display()))?;
+    control.set_nonblocking(true)?;
     // Root only: status cannot change anything, but it shows the configuration.
     fs::set_permissions(&sock_path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     let metrics = match opts.metrics {
-        Some(addr) => Some(
-            TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("metrics listener on {addr}"))?,
-        ),
+        Some(addr) => {
+            let l =
+                std::net::TcpListener::bind(addr).with_context(|| format!("metrics listener on {addr}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
         None => None,
     };
     // Status and metrics are served by their own tasks; the loop below only
     // answers their snapshot requests.
     let (snap_tx, mut snap_rx) = tokio::sync::mpsc::channel::<serve::SnapshotRequest>(64);
-    serve::spawn_control(control, snap_tx.clone());
-    if let Some(listener) = metrics {
-        serve::spawn_metrics(listener, snap_tx.clone());
-    }
-    drop(snap_tx);
+    serve::start(control, metrics, snap_tx).context("starting the status and metrics thread")?;
     let mut snapshots = serve::SnapshotCache::default();
     let deadline = crate::net::sys::Deadline::new().context("timerfd for the protocol timers")?;
     let mut term = signal(SignalKind::terminate())?;
@@ -409,10 +411,10 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     let mut last_saved = Saved::default();
     let mut saved_generation = None;
     engine.on_health_change().await;
-    // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
-    super::sched::apply(&engine.config.global.scheduling);
     // RLIMIT_RTTIME's soft limit raises SIGXCPU (by default fatal): logged instead.
     let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
+    // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
+    super::sched::apply(&engine.config.global.scheduling);
     // Everything privileged at start-up is done (program loaded, sockets open, run dir made).
     if let Err(e) = super::privileges::drop_unneeded() {
         warn!("could not drop capabilities: {e:#}");
@@ -439,6 +441,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         })
     };
     let mut last_poll = tokio::time::Instant::now();
+    let mut store_retry_at = tokio::time::Instant::now();
     // Receive sockets whose budget ran out with frames left (socket mode).
     let mut backlog: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     loop {
@@ -451,12 +454,24 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 receivers.push(unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from)?);
             }
         }
-        if mode == Mode::Xdp && Some(engine.saved_generation()) != saved_generation {
+        if mode == Mode::Xdp
+            && Some(engine.saved_generation()) != saved_generation
+            && tokio::time::Instant::now() >= store_retry_at
+        {
             saved_generation = Some(engine.saved_generation());
             let now_saved = engine.saved(&fingerprint, &pin_dir);
             if now_saved != last_saved {
-                persist::store(&opts.run_dir, &now_saved);
-                last_saved = now_saved;
+                if persist::store(&opts.run_dir, &now_saved) {
+                    last_saved = now_saved;
+                } else {
+                    // Tried again in a second (a full or read-only run directory).
+                    warn!(
+                        "cannot write {}/state.json; trying again in 1 s",
+                        opts.run_dir.display()
+                    );
+                    saved_generation = None;
+                    store_retry_at = tokio::time::Instant::now() + Duration::from_secs(1);
+                }
             }
         }
         // The next timer, at the kernel's precision (an hour away when none).
@@ -497,6 +512,8 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 r?;
                 engine.on_timers().await;
             }
+            _ = term.recv() => { info!("SIGTERM: stopping"); break; }
+            _ = int.recv() => { info!("SIGINT: stopping"); break; }
             () = xdp_ready => engine.on_xdp_events().await,
             Some(ev) = script_rx.recv() => engine.on_script(ev).await,
             () = async {
@@ -510,7 +527,8 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 last_poll = tokio::time::Instant::now();
             }
             Some(reply) = snap_rx.recv() => {
-                let _ = reply.send(snapshots.get(|| status::snapshot(&mut engine)));
+                let generation = engine.saved_generation();
+                let _ = reply.send(snapshots.get(generation, || status::snapshot(&mut engine)));
             }
             _ = hup.recv() => {
                 info!("SIGHUP: reloading {}", opts.config.display());
@@ -526,13 +544,28 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 }
             }
             _ = xcpu.recv() => warn!(
-                "SIGXCPU: the protocol thread used half of vrrp_rlimit_rttime without blocking"
+                "SIGXCPU: a CPU time limit was reached (vrrp_rlimit_rttime: half of it used without blocking)"
             ),
-            _ = term.recv() => { info!("SIGTERM: stopping"); break; }
-            _ = int.recv() => { info!("SIGINT: stopping"); break; }
             idx = any_rx => {
                 if !engine.on_socket_rx(idx).await && !backlog.contains(&idx) {
                     backlog.push_back(idx);
+                }
+                // Fair across sockets: the others that are readable now join
+                // the queue (a socket that never drains must not keep them out).
+                for (j, r) in receivers.iter().enumerate() {
+                    if j != idx
+                        && !backlog.contains(&j)
+                        && let Some(Ok(mut g)) = r.readable().now_or_never()
+                    {
+                        g.clear_ready();
+                        backlog.push_back(j);
+                    }
+                }
+                if !backlog.is_empty() {
+                    // Frames left: let the runtime poll the timer, the signals
+                    // and the other tasks before the next batch (the loop would
+                    // otherwise go round without handing it control).
+                    tokio::task::yield_now().await;
                 }
             }
         }

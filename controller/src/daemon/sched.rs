@@ -47,8 +47,8 @@ pub fn apply(s: &Scheduling) -> Vec<String> {
             if let Some(us) = s.rlimit_rttime_us {
                 // The soft limit at half, as keepalived: SIGXCPU (logged) before SIGKILL.
                 let lim = libc::rlimit {
-                    rlim_cur: us / 2,
-                    rlim_max: us,
+                    rlim_cur: (us / 2).max(1),
+                    rlim_max: us.max(2),
                 };
                 // SAFETY: setrlimit with a valid struct.
                 if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &lim) } != 0 {
@@ -88,11 +88,14 @@ pub fn apply(s: &Scheduling) -> Vec<String> {
         };
         // SAFETY: setrlimit with a valid struct.
         let future = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0;
-        let flags = if future {
-            libc::MCL_CURRENT | libc::MCL_FUTURE
-        } else {
-            libc::MCL_CURRENT
-        };
+        // MCL_ONFAULT (as keepalived): pages are locked as they are touched,
+        // not all populated at once (thread stacks, buffers that may grow).
+        let flags = libc::MCL_ONFAULT
+            | if future {
+                libc::MCL_CURRENT | libc::MCL_FUTURE
+            } else {
+                libc::MCL_CURRENT
+            };
         // SAFETY: mlockall has no memory-safety preconditions.
         if unsafe { libc::mlockall(flags) } == 0 {
             if future {

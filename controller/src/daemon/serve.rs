@@ -1,9 +1,10 @@
 //! The control socket (`xvrrpd status`) and the metrics endpoint, served off
-//! the protocol path: each connection is its own task, bounded in number and
-//! in time, and asks the protocol loop only for a snapshot (computed there at
-//! most every [`SNAPSHOT_REUSE`], no I/O). A client that connects and says
-//! nothing, or never reads, costs a task and a permit until its time is up;
-//! it never holds an advert.
+//! the protocol path: on a thread of their own (ordinary scheduling, no
+//! capabilities), each connection its own task, bounded in number and in
+//! time; they ask the protocol loop only for a snapshot (taken there at most
+//! every [`SNAPSHOT_REUSE`]) and render and write it here. A client that
+//! connects and says nothing, or never reads, costs a task and a permit until
+//! its time is up; it never holds an advert.
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
@@ -28,23 +29,30 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const CONNECTION_LIMIT: Duration = Duration::from_secs(5);
 /// How long a metrics client may take to send its request head.
 const HEADER_LIMIT: Duration = Duration::from_secs(2);
+/// The most a metrics request may buffer (hyper's minimum; a GET needs far less).
+const MAX_REQUEST: usize = 8192;
 /// A snapshot younger than this is handed out again (a scrape storm costs
 /// the protocol loop one snapshot per period, not one per request).
 pub const SNAPSHOT_REUSE: Duration = Duration::from_millis(50);
 
-/// The protocol loop's side: the last snapshot and when it was taken.
+/// The protocol loop's side: the last snapshot, when it was taken, and the
+/// engine's generation then (a transition, an address change or a reload
+/// makes a new one, so nobody reads a state that has just changed).
 #[derive(Default)]
-pub struct SnapshotCache(Option<(tokio::time::Instant, Arc<Status>)>);
+pub struct SnapshotCache<G>(Option<(tokio::time::Instant, G, Arc<Status>)>);
 
-impl SnapshotCache {
-    /// The cached snapshot if fresh, else `take()`'s (cached).
-    pub fn get(&mut self, take: impl FnOnce() -> Status) -> Arc<Status> {
+impl<G: PartialEq> SnapshotCache<G> {
+    /// The cached snapshot if fresh and of generation `generation`, else
+    /// `take()`'s (cached).
+    pub fn get(&mut self, generation: G, take: impl FnOnce() -> Status) -> Arc<Status> {
         let now = tokio::time::Instant::now();
         match &self.0 {
-            Some((at, snap)) if now.duration_since(*at) < SNAPSHOT_REUSE => Arc::clone(snap),
+            Some((at, g, snap)) if *g == generation && now.duration_since(*at) < SNAPSHOT_REUSE => {
+                Arc::clone(snap)
+            }
             _ => {
                 let snap = Arc::new(take());
-                self.0 = Some((now, Arc::clone(&snap)));
+                self.0 = Some((now, generation, Arc::clone(&snap)));
                 snap
             }
         }
@@ -86,8 +94,44 @@ where
     }
 }
 
+/// Starts the server thread: the control socket and, if given, the metrics
+/// listener (both already bound, non-blocking). Called before the protocol
+/// thread takes its scheduling settings, so this one keeps ordinary ones.
+pub fn start(
+    control: std::os::unix::net::UnixListener,
+    metrics: Option<std::net::TcpListener>,
+    tx: mpsc::Sender<SnapshotRequest>,
+) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("xvrrpd-serve".to_owned())
+        .spawn(move || {
+            // It reads what strangers send: no capabilities at all.
+            if let Err(e) = super::privileges::drop_to(0) {
+                warn!("server thread: cannot drop capabilities ({e:#}); not serving status or metrics");
+                return;
+            }
+            rt.block_on(async move {
+                match UnixListener::from_std(control) {
+                    Ok(l) => spawn_control(l, tx.clone()),
+                    Err(e) => warn!("control socket: {e}"),
+                }
+                if let Some(m) = metrics {
+                    match TcpListener::from_std(m) {
+                        Ok(l) => spawn_metrics(l, tx),
+                        Err(e) => warn!("metrics listener: {e}"),
+                    }
+                }
+                std::future::pending::<()>().await;
+            });
+        })?;
+    Ok(())
+}
+
 /// `xvrrpd status`: the snapshot as JSON, then the connection closes.
-pub fn spawn_control(listener: UnixListener, tx: mpsc::Sender<SnapshotRequest>) {
+fn spawn_control(listener: UnixListener, tx: mpsc::Sender<SnapshotRequest>) {
     tokio::spawn(async move {
         accept_loop(
             || async { listener.accept().await.map(|(s, _)| s) },
@@ -106,7 +150,7 @@ pub fn spawn_control(listener: UnixListener, tx: mpsc::Sender<SnapshotRequest>) 
 }
 
 /// Prometheus text on `GET /` and `GET /metrics`, over HTTP/1 (hyper).
-pub fn spawn_metrics(listener: TcpListener, tx: mpsc::Sender<SnapshotRequest>) {
+fn spawn_metrics(listener: TcpListener, tx: mpsc::Sender<SnapshotRequest>) {
     tokio::spawn(async move {
         accept_loop(
             || async { listener.accept().await.map(|(s, _)| s) },
@@ -120,6 +164,7 @@ pub fn spawn_metrics(listener: TcpListener, tx: mpsc::Sender<SnapshotRequest>) {
                     let _ = http1::Builder::new()
                         .timer(TokioTimer::new())
                         .header_read_timeout(HEADER_LIMIT)
+                        .max_buf_size(MAX_REQUEST)
                         .keep_alive(false)
                         .serve_connection(TokioIo::new(stream), service)
                         .await;

@@ -182,6 +182,16 @@ fn command(argv: &[String], run_as: Option<&RunAs>) -> Result<Command> {
         let (uid, gid) = ids(run_as)?;
         cmd.uid(uid).gid(gid);
     }
+    // A script runs at ordinary priority whatever `vrrp_priority` gave the
+    // daemon (keepalived resets it in the child too); real-time scheduling is
+    // not inherited anyway (SCHED_RESET_ON_FORK).
+    // SAFETY: setpriority is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 0);
+            Ok(())
+        });
+    }
     Ok(cmd)
 }
 

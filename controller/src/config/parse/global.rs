@@ -201,15 +201,15 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
                  iptables rules for no_accept instances)",
             );
         }
+        // Out of range: clamped with a warning, as keepalived does (it runs on).
         "vrrp_priority" => {
-            if let Some(w) = ctx.single(kw, "a nice value -20..19") {
-                let n = ctx.check_int("vrrp_priority", w, -20..=19);
-                g.scheduling.nice = n.and_then(|n| i32::try_from(n).ok());
+            if let Some(n) = clamped(ctx, kw, "a nice value", -20..=19) {
+                g.scheduling.nice = i32::try_from(n).ok();
             }
         }
         "vrrp_rt_priority" => {
-            if let Some(v) = ctx.uint(kw, 1..=99) {
-                g.scheduling.rt_priority = u32::try_from(v).ok();
+            if let Some(n) = clamped(ctx, kw, "a real-time priority", 1..=99) {
+                g.scheduling.rt_priority = u32::try_from(n).ok();
             }
         }
         "vrrp_rlimit_rttime" | "vrrp_rlimit_rtime" => {
@@ -235,6 +235,31 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
         }
         _ => ctx.unknown("global_defs", kw, UNSUPPORTED),
     }
+}
+
+/// A whole number, brought into `range` with a warning when outside it.
+fn clamped(ctx: &mut Ctx<'_>, kw: &Node, what: &str, range: std::ops::RangeInclusive<i64>) -> Option<i64> {
+    let w = ctx.single(kw, &format!("{what} {}..{}", range.start(), range.end()))?;
+    let Some(n) = crate::config::value::int(&w.text) else {
+        ctx.sink.error(
+            &w.at,
+            format!("{}: '{}' is not a number ({what} expected)", kw.keyword(), w.text),
+        );
+        return None;
+    };
+    let c = n.clamp(*range.start(), *range.end());
+    if c != n {
+        ctx.sink.warning(
+            &w.at,
+            format!(
+                "{}: {n} is outside {}..{}; using {c}",
+                kw.keyword(),
+                range.start(),
+                range.end()
+            ),
+        );
+    }
+    Some(c)
 }
 
 fn set_u32(ctx: &mut Ctx<'_>, kw: &Node, min: u64, slot: &mut u32) {
