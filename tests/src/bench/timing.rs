@@ -147,6 +147,12 @@ pub fn run(opts: &Options, report: &mut Report) {
     };
     let label = format!("N={N} @ 100 ms v3, CPU hog on the daemon's core");
     let mut rows = [
+        Row::new("advert timing", format!("{label}: lateness median"), "ms"),
+        Row::new(
+            "advert timing",
+            format!("{label}: earliest (gap short of the interval)"),
+            "ms",
+        ),
         Row::new("advert timing", format!("{label}: lateness p99"), "ms"),
         Row::new("advert timing", format!("{label}: lateness p99.9"), "ms"),
         Row::new("advert timing", format!("{label}: lateness max"), "ms"),
@@ -173,16 +179,20 @@ pub fn run(opts: &Options, report: &mut Report) {
                     quantile(&l.late_ms, 0.999),
                     quantile(&l.late_ms, 1.0)
                 ));
-                rows[0].set(which, quantile(&l.late_ms, 0.99));
-                rows[1].set(which, quantile(&l.late_ms, 0.999));
-                rows[2].set(which, quantile(&l.late_ms, 1.0));
-                rows[3].set(which, 100.0 * l.adverts as f64 / l.expected);
+                rows[0].set(which, quantile(&l.late_ms, 0.5));
+                rows[1].set(which, quantile(&l.late_ms, 0.0));
+                rows[2].set(which, quantile(&l.late_ms, 0.99));
+                rows[3].set(which, quantile(&l.late_ms, 0.999));
+                rows[4].set(which, quantile(&l.late_ms, 1.0));
+                rows[5].set(which, 100.0 * l.adverts as f64 / l.expected);
                 raw.push(r);
             }
             Err(e) => raw.push(report.failed("timing", which, &e)),
         }
     }
-    rows[1].note = "target <= 1 ms".to_owned();
+    rows[0].note = "target <= 0.2 ms".to_owned();
+    rows[1].note = "target >= -0.2 ms".to_owned();
+    rows[3].note = "target <= 1 ms (with vrrp_rt_priority)".to_owned();
     report.rows.extend(rows);
     report.raw.insert("timing".to_owned(), Value::Array(raw));
 }
