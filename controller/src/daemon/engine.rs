@@ -164,6 +164,8 @@ pub struct Engine {
     /// While shutting down: what waits until every priority-0 advert has
     /// left (the hand-over first).
     deferred: Option<Deferred>,
+    /// While shutting down: until when a full send buffer is waited out.
+    patient_until: Option<Micros>,
     /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
     /// the maps at start: a pinned counter outlives a restart).
     events_lost_seen: u64,
@@ -376,6 +378,7 @@ impl Engine {
             transitions_total: 0,
             group_states: HashMap::new(),
             deferred: None,
+            patient_until: None,
             host: None,
         };
         for cfg in &config.instances {
@@ -822,10 +825,16 @@ impl Engine {
                         self.adverts_tx += n as u64;
                     }
                     Err(e) => {
+                        let full = matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS));
+                        // The goodbye batch has no next interval: at shutdown a
+                        // full buffer is waited out (bounded) rather than dropped.
+                        if full && self.patient_until.is_some_and(|t| monotonic_us() < t) {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                            continue;
+                        }
                         if sender.note_error(&e) {
                             warn!(src = %sender.src, "sending an advert failed: {e} (logged once)");
                         }
-                        let full = matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS));
                         let dropped = if full { msgs.len() - done } else { 1 };
                         self.adverts_tx_errors += dropped as u64;
                         done += dropped;
@@ -1387,7 +1396,9 @@ impl Engine {
             self.deliver(idx, Event::Shutdown, now, "shutdown").await;
             self.timers.cancel_all(idx);
         }
+        self.patient_until = Some(monotonic_us() + 200_000);
         self.flush();
+        self.patient_until = None;
         // Then as keepalived 2.2.7 (restore_vrrp_interfaces, notify_shutdown):
         // the addresses go, then the instances' STOP scripts, then the groups'.
         let later = self.deferred.take().unwrap_or_default();
