@@ -526,9 +526,10 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 engine.on_link_poll().await;
                 last_poll = tokio::time::Instant::now();
             }
-            Some(reply) = snap_rx.recv() => {
+            Some(req) = snap_rx.recv() => {
                 let generation = engine.saved_generation();
-                let _ = reply.send(snapshots.get(generation, || status::snapshot(&mut engine)));
+                let snap = snapshots.get(!req.fresh, generation, || status::snapshot(&mut engine));
+                let _ = req.reply.send(snap);
             }
             _ = hup.recv() => {
                 info!("SIGHUP: reloading {}", opts.config.display());

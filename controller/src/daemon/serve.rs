@@ -21,7 +21,13 @@ use tracing::warn;
 use super::status::{self, Status};
 
 /// A server's request for a snapshot; the protocol loop answers it.
-pub type SnapshotRequest = oneshot::Sender<Arc<Status>>;
+pub struct SnapshotRequest {
+    /// A snapshot taken now (`xvrrpd status`: root only, and read right
+    /// after an action), or one up to [`SNAPSHOT_REUSE`] old (metrics, open
+    /// to the network: a scrape storm costs one snapshot per period).
+    pub fresh: bool,
+    pub reply: oneshot::Sender<Arc<Status>>,
+}
 
 /// Connections served at once per endpoint; more wait in the accept queue.
 pub const MAX_CONNECTIONS: usize = 64;
@@ -42,12 +48,12 @@ pub const SNAPSHOT_REUSE: Duration = Duration::from_millis(50);
 pub struct SnapshotCache<G>(Option<(tokio::time::Instant, G, Arc<Status>)>);
 
 impl<G: PartialEq> SnapshotCache<G> {
-    /// The cached snapshot if fresh and of generation `generation`, else
-    /// `take()`'s (cached).
-    pub fn get(&mut self, generation: G, take: impl FnOnce() -> Status) -> Arc<Status> {
+    /// The cached snapshot if `reuse` is allowed and it is recent and of
+    /// generation `generation`, else `take()`'s (cached).
+    pub fn get(&mut self, reuse: bool, generation: G, take: impl FnOnce() -> Status) -> Arc<Status> {
         let now = tokio::time::Instant::now();
         match &self.0 {
-            Some((at, g, snap)) if *g == generation && now.duration_since(*at) < SNAPSHOT_REUSE => {
+            Some((at, g, snap)) if reuse && *g == generation && now.duration_since(*at) < SNAPSHOT_REUSE => {
                 Arc::clone(snap)
             }
             _ => {
@@ -59,9 +65,9 @@ impl<G: PartialEq> SnapshotCache<G> {
     }
 }
 
-async fn snapshot(tx: &mpsc::Sender<SnapshotRequest>) -> Option<Arc<Status>> {
+async fn snapshot(tx: &mpsc::Sender<SnapshotRequest>, fresh: bool) -> Option<Arc<Status>> {
     let (reply, rx) = oneshot::channel();
-    tx.send(reply).await.ok()?;
+    tx.send(SnapshotRequest { fresh, reply }).await.ok()?;
     rx.await.ok()
 }
 
@@ -138,7 +144,7 @@ fn spawn_control(listener: UnixListener, tx: mpsc::Sender<SnapshotRequest>) {
             move |mut stream: tokio::net::UnixStream| {
                 let tx = tx.clone();
                 async move {
-                    if let Some(snap) = snapshot(&tx).await {
+                    if let Some(snap) = snapshot(&tx, true).await {
                         let body = serde_json::to_vec(&*snap).unwrap_or_default();
                         let _ = stream.write_all(&body).await;
                     }
@@ -193,7 +199,7 @@ async fn respond(
             "metrics are at / and /metrics\n".to_owned(),
         );
     }
-    match snapshot(tx).await {
+    match snapshot(tx, false).await {
         Some(snap) => {
             let mut r = plain(StatusCode::OK, status::prometheus(&snap));
             r.headers_mut().insert(
