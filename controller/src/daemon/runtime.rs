@@ -368,8 +368,8 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         }
         None => None,
     };
-    // Status and metrics are served by their own tasks; the loop below only
-    // answers their snapshot requests.
+    // Status and metrics are served on a thread of their own; the loop below
+    // only answers their snapshot requests.
     let (snap_tx, mut snap_rx) = tokio::sync::mpsc::channel::<serve::SnapshotRequest>(64);
     serve::start(control, metrics, snap_tx).context("starting the status and metrics thread")?;
     let mut snapshots = serve::SnapshotCache::default();

@@ -10,13 +10,9 @@ use tracing::{info, warn};
 
 use crate::config::model::Scheduling;
 
-/// Applies `s`; returns what was refused, as log lines (also logged).
-pub fn apply(s: &Scheduling) -> Vec<String> {
-    let mut refused = Vec::new();
-    let mut fail = |what: String| {
-        warn!("{what}");
-        refused.push(what);
-    };
+/// Applies `s`; what the kernel refuses is logged.
+pub fn apply(s: &Scheduling) {
+    let fail = |what: String| warn!("{what}");
     if !s.cpu_affinity.is_empty() {
         // SAFETY: cpu_set_t is plain data; CPU_SET stays within its bounds (ids < 1024).
         let rc = unsafe {
@@ -114,5 +110,4 @@ pub fn apply(s: &Scheduling) -> Vec<String> {
             ));
         }
     }
-    refused
 }
