@@ -8,6 +8,10 @@
 //!   `vrrp_gna_interval` put at least that gap between two messages on one
 //!   interface (for switches that rate-limit or drop bursts). With no gap
 //!   everything queued is due at once.
+//!
+//! An instance can be held: while its addresses are being installed (on the
+//! side thread) its announcements wait, so no gratuitous ARP names an address
+//! the kernel does not have yet.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -26,6 +30,14 @@ struct Queue {
     next_at: Micros,
 }
 
+/// What a held instance pushed.
+struct Parked {
+    ifindex: u32,
+    v6: bool,
+    frame: Vec<u8>,
+    count: u32,
+}
+
 /// Announcements waiting to be sent, per (interface index, IPv6?).
 #[derive(Default)]
 pub struct Announcer {
@@ -33,6 +45,8 @@ pub struct Announcer {
     /// Gaps between two messages on one interface: ARP, NA (µs; 0: none).
     garp_gap_us: Micros,
     gna_gap_us: Micros,
+    /// Held instances and what they queued meanwhile.
+    held: HashMap<usize, Vec<Parked>>,
 }
 
 /// One frame to send now.
@@ -48,6 +62,7 @@ impl Announcer {
             queues: HashMap::new(),
             garp_gap_us,
             gna_gap_us,
+            held: HashMap::new(),
         }
     }
 
@@ -66,6 +81,15 @@ impl Announcer {
         if count == 0 {
             return;
         }
+        if let Some(later) = self.held.get_mut(&idx) {
+            later.push(Parked {
+                ifindex,
+                v6,
+                frame,
+                count,
+            });
+            return;
+        }
         self.queues
             .entry((ifindex, v6))
             .or_default()
@@ -80,8 +104,21 @@ impl Announcer {
     /// Forgets what instance `idx` still had queued (it is no longer master,
     /// or sending failed): a late announcement would point at the wrong router.
     pub fn cancel(&mut self, idx: usize) {
+        self.held.remove(&idx);
         for q in self.queues.values_mut() {
             q.frames.retain(|p| p.idx != idx);
+        }
+    }
+
+    /// Holds instance `idx`'s announcements from now until `release`.
+    pub fn hold(&mut self, idx: usize) {
+        self.held.entry(idx).or_default();
+    }
+
+    /// Queues what instance `idx` pushed while held.
+    pub fn release(&mut self, idx: usize) {
+        for p in self.held.remove(&idx).unwrap_or_default() {
+            self.push(p.ifindex, p.v6, idx, p.frame, p.count);
         }
     }
 
@@ -157,6 +194,23 @@ mod tests {
         assert!(a.due(999).is_empty(), "not before the gap");
         assert_eq!(sent(&a.due(1000)), [(0, 10)]);
         assert_eq!(a.next_deadline(), None);
+    }
+
+    #[test]
+    fn a_held_instance_announces_once_released() {
+        let mut a = Announcer::new(0, 0);
+        a.hold(0);
+        a.push(1, false, 0, vec![10], 2);
+        a.push(1, false, 1, vec![11], 1);
+        assert_eq!(sent(&a.due(0)), [(1, 11)], "held: nothing of instance 0 yet");
+        a.release(0);
+        assert_eq!(sent(&a.due(1)), [(0, 10), (0, 10)]);
+        // Cancelled while held: what it queued is gone with the hold.
+        a.hold(2);
+        a.push(1, false, 2, vec![12], 3);
+        a.cancel(2);
+        a.release(2);
+        assert!(a.due(2).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! sockets, netlink and map writes.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, HashMap, HashSet},
     net::{IpAddr, Ipv6Addr},
 };
 
@@ -13,19 +13,24 @@ use anyhow::{Context as _, Result, bail};
 use tracing::{debug, info, warn};
 use xvrrp_common::{maps::InstanceKey, stats};
 
-use super::{announce::Announcer, persist::Saved, timers::Timers};
+use super::{
+    announce::Announcer,
+    persist::Saved,
+    side::{Job, Side, VipsDone},
+    timers::Timers,
+};
 use crate::config::host::HostInfo;
 use crate::{
     config::model::{Config, Instance as InstanceCfg, Notify as NotifyCfg, RunAs, VirtualAddress},
     datapath::{Datapath, instance_key},
     net::{
-        addr::Addresses,
+        addr::Installed,
         advert_socket::{Receiver, Sender},
         frames::{FrameSender, advert_frame, announcement},
         iface::{self, Iface},
         sys::monotonic_us,
     },
-    scripts::{self, ScriptEvent},
+    scripts::ScriptEvent,
     vrrp::{
         codec::{
             Advert, Auth, ChecksumScope,
@@ -134,7 +139,16 @@ pub struct Engine {
     senders: HashMap<SenderKey, Sender>,
     pub receivers: Vec<Receiver>,
     frames: HashMap<u32, FrameSender>,
-    addrs: Addresses,
+    /// VIP changes, notify scripts and `state.json` run there, off this thread.
+    pub side: Side,
+    /// The addresses this daemon installed, as the side thread reported them.
+    installed: HashSet<Installed>,
+    /// Bumped whenever `installed` changes.
+    installed_changes: u64,
+    /// Instances whose VIPs are being installed: the ticket of that job.
+    /// Their gratuitous ARPs wait for it (the announcer holds them).
+    installing: HashMap<usize, u64>,
+    last_ticket: u64,
     pub datapath: Option<Datapath>,
     pending: HashMap<SenderKey, Vec<Outgoing>>,
     /// Adverts built as whole frames (`use_vmac`): (interface index, frame).
@@ -341,7 +355,7 @@ fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &HostInfo) -> R
 
 impl Engine {
     /// Builds every instance, opens the sockets, fills the XDP maps.
-    pub fn new(config: Config, mode: Mode, datapath: Option<Datapath>) -> Result<Self> {
+    pub fn new(config: Config, mode: Mode, datapath: Option<Datapath>, side: Side) -> Result<Self> {
         let events_lost_seen = datapath
             .as_ref()
             .and_then(|dp| dp.counters().ok())
@@ -359,7 +373,11 @@ impl Engine {
             senders: HashMap::new(),
             receivers: Vec::new(),
             frames: HashMap::new(),
-            addrs: Addresses::open()?,
+            side,
+            installed: HashSet::new(),
+            installed_changes: 0,
+            installing: HashMap::new(),
+            last_ticket: 0,
             datapath,
             pending: HashMap::new(),
             pending_frames: Vec::new(),
@@ -413,7 +431,7 @@ impl Engine {
 
     /// Starts the waiting instances whose interface is ready now; the others
     /// keep waiting, with the reason brought up to date.
-    async fn bind_waiting(&mut self) {
+    fn bind_waiting(&mut self) {
         let now = monotonic_us();
         let mut started = false;
         for w in std::mem::take(&mut self.waiting) {
@@ -425,7 +443,7 @@ impl Engine {
                 None => match self.add_instance(&w.cfg) {
                     Ok(idx) => {
                         info!(instance = %w.cfg.name, "interface ready: starting the instance");
-                        self.deliver(idx, Event::Startup, now, "interface ready").await;
+                        self.deliver(idx, Event::Startup, now, "interface ready");
                         started = true;
                         continue;
                     }
@@ -443,7 +461,7 @@ impl Engine {
             // link that is down) count from their first moment, not from the
             // next link change.
             self.refresh_links();
-            self.on_health_change().await;
+            self.on_health_change();
         }
     }
 
@@ -528,12 +546,23 @@ impl Engine {
 
     /// Starts every instance: `Startup`, or `ResumeMaster` for those a
     /// crashed predecessor left as master (their VIPs are adopted as ours).
-    pub async fn start_all(&mut self, resume: Option<&Saved>) {
+    pub fn start_all(&mut self, resume: Option<&Saved>) {
         let now = monotonic_us();
         if let Some(saved) = resume {
-            for (ifindex, addr, prefix) in &saved.vips {
-                self.addrs.adopt(*ifindex, &VirtualAddress::new(*addr, *prefix));
+            let vips: Vec<_> = saved
+                .vips
+                .iter()
+                .map(|(ifindex, addr, prefix)| (*ifindex, VirtualAddress::new(*addr, *prefix)))
+                .collect();
+            for (ifindex, vip) in &vips {
+                self.installed.insert(Installed {
+                    ifindex: *ifindex,
+                    addr: vip.addr,
+                    prefix: vip.prefix,
+                });
             }
+            self.installed_changes += 1;
+            self.side.send(Job::Adopt(vips));
         }
         for idx in 0..self.slots.len() {
             let was_master = resume.is_some_and(|s| s.masters.contains(&self.slots[idx].cfg.name));
@@ -543,10 +572,9 @@ impl Engine {
                     Event::ResumeMaster,
                     now,
                     "resumed after a controller restart",
-                )
-                .await;
+                );
             } else {
-                self.deliver(idx, Event::Startup, now, "startup").await;
+                self.deliver(idx, Event::Startup, now, "startup");
             }
         }
         self.flush();
@@ -557,16 +585,11 @@ impl Engine {
     /// address added or removed, an instance added or removed): the event
     /// loop rebuilds the record only then.
     pub fn saved_generation(&self) -> (u64, u64, usize) {
-        (self.transitions_total, self.addrs.changes(), self.by_key.len())
+        (self.transitions_total, self.installed_changes, self.by_key.len())
     }
 
     pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
-        let mut vips: Vec<(u32, IpAddr, u8)> = self
-            .addrs
-            .installed()
-            .map(|i| (i.ifindex, i.addr, i.prefix))
-            .collect();
-        vips.sort();
+        let vips = super::side::saved_vips(self.installed.iter());
         Saved {
             fingerprint: fingerprint.to_owned(),
             pin_dir: pin_dir.to_owned(),
@@ -579,7 +602,7 @@ impl Engine {
     }
 
     /// Runs one event through the state machine and carries out its actions.
-    pub async fn deliver(&mut self, idx: usize, event: Event, now: Micros, reason: &str) {
+    pub fn deliver(&mut self, idx: usize, event: Event, now: Micros, reason: &str) {
         let mut queue = vec![(idx, event, reason.to_owned())];
         let mut hops = 0;
         let mut group_moves: Vec<(String, State)> = Vec::new();
@@ -624,7 +647,7 @@ impl Engine {
                     queue.extend(self.sync_followers(idx, to));
                 }
             }
-            self.execute(idx, actions).await;
+            self.execute(idx, actions);
         }
         for (group, to) in group_moves {
             self.group_moved(&group, to);
@@ -671,40 +694,16 @@ impl Engine {
             .collect()
     }
 
-    async fn execute(&mut self, idx: usize, actions: Vec<Action>) {
+    fn execute(&mut self, idx: usize, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::SendAdvert { priority } => self.queue_advert(idx, priority),
-                Action::AddVips => {
-                    if let Some(vmac) = self.slots[idx].vmac {
-                        self.addrs
-                            .add_unicast_filter(self.slots[idx].iface.index, vmac)
-                            .await;
-                        // The host's own ARP requests (to reach a client)
-                        // carry the interface MAC: sent from a VIP they
-                        // would tie the VIP to that MAC in every cache that
-                        // hears them. Sent from the primary address, they
-                        // leave the virtual MAC alone (keepalived's macvlan
-                        // gets its own sysctls for the same reason).
-                        let ifname = &self.slots[idx].iface.name;
-                        match crate::net::sys::arp_announce_best_local(ifname) {
-                            Ok(true) => info!(interface = %ifname, "use_vmac: arp_announce set to 2"),
-                            Ok(false) => {}
-                            Err(e) => warn!(interface = %ifname, "use_vmac: cannot set arp_announce: {e}"),
-                        }
-                    }
-                    let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
-                    for (ifindex, vip) in targets {
-                        if let Err(e) = self.addrs.add(ifindex, &vip).await {
-                            warn!(instance = %self.slots[idx].cfg.name, "{e:#}");
-                        }
-                    }
-                }
+                Action::AddVips => self.add_vips(idx),
                 Action::RemoveVips => {
                     self.announcer.cancel(idx);
                     match &mut self.deferred {
                         Some(later) => later.removals.push(idx),
-                        None => self.remove_vips(idx).await,
+                        None => self.remove_vips(idx),
                     }
                 }
                 Action::SendGratuitous { count } => self.send_gratuitous(idx, count),
@@ -925,7 +924,11 @@ impl Engine {
             Notify::Stop => (&notify.stop, "STOP"),
         };
         if let Some(s) = script {
-            scripts::notify(s, &[], user.as_ref());
+            self.side.send(Job::Notify {
+                script: s.clone(),
+                args: Vec::new(),
+                user: user.clone(),
+            });
         }
         if let Some(s) = &notify.any {
             let args = [
@@ -934,7 +937,11 @@ impl Engine {
                 state.to_owned(),
                 priority.to_string(),
             ];
-            scripts::notify(s, &args, user.as_ref());
+            self.side.send(Job::Notify {
+                script: s.clone(),
+                args: args.to_vec(),
+                user,
+            });
         }
     }
 
@@ -950,14 +957,14 @@ impl Engine {
     /// Fires every due timer. In XDP mode an expiring Master_Down_Timer first
     /// looks at the advert map: adverts that arrived since are fed in and the
     /// timer re-armed from the last one, so steady adverts cost no wake-up.
-    pub async fn on_timers(&mut self) {
+    pub fn on_timers(&mut self) {
         let now = monotonic_us();
         let due = self.timers.pop_due(now);
         if self.mode == Mode::Xdp && due.iter().any(|(_, t, _)| *t == Timer::MasterDown) {
-            self.sweep_master_down(now).await;
+            self.sweep_master_down(now);
         }
         for (idx, timer, at) in due {
-            if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx).await {
+            if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx) {
                 continue;
             }
             // A master reads its advert-state entry once per advert it sends:
@@ -965,7 +972,7 @@ impl Engine {
             // change event was pushed (the entry did not change, or the ring
             // was full). If that made it step down, the advert is not sent.
             if timer == Timer::Advert && self.mode == Mode::Xdp {
-                self.catch_up_from_map(idx).await;
+                self.catch_up_from_map(idx);
                 if self.slots[idx].fsm.vars.state != State::Master {
                     continue;
                 }
@@ -980,8 +987,7 @@ impl Engine {
                 Timer::Advert if now - at < self.slots[idx].fsm.advert_interval_us() => at,
                 _ => now,
             };
-            self.deliver(idx, Event::Timer(timer), when, timer_reason(timer))
-                .await;
+            self.deliver(idx, Event::Timer(timer), when, timer_reason(timer));
         }
         self.flush();
     }
@@ -992,7 +998,7 @@ impl Engine {
     /// own, so backups hearing steady adverts share about one wake-up per
     /// Master_Down_Interval instead of one each. (Checking early is safe;
     /// only late would not be.)
-    async fn sweep_master_down(&mut self, now: Micros) {
+    fn sweep_master_down(&mut self, now: Micros) {
         let near: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.is_live(i))
             .filter(|&i| {
@@ -1002,13 +1008,13 @@ impl Engine {
             })
             .collect();
         for idx in near {
-            self.catch_up_from_map(idx).await;
+            self.catch_up_from_map(idx);
         }
     }
 
     /// Feeds the newest advert the kernel recorded, if it is news. Returns
     /// true when that re-armed the master-down timer into the future.
-    async fn catch_up_from_map(&mut self, idx: usize) -> bool {
+    fn catch_up_from_map(&mut self, idx: usize) -> bool {
         let key = self.slots[idx].key;
         let Some(dp) = &mut self.datapath else {
             return false;
@@ -1019,22 +1025,14 @@ impl Engine {
         if state.last_ns <= self.slots[idx].xdp_seen_ns {
             return false;
         }
-        self.feed_xdp_state(idx, &state.master, state.priority, state.interval, state.last_ns)
-            .await;
+        self.feed_xdp_state(idx, &state.master, state.priority, state.interval, state.last_ns);
         let now = monotonic_us();
         self.timers
             .deadline(idx, Timer::MasterDown)
             .is_some_and(|at| at > now)
     }
 
-    async fn feed_xdp_state(
-        &mut self,
-        idx: usize,
-        master: &[u8; 16],
-        priority: u8,
-        interval: u16,
-        last_ns: u64,
-    ) {
+    fn feed_xdp_state(&mut self, idx: usize, master: &[u8; 16], priority: u8, interval: u16, last_ns: u64) {
         let slot = &mut self.slots[idx];
         slot.xdp_seen_ns = last_ns;
         let at = last_ns / 1000;
@@ -1058,13 +1056,12 @@ impl Engine {
             },
             at,
             "advert",
-        )
-        .await;
+        );
     }
 
     /// Handles the change events the XDP program pushed. Events the kernel
     /// could not push (a full ring) are made up for by a sweep of the map.
-    pub async fn on_xdp_events(&mut self) {
+    pub fn on_xdp_events(&mut self) {
         let (events, lost) = match &mut self.datapath {
             Some(dp) => {
                 let events = dp.drain_events();
@@ -1081,7 +1078,7 @@ impl Engine {
             self.events_lost_seen = lost;
             for idx in 0..self.slots.len() {
                 if self.is_live(idx) {
-                    self.catch_up_from_map(idx).await;
+                    self.catch_up_from_map(idx);
                 }
             }
         }
@@ -1092,8 +1089,7 @@ impl Engine {
             if ev.ts_ns <= self.slots[idx].xdp_seen_ns {
                 continue;
             }
-            self.feed_xdp_state(idx, &ev.master, ev.priority, ev.interval, ev.ts_ns)
-                .await;
+            self.feed_xdp_state(idx, &ev.master, ev.priority, ev.interval, ev.ts_ns);
         }
         self.flush();
     }
@@ -1102,7 +1098,7 @@ impl Engine {
     /// Reads at most [`RX_BUDGET`] frames from receive socket `r`; true when
     /// it was drained. A flood on one socket must not starve the timers or
     /// the other sockets: the loop comes back for the rest after them.
-    pub async fn on_socket_rx(&mut self, r: usize) -> bool {
+    pub fn on_socket_rx(&mut self, r: usize) -> bool {
         let mut buf = vec![0u8; 2048];
         let mut drained = false;
         for _ in 0..RX_BUDGET {
@@ -1151,7 +1147,7 @@ impl Engine {
                         src: acc.src,
                         interval_cs,
                     };
-                    self.deliver(idx, ev, now, "advert").await;
+                    self.deliver(idx, ev, now, "advert");
                 }
                 Err(e) => {
                     self.counters[e.stat() as usize] += 1;
@@ -1166,7 +1162,7 @@ impl Engine {
     /// Instances whose interface was deleted and created again (a new index):
     /// their sockets and XDP attachment died with the old one, so they are
     /// rebuilt on the new interface and start again (as backup, per the RFC).
-    async fn rebind_recreated_interfaces(&mut self) {
+    fn rebind_recreated_interfaces(&mut self) {
         let moved: Vec<usize> = (0..self.slots.len())
             .filter(|&i| self.is_live(i))
             .filter(|&i| {
@@ -1185,7 +1181,7 @@ impl Engine {
             let slot = &self.slots[*idx];
             info!(instance = %slot.cfg.name, interface = %slot.iface.name, "interface created again: rebuilding the instance");
             gone.push(slot.iface.index);
-            self.remove_instance(*idx).await;
+            self.remove_instance(*idx);
         }
         self.senders.retain(|(ifindex, _), _| !gone.contains(ifindex));
         self.frames.retain(|ifindex, _| !gone.contains(ifindex));
@@ -1196,10 +1192,7 @@ impl Engine {
         for idx in moved {
             let cfg = self.slots[idx].cfg.clone();
             match self.add_instance(&cfg) {
-                Ok(new) => {
-                    self.deliver(new, Event::Startup, now, "interface created again")
-                        .await
-                }
+                Ok(new) => self.deliver(new, Event::Startup, now, "interface created again"),
                 Err(e) => {
                     let why = format!("{e:#}");
                     warn!(instance = %cfg.name, "cannot rebuild yet ({why}): FAULT until it can");
@@ -1212,8 +1205,8 @@ impl Engine {
 
     /// Recomputes health (scripts, interfaces) into priority and fault. A
     /// `vrrp_sync_group` is in FAULT while any member is (keepalived's rule).
-    pub async fn on_health_change(&mut self) {
-        self.rebind_recreated_interfaces().await;
+    pub fn on_health_change(&mut self) {
+        self.rebind_recreated_interfaces();
         let now = monotonic_us();
         let health: Vec<(u8, bool, String)> = (0..self.slots.len()).map(|i| self.health(i)).collect();
         let group_fault = |group: &str| {
@@ -1251,32 +1244,30 @@ impl Engine {
             match fault {
                 Some(why) if !faulted => {
                     self.slots[idx].fault = Some(why.clone());
-                    self.deliver(idx, Event::FaultSet, now, &why).await;
+                    self.deliver(idx, Event::FaultSet, now, &why);
                 }
                 Some(why) => self.slots[idx].fault = Some(why),
                 None if faulted => {
                     self.slots[idx].fault = None;
-                    self.deliver(idx, Event::FaultCleared, now, "health restored")
-                        .await;
+                    self.deliver(idx, Event::FaultCleared, now, "health restored");
                 }
                 _ => {}
             }
             if priority != self.slots[idx].fsm.vars.priority {
                 info!(instance = %self.slots[idx].cfg.name, priority, "effective priority changed");
-                self.deliver(idx, Event::PriorityChanged(priority), now, "priority change")
-                    .await;
+                self.deliver(idx, Event::PriorityChanged(priority), now, "priority change");
             }
         }
         self.flush();
     }
 
-    pub async fn on_script(&mut self, ev: ScriptEvent) {
+    pub fn on_script(&mut self, ev: ScriptEvent) {
         for slot in &mut self.slots {
             if slot.cfg.track_scripts.iter().any(|t| t.name == ev.name) {
                 slot.script_ok.insert(ev.name.clone(), ev.ok);
             }
         }
-        self.on_health_change().await;
+        self.on_health_change();
     }
 
     /// (effective priority, fault?, why) from scripts and interfaces (keepalived's rules:
@@ -1318,12 +1309,12 @@ impl Engine {
     }
 
     /// The periodic link poll: cheap when nothing changed.
-    pub async fn on_link_poll(&mut self) {
+    pub fn on_link_poll(&mut self) {
         if self.refresh_links() {
-            self.on_health_change().await;
+            self.on_health_change();
         }
         if !self.waiting.is_empty() {
-            self.bind_waiting().await;
+            self.bind_waiting();
         }
     }
 
@@ -1371,29 +1362,59 @@ impl Engine {
         (priority, faulted, fault.unwrap_or_default())
     }
 
+    /// Asks the side thread to install instance `idx`'s VIPs; its
+    /// announcements wait until they are in.
+    fn add_vips(&mut self, idx: usize) {
+        let slot = &self.slots[idx];
+        self.last_ticket += 1;
+        self.installing.insert(idx, self.last_ticket);
+        self.announcer.hold(idx);
+        self.side.send(Job::AddVips {
+            idx,
+            ticket: self.last_ticket,
+            vips: slot.all_vips().cloned().collect(),
+            vmac: slot
+                .vmac
+                .map(|mac| (slot.iface.index, slot.iface.name.clone(), mac)),
+        });
+    }
+
     /// The VIPs (and the virtual MAC's unicast filter) of instance `idx` go.
-    async fn remove_vips(&mut self, idx: usize) {
-        if let Some(vmac) = self.slots[idx].vmac {
-            self.addrs
-                .remove_unicast_filter(self.slots[idx].iface.index, vmac)
-                .await;
+    fn remove_vips(&mut self, idx: usize) {
+        self.installing.remove(&idx);
+        let slot = &self.slots[idx];
+        self.side.send(Job::RemoveVips {
+            idx,
+            vips: slot.all_vips().cloned().collect(),
+            vmac: slot.vmac.map(|mac| (slot.iface.index, mac)),
+        });
+    }
+
+    /// The side thread changed addresses: record them, and let the
+    /// announcements of an instance whose VIPs are now in go.
+    pub fn on_vips_done(&mut self, done: VipsDone) {
+        if !done.added.is_empty() || !done.removed.is_empty() {
+            self.installed_changes += 1;
         }
-        let targets: Vec<_> = self.slots[idx].all_vips().cloned().collect();
-        for (ifindex, vip) in targets {
-            if let Err(e) = self.addrs.remove(ifindex, &vip).await {
-                warn!(instance = %self.slots[idx].cfg.name, "{e:#}");
-            }
+        for i in done.removed {
+            self.installed.remove(&i);
+        }
+        self.installed.extend(done.added);
+        if done.ticket != 0 && self.installing.get(&done.idx) == Some(&done.ticket) {
+            self.installing.remove(&done.idx);
+            self.announcer.release(done.idx);
+            self.flush();
         }
     }
 
     /// Stops every instance. The hand-over comes first: every master's
     /// priority-0 advert leaves in one batch (the backups take over after
     /// their Skew_Time), then the VIPs are removed, however many there are.
-    pub async fn shutdown(&mut self) {
+    pub fn shutdown(&mut self) {
         let now = monotonic_us();
         self.deferred = Some(Deferred::default());
         for idx in 0..self.slots.len() {
-            self.deliver(idx, Event::Shutdown, now, "shutdown").await;
+            self.deliver(idx, Event::Shutdown, now, "shutdown");
             self.timers.cancel_all(idx);
         }
         self.patient_until = Some(monotonic_us() + 200_000);
@@ -1403,7 +1424,7 @@ impl Engine {
         // the addresses go, then the instances' STOP scripts, then the groups'.
         let later = self.deferred.take().unwrap_or_default();
         for idx in later.removals {
-            self.remove_vips(idx).await;
+            self.remove_vips(idx);
         }
         for (idx, which) in later.notifies {
             self.notify(idx, which);
@@ -1418,9 +1439,9 @@ impl Engine {
     }
 
     /// Stops one instance and forgets it (reload).
-    pub async fn remove_instance(&mut self, idx: usize) {
+    pub fn remove_instance(&mut self, idx: usize) {
         let now = monotonic_us();
-        self.deliver(idx, Event::Shutdown, now, "removed by reload").await;
+        self.deliver(idx, Event::Shutdown, now, "removed by reload");
         self.flush();
         self.timers.cancel_all(idx);
         let key = self.slots[idx].key;

@@ -1,6 +1,8 @@
-//! `xvrrpd run`: the daemon. One thread, one event loop: timers (one heap for
-//! every instance), the XDP ring buffer or the receive sockets, health-check
-//! results, link polling, signals, and the control socket.
+//! `xvrrpd run`: the daemon. The protocol thread runs one event loop: timers
+//! (one heap for every instance), the XDP ring buffer or the receive sockets,
+//! health-check verdicts, link changes and signals. Status and metrics are
+//! served on a thread of their own (`serve`); rtnetlink, scripts and
+//! `state.json` run on the side thread (`side`), never on the protocol path.
 
 pub mod announce;
 pub mod engine;
@@ -9,6 +11,7 @@ pub mod privileges;
 pub mod runtime;
 pub mod sched;
 pub mod serve;
+pub mod side;
 pub mod status;
 pub mod timers;
 

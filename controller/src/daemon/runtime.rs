@@ -17,14 +17,15 @@ use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
     sync::mpsc,
-    task::JoinHandle,
 };
 use tracing::{error, info, warn};
 
 use super::{
     engine::{Engine, Mode},
     persist::{self, Saved},
-    serve, status,
+    serve,
+    side::{Job, Side},
+    status,
 };
 use crate::{
     config::{self, diag::Severity, host::HostInfo, model::Config},
@@ -33,7 +34,7 @@ use crate::{
         attach::{AdvertPath, AttachMode, AttachPolicy, ResponderChoice},
     },
     net::sys::monotonic_us,
-    scripts::{self, ScriptEvent},
+    scripts,
 };
 
 /// `--mode`.
@@ -210,7 +211,8 @@ fn sd_notify_ready() {
     }
 }
 
-fn start_scripts(engine: &Engine, tx: &mpsc::UnboundedSender<ScriptEvent>) -> Vec<JoinHandle<()>> {
+/// (Re)starts the health checks on the side thread.
+fn start_scripts(engine: &Engine) {
     // Only scripts some instance tracks are run.
     let tracked: Vec<_> = engine
         .config
@@ -224,11 +226,14 @@ fn start_scripts(engine: &Engine, tx: &mpsc::UnboundedSender<ScriptEvent>) -> Ve
         })
         .cloned()
         .collect();
-    scripts::spawn_health_checks(&tracked, engine.config.global.script_user.as_ref(), tx.clone())
+    engine.side.send(Job::HealthChecks {
+        scripts: tracked,
+        user: engine.config.global.script_user.clone(),
+    });
 }
 
 /// SIGHUP: apply a new configuration; one with errors is refused whole.
-async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
+fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
     let new = load_config(path).context("reload refused; the running configuration stays")?;
     scripts::validate(&new).context("reload refused; the running configuration stays")?;
     let g = &engine.config.global;
@@ -254,7 +259,7 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
             Some(n) if *n == engine.slots[idx].cfg => {}
             _ => {
                 info!(instance = %name, "reload: stopping (changed or removed)");
-                engine.remove_instance(idx).await;
+                engine.remove_instance(idx);
             }
         }
     }
@@ -279,12 +284,10 @@ async fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
     }
     let now = monotonic_us();
     for idx in started {
-        engine
-            .deliver(idx, crate::vrrp::fsm::Event::Startup, now, "reload")
-            .await;
+        engine.deliver(idx, crate::vrrp::fsm::Event::Startup, now, "reload");
     }
     // Weights and faults of the new instances (tracked interfaces, scripts).
-    engine.on_health_change().await;
+    engine.on_health_change();
     Ok(())
 }
 
@@ -345,7 +348,12 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     if adopt.is_some() && mode == Mode::Xdp {
         info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
     }
-    let mut engine = Engine::new(config, mode, dp)?;
+    // The side thread first: before the scheduling keywords make this
+    // thread real-time (it and its scripts keep normal priority).
+    let (script_tx, mut script_rx) = mpsc::unbounded_channel();
+    let (vips_tx, mut vips_rx) = mpsc::unbounded_channel();
+    let side = Side::start(opts.run_dir.clone(), script_tx, vips_tx)?;
+    let mut engine = Engine::new(config, mode, dp, side)?;
     if mode == Mode::Xdp
         && let Some(policy) = policy
     {
@@ -394,8 +402,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         Vec::new()
     };
 
-    let (tx, mut script_rx) = mpsc::unbounded_channel();
-    let mut script_tasks = start_scripts(&engine, &tx);
+    start_scripts(&engine);
     let resume = adopt.as_ref().filter(|_| mode == Mode::Xdp);
     // `vrrp_startup_delay` (a host whose network comes up slowly at boot); not
     // when taking over a running data path, whose masters must resume at once.
@@ -407,10 +414,10 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(u64::from(delay_ms))).await;
     }
-    engine.start_all(resume).await;
+    engine.start_all(resume);
     let mut last_saved = Saved::default();
     let mut saved_generation = None;
-    engine.on_health_change().await;
+    engine.on_health_change();
     // RLIMIT_RTTIME's soft limit raises SIGXCPU (by default fatal): logged instead.
     let mut xcpu = signal(SignalKind::from_raw(libc::SIGXCPU))?;
     // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
@@ -441,7 +448,6 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         })
     };
     let mut last_poll = tokio::time::Instant::now();
-    let mut store_retry_at = tokio::time::Instant::now();
     // Receive sockets whose budget ran out with frames left (socket mode).
     let mut backlog: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     loop {
@@ -454,24 +460,13 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 receivers.push(unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from)?);
             }
         }
-        if mode == Mode::Xdp
-            && Some(engine.saved_generation()) != saved_generation
-            && tokio::time::Instant::now() >= store_retry_at
-        {
+        if mode == Mode::Xdp && Some(engine.saved_generation()) != saved_generation {
+            // Written on the side thread (which retries a failed write).
             saved_generation = Some(engine.saved_generation());
             let now_saved = engine.saved(&fingerprint, &pin_dir);
             if now_saved != last_saved {
-                if persist::store(&opts.run_dir, &now_saved) {
-                    last_saved = now_saved;
-                } else {
-                    // Tried again in a second (a full or read-only run directory).
-                    warn!(
-                        "cannot write {}/state.json; trying again in 1 s",
-                        opts.run_dir.display()
-                    );
-                    saved_generation = None;
-                    store_retry_at = tokio::time::Instant::now() + Duration::from_secs(1);
-                }
+                engine.side.send(Job::Store(now_saved.clone()));
+                last_saved = now_saved;
             }
         }
         // The next timer, at the kernel's precision (an hour away when none).
@@ -510,20 +505,21 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
             biased;
             r = deadline.wait() => {
                 r?;
-                engine.on_timers().await;
+                engine.on_timers();
             }
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
-            () = xdp_ready => engine.on_xdp_events().await,
-            Some(ev) = script_rx.recv() => engine.on_script(ev).await,
+            () = xdp_ready => engine.on_xdp_events(),
+            Some(done) = vips_rx.recv() => engine.on_vips_done(done),
+            Some(ev) = script_rx.recv() => engine.on_script(ev),
             () = async {
                 match links.as_mut() {
                     Some(l) => l.changed().await,
                     None => std::future::pending().await,
                 }
-            } => engine.on_link_poll().await,
+            } => engine.on_link_poll(),
             () = tokio::time::sleep_until(last_poll + poll_period(&engine)) => {
-                engine.on_link_poll().await;
+                engine.on_link_poll();
                 last_poll = tokio::time::Instant::now();
             }
             Some(req) = snap_rx.recv() => {
@@ -533,12 +529,9 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
             }
             _ = hup.recv() => {
                 info!("SIGHUP: reloading {}", opts.config.display());
-                match reload(&mut engine, &opts.config).await {
+                match reload(&mut engine, &opts.config) {
                     Ok(()) => {
-                        for t in script_tasks.drain(..) {
-                            t.abort();
-                        }
-                        script_tasks = start_scripts(&engine, &tx);
+                        start_scripts(&engine);
                         info!("reload done");
                     }
                     Err(e) => error!("{e:#}"),
@@ -548,7 +541,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
                 "SIGXCPU: a CPU time limit was reached (vrrp_rlimit_rttime: half of it used without blocking)"
             ),
             idx = any_rx => {
-                if !engine.on_socket_rx(idx).await && !backlog.contains(&idx) {
+                if !engine.on_socket_rx(idx) && !backlog.contains(&idx) {
                     backlog.push_back(idx);
                 }
                 // Fair across sockets: the others that are readable now join
@@ -571,11 +564,10 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
             }
         }
     }
-    for t in script_tasks {
-        t.abort();
-    }
-    engine.shutdown().await;
-    scripts::wait_for_notifies(Duration::from_secs(1)).await;
+    engine.shutdown();
+    // The VIP removals and the notify scripts the shutdown queued run to
+    // their end (the scripts bounded by the side thread's grace).
+    engine.side.finish(Duration::from_secs(5));
     // A clean stop takes the data path down with it.
     if let Some(dp) = &mut engine.datapath {
         dp.unpin_links();

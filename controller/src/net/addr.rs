@@ -28,8 +28,6 @@ pub struct Installed {
 pub struct Addresses {
     handle: Handle,
     ours: HashSet<Installed>,
-    /// Bumped whenever `ours` changes.
-    changes: u64,
 }
 
 impl Addresses {
@@ -40,7 +38,6 @@ impl Addresses {
         Ok(Self {
             handle,
             ours: HashSet::new(),
-            changes: 0,
         })
     }
 
@@ -76,47 +73,47 @@ impl Addresses {
         msg.clone()
     }
 
-    /// Adds `vip` on `ifindex`. An address that already exists is left alone
-    /// and not marked ours (so we never remove an operator's address).
-    pub async fn add(&mut self, ifindex: u32, vip: &VirtualAddress) -> Result<()> {
+    /// Adds `vip` on `ifindex`; true when it is newly ours. An address that
+    /// already exists is left alone and not marked ours (so we never remove
+    /// an operator's address).
+    pub async fn add(&mut self, ifindex: u32, vip: &VirtualAddress) -> Result<bool> {
         let key = Installed {
             ifindex,
             addr: vip.addr,
             prefix: vip.prefix,
         };
         if self.ours.contains(&key) {
-            return Ok(());
+            return Ok(false);
         }
         let mut req = self.handle.address().add(ifindex, vip.addr, vip.prefix);
         *req.message_mut() = self.message(ifindex, vip);
         match req.execute().await {
             Ok(()) => {
                 self.ours.insert(key);
-                self.changes += 1;
-                Ok(())
+                Ok(true)
             }
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(false),
             Err(e) => {
                 Err(e).with_context(|| format!("adding {}/{} on ifindex {ifindex}", vip.addr, vip.prefix))
             }
         }
     }
 
-    /// Removes `vip` from `ifindex` if this daemon added it.
-    pub async fn remove(&mut self, ifindex: u32, vip: &VirtualAddress) -> Result<()> {
+    /// Removes `vip` from `ifindex` if this daemon added it; true when it
+    /// was ours (it is not any more, also when the kernel refused).
+    pub async fn remove(&mut self, ifindex: u32, vip: &VirtualAddress) -> Result<bool> {
         let key = Installed {
             ifindex,
             addr: vip.addr,
             prefix: vip.prefix,
         };
         if !self.ours.remove(&key) {
-            return Ok(());
+            return Ok(false);
         }
-        self.changes += 1;
         let msg = self.message(ifindex, vip);
         match self.handle.address().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EADDRNOTAVAIL => Ok(()),
+            Ok(()) => Ok(true),
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EADDRNOTAVAIL => Ok(true),
             Err(e) => {
                 Err(e).with_context(|| format!("removing {}/{} from ifindex {ifindex}", vip.addr, vip.prefix))
             }
@@ -126,7 +123,6 @@ impl Addresses {
     /// Marks `vip` on `ifindex` as added by this daemon: a crash-only restart
     /// takes over the addresses its predecessor installed.
     pub fn adopt(&mut self, ifindex: u32, vip: &VirtualAddress) {
-        self.changes += 1;
         self.ours.insert(Installed {
             ifindex,
             addr: vip.addr,
@@ -138,7 +134,7 @@ impl Addresses {
     pub async fn remove_leftover(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<()> {
         let vip = VirtualAddress::new(addr, prefix);
         self.adopt(ifindex, &vip);
-        self.remove(ifindex, &vip).await
+        self.remove(ifindex, &vip).await.map(|_| ())
     }
 
     /// Adds `mac` to the device's unicast address filter (`bridge fdb add MAC
@@ -164,15 +160,5 @@ impl Addresses {
             .flags(NeighbourFlags::Own);
         let msg = req.message_mut().clone();
         let _ = self.handle.neighbours().del(msg).execute().await;
-    }
-
-    /// Everything this daemon added and has not removed.
-    /// A counter that moves whenever the set of addresses we added changes.
-    pub fn changes(&self) -> u64 {
-        self.changes
-    }
-
-    pub fn installed(&self) -> impl Iterator<Item = &Installed> {
-        self.ours.iter()
     }
 }

@@ -1,0 +1,331 @@
+//! The side thread: everything the protocol thread asks for that can block or
+//! take an unbounded time runs here, so it never holds an advert timer
+//! (issue timing-core): VIPs added and removed over rtnetlink, notify scripts
+//! spawned and reaped, health checks run, `state.json` written.
+//!
+//! The protocol thread sends [`Job`]s and goes on; jobs run in the order sent
+//! (an instance's addresses are removed before they are added again). What
+//! the protocol thread must know comes back on channels: health-check
+//! verdicts ([`ScriptEvent`]) and which addresses were installed
+//! ([`VipsDone`]), on which an instance's gratuitous ARPs wait (announcing an
+//! address before the kernel has it would draw traffic to a host that drops
+//! it).
+//!
+//! The thread is created before the scheduling keywords are applied to the
+//! protocol thread, so it and the scripts it starts run at normal priority
+//! (keepalived's scripts do too: SCHED_RESET_ON_FORK).
+
+use std::{net::IpAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context as _, Result};
+use tokio::{sync::mpsc, task::JoinHandle};
+use tracing::{info, warn};
+
+use super::persist::{self, Saved};
+use crate::{
+    config::model::{NotifyScript, RunAs, VirtualAddress, VrrpScript},
+    net::addr::{Addresses, Installed},
+    scripts::{self, ScriptEvent},
+};
+
+/// How long the side thread waits for notify scripts at exit (keepalived
+/// gives its STOP scripts about as long).
+const NOTIFY_GRACE: Duration = Duration::from_secs(1);
+/// How long a failed `state.json` write waits before it is tried again.
+const STORE_RETRY: Duration = Duration::from_secs(1);
+
+/// Work for the side thread.
+pub enum Job {
+    /// Install an instance's VIPs; answered with [`VipsDone`] carrying `ticket`.
+    AddVips {
+        idx: usize,
+        ticket: u64,
+        vips: Vec<(u32, VirtualAddress)>,
+        /// `use_vmac`: (interface index, name, virtual MAC) to let through
+        /// the device's unicast filter, with `arp_announce` set to 2.
+        vmac: Option<(u32, String, [u8; 6])>,
+    },
+    /// Remove an instance's VIPs (only those this daemon added).
+    RemoveVips {
+        idx: usize,
+        vips: Vec<(u32, VirtualAddress)>,
+        vmac: Option<(u32, [u8; 6])>,
+    },
+    /// Addresses a crashed predecessor installed, taken over as ours.
+    Adopt(Vec<(u32, VirtualAddress)>),
+    /// Run a notify script (fire and forget; reaped here).
+    Notify {
+        script: NotifyScript,
+        args: Vec<String>,
+        user: Option<RunAs>,
+    },
+    /// (Re)start the health checks: the previous ones stop.
+    HealthChecks {
+        scripts: Vec<VrrpScript>,
+        user: Option<RunAs>,
+    },
+    /// Write `state.json` (the newest wins; a failure is retried).
+    Store(Saved),
+    /// Everything before it is done: wait for notify scripts, then stop.
+    Finish(std::sync::mpsc::Sender<()>),
+}
+
+/// Addresses an `AddVips` or `RemoveVips` job changed.
+#[derive(Debug)]
+pub struct VipsDone {
+    pub idx: usize,
+    /// The `AddVips` ticket (0 for a removal).
+    pub ticket: u64,
+    pub added: Vec<Installed>,
+    pub removed: Vec<Installed>,
+}
+
+/// The protocol thread's handle on the side thread.
+pub struct Side {
+    jobs: mpsc::UnboundedSender<Job>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Side {
+    /// Starts the thread. Health-check verdicts go to `scripts_tx`, address
+    /// changes to `vips_tx`; `state.json` is written in `run_dir`.
+    pub fn start(
+        run_dir: PathBuf,
+        scripts_tx: mpsc::UnboundedSender<ScriptEvent>,
+        vips_tx: mpsc::UnboundedSender<VipsDone>,
+    ) -> Result<Self> {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("side thread runtime")?;
+        let thread = std::thread::Builder::new()
+            .name("xvrrpd-side".to_owned())
+            .spawn(move || {
+                // Capabilities are per thread: this one keeps what the
+                // protocol thread keeps (rtnetlink, setuid for scripts).
+                if let Err(e) = super::privileges::drop_unneeded() {
+                    warn!("side thread: could not drop capabilities: {e:#}");
+                }
+                let worker = Worker {
+                    run_dir,
+                    scripts_tx,
+                    vips_tx,
+                    addrs: None,
+                    checks: Vec::new(),
+                    unsaved: None,
+                };
+                rt.block_on(worker.run(rx));
+            })
+            .context("starting the side thread")?;
+        Ok(Self {
+            jobs,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues a job. A side thread that died (it never should) loses it, and
+    /// says so once in the log.
+    pub fn send(&self, job: Job) {
+        if self.jobs.send(job).is_err() {
+            warn!("side thread gone: a VIP, script or state.json job was dropped");
+        }
+    }
+
+    /// Runs what is queued, waits for notify scripts (bounded), and stops the
+    /// thread; at most `limit` in all, so a hung netlink socket cannot keep
+    /// the daemon from exiting.
+    pub fn finish(&mut self, limit: Duration) {
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        self.send(Job::Finish(done_tx));
+        if done_rx.recv_timeout(limit).is_ok()
+            && let Some(t) = self.thread.take()
+        {
+            let _ = t.join();
+        } else {
+            warn!("side thread did not finish within {limit:?}");
+        }
+    }
+}
+
+struct Worker {
+    run_dir: PathBuf,
+    scripts_tx: mpsc::UnboundedSender<ScriptEvent>,
+    vips_tx: mpsc::UnboundedSender<VipsDone>,
+    /// Opened on first use (on this thread's runtime, which drives it).
+    addrs: Option<Addresses>,
+    checks: Vec<JoinHandle<()>>,
+    /// A `state.json` not written yet (the last attempt failed).
+    unsaved: Option<Saved>,
+}
+
+impl Worker {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
+        let mut retry_at = tokio::time::Instant::now();
+        loop {
+            let job = tokio::select! {
+                job = rx.recv() => job,
+                () = tokio::time::sleep_until(retry_at), if self.unsaved.is_some() => {
+                    if let Some(saved) = self.unsaved.take() {
+                        self.store(saved);
+                    }
+                    retry_at = tokio::time::Instant::now() + STORE_RETRY;
+                    continue;
+                }
+            };
+            match job {
+                None => break,
+                Some(Job::Finish(done)) => {
+                    for t in self.checks.drain(..) {
+                        t.abort();
+                    }
+                    scripts::wait_for_notifies(NOTIFY_GRACE).await;
+                    let _ = done.send(());
+                    break;
+                }
+                Some(Job::Store(saved)) => {
+                    self.store(saved);
+                    retry_at = tokio::time::Instant::now() + STORE_RETRY;
+                }
+                Some(Job::AddVips {
+                    idx,
+                    ticket,
+                    vips,
+                    vmac,
+                }) => self.add_vips(idx, ticket, vips, vmac).await,
+                Some(Job::RemoveVips { idx, vips, vmac }) => self.remove_vips(idx, vips, vmac).await,
+                Some(Job::Adopt(vips)) => {
+                    if let Some(addrs) = self.addrs() {
+                        for (ifindex, vip) in &vips {
+                            addrs.adopt(*ifindex, vip);
+                        }
+                    }
+                }
+                Some(Job::Notify { script, args, user }) => scripts::notify(&script, &args, user.as_ref()),
+                Some(Job::HealthChecks { scripts: list, user }) => {
+                    for t in self.checks.drain(..) {
+                        t.abort();
+                    }
+                    self.checks = scripts::spawn_health_checks(&list, user.as_ref(), self.scripts_tx.clone());
+                }
+            }
+        }
+    }
+
+    /// Writes `state.json`; on failure keeps it for the retry.
+    fn store(&mut self, saved: Saved) {
+        if persist::store(&self.run_dir, &saved) {
+            if self.unsaved.take().is_some() {
+                info!("{}/state.json written", self.run_dir.display());
+            }
+        } else {
+            if self.unsaved.is_none() {
+                warn!(
+                    "cannot write {}/state.json; trying again every {STORE_RETRY:?}",
+                    self.run_dir.display()
+                );
+            }
+            self.unsaved = Some(saved);
+        }
+    }
+
+    fn addrs(&mut self) -> Option<&mut Addresses> {
+        if self.addrs.is_none() {
+            match Addresses::open() {
+                Ok(a) => self.addrs = Some(a),
+                Err(e) => warn!("rtnetlink unavailable, VIPs cannot be changed: {e:#}"),
+            }
+        }
+        self.addrs.as_mut()
+    }
+
+    async fn add_vips(
+        &mut self,
+        idx: usize,
+        ticket: u64,
+        vips: Vec<(u32, VirtualAddress)>,
+        vmac: Option<(u32, String, [u8; 6])>,
+    ) {
+        let mut added = Vec::new();
+        if let Some(addrs) = self.addrs() {
+            if let Some((ifindex, ifname, mac)) = vmac {
+                addrs.add_unicast_filter(ifindex, mac).await;
+                // The host's own ARP requests (to reach a client) carry the
+                // interface MAC: sent from a VIP they would tie the VIP to
+                // that MAC in every cache that hears them. From the primary
+                // address they leave the virtual MAC alone (keepalived's
+                // macvlan gets its own sysctls for the same reason).
+                match crate::net::sys::arp_announce_best_local(&ifname) {
+                    Ok(true) => info!(interface = %ifname, "use_vmac: arp_announce set to 2"),
+                    Ok(false) => {}
+                    Err(e) => warn!(interface = %ifname, "use_vmac: cannot set arp_announce: {e}"),
+                }
+            }
+            for (ifindex, vip) in vips {
+                match addrs.add(ifindex, &vip).await {
+                    Ok(true) => added.push(installed(ifindex, &vip)),
+                    Ok(false) => {}
+                    Err(e) => warn!("{e:#}"),
+                }
+            }
+        }
+        self.report(VipsDone {
+            idx,
+            ticket,
+            added,
+            removed: Vec::new(),
+        });
+    }
+
+    async fn remove_vips(
+        &mut self,
+        idx: usize,
+        vips: Vec<(u32, VirtualAddress)>,
+        vmac: Option<(u32, [u8; 6])>,
+    ) {
+        let mut removed = Vec::new();
+        if let Some(addrs) = self.addrs() {
+            if let Some((ifindex, mac)) = vmac {
+                addrs.remove_unicast_filter(ifindex, mac).await;
+            }
+            for (ifindex, vip) in vips {
+                match addrs.remove(ifindex, &vip).await {
+                    Ok(true) => removed.push(installed(ifindex, &vip)),
+                    Ok(false) => {}
+                    Err(e) => {
+                        // No longer ours either way (the kernel refused to
+                        // remove it: an operator changed it meanwhile).
+                        removed.push(installed(ifindex, &vip));
+                        warn!("{e:#}");
+                    }
+                }
+            }
+        }
+        self.report(VipsDone {
+            idx,
+            ticket: 0,
+            added: Vec::new(),
+            removed,
+        });
+    }
+
+    fn report(&self, done: VipsDone) {
+        // The protocol thread is gone only when the daemon is stopping.
+        let _ = self.vips_tx.send(done);
+    }
+}
+
+fn installed(ifindex: u32, vip: &VirtualAddress) -> Installed {
+    Installed {
+        ifindex,
+        addr: vip.addr,
+        prefix: vip.prefix,
+    }
+}
+
+/// Installed addresses as `state.json` records them.
+pub fn saved_vips<'a>(set: impl Iterator<Item = &'a Installed>) -> Vec<(u32, IpAddr, u8)> {
+    let mut v: Vec<_> = set.map(|i| (i.ifindex, i.addr, i.prefix)).collect();
+    v.sort();
+    v
+}
