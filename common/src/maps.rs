@@ -101,6 +101,18 @@ pub struct InstanceKey {
     pub _pad: [u8; 2],
 }
 
+impl InstanceKey {
+    /// The key of VRID `vrid` of one family on interface `ifindex`.
+    pub const fn new(ifindex: u32, v6: bool, vrid: u8) -> Self {
+        Self {
+            ifindex,
+            family: if v6 { FAMILY_V6 } else { FAMILY_V4 },
+            vrid,
+            _pad: [0; 2],
+        }
+    }
+}
+
 /// `InstanceConfig::flags`: VRRPv3 over IPv4 checksum without the pseudo-header.
 pub const CFG_V3_CHECKSUM_AS_V2: u8 = 1;
 /// `InstanceConfig::flags`: a unicast instance; only its peers (`PEERS`) may

@@ -98,24 +98,7 @@ impl Lab {
     /// it is listening (at most 5 s). `Capture::text` waits for the end and
     /// returns its lines.
     pub fn capture(&self, name: &str, secs: f32, filter: &str) -> Capture {
-        let mut child = std::process::Command::new("ip")
-            .args(["netns", "exec", self.switch.name(), "timeout", &secs.to_string()])
-            .args([
-                "tcpdump",
-                "-tt",
-                "-e",
-                "-n",
-                "-l",
-                "-i",
-                &format!("p-{name}"),
-                filter,
-            ])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("tcpdump (apt package tcpdump)");
-        wait_listening(&mut child);
-        Capture(Some(child))
+        self.switch.capture(&format!("p-{name}"), secs, filter)
     }
 
     pub fn get(&self, name: &str) -> &NetNs {
@@ -143,6 +126,20 @@ impl Lab {
 pub struct Capture(Option<std::process::Child>);
 
 impl Capture {
+    /// Starts `tcpdump -tt -e -n` on `iface` in namespace `ns` for `secs`;
+    /// returns once tcpdump says it is listening (at most 5 s).
+    pub fn tcpdump(ns: &str, iface: &str, secs: f32, filter: &str) -> Self {
+        let mut child = std::process::Command::new("ip")
+            .args(["netns", "exec", ns, "timeout", &secs.to_string()])
+            .args(["tcpdump", "-tt", "-e", "-n", "-l", "-i", iface, filter])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tcpdump (apt package tcpdump)");
+        wait_listening(&mut child);
+        Self(Some(child))
+    }
+
     /// Waits for the capture to end; its output, lower-cased.
     pub fn text(mut self) -> String {
         let child = self.0.take().expect("a capture is read once");

@@ -138,6 +138,11 @@ impl NetNs {
     }
 
     /// Moves the calling thread into this namespace until the guard drops.
+    /// `tcpdump -tt -e -n` on `iface` here for `secs` (see `Capture`).
+    pub fn capture(&self, iface: &str, secs: f32, filter: &str) -> crate::lab::Capture {
+        crate::lab::Capture::tcpdump(self.name(), iface, secs, filter)
+    }
+
     pub fn enter(&self) -> Entered {
         let back = File::open("/proc/thread-self/ns/net").expect("open own netns");
         let target = File::open(format!("/run/netns/{}", self.name)).expect("open test netns");

@@ -9,10 +9,11 @@ use std::{
 };
 
 use aya::programs::{TestRun as _, TestRunOptions, XdpMode};
+use xvrrp_common::maps::InstanceKey;
 use xvrrp_common::{maps::EV_FIRST, stats};
 use xvrrp_tests::{cases, frames::udp_frame, have_root, netns::Pair};
 use xvrrpd::{
-    datapath::{Datapath, instance_key},
+    datapath::Datapath,
     vrrp::{
         codec::{
             DecodeError,
@@ -71,7 +72,7 @@ fn configured() -> Datapath {
     // XDP is what is under test here.
     dp.answer_in_xdp(TEST_RUN_IFINDEX);
     for (vrid, v6, rx) in cases::instances() {
-        dp.set_instance(instance_key(TEST_RUN_IFINDEX, v6, vrid), &rx)
+        dp.set_instance(InstanceKey::new(TEST_RUN_IFINDEX, v6, vrid), &rx)
             .unwrap();
     }
     dp
@@ -348,7 +349,7 @@ fn thousand_adverts_on_a_veth_wake_userspace_once() {
     let mut dp = Datapath::load().expect("load");
     let ifindex = pair.b.ifindex("veth0");
     let (vrid, v6, rx) = cases::instances().remove(0);
-    let key = instance_key(ifindex, v6, vrid);
+    let key = InstanceKey::new(ifindex, v6, vrid);
     dp.set_instance(key, &rx).unwrap();
     {
         let _in_b = pair.b.enter();

@@ -6,6 +6,7 @@
 
 pub mod announce;
 pub mod engine;
+pub mod instances;
 pub mod persist;
 pub mod privileges;
 pub mod runtime;

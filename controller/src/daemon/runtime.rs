@@ -220,8 +220,8 @@ fn start_scripts(engine: &Engine) {
         .iter()
         .filter(|s| {
             engine
-                .slots
-                .iter()
+                .instances
+                .values()
                 .any(|slot| slot.cfg.track_scripts.iter().any(|t| t.name == s.name))
         })
         .cloned()
@@ -249,45 +249,7 @@ fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
             "reload: the scheduling keywords (vrrp_priority, vrrp_rt_priority, ...) changed; they apply at the next start"
         );
     }
-    let mut started = Vec::new();
-    for idx in 0..engine.slots.len() {
-        if !engine.is_live(idx) {
-            continue;
-        }
-        let name = engine.slots[idx].cfg.name.clone();
-        match new.instances.iter().find(|n| n.name == name) {
-            Some(n) if *n == engine.slots[idx].cfg => {}
-            _ => {
-                info!(instance = %name, "reload: stopping (changed or removed)");
-                engine.remove_instance(idx);
-            }
-        }
-    }
-    // Waiting instances hold nothing: those still configured wait again below.
-    engine.waiting.clear();
-    engine.set_global(new.global.clone());
-    engine.config.scripts = new.scripts.clone();
-    engine.config.sync_groups = new.sync_groups.clone();
-    for cfg in &new.instances {
-        let running =
-            (0..engine.slots.len()).any(|i| engine.is_live(i) && engine.slots[i].cfg.name == cfg.name);
-        if !running {
-            info!(instance = %cfg.name, "reload: starting");
-            match engine.add_or_wait(cfg) {
-                Ok(idx) => started.extend(idx),
-                // The configuration is valid; the host refused something (a
-                // socket, the XDP attach): the instance waits in FAULT and is
-                // retried like one whose interface is missing.
-                Err(e) => engine.park(cfg, format!("{e:#}")),
-            }
-        }
-    }
-    let now = monotonic_us();
-    for idx in started {
-        engine.deliver(idx, crate::vrrp::fsm::Event::Startup, now, "reload");
-    }
-    // Weights and faults of the new instances (tracked interfaces, scripts).
-    engine.on_health_change();
+    engine.apply_reload(&new);
     Ok(())
 }
 
@@ -394,6 +356,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     };
     let mut receivers: Vec<AsyncFd<RawFd>> = if mode == Mode::Socket {
         engine
+            .pool
             .receivers
             .iter()
             .map(|r| unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from))
@@ -428,7 +391,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     }
     info!(
         mode = mode.name(),
-        instances = engine.slots.len(),
+        instances = engine.instances.len(),
         "xvrrpd running"
     );
     sd_notify_ready();
@@ -441,7 +404,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         .ok();
     let notified = links.is_some();
     let poll_period = move |engine: &Engine| {
-        Duration::from_secs(if notified && engine.waiting.is_empty() {
+        Duration::from_secs(if notified && engine.instances.waiting.is_empty() {
             5
         } else {
             1
@@ -451,11 +414,11 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     // Receive sockets whose budget ran out with frames left (socket mode).
     let mut backlog: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     loop {
-        if std::mem::take(&mut engine.receivers_changed) && mode == Mode::Socket {
+        if std::mem::take(&mut engine.pool.receivers_changed) && mode == Mode::Socket {
             // Reload or a re-created interface changed the sockets: watch the new set.
             receivers.clear();
             backlog.clear();
-            for r in &engine.receivers {
+            for r in &engine.pool.receivers {
                 // SAFETY: as above; the engine keeps each socket until the next change.
                 receivers.push(unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from)?);
             }

@@ -55,7 +55,7 @@ pub struct Status {
 
 /// Every interface an instance runs on, with its data path.
 fn interfaces(engine: &Engine) -> Vec<InterfaceStatus> {
-    let mut names: Vec<&str> = engine.slots.iter().map(|s| s.iface.name.as_str()).collect();
+    let mut names: Vec<&str> = engine.instances.values().map(|s| s.iface.name.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -78,18 +78,10 @@ fn interfaces(engine: &Engine) -> Vec<InterfaceStatus> {
 
 pub fn snapshot(engine: &mut Engine) -> Status {
     let mut instances = Vec::new();
-    for idx in 0..engine.slots.len() {
-        if !engine.is_live(idx) {
-            continue;
-        }
+    for idx in engine.instances.indices() {
         let age = engine.last_advert_age_ms(idx);
-        let slot = &engine.slots[idx];
-        let state = match slot.fsm.vars.state {
-            crate::vrrp::fsm::State::Initialize => "INIT",
-            crate::vrrp::fsm::State::Backup => "BACKUP",
-            crate::vrrp::fsm::State::Master => "MASTER",
-            crate::vrrp::fsm::State::Fault => "FAULT",
-        };
+        let slot = &engine.instances[idx];
+        let state = slot.fsm.vars.state.name();
         let master_ip = match slot.fsm.vars.state {
             crate::vrrp::fsm::State::Master => Some(slot.src.to_string()),
             _ => slot.fsm.vars.master.map(|(ip, _)| ip.to_string()),
@@ -118,7 +110,7 @@ pub fn snapshot(engine: &mut Engine) -> Status {
             fault_reason: slot.fault.clone(),
         });
     }
-    for w in &engine.waiting {
+    for w in &engine.instances.waiting {
         let cfg = &w.cfg;
         instances.push(InstanceStatus {
             name: cfg.name.clone(),

@@ -93,9 +93,56 @@ impl Timers {
     }
 }
 
+/// Phases per advert interval on the grid that `on_grid` aligns to.
+pub const GRID_STEPS: u64 = 16;
+
+/// Where an advert timer armed off the timeline goes (on becoming master, a
+/// priority change): onto a grid of `GRID_STEPS` phases per interval (on the
+/// monotonic clock), at one of the grid points in the last half-interval
+/// before `at`, picked by `seed`. Instances that become master together
+/// (1000 elected at once) then advertise in 8 groups spread over the
+/// interval, each group with one wake-up and one batch, instead of 1000
+/// adverts in one burst whose tail is late every time; and the advert is
+/// never later than `at` (RFC 5798 6.4.1 sets Adver_Timer to the interval:
+/// one advert sooner only restarts the backups' timers sooner). A deadline
+/// already on the grid (the ideal timeline, one interval after the last) is
+/// kept.
+pub fn on_grid(at: Micros, interval: Micros, seed: u64) -> Micros {
+    let step = interval / GRID_STEPS;
+    if step == 0 || at.is_multiple_of(step) {
+        return at;
+    }
+    let lo = at.saturating_sub(interval / 2);
+    let first = lo.div_ceil(step) * step;
+    if first > at {
+        return at;
+    }
+    let points = (at - first) / step + 1;
+    first + (seed % points) * step
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn adverts_off_the_timeline_go_onto_the_grid_never_later() {
+        let interval = 100_000;
+        let step = interval / GRID_STEPS;
+        let at = 1_234_567;
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..64 {
+            let g = on_grid(at, interval, seed);
+            assert!(g <= at && g >= at - interval / 2, "{g}");
+            assert_eq!(g % step, 0);
+            // On the grid, it stays: the timeline goes on from there.
+            assert_eq!(on_grid(g + interval, interval, seed), g + interval);
+            seen.insert(g);
+        }
+        assert_eq!(seen.len(), 8, "spread over half an interval: {seen:?}");
+        // The smallest interval (10 ms) has a grid too.
+        assert_eq!(on_grid(10_001, 10_000, 0) % 625, 0);
+    }
 
     #[test]
     fn rearming_replaces_and_cancel_removes() {

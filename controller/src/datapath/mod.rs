@@ -16,7 +16,7 @@ use aya::{
 use xvrrp_common::{
     maps::{
         self, AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_SKIP_ADDR_CHECK, CFG_V3_CHECKSUM_AS_V2, Counters,
-        FAMILY_V4, FAMILY_V6, InstanceConfig, InstanceKey, PeerKey, PeerValue,
+        InstanceConfig, InstanceKey, PeerKey, PeerValue,
     },
     mix::addr_mix,
     stats,
@@ -362,16 +362,6 @@ pub fn addr_bytes(addr: IpAddr) -> [u8; 16] {
         IpAddr::V6(a) => bytes = a.octets(),
     }
     bytes
-}
-
-/// The map key of an instance.
-pub fn instance_key(ifindex: u32, v6: bool, vrid: u8) -> InstanceKey {
-    InstanceKey {
-        ifindex,
-        family: if v6 { FAMILY_V6 } else { FAMILY_V4 },
-        vrid,
-        _pad: [0; 2],
-    }
 }
 
 /// The kernel's view of an instance: the same facts `vrrp::validate` uses.

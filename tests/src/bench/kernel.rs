@@ -9,8 +9,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use aya::programs::{TestRun as _, TestRunOptions};
 use serde_json::json;
+use xvrrp_common::maps::InstanceKey;
 use xvrrpd::{
-    datapath::{Datapath, instance_key},
+    datapath::Datapath,
     vrrp::codec::{arp::ArpPacket, ethernet::EthernetHdr},
 };
 
@@ -70,7 +71,7 @@ pub fn run(opts: &Options, report: &mut Report) {
     };
     // The fixtures' instances on ifindex 1: test_run frames arrive as if on lo.
     for (vrid, v6, rx) in cases::instances() {
-        dp.set_instance(instance_key(1, v6, vrid), &rx)
+        dp.set_instance(InstanceKey::new(1, v6, vrid), &rx)
             .expect("instance map");
     }
     let vip = Ipv4Addr::new(192, 0, 2, 100);

@@ -145,6 +145,16 @@ impl ChecksumScope {
 impl Advert {
     /// Fixed part before the addresses.
     pub const HEADER_LEN: usize = 8;
+
+    /// The interval field of a `version` advert in centiseconds: v2 carries
+    /// whole seconds (RFC 3768 5.3.7), v3 centiseconds (RFC 5798 5.2.7).
+    pub fn interval_cs_of(version: u8, interval: u16) -> u16 {
+        if version == 2 {
+            interval.saturating_mul(100)
+        } else {
+            interval
+        }
+    }
     /// VRRPv2 authentication data after the addresses.
     pub const V2_AUTH_LEN: usize = 8;
     /// Largest VRRPv3 interval, 12 bits of centiseconds (40.95 s).

@@ -39,6 +39,18 @@ pub enum State {
     Fault,
 }
 
+impl State {
+    /// keepalived's name for the state, as logs, `status` and scripts show it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Initialize => "INIT",
+            Self::Backup => "BACKUP",
+            Self::Master => "MASTER",
+            Self::Fault => "FAULT",
+        }
+    }
+}
+
 /// keepalived's gratuitous ARP / unsolicited NA schedule on becoming master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GarpSchedule {

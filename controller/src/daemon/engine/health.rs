@@ -1,0 +1,142 @@
+//! Tracked scripts and interfaces, through the pure policy in
+//! `vrrp::track`, become effective priorities and faults.
+
+use super::*;
+
+impl Engine {
+    /// Recomputes health (scripts, interfaces) into priority and fault. A
+    /// `vrrp_sync_group` is in FAULT while any member is (keepalived's rule).
+    pub fn on_health_change(&mut self) {
+        self.rebind_recreated_interfaces();
+        let now = monotonic_us();
+        let live = self.instances.indices();
+        let own: Vec<track::Verdict> = live.iter().map(|&i| self.health(i)).collect();
+        // Running members first, then the waiting ones (in FAULT too).
+        let members: Vec<track::Member<'_>> = live
+            .iter()
+            .zip(&own)
+            .map(|(&i, v)| track::Member {
+                name: &self.instances[i].cfg.name,
+                group: self.instances[i].cfg.sync_group.as_deref(),
+                fault: v.fault.as_deref(),
+                waiting: false,
+            })
+            .chain(self.instances.waiting.iter().map(|w| track::Member {
+                name: &w.cfg.name,
+                group: w.cfg.sync_group.as_deref(),
+                fault: Some(&w.why),
+                waiting: true,
+            }))
+            .collect();
+        let faults = track::with_groups(&members);
+        let verdicts: Vec<(usize, u8, Option<String>)> = live
+            .iter()
+            .zip(&own)
+            .zip(faults)
+            .map(|((&i, v), fault)| (i, v.priority, fault))
+            .collect();
+        for (idx, priority, fault) in verdicts {
+            if !self.instances.is_live(idx) {
+                // A sync-group follower's transition cannot remove an
+                // instance, but the registry is the authority.
+                continue;
+            }
+            let faulted = self.instances[idx].fault.is_some();
+            match fault {
+                Some(why) if !faulted => {
+                    self.instances[idx].fault = Some(why.clone());
+                    self.deliver(idx, Event::FaultSet, now, &why);
+                }
+                Some(why) => self.instances[idx].fault = Some(why),
+                None if faulted => {
+                    self.instances[idx].fault = None;
+                    self.deliver(idx, Event::FaultCleared, now, "health restored");
+                }
+                _ => {}
+            }
+            if priority != self.instances[idx].fsm.vars.priority {
+                info!(instance = %self.instances[idx].cfg.name, priority, "effective priority changed");
+                self.deliver(idx, Event::PriorityChanged(priority), now, "priority change");
+            }
+        }
+        self.flush();
+    }
+
+    pub fn on_script(&mut self, ev: ScriptEvent) {
+        for slot in self.instances.values_mut() {
+            if slot.cfg.track_scripts.iter().any(|t| t.name == ev.name) {
+                slot.script_ok.insert(ev.name.clone(), ev.ok);
+            }
+        }
+        self.on_health_change();
+    }
+
+    /// Link state from the last poll (read now for an interface not seen yet).
+    pub(super) fn link_up(&self, name: &str) -> bool {
+        self.links
+            .get(name)
+            .map_or_else(|| iface::link_up(name), |l| l.up)
+    }
+
+    /// Reads every interface's state once; true when anything changed since
+    /// the last poll (only then is every instance's health recomputed).
+    pub(super) fn refresh_links(&mut self) -> bool {
+        if self.watched.is_none() {
+            let mut names: Vec<String> = Vec::new();
+            for slot in self.instances.values() {
+                names.push(slot.iface.name.clone());
+                names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.clone()));
+            }
+            names.sort();
+            names.dedup();
+            self.watched = Some(names);
+        }
+        let fresh: HashMap<String, LinkState> = self
+            .watched
+            .iter()
+            .flatten()
+            .map(|n| {
+                let state = LinkState {
+                    up: iface::link_up(n),
+                    index: crate::net::sys::ifindex(n).ok(),
+                };
+                (n.clone(), state)
+            })
+            .collect();
+        let changed = fresh != self.links;
+        self.links = fresh;
+        changed
+    }
+
+    /// The periodic link poll: cheap when nothing changed.
+    pub fn on_link_poll(&mut self) {
+        if self.refresh_links() {
+            self.on_health_change();
+        }
+        if !self.instances.waiting.is_empty() {
+            self.bind_waiting();
+        }
+    }
+
+    /// The tracking policy's verdict on instance `idx` from what its
+    /// scripts and interfaces say now.
+    pub(super) fn health(&self, idx: usize) -> track::Verdict {
+        let slot = &self.instances[idx];
+        let scripts = slot.cfg.track_scripts.iter().map(|t| track::Tracked {
+            object: track::Object::Script(&t.name),
+            up: slot.script_ok.get(&t.name).copied(),
+            weight: t.weight,
+            reverse: t.reverse,
+        });
+        let interfaces = slot.cfg.track_interfaces.iter().map(|t| track::Tracked {
+            object: track::Object::Interface(&t.name),
+            up: Some(self.link_up(&t.name)),
+            weight: t.weight,
+            reverse: t.reverse,
+        });
+        let tracked: Vec<_> = scripts.chain(interfaces).collect();
+        let primary = (!slot.cfg.dont_track_primary)
+            .then(|| (slot.iface.name.as_str(), self.link_up(&slot.iface.name)));
+        track::evaluate(slot.base_priority, primary, &tracked)
+    }
+}

@@ -1,0 +1,216 @@
+//! Instances come and go: built and bound to their interface, parked in
+//! FAULT while it is missing, rebuilt when it is created again, removed by a
+//! reload.
+
+use super::*;
+
+impl Engine {
+    /// Adds an instance, or parks it in FAULT (`waiting`) when its interface
+    /// is missing or has no address yet; anything else wrong is an error.
+    pub fn add_or_wait(&mut self, cfg: &InstanceCfg) -> Result<Option<usize>> {
+        let host = self.host.take().unwrap_or_else(read_host);
+        let unbound = unbound_reason(cfg, &host);
+        self.host = Some(host);
+        if let Some(why) = unbound {
+            self.park(cfg, why);
+            return Ok(None);
+        }
+        self.add_instance(cfg).map(Some)
+    }
+
+    /// Puts an instance in FAULT until it can start (`bind_waiting` retries).
+    pub fn park(&mut self, cfg: &InstanceCfg, why: String) {
+        warn!(instance = %cfg.name, "{why}: FAULT until it can start");
+        self.notify_cfg(cfg, cfg.priority, Notify::Fault);
+        self.instances.waiting.push(Waiting {
+            cfg: cfg.clone(),
+            why,
+        });
+    }
+
+    /// Starts the waiting instances whose interface is ready now; the others
+    /// keep waiting, with the reason brought up to date.
+    pub(super) fn bind_waiting(&mut self) {
+        let now = monotonic_us();
+        let mut started = false;
+        for w in std::mem::take(&mut self.instances.waiting) {
+            let host = self.host.take().unwrap_or_else(read_host);
+            let unbound = unbound_reason(&w.cfg, &host);
+            self.host = Some(host);
+            let why = match unbound {
+                Some(why) => why,
+                None => match self.add_instance(&w.cfg) {
+                    Ok(idx) => {
+                        info!(instance = %w.cfg.name, "interface ready: starting the instance");
+                        self.deliver(idx, Event::Startup, now, "interface ready");
+                        started = true;
+                        continue;
+                    }
+                    Err(e) => format!("{e:#}"),
+                },
+            };
+            if why != w.why {
+                warn!(instance = %w.cfg.name, "{why}: FAULT until it can start");
+            }
+            self.instances.waiting.push(Waiting { why, ..w });
+        }
+        self.host = None;
+        if started {
+            // The new instances' weights and faults (tracked interfaces, a
+            // link that is down) count from their first moment, not from the
+            // next link change.
+            self.refresh_links();
+            self.on_health_change();
+        }
+    }
+
+    /// Adds an instance (at start or on reload); it is started by `start`.
+    pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
+        let v6 = cfg.family == crate::config::model::Family::Ipv6;
+        let host = self.host.take().unwrap_or_else(read_host);
+        let slot = build_slot(cfg, self.datapath.is_some(), self.group(v6), &host);
+        self.host = Some(host);
+        let slot = slot?;
+        if let Some(running) = self.instances.lookup(&slot.key) {
+            bail!(
+                "vrrp_instance {}: VRID {} already runs on {} (vrrp_instance {})",
+                cfg.name,
+                cfg.vrid,
+                slot.iface.name,
+                self.instances[running].cfg.name
+            );
+        }
+        let vmac_iface = slot.vmac.map(|_| slot.iface.index);
+        let need = Needs {
+            ifname: &slot.iface.name,
+            ifindex: slot.iface.index,
+            src: slot.src,
+            ttl: cfg.unicast.ttl,
+            v6: slot.v6,
+            group: self.group(slot.v6),
+            frame_ifaces: slot
+                .vip_targets
+                .iter()
+                .map(|(i, _)| *i)
+                .chain(vmac_iface)
+                .collect(),
+        };
+        self.pool
+            .open_for(&need)
+            .with_context(|| format!("vrrp_instance {}", cfg.name))?;
+        if let Some(dp) = &mut self.datapath {
+            if let Some((policy, pin_dir)) = &self.xdp_attach
+                && !dp.is_attached(&slot.iface.name, slot.iface.index)
+            {
+                dp.attach_pinned(&slot.iface.name, *policy, pin_dir)
+                    .with_context(|| format!("vrrp_instance {}: XDP on {}", cfg.name, slot.iface.name))?;
+            }
+            dp.set_instance(slot.key, &slot.rx)?;
+        }
+        self.watched = None;
+        match self.instances.insert(slot) {
+            Ok(idx) => Ok(idx),
+            // Checked above; the registry refuses a duplicate key either way.
+            Err(slot) => bail!("vrrp_instance {}: VRID {} already runs", cfg.name, slot.cfg.vrid),
+        }
+    }
+
+    /// Stops one instance and forgets it (reload, a re-created interface);
+    /// nothing of it stays behind: its timers, queued announcements and
+    /// pending VIP job are dropped with it, and its index is free again.
+    pub fn remove_instance(&mut self, idx: usize) -> Option<Slot> {
+        if !self.instances.is_live(idx) {
+            return None;
+        }
+        let now = monotonic_us();
+        self.deliver(idx, Event::Shutdown, now, "removed");
+        self.flush();
+        self.timers.cancel_all(idx);
+        self.announcer.cancel(idx);
+        self.installing.remove(&idx);
+        self.watched = None;
+        let slot = self.instances.remove(idx)?;
+        if let Some(dp) = &mut self.datapath {
+            let _ = dp.remove_instance(slot.key);
+        }
+        Some(slot)
+    }
+
+    /// Applies a reloaded configuration (already validated): the instances
+    /// `instances::reload_plan` names stop and start; the global settings,
+    /// scripts and sync groups are replaced.
+    pub fn apply_reload(&mut self, new: &Config) {
+        let plan = reload_plan(self.instances.values().map(|s| &s.cfg), &new.instances);
+        for name in &plan.stop {
+            if let Some(idx) = self.instances.by_name(name) {
+                info!(instance = %name, "reload: stopping (changed or removed)");
+                self.remove_instance(idx);
+            }
+        }
+        // Waiting instances hold nothing: those still configured are in
+        // `plan.start` and wait again if their interface is still missing.
+        self.instances.waiting.clear();
+        self.set_global(new.global.clone());
+        self.config.scripts = new.scripts.clone();
+        self.config.sync_groups = new.sync_groups.clone();
+        let mut started = Vec::new();
+        for cfg in &plan.start {
+            info!(instance = %cfg.name, "reload: starting");
+            match self.add_or_wait(cfg) {
+                Ok(idx) => started.extend(idx),
+                // The configuration is valid; the host refused something (a
+                // socket, the XDP attach): the instance waits in FAULT and is
+                // retried like one whose interface is missing.
+                Err(e) => self.park(cfg, format!("{e:#}")),
+            }
+        }
+        self.host = None;
+        let now = monotonic_us();
+        for idx in started {
+            self.deliver(idx, Event::Startup, now, "reload");
+        }
+        // Weights and faults of the new instances (tracked interfaces, scripts).
+        self.on_health_change();
+    }
+
+    /// Instances whose interface was deleted and created again (a new index):
+    /// their sockets and XDP attachment died with the old one, so they are
+    /// rebuilt on the new interface and start again (as backup, per the RFC).
+    pub(super) fn rebind_recreated_interfaces(&mut self) {
+        let moved: Vec<usize> = self
+            .instances
+            .iter()
+            .filter(|(_, slot)| {
+                self.links
+                    .get(&slot.iface.name)
+                    .and_then(|l| l.index)
+                    .is_some_and(|n| n != slot.iface.index)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        if moved.is_empty() {
+            return;
+        }
+        let mut gone = Vec::new();
+        let mut rebuild = Vec::new();
+        for idx in moved {
+            let slot = &self.instances[idx];
+            info!(instance = %slot.cfg.name, interface = %slot.iface.name, "interface created again: rebuilding the instance");
+            gone.push(slot.iface.index);
+            rebuild.extend(self.remove_instance(idx).map(|s| s.cfg));
+        }
+        self.pool.forget_interfaces(&gone);
+        let now = monotonic_us();
+        for cfg in rebuild {
+            match self.add_instance(&cfg) {
+                Ok(new) => self.deliver(new, Event::Startup, now, "interface created again"),
+                Err(e) => {
+                    let why = format!("{e:#}");
+                    warn!(instance = %cfg.name, "cannot rebuild yet ({why}): FAULT until it can");
+                    self.instances.waiting.push(Waiting { cfg, why });
+                }
+            }
+        }
+        self.flush();
+    }
+}

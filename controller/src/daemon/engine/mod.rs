@@ -1,0 +1,547 @@
+//! The executor: owns every running instance, feeds events to the pure state
+//! machine (`vrrp::fsm::step`) and carries out the actions it returns with
+//! sockets, netlink and map writes.
+
+use std::{
+    collections::{BTreeMap, HashMap, HashSet},
+    net::{IpAddr, Ipv6Addr},
+};
+
+use std::rc::Rc;
+
+use anyhow::{Context as _, Result, bail};
+use tracing::{debug, info, warn};
+use xvrrp_common::{maps::InstanceKey, stats};
+
+use super::{
+    announce::Announcer,
+    instances::{Instances, Keyed, Waiting, reload_plan},
+    persist::Saved,
+    side::{Job, Side, VipsDone},
+    timers::Timers,
+};
+use crate::config::host::HostInfo;
+use crate::{
+    config::model::{Config, Instance as InstanceCfg, Notify as NotifyCfg, RunAs, VirtualAddress},
+    datapath::Datapath,
+    net::{
+        addr::Installed,
+        frames::{advert_frame, announcement},
+        iface::{self, Iface},
+        pool::{Needs, Pool, SenderKey},
+        sys::monotonic_us,
+    },
+    scripts::ScriptEvent,
+    vrrp::{
+        codec::{
+            Advert, Auth, ChecksumScope,
+            ethernet::{virtual_mac_v4, virtual_mac_v6},
+        },
+        fsm::{self, Action, Event, GarpSchedule, Micros, Notify, Params, State, Timer, US_PER_SEC},
+        track,
+        validate::{RxInstance, RxPeer, validate_ip, validate_vrrp},
+    },
+};
+
+/// Where adverts are received and validated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// In the kernel, by the XDP program; userspace reads its maps.
+    Xdp,
+    /// In userspace, on raw sockets.
+    Socket,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Xdp => "xdp",
+            Self::Socket => "socket",
+        }
+    }
+}
+
+/// What the shutdown holds back until the hand-over has left.
+#[derive(Default)]
+struct Deferred {
+    /// Instances whose VIPs are to go.
+    removals: Vec<usize>,
+    /// Notify scripts to run, in order.
+    notifies: Vec<(usize, Notify)>,
+}
+
+/// Frames read from one receive socket per turn of the loop (socket mode).
+pub const RX_BUDGET: usize = 64;
+
+/// A queued advert: destination and message.
+/// An advert to send: destination and encoded message, shared with the
+/// instance's cache (most adverts repeat the previous one byte for byte).
+type Outgoing = (IpAddr, Rc<[u8]>);
+
+mod health;
+mod input;
+mod lifecycle;
+mod output;
+mod slot;
+
+pub use slot::Slot;
+use slot::{build_slot, read_host, unbound_reason};
+
+pub struct Engine {
+    /// Global settings, scripts and sync groups (the instances' own
+    /// configurations live with them in `instances`).
+    pub config: Config,
+    pub mode: Mode,
+    /// The running instances and those waiting for their interface.
+    pub instances: Instances<Slot>,
+    timers: Timers,
+    /// Advert, receive and frame sockets shared by the instances.
+    pub pool: Pool,
+    /// VIP changes, notify scripts and `state.json` run there, off this thread.
+    pub side: Side,
+    /// The addresses this daemon installed, as the side thread reported them.
+    installed: HashSet<Installed>,
+    /// Bumped whenever `installed` changes.
+    installed_changes: u64,
+    /// Instances whose VIPs are being installed: the ticket of that job.
+    /// Their gratuitous ARPs wait for it (the announcer holds them).
+    installing: HashMap<usize, u64>,
+    last_ticket: u64,
+    pub datapath: Option<Datapath>,
+    pending: HashMap<SenderKey, Vec<Outgoing>>,
+    /// Adverts built as whole frames (`use_vmac`): (interface index, frame).
+    pending_frames: Vec<(u32, Vec<u8>)>,
+    /// Gratuitous ARPs / unsolicited NAs waiting to go out.
+    announcer: Announcer,
+    /// Socket-mode receive counters and the send counter (slots of `stats`).
+    pub counters: [u64; stats::COUNT as usize],
+    pub adverts_tx: u64,
+    /// Adverts the kernel refused (full send buffer, a firewall): dropped,
+    /// not retried; the next interval sends a fresh one.
+    pub adverts_tx_errors: u64,
+    /// How and where to attach XDP to interfaces that appear later (reload,
+    /// an interface deleted and created again).
+    pub xdp_attach: Option<(crate::datapath::attach::AttachPolicy, std::path::PathBuf)>,
+    /// Each interface an instance uses or tracks, read once per poll for all instances, not once per instance.
+    links: HashMap<String, LinkState>,
+    /// The interfaces `links` covers, recomputed after instances change.
+    watched: Option<Vec<String>>,
+    /// State changes of every instance so far.
+    transitions_total: u64,
+    /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
+    group_states: HashMap<String, State>,
+    /// While shutting down: what waits until every priority-0 advert has
+    /// left (the hand-over first).
+    deferred: Option<Deferred>,
+    /// While shutting down: until when a full send buffer is waited out.
+    patient_until: Option<Micros>,
+    /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
+    /// the maps at start: a pinned counter outlives a restart).
+    events_lost_seen: u64,
+    /// One getifaddrs snapshot shared by the instances built in one batch
+    /// (start-up, a reload): reading it per instance made starting N
+    /// instances cost O(N x addresses). Dropped at the end of each batch.
+    host: Option<HostInfo>,
+}
+
+/// An interface as the last poll saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LinkState {
+    /// Operationally up.
+    up: bool,
+    /// Its index (`None`: it does not exist).
+    index: Option<u32>,
+}
+
+impl Engine {
+    /// Builds every instance, opens the sockets, fills the XDP maps.
+    pub fn new(config: Config, mode: Mode, datapath: Option<Datapath>, side: Side) -> Result<Self> {
+        let events_lost_seen = datapath
+            .as_ref()
+            .and_then(|dp| dp.counters().ok())
+            .map_or(0, |c| c[stats::EVENTS_LOST as usize]);
+        let mut engine = Self {
+            config: Config {
+                instances: Vec::new(),
+                ..config.clone()
+            },
+            mode,
+            instances: Instances::default(),
+            timers: Timers::default(),
+            pool: Pool::default(),
+            side,
+            installed: HashSet::new(),
+            installed_changes: 0,
+            installing: HashMap::new(),
+            last_ticket: 0,
+            datapath,
+            pending: HashMap::new(),
+            pending_frames: Vec::new(),
+            announcer: Announcer::new(
+                u64::from(config.global.garp_interval_ms) * 1000,
+                u64::from(config.global.gna_interval_ms) * 1000,
+            ),
+            counters: [0; stats::COUNT as usize],
+            adverts_tx: 0,
+            adverts_tx_errors: 0,
+            xdp_attach: None,
+            events_lost_seen,
+            links: HashMap::new(),
+            watched: None,
+            transitions_total: 0,
+            group_states: HashMap::new(),
+            deferred: None,
+            patient_until: None,
+            host: None,
+        };
+        for cfg in &config.instances {
+            engine.add_or_wait(cfg)?;
+        }
+        engine.host = None;
+        Ok(engine)
+    }
+
+    /// The VRRP multicast group of a family: 224.0.0.18 / ff02::12 (RFC 5798
+    /// 5.1.1.2, 5.1.2.2) unless `vrrp_mcast_group4/6` says otherwise.
+    pub(super) fn group(&self, v6: bool) -> IpAddr {
+        if v6 {
+            self.config.global.mcast_group6.into()
+        } else {
+            self.config.global.mcast_group4.into()
+        }
+    }
+
+    pub(super) fn script_user(&self) -> Option<RunAs> {
+        self.config.global.script_user.clone()
+    }
+
+    /// Starts every instance: `Startup`, or `ResumeMaster` for those a
+    /// crashed predecessor left as master (their VIPs are adopted as ours).
+    pub fn start_all(&mut self, resume: Option<&Saved>) {
+        let now = monotonic_us();
+        if let Some(saved) = resume {
+            let vips: Vec<_> = saved
+                .vips
+                .iter()
+                .map(|(ifindex, addr, prefix)| (*ifindex, VirtualAddress::new(*addr, *prefix)))
+                .collect();
+            for (ifindex, vip) in &vips {
+                self.installed.insert(Installed {
+                    ifindex: *ifindex,
+                    addr: vip.addr,
+                    prefix: vip.prefix,
+                });
+            }
+            self.installed_changes += 1;
+            self.side.send(Job::Adopt(vips));
+        }
+        for idx in self.instances.indices() {
+            let was_master = resume.is_some_and(|s| s.masters.contains(&self.instances[idx].cfg.name));
+            if was_master {
+                self.deliver(
+                    idx,
+                    Event::ResumeMaster,
+                    now,
+                    "resumed after a controller restart",
+                );
+            } else {
+                self.deliver(idx, Event::Startup, now, "startup");
+            }
+        }
+        self.flush();
+    }
+
+    /// What a successor needs to adopt this run (see `persist`).
+    /// Moves whenever what `saved` records may have changed (a transition, an
+    /// address added or removed, an instance added or removed): the event
+    /// loop rebuilds the record only then.
+    pub fn saved_generation(&self) -> (u64, u64, usize) {
+        (
+            self.transitions_total,
+            self.installed_changes,
+            self.instances.len(),
+        )
+    }
+
+    pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
+        let vips = super::side::saved_vips(self.installed.iter());
+        Saved {
+            fingerprint: fingerprint.to_owned(),
+            pin_dir: pin_dir.to_owned(),
+            masters: self
+                .instances
+                .values()
+                .filter(|s| s.fsm.vars.state == State::Master)
+                .map(|s| s.cfg.name.clone())
+                .collect(),
+            vips,
+        }
+    }
+
+    /// Runs one event through the state machine and carries out its actions.
+    pub fn deliver(&mut self, idx: usize, event: Event, now: Micros, reason: &str) {
+        let mut queue = vec![(idx, event, reason.to_owned())];
+        let mut hops = 0;
+        let mut group_moves: Vec<(String, State)> = Vec::new();
+        while let Some((idx, event, reason)) = queue.pop() {
+            let slot = &mut self.instances[idx];
+            let from = slot.fsm.vars.state;
+            let (vars, actions) = fsm::step(&slot.fsm, &event, now);
+            slot.fsm.apply(vars);
+            let to = slot.fsm.vars.state;
+            if from != to {
+                slot.transitions += 1;
+                self.transitions_total += 1;
+                // The advert that caused it, if one did: who, with what priority.
+                let (peer, peer_priority) = match event {
+                    Event::Advert { src, priority, .. } => (Some(src), Some(priority)),
+                    _ => (None, None),
+                };
+                info!(
+                    instance = %slot.cfg.name,
+                    vrid = slot.cfg.vrid,
+                    from = from.name(),
+                    to = to.name(),
+                    reason = %reason,
+                    peer = ?peer,
+                    peer_priority = ?peer_priority,
+                    "state change"
+                );
+                if to != State::Master {
+                    slot.other_master = None;
+                } else {
+                    // Only adverts heard from now on can unseat this master:
+                    // the map may still hold the record of a master that
+                    // died long ago (a takeover, a crash-only restart).
+                    slot.xdp_seen_ns = slot.xdp_seen_ns.max(monotonic_us() * 1000);
+                }
+                if let Some(group) = &slot.cfg.sync_group {
+                    group_moves.push((group.clone(), to));
+                }
+                // vrrp_sync_group: members follow into MASTER and FAULT.
+                hops += 1;
+                if hops < 64 {
+                    queue.extend(self.sync_followers(idx, to));
+                }
+            }
+            self.execute(idx, actions);
+        }
+        for (group, to) in group_moves {
+            self.group_moved(&group, to);
+        }
+    }
+
+    /// keepalived's sync group states (vrrp_sync.c): the group is in the state
+    /// its last moving member went to (MASTER, BACKUP or FAULT; the others
+    /// follow), and its notify scripts run once per change of that state,
+    /// with `GROUP NAME STATE 0` for the generic one.
+    pub(super) fn group_moved(&mut self, group: &str, to: State) {
+        let which = match to {
+            State::Master => Notify::Master,
+            State::Backup => Notify::Backup,
+            State::Fault => Notify::Fault,
+            State::Initialize => return,
+        };
+        if self.group_states.insert(group.to_owned(), to) == Some(to) {
+            return;
+        }
+        info!(group, state = to.name(), "sync group state");
+        if let Some(g) = self.config.sync_groups.iter().find(|g| g.name == group) {
+            self.run_notify(&g.notify, "GROUP", &g.name, 0, which);
+        }
+    }
+
+    pub(super) fn sync_followers(&self, idx: usize, to: State) -> Vec<(usize, Event, String)> {
+        let Some(group) = &self.instances[idx].cfg.sync_group else {
+            return Vec::new();
+        };
+        let name = &self.instances[idx].cfg.name;
+        self.instances
+            .iter()
+            .filter(|(i, s)| *i != idx && s.cfg.sync_group.as_ref() == Some(group))
+            .filter_map(|(i, s)| {
+                let why = format!("sync group {group}: {name} went {}", to.name());
+                match (to, s.fsm.vars.state) {
+                    (State::Master, State::Backup) => Some((i, Event::Timer(Timer::MasterDown), why)),
+                    // FAULT spreads through `on_health_change`, which also lifts it.
+                    _ => None,
+                }
+            })
+            .collect()
+    }
+
+    pub(super) fn execute(&mut self, idx: usize, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::SendAdvert { priority } => self.queue_advert(idx, priority),
+                Action::AddVips => self.add_vips(idx),
+                Action::RemoveVips => {
+                    self.announcer.cancel(idx);
+                    match &mut self.deferred {
+                        Some(later) => later.removals.push(idx),
+                        None => self.remove_vips(idx),
+                    }
+                }
+                Action::SendGratuitous { count } => self.send_gratuitous(idx, count),
+                Action::ArpResponder(on) => self.arp_responder(idx, on),
+                Action::Arm { timer, at_us } => {
+                    let slot = &self.instances[idx];
+                    let at = match timer {
+                        Timer::Advert => {
+                            super::timers::on_grid(at_us, slot.fsm.advert_interval_us(), slot.phase_seed)
+                        }
+                        _ => at_us,
+                    };
+                    self.timers.arm(idx, timer, at);
+                }
+                Action::Cancel(timer) => self.timers.cancel(idx, timer),
+                Action::Notify(which) => match &mut self.deferred {
+                    Some(later) => later.notifies.push((idx, which)),
+                    None => self.notify(idx, which),
+                },
+                Action::AdoptInterval { interval_cs } => {
+                    debug!(instance = %self.instances[idx].cfg.name, interval_cs, "adopting the master's advert interval");
+                }
+                Action::OtherMaster { src, priority } => {
+                    let slot = &mut self.instances[idx];
+                    slot.other_master_count += 1;
+                    if slot.other_master != Some(src) {
+                        slot.other_master = Some(src);
+                        warn!(
+                            instance = %slot.cfg.name,
+                            vrid = slot.cfg.vrid,
+                            peer = %src,
+                            peer_priority = priority,
+                            "split brain: another router is master for this VRID"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Applies a reloaded `global_defs` to what the engine keeps of it.
+    pub fn set_global(&mut self, global: crate::config::model::Global) {
+        self.announcer.set_gaps(
+            u64::from(global.garp_interval_ms) * 1000,
+            u64::from(global.gna_interval_ms) * 1000,
+        );
+        self.config.global = global;
+    }
+
+    pub(super) fn notify(&self, idx: usize, which: Notify) {
+        let slot = &self.instances[idx];
+        self.notify_cfg(&slot.cfg, slot.fsm.vars.priority, which);
+    }
+
+    pub(super) fn notify_cfg(&self, cfg: &InstanceCfg, priority: u8, which: Notify) {
+        self.run_notify(&cfg.notify, "INSTANCE", &cfg.name, priority, which);
+    }
+
+    /// Runs the `notify_STATE` script and the generic `notify` script, with
+    /// keepalived's arguments `TYPE NAME STATE PRIORITY` for the latter.
+    pub(super) fn run_notify(&self, notify: &NotifyCfg, kind: &str, name: &str, priority: u8, which: Notify) {
+        let user = self.script_user();
+        let (script, state) = match which {
+            Notify::Master => (&notify.master, "MASTER"),
+            Notify::Backup => (&notify.backup, "BACKUP"),
+            Notify::Fault => (&notify.fault, "FAULT"),
+            Notify::Stop => (&notify.stop, "STOP"),
+        };
+        if let Some(s) = script {
+            self.side.send(Job::Notify {
+                script: s.clone(),
+                args: Vec::new(),
+                user: user.clone(),
+            });
+        }
+        if let Some(s) = &notify.any {
+            let args = [
+                kind.to_owned(),
+                name.to_owned(),
+                state.to_owned(),
+                priority.to_string(),
+            ];
+            self.side.send(Job::Notify {
+                script: s.clone(),
+                args: args.to_vec(),
+                user,
+            });
+        }
+    }
+
+    /// The earliest timer deadline.
+    pub fn next_deadline(&mut self) -> Option<Micros> {
+        let paced = self.announcer.next_deadline();
+        match (self.timers.earliest(), paced) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Stops every instance. The hand-over comes first: every master's
+    /// priority-0 advert leaves in one batch (the backups take over after
+    /// their Skew_Time), then the VIPs are removed, however many there are.
+    pub fn shutdown(&mut self) {
+        let now = monotonic_us();
+        self.deferred = Some(Deferred::default());
+        for idx in self.instances.indices() {
+            self.deliver(idx, Event::Shutdown, now, "shutdown");
+            self.timers.cancel_all(idx);
+        }
+        self.patient_until = Some(monotonic_us() + 200_000);
+        self.flush();
+        self.patient_until = None;
+        // Then as keepalived 2.2.7 (restore_vrrp_interfaces, notify_shutdown):
+        // the addresses go, then the instances' STOP scripts, then the groups'.
+        let later = self.deferred.take().unwrap_or_default();
+        for idx in later.removals {
+            self.remove_vips(idx);
+        }
+        for (idx, which) in later.notifies {
+            self.notify(idx, which);
+        }
+        // keepalived: every instance's STOP, then every sync group's.
+        for g in &self.config.sync_groups {
+            if self.group_states.contains_key(&g.name) {
+                self.run_notify(&g.notify, "GROUP", &g.name, 0, Notify::Stop);
+            }
+        }
+        self.flush();
+    }
+
+    /// Counter values by name, as `status` and the metrics show them.
+    pub fn named_counters(&self) -> BTreeMap<String, u64> {
+        let values = match &self.datapath {
+            Some(dp) => dp.counters().unwrap_or([0; stats::COUNT as usize]),
+            None => self.counters,
+        };
+        let mut out: BTreeMap<String, u64> = stats::NAMES
+            .iter()
+            .map(|&(slot, name)| (name.to_owned(), values[slot as usize]))
+            .collect();
+        out.insert("adverts_tx".to_owned(), self.adverts_tx);
+        out.insert("adverts_tx_errors".to_owned(), self.adverts_tx_errors);
+        out
+    }
+
+    /// Age of the last advert heard for an instance, in ms.
+    pub fn last_advert_age_ms(&mut self, idx: usize) -> Option<u64> {
+        let now = monotonic_us();
+        let mut last = self.instances[idx].last_advert_us;
+        if let Some(dp) = &mut self.datapath
+            && let Ok(Some(st)) = dp.advert_state(self.instances[idx].key)
+        {
+            last = Some(st.last_ns / 1000);
+        }
+        last.map(|t| now.saturating_sub(t) / 1000)
+    }
+}
+
+fn timer_reason(timer: Timer) -> &'static str {
+    match timer {
+        Timer::Advert => "advert timer",
+        Timer::MasterDown => "master down timer expired",
+        Timer::GarpDelay | Timer::GarpRefresh => "gratuitous ARP timer",
+    }
+}

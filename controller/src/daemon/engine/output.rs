@@ -1,0 +1,212 @@
+//! What leaves the engine: adverts (batched per socket), gratuitous ARPs
+//! and unsolicited NAs (paced by the announcer), the XDP responder's map
+//! entries, and VIP jobs for the side thread.
+
+use super::*;
+
+impl Engine {
+    pub(super) fn advert_bytes(slot: &Slot, priority: u8, dst: IpAddr) -> Vec<u8> {
+        let advert = Advert {
+            version: slot.cfg.version,
+            vrid: slot.cfg.vrid,
+            priority,
+            interval: slot.rx.interval,
+            auth: slot.rx.auth,
+            checksum: 0,
+            addrs: slot.rx.vips.clone(),
+        };
+        advert.encode(ChecksumScope::for_advert(
+            slot.cfg.version,
+            slot.src,
+            dst,
+            slot.cfg.v3_checksum_as_v2,
+        ))
+    }
+
+    pub(super) fn queue_advert(&mut self, idx: usize, priority: u8) {
+        let slot = &mut self.instances[idx];
+        if slot.advert_cache.as_ref().map(|c| c.0) != Some(priority) {
+            let msgs = slot
+                .dsts
+                .iter()
+                .map(|dst| (*dst, Rc::from(Self::advert_bytes(slot, priority, *dst))))
+                .collect();
+            slot.advert_cache = Some((priority, msgs));
+        }
+        let slot = &self.instances[idx];
+        let key = (slot.iface.index, slot.src);
+        for (dst, bytes) in slot.advert_cache.iter().flat_map(|c| &c.1) {
+            // RFC 5798 7.3: a master's adverts come from the virtual router
+            // MAC. With `use_vmac` they leave as whole frames that say so (the
+            // raw IP socket would write the interface's MAC), unless
+            // `vmac_xmit_base` asks for the base interface's, as keepalived.
+            if let (Some(vmac), true) = (slot.vmac, dst.is_multicast() && !slot.cfg.vmac_xmit_base)
+                && let Some(frame) = advert_frame(vmac, slot.src, *dst, bytes)
+            {
+                self.pending_frames.push((slot.iface.index, frame));
+                continue;
+            }
+            self.pending.entry(key).or_default().push((*dst, bytes.clone()));
+        }
+    }
+
+    /// Sends what the last batch of events queued: adverts first (they keep
+    /// the other routers from taking over), then the announcements.
+    pub fn flush(&mut self) {
+        self.flush_adverts();
+        self.flush_gratuitous();
+        // The batch is over: the next one reads the interfaces afresh.
+        self.host = None;
+    }
+
+    /// Sends every queued advert: one `sendmmsg` per socket. A message the
+    /// kernel refuses for its destination (a firewall, an unreachable unicast
+    /// peer) is skipped, not the rest of the batch. A full send buffer (the
+    /// link or its qdisc is backed up) drops the rest of that socket's batch at
+    /// once: an advert held back would be stale by the time it left, the next
+    /// interval sends a fresh one, and the loop must never wait on one socket
+    /// while the others' adverts are due. The first failure per socket and
+    /// kind is logged; every dropped advert is counted (`adverts_tx_errors`).
+    pub(super) fn flush_adverts(&mut self) {
+        for (ifindex, frame) in std::mem::take(&mut self.pending_frames) {
+            let sent = self.pool.frames(ifindex).map(|f| f.send(&frame));
+            match sent {
+                Some(Ok(())) => self.adverts_tx += 1,
+                Some(Err(e)) => {
+                    if self.adverts_tx_errors == 0 {
+                        warn!(ifindex, "sending an advert frame failed: {e}");
+                    }
+                    self.adverts_tx_errors += 1;
+                }
+                None => self.adverts_tx_errors += 1,
+            }
+        }
+        for (key, msgs) in self.pending.drain() {
+            let Some(sender) = self.pool.sender(&key) else {
+                continue;
+            };
+            let mut done = 0;
+            while done < msgs.len() {
+                match sender.send_batch(&msgs[done..]) {
+                    Ok(0) => break,
+                    Ok(n) => {
+                        done += n;
+                        self.adverts_tx += n as u64;
+                    }
+                    Err(e) => {
+                        let full = matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS));
+                        // The goodbye batch has no next interval: at shutdown a
+                        // full buffer is waited out (bounded) rather than dropped.
+                        if full && self.patient_until.is_some_and(|t| monotonic_us() < t) {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                            continue;
+                        }
+                        if sender.note_error(&e) {
+                            warn!(src = %sender.src, "sending an advert failed: {e} (logged once)");
+                        }
+                        let dropped = if full { msgs.len() - done } else { 1 };
+                        self.adverts_tx_errors += dropped as u64;
+                        done += dropped;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues `count` gratuitous ARPs / unsolicited NAs for every VIP of an
+    /// instance; `flush` sends them (see `announce` for the order and pacing).
+    pub(super) fn send_gratuitous(&mut self, idx: usize, count: u32) {
+        let slot = &self.instances[idx];
+        for (ifindex, vip) in slot.all_vips() {
+            let frame = announcement(slot.mac, vip.addr, slot.link_local);
+            self.announcer
+                .push(*ifindex, vip.addr.is_ipv6(), idx, frame, count);
+        }
+    }
+
+    /// Sends the announcements that are due. They wait for the end of the
+    /// event batch, so when many instances become master at once all their
+    /// addresses are installed first.
+    pub(super) fn flush_gratuitous(&mut self) {
+        for due in self.announcer.due(monotonic_us()) {
+            let Some(sender) = self.pool.frames(due.ifindex) else {
+                continue;
+            };
+            if let Err(e) = sender.send(&due.frame) {
+                let name = &self.instances[due.idx].cfg.name;
+                warn!(instance = %name, ifindex = due.ifindex, "gratuitous ARP/NA failed: {e}");
+                self.announcer.cancel(due.idx);
+            }
+        }
+    }
+
+    pub(super) fn arp_responder(&mut self, idx: usize, on: bool) {
+        let Some(dp) = &mut self.datapath else { return };
+        let slot = &self.instances[idx];
+        if let Some(vmac) = slot.vmac {
+            let r = if on {
+                dp.set_vmac(slot.iface.index, vmac, slot.iface.mac)
+            } else {
+                dp.remove_vmac(slot.iface.index, vmac)
+            };
+            if let Err(e) = r {
+                warn!(instance = %slot.cfg.name, "XDP virtual MAC: {e:#}");
+            }
+        }
+        for (ifindex, vip) in slot.all_vips() {
+            let r = if on {
+                dp.set_vip(*ifindex, vip.addr, slot.mac, slot.cfg.vrid, slot.cfg.accept)
+            } else {
+                dp.remove_vip(*ifindex, vip.addr)
+            };
+            if let Err(e) = r {
+                warn!(instance = %slot.cfg.name, "XDP ARP responder: {e:#}");
+            }
+        }
+    }
+
+    /// Asks the side thread to install instance `idx`'s VIPs; its
+    /// announcements wait until they are in.
+    pub(super) fn add_vips(&mut self, idx: usize) {
+        let slot = &self.instances[idx];
+        self.last_ticket += 1;
+        self.installing.insert(idx, self.last_ticket);
+        self.announcer.hold(idx);
+        self.side.send(Job::AddVips {
+            idx,
+            ticket: self.last_ticket,
+            vips: slot.all_vips().cloned().collect(),
+            vmac: slot
+                .vmac
+                .map(|mac| (slot.iface.index, slot.iface.name.clone(), mac)),
+        });
+    }
+
+    /// The VIPs (and the virtual MAC's unicast filter) of instance `idx` go.
+    pub(super) fn remove_vips(&mut self, idx: usize) {
+        self.installing.remove(&idx);
+        let slot = &self.instances[idx];
+        self.side.send(Job::RemoveVips {
+            idx,
+            vips: slot.all_vips().cloned().collect(),
+            vmac: slot.vmac.map(|mac| (slot.iface.index, mac)),
+        });
+    }
+
+    /// The side thread changed addresses: record them, and let the
+    /// announcements of an instance whose VIPs are now in go.
+    pub fn on_vips_done(&mut self, done: VipsDone) {
+        if !done.added.is_empty() || !done.removed.is_empty() {
+            self.installed_changes += 1;
+        }
+        for i in done.removed {
+            self.installed.remove(&i);
+        }
+        self.installed.extend(done.added);
+        if done.ticket != 0 && self.installing.get(&done.idx) == Some(&done.ticket) {
+            self.installing.remove(&done.idx);
+            self.announcer.release(done.idx);
+            self.flush();
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! One running virtual router and how it is built from its configuration.
+
+use super::*;
+
+/// One running virtual router.
+pub struct Slot {
+    pub cfg: InstanceCfg,
+    pub fsm: fsm::Instance,
+    pub iface: Iface,
+    pub v6: bool,
+    pub key: InstanceKey,
+    pub rx: RxInstance,
+    /// Source of our adverts, also the tie-breaker.
+    pub src: IpAddr,
+    /// Multicast group, or the unicast peers.
+    pub dsts: Vec<IpAddr>,
+    pub base_priority: u8,
+    pub transitions: u64,
+    /// When the last valid advert from another router arrived.
+    pub last_advert_us: Option<Micros>,
+    /// The XDP advert-state timestamp already fed to the state machine.
+    pub xdp_seen_ns: u64,
+    /// Another master heard while we are master (split brain), logged once.
+    pub other_master: Option<IpAddr>,
+    pub other_master_count: u64,
+    pub script_ok: HashMap<String, bool>,
+    /// Why the instance is in FAULT (a script, an interface, its sync group).
+    pub fault: Option<String>,
+    /// (ifindex, address) of every VIP, advertised ones first.
+    pub(super) vip_targets: Vec<(u32, VirtualAddress)>,
+    /// The MAC the VIPs are announced with: the virtual MAC with `use_vmac`.
+    pub(super) mac: [u8; 6],
+    /// `use_vmac`'s virtual MAC, when active.
+    pub(super) vmac: Option<[u8; 6]>,
+    pub(super) link_local: Option<Ipv6Addr>,
+    /// The last adverts encoded (priority, per destination): re-encoded only
+    /// when the priority changes.
+    pub(super) advert_cache: Option<(u8, Vec<Outgoing>)>,
+    /// Picks this instance's phase on the advert grid (`timers::on_grid`).
+    pub(super) phase_seed: u64,
+}
+
+impl Keyed for Slot {
+    fn key(&self) -> InstanceKey {
+        self.key
+    }
+
+    fn cfg(&self) -> &InstanceCfg {
+        &self.cfg
+    }
+}
+
+impl Slot {
+    pub(super) fn all_vips(&self) -> impl Iterator<Item = &(u32, VirtualAddress)> {
+        self.vip_targets.iter()
+    }
+}
+
+/// This host's interfaces and addresses now (empty if getifaddrs fails:
+/// every instance then waits for its interface).
+pub(super) fn read_host() -> HostInfo {
+    HostInfo::current().unwrap_or_default()
+}
+
+/// Why `cfg` cannot bind to its interface now: the interface (or a VIP's
+/// `dev`) does not exist, or it has no address to send adverts from.
+pub(super) fn unbound_reason(cfg: &InstanceCfg, host: &HostInfo) -> Option<String> {
+    let ifname = cfg.interface.as_deref()?;
+    if crate::net::sys::ifindex(ifname).is_err() {
+        return Some(format!("interface {ifname} does not exist"));
+    }
+    let v6 = cfg.family == crate::config::model::Family::Ipv6;
+    let vips: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    if cfg.src_ip.is_none() && iface::primary_address(host, ifname, v6, &vips).is_none() {
+        let kind = if v6 { "IPv6 link-local" } else { "IPv4" };
+        return Some(format!("{ifname} has no {kind} address to send adverts from"));
+    }
+    cfg.vips
+        .iter()
+        .chain(&cfg.excluded_vips)
+        .filter_map(|v| v.dev.as_deref())
+        .find(|dev| crate::net::sys::ifindex(dev).is_err())
+        .map(|dev| format!("interface {dev} (a VIP's dev) does not exist"))
+}
+
+/// The runtime form of one configured instance.
+pub(super) fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &HostInfo) -> Result<Slot> {
+    let ifname = cfg
+        .interface
+        .as_deref()
+        .with_context(|| format!("vrrp_instance {}: no interface", cfg.name))?;
+    let iface = Iface::lookup(ifname).with_context(|| format!("vrrp_instance {}", cfg.name))?;
+    let v6 = cfg.family == crate::config::model::Family::Ipv6;
+    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    let src = match cfg.src_ip {
+        Some(ip) => ip,
+        None => iface::primary_address(host, ifname, v6, &vip_addrs).with_context(|| {
+            format!(
+                "vrrp_instance {}: {ifname} has no {} address to send adverts from",
+                cfg.name,
+                if v6 { "IPv6 link-local" } else { "IPv4" }
+            )
+        })?,
+    };
+    let dsts = if cfg.unicast.peers.is_empty() {
+        vec![group]
+    } else {
+        cfg.unicast.peers.iter().map(|p| p.addr).collect()
+    };
+    // use_vmac: the RFC 5798 7.3 virtual MAC answers for the VIPs; with XDP no
+    // macvlan is needed (frames to it are handed to the stack as the interface's).
+    let vmac = match (&cfg.vmac, xdp) {
+        (Some(_), true) => Some(if v6 {
+            virtual_mac_v6(cfg.vrid)
+        } else {
+            virtual_mac_v4(cfg.vrid)
+        }),
+        (Some(_), false) => {
+            warn!(instance = %cfg.name, "use_vmac needs the XDP data path: announcing the interface MAC");
+            None
+        }
+        (None, _) => None,
+    };
+    if !cfg.accept && !xdp {
+        warn!(instance = %cfg.name, "no_accept (or vrrp_strict) needs the XDP data path: in socket mode packets to the VIPs are accepted");
+    }
+    let mut vip_targets = Vec::new();
+    for vip in cfg.vips.iter().chain(&cfg.excluded_vips) {
+        let dev = vip.dev.as_deref().unwrap_or(ifname);
+        let index = crate::net::sys::ifindex(dev)
+            .with_context(|| format!("vrrp_instance {}: VIP {}", cfg.name, vip.addr))?;
+        vip_targets.push((index, vip.clone()));
+    }
+    let auth = match &cfg.auth {
+        Some(a) if cfg.version == 2 && a.kind == crate::config::model::AuthType::Pass => {
+            Auth::simple(&a.pass)
+        }
+        Some(a) if cfg.version == 2 && a.kind == crate::config::model::AuthType::Ah => {
+            bail!(
+                "vrrp_instance {}: auth_type AH is not supported (RFC 3768 removed it)",
+                cfg.name
+            )
+        }
+        _ => Auth::None,
+    };
+    let interval = if cfg.version == 2 {
+        cfg.advert_int_cs / 100
+    } else {
+        cfg.advert_int_cs
+    };
+    let rx = RxInstance {
+        version: cfg.version,
+        auth,
+        interval,
+        vips: vip_addrs,
+        v3_checksum_as_v2: cfg.v3_checksum_as_v2,
+        peers: cfg
+            .unicast
+            .peers
+            .iter()
+            .map(|p| RxPeer {
+                addr: p.addr,
+                min_ttl: p.min_ttl,
+                max_ttl: p.max_ttl,
+            })
+            .collect(),
+        group: cfg.unicast.peers.is_empty().then_some(group),
+        skip_addr_check: cfg.skip_check_adv_addr,
+    };
+    let garp = GarpSchedule {
+        delay_us: u64::from(cfg.garp.master_delay_s) * US_PER_SEC,
+        repeat: cfg.garp.master_repeat,
+        refresh_us: u64::from(cfg.garp.master_refresh_s) * US_PER_SEC,
+        refresh_repeat: cfg.garp.master_refresh_repeat,
+    };
+    let params = Params {
+        version: cfg.version,
+        advert_interval_cs: cfg.advert_int_cs,
+        preempt: cfg.preempt,
+        preempt_delay_us: u64::from(cfg.preempt_delay_ms) * 1000,
+        primary_ip: src,
+        down_timer_adverts: u32::from(cfg.down_timer_adverts.max(1)),
+        garp,
+    };
+    let link_local = iface::primary_address(host, ifname, true, &[]).and_then(|a| match a {
+        IpAddr::V6(a) => Some(a),
+        IpAddr::V4(_) => None,
+    });
+    let iface_index = iface.index;
+    Ok(Slot {
+        key: InstanceKey::new(iface.index, v6, cfg.vrid),
+        mac: vmac.unwrap_or(iface.mac),
+        vmac,
+        fsm: fsm::Instance::new(params, cfg.priority),
+        iface,
+        v6,
+        rx,
+        src,
+        dsts,
+        base_priority: cfg.priority,
+        transitions: 0,
+        last_advert_us: None,
+        xdp_seen_ns: 0,
+        other_master: None,
+        other_master_count: 0,
+        script_ok: HashMap::new(),
+        fault: None,
+        vip_targets,
+        cfg: cfg.clone(),
+        link_local,
+        advert_cache: None,
+        // A multiplicative hash: consecutive VRIDs land on different phases.
+        phase_seed: (u64::from(iface_index) << 9 | u64::from(cfg.vrid) << 1 | u64::from(v6))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            >> 32,
+    })
+}

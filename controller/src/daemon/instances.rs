@@ -1,0 +1,255 @@
+//! The instance registry: the running virtual routers by index, key and
+//! name, and the configured ones still waiting for their interface. A
+//! removed instance leaves no entry behind: its index is reused by the next
+//! one added (the engine cancels its timers and queued announcements first),
+//! so memory stays flat across any number of reloads and re-created
+//! interfaces.
+//!
+//! The reload difference is computed here too, as pure data.
+
+use std::{
+    collections::HashMap,
+    ops::{Index, IndexMut},
+};
+
+use xvrrp_common::maps::InstanceKey;
+
+use crate::config::model::Instance as InstanceCfg;
+
+/// What the registry needs of what it holds.
+pub trait Keyed {
+    /// Interface, family and VRID: unique among running instances.
+    fn key(&self) -> InstanceKey;
+    fn cfg(&self) -> &InstanceCfg;
+}
+
+/// An instance whose interface is missing (or has no address to send
+/// adverts from): keepalived keeps such an instance in FAULT and starts it
+/// when the interface appears; so does the link poll here.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    pub cfg: InstanceCfg,
+    pub why: String,
+}
+
+pub struct Instances<T> {
+    slots: Vec<Option<T>>,
+    /// Indices of empty entries, reused first.
+    free: Vec<usize>,
+    by_key: HashMap<InstanceKey, usize>,
+    /// Configured instances not bound to their interface yet.
+    pub waiting: Vec<Waiting>,
+}
+
+impl<T> Default for Instances<T> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_key: HashMap::new(),
+            waiting: Vec::new(),
+        }
+    }
+}
+
+impl<T: Keyed> Instances<T> {
+    /// Adds an instance; gives it back if its key is taken.
+    pub fn insert(&mut self, item: T) -> Result<usize, T> {
+        let key = item.key();
+        if self.by_key.contains_key(&key) {
+            return Err(item);
+        }
+        let idx = match self.free.pop() {
+            Some(idx) => {
+                self.slots[idx] = Some(item);
+                idx
+            }
+            None => {
+                self.slots.push(Some(item));
+                self.slots.len() - 1
+            }
+        };
+        self.by_key.insert(key, idx);
+        Ok(idx)
+    }
+
+    /// Removes an instance; its index is free for the next one.
+    pub fn remove(&mut self, idx: usize) -> Option<T> {
+        let item = self.slots.get_mut(idx)?.take()?;
+        self.by_key.remove(&item.key());
+        self.free.push(idx);
+        Some(item)
+    }
+
+    pub fn get(&self, idx: usize) -> Option<&T> {
+        self.slots.get(idx)?.as_ref()
+    }
+
+    pub fn is_live(&self, idx: usize) -> bool {
+        self.get(idx).is_some()
+    }
+
+    /// The running instance with this key.
+    pub fn lookup(&self, key: &InstanceKey) -> Option<usize> {
+        self.by_key.get(key).copied()
+    }
+
+    /// The running instance of this name.
+    pub fn by_name(&self, name: &str) -> Option<usize> {
+        self.iter().find(|(_, s)| s.cfg().name == name).map(|(i, _)| i)
+    }
+
+    /// Running instances with their index, in index order.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (i, s)))
+    }
+
+    /// Running instances, in index order.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().flatten()
+    }
+
+    pub fn values_mut(&mut self) -> impl Iterator<Item = &mut T> {
+        self.slots.iter_mut().flatten()
+    }
+
+    /// The indices of the running instances (a copy: the caller may change
+    /// the registry while it walks them).
+    pub fn indices(&self) -> Vec<usize> {
+        self.iter().map(|(i, _)| i).collect()
+    }
+
+    /// How many run.
+    pub fn len(&self) -> usize {
+        self.by_key.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// Entries held, running or free (what memory the registry keeps).
+    pub fn capacity_used(&self) -> usize {
+        self.slots.len()
+    }
+}
+
+impl<T: Keyed> Index<usize> for Instances<T> {
+    type Output = T;
+
+    /// The running instance at `idx`. Indices come from the registry and are
+    /// dropped with their instance; a stale one is a bug in the engine.
+    fn index(&self, idx: usize) -> &T {
+        self.get(idx)
+            .unwrap_or_else(|| panic!("instance index {idx} is not running"))
+    }
+}
+
+impl<T: Keyed> IndexMut<usize> for Instances<T> {
+    fn index_mut(&mut self, idx: usize) -> &mut T {
+        self.slots
+            .get_mut(idx)
+            .and_then(Option::as_mut)
+            .unwrap_or_else(|| panic!("instance index {idx} is not running"))
+    }
+}
+
+/// What a reload does to the instances (keepalived restarts an instance
+/// whose configuration changed; an unchanged one keeps its state and timers).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct ReloadPlan {
+    /// Running instances to stop: removed, or changed (they start again below).
+    pub stop: Vec<String>,
+    /// Instances to start (or to wait for their interface), in configuration order.
+    pub start: Vec<InstanceCfg>,
+}
+
+/// The reload difference between what runs and the new configuration.
+/// Instances that wait for their interface are not running: each still
+/// configured is in `start` (it waits again if its interface is still missing).
+pub fn reload_plan<'a>(
+    running: impl IntoIterator<Item = &'a InstanceCfg>,
+    new: &[InstanceCfg],
+) -> ReloadPlan {
+    let running: Vec<&InstanceCfg> = running.into_iter().collect();
+    let kept = |cfg: &InstanceCfg| new.iter().any(|n| n == cfg);
+    ReloadPlan {
+        stop: running
+            .iter()
+            .filter(|r| !kept(r))
+            .map(|r| r.name.clone())
+            .collect(),
+        start: new
+            .iter()
+            .filter(|n| !running.contains(n))
+            .cloned()
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Item(InstanceCfg, u8);
+
+    impl Keyed for Item {
+        fn key(&self) -> InstanceKey {
+            InstanceKey::new(1, false, self.1)
+        }
+
+        fn cfg(&self) -> &InstanceCfg {
+            &self.0
+        }
+    }
+
+    fn cfg(name: &str, vrid: u8, priority: u8) -> InstanceCfg {
+        let text = format!(
+            "vrrp_instance {name} {{\n interface eth0\n virtual_router_id {vrid}\n priority {priority}\n \
+             virtual_ipaddress {{\n 192.0.2.{vrid}/24\n }}\n}}\n"
+        );
+        let loaded = crate::config::load_str("t.conf", &text, None);
+        let mut config = loaded
+            .config
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        config.instances.remove(0)
+    }
+
+    #[test]
+    fn removed_entries_are_reused_and_keys_stay_unique() {
+        let mut r = Instances::default();
+        let a = r.insert(Item(cfg("a", 1, 100), 1)).ok().unwrap();
+        let b = r.insert(Item(cfg("b", 2, 100), 2)).ok().unwrap();
+        assert!(
+            r.insert(Item(cfg("dup", 2, 100), 2)).is_err(),
+            "VRID 2 runs already"
+        );
+        assert_eq!(r.len(), 2);
+        // A thousand reloads that replace an instance keep two entries.
+        for _ in 0..1000 {
+            assert!(r.remove(b).is_some());
+            assert!(!r.is_live(b));
+            assert_eq!(r.insert(Item(cfg("b", 2, 100), 2)).ok(), Some(b));
+        }
+        assert_eq!(r.capacity_used(), 2);
+        assert_eq!(r.lookup(&InstanceKey::new(1, false, 2)), Some(b));
+        assert_eq!(r.by_name("a"), Some(a));
+        assert_eq!(r.indices(), [a, b]);
+        assert!(r.remove(a).is_some() && r.remove(a).is_none());
+        assert_eq!(r.values().count(), 1);
+    }
+
+    #[test]
+    fn reload_plan_stops_changed_and_removed_and_starts_changed_and_new() {
+        let running = [cfg("same", 1, 100), cfg("changed", 2, 100), cfg("gone", 3, 100)];
+        let new = [cfg("changed", 2, 150), cfg("same", 1, 100), cfg("added", 4, 100)];
+        let plan = reload_plan(&running, &new);
+        assert_eq!(plan.stop, ["changed", "gone"]);
+        let started: Vec<&str> = plan.start.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(started, ["changed", "added"]);
+        assert_eq!(reload_plan(&running, &running), ReloadPlan::default());
+    }
+}
