@@ -1,11 +1,28 @@
 //! Builds the XDP program (`ebpf/`) with the nightly toolchain and leaves the
 //! object in `OUT_DIR/xvrrp`, where `datapath::EBPF_OBJECT` embeds it.
 //!
+//! The nested build's own output (its progress lines) goes to
+//! `target/<profile>/ebpf-build.log`, not to the terminal: cargo shows every
+//! line a build script prints as a warning, and a newcomer's first build
+//! would open with hundreds of them. Real compiler warnings and errors are
+//! relayed; a failed build names the log. (aya-build does the same job but
+//! relays every line.)
+//!
 //! `AYA_BUILD_SKIP=1` skips the eBPF build (for tools that only need to type-check).
 
-use std::{env, path::Path};
+use std::{
+    env,
+    ffi::OsString,
+    fs,
+    io::{BufRead as _, BufReader},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
 
 use anyhow::{Context as _, bail};
+
+const PACKAGE: &str = "xvrrp-ebpf";
+const TARGET: &str = "bpfel-unknown-none";
 
 fn main() -> anyhow::Result<()> {
     let manifest_dir = env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR not set")?;
@@ -15,27 +32,106 @@ fn main() -> anyhow::Result<()> {
     let ebpf_dir = root.join("ebpf");
     // The program's behaviour also depends on the shared constants.
     println!("cargo:rerun-if-changed={}", root.join("common").display());
+    println!("cargo:rerun-if-changed={}", ebpf_dir.display());
     println!("cargo:rerun-if-env-changed=PATH");
-
-    let skip = env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true"));
-    if !skip && !on_path("bpf-linker") {
+    println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
+    if env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+        println!("cargo:warning=AYA_BUILD_SKIP set: the XDP program is not built");
+        return Ok(());
+    }
+    if !on_path("bpf-linker") {
         bail!(
             "bpf-linker is not on PATH: the XDP program cannot be linked. \
              Run `cargo xtask setup` once (it builds bpf-linker against the nightly \
              toolchain's LLVM), then build again."
         );
     }
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
+    // OUT_DIR is target/<profile>/build/<pkg>-<hash>/out.
+    let log_path = out_dir
+        .ancestors()
+        .nth(3)
+        .unwrap_or(&out_dir)
+        .join("ebpf-build.log");
+    build(&ebpf_dir, &out_dir, &log_path).with_context(|| {
+        format!(
+            "building the XDP program failed (full output: {}); `cargo xtask setup` prepares the toolchain",
+            log_path.display()
+        )
+    })
+}
 
-    let ebpf_dir = ebpf_dir.to_str().context("ebpf/ path is not UTF-8")?;
-    aya_build::build_ebpf(
-        [aya_build::Package {
-            name: "xvrrp-ebpf",
-            root_dir: ebpf_dir,
-            ..Default::default()
-        }],
-        aya_build::Toolchain::default(),
-    )
-    .context("building the XDP program failed; `cargo xtask setup` prepares the toolchain")
+fn build(ebpf_dir: &Path, out_dir: &Path, log_path: &Path) -> anyhow::Result<()> {
+    let mut cmd = Command::new("rustup");
+    cmd.args(["run", "nightly", "cargo", "build", "--package", PACKAGE])
+        .args(["--bins", "--message-format=json", "--release", "--target", TARGET])
+        .args(["-Z", "build-std=core"])
+        .arg("--target-dir")
+        .arg(out_dir.join("ebpf-target"))
+        .current_dir(ebpf_dir);
+    // The program reads the controller's architecture (pt_regs and the like)
+    // through this cfg; the flags are `xtask`'s `ebpf_rustflags` too.
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_else(|_| env::consts::ARCH.to_owned());
+    let mut flags = OsString::from(format!("--cfg=bpf_target_arch=\"{arch}\""));
+    flags.push("\x1f-Cdebuginfo=2\x1f-Clink-arg=--btf");
+    cmd.env("CARGO_ENCODED_RUSTFLAGS", flags);
+    // The outer (stable) build's tools are not the nightly's.
+    for key in [
+        "RUSTC",
+        "RUSTC_WRAPPER",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTDOC",
+        "CARGO",
+        "RUSTFLAGS",
+        "CARGO_BUILD_RUSTFLAGS",
+    ] {
+        cmd.env_remove(key);
+    }
+    let log = fs::File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log))
+        .spawn()
+        .context("running `rustup run nightly cargo build`")?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut executables = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.context("reading the nested build's messages")?;
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        match msg["reason"].as_str() {
+            Some("compiler-artifact") => {
+                if let (Some(name), Some(exe)) = (msg["target"]["name"].as_str(), msg["executable"].as_str())
+                {
+                    executables.push((name.to_owned(), PathBuf::from(exe)));
+                }
+            }
+            // Only what the compiler says about the code: warnings and errors.
+            Some("compiler-message") => {
+                if let Some(text) = msg["message"]["rendered"].as_str() {
+                    for l in text.lines() {
+                        println!("cargo:warning={l}");
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let status = child.wait().context("waiting for the nested build")?;
+    if !status.success() {
+        let text = fs::read_to_string(log_path).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(20).collect();
+        for l in tail.iter().rev() {
+            println!("cargo:warning={l}");
+        }
+        bail!("the nested cargo build exited with {status}");
+    }
+    for (name, exe) in executables {
+        let dst = out_dir.join(&name);
+        fs::copy(&exe, &dst).with_context(|| format!("copying {} to {}", exe.display(), dst.display()))?;
+    }
+    Ok(())
 }
 
 fn on_path(program: &str) -> bool {

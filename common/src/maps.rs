@@ -93,6 +93,7 @@ pub const FAMILY_V6: u8 = 6;
 /// One virtual router on one interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct InstanceKey {
     pub ifindex: u32,
     /// `FAMILY_V4` or `FAMILY_V6`.
@@ -125,6 +126,7 @@ pub const CFG_SKIP_ADDR_CHECK: u8 = 4;
 /// The per-CPU counters: one slot per [`crate::stats`] constant.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct Counters {
     pub slots: [u64; crate::stats::COUNT as usize],
 }
@@ -140,6 +142,7 @@ impl Default for Counters {
 /// What the kernel checks an advert against.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct InstanceConfig {
     /// 2 or 3.
     pub version: u8,
@@ -174,6 +177,7 @@ pub struct InstanceConfig {
 /// The last valid advert of one virtual router, as the kernel recorded it.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct AdvertState {
     /// `bpf_ktime_get_ns` (CLOCK_MONOTONIC) of the last valid advert.
     pub last_ns: u64,
@@ -233,6 +237,7 @@ pub const SILENCE_INTERVALS: u64 = 2;
 /// Pushed on the ring buffer when a valid advert changes something.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct AdvertEvent {
     pub key: InstanceKey,
     pub ts_ns: u64,
@@ -247,6 +252,7 @@ pub struct AdvertEvent {
 /// An IPv4 VIP on one interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct Vip4Key {
     pub ifindex: u32,
     pub addr: [u8; 4],
@@ -255,6 +261,7 @@ pub struct Vip4Key {
 /// An IPv6 VIP on one interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct Vip6Key {
     pub ifindex: u32,
     pub addr: [u8; 16],
@@ -263,6 +270,7 @@ pub struct Vip6Key {
 /// One `unicast_peer` of one instance (an IPv4 address in the first 4 bytes).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct PeerKey {
     pub instance: InstanceKey,
     pub addr: [u8; 16],
@@ -272,6 +280,7 @@ pub struct PeerKey {
 /// `max_ttl`; 0..=255 by default: routed unicast peers are keepalived's use).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct PeerValue {
     pub min_ttl: u8,
     pub max_ttl: u8,
@@ -280,6 +289,7 @@ pub struct PeerValue {
 /// A virtual MAC on one interface.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct VmacKey {
     pub ifindex: u32,
     pub mac: [u8; 6],
@@ -289,6 +299,7 @@ pub struct VmacKey {
 /// The interface's own MAC, which frames to the virtual MAC are rewritten to.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct VmacValue {
     pub iface_mac: [u8; 6],
     pub _pad: [u8; 2],
@@ -308,6 +319,7 @@ pub const VIP_XDP_ANSWER: u8 = 2;
 /// How XDP answers for a VIP.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
 pub struct VipValue {
     /// The MAC to answer with: the interface's, or the virtual MAC with `use_vmac`.
     pub mac: [u8; 6],
@@ -333,17 +345,32 @@ const _: () = assert!(core::mem::size_of::<VmacValue>() == 8);
 mod pod {
     use super::*;
 
-    // SAFETY: all #[repr(C)] with explicit padding fields and no invalid bit patterns.
-    unsafe impl aya::Pod for Counters {}
-    unsafe impl aya::Pod for InstanceKey {}
-    unsafe impl aya::Pod for InstanceConfig {}
-    unsafe impl aya::Pod for AdvertState {}
-    unsafe impl aya::Pod for AdvertEvent {}
-    unsafe impl aya::Pod for Vip4Key {}
-    unsafe impl aya::Pod for Vip6Key {}
-    unsafe impl aya::Pod for VipValue {}
-    unsafe impl aya::Pod for VmacKey {}
-    unsafe impl aya::Pod for VmacValue {}
-    unsafe impl aya::Pod for PeerKey {}
-    unsafe impl aya::Pod for PeerValue {}
+    /// `aya::Pod` for types that bytemuck's derive proved plain old data
+    /// (`#[repr(C)]`, no padding, every field POD): the unsafe impl rests on
+    /// a compile-time check, not on a comment.
+    macro_rules! aya_pod {
+        ($($t:ty),* $(,)?) => {$(
+            const _: fn() = || {
+                fn proved<T: bytemuck::Pod>() {}
+                proved::<$t>();
+            };
+            // SAFETY: `$t` is bytemuck::Pod (checked just above).
+            unsafe impl aya::Pod for $t {}
+        )*};
+    }
+
+    aya_pod!(
+        Counters,
+        InstanceKey,
+        InstanceConfig,
+        AdvertState,
+        AdvertEvent,
+        Vip4Key,
+        Vip6Key,
+        VipValue,
+        VmacKey,
+        VmacValue,
+        PeerKey,
+        PeerValue,
+    );
 }

@@ -60,45 +60,102 @@ pub const EVENTS_LOST: u32 = 16;
 /// Number of slots in the map (room to grow without a layout change).
 pub const COUNT: u32 = 32;
 
-/// The slots a received advert ends up in: accepted, passed on as another
-/// speaker's, or dropped for one reason. Kernel and userspace put every
-/// VRRP frame in exactly one of them.
-pub const VERDICTS: &[u32] = &[
-    ADVERTS_RX,
-    DROP_TTL,
-    DROP_VERSION,
-    DROP_TYPE,
-    DROP_LENGTH,
-    DROP_CHECKSUM,
-    FOREIGN,
-    DROP_AUTH,
-    DROP_ADDR_LIST,
-    DROP_INTERVAL,
-    DROP_CHECKSUM_DIALECT,
-    DROP_NOT_PEER,
+/// What a counter slot counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Every VRRP frame, before any check.
+    Seen,
+    /// A verdict on a VRRP frame: kernel and userspace put every frame in
+    /// exactly one. `passed`: handed to the stack (another speaker's), not
+    /// consumed.
+    Verdict { passed: bool },
+    /// Something else the data path did or lost.
+    Other,
+}
+
+/// One counter slot: its index in the map, its stable name (as `xvrrpd
+/// status` and the metrics show it) and what it counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counter {
+    pub slot: u32,
+    pub name: &'static str,
+    pub kind: Kind,
+}
+
+const fn verdict(slot: u32, name: &'static str) -> Counter {
+    Counter {
+        slot,
+        name,
+        kind: Kind::Verdict { passed: false },
+    }
+}
+
+const fn other(slot: u32, name: &'static str) -> Counter {
+    Counter {
+        slot,
+        name,
+        kind: Kind::Other,
+    }
+}
+
+/// Every counter, in slot order: the one list the names, the verdicts and
+/// the pass-on rule come from (a new slot is one line here).
+pub const TABLE: &[Counter] = &[
+    Counter {
+        slot: VRRP_SEEN,
+        name: "vrrp_seen",
+        kind: Kind::Seen,
+    },
+    verdict(ADVERTS_RX, "adverts_rx"),
+    verdict(DROP_TTL, "ttl"),
+    verdict(DROP_VERSION, "version"),
+    verdict(DROP_TYPE, "type"),
+    verdict(DROP_LENGTH, "length"),
+    verdict(DROP_CHECKSUM, "checksum"),
+    Counter {
+        slot: FOREIGN,
+        name: "foreign",
+        kind: Kind::Verdict { passed: true },
+    },
+    verdict(DROP_AUTH, "auth"),
+    verdict(DROP_ADDR_LIST, "addr_list"),
+    verdict(DROP_INTERVAL, "interval"),
+    verdict(DROP_CHECKSUM_DIALECT, "checksum_dialect"),
+    other(ARP_REPLIES, "arp_replies"),
+    other(NA_REPLIES, "na_replies"),
+    verdict(DROP_NOT_PEER, "not_peer"),
+    other(DROP_NO_ACCEPT, "no_accept"),
+    other(EVENTS_LOST, "events_lost"),
 ];
 
-/// Stable names for the slots, as shown by `xvrrpd status` and the metrics.
-pub const NAMES: &[(u32, &str)] = &[
-    (VRRP_SEEN, "vrrp_seen"),
-    (ADVERTS_RX, "adverts_rx"),
-    (DROP_TTL, "ttl"),
-    (DROP_VERSION, "version"),
-    (DROP_TYPE, "type"),
-    (DROP_LENGTH, "length"),
-    (DROP_CHECKSUM, "checksum"),
-    (FOREIGN, "foreign"),
-    (DROP_AUTH, "auth"),
-    (DROP_ADDR_LIST, "addr_list"),
-    (DROP_INTERVAL, "interval"),
-    (DROP_CHECKSUM_DIALECT, "checksum_dialect"),
-    (ARP_REPLIES, "arp_replies"),
-    (NA_REPLIES, "na_replies"),
-    (DROP_NOT_PEER, "not_peer"),
-    (DROP_NO_ACCEPT, "no_accept"),
-    (EVENTS_LOST, "events_lost"),
-];
+// Every slot fits the map, once, in order.
+const _: () = {
+    let mut i = 0;
+    while i < TABLE.len() {
+        assert!(TABLE[i].slot < COUNT);
+        assert!(i == 0 || TABLE[i].slot > TABLE[i - 1].slot);
+        i += 1;
+    }
+};
 
-/// The verdicts under which the XDP program hands the frame to the stack
-/// instead of consuming it.
-pub const PASSED: &[u32] = &[FOREIGN];
+/// The verdict slots (each VRRP frame lands in exactly one).
+pub fn verdicts() -> impl Iterator<Item = u32> {
+    TABLE
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Verdict { .. }))
+        .map(|c| c.slot)
+}
+
+/// True for a verdict under which the frame is handed to the stack.
+pub fn passed(slot: u32) -> bool {
+    TABLE
+        .iter()
+        .any(|c| c.slot == slot && c.kind == Kind::Verdict { passed: true })
+}
+
+/// `(name, value)` of every counter, in slot order, from the map's values.
+pub fn named(values: &[u64]) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+    TABLE
+        .iter()
+        .map(|c| (c.name, values.get(c.slot as usize).copied().unwrap_or(0)))
+}

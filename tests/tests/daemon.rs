@@ -1106,8 +1106,10 @@ fn state_json_that_cannot_be_written_is_retried_off_the_protocol_path() {
     // every write fail (root ignores permissions; a full disk is not needed).
     fs::create_dir_all(run.join("state.json.tmp")).unwrap();
     let a = Daemon::start(lab.get("a"), &dir.write("a.conf", &conf(150, "")), &run, "xdp");
-    wait_for(Duration::from_secs(8), || a.state("VI_1").as_deref() == Some("MASTER"))
-        .unwrap_or_else(|| panic!("a never became master:\n{}", a.log_text()));
+    wait_for(Duration::from_secs(8), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("a never became master:\n{}", a.log_text()));
     wait_for(Duration::from_secs(3), || a.log_text().contains("cannot write"))
         .unwrap_or_else(|| panic!("the failed write is not reported:\n{}", a.log_text()));
     assert!(!run.join("state.json").exists());
@@ -1117,5 +1119,10 @@ fn state_json_that_cannot_be_written_is_retried_off_the_protocol_path() {
     wait_for(Duration::from_secs(3), || {
         fs::read_to_string(run.join("state.json")).is_ok_and(|t| t.contains("VI_1"))
     })
-    .unwrap_or_else(|| panic!("state.json never written after the fault cleared:\n{}", a.log_text()));
+    .unwrap_or_else(|| {
+        panic!(
+            "state.json never written after the fault cleared:\n{}",
+            a.log_text()
+        )
+    });
 }

@@ -106,7 +106,7 @@ fn hostile_frames_leave_a_master_alone(mode: &str) {
             }
         }
     }
-    let names: BTreeMap<u32, &str> = stats::NAMES.iter().copied().collect();
+    let names: BTreeMap<u32, &str> = stats::TABLE.iter().map(|c| (c.slot, c.name)).collect();
     let settled = wait_for(Duration::from_secs(3), || {
         expected.iter().all(|(slot, n)| a.counter(names[slot]) >= *n)
     });

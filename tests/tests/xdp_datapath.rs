@@ -48,9 +48,7 @@ fn run(dp: &mut Datapath, frame: &[u8]) -> (u32, Vec<u8>) {
 /// The verdict slots whose counters moved since `before`.
 fn moved_verdicts(dp: &Datapath, before: &[u64]) -> Vec<u32> {
     let after = dp.counters().unwrap();
-    stats::VERDICTS
-        .iter()
-        .copied()
+    stats::verdicts()
         .filter(|&s| after[s as usize] != before[s as usize])
         .collect()
 }
@@ -98,7 +96,7 @@ fn kernel_and_userspace_agree_on_every_case() {
                 "{}: passed untouched",
                 case.name
             ),
-            Some(v) if stats::PASSED.contains(&v) => {
+            Some(v) if stats::passed(v) => {
                 assert_eq!(
                     (action, &out),
                     (XDP_PASS, &case.frame),
@@ -161,7 +159,7 @@ fn tc_classifier_agrees_on_every_case() {
         assert_counted(&dp, &before, case, "TC");
         let want = match case.verdict {
             None => TC_ACT_OK,
-            Some(v) if stats::PASSED.contains(&v) => TC_ACT_OK,
+            Some(v) if stats::passed(v) => TC_ACT_OK,
             Some(_) => TC_ACT_SHOT,
         };
         assert_eq!(res.return_value, want, "{}: TC action", case.name);

@@ -67,7 +67,7 @@ fn main() -> ExitCode {
     }
 }
 
-/// The same build that `controller/build.rs` does through aya-build, with the
+/// The same build that `controller/build.rs` does, with the
 /// same flags, into the workspace's own target directory.
 fn build_ebpf(release: bool) -> Result<()> {
     setup::ensure()?;

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 
-/// The flags aya-build passes when it builds the program for the controller
+/// The flags `controller/build.rs` passes when it builds the program for the controller
 /// (separated by 0x1f as CARGO_ENCODED_RUSTFLAGS wants); `build-ebpf` and the
 /// eBPF lints use the same so they see the same code.
 pub fn ebpf_rustflags() -> String {
@@ -129,7 +129,7 @@ pub fn cargo(args: &[&str]) -> Cmd {
     Cmd::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()), args)
 }
 
-/// cargo of the nightly toolchain, through rustup (as aya-build does).
+/// cargo of the nightly toolchain, through rustup (as controller/build.rs does).
 pub fn nightly_cargo(args: &[&str]) -> Cmd {
     let mut all = vec!["run", "nightly", "cargo"];
     all.extend_from_slice(args);

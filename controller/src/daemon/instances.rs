@@ -182,11 +182,7 @@ pub fn reload_plan<'a>(
             .filter(|r| !kept(r))
             .map(|r| r.name.clone())
             .collect(),
-        start: new
-            .iter()
-            .filter(|n| !running.contains(n))
-            .cloned()
-            .collect(),
+        start: new.iter().filter(|n| !running.contains(n)).cloned().collect(),
     }
 }
 

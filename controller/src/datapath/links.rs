@@ -18,7 +18,7 @@ use super::{
         self, AdvertPath, Answerer, AttachMode, AttachPolicy, Attached, parse_pin_name, parse_tc_pin_name,
         pin_name, tc_pin_name,
     },
-    ignore_missing,
+    ignore_missing, missing,
 };
 
 impl Datapath {
@@ -177,7 +177,7 @@ impl Datapath {
         let program: &mut SchedClassifier = self
             .ebpf
             .program_mut(TC_PROGRAM_NAME)
-            .with_context(|| format!("program {TC_PROGRAM_NAME} missing from the eBPF object"))?
+            .with_context(|| missing("program", TC_PROGRAM_NAME))?
             .try_into()?;
         if program.fd().is_err() {
             program

@@ -131,7 +131,7 @@ impl Datapath {
             .context("the kernel verifier rejected the xvrrp XDP program")?;
         let events = ebpf
             .take_map(maps::EVENTS)
-            .with_context(|| format!("map {} missing from the eBPF object", maps::EVENTS))?;
+            .with_context(|| missing("map", maps::EVENTS))?;
         let events = RingBuf::try_from(events)?;
         Ok(Self {
             ebpf,
@@ -179,7 +179,7 @@ impl Datapath {
         let program: &mut Xdp = self
             .ebpf
             .program_mut(PASS_PROGRAM_NAME)
-            .with_context(|| format!("program {PASS_PROGRAM_NAME} missing from the eBPF object"))?
+            .with_context(|| missing("program", PASS_PROGRAM_NAME))?
             .try_into()?;
         if program.fd().is_err() {
             program.load().context("loading the pass-through XDP program")?;
@@ -196,10 +196,7 @@ impl Datapath {
     }
 
     fn hash<K: aya::Pod, V: aya::Pod>(&mut self, name: &str) -> Result<HashMap<&mut MapData, K, V>> {
-        let map = self
-            .ebpf
-            .map_mut(name)
-            .with_context(|| format!("map {name} missing from the eBPF object"))?;
+        let map = self.ebpf.map_mut(name).with_context(|| missing("map", name))?;
         Ok(HashMap::try_from(map)?)
     }
 
@@ -275,7 +272,7 @@ impl Datapath {
         let map = self
             .ebpf
             .map(maps::ADVERT_STATE)
-            .with_context(|| format!("map {} missing from the eBPF object", maps::ADVERT_STATE))?;
+            .with_context(|| missing("map", maps::ADVERT_STATE))?;
         let array = Array::<_, AdvertState>::try_from(map)?;
         // The kernel may be writing the entry as it is copied out: a mixed
         // copy fails its stamp and is read again; the next advert rewrites it.
@@ -311,7 +308,7 @@ impl Datapath {
         let map = self
             .ebpf
             .map(maps::STATS)
-            .with_context(|| format!("map {} missing from the eBPF object", maps::STATS))?;
+            .with_context(|| missing("map", maps::STATS))?;
         let array = PerCpuArray::<_, Counters>::try_from(map)?;
         let per_cpu = array.get(&0, 0).context("reading the counters")?;
         let mut out = [0u64; stats::COUNT as usize];
@@ -323,19 +320,21 @@ impl Datapath {
         Ok(out)
     }
 
-    /// The counters by their stable names (`xvrrp_common::stats::NAMES`), in slot order.
+    /// The counters by their stable names (`xvrrp_common::stats::TABLE`), in slot order.
     pub fn named_counters(&self) -> Result<Vec<(&'static str, u64)>> {
         let values = self.counters()?;
-        Ok(stats::NAMES
-            .iter()
-            .map(|&(slot, name)| (name, values[slot as usize]))
-            .collect())
+        Ok(stats::named(&values).collect())
     }
+}
+
+/// The error for a map or program the embedded object lacks (a build mismatch).
+pub(crate) fn missing(kind: &str, name: &str) -> String {
+    format!("{kind} {name} missing from the eBPF object")
 }
 
 fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
     ebpf.program_mut(PROGRAM_NAME)
-        .with_context(|| format!("program {PROGRAM_NAME} missing from the eBPF object"))?
+        .with_context(|| missing("program", PROGRAM_NAME))?
         .try_into()
         .context("program is not an XDP program")
 }

@@ -9,7 +9,7 @@ use xvrrp_common::maps::{
     self, VIP_NO_ACCEPT, VIP_XDP_ANSWER, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
 };
 
-use super::{Datapath, ignore_missing};
+use super::{Datapath, ignore_missing, missing};
 
 impl Datapath {
     /// Makes XDP answer ARP / Neighbor Solicitations for `vip` on `ifindex`
@@ -58,7 +58,7 @@ impl Datapath {
         let map = self
             .ebpf
             .map_mut(maps::GUARDS)
-            .with_context(|| format!("map {} missing from the eBPF object", maps::GUARDS))?;
+            .with_context(|| missing("map", maps::GUARDS))?;
         Array::<_, u32>::try_from(map)?
             .set(0, n, 0)
             .with_context(|| format!("writing {}", maps::GUARDS))

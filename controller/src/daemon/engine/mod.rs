@@ -516,9 +516,8 @@ impl Engine {
             Some(dp) => dp.counters().unwrap_or([0; stats::COUNT as usize]),
             None => self.counters,
         };
-        let mut out: BTreeMap<String, u64> = stats::NAMES
-            .iter()
-            .map(|&(slot, name)| (name.to_owned(), values[slot as usize]))
+        let mut out: BTreeMap<String, u64> = stats::named(&values)
+            .map(|(name, value)| (name.to_owned(), value))
             .collect();
         out.insert("adverts_tx".to_owned(), self.adverts_tx);
         out.insert("adverts_tx_errors".to_owned(), self.adverts_tx_errors);
