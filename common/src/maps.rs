@@ -343,7 +343,10 @@ const _: () = assert!(core::mem::size_of::<VmacValue>() == 8);
 
 #[cfg(feature = "user")]
 mod pod {
-    use super::*;
+    use super::{
+        AdvertEvent, AdvertState, Counters, InstanceConfig, InstanceKey, PeerKey, PeerValue, Vip4Key,
+        Vip6Key, VipValue, VmacKey, VmacValue,
+    };
 
     /// `aya::Pod` for types that bytemuck's derive proved plain old data
     /// (`#[repr(C)]`, no padding, every field POD): the unsafe impl rests on

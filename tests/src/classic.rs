@@ -258,7 +258,7 @@ impl Probe {
             assert_eq!(rc, 0, "setns into the client namespace");
             let mut samples = Vec::new();
             // Bounded: at most 10 minutes of probing whatever the caller does.
-            let limit = Instant::now() + Duration::from_secs(600);
+            let limit = Instant::now() + Duration::from_mins(10);
             while !flag.load(Ordering::Relaxed) && Instant::now() < limit {
                 let t = Instant::now();
                 samples.push((t, get_vip(every.max(Duration::from_millis(100)))));

@@ -27,7 +27,7 @@ impl PacketSocket {
         for _ in 0..1000 {
             match self.0.send(frame) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(std::time::Duration::from_millis(1))
+                    std::thread::sleep(std::time::Duration::from_millis(1));
                 }
                 other => return other,
             }

@@ -4,6 +4,15 @@
 //! The tests themselves live in `tests/tests/*.rs`; the demo and the benchmark
 //! are binaries in `src/bin/` (the benchmark's cases in `bench/`).
 
+// The benchmark and the labs do arithmetic on small, known ranges (ports,
+// frame lengths, counts, milliseconds): a checked conversion at each would
+// hide the measurement code.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "bench and lab arithmetic on small known ranges"
+)]
+
 pub mod bench;
 pub mod cases;
 pub mod classic;

@@ -153,9 +153,9 @@ mod tests {
                     1764490001.250000 02:00:00:00:00:01 > 01:00:5e:00:00:12, ethertype ipv4 (0x0800), \
                     length 54: 192.0.2.1 > 224.0.0.18: vrrpv3, advertisement, vrid 51, prio 90, \
                     intvl 100cs, length 12\n\
-                    1764490001.500000 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
+                    1_764_490_001.500000 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
                     length 42: request who-has 192.0.2.100 tell 192.0.2.100, length 28\n\
-                    1764490001.600000 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
+                    1_764_490_001.600000 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
                     length 58: request who-has 192.0.2.100 (ff:ff:ff:ff:ff:ff) tell 192.0.2.100, length 44\n\
                     1764490001.700000 02:00:00:00:00:02 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
                     length 42: request who-has 192.0.2.100 tell 192.0.2.1, length 28\n";
@@ -164,16 +164,16 @@ mod tests {
         assert_eq!((seen[0].vrid, seen[0].priority), (51, 110));
         assert_eq!(seen[1].priority, 90);
         assert_eq!(
-            priority_steps(&seen, 51, 1764490000.0),
+            priority_steps(&seen, 51, 1_764_490_000.0),
             vec![(0.25, 110), (1.25, 90)]
         );
         let na = "1764490002.000000 02:00:00:00:00:01 > 33:33:00:00:00:01, ethertype ipv6 (0x86dd), \
                   length 86: fe80::1 > ff02::1: icmp6, neighbor advertisement, tgt is 2001:db8::100, length 32\n";
-        assert_eq!(neighbor_adverts(na, "2001:db8::100"), vec![1764490002.0]);
+        assert_eq!(neighbor_adverts(na, "2001:db8::100"), vec![1_764_490_002.0]);
         assert!(neighbor_adverts(na, "2001:db8::10").is_empty());
         assert_eq!(
             gratuitous_arps(text, "192.0.2.100"),
-            vec![1764490001.5, 1764490001.6]
+            vec![1_764_490_001.5, 1_764_490_001.6]
         );
     }
 }

@@ -94,7 +94,7 @@ fn every_case_gives_its_golden_diagnostics() {
             match &json {
                 Some(json) => fs::write(&expected_json, json).expect("write expected.json"),
                 None if expected_json.exists() => {
-                    fs::remove_file(&expected_json).expect("remove expected.json")
+                    fs::remove_file(&expected_json).expect("remove expected.json");
                 }
                 None => {}
             }

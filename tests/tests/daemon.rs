@@ -846,8 +846,10 @@ fn vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured() {
     let became_master = wait_for(Duration::from_secs(4), || {
         a.state("VI_1").as_deref() == Some("MASTER")
     })
-    .map(|_| started.elapsed())
-    .unwrap_or_else(|| panic!("a becomes master: {}", a.log_text()));
+    .map_or_else(
+        || panic!("a becomes master: {}", a.log_text()),
+        |_| started.elapsed(),
+    );
     // b took over during a's delay, and gives way once a speaks (a preempts).
     wait_for(Duration::from_secs(2), || {
         b.state("VI_1").as_deref() == Some("BACKUP")

@@ -399,7 +399,7 @@ fn notify_scripts_get_keepalived_arguments_and_users_through_master_fault_and_st
     assert_eq!(xuser.trim(), kuser.trim(), "the check script's user");
 }
 
-const PREEMPT: &str = r#"vrrp_instance VI_1 {
+const PREEMPT: &str = r"vrrp_instance VI_1 {
     state BACKUP
     interface eth0
     virtual_router_id 51
@@ -410,7 +410,7 @@ const PREEMPT: &str = r#"vrrp_instance VI_1 {
         192.0.2.100/24
     }
 }
-"#;
+";
 
 #[test]
 fn preempt_delay_holds_back_a_better_backup_as_keepalived_does() {
@@ -448,16 +448,16 @@ fn preempt_delay_holds_back_a_better_backup_as_keepalived_does() {
         let mut speaker = Speaker::start(which, lab.get("a"), &config, &files.path(which.name()));
         let seen = adverts(&capture.text());
         speaker.stop();
-        seen.iter()
-            .find(|a| a.priority == 150)
-            .map(|a| a.at - t0)
-            .unwrap_or_else(|| {
+        seen.iter().find(|a| a.priority == 150).map_or_else(
+            || {
                 panic!(
                     "{} (delay {delay}): no advert at priority 150 within 16 s:\n{}",
                     which.name(),
                     speaker.log_text()
                 )
-            })
+            },
+            |a| a.at - t0,
+        )
     };
     let runs = both(|which| {
         thread::scope(|s| {
@@ -500,15 +500,16 @@ fn announced(
     pick: impl Fn(&str) -> Vec<f64>,
 ) -> Vec<f64> {
     let config = files.config(conf);
+    #[expect(clippy::cast_possible_truncation, reason = "a window of seconds")]
     let secs = window as f32 + 7.0;
     let capture = lab.capture("a", secs, &format!("{filter} or ip proto 112 or ip6 proto 112"));
     let mut speaker = Speaker::start(which, lab.get("a"), &config, &files.path(which.name()));
     let text = capture.text();
     speaker.stop();
-    let first = adverts(&text)
-        .first()
-        .map(|a| a.at)
-        .unwrap_or_else(|| panic!("{}: no advert:\n{}", which.name(), speaker.log_text()));
+    let first = adverts(&text).first().map_or_else(
+        || panic!("{}: no advert:\n{}", which.name(), speaker.log_text()),
+        |a| a.at,
+    );
     pick(&text)
         .into_iter()
         .map(|t| t - first)
@@ -516,7 +517,7 @@ fn announced(
         .collect()
 }
 
-const GARP: &str = r#"vrrp_instance VI_1 {
+const GARP: &str = r"vrrp_instance VI_1 {
     state MASTER
     interface eth0
     virtual_router_id 51
@@ -530,7 +531,7 @@ const GARP: &str = r#"vrrp_instance VI_1 {
         192.0.2.100/24
     }
 }
-"#;
+";
 
 #[test]
 fn gratuitous_arp_delay_repeat_and_refresh_follow_keepalived() {
@@ -571,7 +572,7 @@ fn gratuitous_arp_delay_repeat_and_refresh_follow_keepalived() {
     );
 }
 
-const STRICT: &str = r#"global_defs {
+const STRICT: &str = r"global_defs {
     vrrp_strict
 }
 vrrp_instance VI_1 {
@@ -584,7 +585,7 @@ vrrp_instance VI_1 {
         192.0.2.100/24
     }
 }
-"#;
+";
 
 /// `vrrp_strict` on a master that does not own its VIP (priority below 255):
 /// keepalived answers ARP for the VIP and drops what is addressed to it (its
@@ -635,7 +636,7 @@ fn vrrp_strict_master_answers_arp_and_drops_traffic_to_the_vip_as_keepalived_doe
     );
 }
 
-const GNA: &str = r#"global_defs {
+const GNA: &str = r"global_defs {
     vrrp_gna_interval 0.3
 }
 vrrp_instance VI_6 {
@@ -651,7 +652,7 @@ vrrp_instance VI_6 {
         2001:db8::100/64
     }
 }
-"#;
+";
 
 /// An IPv6 master announces its VIP with unsolicited neighbor advertisements
 /// when it becomes master and again `garp_master_delay` later, `vrrp_gna_interval`

@@ -77,7 +77,7 @@ fn pair(tag: &str, n: usize, advert_cs: u32, mode: &str, extra: &[&str], a_lines
                 .is_some_and(|v| v.len() == n && v.iter().all(|i| i["state"] == "MASTER"))
         })
     };
-    wait_for(Duration::from_secs(60), all_master)
+    wait_for(Duration::from_mins(1), all_master)
         .unwrap_or_else(|| panic!("{n} masters never came up:\n{}", a.log_text()));
     std::fs::create_dir_all(dir.0.join("kb")).unwrap();
     let b_conf = dir.write(
@@ -85,7 +85,7 @@ fn pair(tag: &str, n: usize, advert_cs: u32, mode: &str, extra: &[&str], a_lines
         &keepalived_conf("b", &instances(n, 3, advert_cs, 1, false)),
     );
     let b = Keepalived::start(&twin.b, &b_conf, &dir.0.join("kb"));
-    wait_for(Duration::from_secs(60), || {
+    wait_for(Duration::from_mins(1), || {
         b.log_text().matches("Entering BACKUP STATE").count() >= n
     })
     .unwrap_or_else(|| panic!("keepalived's {n} backups never came up:\n{}", b.log_text()));
@@ -136,10 +136,9 @@ impl Pair {
 
 fn total_transitions(d: &Daemon) -> u64 {
     let s = d.status().expect("xvrrpd answers status");
-    s["instances"]
-        .as_array()
-        .map(|v| v.iter().map(|i| i["transitions"].as_u64().unwrap_or(0)).sum())
-        .unwrap_or(0)
+    s["instances"].as_array().map_or(0, |v| {
+        v.iter().map(|i| i["transitions"].as_u64().unwrap_or(0)).sum()
+    })
 }
 
 #[test]
@@ -147,7 +146,9 @@ fn idle_and_never_reading_clients_on_metrics_and_status_delay_no_advert() {
     if !have_root("idle_and_never_reading_clients_on_metrics_and_status_delay_no_advert") {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     const N: usize = 1000;
     const METRICS: &str = "127.0.0.1:9660";
     let p = pair("misbehaving", N, 10, "auto", &["--metrics", METRICS], "");
@@ -258,7 +259,9 @@ fn protocol_112_flood_in_socket_mode_delays_no_advert() {
     if !have_root("protocol_112_flood_in_socket_mode_delays_no_advert") {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     // One link, 250 VRIDs at 1 s: the flood must not stop the master for
     // keepalived's Master_Down_Interval (3.6 s) on any of them.
     const N: usize = 250;
@@ -339,7 +342,9 @@ fn sigterm_with_a_thousand_masters_hands_over_first() {
     if !have_root("sigterm_with_a_thousand_masters_hands_over_first") {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     const N: usize = 1000;
     // A notify_stop script on every instance: 1000 of them start at the
     // shutdown, after the hand-over (as keepalived orders it), never before.

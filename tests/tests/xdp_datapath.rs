@@ -102,7 +102,7 @@ fn kernel_and_userspace_agree_on_every_case() {
                     (XDP_PASS, &case.frame),
                     "{}: passed untouched",
                     case.name
-                )
+                );
             }
             Some(_) => assert_eq!(action, XDP_DROP, "{}: ours: consumed or dropped", case.name),
         }

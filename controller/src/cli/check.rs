@@ -23,6 +23,7 @@ pub struct Args {
     json: bool,
 }
 
+#[expect(clippy::unnecessary_wraps, reason = "every subcommand has the same signature")]
 pub fn run(args: &Args) -> Result<ExitCode> {
     let loaded = match HostInfo::current() {
         Ok(host) => config::load_for_host(&args.file, &host),

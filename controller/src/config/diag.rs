@@ -123,12 +123,11 @@ impl Sink {
     }
 
     fn file_rank(&mut self, file: &Arc<Path>) -> u64 {
-        let index = match self.file_order.iter().position(|f| f == file) {
-            Some(i) => i,
-            None => {
-                self.file_order.push(Arc::clone(file));
-                self.file_order.len() - 1
-            }
+        let index = if let Some(i) = self.file_order.iter().position(|f| f == file) {
+            i
+        } else {
+            self.file_order.push(Arc::clone(file));
+            self.file_order.len() - 1
         };
         index as u64
     }

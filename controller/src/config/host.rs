@@ -85,6 +85,10 @@ impl HostInfo {
 ///
 /// # Safety
 /// `sa` is null or points to a valid sockaddr whose family field tells its real type.
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "getifaddrs hands out storage aligned for the family it names"
+)]
 unsafe fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
     if sa.is_null() {
         return None;

@@ -59,15 +59,12 @@ impl<T: Keyed> Instances<T> {
         if self.by_key.contains_key(&key) {
             return Err(item);
         }
-        let idx = match self.free.pop() {
-            Some(idx) => {
-                self.slots[idx] = Some(item);
-                idx
-            }
-            None => {
-                self.slots.push(Some(item));
-                self.slots.len() - 1
-            }
+        let idx = if let Some(idx) = self.free.pop() {
+            self.slots[idx] = Some(item);
+            idx
+        } else {
+            self.slots.push(Some(item));
+            self.slots.len() - 1
         };
         self.by_key.insert(key, idx);
         Ok(idx)

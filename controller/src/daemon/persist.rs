@@ -64,7 +64,7 @@ pub fn fingerprint(config: &Config, mode: &str) -> String {
 
 /// This daemon's bpffs directory: one per network namespace and run directory.
 pub fn pin_dir(bpffs: &Path, run_dir: &Path) -> PathBuf {
-    let netns = fs::metadata("/proc/self/ns/net").map(|m| m.ino()).unwrap_or(0);
+    let netns = fs::metadata("/proc/self/ns/net").map_or(0, |m| m.ino());
     let run = run_dir.canonicalize().unwrap_or_else(|_| run_dir.to_owned());
     bpffs.join("xvrrp").join(format!(
         "{netns}-{:016x}",

@@ -75,7 +75,7 @@ fn load_config(path: &Path) -> Result<Config> {
         match d.severity {
             Severity::Error => error!("{}", d.display_relative_to(base)),
             Severity::Warning => warn!("{}", d.display_relative_to(base)),
-            _ => info!("{}", d.display_relative_to(base)),
+            Severity::Note => info!("{}", d.display_relative_to(base)),
         }
     }
     match loaded.config {
@@ -96,7 +96,7 @@ impl PidFile {
         let path = dir.join(PID_NAME);
         if let Ok(text) = fs::read_to_string(&path)
             && let Ok(pid) = text.trim().parse::<i32>()
-            && pid != std::process::id() as i32
+            && u32::try_from(pid).ok() != Some(std::process::id())
             // SAFETY: signal 0 only checks that the process exists.
             && unsafe { libc::kill(pid, 0) } == 0
             && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "xvrrpd")
@@ -474,7 +474,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
             () = xdp_ready => engine.on_xdp_events(),
             Some(done) = vips_rx.recv() => engine.on_vips_done(done),
-            Some(ev) = script_rx.recv() => engine.on_script(ev),
+            Some(ev) = script_rx.recv() => engine.on_script(&ev),
             () = async {
                 match links.as_mut() {
                     Some(l) => l.changed().await,

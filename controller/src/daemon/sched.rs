@@ -20,7 +20,7 @@ pub fn apply(s: &Scheduling) {
             for &cpu in &s.cpu_affinity {
                 libc::CPU_SET(cpu as usize, &mut set);
             }
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &raw const set)
         };
         match rc {
             0 => info!(cpus = ?s.cpu_affinity, "vrrp_cpu_affinity set"),
@@ -37,7 +37,9 @@ pub fn apply(s: &Scheduling) {
         };
         // SCHED_RESET_ON_FORK: scripts started from here run as ordinary processes.
         // SAFETY: sched_setscheduler on this thread with a valid parameter.
-        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &param) };
+        let rc = unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &raw const param)
+        };
         if rc == 0 {
             info!(priority = prio, "vrrp_rt_priority: SCHED_RR");
             if let Some(us) = s.rlimit_rttime_us {
@@ -47,7 +49,7 @@ pub fn apply(s: &Scheduling) {
                     rlim_max: us.max(2),
                 };
                 // SAFETY: setrlimit with a valid struct.
-                if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &lim) } != 0 {
+                if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &raw const lim) } != 0 {
                     fail(format!(
                         "vrrp_rlimit_rttime {us}: {}",
                         std::io::Error::last_os_error()
@@ -83,7 +85,7 @@ pub fn apply(s: &Scheduling) {
             rlim_max: libc::RLIM_INFINITY,
         };
         // SAFETY: setrlimit with a valid struct.
-        let future = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } == 0;
+        let future = unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &raw const unlimited) } == 0;
         // MCL_ONFAULT (as keepalived): pages are locked as they are touched,
         // not all populated at once (thread stacks, buffers that may grow).
         let flags = libc::MCL_ONFAULT

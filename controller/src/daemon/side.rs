@@ -206,7 +206,7 @@ impl Worker {
                     for t in self.checks.drain(..) {
                         t.abort();
                     }
-                    self.checks = scripts::spawn_health_checks(&list, user.as_ref(), self.scripts_tx.clone());
+                    self.checks = scripts::spawn_health_checks(&list, user.as_ref(), &self.scripts_tx);
                 }
             }
         }

@@ -53,34 +53,33 @@ impl Datapath {
             }
         }
         self.attachments.retain(|a| a.name != interface);
-        let (link, how) = match adopt {
-            Some((path, how)) => (
+        let (link, how) = if let Some((path, how)) = adopt {
+            (
                 PinnedLink::from_pin(&path).with_context(|| format!("adopting {}", path.display()))?,
                 how,
-            ),
-            None => {
-                let (link_id, how) = match policy.mode {
-                    AttachMode::Native => (self.attach(interface, XdpMode::Driver)?, Attached::Native),
-                    AttachMode::Generic => (self.attach(interface, XdpMode::Skb)?, Attached::Generic),
-                    AttachMode::Auto => match self.attach(interface, XdpMode::Driver) {
-                        Ok(id) => (id, Attached::Native),
-                        Err(e) => {
-                            tracing::warn!(
-                                "{interface}: native XDP unavailable ({e:#}); attaching in generic mode"
-                            );
-                            (self.attach(interface, XdpMode::Skb)?, Attached::Generic)
-                        }
-                    },
-                };
-                let link = self.program()?.take_link(link_id)?;
-                let fd_link =
-                    FdLink::try_from(link).context("the XDP attachment is not a bpf_link (kernel < 5.9?)")?;
-                let path = pin_dir.join(pin_name(interface, index, how));
-                let pinned = fd_link
-                    .pin(&path)
-                    .with_context(|| format!("pinning {}", path.display()))?;
-                (pinned, how)
-            }
+            )
+        } else {
+            let (link_id, how) = match policy.mode {
+                AttachMode::Native => (self.attach(interface, XdpMode::Driver)?, Attached::Native),
+                AttachMode::Generic => (self.attach(interface, XdpMode::Skb)?, Attached::Generic),
+                AttachMode::Auto => match self.attach(interface, XdpMode::Driver) {
+                    Ok(id) => (id, Attached::Native),
+                    Err(e) => {
+                        tracing::warn!(
+                            "{interface}: native XDP unavailable ({e:#}); attaching in generic mode"
+                        );
+                        (self.attach(interface, XdpMode::Skb)?, Attached::Generic)
+                    }
+                },
+            };
+            let link = self.program()?.take_link(link_id)?;
+            let fd_link =
+                FdLink::try_from(link).context("the XDP attachment is not a bpf_link (kernel < 5.9?)")?;
+            let path = pin_dir.join(pin_name(interface, index, how));
+            let pinned = fd_link
+                .pin(&path)
+                .with_context(|| format!("pinning {}", path.display()))?;
+            (pinned, how)
         };
         let driver = crate::net::sys::driver(interface);
         let (answerer, warning) = attach::answerer(policy.responder, driver.as_deref(), how, interface);

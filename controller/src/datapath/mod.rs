@@ -93,8 +93,8 @@ impl Slots {
         Ok(sg)
     }
 
-    fn release(&mut self, key: &InstanceKey) {
-        if let Some((slot, _)) = self.by_key.remove(key) {
+    fn release(&mut self, key: InstanceKey) {
+        if let Some((slot, _)) = self.by_key.remove(&key) {
             self.free.push(slot);
         }
     }
@@ -259,7 +259,7 @@ impl Datapath {
                 .remove(&key),
         )?;
         self.remove_peers(key, &[])?;
-        self.slots.release(&key);
+        self.slots.release(key);
         Ok(())
     }
 

@@ -205,12 +205,12 @@ impl Receiver {
         };
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
         msg.msg_name = (&raw mut name).cast();
-        msg.msg_namelen = mem::size_of::<libc::sockaddr_in6>() as u32;
-        msg.msg_iov = &mut iov;
+        msg.msg_namelen = super::sys::socklen::<libc::sockaddr_in6>();
+        msg.msg_iov = &raw mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = cmsg.as_mut_ptr().cast();
         msg.msg_controllen = cmsg.len();
-        let n = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut msg, 0) };
+        let n = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &raw mut msg, 0) };
         let n = usize::try_from(check(isize_to_int(n))?).unwrap_or(0);
         if !self.v6 {
             return Ok(Some((n, None)));
@@ -220,7 +220,7 @@ impl Receiver {
         let mut dst = Ipv6Addr::UNSPECIFIED;
         // SAFETY: walking the control messages the kernel wrote, within msg_controllen.
         unsafe {
-            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            let mut c = libc::CMSG_FIRSTHDR(&raw const msg);
             while !c.is_null() {
                 let h = &*c;
                 if h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_HOPLIMIT {
@@ -240,7 +240,7 @@ impl Receiver {
                 {
                     extension_headers = true;
                 }
-                c = libc::CMSG_NXTHDR(&msg, c);
+                c = libc::CMSG_NXTHDR(&raw const msg, c);
             }
         }
         if extension_headers {

@@ -25,6 +25,10 @@ const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 
 /// The frame announcing `vip` at `mac`: a gratuitous ARP for IPv4, an
 /// unsolicited NA (Router, Override) from `v6_src` for IPv6.
+/// `AF_PACKET` as `sockaddr_ll::sll_family` holds it.
+#[expect(clippy::cast_possible_truncation, reason = "AF_PACKET is 17")]
+const AF_PACKET: u16 = libc::AF_PACKET as u16;
+
 pub fn announcement(mac: Mac, vip: IpAddr, v6_src: Option<Ipv6Addr>) -> Vec<u8> {
     match vip {
         IpAddr::V4(a) => {
@@ -121,7 +125,7 @@ impl FrameSender {
     pub fn send(&self, frame: &[u8]) -> io::Result<()> {
         // SAFETY: sockaddr_ll is plain data; zeroed is a valid start.
         let mut addr: libc::sockaddr_ll = unsafe { mem::zeroed() };
-        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_family = AF_PACKET;
         addr.sll_ifindex = self.ifindex;
         addr.sll_halen = 6;
         addr.sll_addr[..6].copy_from_slice(&frame[..6]);
@@ -132,7 +136,7 @@ impl FrameSender {
                 frame.len(),
                 0,
                 (&raw const addr).cast(),
-                mem::size_of::<libc::sockaddr_ll>() as u32,
+                super::sys::socklen::<libc::sockaddr_ll>(),
             )
         };
         check(libc::c_int::try_from(rc).unwrap_or(-1)).map(drop)

@@ -26,6 +26,16 @@ pub fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
 }
 
 /// `setsockopt` with a plain value.
+/// `size_of::<T>()` as a socket address / option length: the kernel's
+/// structs are a few dozen bytes.
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "socket structs are far below 4 GiB"
+)]
+pub const fn socklen<T>() -> libc::socklen_t {
+    mem::size_of::<T>() as libc::socklen_t
+}
+
 pub fn setsockopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
     // SAFETY: `value` points to a live T of the given size.
     check(unsafe {
@@ -33,8 +43,8 @@ pub fn setsockopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, val
             fd,
             level,
             name,
-            (value as *const T).cast(),
-            mem::size_of::<T>() as libc::socklen_t,
+            std::ptr::from_ref::<T>(value).cast(),
+            socklen::<T>(),
         )
     })
     .map(drop)
@@ -47,12 +57,16 @@ pub fn monotonic_us() -> u64 {
         tv_nsec: 0,
     };
     // SAFETY: a valid timespec out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000
 }
 
 /// The driver behind an interface (`veth`, `bridge`, `mlx5_core`, ...), as
 /// `ethtool -i` reports it; `None` when the driver does not say.
+#[expect(
+    clippy::cast_possible_wrap,
+    reason = "an interface name's bytes, as C's char sees them"
+)]
 pub fn driver(name: &str) -> Option<String> {
     // struct ethtool_drvinfo (linux/ethtool.h): cmd, then driver[32] and more.
     #[repr(C)]
@@ -154,7 +168,7 @@ impl Deadline {
             libc::timerfd_settime(
                 self.owned.as_raw_fd(),
                 libc::TFD_TIMER_ABSTIME,
-                &spec,
+                &raw const spec,
                 std::ptr::null_mut(),
             )
         };

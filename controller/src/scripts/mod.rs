@@ -260,7 +260,7 @@ async fn run_once(name: &str, argv: &[String], run_as: Option<&RunAs>, timeout: 
 pub fn spawn_health_checks(
     scripts: &[VrrpScript],
     default_user: Option<&RunAs>,
-    tx: mpsc::UnboundedSender<ScriptEvent>,
+    tx: &mpsc::UnboundedSender<ScriptEvent>,
 ) -> Vec<JoinHandle<()>> {
     scripts
         .iter()
@@ -333,7 +333,7 @@ pub fn notify(script: &NotifyScript, extra: &[String], default_user: Option<&Run
             NOTIFY_RUNNING.fetch_add(1, Ordering::Relaxed);
             tokio::spawn(async move {
                 // Reap it; notify scripts get a minute before they are killed.
-                if tokio::time::timeout(Duration::from_secs(60), child.wait())
+                if tokio::time::timeout(Duration::from_mins(1), child.wait())
                     .await
                     .is_err()
                 {

@@ -111,7 +111,7 @@ pub struct Accepted {
 }
 
 /// Compares two 8-byte passwords in time independent of where they differ.
-fn same_password(a: &[u8; 8], b: &[u8; 8]) -> bool {
+fn same_password(a: [u8; 8], b: [u8; 8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -214,7 +214,7 @@ pub fn validate_vrrp<'a>(
                     want: want.type_value(),
                 });
             }
-            (Auth::Simple(got), Auth::Simple(want)) if !same_password(&got, &want) => {
+            (Auth::Simple(got), Auth::Simple(want)) if !same_password(got, want) => {
                 return Err(DecodeError::AuthPassword { vrid });
             }
             _ => {}

@@ -112,7 +112,7 @@ fn flood(iface: &str, frame: &[u8], count: usize) -> io::Result<usize> {
         })
         .collect();
     let mut sent = 0;
-    let limit = Instant::now() + Duration::from_secs(60);
+    let limit = Instant::now() + Duration::from_mins(1);
     while sent < count && Instant::now() < limit {
         let n = u32::try_from((count - sent).min(BATCH)).unwrap_or(1);
         // SAFETY: n initialised headers whose buffers live through the call.

@@ -26,7 +26,7 @@ fn setsockopt<T>(fd: i32, level: i32, name: i32, value: &T) -> io::Result<()> {
             fd,
             level,
             name,
-            (value as *const T).cast(),
+            std::ptr::from_ref::<T>(value).cast(),
             u32::try_from(mem::size_of::<T>()).unwrap_or(0),
         )
     };

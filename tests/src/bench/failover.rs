@@ -174,7 +174,7 @@ impl Prober {
             sock.set_read_timeout(Some(Duration::from_millis(20))).ok();
             let _ = tx.send(sock.try_clone().expect("clone probe socket"));
             let mut sent = Vec::new();
-            let limit = Instant::now() + Duration::from_secs(120);
+            let limit = Instant::now() + Duration::from_mins(2);
             let mut next = Instant::now();
             while !flag.load(Ordering::Relaxed) && Instant::now() < limit {
                 let seq = sent.len() as u64;

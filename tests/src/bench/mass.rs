@@ -261,7 +261,7 @@ pub fn run(_opts: &Options, report: &mut Report) {
             Err(e) => raw.push(report.failed("mass", which, &e)),
         }
     }
-    rows[0].note = "target <= 100 ms".to_owned();
+    "target <= 100 ms".clone_into(&mut rows[0].note);
     report.rows.extend(rows);
     report.raw.insert("mass".to_owned(), Value::Array(raw));
 }

@@ -41,6 +41,7 @@ impl Row {
         }
     }
 
+    #[must_use]
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.note = note.into();
         self
@@ -163,7 +164,7 @@ impl Report {
         s
     }
 
-    pub fn to_json(&self, machine: Value, args: &[String]) -> Value {
+    pub fn to_json(&self, machine: &Value, args: &[String]) -> Value {
         json!({
             "machine": machine,
             "command": format!("cargo xtask bench {}", args.join(" ")).trim_end().to_owned(),
@@ -173,7 +174,7 @@ impl Report {
         })
     }
 
-    pub fn write(&self, path: &Path, machine: Value, args: &[String]) -> std::io::Result<()> {
+    pub fn write(&self, path: &Path, machine: &Value, args: &[String]) -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir)?;
         }
@@ -215,7 +216,7 @@ pub fn machine(xvrrpd: &Path) -> Value {
         })
         .unwrap_or(0);
     json!({
-        "nproc": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "nproc": std::thread::available_parallelism().map_or(0, std::num::NonZero::get),
         "model_name": model,
         "mem_gib": (mem_kib as f64 / 1024.0 / 1024.0 * 10.0).round() / 10.0,
         "kernel": first_line(&["uname", "-r"]),

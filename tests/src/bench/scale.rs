@@ -173,7 +173,13 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
     let mut per_sec: Vec<(f64, f64)> = Vec::new();
     let (mut mprev, mut bprev, mut tprev) = (m0, b0, start);
     while start.elapsed() < timing.window {
-        if !pause((timing.window - start.elapsed()).min(Duration::from_secs(1))) {
+        if !pause(
+            timing
+                .window
+                .checked_sub(start.elapsed())
+                .unwrap()
+                .min(Duration::from_secs(1)),
+        ) {
             return Err("interrupted".to_owned());
         }
         let (m, b, t) = (usage::read(mp), usage::read(bp), Instant::now());

@@ -149,7 +149,7 @@ fn main() -> ExitCode {
             .unwrap_or_default()
             .trim()
     );
-    match report.write(&out, machine, &args) {
+    match report.write(&out, &machine, &args) {
         Ok(()) => {
             let _ = std::fs::write(out.with_extension("md"), &table);
             progress(&format!("results written to {}", out.display()));

@@ -57,8 +57,8 @@ fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress>
                 i += 1;
                 continue;
             }
-            other => match UNSUPPORTED_OPTIONS.iter().find(|(name, _)| *name == other) {
-                Some(&(_, takes)) => {
+            other => {
+                if let Some(&(_, takes)) = UNSUPPORTED_OPTIONS.iter().find(|(name, _)| *name == other) {
                     ctx.sink.warning_at(
                         &option.at,
                         format!(
@@ -69,18 +69,16 @@ fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress>
                     i += 1 + usize::from(takes);
                     continue;
                 }
-                None => {
-                    ctx.sink.warning_at(
-                        &option.at,
-                        format!(
-                            "{block} {}: unknown option '{other}' (expected brd, dev, scope, label, -nodad or preferred_lft); ignored",
-                            first.text
-                        ),
-                    );
-                    i += 1;
-                    continue;
-                }
-            },
+                ctx.sink.warning_at(
+                    &option.at,
+                    format!(
+                        "{block} {}: unknown option '{other}' (expected brd, dev, scope, label, -nodad or preferred_lft); ignored",
+                        first.text
+                    ),
+                );
+                i += 1;
+                continue;
+            }
         };
         let Some(value) = value.filter(|_| takes_value) else {
             ctx.sink.error_at(
@@ -104,19 +102,20 @@ fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress>
             "preferred_lft" => {
                 vip.preferred_lft = match value.text.as_str() {
                     "forever" => Some(u32::MAX),
-                    n => match n.parse::<u32>() {
-                        Ok(n) => Some(n),
-                        Err(_) => {
+                    n => {
+                        if let Ok(n) = n.parse::<u32>() {
+                            Some(n)
+                        } else {
                             ctx.sink.error_at(
-                                &value.at,
-                                format!(
-                                    "{block} {}: preferred_lft '{n}' is neither a number of seconds nor 'forever'",
-                                    first.text
-                                ),
-                            );
+                            &value.at,
+                            format!(
+                                "{block} {}: preferred_lft '{n}' is neither a number of seconds nor 'forever'",
+                                first.text
+                            ),
+                        );
                             return None;
                         }
-                    },
+                    }
                 }
             }
             "label" => {
@@ -251,18 +250,17 @@ fn broadcast(
         };
         return Some(Ipv4Addr::from(computed));
     }
-    match brd.text.parse::<Ipv4Addr>() {
-        Ok(b) => Some(b),
-        Err(_) => {
-            ctx.sink.error_at(
-                &brd.at,
-                format!(
-                    "{block} {}: brd '{}': expected an IPv4 address, + or -",
-                    first.text, brd.text
-                ),
-            );
-            None
-        }
+    if let Ok(b) = brd.text.parse::<Ipv4Addr>() {
+        Some(b)
+    } else {
+        ctx.sink.error_at(
+            &brd.at,
+            format!(
+                "{block} {}: brd '{}': expected an IPv4 address, + or -",
+                first.text, brd.text
+            ),
+        );
+        None
     }
 }
 

@@ -1,7 +1,7 @@
 //! Tracked scripts and interfaces, through the pure policy in
 //! `vrrp::track`, become effective priorities and faults.
 
-use super::*;
+use super::{Engine, Event, HashMap, LinkState, ScriptEvent, iface, info, monotonic_us, track};
 
 impl Engine {
     /// Recomputes health (scripts, interfaces) into priority and fault. A
@@ -62,7 +62,7 @@ impl Engine {
         self.flush();
     }
 
-    pub fn on_script(&mut self, ev: ScriptEvent) {
+    pub fn on_script(&mut self, ev: &ScriptEvent) {
         for slot in self.instances.values_mut() {
             if slot.cfg.track_scripts.iter().any(|t| t.name == ev.name) {
                 slot.script_ok.insert(ev.name.clone(), ev.ok);

@@ -1,7 +1,10 @@
 //! What comes in: timer expiries, the XDP program's change events and
 //! advert map, and (socket mode) adverts read and validated here.
 
-use super::*;
+use super::{
+    Advert, Engine, Event, InstanceKey, IpAddr, Micros, Mode, RX_BUDGET, State, Timer, debug, monotonic_us,
+    stats, timer_reason, validate_ip, validate_vrrp, warn,
+};
 
 impl Engine {
     /// Fires every due timer. In XDP mode an expiring Master_Down_Timer first

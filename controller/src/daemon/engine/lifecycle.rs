@@ -151,8 +151,8 @@ impl Engine {
         // `plan.start` and wait again if their interface is still missing.
         self.instances.waiting.clear();
         self.set_global(new.global.clone());
-        self.config.scripts = new.scripts.clone();
-        self.config.sync_groups = new.sync_groups.clone();
+        self.config.scripts.clone_from(&new.scripts);
+        self.config.sync_groups.clone_from(&new.sync_groups);
         let mut started = Vec::new();
         for cfg in &plan.start {
             info!(instance = %cfg.name, "reload: starting");

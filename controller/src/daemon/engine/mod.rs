@@ -155,16 +155,19 @@ struct LinkState {
 
 impl Engine {
     /// Builds every instance, opens the sockets, fills the XDP maps.
-    pub fn new(config: Config, mode: Mode, datapath: Option<Datapath>, side: Side) -> Result<Self> {
+    pub fn new(mut config: Config, mode: Mode, datapath: Option<Datapath>, side: Side) -> Result<Self> {
         let events_lost_seen = datapath
             .as_ref()
             .and_then(|dp| dp.counters().ok())
             .map_or(0, |c| c[stats::EVENTS_LOST as usize]);
+        // The instances live in the registry; `config` keeps the rest.
+        let instances = std::mem::take(&mut config.instances);
+        let announcer = Announcer::new(
+            u64::from(config.global.garp_interval_ms) * 1000,
+            u64::from(config.global.gna_interval_ms) * 1000,
+        );
         let mut engine = Self {
-            config: Config {
-                instances: Vec::new(),
-                ..config.clone()
-            },
+            config,
             mode,
             instances: Instances::default(),
             timers: Timers::default(),
@@ -177,10 +180,7 @@ impl Engine {
             datapath,
             pending: HashMap::new(),
             pending_frames: Vec::new(),
-            announcer: Announcer::new(
-                u64::from(config.global.garp_interval_ms) * 1000,
-                u64::from(config.global.gna_interval_ms) * 1000,
-            ),
+            announcer,
             counters: [0; stats::COUNT as usize],
             adverts_tx: 0,
             adverts_tx_errors: 0,
@@ -194,7 +194,7 @@ impl Engine {
             patient_until: None,
             host: None,
         };
-        for cfg in &config.instances {
+        for cfg in &instances {
             engine.add_or_wait(cfg)?;
         }
         engine.host = None;
@@ -307,13 +307,13 @@ impl Engine {
                     peer_priority = ?peer_priority,
                     "state change"
                 );
-                if to != State::Master {
-                    slot.other_master = None;
-                } else {
+                if to == State::Master {
                     // Only adverts heard from now on can unseat this master:
                     // the map may still hold the record of a master that
                     // died long ago (a takeover, a crash-only restart).
                     slot.xdp_seen_ns = slot.xdp_seen_ns.max(monotonic_us() * 1000);
+                } else {
+                    slot.other_master = None;
                 }
                 if let Some(group) = &slot.cfg.sync_group {
                     group_moves.push((group.clone(), to));

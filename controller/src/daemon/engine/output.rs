@@ -2,7 +2,10 @@
 //! and unsolicited NAs (paced by the announcer), the XDP responder's map
 //! entries, and VIP jobs for the side thread.
 
-use super::*;
+use super::{
+    Advert, ChecksumScope, Engine, IpAddr, Job, Rc, Slot, VipsDone, advert_frame, announcement, monotonic_us,
+    warn,
+};
 
 impl Engine {
     pub(super) fn advert_bytes(slot: &Slot, priority: u8, dst: IpAddr) -> Vec<u8> {

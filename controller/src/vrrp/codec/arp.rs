@@ -74,6 +74,7 @@ impl ArpPacket {
     }
 
     /// The reply to this request saying `self.tpa` is at `mac`.
+    #[must_use]
     pub fn reply(&self, mac: Mac) -> Self {
         Self {
             op: Self::OP_REPLY,
