@@ -153,9 +153,9 @@ mod tests {
                     1764490001.250000 02:00:00:00:00:01 > 01:00:5e:00:00:12, ethertype ipv4 (0x0800), \
                     length 54: 192.0.2.1 > 224.0.0.18: vrrpv3, advertisement, vrid 51, prio 90, \
                     intvl 100cs, length 12\n\
-                    1_764_490_001.500000 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
+                    1764490001.500000 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
                     length 42: request who-has 192.0.2.100 tell 192.0.2.100, length 28\n\
-                    1_764_490_001.600000 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
+                    1764490001.600000 02:00:00:00:00:01 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
                     length 58: request who-has 192.0.2.100 (ff:ff:ff:ff:ff:ff) tell 192.0.2.100, length 44\n\
                     1764490001.700000 02:00:00:00:00:02 > ff:ff:ff:ff:ff:ff, ethertype arp (0x0806), \
                     length 42: request who-has 192.0.2.100 tell 192.0.2.1, length 28\n";
