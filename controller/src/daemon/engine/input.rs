@@ -150,8 +150,7 @@ impl Engine {
         self.flush();
     }
 
-    /// Reads and validates everything waiting on receiver `r` (socket mode).
-    /// Reads at most [`RX_BUDGET`] frames from receive socket `r`; true when
+    /// Socket mode: reads and validates at most [`RX_BUDGET`] frames from receive socket `r`; true when
     /// it was drained. A flood on one socket must not starve the timers or
     /// the other sockets: the loop comes back for the rest after them.
     pub fn on_socket_rx(&mut self, r: usize) -> bool {

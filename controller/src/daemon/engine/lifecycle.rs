@@ -64,7 +64,8 @@ impl Engine {
         }
     }
 
-    /// Adds an instance (at start or on reload); it is started by `start`.
+    /// Builds an instance and registers it (at start, on reload, when its
+    /// interface appears); the caller starts it with `Event::Startup`.
     pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
         let v6 = cfg.family == crate::config::model::Family::Ipv6;
         let host = self.host.take().unwrap_or_else(read_host);

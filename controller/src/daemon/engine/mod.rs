@@ -73,7 +73,6 @@ struct Deferred {
 /// Frames read from one receive socket per turn of the loop (socket mode).
 pub const RX_BUDGET: usize = 64;
 
-/// A queued advert: destination and message.
 /// An advert to send: destination and encoded message, shared with the
 /// instance's cache (most adverts repeat the previous one byte for byte).
 type Outgoing = (IpAddr, Rc<[u8]>);
@@ -251,7 +250,6 @@ impl Engine {
         self.flush();
     }
 
-    /// What a successor needs to adopt this run (see `persist`).
     /// Moves whenever what `saved` records may have changed (a transition, an
     /// address added or removed, an instance added or removed): the event
     /// loop rebuilds the record only then.
@@ -263,6 +261,7 @@ impl Engine {
         )
     }
 
+    /// What a successor needs to adopt this run (see `persist`).
     pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
         let vips = super::side::saved_vips(self.installed.iter());
         Saved {
