@@ -22,7 +22,6 @@ use std::{
 use anyhow::{Context as _, bail};
 
 const PACKAGE: &str = "xvrrp-ebpf";
-const TARGET: &str = "bpfel-unknown-none";
 
 fn main() -> anyhow::Result<()> {
     let manifest_dir = env::var("CARGO_MANIFEST_DIR").context("CARGO_MANIFEST_DIR not set")?;
@@ -33,10 +32,16 @@ fn main() -> anyhow::Result<()> {
     // The program's behaviour also depends on the shared constants.
     println!("cargo:rerun-if-changed={}", root.join("common").display());
     println!("cargo:rerun-if-changed={}", ebpf_dir.display());
+    // A new aya-ebpf pin or toolchain file changes the object too.
+    println!("cargo:rerun-if-changed={}", root.join("Cargo.lock").display());
     println!("cargo:rerun-if-env-changed=PATH");
     println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
     if env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+        // An empty object: the binary builds (type-checking tools), and
+        // loading the data path fails with the loader's error.
         println!("cargo:warning=AYA_BUILD_SKIP set: the XDP program is not built");
+        fs::write(out_dir.join("xvrrp"), b"").context("writing the empty XDP object")?;
         return Ok(());
     }
     if !on_path("bpf-linker") {
@@ -46,7 +51,6 @@ fn main() -> anyhow::Result<()> {
              toolchain's LLVM), then build again."
         );
     }
-    let out_dir = PathBuf::from(env::var_os("OUT_DIR").context("OUT_DIR not set")?);
     // OUT_DIR is target/<profile>/build/<pkg>-<hash>/out.
     let log_path = out_dir
         .ancestors()
@@ -62,9 +66,15 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn build(ebpf_dir: &Path, out_dir: &Path, log_path: &Path) -> anyhow::Result<()> {
+    // The BPF target of the host's byte order (as aya-build chose it).
+    let target = if env::var("CARGO_CFG_TARGET_ENDIAN").is_ok_and(|e| e == "big") {
+        "bpfeb-unknown-none"
+    } else {
+        "bpfel-unknown-none"
+    };
     let mut cmd = Command::new("rustup");
     cmd.args(["run", "nightly", "cargo", "build", "--package", PACKAGE])
-        .args(["--bins", "--message-format=json", "--release", "--target", TARGET])
+        .args(["--bins", "--message-format=json", "--release", "--target", target])
         .args(["-Z", "build-std=core"])
         .arg("--target-dir")
         .arg(out_dir.join("ebpf-target"))

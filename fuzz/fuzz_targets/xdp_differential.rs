@@ -12,9 +12,9 @@ use std::{
 
 use aya::programs::{TestRun as _, TestRunOptions};
 use libfuzzer_sys::fuzz_target;
-use xvrrp_common::stats;
+use xvrrp_common::{maps::InstanceKey, stats};
 use xvrrpd::{
-    datapath::{Datapath, addr_bytes, instance_key},
+    datapath::{Datapath, addr_bytes},
     vrrp::{
         codec::{Auth, DecodeError},
         validate::{RxInstance, RxPeer, validate_frame},
@@ -54,7 +54,7 @@ fn verdicts(dp: &mut Datapath, data: &[u8], tc: bool) -> Option<Vec<u32>> {
         dp.program().unwrap().test_run(opts).expect("BPF_PROG_TEST_RUN");
     }
     let after = dp.counters().unwrap();
-    Some(stats::VERDICTS.iter().copied().filter(|&s| after[s as usize] != before[s as usize]).collect())
+    Some(stats::verdicts().filter(|&s| after[s as usize] != before[s as usize]).collect())
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -67,7 +67,7 @@ fuzz_target!(|data: &[u8]| {
         let load = || {
             let mut dp = Datapath::load().expect("load the XDP program (needs root)");
             for (vrid, v6, rx) in &insts {
-                dp.set_instance(instance_key(IFINDEX, *v6, *vrid), rx).unwrap();
+                dp.set_instance(InstanceKey::new(IFINDEX, *v6, *vrid), rx).unwrap();
             }
             dp
         };
@@ -94,7 +94,7 @@ fuzz_target!(|data: &[u8]| {
         }
         assert_eq!(moved, verdict.into_iter().collect::<Vec<_>>(), "{name}: kernel and userspace disagree");
         if let Ok(acc) = &user {
-            let key = instance_key(IFINDEX, v6, acc.advert.vrid);
+            let key = InstanceKey::new(IFINDEX, v6, acc.advert.vrid);
             let st = dp.advert_state(key).unwrap().expect("the kernel recorded the advert it accepted");
             assert_eq!(st.master, addr_bytes(acc.src), "{name}: recorded master");
             assert_eq!(st.priority, acc.advert.priority, "{name}: recorded priority");

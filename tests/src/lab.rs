@@ -123,7 +123,12 @@ impl Lab {
 
 /// A running capture (`Lab::capture`); killed if dropped unread (a test
 /// that failed meanwhile).
-pub struct Capture(Option<std::process::Child>);
+pub struct Capture {
+    child: Option<std::process::Child>,
+    /// Reads tcpdump's output as it comes: a pipe nobody reads fills after
+    /// 64 KiB and stops tcpdump (a busy capture then loses its tail).
+    reader: Option<std::thread::JoinHandle<Vec<u8>>>,
+}
 
 impl Capture {
     /// Starts `tcpdump -tt -e -n` on `iface` in namespace `ns` for `secs`;
@@ -136,21 +141,31 @@ impl Capture {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("tcpdump (apt package tcpdump)");
+        let mut stdout = child.stdout.take().expect("tcpdump's stdout is piped");
+        let reader = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut stdout, &mut out);
+            out
+        });
         wait_listening(&mut child);
-        Self(Some(child))
+        Self {
+            child: Some(child),
+            reader: Some(reader),
+        }
     }
 
     /// Waits for the capture to end; its output, lower-cased.
     pub fn text(mut self) -> String {
-        let child = self.0.take().expect("a capture is read once");
-        let out = child.wait_with_output().expect("tcpdump output");
-        String::from_utf8_lossy(&out.stdout).to_lowercase()
+        let mut child = self.child.take().expect("a capture is read once");
+        let _ = child.wait();
+        let out = self.reader.take().and_then(|r| r.join().ok()).unwrap_or_default();
+        String::from_utf8_lossy(&out).to_lowercase()
     }
 }
 
 impl Drop for Capture {
     fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
+        if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }

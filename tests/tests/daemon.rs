@@ -1105,7 +1105,7 @@ fn state_json_that_cannot_be_written_is_retried_off_the_protocol_path() {
     let dir = Scratch::new("statejson");
     let run = dir.0.join("ra");
     // The atomic write goes through state.json.tmp: a directory there makes
-    // every write fail (root ignores permissions; a full disk is not needed).
+    // every write fail (as a full or read-only run directory would).
     fs::create_dir_all(run.join("state.json.tmp")).unwrap();
     let a = Daemon::start(lab.get("a"), &dir.write("a.conf", &conf(150, "")), &run, "xdp");
     wait_for(Duration::from_secs(8), || {

@@ -379,6 +379,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     }
     engine.start_all(resume);
     let mut last_saved = Saved::default();
+    let mut side_lost = false;
     let mut saved_generation = None;
     engine.on_health_change();
     // RLIMIT_RTTIME's soft limit raises SIGXCPU (by default fatal): logged instead.
@@ -473,7 +474,15 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
             _ = term.recv() => { info!("SIGTERM: stopping"); break; }
             _ = int.recv() => { info!("SIGINT: stopping"); break; }
             () = xdp_ready => engine.on_xdp_events(),
-            Some(done) = vips_rx.recv() => engine.on_vips_done(done),
+            done = vips_rx.recv() => {
+                let Some(done) = done else {
+                    // It never should; without it no VIP moves and no script runs.
+                    error!("the side thread stopped (VIPs, scripts, state.json): stopping the daemon");
+                    side_lost = true;
+                    break;
+                };
+                engine.on_vips_done(done);
+            }
             Some(ev) = script_rx.recv() => engine.on_script(&ev),
             () = async {
                 match links.as_mut() {
@@ -530,17 +539,34 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     engine.shutdown();
     // The VIP removals and the notify scripts the shutdown queued run to
     // their end (the scripts bounded by the side thread's grace).
-    engine.side.finish(Duration::from_secs(5));
-    // A clean stop takes the data path down with it.
+    let clean = !side_lost && engine.side.finish(Duration::from_secs(5));
+    // A stop takes the data path down with it.
     if let Some(dp) = &mut engine.datapath {
         dp.unpin_links();
     }
     persist::remove_pins(&pin_dir);
-    persist::forget(&opts.run_dir);
+    if clean {
+        persist::forget(&opts.run_dir);
+    } else {
+        // Addresses may be left: a record no configuration matches makes the
+        // next start remove them (and hold a fresh election).
+        let leftovers = Saved {
+            fingerprint: "unclean-stop".to_owned(),
+            pin_dir: pin_dir.clone(),
+            masters: Vec::new(),
+            vips: engine.installed_or_pending(),
+        };
+        if !persist::store(&opts.run_dir, &leftovers) {
+            error!("cannot record the VIPs that may be left; remove them by hand");
+        }
+    }
     drop(receivers);
     drop(events);
     drop(engine);
     let _ = fs::remove_file(&sock_path);
+    if !clean {
+        bail!("stopped without confirming that every VIP was removed (see above)");
+    }
     info!("stopped");
     Ok(())
 }

@@ -15,11 +15,19 @@
 //! protocol thread, so it and the scripts it starts run at normal priority
 //! (keepalived's scripts do too: SCHED_RESET_ON_FORK).
 
-use std::{net::IpAddr, path::PathBuf, time::Duration};
+use std::{
+    net::IpAddr,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::{Context as _, Result};
 use tokio::{sync::mpsc, task::JoinHandle};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::persist::{self, Saved};
 use crate::{
@@ -84,6 +92,9 @@ pub struct VipsDone {
 pub struct Side {
     jobs: mpsc::UnboundedSender<Job>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Set when the daemon stops: no `state.json` is written any more (the
+    /// protocol thread removes or replaces it itself).
+    stopping: Arc<AtomicBool>,
 }
 
 impl Side {
@@ -95,6 +106,8 @@ impl Side {
         vips_tx: mpsc::UnboundedSender<VipsDone>,
     ) -> Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop_flag = stopping.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -102,9 +115,13 @@ impl Side {
         let thread = std::thread::Builder::new()
             .name("xvrrpd-side".to_owned())
             .spawn(move || {
-                // Capabilities are per thread: this one keeps what the
-                // protocol thread keeps (rtnetlink, setuid for scripts).
-                if let Err(e) = super::privileges::drop_unneeded() {
+                // Capabilities are per thread: this one needs rtnetlink,
+                // and setuid/setgid/kill for scripts run as another user.
+                use super::privileges::{CAP_KILL, CAP_NET_ADMIN, CAP_SETGID, CAP_SETUID};
+                let mask = [CAP_KILL, CAP_SETGID, CAP_SETUID, CAP_NET_ADMIN]
+                    .iter()
+                    .fold(0u64, |m, c| m | (1 << c));
+                if let Err(e) = super::privileges::drop_to(mask) {
                     warn!("side thread: could not drop capabilities: {e:#}");
                 }
                 let worker = Worker {
@@ -114,6 +131,7 @@ impl Side {
                     addrs: None,
                     checks: Vec::new(),
                     unsaved: None,
+                    stopping: stop_flag,
                 };
                 rt.block_on(worker.run(rx));
             })
@@ -121,29 +139,42 @@ impl Side {
         Ok(Self {
             jobs,
             thread: Some(thread),
+            stopping,
         })
     }
 
-    /// Queues a job. A side thread that died (it never should) loses it, and
-    /// says so once in the log.
+    /// Queues a job. A side thread that died (it never should; the event
+    /// loop stops the daemon when it notices) loses it.
     pub fn send(&self, job: Job) {
         if self.jobs.send(job).is_err() {
-            warn!("side thread gone: a VIP, script or state.json job was dropped");
+            tracing::debug!("side thread gone: a job was dropped");
         }
     }
 
     /// Runs what is queued, waits for notify scripts (bounded), and stops the
     /// thread; at most `limit` in all, so a hung netlink socket cannot keep
     /// the daemon from exiting.
-    pub fn finish(&mut self, limit: Duration) {
+    /// True when everything queued ran; false when the thread is gone or
+    /// did not finish in time (the caller must not assume the VIPs are gone).
+    pub fn finish(&mut self, limit: Duration) -> bool {
+        self.stopping.store(true, Ordering::Relaxed);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         self.send(Job::Finish(done_tx));
-        if done_rx.recv_timeout(limit).is_ok()
-            && let Some(t) = self.thread.take()
-        {
-            let _ = t.join();
-        } else {
-            warn!("side thread did not finish within {limit:?}");
+        match done_rx.recv_timeout(limit) {
+            Ok(()) => {
+                if let Some(t) = self.thread.take() {
+                    let _ = t.join();
+                }
+                true
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                error!("the side thread did not finish its work within {limit:?}");
+                false
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                error!("the side thread is gone: VIP removals and notify scripts did not run");
+                false
+            }
         }
     }
 }
@@ -157,6 +188,7 @@ struct Worker {
     checks: Vec<JoinHandle<()>>,
     /// A `state.json` not written yet (the last attempt failed).
     unsaved: Option<Saved>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -214,6 +246,10 @@ impl Worker {
 
     /// Writes `state.json`; on failure keeps it for the retry.
     fn store(&mut self, saved: Saved) {
+        if self.stopping.load(Ordering::Relaxed) {
+            self.unsaved = None;
+            return;
+        }
         if persist::store(&self.run_dir, &saved) {
             if self.unsaved.take().is_some() {
                 info!("{}/state.json written", self.run_dir.display());

@@ -100,7 +100,7 @@ pub const GRID_STEPS: u64 = 16;
 /// priority change): onto a grid of `GRID_STEPS` phases per interval (on the
 /// monotonic clock), at one of the grid points in the last half-interval
 /// before `at`, picked by `seed`. Instances that become master together
-/// (1000 elected at once) then advertise in 8 groups spread over the
+/// (1000 elected at once) then advertise in 8 or 9 groups spread over the
 /// interval, each group with one wake-up and one batch, instead of 1000
 /// adverts in one burst whose tail is late every time; and the advert is
 /// never later than `at` (RFC 5798 6.4.1 sets Adver_Timer to the interval:

@@ -104,7 +104,7 @@ pub struct Engine {
     installed_changes: u64,
     /// Instances whose VIPs are being installed: the ticket of that job.
     /// Their gratuitous ARPs wait for it (the announcer holds them).
-    installing: HashMap<usize, u64>,
+    installing: HashMap<usize, Installing>,
     last_ticket: u64,
     pub datapath: Option<Datapath>,
     pending: HashMap<SenderKey, Vec<Outgoing>>,
@@ -141,6 +141,14 @@ pub struct Engine {
     /// (start-up, a reload): reading it per instance made starting N
     /// instances cost O(N x addresses). Dropped at the end of each batch.
     host: Option<HostInfo>,
+}
+
+/// An instance whose VIPs the side thread is installing.
+struct Installing {
+    /// The `AddVips` job's ticket (a later one replaces it).
+    ticket: u64,
+    /// The state machine asked for the XDP responder meanwhile.
+    responder: bool,
 }
 
 /// An interface as the last poll saw it.
@@ -382,7 +390,15 @@ impl Engine {
                     }
                 }
                 Action::SendGratuitous { count } => self.send_gratuitous(idx, count),
-                Action::ArpResponder(on) => self.arp_responder(idx, on),
+                Action::ArpResponder(on) => match self.installing.get_mut(&idx) {
+                    // Turned on when the VIPs are in (`on_vips_done`).
+                    Some(waiting) if on => waiting.responder = true,
+                    Some(waiting) => {
+                        waiting.responder = false;
+                        self.arp_responder(idx, false);
+                    }
+                    None => self.arp_responder(idx, on),
+                },
                 Action::Arm { timer, at_us } => {
                     let slot = &self.instances[idx];
                     let at = match timer {

@@ -3,8 +3,8 @@
 //! entries, and VIP jobs for the side thread.
 
 use super::{
-    Advert, ChecksumScope, Engine, IpAddr, Job, Rc, Slot, VipsDone, advert_frame, announcement, monotonic_us,
-    warn,
+    Advert, ChecksumScope, Engine, Installing, IpAddr, Job, Rc, Slot, VipsDone, advert_frame, announcement,
+    monotonic_us, warn,
 };
 
 impl Engine {
@@ -169,11 +169,18 @@ impl Engine {
     }
 
     /// Asks the side thread to install instance `idx`'s VIPs; its
-    /// announcements wait until they are in.
+    /// announcements and its XDP ARP/NDP answers wait until they are in (an
+    /// answer for an address the kernel does not have draws traffic it drops).
     pub(super) fn add_vips(&mut self, idx: usize) {
         let slot = &self.instances[idx];
         self.last_ticket += 1;
-        self.installing.insert(idx, self.last_ticket);
+        self.installing.insert(
+            idx,
+            Installing {
+                ticket: self.last_ticket,
+                responder: false,
+            },
+        );
         self.announcer.hold(idx);
         self.side.send(Job::AddVips {
             idx,
@@ -196,6 +203,19 @@ impl Engine {
         });
     }
 
+    /// Every address this daemon installed or is installing (for the record
+    /// an unclean stop leaves: the next start removes them).
+    pub fn installed_or_pending(&self) -> Vec<(u32, IpAddr, u8)> {
+        let pending = self.installing.keys().filter_map(|&i| self.instances.get(i));
+        let mut all: Vec<_> = crate::daemon::side::saved_vips(self.installed.iter());
+        for slot in pending {
+            all.extend(slot.all_vips().map(|(ifindex, v)| (*ifindex, v.addr, v.prefix)));
+        }
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// The side thread changed addresses: record them, and let the
     /// announcements of an instance whose VIPs are now in go.
     pub fn on_vips_done(&mut self, done: VipsDone) {
@@ -206,8 +226,15 @@ impl Engine {
             self.installed.remove(&i);
         }
         self.installed.extend(done.added);
-        if done.ticket != 0 && self.installing.get(&done.idx) == Some(&done.ticket) {
+        if done.ticket != 0
+            && let Some(waiting) = self.installing.get(&done.idx)
+            && waiting.ticket == done.ticket
+        {
+            let responder = waiting.responder;
             self.installing.remove(&done.idx);
+            if responder {
+                self.arp_responder(done.idx, true);
+            }
             self.announcer.release(done.idx);
             self.flush();
         }
