@@ -8,7 +8,7 @@
 //! lateness under a CPU hog), `arp` (ARP replies per second for a VIP: XDP
 //! responder against the kernel), `kernel` (ns per packet of the XDP program,
 //! BPF_PROG_TEST_RUN). `--quick` runs short versions and leaves out `mass`
-//! and `timing` unless `--only` names them.
+//! unless `--only` names it.
 //! The binary is `tests/src/bin/bench.rs`.
 
 pub mod arp;
