@@ -6,6 +6,7 @@
 
 pub mod announce;
 pub mod engine;
+pub mod event_loop;
 pub mod instances;
 pub mod persist;
 pub mod privileges;
@@ -13,6 +14,7 @@ pub mod runtime;
 pub mod sched;
 pub mod serve;
 pub mod side;
+pub mod startup;
 pub mod status;
 pub mod timers;
 

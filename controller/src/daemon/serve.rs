@@ -100,10 +100,38 @@ where
     }
 }
 
+/// Binds the control socket (`sock_path`, root only) and the metrics
+/// listener, and starts the thread that serves them; the loop answers the
+/// snapshot requests that come back on the returned channel.
+pub fn listen(
+    sock_path: &std::path::Path,
+    metrics: Option<std::net::SocketAddr>,
+) -> anyhow::Result<tokio::sync::mpsc::Receiver<SnapshotRequest>> {
+    use anyhow::Context as _;
+    let _ = std::fs::remove_file(sock_path);
+    let control = std::os::unix::net::UnixListener::bind(sock_path)
+        .with_context(|| format!("control socket {}", sock_path.display()))?;
+    control.set_nonblocking(true)?;
+    // Root only: status cannot change anything, but it shows the configuration.
+    std::fs::set_permissions(sock_path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let metrics = match metrics {
+        Some(addr) => {
+            let l =
+                std::net::TcpListener::bind(addr).with_context(|| format!("metrics listener on {addr}"))?;
+            l.set_nonblocking(true)?;
+            Some(l)
+        }
+        None => None,
+    };
+    let (snap_tx, snap_rx) = tokio::sync::mpsc::channel::<SnapshotRequest>(64);
+    start(control, metrics, snap_tx).context("starting the status and metrics thread")?;
+    Ok(snap_rx)
+}
+
 /// Starts the server thread: the control socket and, if given, the metrics
 /// listener (both already bound, non-blocking). Called before the protocol
 /// thread takes its scheduling settings, so this one keeps ordinary ones.
-pub fn start(
+fn start(
     control: std::os::unix::net::UnixListener,
     metrics: Option<std::net::TcpListener>,
     tx: mpsc::Sender<SnapshotRequest>,

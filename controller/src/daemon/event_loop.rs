@@ -1,0 +1,278 @@
+//! The protocol thread's event loop: timers first, then signals, the XDP
+//! ring buffer, VIP and health-check reports from the side thread, link
+//! changes, snapshot requests, and received frames last (a flood is served
+//! between everything else, never instead of it). SIGHUP reloads here.
+
+use std::{
+    os::fd::RawFd,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result};
+use futures::{FutureExt as _, future::select_all};
+use tokio::{
+    io::unix::AsyncFd,
+    signal::unix::{Signal, SignalKind, signal},
+    sync::mpsc,
+};
+use tracing::{error, info, warn};
+
+use super::{
+    engine::{Engine, Mode},
+    persist::Saved,
+    serve,
+    side::{Job, VipsDone},
+    startup::load_config,
+};
+use crate::{
+    net::sys::monotonic_us,
+    scripts::{self, ScriptEvent},
+};
+
+/// The signals the loop answers. Registered before the scheduling keywords
+/// apply (RLIMIT_RTTIME's soft limit raises SIGXCPU, by default fatal).
+pub struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+    xcpu: Signal,
+}
+
+impl Signals {
+    pub fn new() -> Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+            xcpu: signal(SignalKind::from_raw(libc::SIGXCPU))?,
+        })
+    }
+}
+
+/// What the loop reads besides the engine.
+pub struct Inputs {
+    pub config_path: PathBuf,
+    pub fingerprint: String,
+    pub pin_dir: PathBuf,
+    pub script_rx: mpsc::UnboundedReceiver<ScriptEvent>,
+    pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
+    pub snap_rx: mpsc::Receiver<serve::SnapshotRequest>,
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// SIGTERM or SIGINT.
+    Signal,
+    /// The side thread is gone (it never should be).
+    SideLost,
+}
+
+/// Runs until SIGTERM/SIGINT (or the side thread's loss).
+pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> Result<Ended> {
+    let Inputs {
+        config_path,
+        fingerprint,
+        pin_dir,
+        mut script_rx,
+        mut vips_rx,
+        mut snap_rx,
+    } = inputs;
+    let mode = engine.mode;
+    let mut snapshots = serve::SnapshotCache::default();
+    let deadline = crate::net::sys::Deadline::new().context("timerfd for the protocol timers")?;
+    // SAFETY (both registrations): the fds belong to the engine's ring buffer and
+    // sockets, which live in `engine` until after this loop and these AsyncFds end.
+    let events: Option<AsyncFd<RawFd>> = match &engine.datapath {
+        Some(dp) => Some(unsafe { AsyncFd::register(dp.events_fd()) }.map_err(std::io::Error::from)?),
+        None => None,
+    };
+    let mut receivers: Vec<AsyncFd<RawFd>> = Vec::new();
+    engine.pool.receivers_changed = true;
+    let mut last_saved = Saved::default();
+    let mut saved_generation = None;
+    // Link changes arrive as rtnetlink notifications; the poll is the safety
+    // net (a lost notification, every 5 s) and notices addresses appearing
+    // for instances that wait for one (every second while any waits).
+    let mut links = crate::net::monitor::LinkMonitor::open()
+        .inspect_err(|e| warn!("link notifications unavailable ({e:#}): polling every second"))
+        .ok();
+    let notified = links.is_some();
+    let poll_period = move |engine: &Engine| {
+        Duration::from_secs(if notified && engine.instances.waiting.is_empty() {
+            5
+        } else {
+            1
+        })
+    };
+    let mut last_poll = tokio::time::Instant::now();
+    // Receive sockets whose budget ran out with frames left (socket mode).
+    let mut backlog: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    let ended = loop {
+        if std::mem::take(&mut engine.pool.receivers_changed) && mode == Mode::Socket {
+            // Reload or a re-created interface changed the sockets: watch the new set.
+            receivers.clear();
+            backlog.clear();
+            for r in &engine.pool.receivers {
+                // SAFETY: as above; the engine keeps each socket until the next change.
+                receivers.push(unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from)?);
+            }
+        }
+        if mode == Mode::Xdp && Some(engine.saved_generation()) != saved_generation {
+            // Written on the side thread (which retries a failed write).
+            saved_generation = Some(engine.saved_generation());
+            let now_saved = engine.saved(&fingerprint, &pin_dir);
+            if now_saved != last_saved {
+                engine.side.send(Job::Store(now_saved.clone()));
+                last_saved = now_saved;
+            }
+        }
+        // The next timer, at the kernel's precision (an hour away when none).
+        let next = engine
+            .next_deadline()
+            .unwrap_or_else(|| monotonic_us() + 3_600_000_000);
+        deadline.set(next)?;
+        let any_rx = async {
+            if let Some(idx) = backlog.pop_front() {
+                // Left with frames by the last turn (its budget ran out).
+                idx
+            } else if receivers.is_empty() {
+                std::future::pending::<usize>().await
+            } else {
+                let futs = receivers.iter().map(|r| Box::pin(r.readable()));
+                let (guard, idx, _) = select_all(futs).await;
+                if let Ok(mut g) = guard {
+                    g.clear_ready();
+                }
+                idx
+            }
+        };
+        let xdp_ready = async {
+            match &events {
+                Some(fd) => {
+                    if let Ok(mut g) = fd.readable().await {
+                        g.clear_ready();
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        // Biased: timers first, received frames last, so that a flood of
+        // frames is served between everything else, never instead of it.
+        tokio::select! {
+            biased;
+            r = deadline.wait() => {
+                r?;
+                engine.on_timers();
+            }
+            _ = signals.term.recv() => { info!("SIGTERM: stopping"); break Ended::Signal; }
+            _ = signals.int.recv() => { info!("SIGINT: stopping"); break Ended::Signal; }
+            () = xdp_ready => engine.on_xdp_events(),
+            done = vips_rx.recv() => {
+                let Some(done) = done else {
+                    // It never should; without it no VIP moves and no script runs.
+                    error!("the side thread stopped (VIPs, scripts, state.json): stopping the daemon");
+                    break Ended::SideLost;
+                };
+                engine.on_vips_done(done);
+            }
+            Some(ev) = script_rx.recv() => engine.on_script(&ev),
+            () = async {
+                match links.as_mut() {
+                    Some(l) => l.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => engine.on_link_poll(),
+            () = tokio::time::sleep_until(last_poll + poll_period(engine)) => {
+                engine.on_link_poll();
+                last_poll = tokio::time::Instant::now();
+            }
+            Some(req) = snap_rx.recv() => {
+                let generation = engine.saved_generation();
+                let snap = snapshots.get(!req.fresh, generation, || super::status::snapshot(engine));
+                let _ = req.reply.send(snap);
+            }
+            _ = signals.hup.recv() => {
+                info!("SIGHUP: reloading {}", config_path.display());
+                match reload(engine, &config_path) {
+                    Ok(()) => {
+                        start_scripts(engine);
+                        info!("reload done");
+                    }
+                    Err(e) => error!("{e:#}"),
+                }
+            }
+            _ = signals.xcpu.recv() => warn!(
+                "SIGXCPU: a CPU time limit was reached (vrrp_rlimit_rttime: half of it used without blocking)"
+            ),
+            idx = any_rx => {
+                if !engine.on_socket_rx(idx) && !backlog.contains(&idx) {
+                    backlog.push_back(idx);
+                }
+                // Fair across sockets: the others that are readable now join
+                // the queue (a socket that never drains must not keep them out).
+                for (j, r) in receivers.iter().enumerate() {
+                    if j != idx
+                        && !backlog.contains(&j)
+                        && let Some(Ok(mut g)) = r.readable().now_or_never()
+                    {
+                        g.clear_ready();
+                        backlog.push_back(j);
+                    }
+                }
+                if !backlog.is_empty() {
+                    // Frames left: let the runtime poll the timer, the signals
+                    // and the other tasks before the next batch (the loop would
+                    // otherwise go round without handing it control).
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
+    };
+    drop(receivers);
+    drop(events);
+    Ok(ended)
+}
+
+/// (Re)starts the health checks on the side thread.
+pub fn start_scripts(engine: &Engine) {
+    // Only scripts some instance tracks are run.
+    let tracked: Vec<_> = engine
+        .config
+        .scripts
+        .iter()
+        .filter(|s| {
+            engine
+                .instances
+                .values()
+                .any(|slot| slot.cfg.track_scripts.iter().any(|t| t.name == s.name))
+        })
+        .cloned()
+        .collect();
+    engine.side.send(Job::HealthChecks {
+        scripts: tracked,
+        user: engine.config.global.script_user.clone(),
+    });
+}
+
+/// SIGHUP: apply a new configuration; one with errors is refused whole.
+fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
+    let new = load_config(path).context("reload refused; the running configuration stays")?;
+    scripts::validate(&new).context("reload refused; the running configuration stays")?;
+    let g = &engine.config.global;
+    if (new.global.mcast_group4, new.global.mcast_group6) != (g.mcast_group4, g.mcast_group6) {
+        // Every instance and receive socket would have to move to the new group at
+        // once; half-moved routers would not hear each other.
+        anyhow::bail!(
+            "reload refused; the running configuration stays: vrrp_mcast_group4/6 changed, which needs a restart"
+        );
+    }
+    if new.global.scheduling != g.scheduling {
+        warn!(
+            "reload: the scheduling keywords (vrrp_priority, vrrp_rt_priority, ...) changed; they apply at the next start"
+        );
+    }
+    engine.apply_reload(&new);
+    Ok(())
+}

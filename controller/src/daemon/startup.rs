@@ -1,0 +1,262 @@
+//! Start-up: the configuration, the pid file, bpffs, adopting (or cleaning
+//! up) what a previous run left, the data path, the side thread and the
+//! engine with every instance built.
+
+use std::{
+    fs,
+    io::Write as _,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, Result, bail};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use super::{
+    ModeChoice, RunOptions,
+    engine::{Engine, Mode},
+    persist::{self, Saved},
+    runtime::PID_NAME,
+    side::{Side, VipsDone},
+};
+use crate::{
+    config::{self, diag::Severity, host::HostInfo, model::Config},
+    datapath::{
+        Datapath,
+        attach::{AdvertPath, AttachMode, AttachPolicy, ResponderChoice},
+    },
+    scripts::{self, ScriptEvent},
+};
+
+/// What start-up hands the event loop.
+pub struct Started {
+    pub engine: Engine,
+    /// The configuration and data-path shape `state.json` records.
+    pub fingerprint: String,
+    pub pin_dir: PathBuf,
+    /// What a crashed predecessor left running, to resume (XDP mode).
+    pub resume: Option<Saved>,
+    pub script_rx: mpsc::UnboundedReceiver<ScriptEvent>,
+    pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
+    /// Held until the daemon exits.
+    pub pid: PidFile,
+}
+
+/// Everything before the instances start. `opts.mode` may fall back to
+/// socket mode (no bpffs in `auto`).
+pub async fn start(opts: &mut RunOptions) -> Result<Started> {
+    let config = load_config(&opts.config)?;
+    scripts::validate(&config)?;
+    let pid = PidFile::create(&opts.run_dir)?;
+    // The XDP modes pin their data path in bpffs (crash-only restarts adopt
+    // it). Without a bpffs and without CAP_SYS_ADMIN to mount one (the
+    // shipped unit mounts it in ExecStartPre instead), `auto` keeps VRRP
+    // running in socket mode; `xdp` / `xdp-skb` refuse, saying what to do.
+    if opts.mode != ModeChoice::Socket
+        && let Err(e) = persist::ensure_bpffs(&opts.bpffs)
+    {
+        let fix = format!(
+            "mount it (mount -t bpf bpf {0}), or give the daemon CAP_SYS_ADMIN to mount it, or point --bpffs at a bpffs",
+            opts.bpffs.display()
+        );
+        if opts.mode != ModeChoice::Auto {
+            bail!("no bpffs for the XDP data path: {e:#}; {fix}");
+        }
+        warn!("no bpffs for the XDP data path ({e:#}): running in socket mode; {fix}");
+        opts.mode = ModeChoice::Socket;
+    }
+
+    // Crash-only restart: adopt a data path left by a controller that died with
+    // the same configuration; remove anything else a previous run left.
+    // The data path's shape is part of what is adopted: where adverts are
+    // validated and who answers ARP/NDP.
+    let shape = format!(
+        "{}-{:?}-{:?}",
+        choice_name(opts.mode),
+        opts.adverts,
+        opts.responder
+    );
+    let fingerprint = persist::fingerprint(&config, &shape);
+    let pin_dir = persist::pin_dir(&opts.bpffs, &opts.run_dir);
+    let saved = persist::load(&opts.run_dir);
+    let adopt = saved
+        .as_ref()
+        .filter(|s| s.fingerprint == fingerprint && opts.mode != ModeChoice::Socket)
+        .cloned();
+    if adopt.is_none() && (saved.is_some() || pin_dir.exists()) {
+        let mut addrs = crate::net::addr::Addresses::open()?;
+        persist::clean_leftovers(&saved.clone().unwrap_or_default(), &pin_dir, &mut addrs).await?;
+        persist::forget(&opts.run_dir);
+    }
+    let policy = attach_policy(opts.mode, opts.responder, opts.adverts);
+    let (mode, dp) = choose_mode(opts.mode, policy, &config, &pin_dir)?;
+    if adopt.is_some() && mode == Mode::Xdp {
+        info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
+    }
+    // The side thread first: before the scheduling keywords make this
+    // thread real-time (it and its scripts keep normal priority).
+    let (script_tx, script_rx) = mpsc::unbounded_channel();
+    let (vips_tx, vips_rx) = mpsc::unbounded_channel();
+    let side = Side::start(opts.run_dir.clone(), script_tx, vips_tx)?;
+    let mut engine = Engine::new(config, mode, dp, side)?;
+    if mode == Mode::Xdp
+        && let Some(policy) = policy
+    {
+        engine.xdp_attach = Some((policy, pin_dir.clone()));
+    }
+    let resume = adopt.filter(|_| mode == Mode::Xdp);
+    Ok(Started {
+        engine,
+        fingerprint,
+        pin_dir,
+        resume,
+        script_rx,
+        vips_rx,
+        pid,
+    })
+}
+
+/// Reads the configuration the way `check` does; errors refuse it.
+pub fn load_config(path: &Path) -> Result<Config> {
+    let host = HostInfo::current().context("reading this host's interfaces")?;
+    let loaded = config::load_for_host(path, &host);
+    let base = path.parent().unwrap_or(Path::new("."));
+    for d in &loaded.diagnostics {
+        match d.severity {
+            Severity::Error => error!("{}", d.display_relative_to(base)),
+            Severity::Warning => warn!("{}", d.display_relative_to(base)),
+            Severity::Note => info!("{}", d.display_relative_to(base)),
+        }
+    }
+    match loaded.config {
+        Some(config) if !loaded.has_errors() => Ok(config),
+        _ => bail!(
+            "{}: configuration has errors (see above); `xvrrpd check -f {0}` lists them",
+            path.display()
+        ),
+    }
+}
+
+/// The pid file: refuses to start next to a live daemon, replaces a stale one.
+pub struct PidFile(PathBuf);
+
+impl PidFile {
+    fn create(dir: &Path) -> Result<Self> {
+        fs::create_dir_all(dir).with_context(|| format!("creating run directory {}", dir.display()))?;
+        let path = dir.join(PID_NAME);
+        if let Ok(text) = fs::read_to_string(&path)
+            && let Ok(pid) = text.trim().parse::<i32>()
+            && u32::try_from(pid).ok() != Some(std::process::id())
+            // SAFETY: signal 0 only checks that the process exists.
+            && unsafe { libc::kill(pid, 0) } == 0
+            && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "xvrrpd")
+            // A zombie (killed, not yet reaped by its parent) holds nothing.
+            && !fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
+        {
+            bail!(
+                "another xvrrpd (pid {pid}) runs with run directory {}; use --run-dir",
+                dir.display()
+            );
+        }
+        let mut f = fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
+        writeln!(f, "{}", std::process::id())?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for PidFile {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
+
+/// Loads and attaches the XDP program to every interface the instances use.
+fn attach_xdp(config: &Config, policy: AttachPolicy, pin_dir: &Path) -> Result<Datapath> {
+    let mut dp = Datapath::load_pinned(pin_dir)?;
+    let mut done = Vec::new();
+    for inst in &config.instances {
+        let Some(ifname) = inst.interface.as_deref() else {
+            continue;
+        };
+        // A missing interface is attached when it appears (its instance waits in FAULT).
+        if done.iter().any(|d| d == ifname) || crate::net::sys::ifindex(ifname).is_err() {
+            continue;
+        }
+        dp.attach_pinned(ifname, policy, pin_dir)?;
+        done.push(ifname.to_owned());
+    }
+    Ok(dp)
+}
+
+/// How `--mode` attaches the program (`None`: socket mode).
+fn attach_policy(
+    choice: ModeChoice,
+    responder: ResponderChoice,
+    adverts: AdvertPath,
+) -> Option<AttachPolicy> {
+    let mode = match choice {
+        ModeChoice::Socket => return None,
+        ModeChoice::Auto => AttachMode::Auto,
+        ModeChoice::Xdp => AttachMode::Native,
+        ModeChoice::XdpSkb => AttachMode::Generic,
+    };
+    Some(AttachPolicy {
+        mode,
+        responder,
+        adverts,
+    })
+}
+
+fn choose_mode(
+    choice: ModeChoice,
+    policy: Option<AttachPolicy>,
+    config: &Config,
+    pin_dir: &Path,
+) -> Result<(Mode, Option<Datapath>)> {
+    let Some(policy) = policy else {
+        return Ok((Mode::Socket, None));
+    };
+    match choice {
+        ModeChoice::Auto => match attach_xdp(config, policy, pin_dir) {
+            Ok(dp) => Ok((Mode::Xdp, Some(dp))),
+            Err(e) => {
+                warn!("XDP data path unavailable ({e:#}); falling back to socket mode");
+                persist::remove_pins(pin_dir);
+                Ok((Mode::Socket, None))
+            }
+        },
+        // `xdp` and `xdp-skb`: the program or nothing (socket mode has no policy).
+        _ => Ok((Mode::Xdp, Some(attach_xdp(config, policy, pin_dir)?))),
+    }
+}
+
+fn choice_name(choice: ModeChoice) -> &'static str {
+    match choice {
+        ModeChoice::Auto => "auto",
+        ModeChoice::Xdp => "xdp",
+        ModeChoice::XdpSkb => "xdp-skb",
+        ModeChoice::Socket => "socket",
+    }
+}
+
+/// Tells systemd we are up, when it started us with `Type=notify`.
+pub fn sd_notify_ready() {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_encoded_bytes();
+    let result = if let Some(name) = bytes.strip_prefix(b"@") {
+        use std::os::linux::net::SocketAddrExt as _;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|a| sock.send_to_addr(b"READY=1", &a))
+    } else {
+        sock.send_to(b"READY=1", Path::new(&path))
+    };
+    if let Err(e) = result {
+        warn!("sd_notify READY=1 failed: {e}");
+    }
+}
