@@ -1,6 +1,8 @@
 //! The `xvrrpd` command line: one module per subcommand.
 
 mod check;
+mod keepalived;
+mod logging;
 mod run;
 mod status;
 mod watch;
@@ -34,6 +36,10 @@ enum Command {
 
 /// Runs the command line; errors are printed with their whole context chain.
 pub fn main() -> ExitCode {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if keepalived::invoked_as_keepalived(argv.first()) {
+        return keepalived::main(argv);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(args),

@@ -41,6 +41,10 @@ pub struct Args {
     /// pinned under it so a restarted daemon can adopt it.
     #[arg(long, default_value = crate::daemon::persist::DEFAULT_BPFFS)]
     bpffs: PathBuf,
+    /// Where SIGUSR1, SIGUSR2 and keepalived's JSON signal write
+    /// keepalived.data / .stats / .json (default: $TMPDIR if absolute, else /tmp).
+    #[arg(long)]
+    dump_dir: Option<PathBuf>,
     /// Serve Prometheus metrics on this address (e.g. 127.0.0.1:9650).
     #[arg(long)]
     metrics: Option<SocketAddr>,
@@ -50,12 +54,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log_level)?)
-        .with_target(false)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    super::logging::init(&args.log_level, true, None)?;
     daemon::run(RunOptions {
         config: args.config,
         bpffs: args.bpffs,
@@ -64,6 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         adverts: args.adverts_in,
         run_dir: args.run_dir,
         metrics: args.metrics,
+        dump_dir: daemon::dump::dir(args.dump_dir.as_deref()),
     })?;
     Ok(ExitCode::SUCCESS)
 }

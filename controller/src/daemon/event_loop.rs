@@ -19,6 +19,7 @@ use tokio::{
 use tracing::{error, info, warn};
 
 use super::{
+    dump::Kind,
     engine::{Engine, Mode},
     persist::Saved,
     serve,
@@ -37,15 +38,69 @@ pub struct Signals {
     int: Signal,
     hup: Signal,
     xcpu: Signal,
+    /// keepalived's dump signals: DATA, STATS, JSON, STATS_CLEAR.
+    usr1: Signal,
+    usr2: Signal,
+    json: Signal,
+    stats_clear: Signal,
+}
+
+/// keepalived's JSON signal (`keepalived --signum=JSON`).
+pub fn sigjson() -> i32 {
+    libc::SIGRTMIN() + 2
+}
+
+/// keepalived's STATS_CLEAR signal (`keepalived --signum=STATS_CLEAR`).
+pub fn sigstats_clear() -> i32 {
+    libc::SIGRTMAX() - 1
+}
+
+/// Signals whose default action would stop or kill the daemon and that
+/// keepalived ignores: logged here, never fatal.
+fn other_signals() -> Vec<i32> {
+    let mut v = vec![
+        libc::SIGQUIT,
+        libc::SIGALRM,
+        libc::SIGSTKFLT,
+        libc::SIGTSTP,
+        libc::SIGTTIN,
+        libc::SIGTTOU,
+        libc::SIGURG,
+        libc::SIGVTALRM,
+        libc::SIGPROF,
+        libc::SIGWINCH,
+        libc::SIGIO,
+        libc::SIGPWR,
+    ];
+    v.extend((libc::SIGRTMIN()..=libc::SIGRTMAX()).filter(|s| *s != sigjson() && *s != sigstats_clear()));
+    v
+}
+
+/// Logs the other signals as they come (a task beside the loop).
+fn log_other_signals() -> Result<()> {
+    for sig in other_signals() {
+        let mut stream = signal(SignalKind::from_raw(sig))?;
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                warn!(signal = sig, "signal {sig} ignored (keepalived ignores it too)");
+            }
+        });
+    }
+    Ok(())
 }
 
 impl Signals {
     pub fn new() -> Result<Self> {
+        log_other_signals()?;
         Ok(Self {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
             hup: signal(SignalKind::hangup())?,
             xcpu: signal(SignalKind::from_raw(libc::SIGXCPU))?,
+            usr1: signal(SignalKind::user_defined1())?,
+            usr2: signal(SignalKind::user_defined2())?,
+            json: signal(SignalKind::from_raw(sigjson()))?,
+            stats_clear: signal(SignalKind::from_raw(sigstats_clear()))?,
         })
     }
 }
@@ -53,6 +108,7 @@ impl Signals {
 /// What the loop reads besides the engine.
 pub struct Inputs {
     pub config_path: PathBuf,
+    pub dump_dir: PathBuf,
     pub fingerprint: String,
     pub pin_dir: PathBuf,
     pub script_rx: mpsc::UnboundedReceiver<ScriptEvent>,
@@ -73,6 +129,7 @@ pub enum Ended {
 pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> Result<Ended> {
     let Inputs {
         config_path,
+        dump_dir,
         fingerprint,
         pin_dir,
         mut script_rx,
@@ -203,6 +260,10 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     Err(e) => error!("{e:#}"),
                 }
             }
+            _ = signals.usr1.recv() => dump(engine, Kind::Data, &dump_dir),
+            _ = signals.usr2.recv() => dump(engine, Kind::Stats, &dump_dir),
+            _ = signals.json.recv() => dump(engine, Kind::Json, &dump_dir),
+            _ = signals.stats_clear.recv() => dump(engine, Kind::StatsClear, &dump_dir),
             _ = signals.xcpu.recv() => warn!(
                 "SIGXCPU: a CPU time limit was reached (vrrp_rlimit_rttime: half of it used without blocking)"
             ),
@@ -233,6 +294,20 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     drop(receivers);
     drop(events);
     Ok(ended)
+}
+
+/// A keepalived dump: the view is taken here, rendered and written on the
+/// side thread.
+fn dump(engine: &mut Engine, kind: Kind, dir: &Path) {
+    let view = engine.dump_view();
+    if kind == Kind::StatsClear {
+        engine.clear_stats();
+    }
+    engine.side.send(Job::Dump {
+        kind,
+        view,
+        dir: dir.to_owned(),
+    });
 }
 
 /// (Re)starts the health checks on the side thread.

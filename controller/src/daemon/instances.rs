@@ -78,6 +78,15 @@ impl<T: Keyed> Instances<T> {
         Some(item)
     }
 
+    /// Puts `item` in place of the instance at `idx` (same key: a reload
+    /// reconfiguring it); gives it back if the index is free or the key differs.
+    pub fn replace(&mut self, idx: usize, item: T) -> Result<T, T> {
+        match self.slots.get_mut(idx) {
+            Some(Some(old)) if old.key() == item.key() => Ok(std::mem::replace(old, item)),
+            _ => Err(item),
+        }
+    }
+
     pub fn get(&self, idx: usize) -> Option<&T> {
         self.slots.get(idx)?.as_ref()
     }
@@ -154,33 +163,87 @@ impl<T: Keyed> IndexMut<usize> for Instances<T> {
     }
 }
 
-/// What a reload does to the instances (keepalived restarts an instance
-/// whose configuration changed; an unchanged one keeps its state and timers).
+/// What makes a running instance the same one across a reload, as keepalived
+/// 2.2.7 decides it (`vrrp_exist`): interface, family and VRID, unicast or
+/// multicast (and for unicast the source address), the virtual MAC setup.
+/// The name is not part of it (a renamed instance keeps running). The
+/// protocol version is, here: an interval means another thing in each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    interface: Option<String>,
+    family: crate::config::model::Family,
+    vrid: u8,
+    version: u8,
+    unicast: bool,
+    /// The source address (unicast only).
+    src: Option<std::net::IpAddr>,
+    vmac: bool,
+    vmac_xmit_base: bool,
+}
+
+impl Identity {
+    pub fn of(cfg: &InstanceCfg) -> Self {
+        Self {
+            interface: cfg.interface.clone(),
+            family: cfg.family,
+            vrid: cfg.vrid,
+            version: cfg.version,
+            unicast: cfg.is_unicast(),
+            src: cfg.src_ip.filter(|_| cfg.is_unicast()),
+            vmac: cfg.vmac.is_some(),
+            vmac_xmit_base: cfg.vmac_xmit_base,
+        }
+    }
+}
+
+/// What a reload does to the instances (keepalived's `restore_vrrp_state`):
+/// an instance whose identity is unchanged keeps its state and timers and
+/// takes its new settings in place; the others stop or start.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct ReloadPlan {
-    /// Running instances to stop: removed, or changed (they start again below).
+    /// Running instances (by their running name) to reconfigure in place
+    /// with the new configuration.
+    pub update: Vec<(String, InstanceCfg)>,
+    /// Running instances to stop: no configured instance has their identity.
     pub stop: Vec<String>,
     /// Instances to start (or to wait for their interface), in configuration order.
     pub start: Vec<InstanceCfg>,
 }
 
 /// The reload difference between what runs and the new configuration.
-/// Instances that wait for their interface are not running: each still
-/// configured is in `start` (it waits again if its interface is still missing).
+/// Unchanged instances appear nowhere. Instances that wait for their
+/// interface are not running: each still configured is in `start` (it waits
+/// again if its interface is still missing).
 pub fn reload_plan<'a>(
     running: impl IntoIterator<Item = &'a InstanceCfg>,
     new: &[InstanceCfg],
 ) -> ReloadPlan {
     let running: Vec<&InstanceCfg> = running.into_iter().collect();
-    let kept = |cfg: &InstanceCfg| new.iter().any(|n| n == cfg);
-    ReloadPlan {
-        stop: running
+    let mut plan = ReloadPlan::default();
+    let mut matched = vec![false; new.len()];
+    for r in &running {
+        let id = Identity::of(r);
+        let found = new
             .iter()
-            .filter(|r| !kept(r))
-            .map(|r| r.name.clone())
-            .collect(),
-        start: new.iter().filter(|n| !running.contains(n)).cloned().collect(),
+            .enumerate()
+            .find(|(i, n)| !matched[*i] && Identity::of(n) == id);
+        match found {
+            Some((i, n)) => {
+                matched[i] = true;
+                if n != *r {
+                    plan.update.push((r.name.clone(), n.clone()));
+                }
+            }
+            None => plan.stop.push(r.name.clone()),
+        }
     }
+    plan.start = new
+        .iter()
+        .zip(&matched)
+        .filter(|(_, m)| !**m)
+        .map(|(n, _)| n.clone())
+        .collect();
+    plan
 }
 
 #[cfg(test)]
@@ -236,13 +299,31 @@ mod tests {
     }
 
     #[test]
-    fn reload_plan_stops_changed_and_removed_and_starts_changed_and_new() {
+    fn reload_plan_updates_in_place_by_identity_and_stops_and_starts_the_rest() {
         let running = [cfg("same", 1, 100), cfg("changed", 2, 100), cfg("gone", 3, 100)];
-        let new = [cfg("changed", 2, 150), cfg("same", 1, 100), cfg("added", 4, 100)];
+        let renamed = {
+            let mut c = cfg("same", 1, 100);
+            c.name = "renamed".to_owned();
+            c
+        };
+        let new = [cfg("changed", 2, 150), renamed.clone(), cfg("added", 4, 100)];
         let plan = reload_plan(&running, &new);
-        assert_eq!(plan.stop, ["changed", "gone"]);
+        // A new priority, and a new name, are taken in place (keepalived's
+        // identity is interface, family and VRID, not the name).
+        let updated: Vec<(&str, &str, u8)> = plan
+            .update
+            .iter()
+            .map(|(old, c)| (old.as_str(), c.name.as_str(), c.priority))
+            .collect();
+        assert_eq!(updated, [("same", "renamed", 100), ("changed", "changed", 150)]);
+        assert_eq!(plan.stop, ["gone"]);
         let started: Vec<&str> = plan.start.iter().map(|c| c.name.as_str()).collect();
-        assert_eq!(started, ["changed", "added"]);
+        assert_eq!(started, ["added"]);
         assert_eq!(reload_plan(&running, &running), ReloadPlan::default());
+        // Another interface is another router: stop and start.
+        let mut moved = cfg("changed", 2, 100);
+        moved.interface = Some("eth1".to_owned());
+        let plan = reload_plan(&running[1..2], std::slice::from_ref(&moved));
+        assert_eq!((plan.stop.len(), plan.start.len(), plan.update.len()), (1, 1, 0));
     }
 }

@@ -5,6 +5,7 @@
 //! `state.json` run on the side thread (`side`), never on the protocol path.
 
 pub mod announce;
+pub mod dump;
 pub mod engine;
 pub mod event_loop;
 pub mod instances;

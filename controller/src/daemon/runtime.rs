@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub adverts: AdvertPath,
     pub run_dir: PathBuf,
     pub metrics: Option<SocketAddr>,
+    /// Where the signal dumps go (`dump::dir`).
+    pub dump_dir: PathBuf,
 }
 
 pub const SOCKET_NAME: &str = "xvrrpd.sock";
@@ -99,6 +101,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
 
     let inputs = Inputs {
         config_path: opts.config.clone(),
+        dump_dir: opts.dump_dir.clone(),
         fingerprint,
         pin_dir: pin_dir.clone(),
         script_rx,

@@ -74,6 +74,12 @@ pub enum Job {
     },
     /// Write `state.json` (the newest wins; a failure is retried).
     Store(Saved),
+    /// Render a signal dump and write it to `dir`.
+    Dump {
+        kind: super::dump::Kind,
+        view: super::dump::View,
+        dir: PathBuf,
+    },
     /// Everything before it is done: wait for notify scripts, then stop.
     Finish(std::sync::mpsc::Sender<()>),
 }
@@ -231,6 +237,13 @@ impl Worker {
                         for (ifindex, vip) in &vips {
                             addrs.adopt(*ifindex, vip);
                         }
+                    }
+                }
+                Some(Job::Dump { kind, view, dir }) => {
+                    let text = kind.render(&view);
+                    match super::dump::write(&dir, kind.file_name(), &text) {
+                        Ok(path) => info!("printing VRRP {kind:?} on signal to {}", path.display()),
+                        Err(e) => warn!("cannot write {}/{}: {e}", dir.display(), kind.file_name()),
                     }
                 }
                 Some(Job::Notify { script, args, user }) => scripts::notify(&script, &args, user.as_ref()),

@@ -137,37 +137,44 @@ pub fn load_config(path: &Path) -> Result<Config> {
     }
 }
 
-/// The pid file: refuses to start next to a live daemon, replaces a stale one.
-pub struct PidFile(PathBuf);
+/// The pid file, locked (flock) for the daemon's life: a second daemon on
+/// the same run directory refuses at once, whatever the file says, and a
+/// stale file from a killed daemon holds no lock.
+pub struct PidFile {
+    path: PathBuf,
+    _file: fs::File,
+}
 
 impl PidFile {
     fn create(dir: &Path) -> Result<Self> {
+        use std::os::fd::AsRawFd as _;
         fs::create_dir_all(dir).with_context(|| format!("creating run directory {}", dir.display()))?;
         let path = dir.join(PID_NAME);
-        if let Ok(text) = fs::read_to_string(&path)
-            && let Ok(pid) = text.trim().parse::<i32>()
-            && u32::try_from(pid).ok() != Some(std::process::id())
-            // SAFETY: signal 0 only checks that the process exists.
-            && unsafe { libc::kill(pid, 0) } == 0
-            && fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "xvrrpd")
-            // A zombie (killed, not yet reaped by its parent) holds nothing.
-            && !fs::read_to_string(format!("/proc/{pid}/stat"))
-                .is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')))
-        {
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // SAFETY: flock on a descriptor this function owns.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let holder = fs::read_to_string(&path).unwrap_or_default();
             bail!(
-                "another xvrrpd (pid {pid}) runs with run directory {}; use --run-dir",
+                "another xvrrpd (pid {}) runs with run directory {}; use --run-dir",
+                holder.trim(),
                 dir.display()
             );
         }
-        let mut f = fs::File::create(&path).with_context(|| format!("writing {}", path.display()))?;
-        writeln!(f, "{}", std::process::id())?;
-        Ok(Self(path))
+        file.set_len(0)?;
+        writeln!(file, "{}", std::process::id())?;
+        Ok(Self { path, _file: file })
     }
 }
 
 impl Drop for PidFile {
     fn drop(&mut self) {
-        let _ = fs::remove_file(&self.0);
+        let _ = fs::remove_file(&self.path);
     }
 }
 

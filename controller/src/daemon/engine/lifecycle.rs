@@ -81,21 +81,7 @@ impl Engine {
                 self.instances[running].cfg.name
             );
         }
-        let vmac_iface = slot.vmac.map(|_| slot.iface.index);
-        let need = Needs {
-            ifname: &slot.iface.name,
-            ifindex: slot.iface.index,
-            src: slot.src,
-            ttl: cfg.unicast.ttl,
-            v6: slot.v6,
-            group: self.group(slot.v6),
-            frame_ifaces: slot
-                .vip_targets
-                .iter()
-                .map(|(i, _)| *i)
-                .chain(vmac_iface)
-                .collect(),
-        };
+        let need = slot.needs(self.group(slot.v6));
         self.pool
             .open_for(&need)
             .with_context(|| format!("vrrp_instance {}", cfg.name))?;
@@ -135,43 +121,6 @@ impl Engine {
             let _ = dp.remove_instance(slot.key);
         }
         Some(slot)
-    }
-
-    /// Applies a reloaded configuration (already validated): the instances
-    /// `instances::reload_plan` names stop and start; the global settings,
-    /// scripts and sync groups are replaced.
-    pub fn apply_reload(&mut self, new: &Config) {
-        let plan = reload_plan(self.instances.values().map(|s| &s.cfg), &new.instances);
-        for name in &plan.stop {
-            if let Some(idx) = self.instances.by_name(name) {
-                info!(instance = %name, "reload: stopping (changed or removed)");
-                self.remove_instance(idx);
-            }
-        }
-        // Waiting instances hold nothing: those still configured are in
-        // `plan.start` and wait again if their interface is still missing.
-        self.instances.waiting.clear();
-        self.set_global(new.global.clone());
-        self.config.scripts.clone_from(&new.scripts);
-        self.config.sync_groups.clone_from(&new.sync_groups);
-        let mut started = Vec::new();
-        for cfg in &plan.start {
-            info!(instance = %cfg.name, "reload: starting");
-            match self.add_or_wait(cfg) {
-                Ok(idx) => started.extend(idx),
-                // The configuration is valid; the host refused something (a
-                // socket, the XDP attach): the instance waits in FAULT and is
-                // retried like one whose interface is missing.
-                Err(e) => self.park(cfg, format!("{e:#}")),
-            }
-        }
-        self.host = None;
-        let now = monotonic_us();
-        for idx in started {
-            self.deliver(idx, Event::Startup, now, "reload");
-        }
-        // Weights and faults of the new instances (tracked interfaces, scripts).
-        self.on_health_change();
     }
 
     /// Instances whose interface was deleted and created again (a new index):

@@ -81,6 +81,7 @@ mod health;
 mod input;
 mod lifecycle;
 mod output;
+mod reload;
 mod slot;
 
 pub use slot::Slot;
@@ -293,11 +294,20 @@ impl Engine {
         while let Some((idx, event, reason)) = queue.pop() {
             let slot = &mut self.instances[idx];
             let from = slot.fsm.vars.state;
+            if let Event::Advert { priority, .. } = event {
+                slot.stats.advert_rcvd += 1;
+                slot.stats.pri_zero_rcvd += u64::from(priority == 0);
+            }
             let (vars, actions) = fsm::step(&slot.fsm, &event, now);
             slot.fsm.apply(vars);
             let to = slot.fsm.vars.state;
             if from != to {
                 slot.transitions += 1;
+                slot.last_transition = super::dump::epoch_now();
+                slot.stats.become_master += u64::from(to == State::Master);
+                slot.stats.release_master += u64::from(from == State::Master);
+                // keepalived's words too: log-based alerting looks for them.
+                info!("({}) Entering {} STATE", slot.cfg.name, to.name());
                 self.transitions_total += 1;
                 // The advert that caused it, if one did: who, with what priority.
                 let (peer, peer_priority) = match event {
@@ -523,6 +533,42 @@ impl Engine {
             }
         }
         self.flush();
+    }
+
+    /// What keepalived's signal dumps show (`dump`): a copy, rendered and
+    /// written on the side thread.
+    pub fn dump_view(&self) -> super::dump::View {
+        let instances = self
+            .instances
+            .values()
+            .map(|s| super::dump::InstanceView {
+                cfg: s.cfg.clone(),
+                state: s.fsm.vars.state.name(),
+                interface: s.iface.name.clone(),
+                src: s.src,
+                dsts: s.dsts.clone(),
+                effective_priority: s.fsm.vars.priority,
+                master: s.fsm.vars.master,
+                master_adver_int_cs: s.fsm.vars.master_adver_interval_cs,
+                last_transition: s.last_transition,
+                vipset: s.fsm.vars.state == State::Master,
+                stats: s.stats,
+            })
+            .collect();
+        let g = &self.config.global;
+        super::dump::View {
+            router_id: g.router_id.clone().unwrap_or_default(),
+            mcast_group4: g.mcast_group4.into(),
+            mcast_group6: g.mcast_group6.into(),
+            instances,
+        }
+    }
+
+    /// keepalived's STATS_CLEAR: every instance's counters start again.
+    pub fn clear_stats(&mut self) {
+        for s in self.instances.values_mut() {
+            s.stats = super::dump::InstanceStats::default();
+        }
     }
 
     /// Counter values by name, as `status` and the metrics show them.

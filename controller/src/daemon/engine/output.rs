@@ -36,6 +36,12 @@ impl Engine {
                 .collect();
             slot.advert_cache = Some((priority, msgs));
         }
+        let slot = &mut self.instances[idx];
+        let sent = slot.dsts.len() as u64;
+        slot.stats.advert_sent += sent;
+        if priority == 0 {
+            slot.stats.pri_zero_sent += sent;
+        }
         let slot = &self.instances[idx];
         let key = (slot.iface.index, slot.src);
         for (dst, bytes) in slot.advert_cache.iter().flat_map(|c| &c.1) {

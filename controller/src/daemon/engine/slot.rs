@@ -1,6 +1,7 @@
 //! One running virtual router and how it is built from its configuration.
 
 use super::*;
+use crate::daemon::dump::InstanceStats;
 
 /// One running virtual router.
 pub struct Slot {
@@ -16,6 +17,10 @@ pub struct Slot {
     pub dsts: Vec<IpAddr>,
     pub base_priority: u8,
     pub transitions: u64,
+    /// When the state last changed (seconds since the epoch), for the dumps.
+    pub last_transition: f64,
+    /// keepalived's per-instance counters, for the dumps.
+    pub stats: InstanceStats,
     /// When the last valid advert from another router arrived.
     pub last_advert_us: Option<Micros>,
     /// The XDP advert-state timestamp already fed to the state machine.
@@ -51,6 +56,25 @@ impl Keyed for Slot {
 }
 
 impl Slot {
+    /// The sockets this instance needs from the pool.
+    pub(super) fn needs(&self, group: IpAddr) -> Needs<'_> {
+        let vmac_iface = self.vmac.map(|_| self.iface.index);
+        Needs {
+            ifname: &self.iface.name,
+            ifindex: self.iface.index,
+            src: self.src,
+            ttl: self.cfg.unicast.ttl,
+            v6: self.v6,
+            group,
+            frame_ifaces: self
+                .vip_targets
+                .iter()
+                .map(|(i, _)| *i)
+                .chain(vmac_iface)
+                .collect(),
+        }
+    }
+
     pub(super) fn all_vips(&self) -> impl Iterator<Item = &(u32, VirtualAddress)> {
         self.vip_targets.iter()
     }
@@ -199,6 +223,8 @@ pub(super) fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &Hos
         dsts,
         base_priority: cfg.priority,
         transitions: 0,
+        last_transition: crate::daemon::dump::epoch_now(),
+        stats: InstanceStats::default(),
         last_advert_us: None,
         xdp_seen_ns: 0,
         other_master: None,

@@ -1,0 +1,157 @@
+//! SIGHUP, in place, with keepalived 2.2.7's semantics (`restore_vrrp_state`,
+//! `clear_diff_vrrp`): an instance whose identity (`instances::Identity`) is
+//! unchanged keeps its state, its timers and its place; its new settings
+//! (priority, interval, authentication, peers, tracking, notify scripts)
+//! take effect from the next advert, and its VIPs change by difference:
+//! removed ones go, added ones are installed and announced. Nothing changes
+//! state except through the protocol. Instances no longer configured stop
+//! (a master sends priority 0 first); new ones start as at start-up.
+
+use super::{
+    Config, Engine, Event, Installing, InstanceCfg, Job, State, build_slot, info, monotonic_us, read_host,
+    reload_plan, warn,
+};
+
+impl Engine {
+    /// Applies a reloaded configuration (already validated).
+    pub fn apply_reload(&mut self, new: &Config) {
+        let plan = reload_plan(self.instances.values().map(|s| &s.cfg), &new.instances);
+        for name in &plan.stop {
+            if let Some(idx) = self.instances.by_name(name) {
+                info!(instance = %name, "reload: stopping (no longer configured)");
+                self.remove_instance(idx);
+            }
+        }
+        // Waiting instances hold nothing: those still configured are in
+        // `plan.start` and wait again if their interface is still missing.
+        self.instances.waiting.clear();
+        self.set_global(new.global.clone());
+        self.config.scripts.clone_from(&new.scripts);
+        self.config.sync_groups.clone_from(&new.sync_groups);
+        let mut started = Vec::new();
+        let mut start = plan.start;
+        for (name, cfg) in plan.update {
+            let Some(idx) = self.instances.by_name(&name) else {
+                continue;
+            };
+            if let Err(why) = self.update_instance(idx, &cfg) {
+                // The host refused the new settings in place (an address
+                // gone): the instance restarts with them instead.
+                warn!(instance = %name, "reload: cannot update in place ({why}); restarting it");
+                self.remove_instance(idx);
+                start.push(cfg);
+            }
+        }
+        for cfg in &start {
+            info!(instance = %cfg.name, "reload: starting");
+            match self.add_or_wait(cfg) {
+                Ok(idx) => started.extend(idx),
+                // The configuration is valid; the host refused something (a
+                // socket, the XDP attach): the instance waits in FAULT and is
+                // retried like one whose interface is missing.
+                Err(e) => self.park(cfg, format!("{e:#}")),
+            }
+        }
+        self.host = None;
+        let now = monotonic_us();
+        for idx in started {
+            self.deliver(idx, Event::Startup, now, "reload");
+        }
+        // New weights, tracked objects and base priorities: the effective
+        // priorities and faults follow (a master's next advert carries them).
+        self.watched = None;
+        self.refresh_links();
+        self.on_health_change();
+        self.flush();
+    }
+
+    /// Reconfigures the running instance `idx` in place with `cfg` (same
+    /// identity). Its state machine keeps its state, master and timers.
+    fn update_instance(&mut self, idx: usize, cfg: &InstanceCfg) -> Result<(), String> {
+        let host = self.host.take().unwrap_or_else(read_host);
+        let v6 = cfg.family == crate::config::model::Family::Ipv6;
+        let built = build_slot(cfg, self.datapath.is_some(), self.group(v6), &host);
+        self.host = Some(host);
+        let mut slot = built.map_err(|e| format!("{e:#}"))?;
+        let old = &self.instances[idx];
+        if slot.key != old.key {
+            return Err("its interface index changed".to_owned());
+        }
+        info!(instance = %cfg.name, was = %old.cfg.name, "reload: updating in place");
+        // What the instance has lived through stays with it.
+        slot.fsm.vars = old.fsm.vars.clone();
+        if slot.fsm.vars.state == State::Master {
+            // A master advertises its own (new) interval.
+            slot.fsm.vars.master_adver_interval_cs = slot.fsm.params.advert_interval_cs;
+        }
+        slot.transitions = old.transitions;
+        slot.last_transition = old.last_transition;
+        slot.stats = old.stats;
+        slot.last_advert_us = old.last_advert_us;
+        slot.xdp_seen_ns = old.xdp_seen_ns;
+        slot.other_master = old.other_master;
+        slot.other_master_count = old.other_master_count;
+        slot.fault.clone_from(&old.fault);
+        slot.script_ok = old
+            .script_ok
+            .iter()
+            .filter(|(name, _)| cfg.track_scripts.iter().any(|t| &t.name == *name))
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        let installed = old.fsm.vars.state == State::Master;
+        let before: Vec<_> = old.all_vips().cloned().collect();
+        let after: Vec<_> = slot.all_vips().cloned().collect();
+        let need = slot.needs(self.group(slot.v6));
+        self.pool.open_for(&need).map_err(|e| format!("{e:#}"))?;
+        if let Some(dp) = &mut self.datapath {
+            dp.set_instance(slot.key, &slot.rx)
+                .map_err(|e| format!("{e:#}"))?;
+        }
+        let removed: Vec<_> = before.iter().filter(|v| !after.contains(v)).cloned().collect();
+        let added: Vec<_> = slot
+            .all_vips()
+            .filter(|v| !before.contains(*v))
+            .cloned()
+            .collect();
+        if installed && !removed.is_empty() {
+            // They go from the XDP responder, then from the interface.
+            if let Some(dp) = &mut self.datapath {
+                for (ifindex, vip) in &removed {
+                    let _ = dp.remove_vip(*ifindex, vip.addr);
+                }
+            }
+            self.side.send(Job::RemoveVips {
+                idx,
+                vips: removed,
+                vmac: None,
+            });
+        }
+        // The registry keeps the index, so the timers and the registry's
+        // lookups stay as they were.
+        if self.instances.replace(idx, slot).is_err() {
+            return Err("the registry refused the replacement".to_owned());
+        }
+        if installed && !added.is_empty() {
+            // As keepalived: the new addresses are installed, then every VIP
+            // is announced (the new ones are news to the switches and hosts).
+            self.last_ticket += 1;
+            self.installing.insert(
+                idx,
+                Installing {
+                    ticket: self.last_ticket,
+                    responder: true,
+                },
+            );
+            self.announcer.hold(idx);
+            self.side.send(Job::AddVips {
+                idx,
+                ticket: self.last_ticket,
+                vips: added,
+                vmac: None,
+            });
+            let repeat = self.instances[idx].fsm.params.garp.repeat;
+            self.send_gratuitous(idx, repeat);
+        }
+        Ok(())
+    }
+}
