@@ -203,6 +203,19 @@ fn dump_signals_write_keepalived_files_and_other_signals_are_not_fatal() {
     assert_eq!(a.stop(), Some(0));
 }
 
+/// A classic two-node nginx configuration of the corpus, on this lab's
+/// interface, its health script replaced by one that succeeds.
+fn classic(which: &str) -> String {
+    let path = format!(
+        "{}/configs/classic-{which}/keepalived.conf",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    fs::read_to_string(path)
+        .expect("corpus config")
+        .replace("interface ens33", "interface eth0")
+        .replace("/usr/local/sbin/check_ng.sh", "/bin/true")
+}
+
 /// The binary under keepalived's name, in `dir`.
 fn keepalived_link(dir: &Path) -> PathBuf {
     let link = dir.join("keepalived");
@@ -218,7 +231,7 @@ fn openshift_command_line_runs_in_the_foreground_and_logs_keepalived_lines() {
     let lab = two_hosts();
     let dir = Scratch::new("kaopenshift");
     let link = keepalived_link(&dir.0);
-    let conf = dir.write("k.conf", &conf(150, &["192.0.2.100/24"]));
+    let conf = dir.write("k.conf", &classic("master"));
     let log = dir.0.join("console.log");
     // OpenShift's keepalived-monitor: --dont-fork --vrrp --log-detail --log-console.
     let mut child = Command::new("ip")
@@ -243,7 +256,7 @@ fn openshift_command_line_runs_in_the_foreground_and_logs_keepalived_lines() {
         text().contains("(VI_1) Entering MASTER STATE")
     })
     .unwrap_or_else(|| panic!("no keepalived state line:\n{}", text()));
-    assert!(addrs(&lab, "a").contains("192.0.2.100/24"));
+    assert!(addrs(&lab, "a").contains("192.168.188.100"));
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -252,7 +265,7 @@ fn openshift_command_line_runs_in_the_foreground_and_logs_keepalived_lines() {
     })
     .and_then(|_| child.wait().ok()?.code());
     assert_eq!(code, Some(0), "{}", text());
-    assert!(!addrs(&lab, "a").contains("192.0.2.100"));
+    assert!(!addrs(&lab, "a").contains("192.168.188.100"));
 }
 
 #[test]
@@ -263,7 +276,7 @@ fn neutron_command_line_daemonizes_writes_pid_files_and_refuses_a_second_copy() 
     let lab = two_hosts();
     let dir = Scratch::new("kaneutron");
     let link = keepalived_link(&dir.0);
-    let conf = dir.write("k.conf", &conf(150, &["192.0.2.100/24"]));
+    let conf = dir.write("k.conf", &classic("master"));
     let (pid_file, vrrp_pid) = (dir.0.join("keepalived.pid"), dir.0.join("keepalived.pid-vrrp"));
     // neutron's L3 HA: keepalived -P -f CONF -p PID -r VRRP_PID (it forks).
     let start = || {
@@ -294,7 +307,7 @@ fn neutron_command_line_daemonizes_writes_pid_files_and_refuses_a_second_copy() 
         "the daemon runs in the background"
     );
     wait_for(Duration::from_secs(10), || {
-        addrs(&lab, "a").contains("192.0.2.100/24")
+        addrs(&lab, "a").contains("192.168.188.100")
     })
     .unwrap_or_else(|| panic!("the daemonized instance never became master"));
     // A second copy with the same pid files: "already running", exit 0, as keepalived.
@@ -309,7 +322,7 @@ fn neutron_command_line_daemonizes_writes_pid_files_and_refuses_a_second_copy() 
         !pid_file.exists() && !vrrp_pid.exists(),
         "pid files removed at exit"
     );
-    assert!(!addrs(&lab, "a").contains("192.0.2.100"));
+    assert!(!addrs(&lab, "a").contains("192.168.188.100"));
 }
 
 #[test]

@@ -6,9 +6,11 @@
 //! - `test`: setup, formatting, lints, build, every test.
 //! - `demo`: the main job on a namespace lab.
 //! - `bench [--quick] [--only NAME]`: xvrrpd against keepalived, side by side.
+//! - `dist`: the Debian package.
 
 mod bench;
 mod demo;
+mod dist;
 mod fuzz;
 mod setup;
 mod util;
@@ -46,6 +48,9 @@ enum Command {
     Bench(bench::Args),
     /// Run the cargo-fuzz targets (fuzz/) for a while each.
     Fuzz(fuzz::Args),
+    /// Build the Debian package (target/dist/): daemon, man pages, completions,
+    /// unit, the keepalived alternative, the Grafana dashboard.
+    Dist,
 }
 
 fn main() -> ExitCode {
@@ -57,6 +62,7 @@ fn main() -> ExitCode {
         Command::Demo => demo::run(),
         Command::Bench(args) => bench::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Dist => dist::run().map(|_| ()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -148,6 +154,8 @@ fn test() -> Result<()> {
     util::step("benchmark smoke run (bench --quick)");
     let out = util::target_dir()?.join("bench-quick.json");
     bench::run(&bench::Args::quick_to(&out.to_string_lossy()))?;
+    util::step("Debian package (cargo xtask dist)");
+    dist::run()?;
     println!("\nall checks passed in {}", root.display());
     Ok(())
 }

@@ -32,6 +32,12 @@ enum Command {
     Check(check::Args),
     /// Attach the XDP program to an interface for a while and print what it counted.
     Watch(watch::Args),
+    /// Print the xvrrpd(8) man page (roff), for packaging.
+    #[command(hide = true)]
+    Man,
+    /// Print shell completions (bash, zsh, fish, elvish, powershell), for packaging.
+    #[command(hide = true)]
+    Completions { shell: clap_complete::Shell },
 }
 
 /// Runs the command line; errors are printed with their whole context chain.
@@ -46,6 +52,12 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Man => man(),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "xvrrpd", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -54,4 +66,13 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The man page: xvrrpd(8) from the clap definitions.
+fn man() -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory as _;
+    let mut out = Vec::new();
+    clap_mangen::Man::new(Cli::command()).section("8").render(&mut out)?;
+    std::io::Write::write_all(&mut std::io::stdout(), &out)?;
+    Ok(ExitCode::SUCCESS)
 }
