@@ -58,9 +58,7 @@ pub fn run() -> Result<PathBuf> {
         packaged_unit(&root)?.as_bytes(),
         0o644,
     )?;
-    let man = Cmd::new(&bin, &["man"])
-        .output_ok()
-        .context("xvrrpd man")?;
+    let man = Cmd::new(&bin, &["man"]).output_ok().context("xvrrpd man")?;
     put("usr/share/man/man8/xvrrpd.8.gz", &gzip(man.as_bytes())?, 0o644)?;
     let conf5 = fs::read(root.join("dist/man/xvrrp-keepalived.conf.5"))?;
     put(
@@ -109,7 +107,7 @@ pub fn run() -> Result<PathBuf> {
     )?;
     put(
         "DEBIAN/prerm",
-        b"#!/bin/sh\nset -e\nif [ \"$1\" = remove ]; then update-alternatives --remove keepalived /usr/lib/xvrrp/keepalived; fi\n",
+        b"#!/bin/sh\nset -e\nif [ \"$1\" = remove ]; then \n  if [ -d /run/systemd/system ]; then systemctl stop xvrrpd.service || true; fi\n  update-alternatives --remove keepalived /usr/lib/xvrrp/keepalived\nfi\n",
         0o755,
     )?;
     let deb = out_dir.join(format!("xvrrp_{version}_{}.deb", arch.trim()));
@@ -143,13 +141,16 @@ pub fn run() -> Result<PathBuf> {
 fn packaged_unit(root: &Path) -> Result<String> {
     let unit = fs::read_to_string(root.join("dist/xvrrpd.service"))?;
     let unit = unit
-        .replace("/usr/local/sbin/xvrrpd", "/usr/sbin/xvrrpd")
+        .replace("/usr/local/sbin/", "/usr/sbin/")
         .replace("Conflicts=keepalived.service\n", "")
         .replace(
             "WantedBy=multi-user.target",
             "WantedBy=multi-user.target\nAlias=keepalived.service",
         );
-    if !unit.contains("Alias=keepalived.service") || unit.contains("/usr/local/") {
+    let stale = unit
+        .lines()
+        .any(|l| l.starts_with("Exec") && l.contains("/usr/local/"));
+    if !unit.contains("Alias=keepalived.service") || stale {
         bail!("dist/xvrrpd.service changed shape: the packaged unit could not be derived");
     }
     Ok(unit)

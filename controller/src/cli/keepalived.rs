@@ -83,10 +83,10 @@ struct Args {
     dont_fork: bool,
     #[arg(short = 'd', long = "dump-conf")]
     dump_conf: bool,
-    #[arg(short = 'p', long = "pid")]
-    pid: Option<PathBuf>,
-    #[arg(short = 'r', long = "vrrp_pid")]
-    vrrp_pid: Option<PathBuf>,
+    #[arg(short = 'p', long = "pid", default_value = "/run/keepalived.pid")]
+    pid: PathBuf,
+    #[arg(short = 'r', long = "vrrp_pid", default_value = "/run/vrrp.pid")]
+    vrrp_pid: PathBuf,
     #[arg(short = 'c', long = "checkers_pid")]
     checkers_pid: Option<PathBuf>,
     #[arg(short = 'b', long = "bfd_pid")]
@@ -109,7 +109,7 @@ struct Args {
     config_id: Option<String>,
     #[arg(long = "signum")]
     signum: Option<String>,
-    #[arg(short = 't', long = "config-test", num_args = 0..=1, require_equals = true)]
+    #[arg(short = 't', long = "config-test", num_args = 0..=1)]
     config_test: Option<Option<PathBuf>>,
     #[arg(long = "config-fd")]
     config_fd: Option<String>,
@@ -222,16 +222,17 @@ fn config_test(path: &Path, out: Option<&Path>) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Where xvrrp keeps its run directory: beside the pid file keepalived was
-/// given (several keepalived per host, e.g. one per neutron router, each
-/// with its own pid files), else /run/xvrrp.
+/// Where xvrrp keeps its run directory: named after the VRRP pid file
+/// keepalived was given (`DIR/NAME.xvrrp`: several keepalived per host, e.g.
+/// one per neutron router, each with its own pid files, possibly in one
+/// directory), or /run/xvrrp with keepalived's default pid files.
 fn run_dir(args: &Args) -> PathBuf {
-    args.vrrp_pid
-        .as_deref()
-        .or(args.pid.as_deref())
-        .and_then(Path::parent)
-        .filter(|p| !p.as_os_str().is_empty() && *p != Path::new("/run"))
-        .map_or_else(|| PathBuf::from("/run/xvrrp"), |p| p.join("xvrrp"))
+    if args.vrrp_pid == Path::new("/run/vrrp.pid") && args.pid == Path::new("/run/keepalived.pid") {
+        return PathBuf::from("/run/xvrrp");
+    }
+    let mut name = args.vrrp_pid.file_name().unwrap_or_default().to_owned();
+    name.push(".xvrrp");
+    args.vrrp_pid.with_file_name(name)
 }
 
 /// The pid in a pid file, if that process is alive.
@@ -270,12 +271,14 @@ fn run(args: &Args) -> Result<ExitCode> {
         (args.log_file.is_some(), "a log file (-g)"),
         (args.config_id.is_some(), "a config id (-i)"),
         (args.config_fd.is_some(), "--config-fd"),
+        (args.release_vips, "-X (release VIPs on a signalled transition)"),
+        (args.dont_release_vrrp, "-V (keep VIPs at exit)"),
     ] {
         if given {
             tracing::warn!("{what} is not supported by xvrrp; ignored");
         }
     }
-    for p in [&args.pid, &args.vrrp_pid].into_iter().flatten() {
+    for p in [&args.pid, &args.vrrp_pid] {
         if let Some(pid) = running_pid(p) {
             tracing::info!("daemon is already running (pid {pid} in {})", p.display());
             return Ok(ExitCode::SUCCESS);
@@ -299,13 +302,7 @@ fn run(args: &Args) -> Result<ExitCode> {
         unsafe { libc::umask(m & 0o777) };
     }
     let ready = if args.dont_fork { None } else { Some(daemonize()?) };
-    let pid_files = PidFiles(
-        [&args.pid, &args.vrrp_pid]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect(),
-    );
+    let pid_files = PidFiles(vec![args.pid.clone(), args.vrrp_pid.clone()]);
     for p in &pid_files.0 {
         fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("writing {}", p.display()))?;
@@ -340,6 +337,31 @@ fn enter_namespace(name: &str) -> Result<()> {
             "entering network namespace {name}: {}",
             std::io::Error::last_os_error()
         );
+    }
+    // As `ip netns exec`: a mount namespace of its own with the namespace's
+    // /sys, where interface facts (MAC, link state) are read.
+    let (root, sys, sysfs) = (c"/", c"/sys", c"sysfs");
+    let null = std::ptr::null();
+    // SAFETY: unshare and mount calls with valid C strings; single-threaded.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0
+            || libc::mount(
+                null,
+                root.as_ptr(),
+                null,
+                libc::MS_SLAVE | libc::MS_REC,
+                std::ptr::null(),
+            ) != 0
+        {
+            bail!(
+                "a mount namespace for {name}: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        libc::umount2(sys.as_ptr(), libc::MNT_DETACH);
+        if libc::mount(sysfs.as_ptr(), sys.as_ptr(), sysfs.as_ptr(), 0, std::ptr::null()) != 0 {
+            bail!("mounting /sys for {name}: {}", std::io::Error::last_os_error());
+        }
     }
     Ok(())
 }

@@ -45,10 +45,12 @@ impl Syslog {
     pub fn open(facility: u8, ident: &str) -> Option<Self> {
         let sock = UnixDatagram::unbound().ok()?;
         sock.connect("/dev/log").ok()?;
+        // Never blocks: a stalled syslog loses lines, not adverts.
+        sock.set_nonblocking(true).ok()?;
         Some(Self {
             sock: Arc::new(sock),
             facility,
-            ident: format!("{ident}[{}]", std::process::id()),
+            ident: ident.to_owned(),
         })
     }
 }
@@ -79,9 +81,13 @@ impl Drop for SyslogLine {
             return;
         }
         let pri = self.syslog.facility * 8 + self.severity;
-        let line = format!("<{pri}>{}: {text}", self.syslog.ident);
-        // A full or missing syslog never holds the daemon up.
-        let _ = self.syslog.sock.send(line.as_bytes());
+        // The pid now (a daemonized process is not the one that opened it).
+        let line = format!("<{pri}>{}[{}]: {text}", self.syslog.ident, std::process::id());
+        // A full or missing syslog never holds the daemon up; a restarted
+        // one is connected to again.
+        if self.syslog.sock.send(line.as_bytes()).is_err() && self.syslog.sock.connect("/dev/log").is_ok() {
+            let _ = self.syslog.sock.send(line.as_bytes());
+        }
     }
 }
 

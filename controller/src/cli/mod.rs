@@ -72,7 +72,9 @@ pub fn main() -> ExitCode {
 fn man() -> anyhow::Result<ExitCode> {
     use clap::CommandFactory as _;
     let mut out = Vec::new();
-    clap_mangen::Man::new(Cli::command()).section("8").render(&mut out)?;
+    clap_mangen::Man::new(Cli::command())
+        .section("8")
+        .render(&mut out)?;
     std::io::Write::write_all(&mut std::io::stdout(), &out)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -110,6 +110,8 @@ pub struct Inputs {
     pub config_path: PathBuf,
     pub dump_dir: PathBuf,
     pub fingerprint: String,
+    /// The data path's shape, part of the fingerprint.
+    pub shape: String,
     pub pin_dir: PathBuf,
     pub script_rx: mpsc::UnboundedReceiver<ScriptEvent>,
     pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
@@ -130,7 +132,8 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     let Inputs {
         config_path,
         dump_dir,
-        fingerprint,
+        mut fingerprint,
+        shape,
         pin_dir,
         mut script_rx,
         mut vips_rx,
@@ -253,7 +256,10 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             _ = signals.hup.recv() => {
                 info!("SIGHUP: reloading {}", config_path.display());
                 match reload(engine, &config_path) {
-                    Ok(()) => {
+                    Ok(new) => {
+                        // A successor adopts this run only with this configuration.
+                        fingerprint = super::persist::fingerprint(&new, &shape);
+                        saved_generation = None;
                         start_scripts(engine);
                         info!("reload done");
                     }
@@ -332,7 +338,7 @@ pub fn start_scripts(engine: &Engine) {
 }
 
 /// SIGHUP: apply a new configuration; one with errors is refused whole.
-fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
+fn reload(engine: &mut Engine, path: &Path) -> Result<crate::config::model::Config> {
     let new = load_config(path).context("reload refused; the running configuration stays")?;
     scripts::validate(&new).context("reload refused; the running configuration stays")?;
     let g = &engine.config.global;
@@ -349,5 +355,5 @@ fn reload(engine: &mut Engine, path: &Path) -> Result<()> {
         );
     }
     engine.apply_reload(&new);
-    Ok(())
+    Ok(new)
 }

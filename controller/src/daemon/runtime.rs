@@ -63,6 +63,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     let startup::Started {
         mut engine,
         fingerprint,
+        shape,
         pin_dir,
         resume,
         script_rx,
@@ -103,6 +104,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         config_path: opts.config.clone(),
         dump_dir: opts.dump_dir.clone(),
         fingerprint,
+        shape,
         pin_dir: pin_dir.clone(),
         script_rx,
         vips_rx,

@@ -33,6 +33,7 @@ pub struct Started {
     pub engine: Engine,
     /// The configuration and data-path shape `state.json` records.
     pub fingerprint: String,
+    pub shape: String,
     pub pin_dir: PathBuf,
     /// What a crashed predecessor left running, to resume (XDP mode).
     pub resume: Option<Saved>,
@@ -108,6 +109,7 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     Ok(Started {
         engine,
         fingerprint,
+        shape,
         pin_dir,
         resume,
         script_rx,

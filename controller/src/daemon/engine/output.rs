@@ -37,11 +37,9 @@ impl Engine {
             slot.advert_cache = Some((priority, msgs));
         }
         let slot = &mut self.instances[idx];
-        let sent = slot.dsts.len() as u64;
-        slot.stats.advert_sent += sent;
-        if priority == 0 {
-            slot.stats.pri_zero_sent += sent;
-        }
+        // One advert, however many unicast peers get a copy (keepalived's count).
+        slot.stats.advert_sent += 1;
+        slot.stats.pri_zero_sent += u64::from(priority == 0);
         let slot = &self.instances[idx];
         let key = (slot.iface.index, slot.src);
         for (dst, bytes) in slot.advert_cache.iter().flat_map(|c| &c.1) {

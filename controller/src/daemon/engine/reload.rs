@@ -8,19 +8,29 @@
 //! (a master sends priority 0 first); new ones start as at start-up.
 
 use super::{
-    Config, Engine, Event, Installing, InstanceCfg, Job, State, build_slot, info, monotonic_us, read_host,
-    reload_plan, warn,
+    Config, Engine, Event, Installing, InstanceCfg, Job, State, Timer, VirtualAddress, build_slot, info,
+    monotonic_us, read_host, reload_plan, warn,
 };
 
 impl Engine {
     /// Applies a reloaded configuration (already validated).
     pub fn apply_reload(&mut self, new: &Config) {
         let plan = reload_plan(self.instances.values().map(|s| &s.cfg), &new.instances);
-        for name in &plan.stop {
-            if let Some(idx) = self.instances.by_name(name) {
-                info!(instance = %name, "reload: stopping (no longer configured)");
-                self.remove_instance(idx);
-            }
+        // Every name is resolved before anything changes: a reload may
+        // rename instances (VI_1 -> VI_2 while VI_2 -> VI_3).
+        let stops: Vec<usize> = plan
+            .stop
+            .iter()
+            .filter_map(|n| self.instances.by_name(n))
+            .collect();
+        let updates: Vec<(usize, InstanceCfg)> = plan
+            .update
+            .into_iter()
+            .filter_map(|(n, cfg)| self.instances.by_name(&n).map(|i| (i, cfg)))
+            .collect();
+        for idx in stops {
+            info!(instance = %self.instances[idx].cfg.name, "reload: stopping (no longer configured)");
+            self.remove_instance(idx);
         }
         // Waiting instances hold nothing: those still configured are in
         // `plan.start` and wait again if their interface is still missing.
@@ -28,20 +38,27 @@ impl Engine {
         self.set_global(new.global.clone());
         self.config.scripts.clone_from(&new.scripts);
         self.config.sync_groups.clone_from(&new.sync_groups);
-        let mut started = Vec::new();
         let mut start = plan.start;
-        for (name, cfg) in plan.update {
-            let Some(idx) = self.instances.by_name(&name) else {
-                continue;
-            };
-            if let Err(why) = self.update_instance(idx, &cfg) {
-                // The host refused the new settings in place (an address
-                // gone): the instance restarts with them instead.
-                warn!(instance = %name, "reload: cannot update in place ({why}); restarting it");
-                self.remove_instance(idx);
-                start.push(cfg);
+        // Removals first, additions after (keepalived's order): a VIP that
+        // moves from one master instance to another is removed by the one and
+        // then installed by the other, never the other way round.
+        let mut additions = Vec::new();
+        for (idx, cfg) in updates {
+            match self.update_instance(idx, &cfg) {
+                Ok(added) => additions.push((idx, added)),
+                Err(why) => {
+                    // The host refused the new settings in place (an address
+                    // gone): the instance restarts with them instead.
+                    warn!(instance = %cfg.name, "reload: cannot update in place ({why}); restarting it");
+                    self.remove_instance(idx);
+                    start.push(cfg);
+                }
             }
         }
+        for (idx, added) in additions {
+            self.install_added(idx, added);
+        }
+        let mut started = Vec::new();
         for cfg in &start {
             info!(instance = %cfg.name, "reload: starting");
             match self.add_or_wait(cfg) {
@@ -57,6 +74,8 @@ impl Engine {
         for idx in started {
             self.deliver(idx, Event::Startup, now, "reload");
         }
+        // The crash-only record names instances: it is rebuilt.
+        self.installed_changes += 1;
         // New weights, tracked objects and base priorities: the effective
         // priorities and faults follow (a master's next advert carries them).
         self.watched = None;
@@ -66,8 +85,14 @@ impl Engine {
     }
 
     /// Reconfigures the running instance `idx` in place with `cfg` (same
-    /// identity). Its state machine keeps its state, master and timers.
-    fn update_instance(&mut self, idx: usize, cfg: &InstanceCfg) -> Result<(), String> {
+    /// identity): its state machine keeps its state and master; the VIPs it
+    /// no longer has are removed now, and those it gained are returned for
+    /// `install_added` (after every instance's removals).
+    fn update_instance(
+        &mut self,
+        idx: usize,
+        cfg: &InstanceCfg,
+    ) -> Result<Vec<(u32, VirtualAddress)>, String> {
         let host = self.host.take().unwrap_or_else(read_host);
         let v6 = cfg.family == crate::config::model::Family::Ipv6;
         let built = build_slot(cfg, self.datapath.is_some(), self.group(v6), &host);
@@ -80,8 +105,12 @@ impl Engine {
         info!(instance = %cfg.name, was = %old.cfg.name, "reload: updating in place");
         // What the instance has lived through stays with it.
         slot.fsm.vars = old.fsm.vars.clone();
-        if slot.fsm.vars.state == State::Master {
-            // A master advertises its own (new) interval.
+        let state = slot.fsm.vars.state;
+        let interval_changed = slot.fsm.params.advert_interval_cs != old.fsm.params.advert_interval_cs;
+        // A master advertises its new interval; a v2 backup expects it (v2
+        // adverts must carry the configured interval); a v3 backup learns
+        // the master's from its next advert.
+        if state != State::Backup || cfg.version == 2 {
             slot.fsm.vars.master_adver_interval_cs = slot.fsm.params.advert_interval_cs;
         }
         slot.transitions = old.transitions;
@@ -98,7 +127,7 @@ impl Engine {
             .filter(|(name, _)| cfg.track_scripts.iter().any(|t| &t.name == *name))
             .map(|(k, v)| (k.clone(), *v))
             .collect();
-        let installed = old.fsm.vars.state == State::Master;
+        let installed = state == State::Master;
         let before: Vec<_> = old.all_vips().cloned().collect();
         let after: Vec<_> = slot.all_vips().cloned().collect();
         let need = slot.needs(self.group(slot.v6));
@@ -108,11 +137,7 @@ impl Engine {
                 .map_err(|e| format!("{e:#}"))?;
         }
         let removed: Vec<_> = before.iter().filter(|v| !after.contains(v)).cloned().collect();
-        let added: Vec<_> = slot
-            .all_vips()
-            .filter(|v| !before.contains(*v))
-            .cloned()
-            .collect();
+        let added: Vec<_> = after.iter().filter(|v| !before.contains(v)).cloned().collect();
         if installed && !removed.is_empty() {
             // They go from the XDP responder, then from the interface.
             if let Some(dp) = &mut self.datapath {
@@ -131,27 +156,57 @@ impl Engine {
         if self.instances.replace(idx, slot).is_err() {
             return Err("the registry refused the replacement".to_owned());
         }
-        if installed && !added.is_empty() {
-            // As keepalived: the new addresses are installed, then every VIP
-            // is announced (the new ones are news to the switches and hosts).
-            self.last_ticket += 1;
-            self.installing.insert(
-                idx,
-                Installing {
-                    ticket: self.last_ticket,
-                    responder: true,
-                },
-            );
-            self.announcer.hold(idx);
-            self.side.send(Job::AddVips {
-                idx,
-                ticket: self.last_ticket,
-                vips: added,
-                vmac: None,
-            });
-            let repeat = self.instances[idx].fsm.params.garp.repeat;
-            self.send_gratuitous(idx, repeat);
+        if installed {
+            // The responder's entries carry `accept`: refreshed for the VIPs
+            // that stay (the added ones get theirs once installed).
+            self.arp_responder(idx, true);
         }
-        Ok(())
+        if interval_changed {
+            let now = monotonic_us();
+            match state {
+                // Tell the backups now, then keep the new interval from here
+                // (an advert due at the old, longer interval would come too
+                // late for a backup that already runs with the new one).
+                State::Master => {
+                    let priority = self.instances[idx].fsm.vars.priority;
+                    self.queue_advert(idx, priority);
+                    let next = now + self.instances[idx].fsm.advert_interval_us();
+                    self.timers.arm(idx, Timer::Advert, next);
+                }
+                // Wait for the master by the new interval, from now.
+                State::Backup => {
+                    let at = now + self.instances[idx].fsm.master_down_us();
+                    self.timers.arm(idx, Timer::MasterDown, at);
+                }
+                _ => {}
+            }
+        }
+        Ok(if installed { added } else { Vec::new() })
+    }
+
+    /// Installs the VIPs a master instance gained in a reload, then
+    /// announces every VIP (as keepalived: the new ones are news to the
+    /// switches and hosts).
+    fn install_added(&mut self, idx: usize, added: Vec<(u32, VirtualAddress)>) {
+        if added.is_empty() || !self.instances.is_live(idx) {
+            return;
+        }
+        self.last_ticket += 1;
+        self.installing.insert(
+            idx,
+            Installing {
+                ticket: self.last_ticket,
+                responder: true,
+            },
+        );
+        self.announcer.hold(idx);
+        self.side.send(Job::AddVips {
+            idx,
+            ticket: self.last_ticket,
+            vips: added,
+            vmac: None,
+        });
+        let repeat = self.instances[idx].fsm.params.garp.repeat;
+        self.send_gratuitous(idx, repeat);
     }
 }
