@@ -22,7 +22,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use xvrrp_tests::{daemon::Scratch, have_root, netns::NetNs};
+use xvrrp_tests::{
+    daemon::{Scratch, xvrrpd_bin},
+    have_root,
+    netns::NetNs,
+};
 use xvrrpd::config::{self, Diagnostic, HostInfo, Severity};
 
 /// The host every case is checked against: each interface with its addresses (the prefix is
@@ -363,6 +367,22 @@ impl KeepalivedHost {
         Self { ns, _far: far }
     }
 
+    /// xvrrpd under keepalived's name: `keepalived -t -f keepalived.conf` in
+    /// `case`'s folder; its exit status.
+    fn xvrrp_config_test(&self, link: &Path, case: &Path) -> Option<i32> {
+        Command::new("ip")
+            .args(["netns", "exec", self.ns.name()])
+            .arg(link)
+            .args(["-t", "-f", "keepalived.conf"])
+            .current_dir(case)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .ok()?
+            .code()
+    }
+
     /// `keepalived -t -f keepalived.conf` in `case`'s folder. keepalived runs as PID 1 of a PID
     /// namespace of its own (`unshare --pid --fork`): keepalived 2.2.7's `-t` otherwise sends
     /// itself SIGTERM after checking a script that runs as another user (`check_script_secure`
@@ -556,6 +576,8 @@ fn every_case_is_judged_as_keepalived_judges_it() {
 
     let lab = KeepalivedHost::new();
     let scratch = Scratch::new("kacorpus");
+    let link = scratch.0.join("keepalived");
+    std::os::unix::fs::symlink(xvrrpd_bin(), &link).expect("symlink xvrrpd as keepalived");
     let cases = cases();
     assert!(cases.len() >= 30, "the corpus lost cases: {}", cases.len());
     let started = Instant::now();
@@ -570,6 +592,27 @@ fn every_case_is_judged_as_keepalived_judges_it() {
         seen.insert(run.outcome);
         let loaded = config::load_for_host(&case.join("keepalived.conf"), &host());
         let xvrrp = Verdict::of_xvrrp(&loaded.diagnostics);
+        // The binary under keepalived's name answers `-t` with keepalived's
+        // exit codes: 5 for what xvrrp refuses, 6 for a script security
+        // violation, 0 for what it runs (warnings included).
+        let want = if xvrrp == Verdict::Errors {
+            5
+        } else if loaded
+            .config
+            .as_ref()
+            .is_some_and(|c| xvrrpd::scripts::validate(c).is_err())
+        {
+            6
+        } else {
+            0
+        };
+        let got = lab.xvrrp_config_test(&link, case);
+        if got != Some(want) {
+            failures.push(format!(
+                "{name}: `keepalived -t` as xvrrpd exits {got:?}, expected {want} (xvrrp: {})",
+                xvrrp.name()
+            ));
+        }
         let mut fail = |what: String| {
             failures.push(format!(
                 "{name}: {what}\n  keepalived -t ({}):\n{}",
