@@ -316,8 +316,11 @@ fn advert_int_ranges_follow_the_version() {
     let cases = [
         ("", "1", Some(100)),
         ("", "255", Some(25500)),
-        ("", "0.5", None),
-        ("", "1.5", None),
+        // keepalived rounds a fractional VRRPv2 interval (at least 1 s), with a warning.
+        ("", "0.5", Some(100)),
+        ("", "1.5", Some(200)),
+        ("", "1.4", Some(100)),
+        ("", "0.2", Some(100)),
         ("", "256", None),
         ("", "0", None),
         (" version 3", "0.5", Some(50)),

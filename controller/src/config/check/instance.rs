@@ -359,12 +359,18 @@ fn advert_int(d: &InstanceDraft, version: u8, sink: &mut Sink) -> u16 {
     let shown = show_us(*us);
     let name = &d.name;
     if version == 2 {
-        if us % 1_000_000 != 0 {
-            sink.error(
+        if us % 1_000_000 != 0 && (1..256_000_000).contains(us) {
+            // keepalived rounds to the nearest second (at least 1) and runs.
+            let secs = ((us + 500_000) / 1_000_000).max(1);
+            sink.warning(
                 at,
-                format!("vrrp_instance {name}: advert_int {shown} is not whole seconds: VRRPv2 takes 1..255 (fractions need version 3)"),
+                format!(
+                    "vrrp_instance {name}: advert_int {shown} is not whole seconds: VRRPv2 takes 1..255; \
+                     rounded to {secs} s as keepalived does (fractions need version 3)"
+                ),
             );
-        } else if !(1..=255).contains(&(us / 1_000_000)) {
+            return u16::try_from(secs * 100).unwrap_or(100);
+        } else if !(1..=255).contains(&(us / 1_000_000)) || us % 1_000_000 != 0 {
             sink.error(
                 at,
                 format!("vrrp_instance {name}: advert_int {shown} out of range 1..255 seconds (VRRPv2)"),

@@ -148,6 +148,14 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
         }
         "vrrp_garp_master_delay" => set_u32(ctx, kw, 0, &mut g.garp.master_delay_s),
         "vrrp_garp_master_repeat" => set_repeat(ctx, kw, &mut g.garp.master_repeat),
+        // keepalived takes it without a value ("ignoring": no refresh); so do we.
+        "vrrp_garp_master_refresh" if kw.stmt.words.len() < 2 => {
+            ctx.sink.warning(
+                kw.at(),
+                "vrrp_garp_master_refresh without a value: no periodic refresh (as keepalived)".to_owned(),
+            );
+            g.garp.master_refresh_s = 0;
+        }
         "vrrp_garp_master_refresh" => set_u32(ctx, kw, 0, &mut g.garp.master_refresh_s),
         "vrrp_garp_master_refresh_repeat" => set_repeat(ctx, kw, &mut g.garp.master_refresh_repeat),
         "vrrp_garp_interval" => {
