@@ -14,7 +14,7 @@ pub struct Args {
     /// Short version for CI smoke runs (under 3 minutes).
     #[arg(long)]
     quick: bool,
-    /// Only these cases: scale, failover, mass, timing, arp, kernel (comma-separated).
+    /// Only these cases: scale, failover, mass, timing, reload, arp, kernel (comma-separated).
     #[arg(long, value_name = "NAME")]
     only: Option<String>,
     /// Results file (default bench/results/latest.json).

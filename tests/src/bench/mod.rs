@@ -5,7 +5,8 @@
 //! Cases (`--only NAME`): `scale` (CPU and peak RSS of master and backup for
 //! N instances), `failover` (the client's interruption when the master's link
 //! goes down), `mass` (1000 instances failing over at once), `timing` (advert
-//! lateness under a CPU hog), `arp` (ARP replies per second for a VIP: XDP
+//! lateness under a CPU hog), `reload` (SIGHUP changing one of N
+//! instances: the others' advert gaps), `arp` (ARP replies per second for a VIP: XDP
 //! responder against the kernel), `kernel` (ns per packet of the XDP program,
 //! BPF_PROG_TEST_RUN). `--quick` runs short versions and leaves out `mass`
 //! unless `--only` names it.
@@ -17,6 +18,7 @@ pub mod failover;
 pub mod impls;
 pub mod kernel;
 pub mod mass;
+pub mod reload;
 pub mod report;
 pub mod scale;
 pub mod timing;

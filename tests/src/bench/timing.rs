@@ -90,17 +90,17 @@ struct Lateness {
     drops: u32,
 }
 
-/// Advert timestamps (ns) by (link, VRID), and the frames the capture dropped.
-type Captured = (HashMap<(u8, u8), Vec<u64>>, u32);
+/// Advert (timestamp ns, priority) by (link, VRID), and the frames the capture dropped.
+pub type Captured = (HashMap<(u8, u8), Vec<(u64, u8)>>, u32);
 
 /// Captures VRRP adverts in namespace `ns` for `window`.
-fn capture(ns: String, window: Duration) -> thread::JoinHandle<Result<Captured, String>> {
+pub fn capture(ns: String, window: Duration) -> thread::JoinHandle<Result<Captured, String>> {
     thread::spawn(move || {
         enter_for_good(&ns);
         pin(0, 1);
         let frames =
             Frames::open(ETH_P_IP, Duration::from_millis(20)).map_err(|e| format!("capture: {e}"))?;
-        let mut seen: HashMap<(u8, u8), Vec<u64>> = HashMap::new();
+        let mut seen: HashMap<(u8, u8), Vec<(u64, u8)>> = HashMap::new();
         let mut buf = [0u8; 256];
         let start = std::time::Instant::now();
         while start.elapsed() < window && !super::interrupted() {
@@ -109,7 +109,8 @@ fn capture(ns: String, window: Duration) -> thread::JoinHandle<Result<Captured, 
             if m.len >= 14 + 20 + 8 && buf[14 + 9] == 112 {
                 let link = buf[14 + 12 + 1]; // 10.k.0.1: k
                 let vrid = buf[14 + 20 + 1];
-                seen.entry((link, vrid)).or_default().push(m.ts_ns);
+                let priority = buf[14 + 20 + 2];
+                seen.entry((link, vrid)).or_default().push((m.ts_ns, priority));
             }
         }
         Ok((seen, frames.drops()))
@@ -207,9 +208,9 @@ fn run_impl(
     let nominal_ns = u64::from(v.interval_cs) * 10_000_000;
     let (mut gap_ms, mut late_ms, mut rates) = (Vec::new(), Vec::new(), Vec::new());
     let mut adverts = 0;
-    for ts in seen.values() {
-        adverts += ts.len();
-        let mut ts = ts.clone();
+    for adverts_of in seen.values() {
+        adverts += adverts_of.len();
+        let mut ts: Vec<u64> = adverts_of.iter().map(|a| a.0).collect();
         ts.sort_unstable();
         let (gap, late) = measures(&ts, nominal_ns);
         gap_ms.extend(gap);

@@ -15,14 +15,14 @@ use std::{
 
 use xvrrp_tests::{
     bench::{
-        INTERRUPTED, Options, arp, failover, kernel, mass, progress,
+        INTERRUPTED, Options, arp, failover, kernel, mass, progress, reload,
         report::{Report, machine, machine_line},
         scale, timing,
     },
     daemon::xvrrpd_bin,
 };
 
-const CASES: [&str; 6] = ["scale", "failover", "mass", "timing", "arp", "kernel"];
+const CASES: [&str; 7] = ["scale", "failover", "mass", "timing", "reload", "arp", "kernel"];
 
 /// One case of the benchmark: it adds its rows, raw samples and notes.
 type CaseFn = fn(&Options, &mut Report);
@@ -115,11 +115,12 @@ fn main() -> ExitCode {
     let start = Instant::now();
     let mut report = Report::default();
     let mut failed = false;
-    let runs: [(&str, CaseFn); 6] = [
+    let runs: [(&str, CaseFn); 7] = [
         ("scale", scale::run),
         ("failover", failover::run),
         ("mass", mass::run),
         ("timing", timing::run),
+        ("reload", reload::run),
         ("arp", arp::run),
         ("kernel", kernel::run),
     ];
