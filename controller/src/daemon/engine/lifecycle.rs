@@ -21,7 +21,11 @@ impl Engine {
     /// Puts an instance in FAULT until it can start (`bind_waiting` retries).
     pub fn park(&mut self, cfg: &InstanceCfg, why: String) {
         warn!(instance = %cfg.name, "{why}: FAULT until it can start");
-        self.notify_cfg(cfg, cfg.priority, Notify::Fault);
+        // One that waited before a reload and waits again is still in FAULT:
+        // its scripts heard so already.
+        if !self.still_waiting.contains(cfg) {
+            self.notify_cfg(cfg, cfg.priority, Notify::Fault);
+        }
         self.instances.waiting.push(Waiting {
             cfg: cfg.clone(),
             why,

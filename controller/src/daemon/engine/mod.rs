@@ -138,6 +138,9 @@ pub struct Engine {
     /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
     /// the maps at start: a pinned counter outlives a restart).
     events_lost_seen: u64,
+    /// During a reload: the instances that waited for their interface
+    /// before it (parking one of them again is not news).
+    still_waiting: Vec<InstanceCfg>,
     /// One getifaddrs snapshot shared by the instances built in one batch
     /// (start-up, a reload): reading it per instance made starting N
     /// instances cost O(N x addresses). Dropped at the end of each batch.
@@ -201,6 +204,7 @@ impl Engine {
             deferred: None,
             patient_until: None,
             host: None,
+            still_waiting: Vec::new(),
         };
         for cfg in &instances {
             engine.add_or_wait(cfg)?;

@@ -33,8 +33,12 @@ impl Engine {
             self.remove_instance(idx);
         }
         // Waiting instances hold nothing: those still configured are in
-        // `plan.start` and wait again if their interface is still missing.
-        self.instances.waiting.clear();
+        // `plan.start` and wait again if their interface is still missing
+        // (without a second FAULT notification).
+        self.still_waiting = std::mem::take(&mut self.instances.waiting)
+            .into_iter()
+            .map(|w| w.cfg)
+            .collect();
         self.set_global(new.global.clone());
         self.config.scripts.clone_from(&new.scripts);
         self.config.sync_groups.clone_from(&new.sync_groups);
@@ -70,6 +74,7 @@ impl Engine {
             }
         }
         self.host = None;
+        self.still_waiting.clear();
         let now = monotonic_us();
         for idx in started {
             self.deliver(idx, Event::Startup, now, "reload");
