@@ -214,7 +214,7 @@ impl std::fmt::Display for InitialState {
 }
 
 /// Address family of an instance (keepalived: all `virtual_ipaddress` share one).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Family {
     Ipv4,

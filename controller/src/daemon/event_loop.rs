@@ -24,12 +24,8 @@ use super::{
     persist::Saved,
     serve,
     side::{Job, VipsDone},
-    startup::load_config,
 };
-use crate::{
-    net::sys::monotonic_us,
-    scripts::{self, ScriptEvent},
-};
+use crate::{config::model::Config, net::sys::monotonic_us, scripts::ScriptEvent};
 
 /// The signals the loop answers. Registered before the scheduling keywords
 /// apply (RLIMIT_RTTIME's soft limit raises SIGXCPU, by default fatal).
@@ -115,6 +111,7 @@ pub struct Inputs {
     pub pin_dir: PathBuf,
     pub script_rx: mpsc::UnboundedReceiver<ScriptEvent>,
     pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
+    pub reload_rx: mpsc::UnboundedReceiver<Result<Config>>,
     pub snap_rx: mpsc::Receiver<serve::SnapshotRequest>,
 }
 
@@ -137,6 +134,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
         pin_dir,
         mut script_rx,
         mut vips_rx,
+        mut reload_rx,
         mut snap_rx,
     } = inputs;
     let mode = engine.mode;
@@ -255,7 +253,10 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             }
             _ = signals.hup.recv() => {
                 info!("SIGHUP: reloading {}", config_path.display());
-                match reload(engine, &config_path) {
+                engine.side.send(Job::LoadConfig(config_path.clone()));
+            }
+            Some(loaded) = reload_rx.recv() => {
+                match loaded.and_then(|new| reload(engine, new)) {
                     Ok(new) => {
                         // A successor adopts this run only with this configuration.
                         fingerprint = super::persist::fingerprint(&new, &shape);
@@ -337,10 +338,9 @@ pub fn start_scripts(engine: &Engine) {
     });
 }
 
-/// SIGHUP: apply a new configuration; one with errors is refused whole.
-fn reload(engine: &mut Engine, path: &Path) -> Result<crate::config::model::Config> {
-    let new = load_config(path).context("reload refused; the running configuration stays")?;
-    scripts::validate(&new).context("reload refused; the running configuration stays")?;
+/// SIGHUP, second half: apply a configuration the side thread read and
+/// checked (one with errors never gets here: it is refused whole).
+fn reload(engine: &mut Engine, new: Config) -> Result<Config> {
     let g = &engine.config.global;
     if (new.global.mcast_group4, new.global.mcast_group6) != (g.mcast_group4, g.mcast_group6) {
         // Every instance and receive socket would have to move to the new group at

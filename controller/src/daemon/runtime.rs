@@ -68,6 +68,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         resume,
         script_rx,
         vips_rx,
+        reload_rx,
         pid: _pid,
     } = startup::start(&mut opts).await?;
     let sock_path = opts.run_dir.join(SOCKET_NAME);
@@ -108,6 +109,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         pin_dir: pin_dir.clone(),
         script_rx,
         vips_rx,
+        reload_rx,
         snap_rx,
     };
     let ended = event_loop::run(&mut engine, inputs, &mut signals).await?;

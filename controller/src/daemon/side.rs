@@ -31,7 +31,7 @@ use tracing::{error, info, warn};
 
 use super::persist::{self, Saved};
 use crate::{
-    config::model::{NotifyScript, RunAs, VirtualAddress, VrrpScript},
+    config::model::{Config, NotifyScript, RunAs, VirtualAddress, VrrpScript},
     net::addr::{Addresses, Installed},
     scripts::{self, ScriptEvent},
 };
@@ -74,6 +74,10 @@ pub enum Job {
     },
     /// Write `state.json` (the newest wins; a failure is retried).
     Store(Saved),
+    /// SIGHUP: read and check the configuration (parsing thousands of
+    /// instances takes tens of milliseconds: not on the protocol thread);
+    /// the result comes back on the reload channel.
+    LoadConfig(PathBuf),
     /// Render a signal dump and write it to `dir`.
     Dump {
         kind: super::dump::Kind,
@@ -110,6 +114,7 @@ impl Side {
         run_dir: PathBuf,
         scripts_tx: mpsc::UnboundedSender<ScriptEvent>,
         vips_tx: mpsc::UnboundedSender<VipsDone>,
+        reload_tx: mpsc::UnboundedSender<Result<Config>>,
     ) -> Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
         let stopping = Arc::new(AtomicBool::new(false));
@@ -134,6 +139,7 @@ impl Side {
                     run_dir,
                     scripts_tx,
                     vips_tx,
+                    reload_tx,
                     addrs: None,
                     checks: Vec::new(),
                     unsaved: None,
@@ -189,6 +195,7 @@ struct Worker {
     run_dir: PathBuf,
     scripts_tx: mpsc::UnboundedSender<ScriptEvent>,
     vips_tx: mpsc::UnboundedSender<VipsDone>,
+    reload_tx: mpsc::UnboundedSender<Result<Config>>,
     /// Opened on first use (on this thread's runtime, which drives it).
     addrs: Option<Addresses>,
     checks: Vec<JoinHandle<()>>,
@@ -238,6 +245,12 @@ impl Worker {
                             addrs.adopt(*ifindex, vip);
                         }
                     }
+                }
+                Some(Job::LoadConfig(path)) => {
+                    let loaded = super::startup::load_config(&path)
+                        .and_then(|c| scripts::validate(&c).map(|()| c))
+                        .context("reload refused; the running configuration stays");
+                    let _ = self.reload_tx.send(loaded);
                 }
                 Some(Job::Dump { kind, view, dir }) => {
                     let text = kind.render(&view);

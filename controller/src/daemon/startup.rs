@@ -39,6 +39,8 @@ pub struct Started {
     pub resume: Option<Saved>,
     pub script_rx: mpsc::UnboundedReceiver<ScriptEvent>,
     pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
+    /// Configurations the side thread read for a reload.
+    pub reload_rx: mpsc::UnboundedReceiver<Result<Config>>,
     /// Held until the daemon exits.
     pub pid: PidFile,
 }
@@ -98,7 +100,8 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     // thread real-time (it and its scripts keep normal priority).
     let (script_tx, script_rx) = mpsc::unbounded_channel();
     let (vips_tx, vips_rx) = mpsc::unbounded_channel();
-    let side = Side::start(opts.run_dir.clone(), script_tx, vips_tx)?;
+    let (reload_tx, reload_rx) = mpsc::unbounded_channel();
+    let side = Side::start(opts.run_dir.clone(), script_tx, vips_tx, reload_tx)?;
     let mut engine = Engine::new(config, mode, dp, side)?;
     if mode == Mode::Xdp
         && let Some(policy) = policy
@@ -114,6 +117,7 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
         resume,
         script_rx,
         vips_rx,
+        reload_rx,
         pid,
     })
 }
