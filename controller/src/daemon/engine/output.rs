@@ -3,8 +3,8 @@
 //! entries, and VIP jobs for the side thread.
 
 use super::{
-    Advert, ChecksumScope, Engine, Installing, IpAddr, Job, Rc, Slot, VipsDone, advert_frame, announcement,
-    monotonic_us, warn,
+    Advert, ChecksumScope, Engine, Installing, IpAddr, Job, Rc, Slot, VipsDone, VirtualAddress, advert_frame,
+    announcement, monotonic_us, warn,
 };
 
 impl Engine {
@@ -177,22 +177,37 @@ impl Engine {
     /// answer for an address the kernel does not have draws traffic it drops).
     pub(super) fn add_vips(&mut self, idx: usize) {
         let slot = &self.instances[idx];
+        let vips = slot.all_vips().cloned().collect();
+        let vmac = slot
+            .vmac
+            .map(|mac| (slot.iface.index, slot.iface.name.clone(), mac));
+        self.install(idx, vips, vmac, false);
+    }
+
+    /// Sends an `AddVips` job for `vips` of instance `idx` and holds its
+    /// announcements until it is done; `responder`: the XDP answers are
+    /// turned on then too.
+    pub(super) fn install(
+        &mut self,
+        idx: usize,
+        vips: Vec<(u32, VirtualAddress)>,
+        vmac: Option<(u32, String, [u8; 6])>,
+        responder: bool,
+    ) {
         self.last_ticket += 1;
         self.installing.insert(
             idx,
             Installing {
                 ticket: self.last_ticket,
-                responder: false,
+                responder,
             },
         );
         self.announcer.hold(idx);
         self.side.send(Job::AddVips {
             idx,
             ticket: self.last_ticket,
-            vips: slot.all_vips().cloned().collect(),
-            vmac: slot
-                .vmac
-                .map(|mac| (slot.iface.index, slot.iface.name.clone(), mac)),
+            vips,
+            vmac,
         });
     }
 

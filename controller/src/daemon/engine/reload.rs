@@ -8,8 +8,8 @@
 //! (a master sends priority 0 first); new ones start as at start-up.
 
 use super::{
-    Config, Engine, Event, Installing, InstanceCfg, Job, State, Timer, VirtualAddress, build_slot, info,
-    monotonic_us, read_host, reload_plan, warn,
+    Config, Engine, Event, InstanceCfg, Job, State, Timer, VirtualAddress, build_slot, info, monotonic_us,
+    read_host, reload_plan, warn,
 };
 
 impl Engine {
@@ -196,21 +196,7 @@ impl Engine {
         if added.is_empty() || !self.instances.is_live(idx) {
             return;
         }
-        self.last_ticket += 1;
-        self.installing.insert(
-            idx,
-            Installing {
-                ticket: self.last_ticket,
-                responder: true,
-            },
-        );
-        self.announcer.hold(idx);
-        self.side.send(Job::AddVips {
-            idx,
-            ticket: self.last_ticket,
-            vips: added,
-            vmac: None,
-        });
+        self.install(idx, added, None, true);
         let repeat = self.instances[idx].fsm.params.garp.repeat;
         self.send_gratuitous(idx, repeat);
     }
