@@ -7,4 +7,5 @@ pub mod daemon;
 pub mod datapath;
 pub mod net;
 pub mod scripts;
+pub mod trackers;
 pub mod vrrp;

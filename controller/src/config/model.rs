@@ -21,6 +21,12 @@ pub struct Config {
     pub instances: Vec<Instance>,
     /// `vrrp_sync_group NAME { }` blocks, in file order.
     pub sync_groups: Vec<SyncGroup>,
+    /// `track_file NAME { }` blocks some instance or group tracks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_files: Vec<TrackFileDef>,
+    /// `track_process NAME { }` blocks some instance or group tracks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_processes: Vec<TrackProcessDef>,
 }
 
 impl Config {
@@ -275,7 +281,13 @@ pub struct Instance {
     /// `track_interface { }`.
     pub track_interfaces: Vec<TrackInterface>,
     /// `track_script { }`, weights resolved from the script when not given.
-    pub track_scripts: Vec<TrackScript>,
+    pub track_scripts: Vec<TrackRef>,
+    /// `track_file { }`, weights resolved from the `track_file` definition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_files: Vec<TrackRef>,
+    /// `track_process { }`, weights resolved from the definition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_processes: Vec<TrackRef>,
     /// `unicast_src_ip`, `unicast_peer { }`, `unicast_ttl`, `check_unicast_src`.
     pub unicast: Unicast,
     /// `mcast_src_ip` / `unicast_src_ip`: source address of adverts. Default: the
@@ -413,14 +425,84 @@ pub struct TrackInterface {
     pub reverse: bool,
 }
 
-/// `track_script { NAME [weight W [reverse|noreverse]] }`.
+/// A line of `track_script { }`, `track_file { }` or `track_process { }`:
+/// `NAME [weight W [reverse|noreverse]]`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrackScript {
+pub struct TrackRef {
     pub name: String,
-    /// -253..253; default: the script's weight. 0 means failure puts the instance in FAULT.
+    /// Scripts and processes -253..253, files -254..254; default: the
+    /// definition's weight. 0 means failure (a file: a non-zero value) puts
+    /// the instance in FAULT.
     pub weight: i16,
-    /// Default: the script's `weight ... reverse`.
+    /// Default: the definition's `weight ... reverse`.
     pub reverse: bool,
+}
+
+/// `track_file NAME { }` (`vrrp_track_file`, its older name): a number in a
+/// file, multiplied by the weight, moves the priority (keepalived's
+/// `trackers/track_file.c`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackFileDef {
+    pub name: String,
+    /// `file PATH`. Required.
+    pub path: String,
+    /// `weight W [reverse]`, -254..254. Default 1.
+    pub weight: i16,
+    pub reverse: bool,
+    /// `init_file [VALUE] [overwrite]`: write VALUE (default 0) at start when the
+    /// file is missing, or always with `overwrite` (not on a reload).
+    pub init: Option<FileInit>,
+}
+
+/// `vrrp_track_process NAME { }`: up while the number of matching processes
+/// is within `quorum..=quorum_max` (keepalived's `track_process.c`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackProcessDef {
+    pub name: String,
+    /// `process NAME [PARAM ...]`: the program (the kernel's 15-character
+    /// `comm`, or with `full_command` the command line's first word) and,
+    /// when given, its parameters.
+    pub process: String,
+    pub params: Vec<String>,
+    /// `param_match [initial|partial]`; parameters given mean exact.
+    pub param_match: ParamMatch,
+    /// `full_command`: match argv\[0\] instead of `comm` (implied by
+    /// parameters or `param_match`).
+    pub full_command: bool,
+    /// `weight W [reverse]`, -254..254. Default 0 (no quorum: FAULT).
+    pub weight: i16,
+    pub reverse: bool,
+    /// `quorum N` 1..65535 (default 1), `quorum_max N` (default unlimited;
+    /// 0 means the process must not run).
+    pub quorum: u32,
+    pub quorum_max: u32,
+    /// `fork_delay S` / `terminate_delay S` / `delay S` (both): how long a
+    /// count that grew / shrank must last before it counts, in ms. Default 0.
+    pub fork_delay_ms: u32,
+    pub terminate_delay_ms: u32,
+}
+
+/// `param_match`, as keepalived's `check_params` compares the command
+/// line's parameters with the configured ones.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamMatch {
+    /// No parameters and no `param_match`: parameters are not looked at.
+    None,
+    /// The same parameters (none, when none are configured).
+    Exact,
+    /// The configured parameters come first; the last may be a prefix of
+    /// the process's.
+    Initial,
+    /// The configured parameters come first, whole.
+    Partial,
+}
+
+/// `init_file [VALUE] [overwrite]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileInit {
+    pub value: i32,
+    pub overwrite: bool,
 }
 
 /// Unicast settings of an instance.
@@ -492,10 +574,21 @@ pub struct SyncGroup {
     pub instances: Vec<String>,
     /// `notify_master`, ... for the group as a whole.
     pub notify: Notify,
-    /// `track_script { }` for all members.
-    pub track_scripts: Vec<TrackScript>,
+    /// `track_script { }` for all members (the check adds these, and the
+    /// group's other tracked objects, to every member's own).
+    pub track_scripts: Vec<TrackRef>,
     /// `track_interface { }` for all members.
     pub track_interfaces: Vec<TrackInterface>,
+    /// `track_file { }` for all members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_files: Vec<TrackRef>,
+    /// `track_process { }` for all members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub track_processes: Vec<TrackRef>,
+    /// `sync_group_tracking_weight`: members' own tracking keeps its weights
+    /// (by default keepalived zeroes them in a sync group).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tracking_weight: bool,
     /// `smtp_alert [BOOL]`: accepted, no mail is sent.
     pub smtp_alert: bool,
 }

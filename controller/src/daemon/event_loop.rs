@@ -25,7 +25,7 @@ use super::{
     serve,
     side::{Job, VipsDone},
 };
-use crate::{config::model::Config, net::sys::monotonic_us, scripts::ScriptEvent};
+use crate::{config::model::Config, net::sys::monotonic_us, trackers::TrackEvent};
 
 /// The signals the loop answers. Registered before the scheduling keywords
 /// apply (RLIMIT_RTTIME's soft limit raises SIGXCPU, by default fatal).
@@ -109,7 +109,7 @@ pub struct Inputs {
     /// The data path's shape, part of the fingerprint.
     pub shape: String,
     pub pin_dir: PathBuf,
-    pub script_rx: mpsc::UnboundedReceiver<ScriptEvent>,
+    pub track_rx: mpsc::UnboundedReceiver<TrackEvent>,
     pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
     pub reload_rx: mpsc::UnboundedReceiver<Result<Config>>,
     pub snap_rx: mpsc::Receiver<serve::SnapshotRequest>,
@@ -132,7 +132,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
         mut fingerprint,
         shape,
         pin_dir,
-        mut script_rx,
+        mut track_rx,
         mut vips_rx,
         mut reload_rx,
         mut snap_rx,
@@ -235,7 +235,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                 };
                 engine.on_vips_done(done);
             }
-            Some(ev) = script_rx.recv() => engine.on_script(&ev),
+            Some(ev) = track_rx.recv() => engine.on_track(ev),
             () = async {
                 match links.as_mut() {
                     Some(l) => l.changed().await,
@@ -261,7 +261,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                         // A successor adopts this run only with this configuration.
                         fingerprint = super::persist::fingerprint(&new, &shape);
                         saved_generation = None;
-                        start_scripts(engine);
+                        start_trackers(engine, true);
                         info!("reload done");
                     }
                     Err(e) => error!("{e:#}"),
@@ -317,8 +317,9 @@ fn dump(engine: &mut Engine, kind: Kind, dir: &Path) {
     });
 }
 
-/// (Re)starts the health checks on the side thread.
-pub fn start_scripts(engine: &Engine) {
+/// (Re)starts the health checks and the file and process watchers on the
+/// side thread.
+pub fn start_trackers(engine: &Engine, reload: bool) {
     // Only scripts some instance tracks are run.
     let tracked: Vec<_> = engine
         .config
@@ -332,9 +333,12 @@ pub fn start_scripts(engine: &Engine) {
         })
         .cloned()
         .collect();
-    engine.side.send(Job::HealthChecks {
+    engine.side.send(Job::Trackers {
         scripts: tracked,
         user: engine.config.global.script_user.clone(),
+        files: engine.config.track_files.clone(),
+        processes: engine.config.track_processes.clone(),
+        reload,
     });
 }
 

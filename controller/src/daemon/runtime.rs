@@ -66,7 +66,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         shape,
         pin_dir,
         resume,
-        script_rx,
+        track_rx,
         vips_rx,
         reload_rx,
         pid: _pid,
@@ -75,7 +75,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     let snap_rx = serve::listen(&sock_path, opts.metrics)?;
     let mut signals = Signals::new()?;
 
-    event_loop::start_scripts(&engine);
+    event_loop::start_trackers(&engine, false);
     // `vrrp_startup_delay` (a host whose network comes up slowly at boot); not
     // when taking over a running data path, whose masters must resume at once.
     let delay_ms = engine.config.global.startup_delay_ms;
@@ -107,7 +107,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         fingerprint,
         shape,
         pin_dir: pin_dir.clone(),
-        script_rx,
+        track_rx,
         vips_rx,
         reload_rx,
         snap_rx,

@@ -1,12 +1,13 @@
 //! The side thread: everything the protocol thread asks for that can block or
 //! take an unbounded time runs here, so it never holds an advert timer
 //! (issue timing-core): VIPs added and removed over rtnetlink, notify scripts
-//! spawned and reaped, health checks run, `state.json` written.
+//! spawned and reaped, health checks run, tracked files and processes
+//! watched, `state.json` written.
 //!
 //! The protocol thread sends [`Job`]s and goes on; jobs run in the order sent
 //! (an instance's addresses are removed before they are added again). What
-//! the protocol thread must know comes back on channels: health-check
-//! verdicts ([`ScriptEvent`]) and which addresses were installed
+//! the protocol thread must know comes back on channels: what tracked
+//! objects say ([`TrackEvent`]) and which addresses were installed
 //! ([`VipsDone`]), on which an instance's gratuitous ARPs wait (announcing an
 //! address before the kernel has it would draw traffic to a host that drops
 //! it).
@@ -31,9 +32,10 @@ use tracing::{error, info, warn};
 
 use super::persist::{self, Saved};
 use crate::{
-    config::model::{Config, NotifyScript, RunAs, VirtualAddress, VrrpScript},
+    config::model::{Config, NotifyScript, RunAs, TrackFileDef, TrackProcessDef, VirtualAddress, VrrpScript},
     net::addr::{Addresses, Installed},
-    scripts::{self, ScriptEvent},
+    scripts,
+    trackers::{self, TrackEvent},
 };
 
 /// How long the side thread waits for notify scripts at exit (keepalived
@@ -67,10 +69,15 @@ pub enum Job {
         args: Vec<String>,
         user: Option<RunAs>,
     },
-    /// (Re)start the health checks: the previous ones stop.
-    HealthChecks {
+    /// (Re)start the health checks and the file and process watchers: the
+    /// previous ones stop. `reload`: `init_file ... overwrite` leaves
+    /// existing files alone (keepalived's rule).
+    Trackers {
         scripts: Vec<VrrpScript>,
         user: Option<RunAs>,
+        files: Vec<TrackFileDef>,
+        processes: Vec<TrackProcessDef>,
+        reload: bool,
     },
     /// Write `state.json` (the newest wins; a failure is retried).
     Store(Saved),
@@ -108,11 +115,11 @@ pub struct Side {
 }
 
 impl Side {
-    /// Starts the thread. Health-check verdicts go to `scripts_tx`, address
+    /// Starts the thread. What tracked objects say goes to `track_tx`, address
     /// changes to `vips_tx`; `state.json` is written in `run_dir`.
     pub fn start(
         run_dir: PathBuf,
-        scripts_tx: mpsc::UnboundedSender<ScriptEvent>,
+        track_tx: mpsc::UnboundedSender<TrackEvent>,
         vips_tx: mpsc::UnboundedSender<VipsDone>,
         reload_tx: mpsc::UnboundedSender<Result<Config>>,
     ) -> Result<Self> {
@@ -137,7 +144,7 @@ impl Side {
                 }
                 let worker = Worker {
                     run_dir,
-                    scripts_tx,
+                    track_tx,
                     vips_tx,
                     reload_tx,
                     addrs: None,
@@ -193,7 +200,7 @@ impl Side {
 
 struct Worker {
     run_dir: PathBuf,
-    scripts_tx: mpsc::UnboundedSender<ScriptEvent>,
+    track_tx: mpsc::UnboundedSender<TrackEvent>,
     vips_tx: mpsc::UnboundedSender<VipsDone>,
     reload_tx: mpsc::UnboundedSender<Result<Config>>,
     /// Opened on first use (on this thread's runtime, which drives it).
@@ -260,11 +267,20 @@ impl Worker {
                     }
                 }
                 Some(Job::Notify { script, args, user }) => scripts::notify(&script, &args, user.as_ref()),
-                Some(Job::HealthChecks { scripts: list, user }) => {
+                Some(Job::Trackers {
+                    scripts: list,
+                    user,
+                    files,
+                    processes,
+                    reload,
+                }) => {
                     for t in self.checks.drain(..) {
                         t.abort();
                     }
-                    self.checks = scripts::spawn_health_checks(&list, user.as_ref(), &self.scripts_tx);
+                    self.checks = scripts::spawn_health_checks(&list, user.as_ref(), &self.track_tx);
+                    trackers::file::initialise(&files, reload);
+                    self.checks.extend(trackers::file::spawn(&files, &self.track_tx));
+                    self.checks.extend(trackers::process::spawn(&processes, &self.track_tx));
                 }
             }
         }

@@ -25,7 +25,8 @@ use crate::{
         Datapath,
         attach::{AdvertPath, AttachMode, AttachPolicy, ResponderChoice},
     },
-    scripts::{self, ScriptEvent},
+    scripts,
+    trackers::TrackEvent,
 };
 
 /// What start-up hands the event loop.
@@ -37,7 +38,7 @@ pub struct Started {
     pub pin_dir: PathBuf,
     /// What a crashed predecessor left running, to resume (XDP mode).
     pub resume: Option<Saved>,
-    pub script_rx: mpsc::UnboundedReceiver<ScriptEvent>,
+    pub track_rx: mpsc::UnboundedReceiver<TrackEvent>,
     pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
     /// Configurations the side thread read for a reload.
     pub reload_rx: mpsc::UnboundedReceiver<Result<Config>>,
@@ -98,10 +99,10 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     }
     // The side thread first: before the scheduling keywords make this
     // thread real-time (it and its scripts keep normal priority).
-    let (script_tx, script_rx) = mpsc::unbounded_channel();
+    let (track_tx, track_rx) = mpsc::unbounded_channel();
     let (vips_tx, vips_rx) = mpsc::unbounded_channel();
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
-    let side = Side::start(opts.run_dir.clone(), script_tx, vips_tx, reload_tx)?;
+    let side = Side::start(opts.run_dir.clone(), track_tx, vips_tx, reload_tx)?;
     let mut engine = Engine::new(config, mode, dp, side)?;
     if mode == Mode::Xdp
         && let Some(policy) = policy
@@ -115,7 +116,7 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
         shape,
         pin_dir,
         resume,
-        script_rx,
+        track_rx,
         vips_rx,
         reload_rx,
         pid,

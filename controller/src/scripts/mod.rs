@@ -15,14 +15,10 @@ use anyhow::{Context as _, Result, bail};
 use tokio::{process::Command, sync::mpsc, task::JoinHandle};
 use tracing::{info, warn};
 
-use crate::config::model::{Config, NotifyScript, RunAs, VrrpScript};
-
-/// A health check changed its verdict (after `rise`/`fall` hysteresis).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScriptEvent {
-    pub name: String,
-    pub ok: bool,
-}
+use crate::{
+    config::model::{Config, NotifyScript, RunAs, VrrpScript},
+    trackers::TrackEvent,
+};
 
 /// Where a command's program lives: as given when it has a slash, else the
 /// first match on PATH.
@@ -260,7 +256,7 @@ async fn run_once(name: &str, argv: &[String], run_as: Option<&RunAs>, timeout: 
 pub fn spawn_health_checks(
     scripts: &[VrrpScript],
     default_user: Option<&RunAs>,
-    tx: &mpsc::UnboundedSender<ScriptEvent>,
+    tx: &mpsc::UnboundedSender<TrackEvent>,
 ) -> Vec<JoinHandle<()>> {
     scripts
         .iter()
@@ -272,7 +268,7 @@ pub fn spawn_health_checks(
                 let mut verdict: Option<bool> = None;
                 if s.init_fail {
                     verdict = Some(false);
-                    let _ = tx.send(ScriptEvent {
+                    let _ = tx.send(TrackEvent::Script {
                         name: s.name.clone(),
                         ok: false,
                     });
@@ -308,7 +304,7 @@ pub fn spawn_health_checks(
                         verdict = next;
                         info!(script = %s.name, ok, "health check changed");
                         if tx
-                            .send(ScriptEvent {
+                            .send(TrackEvent::Script {
                                 name: s.name.clone(),
                                 ok,
                             })

@@ -1,10 +1,10 @@
-//! keepalived's tracking policy, pure: what scripts and interfaces (and,
-//! later, files and processes) say about an instance becomes its effective
-//! priority and, perhaps, a FAULT with its reason; a `vrrp_sync_group` is in
-//! FAULT while any member is. The engine gathers the inputs and applies the
-//! verdicts; the rules live here, golden-tested below against what
-//! keepalived 2.2.7 does (`vrrp_track.c`, and `tests/tests/keepalived_parity.rs`
-//! which runs both on the same stimuli).
+//! keepalived's tracking policy, pure: what scripts, interfaces, files and
+//! processes say about an instance becomes its effective priority and,
+//! perhaps, a FAULT with its reason; a `vrrp_sync_group` is in FAULT while any
+//! member is. The engine gathers the inputs and applies the verdicts; the
+//! rules live here, golden-tested below against what keepalived 2.2.7 does
+//! (`vrrp_track.c`, `trackers/track_file.c`, and
+//! `tests/tests/keepalived_parity.rs` which runs both on the same stimuli).
 
 use super::fsm::PRIORITY_OWNER;
 
@@ -13,14 +13,40 @@ use super::fsm::PRIORITY_OWNER;
 pub enum Object<'a> {
     Script(&'a str),
     Interface(&'a str),
+    /// `track_file`: its value counts, not up or down.
+    File(&'a str),
+    /// `track_process`: up while the number running is within its quorum.
+    Process(&'a str),
+}
+
+/// What a tracked object says now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Before a script's first result: counts neither way (keepalived's INIT).
+    Unknown,
+    /// Up (the script succeeds, the interface is up, the process has its
+    /// quorum) or down.
+    Up(bool),
+    /// A tracked file's number.
+    Value(i64),
+}
+
+impl Reading {
+    /// `Up(b)`, or `Unknown` for `None`.
+    pub fn up(known: Option<bool>) -> Self {
+        known.map_or(Self::Unknown, Self::Up)
+    }
 }
 
 impl Object<'_> {
     /// Why a FAULT: the object is in its failing condition.
-    fn failing(self) -> String {
-        match self {
-            Self::Script(name) => format!("script {name} failed"),
-            Self::Interface(name) => format!("interface {name} down"),
+    fn failing(self, reading: Reading) -> String {
+        match (self, reading) {
+            (Self::File(name), Reading::Value(v)) => format!("tracked file {name} has value {v}"),
+            (Self::Script(name), _) => format!("script {name} failed"),
+            (Self::Interface(name), _) => format!("interface {name} down"),
+            (Self::File(name), _) => format!("tracked file {name} unreadable"),
+            (Self::Process(name), _) => format!("tracked process {name} quorum not achieved"),
         }
     }
 }
@@ -29,9 +55,7 @@ impl Object<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tracked<'a> {
     pub object: Object<'a>,
-    /// Up (the script succeeds, the interface is up); `None` before a
-    /// script's first result, which counts neither way (keepalived's INIT).
-    pub up: Option<bool>,
+    pub reading: Reading,
     pub weight: i16,
     pub reverse: bool,
 }
@@ -44,27 +68,46 @@ pub struct Verdict {
     pub fault: Option<String>,
 }
 
+/// A tracked file's share (keepalived `process_update_vrrp_track_file_status`):
+/// value × weight, negated by `reverse`, within -254..=253, where -254 is a
+/// FAULT. With weight 0 a non-zero value is a FAULT (with `reverse`: zero).
+fn file_share(value: i64, weight: i16, reverse: bool) -> Option<i32> {
+    if weight == 0 {
+        let failing = (value != 0) != reverse;
+        return (!failing).then_some(0);
+    }
+    let sign: i128 = if reverse { -1 } else { 1 };
+    let product = i128::from(value) * i128::from(weight) * sign;
+    let share = i32::try_from(product.clamp(-254, 253)).unwrap_or(0);
+    (share != -254).then_some(share)
+}
+
 /// keepalived's arithmetic: a positive weight counts while the object is up,
 /// a negative one while it is down; `reverse` flips the sign of the
 /// adjustment, not the condition. Weight 0 means FAULT while down (with
-/// `reverse`: while up). The result is clamped to 1..=254; an address owner
+/// `reverse`: while up). A file's value is multiplied by its weight
+/// ([`file_share`]). The result is clamped to 1..=254; an address owner
 /// (255) keeps 255. `primary` is the instance's own interface and whether it
 /// is up, unless `dont_track_primary` leaves it out: down is a FAULT.
 pub fn evaluate(base: u8, primary: Option<(&str, bool)>, tracked: &[Tracked<'_>]) -> Verdict {
     let mut delta: i32 = 0;
     let mut fault = None;
     for t in tracked {
-        let Some(up) = t.up else { continue };
         let sign = if t.reverse { -1 } else { 1 };
-        match t.weight {
-            0 if up == t.reverse => fault = Some(t.object.failing()),
-            w if w > 0 && up => delta += sign * i32::from(w),
-            w if w < 0 && !up => delta += sign * i32::from(w),
+        match (t.reading, t.weight) {
+            (Reading::Unknown, _) => {}
+            (Reading::Value(v), w) => match file_share(v, w, t.reverse) {
+                Some(share) => delta += share,
+                None => fault = Some(t.object.failing(t.reading)),
+            },
+            (Reading::Up(up), 0) if up == t.reverse => fault = Some(t.object.failing(t.reading)),
+            (Reading::Up(true), w) if w > 0 => delta += sign * i32::from(w),
+            (Reading::Up(false), w) if w < 0 => delta += sign * i32::from(w),
             _ => {}
         }
     }
     if let Some((name, false)) = primary {
-        fault = Some(Object::Interface(name).failing());
+        fault = Some(Object::Interface(name).failing(Reading::Up(false)));
     }
     let priority = if base == PRIORITY_OWNER {
         PRIORITY_OWNER
@@ -122,7 +165,16 @@ mod tests {
     fn script(up: Option<bool>, weight: i16, reverse: bool) -> Tracked<'static> {
         Tracked {
             object: Object::Script("chk"),
-            up,
+            reading: Reading::up(up),
+            weight,
+            reverse,
+        }
+    }
+
+    fn file(value: i64, weight: i16, reverse: bool) -> Tracked<'static> {
+        Tracked {
+            object: Object::File("tf"),
+            reading: Reading::Value(value),
             weight,
             reverse,
         }
@@ -177,7 +229,7 @@ mod tests {
             script(Some(true), 10, false),
             Tracked {
                 object: Object::Interface("eth1"),
-                up: Some(false),
+                reading: Reading::Up(false),
                 weight: -25,
                 reverse: false,
             },
@@ -192,13 +244,54 @@ mod tests {
         );
         let down = Tracked {
             object: Object::Interface("eth1"),
-            up: Some(false),
+            reading: Reading::Up(false),
             weight: 0,
             reverse: false,
         };
         assert_eq!(
             evaluate(100, None, &[down]).fault.as_deref(),
             Some("interface eth1 down")
+        );
+    }
+
+    /// keepalived 2.2.7 `track_file` arithmetic (track_file.c
+    /// `update_track_file_status`, `process_update_vrrp_track_file_status`).
+    #[test]
+    fn golden_track_file_values() {
+        let fault = |v| Some(format!("tracked file tf has value {v}"));
+        // (value, weight, reverse, priority from base 100, fault)
+        let cases: &[(i64, i16, bool, u8, Option<String>)] = &[
+            (0, 10, false, 100, None),
+            (1, 10, false, 110, None),
+            (3, 10, false, 130, None),
+            (-2, 10, false, 80, None),
+            (2, 10, true, 80, None),
+            // A share of 254 or more counts 253; -254 or less is a FAULT.
+            (100, 10, false, 254, None),
+            (-25, 10, false, 1, None),
+            (-26, 10, false, 100, fault(-26)),
+            (26, 10, true, 100, fault(26)),
+            (i64::MAX, -254, false, 100, fault(i64::MAX)),
+            // Weight 0: non-zero is a FAULT; with reverse, zero is.
+            (0, 0, false, 100, None),
+            (7, 0, false, 100, fault(7)),
+            (0, 0, true, 100, fault(0)),
+            (-1, 0, true, 100, None),
+        ];
+        for (i, (value, weight, reverse, priority, fault)) in cases.iter().enumerate() {
+            let v = evaluate(100, None, &[file(*value, *weight, *reverse)]);
+            assert_eq!(v.priority, *priority, "case {i}");
+            assert_eq!(v.fault, *fault, "case {i}");
+        }
+        let process = Tracked {
+            object: Object::Process("nginx"),
+            reading: Reading::Up(false),
+            weight: 0,
+            reverse: false,
+        };
+        assert_eq!(
+            evaluate(100, None, &[process]).fault.as_deref(),
+            Some("tracked process nginx quorum not achieved")
         );
     }
 

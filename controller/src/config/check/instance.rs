@@ -7,7 +7,7 @@ use crate::config::{
     diag::Sink,
     host::{self, HostInfo},
     model::{
-        Auth, AuthType, Family, Garp, Global, InitialState, Instance, TrackInterface, TrackScript, Unicast,
+        Auth, AuthType, Family, Garp, Global, InitialState, Instance, TrackFileDef, TrackProcessDef, Unicast,
         VirtualAddress, VrrpScript,
     },
     parse::{At, InstanceDraft},
@@ -25,6 +25,10 @@ pub(super) struct Env<'a> {
     pub scripts: &'a [VrrpScript],
     /// Scripts that were defined but are broken (already reported): no second error.
     pub broken_scripts: &'a BTreeSet<String>,
+    pub track_files: &'a [At<TrackFileDef>],
+    pub track_processes: &'a [At<TrackProcessDef>],
+    /// track_file / vrrp_track_process definitions already reported as broken.
+    pub broken_trackers: &'a BTreeSet<String>,
     pub host: Option<&'a HostInfo>,
 }
 
@@ -71,9 +75,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         );
         down_timer_adverts = 3;
     }
-    let owner = format!("vrrp_instance {name}");
-    let track_scripts = track_scripts(&owner, &d.track_scripts, env, priority, sink);
-    let track_interfaces = track_interfaces(d, priority, sink);
+    let tracking = super::tracking::of_instance(d, env, priority, sink);
 
     let instance = Instance {
         name: name.clone(),
@@ -91,8 +93,10 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         excluded_vips,
         preempt,
         preempt_delay_ms,
-        track_interfaces,
-        track_scripts,
+        track_interfaces: tracking.interfaces,
+        track_scripts: tracking.scripts,
+        track_files: tracking.files,
+        track_processes: tracking.processes,
         unicast,
         src_ip: d
             .src_ip
@@ -244,25 +248,6 @@ fn vmac(d: &InstanceDraft, vrid: u8, unicast: bool, sink: &mut Sink) -> (Option<
         return (Some(interface), true);
     }
     (Some(interface), d.vmac_xmit_base)
-}
-
-/// `track_interface`: weights do not apply to the address owner (keepalived drops them).
-fn track_interfaces(d: &InstanceDraft, priority: u8, sink: &mut Sink) -> Vec<TrackInterface> {
-    let mut out = Vec::with_capacity(d.track_interfaces.len());
-    for t in &d.track_interfaces {
-        if priority == 255 && t.v.weight != 0 {
-            sink.warning(
-                &t.at,
-                format!(
-                    "vrrp_instance {}: weighted track_interface {} is ignored for the address owner (priority 255)",
-                    d.name, t.v.name
-                ),
-            );
-            continue;
-        }
-        out.push(t.v.clone());
-    }
-    out
 }
 
 /// keepalived's rule: every `virtual_ipaddress` of an instance has one family, set by the
@@ -517,50 +502,4 @@ fn unicast(d: &InstanceDraft, g: &Global, family: Family, strict: bool, sink: &m
         check_src: d.check_unicast_src || g.check_unicast_src,
         peers,
     }
-}
-
-/// Resolves `track_script` names and default weights. An unknown name is an error
-/// (keepalived ignores the line, so a health check silently never runs).
-pub(super) fn track_scripts(
-    owner: &str,
-    tracks: &[At<crate::config::parse::TrackScriptDraft>],
-    env: &Env<'_>,
-    priority: u8,
-    sink: &mut Sink,
-) -> Vec<TrackScript> {
-    let mut out = Vec::with_capacity(tracks.len());
-    for t in tracks {
-        let Some(script) = env.scripts.iter().find(|s| s.name == t.v.name) else {
-            if !env.broken_scripts.contains(&t.v.name) {
-                let known: Vec<&str> = env.scripts.iter().map(|s| s.name.as_str()).collect();
-                let hint = if known.is_empty() {
-                    "no vrrp_script is defined".to_owned()
-                } else {
-                    format!("defined: {}", known.join(", "))
-                };
-                sink.error(
-                    &t.at,
-                    format!("{owner}: track_script {} names no vrrp_script ({hint})", t.v.name),
-                );
-            }
-            continue;
-        };
-        let weight = t.v.weight.unwrap_or(script.weight);
-        if priority == 255 && weight != 0 {
-            sink.warning(
-                &t.at,
-                format!(
-                    "{owner}: weighted track_script {} is ignored for the address owner (priority 255)",
-                    t.v.name
-                ),
-            );
-            continue;
-        }
-        out.push(TrackScript {
-            name: t.v.name.clone(),
-            weight,
-            reverse: t.v.reverse.unwrap_or(script.weight_reverse),
-        });
-    }
-    out
 }

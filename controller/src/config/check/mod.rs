@@ -2,6 +2,7 @@
 //! the rules that span sections (duplicate VRIDs, scripts, sync groups).
 
 mod instance;
+mod tracking;
 
 use std::collections::BTreeSet;
 
@@ -19,6 +20,9 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         global: &draft.global,
         scripts: &scripts,
         broken_scripts: &broken_scripts,
+        track_files: &draft.track_files,
+        track_processes: &draft.track_processes,
+        broken_trackers: &draft.broken_trackers,
         host,
     };
     let mut instances: Vec<Instance> = draft
@@ -28,7 +32,7 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         .collect();
     duplicate_vrids(&draft, &instances, sink);
     let sync_groups = sync_groups(&draft, &mut instances, &env, sink);
-    let used = used_scripts(&instances, &sync_groups);
+    let used = tracking::used(&instances, |i| &i.track_scripts);
     for s in scripts.iter().filter(|s| !used.contains(s.name.as_str())) {
         if let Some(d) = draft.scripts.iter().find(|d| d.name == s.name) {
             sink.warning(
@@ -42,12 +46,51 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
     }
     let mut scripts = scripts;
     scripts.retain(|s| used.contains(s.name.as_str()));
+    let track_files = unused(
+        "track_file",
+        &draft.track_files,
+        |f| &f.name,
+        &tracking::used(&instances, |i| &i.track_files),
+        sink,
+    );
+    let track_processes = unused(
+        "vrrp_track_process",
+        &draft.track_processes,
+        |p| &p.name,
+        &tracking::used(&instances, |i| &i.track_processes),
+        sink,
+    );
     Config {
         global: draft.global,
         scripts,
         instances,
         sync_groups,
+        track_files,
+        track_processes,
     }
+}
+
+/// The definitions something tracks; the others are reported (keepalived
+/// removes them too) and dropped.
+fn unused<T: Clone>(
+    kind: &str,
+    defs: &[crate::config::parse::At<T>],
+    name: impl Fn(&T) -> &String,
+    used: &BTreeSet<&str>,
+    sink: &mut Sink,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for d in defs {
+        if used.contains(name(&d.v).as_str()) {
+            out.push(d.v.clone());
+        } else {
+            sink.warning(
+                &d.at,
+                format!("{kind} {} is not used by any vrrp_instance or vrrp_sync_group", name(&d.v)),
+            );
+        }
+    }
+    out
 }
 
 /// Usable scripts (first definition of each name, with a command), and the names of those
@@ -77,15 +120,6 @@ fn scripts(drafts: &[ScriptDraft]) -> (Vec<VrrpScript>, BTreeSet<String>) {
         });
     }
     (out, broken)
-}
-
-fn used_scripts<'c>(instances: &'c [Instance], groups: &'c [SyncGroup]) -> BTreeSet<&'c str> {
-    let from_instances = instances.iter().flat_map(|i| &i.track_scripts);
-    let from_groups = groups.iter().flat_map(|g| &g.track_scripts);
-    from_instances
-        .chain(from_groups)
-        .map(|t| t.name.as_str())
-        .collect()
 }
 
 /// Two instances may not share a VRID on the same interface and family: they would answer
@@ -160,7 +194,9 @@ fn sync_groups(draft: &Draft, instances: &mut [Instance], env: &Env<'_>, sink: &
                 continue;
             }
             instance.sync_group = Some(name.clone());
-            unweight(instance, draft, sink);
+            if !d.tracking_weight {
+                tracking::unweight(instance, draft, sink);
+            }
             group_members.push(m.v.clone());
         }
         if group_members.len() == 1 {
@@ -178,60 +214,22 @@ fn sync_groups(draft: &Draft, instances: &mut [Instance], env: &Env<'_>, sink: &
             );
         }
         let any_owner = owners > 0;
-        let track_scripts = instance::track_scripts(
-            &format!("vrrp_sync_group {name}"),
-            &d.track_scripts,
-            env,
-            if any_owner { 255 } else { 0 },
-            sink,
-        );
-        out.push(SyncGroup {
+        let owner = format!("vrrp_sync_group {name}");
+        let priority = if any_owner { 255 } else { 0 };
+        let refs = |kind, tracks, sink: &mut Sink| tracking::refs(&owner, kind, tracks, env, priority, sink);
+        let group = SyncGroup {
             name: name.clone(),
             instances: group_members,
             notify: d.notify.clone(),
-            track_scripts,
-            track_interfaces: d.track_interfaces.iter().map(|t| t.v.clone()).collect(),
+            track_scripts: refs(tracking::Kind::Script, &d.track_scripts, sink),
+            track_interfaces: tracking::interfaces(&owner, &d.track_interfaces, priority, sink),
+            track_files: refs(tracking::Kind::File, &d.track_files, sink),
+            track_processes: refs(tracking::Kind::Process, &d.track_processes, sink),
+            tracking_weight: d.tracking_weight,
             smtp_alert: d.smtp_alert,
-        });
+        };
+        tracking::add_group_tracking(&group, instances);
+        out.push(group);
     }
     out
-}
-
-/// keepalived runs sync group members without tracking weights (a weighted failure of one
-/// member would split the group): weights become 0, so failures mean FAULT.
-fn unweight(instance: &mut Instance, draft: &Draft, sink: &mut Sink) {
-    let Some(d) = draft.instances.iter().find(|d| d.name == instance.name) else {
-        return;
-    };
-    let group = instance.sync_group.as_deref().unwrap_or_default();
-    for t in instance.track_scripts.iter_mut().filter(|t| t.weight != 0) {
-        let at = d
-            .track_scripts
-            .iter()
-            .find(|a| a.v.name == t.name)
-            .map_or(&d.at, |a| &a.at);
-        sink.warning(
-            at,
-            format!(
-                "vrrp_instance {}: track_script {} weight ignored in vrrp_sync_group {group} (members track without weights, as in keepalived)",
-                instance.name, t.name
-            ),
-        );
-        t.weight = 0;
-    }
-    for t in instance.track_interfaces.iter_mut().filter(|t| t.weight != 0) {
-        let at = d
-            .track_interfaces
-            .iter()
-            .find(|a| a.v.name == t.name)
-            .map_or(&d.at, |a| &a.at);
-        sink.warning(
-            at,
-            format!(
-                "vrrp_instance {}: track_interface {} weight ignored in vrrp_sync_group {group} (members track without weights, as in keepalived)",
-                instance.name, t.name
-            ),
-        );
-        t.weight = 0;
-    }
 }

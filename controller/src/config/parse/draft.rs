@@ -6,7 +6,10 @@ use std::{collections::BTreeSet, net::IpAddr};
 use super::ctx::At;
 use crate::config::{
     diag::Pos,
-    model::{AuthType, Global, InitialState, Notify, RunAs, TrackInterface, UnicastPeer, VirtualAddress},
+    model::{
+        AuthType, Global, InitialState, Notify, RunAs, TrackFileDef, TrackInterface, TrackProcessDef, UnicastPeer,
+        VirtualAddress,
+    },
 };
 
 #[derive(Debug, Default)]
@@ -15,6 +18,13 @@ pub(crate) struct Draft {
     pub scripts: Vec<ScriptDraft>,
     pub instances: Vec<InstanceDraft>,
     pub sync_groups: Vec<SyncGroupDraft>,
+    /// `track_file NAME { }` / `vrrp_track_file NAME { }`, valid ones.
+    pub track_files: Vec<At<TrackFileDef>>,
+    /// `vrrp_track_process NAME { }`, valid ones.
+    pub track_processes: Vec<At<TrackProcessDef>>,
+    /// Names of track_file / vrrp_track_process definitions that were reported
+    /// as unusable (a reference to one is not reported again).
+    pub broken_trackers: BTreeSet<String>,
 }
 
 #[derive(Debug)]
@@ -52,7 +62,7 @@ impl ScriptDraft {
 
 /// `NAME [weight W [reverse|noreverse]]` in `track_script { }`.
 #[derive(Clone, Debug)]
-pub(crate) struct TrackScriptDraft {
+pub(crate) struct TrackRefDraft {
     pub name: String,
     pub weight: Option<i16>,
     pub reverse: Option<bool>,
@@ -88,7 +98,9 @@ pub(crate) struct InstanceDraft {
     pub nopreempt: Option<Pos>,
     pub preempt_delay_ms: Option<At<u32>>,
     pub track_interfaces: Vec<At<TrackInterface>>,
-    pub track_scripts: Vec<At<TrackScriptDraft>>,
+    pub track_scripts: Vec<At<TrackRefDraft>>,
+    pub track_files: Vec<At<TrackRefDraft>>,
+    pub track_processes: Vec<At<TrackRefDraft>>,
     pub src_ip: Option<At<IpAddr>>,
     /// A unicast keyword was given (`unicast_src_ip`, `unicast_peer`, `check_unicast_src`).
     pub unicast_keyword: Option<Pos>,
@@ -134,6 +146,8 @@ impl InstanceDraft {
             preempt_delay_ms: None,
             track_interfaces: Vec::new(),
             track_scripts: Vec::new(),
+            track_files: Vec::new(),
+            track_processes: Vec::new(),
             src_ip: None,
             unicast_keyword: None,
             peers: Vec::new(),
@@ -162,7 +176,11 @@ pub(crate) struct SyncGroupDraft {
     pub at: Pos,
     pub group: Option<Vec<At<String>>>,
     pub notify: Notify,
-    pub track_scripts: Vec<At<TrackScriptDraft>>,
+    pub track_scripts: Vec<At<TrackRefDraft>>,
     pub track_interfaces: Vec<At<TrackInterface>>,
+    pub track_files: Vec<At<TrackRefDraft>>,
+    pub track_processes: Vec<At<TrackRefDraft>>,
+    /// `sync_group_tracking_weight`.
+    pub tracking_weight: bool,
     pub smtp_alert: bool,
 }

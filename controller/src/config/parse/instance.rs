@@ -141,7 +141,9 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
             }
         }
         "track_interface" => track::interfaces(ctx, kw, &mut i.track_interfaces),
-        "track_script" => track::scripts(ctx, kw, &mut i.track_scripts),
+        "track_script" => track::refs(ctx, kw, track::Kind::Script, &mut i.track_scripts),
+        "track_file" => track::refs(ctx, kw, track::Kind::File, &mut i.track_files),
+        "track_process" => track::refs(ctx, kw, track::Kind::Process, &mut i.track_processes),
         "unicast_src_ip" | "mcast_src_ip" => {
             if kw.keyword() == "unicast_src_ip" {
                 i.unicast_keyword.get_or_insert_with(|| at.clone());

@@ -12,9 +12,10 @@ mod instance;
 mod script;
 mod sync_group;
 mod track;
+mod tracker;
 
 pub(crate) use ctx::At;
-pub(crate) use draft::{Draft, InstanceDraft, ScriptDraft, SyncGroupDraft, TrackScriptDraft};
+pub(crate) use draft::{Draft, InstanceDraft, ScriptDraft, SyncGroupDraft, TrackRefDraft};
 
 use self::ctx::Ctx;
 use super::{diag::Sink, tree::Node};
@@ -30,9 +31,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "static_track_group",
     "track_group",
     "bfd_instance",
-    "vrrp_track_process",
-    "vrrp_track_file",
-    "track_file",
     "garp_group",
     "linkbeat_interfaces",
     "interface_up_down_delays",
@@ -45,8 +43,8 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
     let mut ctx = Ctx { sink };
     let mut draft = Draft::default();
     // track_script lines naming a vrrp_script not defined yet at that point.
-    let mut ahead: Vec<At<TrackScriptDraft>> = Vec::new();
-    let mut not_yet = |draft: &Draft, tracks: Option<&Vec<At<TrackScriptDraft>>>| {
+    let mut ahead: Vec<At<TrackRefDraft>> = Vec::new();
+    let mut not_yet = |draft: &Draft, tracks: Option<&Vec<At<TrackRefDraft>>>| {
         let defined = |name: &str| draft.scripts.iter().any(|s| s.name == name);
         ahead.extend(
             tracks
@@ -78,6 +76,16 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
                     sync_group::parse(&mut ctx, node, name, &mut draft.sync_groups);
                     let added = draft.sync_groups.get(before).map(|g| &g.track_scripts);
                     not_yet(&draft, added);
+                }
+            }
+            "track_file" | "vrrp_track_file" => {
+                if let Some(name) = section_name(&mut ctx, node) {
+                    tracker::file(&mut ctx, node, name, &mut draft);
+                }
+            }
+            "vrrp_track_process" => {
+                if let Some(name) = section_name(&mut ctx, node) {
+                    tracker::process(&mut ctx, node, name, &mut draft);
                 }
             }
             other if OTHER_SECTIONS.contains(&other) => ctx.sink.warning(

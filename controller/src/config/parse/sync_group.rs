@@ -4,14 +4,7 @@ use super::{At, SyncGroupDraft, children, ctx::Ctx, mail_note, track};
 use crate::config::{model::Notify, tree::Node};
 
 /// keepalived sync group keywords xvrrp does not implement.
-const UNSUPPORTED: &[&str] = &[
-    "track_file",
-    "track_process",
-    "track_bfd",
-    "global_tracking",
-    "sync_group_tracking_weight",
-    "notify_priority_changes",
-];
+const UNSUPPORTED: &[&str] = &["track_bfd", "notify_priority_changes"];
 
 pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, groups: &mut Vec<SyncGroupDraft>) {
     if let Some(first) = groups.iter().find(|g| g.name == name) {
@@ -29,6 +22,9 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, groups: &mut Vec
         notify: Notify::default(),
         track_scripts: Vec::new(),
         track_interfaces: Vec::new(),
+        track_files: Vec::new(),
+        track_processes: Vec::new(),
+        tracking_weight: false,
         smtp_alert: false,
     };
     for kw in children(node) {
@@ -58,7 +54,23 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, groups: &mut Vec
                 }
                 group.group = Some(members);
             }
-            "track_script" => track::scripts(ctx, kw, &mut group.track_scripts),
+            "track_script" => track::refs(ctx, kw, track::Kind::Script, &mut group.track_scripts),
+            "track_file" => track::refs(ctx, kw, track::Kind::File, &mut group.track_files),
+            "track_process" => track::refs(ctx, kw, track::Kind::Process, &mut group.track_processes),
+            // keepalived 2.2.7: "global_tracking is deprecated. Use
+            // track_interface/script/file/bfd/process in vrrp_sync_group",
+            // and it sets sync_group_tracking_weight.
+            "sync_group_tracking_weight" | "global_tracking" => {
+                ctx.flag(kw);
+                if kw.keyword() == "global_tracking" {
+                    ctx.sink.warning(
+                        kw.at(),
+                        "global_tracking is deprecated (in keepalived too): it means sync_group_tracking_weight; \
+                         track objects on the sync group instead",
+                    );
+                }
+                group.tracking_weight = true;
+            }
             "track_interface" => track::interfaces(ctx, kw, &mut group.track_interfaces),
             "smtp_alert" => {
                 mail_note(ctx, kw);

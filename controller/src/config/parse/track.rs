@@ -2,7 +2,7 @@
 //! `notify*` scripts, and reading a command line.
 
 use super::{
-    At, TrackScriptDraft,
+    At, TrackRefDraft,
     ctx::{Ctx, interface_name_problem},
 };
 use crate::config::{
@@ -110,10 +110,37 @@ pub(super) fn notify(ctx: &mut Ctx<'_>, kw: &Node, notify: &mut Notify) -> bool 
     true
 }
 
+/// What a `track_*` block names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Script,
+    Interface,
+    File,
+    Process,
+}
+
+impl Kind {
+    fn keyword(self) -> &'static str {
+        match self {
+            Self::Script => "track_script",
+            Self::Interface => "track_interface",
+            Self::File => "track_file",
+            Self::Process => "track_process",
+        }
+    }
+}
+
 /// `weight W [reverse|noreverse]` after a tracked name: the weight (None: not given, or
 /// invalid and reported) and the direction. None when the line is to be dropped (unknown
-/// option, weight without a value), as keepalived drops it. keepalived reads ±254 as ±253.
-fn weight(ctx: &mut Ctx<'_>, what: &str, words: &[Word]) -> Option<(Option<i16>, Option<bool>)> {
+/// option, weight without a value), as keepalived drops it. keepalived reads a script's
+/// ±254 as ±253; files and processes take -254..254.
+fn weight(ctx: &mut Ctx<'_>, kind: Kind, words: &[Word]) -> Option<(Option<i16>, Option<bool>)> {
+    let what = kind.keyword();
+    let max = if matches!(kind, Kind::File | Kind::Process) {
+        254
+    } else {
+        253
+    };
     let (Some(kw), name) = (words.get(1), &words[0].text) else {
         return Some((None, None));
     };
@@ -129,18 +156,18 @@ fn weight(ctx: &mut Ctx<'_>, what: &str, words: &[Word]) -> Option<(Option<i16>,
     }
     let Some(value) = words.get(2) else {
         ctx.sink
-            .error_at(&kw.at, format!("{what} {name}: weight needs a value -253..253"));
+            .error_at(&kw.at, format!("{what} {name}: weight needs a value -{max}..{max}"));
         return None;
     };
     let weight = match crate::config::value::int(&value.text) {
-        Some(w @ (-254 | 254)) => {
+        Some(w @ (-254 | 254)) if max == 253 => {
             ctx.sink.warning_at(
                 &value.at,
                 format!("{what} {name}: weight cannot be {w}; using {}", w.signum() * 253),
             );
             Some(w.signum() * 253)
         }
-        _ => ctx.check_int("weight", value, -253..=253),
+        _ => ctx.check_int("weight", value, -max..=max),
     };
     let reverse = match words.get(3).map(|w| w.text.as_str()) {
         None => None,
@@ -180,7 +207,7 @@ pub(super) fn interfaces(ctx: &mut Ctx<'_>, kw: &Node, out: &mut Vec<At<TrackInt
             );
             continue;
         }
-        if let Some((weight, reverse)) = weight(ctx, "track_interface", words) {
+        if let Some((weight, reverse)) = weight(ctx, Kind::Interface, words) {
             let track = TrackInterface {
                 name: name.text.clone(),
                 weight: weight.unwrap_or(0),
@@ -191,20 +218,21 @@ pub(super) fn interfaces(ctx: &mut Ctx<'_>, kw: &Node, out: &mut Vec<At<TrackInt
     }
 }
 
-/// `track_script { NAME [weight W [reverse|noreverse]] ... }`. Names are resolved later.
-pub(super) fn scripts(ctx: &mut Ctx<'_>, kw: &Node, out: &mut Vec<At<TrackScriptDraft>>) {
+/// `track_script|track_file|track_process { NAME [weight W [reverse|noreverse]] ... }`.
+/// Names are resolved later.
+pub(super) fn refs(ctx: &mut Ctx<'_>, kw: &Node, kind: Kind, out: &mut Vec<At<TrackRefDraft>>) {
     for line in ctx.value_lines(kw) {
         let words = &line.stmt.words;
         let name = &words[0];
         if out.iter().any(|t| t.v.name == name.text) {
             ctx.sink.warning_at(
                 &name.at,
-                format!("track_script: {} is already tracked; ignored", name.text),
+                format!("{}: {} is already tracked; ignored", kind.keyword(), name.text),
             );
             continue;
         }
-        if let Some((weight, reverse)) = weight(ctx, "track_script", words) {
-            let track = TrackScriptDraft {
+        if let Some((weight, reverse)) = weight(ctx, kind, words) {
+            let track = TrackRefDraft {
                 name: name.text.clone(),
                 weight,
                 reverse,

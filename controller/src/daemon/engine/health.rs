@@ -1,7 +1,7 @@
 //! Tracked scripts and interfaces, through the pure policy in
 //! `vrrp::track`, become effective priorities and faults.
 
-use super::{Engine, Event, HashMap, LinkState, ScriptEvent, iface, info, monotonic_us, track};
+use super::{Engine, Event, HashMap, LinkState, TrackEvent, iface, info, monotonic_us, track};
 
 impl Engine {
     /// Recomputes health (scripts, interfaces) into priority and fault. A
@@ -62,10 +62,25 @@ impl Engine {
         self.flush();
     }
 
-    pub fn on_script(&mut self, ev: &ScriptEvent) {
-        for slot in self.instances.values_mut() {
-            if slot.cfg.track_scripts.iter().any(|t| t.name == ev.name) {
-                slot.script_ok.insert(ev.name.clone(), ev.ok);
+    /// What a health check, a tracked file or a tracked process says now.
+    pub fn on_track(&mut self, ev: TrackEvent) {
+        match ev {
+            TrackEvent::Script { name, ok } => {
+                for slot in self.instances.values_mut() {
+                    if slot.cfg.track_scripts.iter().any(|t| t.name == name) {
+                        slot.script_ok.insert(name.clone(), ok);
+                    }
+                }
+            }
+            TrackEvent::File { name, value } => {
+                if self.file_values.insert(name, value) == Some(value) {
+                    return;
+                }
+            }
+            TrackEvent::Process { name, up } => {
+                if self.process_up.insert(name, up) == Some(up) {
+                    return;
+                }
             }
         }
         self.on_health_change();
@@ -124,17 +139,32 @@ impl Engine {
         let slot = &self.instances[idx];
         let scripts = slot.cfg.track_scripts.iter().map(|t| track::Tracked {
             object: track::Object::Script(&t.name),
-            up: slot.script_ok.get(&t.name).copied(),
+            reading: track::Reading::up(slot.script_ok.get(&t.name).copied()),
             weight: t.weight,
             reverse: t.reverse,
         });
         let interfaces = slot.cfg.track_interfaces.iter().map(|t| track::Tracked {
             object: track::Object::Interface(&t.name),
-            up: Some(self.link_up(&t.name)),
+            reading: track::Reading::Up(self.link_up(&t.name)),
             weight: t.weight,
             reverse: t.reverse,
         });
-        let tracked: Vec<_> = scripts.chain(interfaces).collect();
+        let files = slot.cfg.track_files.iter().map(|t| track::Tracked {
+            object: track::Object::File(&t.name),
+            reading: self
+                .file_values
+                .get(&t.name)
+                .map_or(track::Reading::Unknown, |v| track::Reading::Value(*v)),
+            weight: t.weight,
+            reverse: t.reverse,
+        });
+        let processes = slot.cfg.track_processes.iter().map(|t| track::Tracked {
+            object: track::Object::Process(&t.name),
+            reading: track::Reading::up(self.process_up.get(&t.name).copied()),
+            weight: t.weight,
+            reverse: t.reverse,
+        });
+        let tracked: Vec<_> = scripts.chain(interfaces).chain(files).chain(processes).collect();
         let primary = (!slot.cfg.dont_track_primary)
             .then(|| (slot.iface.name.as_str(), self.link_up(&slot.iface.name)));
         track::evaluate(slot.base_priority, primary, &tracked)

@@ -31,7 +31,7 @@ use crate::{
         pool::{Needs, Pool, SenderKey},
         sys::monotonic_us,
     },
-    scripts::ScriptEvent,
+    trackers::TrackEvent,
     vrrp::{
         codec::{
             Advert, Auth, ChecksumScope,
@@ -130,6 +130,10 @@ pub struct Engine {
     transitions_total: u64,
     /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
     group_states: HashMap<String, State>,
+    /// Each `track_file`'s last value and each `vrrp_track_process`'s quorum
+    /// (absent until the side thread first reports).
+    file_values: HashMap<String, i64>,
+    process_up: HashMap<String, bool>,
     /// While shutting down: what waits until every priority-0 advert has
     /// left (the hand-over first).
     deferred: Option<Deferred>,
@@ -201,6 +205,8 @@ impl Engine {
             watched: None,
             transitions_total: 0,
             group_states: HashMap::new(),
+            file_values: HashMap::new(),
+            process_up: HashMap::new(),
             deferred: None,
             patient_until: None,
             host: None,

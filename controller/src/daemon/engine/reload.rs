@@ -42,6 +42,8 @@ impl Engine {
         self.set_global(new.global.clone());
         self.config.scripts.clone_from(&new.scripts);
         self.config.sync_groups.clone_from(&new.sync_groups);
+        self.config.track_files.clone_from(&new.track_files);
+        self.config.track_processes.clone_from(&new.track_processes);
         let mut start = plan.start;
         // Removals first, additions after (keepalived's order): a VIP that
         // moves from one master instance to another is removed by the one and
