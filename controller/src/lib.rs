@@ -6,6 +6,7 @@ pub mod config;
 pub mod daemon;
 pub mod datapath;
 pub mod net;
+pub mod notify;
 pub mod scripts;
 pub mod trackers;
 pub mod vrrp;

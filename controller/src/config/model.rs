@@ -49,14 +49,40 @@ impl Config {
 pub struct Global {
     /// `router_id NAME`; default: the host name (resolved by the daemon).
     pub router_id: Option<String>,
-    /// `notification_email { ADDR ... }`: accepted, no mail is sent.
+    /// `notification_email { ADDR ... }`: where `smtp_alert` mail goes.
     pub notification_email: Vec<String>,
-    /// `notification_email_from ADDR`: accepted, no mail is sent.
+    /// `notification_email_from ADDR`. Default `root@HOSTNAME` (resolved when sent).
     pub notification_email_from: Option<String>,
-    /// `smtp_server HOST [PORT]`: accepted, no mail is sent.
+    /// `smtp_server HOST [PORT]`: the host.
     pub smtp_server: Option<String>,
-    /// `smtp_connect_timeout S`: accepted, no mail is sent. keepalived's default is 30.
+    /// The `PORT` of `smtp_server`. Default 25.
+    #[serde(default = "smtp_port_default")]
+    pub smtp_port: u16,
+    /// `smtp_helo_name NAME`. Default: the host name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_helo_name: Option<String>,
+    /// `smtp_connect_timeout S`: for the connection and every reply. Default 30.
     pub smtp_connect_timeout_s: u32,
+    /// `smtp_alert [BOOL]` and `smtp_alert_vrrp [BOOL]`: the default of the
+    /// instances' and groups' `smtp_alert` (`smtp_alert_vrrp` first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smtp_alert_vrrp: Option<bool>,
+    /// `no_email_faults`: no mail for FAULT transitions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_email_faults: bool,
+    /// `notify_fifo PATH [USER [GROUP]]` with `notify_fifo_script`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_fifo: Option<Fifo>,
+    /// `vrrp_notify_fifo PATH [USER [GROUP]]` with `vrrp_notify_fifo_script`;
+    /// every line goes to both FIFOs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vrrp_notify_fifo: Option<Fifo>,
+    /// `vrrp_notify_priority_changes [BOOL]`: the default of the instances'
+    /// `notify_priority_changes`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify_priority_changes: bool,
     /// `script_user USER [GROUP]`: who runs scripts that name no user; default: the
     /// `keepalived_script` user if it exists, else root (resolved by the daemon).
     pub script_user: Option<RunAs>,
@@ -95,6 +121,22 @@ pub struct Global {
     pub scheduling: Scheduling,
 }
 
+fn smtp_port_default() -> u16 {
+    25
+}
+
+/// A notify FIFO: every state change is written to it as a line
+/// (`INSTANCE "VI_1" MASTER 100`); created when missing.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fifo {
+    pub path: String,
+    /// Who owns a FIFO xvrrpd creates. Default: the script user.
+    pub owner: Option<RunAs>,
+    /// `*notify_fifo_script CMD [USER [GROUP]]`: started with the FIFO's path
+    /// as its last argument; it reads the lines.
+    pub script: Option<NotifyScript>,
+}
+
 /// keepalived's scheduling keywords for its VRRP process (applied by the
 /// daemon after start-up, see `daemon::sched`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,7 +167,15 @@ impl Default for Global {
             notification_email: Vec::new(),
             notification_email_from: None,
             smtp_server: None,
+            smtp_port: 25,
+            smtp_helo_name: None,
             smtp_connect_timeout_s: 30,
+            smtp_alert: None,
+            smtp_alert_vrrp: None,
+            no_email_faults: false,
+            notify_fifo: None,
+            vrrp_notify_fifo: None,
+            notify_priority_changes: false,
             script_user: None,
             enable_script_security: false,
             vrrp_version: 2,
@@ -307,8 +357,18 @@ pub struct Instance {
     pub garp: Garp,
     /// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`, `notify`.
     pub notify: Notify,
-    /// `smtp_alert [BOOL]`: accepted, no mail is sent. Default off.
+    /// `smtp_alert [BOOL]`: mail on state changes. Default: the global
+    /// `smtp_alert_vrrp`, else `smtp_alert`, else off.
     pub smtp_alert: bool,
+    /// `notify_priority_changes [BOOL]`: a FIFO line when the effective
+    /// priority changes. Default: the sync group's, else the global
+    /// `vrrp_notify_priority_changes`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify_priority_changes: bool,
+    /// `notify_deleted [SCRIPT]`: an instance removed by a reload reports
+    /// DELETED (without it: FAULT, as keepalived).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify_deleted: bool,
     /// `dont_track_primary`: ignore faults of `interface`. Default off.
     pub dont_track_primary: bool,
     /// `debug [0..4]`. Default 0.
@@ -558,6 +618,13 @@ pub struct Notify {
     pub stop: Option<NotifyScript>,
     /// `notify`: run on every change with `TYPE NAME STATE PRIORITY` appended.
     pub any: Option<NotifyScript>,
+    /// `notify_deleted SCRIPT` (instances).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<NotifyScript>,
+    /// `notify_master_rx_lower_pri SCRIPT` (instances): a master heard a
+    /// lower priority advert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_rx_lower_pri: Option<NotifyScript>,
 }
 
 impl Notify {
@@ -589,6 +656,9 @@ pub struct SyncGroup {
     /// (by default keepalived zeroes them in a sync group).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tracking_weight: bool,
-    /// `smtp_alert [BOOL]`: accepted, no mail is sent.
+    /// `smtp_alert [BOOL]`, with the instances' default.
     pub smtp_alert: bool,
+    /// `notify_priority_changes [BOOL]`: the members' default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify_priority_changes: Option<bool>,
 }

@@ -47,14 +47,12 @@ fn has(diags: &[String], needle: &str) -> bool {
 }
 
 #[test]
-fn classic_master_gives_keepalived_warnings_and_the_mail_note() {
+fn classic_master_gives_keepalived_warnings() {
     let text = include_str!("../../../tests/configs/classic-master/keepalived.conf");
     let (config, diags) = ok(text);
     assert_eq!(
         diags,
         [
-            "2: note: mail alerts are not sent: xvrrp accepts notification_email, notification_email_from, \
-             smtp_server, smtp_connect_timeout and smtp_alert but sends no mail (use notify scripts)",
             "18: warning: interface ens33 for vrrp_instance VI_1 doesn't exist on this host",
             "24: warning: auth_pass is 14 characters long: truncating auth_pass to 8 characters, as keepalived \
              does (VRRPv2 carries 8)",
@@ -386,13 +384,29 @@ fn authentication_is_ignored_with_v3() {
 }
 
 #[test]
-fn mail_note_is_given_once() {
-    let text = "global_defs {\n notification_email {\n  a@b\n }\n smtp_server 10.0.0.1\n}\n".to_owned()
-        + &instance("V", " smtp_alert");
+fn smtp_alert_defaults_and_the_note_when_no_mail_can_be_sent() {
+    // keepalived: instance smtp_alert, else smtp_alert_vrrp, else smtp_alert.
+    let global = |extra: &str| {
+        format!("global_defs {{\n notification_email {{\n  a@b\n }}\n smtp_server 10.0.0.1 2525\n{extra}}}\n")
+    };
+    let (config, diags) = ok(&(global(" smtp_alert_vrrp\n smtp_alert off\n") + &instance("V", "")));
+    assert!(config.instances[0].smtp_alert, "{diags:?}");
+    assert_eq!(config.global.smtp_port, 2525);
+    let (config, _) = ok(&(global(" smtp_alert_vrrp\n") + &instance("V", " smtp_alert off")));
+    assert!(!config.instances[0].smtp_alert);
+    assert!(
+        !diags.iter().any(|d| d.contains("no mail can be sent")),
+        "{diags:?}"
+    );
+    // No server: one note, at the first instance that alerts.
+    let text = instance("V", " smtp_alert")
+        + &instance("W", " smtp_alert").replace("virtual_router_id 1", "virtual_router_id 2");
     let (_, diags) = ok(&text);
-    let notes: Vec<&String> = diags.iter().filter(|d| d.contains("note: mail alerts")).collect();
+    let notes: Vec<&String> = diags
+        .iter()
+        .filter(|d| d.contains("no mail can be sent"))
+        .collect();
     assert_eq!(notes.len(), 1, "{diags:?}");
-    assert!(notes[0].starts_with("2: note"));
 }
 
 #[test]

@@ -75,6 +75,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     let snap_rx = serve::listen(&sock_path, opts.metrics)?;
     let mut signals = Signals::new()?;
 
+    engine.open_fifos();
     event_loop::start_trackers(&engine, false);
     // `vrrp_startup_delay` (a host whose network comes up slowly at boot); not
     // when taking over a running data path, whose masters must resume at once.

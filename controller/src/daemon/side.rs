@@ -79,6 +79,19 @@ pub enum Job {
         processes: Vec<TrackProcessDef>,
         reload: bool,
     },
+    /// (Re)open the notify FIFOs (and start their scripts).
+    Fifos {
+        fifos: Vec<crate::config::model::Fifo>,
+        user: Option<RunAs>,
+    },
+    /// Write a line to the notify FIFOs.
+    FifoLine(String),
+    /// Send an `smtp_alert` mail.
+    Mail {
+        settings: crate::notify::mail::Settings,
+        subject: String,
+        body: String,
+    },
     /// Write `state.json` (the newest wins; a failure is retried).
     Store(Saved),
     /// SIGHUP: read and check the configuration (parsing thousands of
@@ -149,6 +162,8 @@ impl Side {
                     reload_tx,
                     addrs: None,
                     checks: Vec::new(),
+                    fifos: crate::notify::fifo::Fifos::default(),
+                    mailer: crate::notify::mail::Mailer::default(),
                     unsaved: None,
                     stopping: stop_flag,
                 };
@@ -206,6 +221,8 @@ struct Worker {
     /// Opened on first use (on this thread's runtime, which drives it).
     addrs: Option<Addresses>,
     checks: Vec<JoinHandle<()>>,
+    fifos: crate::notify::fifo::Fifos,
+    mailer: crate::notify::mail::Mailer,
     /// A `state.json` not written yet (the last attempt failed).
     unsaved: Option<Saved>,
     stopping: Arc<AtomicBool>,
@@ -232,6 +249,7 @@ impl Worker {
                         t.abort();
                     }
                     scripts::wait_for_notifies(NOTIFY_GRACE).await;
+                    self.fifos.close();
                     let _ = done.send(());
                     break;
                 }
@@ -267,6 +285,13 @@ impl Worker {
                     }
                 }
                 Some(Job::Notify { script, args, user }) => scripts::notify(&script, &args, user.as_ref()),
+                Some(Job::Fifos { fifos, user }) => self.fifos.start(&fifos, user.as_ref()),
+                Some(Job::FifoLine(line)) => self.fifos.write(&line),
+                Some(Job::Mail {
+                    settings,
+                    subject,
+                    body,
+                }) => self.mailer.send(settings, subject, body),
                 Some(Job::Trackers {
                     scripts: list,
                     user,
@@ -280,7 +305,8 @@ impl Worker {
                     self.checks = scripts::spawn_health_checks(&list, user.as_ref(), &self.track_tx);
                     trackers::file::initialise(&files, reload);
                     self.checks.extend(trackers::file::spawn(&files, &self.track_tx));
-                    self.checks.extend(trackers::process::spawn(&processes, &self.track_tx));
+                    self.checks
+                        .extend(trackers::process::spawn(&processes, &self.track_tx));
                 }
             }
         }

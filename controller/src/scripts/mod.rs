@@ -145,7 +145,7 @@ pub fn validate(config: &Config) -> Result<()> {
 }
 
 /// uid and gid of a `script_user` / `user` entry.
-fn ids(run_as: &RunAs) -> Result<(u32, u32)> {
+pub fn ids(run_as: &RunAs) -> Result<(u32, u32)> {
     let name = CString::new(run_as.user.as_str()).context("user name with NUL")?;
     // SAFETY: getpwnam returns a pointer into static storage or NULL; read at once.
     let pw = unsafe { libc::getpwnam(name.as_ptr()) };
@@ -317,6 +317,19 @@ pub fn spawn_health_checks(
             })
         })
         .collect()
+}
+
+/// Starts a notify FIFO's reader script with the FIFO's path as its last
+/// argument; it runs until the FIFO closes (its process group is signalled).
+pub fn spawn_reader(
+    script: &NotifyScript,
+    fifo: &str,
+    default_user: Option<&RunAs>,
+) -> Result<tokio::process::Child> {
+    let mut argv = script.command.clone();
+    argv.push(fifo.to_owned());
+    let run_as = script.user.clone().or_else(|| default_user.cloned());
+    command(&argv, run_as.as_ref())?.spawn().context("spawn")
 }
 
 /// Runs a notify script with `extra` arguments appended, without waiting for it.

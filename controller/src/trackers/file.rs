@@ -42,9 +42,7 @@ pub fn strtol(text: &str) -> Option<i64> {
         None if t.starts_with('0') => (8, t),
         None => (10, t),
     };
-    let end = digits
-        .find(|c: char| !c.is_digit(radix))
-        .unwrap_or(digits.len());
+    let end = digits.find(|c: char| !c.is_digit(radix)).unwrap_or(digits.len());
     let digits = &digits[..end];
     if digits.is_empty() {
         return Some(0);
@@ -89,7 +87,10 @@ pub fn initialise(defs: &[TrackFileDef], reload: bool) {
         match std::fs::metadata(path) {
             Ok(_) if !init.overwrite || reload => continue,
             Ok(m) if !m.is_file() => {
-                warn!("track_file {}: cannot initialise {}: not a regular file", def.name, def.path);
+                warn!(
+                    "track_file {}: cannot initialise {}: not a regular file",
+                    def.name, def.path
+                );
                 continue;
             }
             _ => {}

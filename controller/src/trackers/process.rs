@@ -276,7 +276,9 @@ impl Counters {
                 self.each(Cause::Fork, |c| c.pids.contains(&parent) && c.pids.insert(child))
             }
             PROC_EVENT_EXEC => {
-                let (Some(pid), Some(tgid)) = (word(0), word(1)) else { return true };
+                let (Some(pid), Some(tgid)) = (word(0), word(1)) else {
+                    return true;
+                };
                 if pid != tgid {
                     return true;
                 }
@@ -286,9 +288,12 @@ impl Counters {
                 }
             }
             PROC_EVENT_COMM => {
-                let (Some(pid), Some(tgid)) = (word(0), word(1)) else { return true };
+                let (Some(pid), Some(tgid)) = (word(0), word(1)) else {
+                    return true;
+                };
                 let comm = data.get(8..24).unwrap_or_default();
-                let comm = String::from_utf8_lossy(comm.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
+                let comm =
+                    String::from_utf8_lossy(comm.split(|b| *b == 0).next().unwrap_or_default()).into_owned();
                 if pid != tgid {
                     return true;
                 }
@@ -300,7 +305,9 @@ impl Counters {
                 self.each(Cause::Other, |c| !c.def.full_command && c.see(&seen))
             }
             PROC_EVENT_EXIT => {
-                let (Some(pid), Some(tgid)) = (word(0), word(1)) else { return true };
+                let (Some(pid), Some(tgid)) = (word(0), word(1)) else {
+                    return true;
+                };
                 if pid != tgid {
                     return true;
                 }
@@ -361,7 +368,8 @@ impl Connector {
             return Err(format!("listen request: {}", std::io::Error::last_os_error()));
         }
         // SAFETY: the AsyncFd owns the socket; nothing else closes it.
-        let fd = unsafe { AsyncFd::register(fd) }.map_err(|e| format!("register: {}", std::io::Error::from(e)))?;
+        let fd =
+            unsafe { AsyncFd::register(fd) }.map_err(|e| format!("register: {}", std::io::Error::from(e)))?;
         let conn = Self { fd };
         // The kernel confirms with a PROC_EVENT_NONE.
         let confirmed = tokio::time::timeout(ACK_WAIT, async {
@@ -388,7 +396,14 @@ impl Connector {
         let n = loop {
             let mut guard = self.fd.readable().await?;
             // SAFETY: receiving into a buffer we own.
-            let got = unsafe { libc::recv(self.fd.get_ref().as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let got = unsafe {
+                libc::recv(
+                    self.fd.get_ref().as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    0,
+                )
+            };
             if let Ok(n) = usize::try_from(got) {
                 break n;
             }
@@ -535,7 +550,10 @@ mod tests {
         assert!(matches(&with(ParamMatch::Initial, &["-g", "daemon"]), &nginx));
         assert!(!matches(&with(ParamMatch::Initial, &["-x"]), &nginx));
         assert!(matches(&with(ParamMatch::Initial, &[]), &nginx));
-        assert!(matches(&with(ParamMatch::Exact, &[]), &seen("x", &["/usr/sbin/nginx"])));
+        assert!(matches(
+            &with(ParamMatch::Exact, &[]),
+            &seen("x", &["/usr/sbin/nginx"])
+        ));
     }
 
     #[test]

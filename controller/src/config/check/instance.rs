@@ -117,7 +117,13 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
                 .unwrap_or(g.garp.master_refresh_repeat),
         },
         notify: d.notify.clone(),
-        smtp_alert: d.smtp_alert.unwrap_or(false),
+        smtp_alert: d
+            .smtp_alert
+            .or(g.smtp_alert_vrrp)
+            .or(g.smtp_alert)
+            .unwrap_or(false),
+        notify_priority_changes: d.notify_priority_changes.unwrap_or(g.notify_priority_changes),
+        notify_deleted: d.notify_deleted,
         dont_track_primary: d.dont_track_primary,
         debug: d.debug,
         strict,

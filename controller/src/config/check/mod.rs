@@ -60,6 +60,32 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         &tracking::used(&instances, |i| &i.track_processes),
         sink,
     );
+    let g = &draft.global;
+    if g.notification_email.is_empty() || g.smtp_server.is_none() {
+        let alerting = instances
+            .iter()
+            .filter(|i| i.smtp_alert)
+            .map(|i| {
+                (
+                    format!("vrrp_instance {}", i.name),
+                    draft.instances.iter().find(|d| d.name == i.name).map(|d| &d.at),
+                )
+            })
+            .chain(sync_groups.iter().filter(|s| s.smtp_alert).map(|s| {
+                (
+                    format!("vrrp_sync_group {}", s.name),
+                    draft.sync_groups.iter().find(|d| d.name == s.name).map(|d| &d.at),
+                )
+            }))
+            .find_map(|(who, at)| Some((who, at?)));
+        if let Some((who, at)) = alerting {
+            sink.note_once(
+                "mail",
+                at,
+                format!("{who}: smtp_alert is on but no mail can be sent without notification_email and smtp_server in global_defs"),
+            );
+        }
+    }
     Config {
         global: draft.global,
         scripts,
@@ -86,7 +112,10 @@ fn unused<T: Clone>(
         } else {
             sink.warning(
                 &d.at,
-                format!("{kind} {} is not used by any vrrp_instance or vrrp_sync_group", name(&d.v)),
+                format!(
+                    "{kind} {} is not used by any vrrp_instance or vrrp_sync_group",
+                    name(&d.v)
+                ),
             );
         }
     }
@@ -226,8 +255,22 @@ fn sync_groups(draft: &Draft, instances: &mut [Instance], env: &Env<'_>, sink: &
             track_files: refs(tracking::Kind::File, &d.track_files, sink),
             track_processes: refs(tracking::Kind::Process, &d.track_processes, sink),
             tracking_weight: d.tracking_weight,
-            smtp_alert: d.smtp_alert,
+            smtp_alert: d
+                .smtp_alert
+                .or(draft.global.smtp_alert_vrrp)
+                .or(draft.global.smtp_alert)
+                .unwrap_or(false),
+            notify_priority_changes: d.notify_priority_changes,
         };
+        // A member's notify_priority_changes defaults to the group's.
+        if let Some(on) = d.notify_priority_changes {
+            for i in instances.iter_mut().filter(|i| group.instances.contains(&i.name)) {
+                let own = draft.instances.iter().find(|x| x.name == i.name);
+                if own.is_none_or(|x| x.notify_priority_changes.is_none()) {
+                    i.notify_priority_changes = on;
+                }
+            }
+        }
         tracking::add_group_tracking(&group, instances);
         out.push(group);
     }

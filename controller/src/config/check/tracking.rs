@@ -122,7 +122,12 @@ pub(super) fn refs(
 }
 
 /// `track_interface`: weights do not apply to the address owner (keepalived drops them).
-pub(super) fn interfaces(owner: &str, tracks: &[At<TrackInterface>], priority: u8, sink: &mut Sink) -> Vec<TrackInterface> {
+pub(super) fn interfaces(
+    owner: &str,
+    tracks: &[At<TrackInterface>],
+    priority: u8,
+    sink: &mut Sink,
+) -> Vec<TrackInterface> {
     let mut out = Vec::with_capacity(tracks.len());
     for t in tracks {
         if priority == 255 && t.v.weight != 0 {
@@ -174,7 +179,10 @@ pub(super) fn unweight(instance: &mut Instance, draft: &Draft, sink: &mut Sink) 
     let mut weighted: Vec<(&crate::config::diag::Pos, &str, String)> = Vec::new();
     for (what, list, drafts) in lists {
         for t in list.iter_mut().filter(|t| t.weight != 0) {
-            let at = drafts.iter().find(|a| a.v.name == t.name).map_or(&d.at, |a| &a.at);
+            let at = drafts
+                .iter()
+                .find(|a| a.v.name == t.name)
+                .map_or(&d.at, |a| &a.at);
             weighted.push((at, what, t.name.clone()));
             t.weight = 0;
         }
@@ -228,10 +236,9 @@ pub(super) fn add_group_tracking(group: &SyncGroup, instances: &mut [Instance]) 
 }
 
 /// Names of the definitions some instance tracks (a group's are in its members' by now).
-pub(super) fn used<'c>(instances: &'c [Instance], pick: impl Fn(&'c Instance) -> &'c [TrackRef]) -> BTreeSet<&'c str> {
-    instances
-        .iter()
-        .flat_map(pick)
-        .map(|t| t.name.as_str())
-        .collect()
+pub(super) fn used<'c>(
+    instances: &'c [Instance],
+    pick: impl Fn(&'c Instance) -> &'c [TrackRef],
+) -> BTreeSet<&'c str> {
+    instances.iter().flat_map(pick).map(|t| t.name.as_str()).collect()
 }

@@ -7,8 +7,8 @@ use super::ctx::At;
 use crate::config::{
     diag::Pos,
     model::{
-        AuthType, Global, InitialState, Notify, RunAs, TrackFileDef, TrackInterface, TrackProcessDef, UnicastPeer,
-        VirtualAddress,
+        AuthType, Global, InitialState, Notify, RunAs, TrackFileDef, TrackInterface, TrackProcessDef,
+        UnicastPeer, VirtualAddress,
     },
 };
 
@@ -115,6 +115,8 @@ pub(crate) struct InstanceDraft {
     pub garp: GarpDraft,
     pub notify: Notify,
     pub smtp_alert: Option<bool>,
+    pub notify_priority_changes: Option<bool>,
+    pub notify_deleted: bool,
     pub dont_track_primary: bool,
     pub debug: u8,
     pub strict: Option<bool>,
@@ -160,6 +162,8 @@ impl InstanceDraft {
             garp: GarpDraft::default(),
             notify: Notify::default(),
             smtp_alert: None,
+            notify_priority_changes: None,
+            notify_deleted: false,
             dont_track_primary: false,
             debug: 0,
             strict: None,
@@ -182,5 +186,6 @@ pub(crate) struct SyncGroupDraft {
     pub track_processes: Vec<At<TrackRefDraft>>,
     /// `sync_group_tracking_weight`.
     pub tracking_weight: bool,
-    pub smtp_alert: bool,
+    pub smtp_alert: Option<bool>,
+    pub notify_priority_changes: Option<bool>,
 }

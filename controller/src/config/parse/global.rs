@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 
-use super::{children, ctx::Ctx, mail_note};
+use super::{children, ctx::Ctx, track::command_line};
 use crate::config::{
-    model::{Global, RunAs},
+    model::{Fifo, Global, NotifyScript, RunAs},
     tree::Node,
 };
 
@@ -42,12 +42,7 @@ const UNSUPPORTED: &[&str] = &[
     "nftables",
     "nftables_priority",
     "nftables_ifindex",
-    "notify_fifo",
-    "notify_fifo_script",
-    "vrrp_notify_fifo",
-    "vrrp_notify_fifo_script",
-    "vrrp_notify_priority_changes",
-    "no_email_faults",
+    "fifo_write_vrrp_states_on_reload",
     "startup_script",
     "startup_script_timeout",
     "shutdown_script",
@@ -69,14 +64,6 @@ const UNSUPPORTED: &[&str] = &[
     "umask",
 ];
 
-/// The mail keywords: accepted, never acted on.
-const MAIL: &[&str] = &[
-    "smtp_helo_name",
-    "smtp_alert",
-    "smtp_alert_vrrp",
-    "smtp_alert_checker",
-];
-
 pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, global: &mut Global) {
     ctx.extra_words(node, 1);
     if node.block.is_none() {
@@ -85,6 +72,75 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, global: &mut Global) {
     }
     for kw in children(node) {
         keyword(ctx, kw, global);
+    }
+    for (name, fifo) in [
+        ("notify_fifo", &mut global.notify_fifo),
+        ("vrrp_notify_fifo", &mut global.vrrp_notify_fifo),
+    ] {
+        if fifo.as_ref().is_some_and(|f| f.path.is_empty()) {
+            ctx.sink.warning(
+                node.at(),
+                format!("global_defs: {name}_script without {name}; ignored"),
+            );
+            *fifo = None;
+        }
+    }
+    if let (Some(a), Some(b)) = (&global.notify_fifo, &global.vrrp_notify_fifo)
+        && a.path == b.path
+    {
+        ctx.sink.warning(
+            node.at(),
+            format!(
+                "global_defs: notify_fifo {} is also the vrrp_notify_fifo; the vrrp one is ignored (as keepalived)",
+                a.path
+            ),
+        );
+        global.vrrp_notify_fifo = None;
+    }
+}
+
+/// `[vrrp_]notify_fifo PATH [USER [GROUP]]`.
+fn fifo(ctx: &mut Ctx<'_>, kw: &Node, slot: &mut Option<Fifo>) {
+    ctx.no_block(kw);
+    let Some(path) = ctx.first(kw, "a FIFO path [user [group]]") else {
+        return;
+    };
+    if !path.text.starts_with('/') {
+        ctx.sink.error(
+            &path.at,
+            format!("{}: {} must be an absolute path", kw.keyword(), path.text),
+        );
+        return;
+    }
+    let words = &kw.stmt.words;
+    let owner = words.get(2).map(|u| RunAs {
+        user: u.text.clone(),
+        group: words.get(3).map(|g| g.text.clone()),
+    });
+    ctx.extra_words(kw, 4);
+    let f = slot.get_or_insert(Fifo {
+        path: String::new(),
+        owner: None,
+        script: None,
+    });
+    f.path.clone_from(&path.text);
+    f.owner = owner;
+}
+
+/// `[vrrp_]notify_fifo_script CMD [USER [GROUP]]`.
+fn fifo_script(ctx: &mut Ctx<'_>, kw: &Node, slot: &mut Option<Fifo>) {
+    ctx.no_block(kw);
+    if let Some((command, rest)) = command_line(ctx, kw, 4) {
+        let user = rest.first().map(|user| RunAs {
+            user: user.clone(),
+            group: rest.get(1).cloned(),
+        });
+        slot.get_or_insert(Fifo {
+            path: String::new(),
+            owner: None,
+            script: None,
+        })
+        .script = Some(NotifyScript { command, user });
     }
 }
 
@@ -96,35 +152,63 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
             }
         }
         "notification_email" => {
-            mail_note(ctx, kw);
             for line in ctx.value_lines(kw) {
                 g.notification_email
                     .extend(line.stmt.words.iter().map(|w| w.text.clone()));
             }
         }
         "notification_email_from" => {
-            mail_note(ctx, kw);
             if let Some(w) = ctx.single(kw, "a mail address") {
                 g.notification_email_from = Some(w.text.clone());
             }
         }
         "smtp_server" => {
-            mail_note(ctx, kw);
             ctx.no_block(kw);
             if let Some(w) = ctx.first(kw, "a mail server address [port]") {
                 g.smtp_server = Some(w.text.clone());
             }
+            if let Some(port) = kw.stmt.words.get(2)
+                && let Some(p) = ctx.check_uint("smtp_server port", port, 1..=65535)
+            {
+                g.smtp_port = u16::try_from(p).unwrap_or(25);
+            }
             ctx.extra_words(kw, 3);
         }
+        "smtp_helo_name" => {
+            if let Some(w) = ctx.single(kw, "a host name") {
+                g.smtp_helo_name = Some(w.text.clone());
+            }
+        }
+        "smtp_alert" => {
+            if let Some(b) = ctx.opt_bool(kw) {
+                g.smtp_alert = Some(b);
+            }
+        }
+        "smtp_alert_vrrp" => {
+            if let Some(b) = ctx.opt_bool(kw) {
+                g.smtp_alert_vrrp = Some(b);
+            }
+        }
+        "smtp_alert_checker" => {
+            ctx.no_block(kw);
+        }
+        "no_email_faults" => {
+            ctx.flag(kw);
+            g.no_email_faults = true;
+        }
+        "notify_fifo" => fifo(ctx, kw, &mut g.notify_fifo),
+        "vrrp_notify_fifo" => fifo(ctx, kw, &mut g.vrrp_notify_fifo),
+        "notify_fifo_script" => fifo_script(ctx, kw, &mut g.notify_fifo),
+        "vrrp_notify_fifo_script" => fifo_script(ctx, kw, &mut g.vrrp_notify_fifo),
+        "vrrp_notify_priority_changes" => {
+            if let Some(b) = ctx.opt_bool(kw) {
+                g.notify_priority_changes = b;
+            }
+        }
         "smtp_connect_timeout" => {
-            mail_note(ctx, kw);
             if let Some(s) = ctx.uint(kw, 0..=u64::from(u32::MAX / 1_000_000)) {
                 g.smtp_connect_timeout_s = u32::try_from(s.max(1)).unwrap_or(1);
             }
-        }
-        m if MAIL.contains(&m) => {
-            mail_note(ctx, kw);
-            ctx.no_block(kw);
         }
         "script_user" => {
             ctx.no_block(kw);

@@ -6,7 +6,7 @@ use super::{
     At, InstanceDraft, address, children,
     ctx::{Ctx, interface_name_problem},
     global::set_repeat,
-    mail_note, track,
+    track,
 };
 use crate::config::{
     model::{AuthType, InitialState},
@@ -30,9 +30,6 @@ const UNSUPPORTED: &[&str] = &[
     "linkbeat_use_polling",
     "virtual_routes",
     "virtual_rules",
-    "notify_deleted",
-    "notify_master_rx_lower_pri",
-    "notify_priority_changes",
     "lvs_sync_daemon_interface",
     "garp_lower_prio_delay",
     "garp_lower_prio_repeat",
@@ -194,9 +191,20 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
             i.garp.master_refresh_repeat = (v > 0).then_some(v);
         }
         "smtp_alert" => {
-            mail_note(ctx, kw);
             if let Some(b) = ctx.opt_bool(kw) {
                 i.smtp_alert = Some(b);
+            }
+        }
+        "notify_priority_changes" => {
+            i.notify_priority_changes = ctx.opt_bool(kw).or(i.notify_priority_changes)
+        }
+        // `notify_deleted [SCRIPT]`: the state name DELETED, and a script.
+        "notify_deleted" => {
+            i.notify_deleted = true;
+            if kw.stmt.words.len() > 1 {
+                track::notify(ctx, kw, &mut i.notify);
+            } else {
+                ctx.no_block(kw);
             }
         }
         "dont_track_primary" => {

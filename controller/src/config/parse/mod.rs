@@ -144,16 +144,6 @@ fn section_name<'n>(ctx: &mut Ctx<'_>, node: &'n Node) -> Option<&'n str> {
     Some(&name.text)
 }
 
-/// The one note about mail: keepalived can send mail alerts, xvrrp does not.
-fn mail_note(ctx: &mut Ctx<'_>, node: &Node) {
-    ctx.sink.note_once(
-        "mail",
-        node.at(),
-        "mail alerts are not sent: xvrrp accepts notification_email, notification_email_from, \
-         smtp_server, smtp_connect_timeout and smtp_alert but sends no mail (use notify scripts)",
-    );
-}
-
 /// The block's children (callers checked there is one).
 fn children(node: &Node) -> &[Node] {
     node.block.as_ref().map_or(&[], |b| b.children.as_slice())

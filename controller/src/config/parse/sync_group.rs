@@ -1,10 +1,10 @@
 //! `vrrp_sync_group NAME { group { } notify_* track_script { } }`.
 
-use super::{At, SyncGroupDraft, children, ctx::Ctx, mail_note, track};
+use super::{At, SyncGroupDraft, children, ctx::Ctx, track};
 use crate::config::{model::Notify, tree::Node};
 
 /// keepalived sync group keywords xvrrp does not implement.
-const UNSUPPORTED: &[&str] = &["track_bfd", "notify_priority_changes"];
+const UNSUPPORTED: &[&str] = &["track_bfd"];
 
 pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, groups: &mut Vec<SyncGroupDraft>) {
     if let Some(first) = groups.iter().find(|g| g.name == name) {
@@ -25,7 +25,8 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, groups: &mut Vec
         track_files: Vec::new(),
         track_processes: Vec::new(),
         tracking_weight: false,
-        smtp_alert: false,
+        smtp_alert: None,
+        notify_priority_changes: None,
     };
     for kw in children(node) {
         match kw.keyword() {
@@ -73,10 +74,21 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, groups: &mut Vec
             }
             "track_interface" => track::interfaces(ctx, kw, &mut group.track_interfaces),
             "smtp_alert" => {
-                mail_note(ctx, kw);
                 if let Some(b) = ctx.opt_bool(kw) {
-                    group.smtp_alert = b;
+                    group.smtp_alert = Some(b);
                 }
+            }
+            "notify_priority_changes" => {
+                group.notify_priority_changes = ctx.opt_bool(kw).or(group.notify_priority_changes);
+            }
+            "notify_deleted" | "notify_master_rx_lower_pri" => {
+                ctx.sink.warning(
+                    kw.at(),
+                    format!(
+                        "vrrp_sync_group {name}: {} belongs in a vrrp_instance; ignored",
+                        kw.keyword()
+                    ),
+                );
             }
             _ => {
                 if !track::notify(ctx, kw, &mut group.notify) {

@@ -87,6 +87,8 @@ pub(super) fn notify(ctx: &mut Ctx<'_>, kw: &Node, notify: &mut Notify) -> bool 
         "notify_fault" => &mut notify.fault,
         "notify_stop" => &mut notify.stop,
         "notify" => &mut notify.any,
+        "notify_deleted" => &mut notify.deleted,
+        "notify_master_rx_lower_pri" => &mut notify.master_rx_lower_pri,
         _ => return false,
     };
     ctx.no_block(kw);
@@ -155,8 +157,10 @@ fn weight(ctx: &mut Ctx<'_>, kind: Kind, words: &[Word]) -> Option<(Option<i16>,
         return None;
     }
     let Some(value) = words.get(2) else {
-        ctx.sink
-            .error_at(&kw.at, format!("{what} {name}: weight needs a value -{max}..{max}"));
+        ctx.sink.error_at(
+            &kw.at,
+            format!("{what} {name}: weight needs a value -{max}..{max}"),
+        );
         return None;
     };
     let weight = match crate::config::value::int(&value.text) {

@@ -10,7 +10,14 @@ use crate::config::{
 };
 
 /// Reports a second definition of `name`; true when it is the first.
-fn first_definition<T>(ctx: &mut Ctx<'_>, node: &Node, kind: &str, name: &str, defs: &[super::At<T>], of: impl Fn(&T) -> &str) -> bool {
+fn first_definition<T>(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    kind: &str,
+    name: &str,
+    defs: &[super::At<T>],
+    of: impl Fn(&T) -> &str,
+) -> bool {
     if let Some(first) = defs.iter().find(|d| of(&d.v) == name) {
         let line = first.at.line;
         ctx.sink.error(
@@ -34,7 +41,10 @@ fn weight(ctx: &mut Ctx<'_>, kw: &Node) -> Option<(i16, bool)> {
         } else {
             ctx.sink.warning_at(
                 &opt.at,
-                format!("weight: unknown option '{}' (expected reverse); ignored", opt.text),
+                format!(
+                    "weight: unknown option '{}' (expected reverse); ignored",
+                    opt.text
+                ),
             );
         }
     }
@@ -85,8 +95,10 @@ pub(super) fn file(ctx: &mut Ctx<'_>, node: &Node, name: &str, draft: &mut Draft
         }
     }
     if def.path.is_empty() {
-        ctx.sink
-            .error(node.at(), format!("track_file {name}: expected a 'file PATH' line"));
+        ctx.sink.error(
+            node.at(),
+            format!("track_file {name}: expected a 'file PATH' line"),
+        );
         draft.broken_trackers.insert(name.to_owned());
         return;
     }
@@ -105,7 +117,14 @@ pub(super) fn file(ctx: &mut Ctx<'_>, node: &Node, name: &str, draft: &mut Draft
 /// weight W [reverse]  quorum N  quorum_max N  delay S  fork_delay S  terminate_delay S
 /// full_command }`.
 pub(super) fn process(ctx: &mut Ctx<'_>, node: &Node, name: &str, draft: &mut Draft) {
-    if !first_definition(ctx, node, "vrrp_track_process", name, &draft.track_processes, |d| &d.name) {
+    if !first_definition(
+        ctx,
+        node,
+        "vrrp_track_process",
+        name,
+        &draft.track_processes,
+        |d| &d.name,
+    ) {
         return;
     }
     let mut def = TrackProcessDef {

@@ -57,6 +57,7 @@ impl Engine {
             if priority != self.instances[idx].fsm.vars.priority {
                 info!(instance = %self.instances[idx].cfg.name, priority, "effective priority changed");
                 self.deliver(idx, Event::PriorityChanged(priority), now, "priority change");
+                self.priority_changed(idx);
             }
         }
         self.flush();

@@ -24,7 +24,7 @@ impl Engine {
         // One that waited before a reload and waits again is still in FAULT:
         // its scripts heard so already.
         if !self.still_waiting.contains(cfg) {
-            self.notify_cfg(cfg, cfg.priority, Notify::Fault);
+            self.notify_cfg(cfg, cfg.priority, What::Fault);
         }
         self.instances.waiting.push(Waiting {
             cfg: cfg.clone(),

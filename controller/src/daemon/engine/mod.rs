@@ -22,7 +22,7 @@ use super::{
 };
 use crate::config::host::HostInfo;
 use crate::{
-    config::model::{Config, Instance as InstanceCfg, Notify as NotifyCfg, RunAs, VirtualAddress},
+    config::model::{Config, Instance as InstanceCfg, RunAs, VirtualAddress},
     datapath::Datapath,
     net::{
         addr::Installed,
@@ -31,6 +31,7 @@ use crate::{
         pool::{Needs, Pool, SenderKey},
         sys::monotonic_us,
     },
+    notify::What,
     trackers::TrackEvent,
     vrrp::{
         codec::{
@@ -80,6 +81,7 @@ type Outgoing = (IpAddr, Rc<[u8]>);
 mod health;
 mod input;
 mod lifecycle;
+mod notify;
 mod output;
 mod reload;
 mod slot;
@@ -130,6 +132,10 @@ pub struct Engine {
     transitions_total: u64,
     /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
     group_states: HashMap<String, State>,
+    /// An instance a reload is removing, and what it reports instead of
+    /// STOP (keepalived: DELETED with `notify_deleted`, else FAULT, else
+    /// nothing when it was in FAULT already).
+    deleting: Option<(usize, Option<What>)>,
     /// Each `track_file`'s last value and each `vrrp_track_process`'s quorum
     /// (absent until the side thread first reports).
     file_values: HashMap<String, i64>,
@@ -205,6 +211,7 @@ impl Engine {
             watched: None,
             transitions_total: 0,
             group_states: HashMap::new(),
+            deleting: None,
             file_values: HashMap::new(),
             process_up: HashMap::new(),
             deferred: None,
@@ -358,26 +365,6 @@ impl Engine {
         }
     }
 
-    /// keepalived's sync group states (vrrp_sync.c): the group is in the state
-    /// its last moving member went to (MASTER, BACKUP or FAULT; the others
-    /// follow), and its notify scripts run once per change of that state,
-    /// with `GROUP NAME STATE 0` for the generic one.
-    pub(super) fn group_moved(&mut self, group: &str, to: State) {
-        let which = match to {
-            State::Master => Notify::Master,
-            State::Backup => Notify::Backup,
-            State::Fault => Notify::Fault,
-            State::Initialize => return,
-        };
-        if self.group_states.insert(group.to_owned(), to) == Some(to) {
-            return;
-        }
-        info!(group, state = to.name(), "sync group state");
-        if let Some(g) = self.config.sync_groups.iter().find(|g| g.name == group) {
-            self.run_notify(&g.notify, "GROUP", &g.name, 0, which);
-        }
-    }
-
     pub(super) fn sync_followers(&self, idx: usize, to: State) -> Vec<(usize, Event, String)> {
         let Some(group) = &self.instances[idx].cfg.sync_group else {
             return Vec::new();
@@ -438,6 +425,7 @@ impl Engine {
                     debug!(instance = %self.instances[idx].cfg.name, interval_cs, "adopting the master's advert interval");
                 }
                 Action::OtherMaster { src, priority } => {
+                    self.heard_lower(idx);
                     let slot = &mut self.instances[idx];
                     slot.other_master_count += 1;
                     if slot.other_master != Some(src) {
@@ -461,47 +449,14 @@ impl Engine {
             u64::from(global.garp_interval_ms) * 1000,
             u64::from(global.gna_interval_ms) * 1000,
         );
+        let g = &self.config.global;
+        let fifos_changed =
+            (&g.notify_fifo, &g.vrrp_notify_fifo) != (&global.notify_fifo, &global.vrrp_notify_fifo);
         self.config.global = global;
-    }
-
-    pub(super) fn notify(&self, idx: usize, which: Notify) {
-        let slot = &self.instances[idx];
-        self.notify_cfg(&slot.cfg, slot.fsm.vars.priority, which);
-    }
-
-    pub(super) fn notify_cfg(&self, cfg: &InstanceCfg, priority: u8, which: Notify) {
-        self.run_notify(&cfg.notify, "INSTANCE", &cfg.name, priority, which);
-    }
-
-    /// Runs the `notify_STATE` script and the generic `notify` script, with
-    /// keepalived's arguments `TYPE NAME STATE PRIORITY` for the latter.
-    pub(super) fn run_notify(&self, notify: &NotifyCfg, kind: &str, name: &str, priority: u8, which: Notify) {
-        let user = self.script_user();
-        let (script, state) = match which {
-            Notify::Master => (&notify.master, "MASTER"),
-            Notify::Backup => (&notify.backup, "BACKUP"),
-            Notify::Fault => (&notify.fault, "FAULT"),
-            Notify::Stop => (&notify.stop, "STOP"),
-        };
-        if let Some(s) = script {
-            self.side.send(Job::Notify {
-                script: s.clone(),
-                args: Vec::new(),
-                user: user.clone(),
-            });
-        }
-        if let Some(s) = &notify.any {
-            let args = [
-                kind.to_owned(),
-                name.to_owned(),
-                state.to_owned(),
-                priority.to_string(),
-            ];
-            self.side.send(Job::Notify {
-                script: s.clone(),
-                args: args.to_vec(),
-                user,
-            });
+        // Readers keep their FIFO through a reload that does not change it
+        // (keepalived closes and makes them again every time).
+        if fifos_changed {
+            self.open_fifos();
         }
     }
 
@@ -539,7 +494,7 @@ impl Engine {
         // keepalived: every instance's STOP, then every sync group's.
         for g in &self.config.sync_groups {
             if self.group_states.contains_key(&g.name) {
-                self.run_notify(&g.notify, "GROUP", &g.name, 0, Notify::Stop);
+                self.tell_group(g, What::Stop);
             }
         }
         self.flush();

@@ -8,8 +8,8 @@
 //! (a master sends priority 0 first); new ones start as at start-up.
 
 use super::{
-    Config, Engine, Event, InstanceCfg, Job, State, Timer, VirtualAddress, build_slot, info, monotonic_us,
-    read_host, reload_plan, warn,
+    Config, Engine, Event, InstanceCfg, Job, State, Timer, VirtualAddress, What, build_slot, info,
+    monotonic_us, read_host, reload_plan, warn,
 };
 
 impl Engine {
@@ -29,8 +29,16 @@ impl Engine {
             .filter_map(|(n, cfg)| self.instances.by_name(&n).map(|i| (i, cfg)))
             .collect();
         for idx in stops {
-            info!(instance = %self.instances[idx].cfg.name, "reload: stopping (no longer configured)");
+            let slot = &self.instances[idx];
+            info!(instance = %slot.cfg.name, "reload: stopping (no longer configured)");
+            let instead = if slot.cfg.notify_deleted {
+                Some(What::Deleted)
+            } else {
+                (slot.fsm.vars.state != State::Fault).then_some(What::Fault)
+            };
+            self.deleting = Some((idx, instead));
             self.remove_instance(idx);
+            self.deleting = None;
         }
         // Waiting instances hold nothing: those still configured are in
         // `plan.start` and wait again if their interface is still missing

@@ -1,0 +1,153 @@
+//! The notify FIFOs (`notify_fifo`, `vrrp_notify_fifo`) on the side thread,
+//! as keepalived 2.2.7 keeps them (`lib/notify.c`, `vrrp/vrrp_notify.c`):
+//! created when missing (mode 0600, owned by the script user or the owner
+//! given), opened read-write and non-blocking so a missing or slow reader
+//! never holds the daemon (a line that does not fit is dropped, counted and
+//! logged), every line written to each; the `*_fifo_script` is started before
+//! the FIFO opens, with its path as the last argument. A reload closes and
+//! reopens them (a FIFO xvrrpd created is removed, then made again).
+//!
+//! Unlike keepalived, the FIFO scripts still read the STOP lines at
+//! shutdown (keepalived kills them first), and a FIFO xvrrpd created is
+//! removed at exit whichever keyword named it.
+
+use std::{
+    ffi::CString,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+    os::unix::fs::FileTypeExt as _,
+    path::PathBuf,
+};
+
+use tracing::{info, warn};
+
+use crate::config::model::{Fifo, RunAs};
+
+struct Open {
+    path: PathBuf,
+    fd: OwnedFd,
+    /// xvrrpd made it, so xvrrpd removes it.
+    created: bool,
+    /// The `*_fifo_script`, killed (its process group) on close.
+    script: Option<tokio::process::Child>,
+}
+
+/// The open FIFOs.
+#[derive(Default)]
+pub struct Fifos {
+    open: Vec<Open>,
+    dropped: u64,
+}
+
+impl Fifos {
+    /// Closes the FIFOs open now and opens `fifos`.
+    pub fn start(&mut self, fifos: &[Fifo], script_user: Option<&RunAs>) {
+        self.close();
+        for f in fifos {
+            match open(f, script_user) {
+                Ok(o) => {
+                    info!(fifo = %o.path.display(), "notify FIFO open");
+                    self.open.push(o);
+                }
+                Err(e) => warn!("notify FIFO {}: {e}; no lines are written to it", f.path),
+            }
+        }
+    }
+
+    /// Writes one line to every FIFO; a full FIFO loses it.
+    pub fn write(&mut self, line: &str) {
+        for o in &self.open {
+            // SAFETY: writing a buffer we own to a descriptor we own.
+            let n = unsafe { libc::write(o.fd.as_raw_fd(), line.as_ptr().cast(), line.len()) };
+            if usize::try_from(n).ok() != Some(line.len()) {
+                self.dropped += 1;
+                if self.dropped.is_power_of_two() {
+                    warn!(
+                        fifo = %o.path.display(),
+                        dropped = self.dropped,
+                        "notify FIFO full (is its reader running?): lines dropped"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Stops the FIFO scripts and closes the FIFOs, removing those xvrrpd made.
+    pub fn close(&mut self) {
+        for o in self.open.drain(..) {
+            if let Some(pid) = o.script.as_ref().and_then(tokio::process::Child::id)
+                && let Ok(pgid) = i32::try_from(pid)
+            {
+                // SAFETY: signalling the process group made for the script.
+                unsafe { libc::kill(-pgid, libc::SIGTERM) };
+            }
+            if o.created {
+                let _ = std::fs::remove_file(&o.path);
+            }
+        }
+    }
+}
+
+impl Drop for Fifos {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn open(f: &Fifo, script_user: Option<&RunAs>) -> Result<Open, String> {
+    let path = PathBuf::from(&f.path);
+    // keepalived starts the reader first, so that it is there for the
+    // first line.
+    let script = match &f.script {
+        Some(s) => match crate::scripts::spawn_reader(s, &f.path, script_user) {
+            Ok(child) => Some(child),
+            Err(e) => {
+                warn!("notify FIFO {}: cannot start its script: {e:#}", f.path);
+                None
+            }
+        },
+        None => None,
+    };
+    let mut created = false;
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_fifo() => {}
+        Ok(_) => return Err("exists and is not a FIFO".to_owned()),
+        Err(_) => {
+            let c = CString::new(f.path.as_str()).map_err(|_| "path with a NUL".to_owned())?;
+            // SAFETY: mkfifo on a NUL-terminated path.
+            if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+                return Err(format!("mkfifo: {}", std::io::Error::last_os_error()));
+            }
+            created = true;
+            if let Some(owner) = f.owner.as_ref().or(script_user)
+                && let Ok((uid, gid)) = crate::scripts::ids(owner)
+            {
+                // SAFETY: chown on a NUL-terminated path.
+                if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
+                    warn!(
+                        "notify FIFO {}: chown: {}",
+                        f.path,
+                        std::io::Error::last_os_error()
+                    );
+                }
+            }
+        }
+    }
+    let c = CString::new(f.path.as_str()).map_err(|_| "path with a NUL".to_owned())?;
+    // SAFETY: open on a NUL-terminated path; the fd is owned at once.
+    let raw = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        )
+    };
+    if raw < 0 {
+        return Err(format!("open: {}", std::io::Error::last_os_error()));
+    }
+    Ok(Open {
+        path,
+        // SAFETY: raw is a new descriptor nobody else owns.
+        fd: unsafe { OwnedFd::from_raw_fd(raw) },
+        created,
+        script,
+    })
+}
