@@ -79,6 +79,18 @@ pub struct Global {
     /// every line goes to both FIFOs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp_notify_fifo: Option<Fifo>,
+    /// `vrrp_garp_lower_prio_delay S`, `vrrp_garp_lower_prio_repeat N`: the
+    /// instances' defaults (unset: `vrrp_garp_master_delay` / `_repeat`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub garp_lower_prio_delay_s: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub garp_lower_prio_repeat: Option<u32>,
+    /// `vrrp_lower_prio_no_advert [BOOL]`, `vrrp_higher_prio_send_advert [BOOL]`:
+    /// the instances' defaults.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lower_prio_no_advert: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub higher_prio_send_advert: bool,
     /// `vrrp_notify_priority_changes [BOOL]`: the default of the instances'
     /// `notify_priority_changes`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -152,6 +164,14 @@ pub struct Scheduling {
     pub no_swap: bool,
     /// `vrrp_cpu_affinity CPU...`: the CPUs the daemon may run on.
     pub cpu_affinity: Vec<u32>,
+    /// `max_auto_priority [N]` (0..99; valueless: 99): when a timer fires
+    /// more than `min_auto_priority_delay` late, move to SCHED_RR and raise
+    /// the real-time priority by one, up to N.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_auto_priority: Option<u32>,
+    /// `min_auto_priority_delay US` (1..10000000). Default 1000000.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_auto_priority_delay_us: Option<u64>,
 }
 
 impl Scheduling {
@@ -176,6 +196,10 @@ impl Default for Global {
             notify_fifo: None,
             vrrp_notify_fifo: None,
             notify_priority_changes: false,
+            garp_lower_prio_delay_s: None,
+            garp_lower_prio_repeat: None,
+            lower_prio_no_advert: false,
+            higher_prio_send_advert: false,
             script_user: None,
             enable_script_security: false,
             vrrp_version: 2,
@@ -206,6 +230,19 @@ pub struct Garp {
     pub master_refresh_s: u32,
     /// `garp_master_refresh_repeat N`: messages per refresh. Default 1.
     pub master_refresh_repeat: u32,
+    /// `garp_lower_prio_repeat N`: messages when a master hears a lower
+    /// priority advert (0: none). Default: the global `vrrp_garp_lower_prio_repeat`,
+    /// else the global `vrrp_garp_master_repeat` (keepalived's rule: not the
+    /// instance's own).
+    #[serde(default = "five")]
+    pub lower_prio_repeat: u32,
+    /// `garp_lower_prio_delay S`: the same again this long after (0: no second burst).
+    #[serde(default = "five")]
+    pub lower_prio_delay_s: u32,
+}
+
+fn five() -> u32 {
+    5
 }
 
 impl Default for Garp {
@@ -215,6 +252,8 @@ impl Default for Garp {
             master_repeat: 5,
             master_refresh_s: 0,
             master_refresh_repeat: 1,
+            lower_prio_repeat: 5,
+            lower_prio_delay_s: 5,
         }
     }
 }
@@ -365,6 +404,16 @@ pub struct Instance {
     /// `vrrp_notify_priority_changes`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notify_priority_changes: bool,
+    /// `lower_prio_no_advert [BOOL]`: a master that hears a lower priority
+    /// advert does not answer it at once (keepalived answers by default, so
+    /// the other router gives up sooner). On in strict mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lower_prio_no_advert: bool,
+    /// `higher_prio_send_advert [BOOL]`: a master that hears a higher
+    /// priority advert sends one more advert before it goes backup. Off in
+    /// strict mode.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub higher_prio_send_advert: bool,
     /// `notify_deleted [SCRIPT]`: an instance removed by a reload reports
     /// DELETED (without it: FAULT, as keepalived).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]

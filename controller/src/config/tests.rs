@@ -82,7 +82,9 @@ fn keepalived_defaults() {
             master_delay_s: 5,
             master_repeat: 5,
             master_refresh_s: 0,
-            master_refresh_repeat: 1
+            master_refresh_repeat: 1,
+            lower_prio_repeat: 5,
+            lower_prio_delay_s: 5,
         }
     );
     assert!(v.preempt && v.accept && !v.strict);

@@ -140,6 +140,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     let mode = engine.mode;
     let mut snapshots = serve::SnapshotCache::default();
     let deadline = crate::net::sys::Deadline::new().context("timerfd for the protocol timers")?;
+    let mut auto = super::sched::AutoPriority::new(&engine.config.global.scheduling);
     // SAFETY (both registrations): the fds belong to the engine's ring buffer and
     // sockets, which live in `engine` until after this loop and these AsyncFds end.
     let events: Option<AsyncFd<RawFd>> = match &engine.datapath {
@@ -222,6 +223,9 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             biased;
             r = deadline.wait() => {
                 r?;
+                if let Some(a) = auto.as_mut() {
+                    a.fired(monotonic_us().saturating_sub(next));
+                }
                 engine.on_timers();
             }
             _ = signals.term.recv() => { info!("SIGTERM: stopping"); break Ended::Signal; }

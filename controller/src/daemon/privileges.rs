@@ -8,7 +8,9 @@
 //! - CAP_NET_RAW: raw VRRP and AF_PACKET sockets for instances added by a reload;
 //! - CAP_BPF, CAP_PERFMON: BPF map and link operations;
 //! - CAP_SETUID, CAP_SETGID: run scripts as `script_user` / `user`;
-//! - CAP_KILL: kill a timed-out script's process group when it runs as another user.
+//! - CAP_KILL: kill a timed-out script's process group when it runs as another user;
+//! - CAP_SYS_NICE, only with `max_auto_priority`: raise the protocol thread's
+//!   real-time priority when its timers run late.
 //!
 //! The bounding set is left alone on purpose: a script that runs as root regains
 //! root's capabilities when it is executed, as keepalived's scripts do (they may
@@ -21,6 +23,7 @@ pub const CAP_SETGID: u32 = 6;
 pub const CAP_SETUID: u32 = 7;
 pub const CAP_NET_ADMIN: u32 = 12;
 pub const CAP_NET_RAW: u32 = 13;
+pub const CAP_SYS_NICE: u32 = 23;
 pub const CAP_PERFMON: u32 = 38;
 pub const CAP_BPF: u32 = 39;
 
@@ -59,8 +62,9 @@ const VERSION_3: u32 = 0x2008_0522;
 
 /// Reduces the calling thread's effective and permitted sets to `KEPT`
 /// (intersected with what it has). Inheritable is cleared.
-pub fn drop_unneeded() -> Result<()> {
-    drop_to(kept_mask())
+pub fn drop_unneeded(keep_sys_nice: bool) -> Result<()> {
+    let nice = if keep_sys_nice { 1u64 << CAP_SYS_NICE } else { 0 };
+    drop_to(kept_mask() | nice)
 }
 
 /// Reduces the calling thread's effective and permitted sets to `mask`

@@ -92,7 +92,8 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
     super::sched::apply(&engine.config.global.scheduling);
     // Everything privileged at start-up is done (program loaded, sockets open, run dir made).
-    if let Err(e) = super::privileges::drop_unneeded() {
+    let auto = engine.config.global.scheduling.max_auto_priority.is_some();
+    if let Err(e) = super::privileges::drop_unneeded(auto) {
         warn!("could not drop capabilities: {e:#}");
     }
     info!(

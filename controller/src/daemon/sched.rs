@@ -113,3 +113,54 @@ pub fn apply(s: &Scheduling) {
         }
     }
 }
+
+/// keepalived's `max_auto_priority`: a timer that fires more than
+/// `min_auto_priority_delay` late means the host starves the daemon, so
+/// the protocol thread moves to SCHED_RR (priority 1), or one step up, at
+/// most to the maximum (keepalived `vrrp_scheduler.c`, "A thread timer
+/// expired ... Set realtime priority N").
+pub struct AutoPriority {
+    max: u32,
+    late_us: u64,
+    current: u32,
+}
+
+impl AutoPriority {
+    /// `None` unless `max_auto_priority` is set.
+    pub fn new(s: &Scheduling) -> Option<Self> {
+        Some(Self {
+            max: s.max_auto_priority?,
+            late_us: s.min_auto_priority_delay_us.unwrap_or(1_000_000),
+            current: s.rt_priority.unwrap_or(0),
+        })
+    }
+
+    /// A timer fired `late_us` after its deadline.
+    pub fn fired(&mut self, late_us: u64) {
+        if late_us < self.late_us || self.current >= self.max {
+            return;
+        }
+        let next = self.current + 1;
+        warn!(
+            late_ms = late_us / 1000,
+            "a timer expired late; raising the real-time priority to {next}"
+        );
+        let param = libc::sched_param {
+            sched_priority: i32::try_from(next).unwrap_or(1),
+        };
+        // SAFETY: sched_setscheduler on this thread with a valid parameter.
+        let rc = unsafe {
+            libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &raw const param)
+        };
+        if rc == 0 {
+            self.current = next;
+        } else {
+            warn!(
+                "max_auto_priority: cannot set SCHED_RR {next}: {}",
+                std::io::Error::last_os_error()
+            );
+            // Do not try again on every late timer.
+            self.max = self.current;
+        }
+    }
+}

@@ -9,7 +9,7 @@ use std::{cmp::Reverse, collections::BinaryHeap};
 use crate::vrrp::fsm::{Micros, Timer};
 
 /// How many kinds of `Timer` there are.
-const KINDS: usize = 4;
+const KINDS: usize = 5;
 
 fn kind(timer: Timer) -> usize {
     match timer {
@@ -17,6 +17,7 @@ fn kind(timer: Timer) -> usize {
         Timer::MasterDown => 1,
         Timer::GarpDelay => 2,
         Timer::GarpRefresh => 3,
+        Timer::GarpLowerPrio => 4,
     }
 }
 

@@ -76,6 +76,26 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         down_timer_adverts = 3;
     }
     let tracking = super::tracking::of_instance(d, env, priority, sink);
+    // keepalived: strict mode answers no lower advert and sends no advert
+    // on losing to a higher one (RFC 5798 6.4.3 says discard / go backup).
+    let mut lower_prio_no_advert = d.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert);
+    let mut higher_prio_send_advert = d.higher_prio_send_advert.unwrap_or(g.higher_prio_send_advert);
+    if strict {
+        if d.lower_prio_no_advert == Some(false) {
+            sink.warning(
+                &d.at,
+                format!("vrrp_instance {name}: strict mode needs lower_prio_no_advert; setting it"),
+            );
+        }
+        if higher_prio_send_advert && d.higher_prio_send_advert == Some(true) {
+            sink.warning(
+                &d.at,
+                format!("vrrp_instance {name}: strict mode needs higher_prio_send_advert clear; clearing it"),
+            );
+        }
+        lower_prio_no_advert = true;
+        higher_prio_send_advert = false;
+    }
 
     let instance = Instance {
         name: name.clone(),
@@ -115,7 +135,19 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
                 .garp
                 .master_refresh_repeat
                 .unwrap_or(g.garp.master_refresh_repeat),
+            lower_prio_delay_s: d
+                .garp
+                .lower_prio_delay_s
+                .or(g.garp_lower_prio_delay_s)
+                .unwrap_or(g.garp.master_delay_s),
+            lower_prio_repeat: d
+                .garp
+                .lower_prio_repeat
+                .or(g.garp_lower_prio_repeat)
+                .unwrap_or(g.garp.master_repeat),
         },
+        lower_prio_no_advert,
+        higher_prio_send_advert,
         notify: d.notify.clone(),
         smtp_alert: d
             .smtp_alert

@@ -75,6 +75,8 @@ pub(crate) struct GarpDraft {
     pub master_repeat: Option<u32>,
     pub master_refresh_s: Option<u32>,
     pub master_refresh_repeat: Option<u32>,
+    pub lower_prio_delay_s: Option<u32>,
+    pub lower_prio_repeat: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -117,6 +119,8 @@ pub(crate) struct InstanceDraft {
     pub smtp_alert: Option<bool>,
     pub notify_priority_changes: Option<bool>,
     pub notify_deleted: bool,
+    pub lower_prio_no_advert: Option<bool>,
+    pub higher_prio_send_advert: Option<bool>,
     pub dont_track_primary: bool,
     pub debug: u8,
     pub strict: Option<bool>,
@@ -164,6 +168,8 @@ impl InstanceDraft {
             smtp_alert: None,
             notify_priority_changes: None,
             notify_deleted: false,
+            lower_prio_no_advert: None,
+            higher_prio_send_advert: None,
             dont_track_primary: false,
             debug: 0,
             strict: None,

@@ -26,16 +26,10 @@ const UNSUPPORTED: &[&str] = &[
     "enable_dbus",
     "dynamic_interfaces",
     "allow_if_changes",
-    "max_auto_priority",
-    "min_auto_priority_delay",
     "checker_priority",
     "bfd_priority",
     "checker_no_swap",
     "vrrp_down_timer_adverts",
-    "vrrp_garp_lower_prio_delay",
-    "vrrp_garp_lower_prio_repeat",
-    "vrrp_lower_prio_no_advert",
-    "vrrp_higher_prio_send_advert",
     "vrrp_min_garp",
     "vrrp_garp_extra_if",
     "vrrp_ipsets",
@@ -231,6 +225,39 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
             }
         }
         "vrrp_garp_master_delay" => set_u32(ctx, kw, 0, &mut g.garp.master_delay_s),
+        "vrrp_garp_lower_prio_delay" => {
+            let mut v = 0;
+            set_u32(ctx, kw, 0, &mut v);
+            g.garp_lower_prio_delay_s = Some(v);
+        }
+        "vrrp_garp_lower_prio_repeat" => {
+            if let Some(v) = ctx.uint(kw, 0..=u64::from(i32::MAX.unsigned_abs())) {
+                g.garp_lower_prio_repeat = Some(u32::try_from(v).unwrap_or(0));
+            }
+        }
+        "vrrp_lower_prio_no_advert" => {
+            g.lower_prio_no_advert = ctx.opt_bool(kw).unwrap_or(g.lower_prio_no_advert);
+        }
+        "vrrp_higher_prio_send_advert" => {
+            g.higher_prio_send_advert = ctx.opt_bool(kw).unwrap_or(g.higher_prio_send_advert);
+        }
+        "max_auto_priority" => {
+            ctx.no_block(kw);
+            match kw.stmt.words.get(1) {
+                None => g.scheduling.max_auto_priority = Some(99),
+                Some(w) => match ctx.check_int("max_auto_priority", w, -1..=99) {
+                    Some(-1) => g.scheduling.max_auto_priority = None,
+                    Some(n) => g.scheduling.max_auto_priority = u32::try_from(n).ok().filter(|n| *n > 0),
+                    None => {}
+                },
+            }
+            ctx.extra_words(kw, 2);
+        }
+        "min_auto_priority_delay" => {
+            if let Some(us) = ctx.uint(kw, 1..=10_000_000) {
+                g.scheduling.min_auto_priority_delay_us = Some(us);
+            }
+        }
         "vrrp_garp_master_repeat" => set_repeat(ctx, kw, &mut g.garp.master_repeat),
         // keepalived takes it without a value ("ignoring": no refresh); so do we.
         "vrrp_garp_master_refresh" if kw.stmt.words.len() < 2 => {

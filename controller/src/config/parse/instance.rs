@@ -31,8 +31,6 @@ const UNSUPPORTED: &[&str] = &[
     "virtual_routes",
     "virtual_rules",
     "lvs_sync_daemon_interface",
-    "garp_lower_prio_delay",
-    "garp_lower_prio_repeat",
     "garp_extra_if",
     "vmac_garp_intvl",
     "lower_prio_no_advert",
@@ -179,6 +177,16 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
             i.accept = Some(false);
         }
         "garp_master_delay" => set_u32(ctx, kw, &mut i.garp.master_delay_s),
+        "garp_lower_prio_delay" => set_u32(ctx, kw, &mut i.garp.lower_prio_delay_s),
+        "garp_lower_prio_repeat" => {
+            if let Some(v) = ctx.uint(kw, 0..=u64::from(i32::MAX.unsigned_abs())) {
+                i.garp.lower_prio_repeat = Some(u32::try_from(v).unwrap_or(0));
+            }
+        }
+        "lower_prio_no_advert" => i.lower_prio_no_advert = ctx.opt_bool(kw).or(i.lower_prio_no_advert),
+        "higher_prio_send_advert" => {
+            i.higher_prio_send_advert = ctx.opt_bool(kw).or(i.higher_prio_send_advert);
+        }
         "garp_master_refresh" => set_u32(ctx, kw, &mut i.garp.master_refresh_s),
         "garp_master_repeat" => {
             let mut v = 0;
@@ -196,7 +204,7 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
             }
         }
         "notify_priority_changes" => {
-            i.notify_priority_changes = ctx.opt_bool(kw).or(i.notify_priority_changes)
+            i.notify_priority_changes = ctx.opt_bool(kw).or(i.notify_priority_changes);
         }
         // `notify_deleted [SCRIPT]`: the state name DELETED, and a script.
         "notify_deleted" => {

@@ -567,6 +567,6 @@ fn timer_reason(timer: Timer) -> &'static str {
     match timer {
         Timer::Advert => "advert timer",
         Timer::MasterDown => "master down timer expired",
-        Timer::GarpDelay | Timer::GarpRefresh => "gratuitous ARP timer",
+        Timer::GarpDelay | Timer::GarpRefresh | Timer::GarpLowerPrio => "gratuitous ARP timer",
     }
 }

@@ -196,6 +196,8 @@ pub(super) fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &Hos
         repeat: cfg.garp.master_repeat,
         refresh_us: u64::from(cfg.garp.master_refresh_s) * US_PER_SEC,
         refresh_repeat: cfg.garp.master_refresh_repeat,
+        lower_repeat: cfg.garp.lower_prio_repeat,
+        lower_delay_us: u64::from(cfg.garp.lower_prio_delay_s) * US_PER_SEC,
     };
     let params = Params {
         version: cfg.version,
@@ -205,6 +207,8 @@ pub(super) fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &Hos
         primary_ip: src,
         down_timer_adverts: u32::from(cfg.down_timer_adverts.max(1)),
         garp,
+        lower_prio_no_advert: cfg.lower_prio_no_advert,
+        higher_prio_send_advert: cfg.higher_prio_send_advert,
     };
     let link_local = iface::primary_address(host, ifname, true, &[]).and_then(|a| match a {
         IpAddr::V6(a) => Some(a),

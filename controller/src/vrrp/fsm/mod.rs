@@ -62,6 +62,11 @@ pub struct GarpSchedule {
     pub refresh_us: Micros,
     /// `garp_master_refresh_repeat`: messages per refresh burst.
     pub refresh_repeat: u32,
+    /// `garp_lower_prio_repeat`: messages when a master hears a lower
+    /// priority advert (0: none), and `garp_lower_prio_delay`: the same
+    /// again this much later (0: not again).
+    pub lower_repeat: u32,
+    pub lower_delay_us: Micros,
 }
 
 impl Default for GarpSchedule {
@@ -72,6 +77,8 @@ impl Default for GarpSchedule {
             repeat: 5,
             refresh_us: 0,
             refresh_repeat: 1,
+            lower_repeat: 5,
+            lower_delay_us: 5 * US_PER_SEC,
         }
     }
 }
@@ -93,6 +100,14 @@ pub struct Params {
     /// Adverts missed before the master is declared down (RFC: 3; keepalived `down_timer_adverts`).
     pub down_timer_adverts: u32,
     pub garp: GarpSchedule,
+    /// keepalived `lower_prio_no_advert`: a master does not answer a lower
+    /// priority advert with one of its own.
+    #[serde(default)]
+    pub lower_prio_no_advert: bool,
+    /// keepalived `higher_prio_send_advert`: a master that loses to a higher
+    /// priority advert sends one last advert.
+    #[serde(default)]
+    pub higher_prio_send_advert: bool,
 }
 
 /// What changes while an instance runs.
@@ -127,6 +142,9 @@ pub enum Timer {
     GarpDelay,
     /// The periodic `garp_master_refresh` burst.
     GarpRefresh,
+    /// The second burst after hearing a lower priority advert
+    /// (`garp_lower_prio_delay`).
+    GarpLowerPrio,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -322,6 +340,11 @@ impl Machine {
                     count: self.inst.params.garp.repeat,
                 });
             }
+            (State::Master, Event::Timer(Timer::GarpLowerPrio)) => {
+                self.actions.push(Action::SendGratuitous {
+                    count: self.inst.params.garp.lower_repeat,
+                });
+            }
             (State::Master, Event::Timer(Timer::GarpRefresh)) => {
                 let garp = self.inst.params.garp;
                 self.actions.push(Action::SendGratuitous {
@@ -448,6 +471,9 @@ impl Machine {
         }
         let wins = priority > ours || (priority == ours && src > self.inst.params.primary_ip);
         if wins {
+            if self.inst.params.higher_prio_send_advert {
+                self.actions.push(Action::SendAdvert { priority: ours });
+            }
             self.leave_master();
             if self.inst.params.version == 3 {
                 self.inst.vars.master_adver_interval_cs = interval_cs;
@@ -455,7 +481,26 @@ impl Machine {
             self.inst.vars.master = Some((src, priority));
             self.enter_backup();
         } else {
+            // keepalived (vrrp.c vrrp_state_master_rx): answer at once so the
+            // other router hears a better master now ("forcing new
+            // election"), and re-announce the VIPs, which its gratuitous
+            // ARPs may have taken.
             self.actions.push(Action::OtherMaster { src, priority });
+            if !self.inst.params.lower_prio_no_advert {
+                self.actions.push(Action::SendAdvert { priority: ours });
+                self.arm(Timer::Advert, self.inst.advert_interval_us());
+            }
+            let garp = self.inst.params.garp;
+            if garp.lower_repeat > 0 {
+                self.actions.push(Action::SendGratuitous {
+                    count: garp.lower_repeat,
+                });
+                // One pending second burst, however many adverts (keepalived
+                // adds a timer for each).
+                if garp.lower_delay_us > 0 {
+                    self.arm(Timer::GarpLowerPrio, garp.lower_delay_us);
+                }
+            }
         }
     }
 
@@ -490,6 +535,7 @@ impl Machine {
         self.actions.push(Action::Cancel(Timer::Advert));
         self.actions.push(Action::Cancel(Timer::GarpDelay));
         self.actions.push(Action::Cancel(Timer::GarpRefresh));
+        self.actions.push(Action::Cancel(Timer::GarpLowerPrio));
         self.actions.push(Action::ArpResponder(false));
         self.actions.push(Action::RemoveVips);
     }

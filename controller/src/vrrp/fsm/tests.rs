@@ -18,6 +18,8 @@ fn params(version: u8) -> Params {
         primary_ip: OURS,
         down_timer_adverts: 3,
         garp: GarpSchedule::default(),
+        lower_prio_no_advert: false,
+        higher_prio_send_advert: false,
     }
 }
 
@@ -244,7 +246,11 @@ fn rfc5798_6_4_3_equal_priority_lower_address_loses() {
 
 #[test]
 fn rfc5798_6_4_3_master_discards_lower_priority_and_reports_split_brain() {
-    let (i, actions) = run(master(2, 100), &[(0, advert(90, HIGHER_IP))]);
+    // Strict mode: lower_prio_no_advert, and no gratuitous repeat set.
+    let mut m = master(2, 100);
+    m.params.lower_prio_no_advert = true;
+    m.params.garp.lower_repeat = 0;
+    let (i, actions) = run(m, &[(0, advert(90, HIGHER_IP))]);
     assert_eq!(i.vars.state, State::Master);
     assert_eq!(
         actions,
@@ -253,6 +259,39 @@ fn rfc5798_6_4_3_master_discards_lower_priority_and_reports_split_brain() {
             priority: 90
         }]
     );
+}
+
+/// keepalived 2.2.7 as measured (`/work/notes/k18/adverts.md`): a master
+/// answers a lower advert at once and re-arms its timer, sends
+/// `garp_lower_prio_repeat` gratuitous ARPs, and again after
+/// `garp_lower_prio_delay` (one pending burst here, however many adverts).
+#[test]
+fn keepalived_master_answers_a_lower_advert() {
+    let (i, actions) = run(master(2, 100), &[(7, advert(90, HIGHER_IP))]);
+    assert_eq!(i.vars.state, State::Master);
+    assert!(actions.contains(&Action::SendAdvert { priority: 100 }));
+    assert_eq!(arms(&actions, Timer::Advert), Some(7 + 1_000_000));
+    assert!(actions.contains(&Action::SendGratuitous { count: 5 }));
+    assert_eq!(arms(&actions, Timer::GarpLowerPrio), Some(7 + 5_000_000));
+    let (_, actions) = run(i, &[(5_000_007, Event::Timer(Timer::GarpLowerPrio))]);
+    assert_eq!(actions, vec![Action::SendGratuitous { count: 5 }]);
+    // lower_prio_no_advert: the ARPs still go, the advert does not.
+    let mut m = master(2, 100);
+    m.params.lower_prio_no_advert = true;
+    let (_, actions) = run(m, &[(7, advert(90, HIGHER_IP))]);
+    assert!(!actions.iter().any(|a| matches!(a, Action::SendAdvert { .. })));
+    assert!(actions.contains(&Action::SendGratuitous { count: 5 }));
+}
+
+#[test]
+fn higher_prio_send_advert_sends_one_before_leaving() {
+    let mut m = master(2, 100);
+    m.params.higher_prio_send_advert = true;
+    let (i, actions) = run(m, &[(0, advert(150, LOWER_IP))]);
+    assert_eq!(i.vars.state, State::Backup);
+    assert_eq!(actions[0], Action::SendAdvert { priority: 100 });
+    let (_, actions) = run(master(2, 100), &[(0, advert(150, LOWER_IP))]);
+    assert!(!actions.iter().any(|a| matches!(a, Action::SendAdvert { .. })));
 }
 
 #[test]
@@ -374,6 +413,8 @@ fn keepalived_garp_schedule_delay_and_refresh() {
         repeat: 3,
         refresh_us: 60_000_000,
         refresh_repeat: 2,
+        lower_repeat: 0,
+        lower_delay_us: 0,
     };
     let (i, actions) = run(i, &[(0, Event::Startup), (100, Event::Timer(Timer::MasterDown))]);
     assert!(actions.contains(&Action::SendGratuitous { count: 3 }));
