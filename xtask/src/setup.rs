@@ -23,6 +23,8 @@ pub const APT_PACKAGES: &[&str] = &[
     "tcpdump",
     "tshark",
     "python3-scapy",
+    // A local SMTP sink for the smtp_alert test (run with /usr/bin/python3).
+    "python3-aiosmtpd",
     "arping",
     "iputils-ping",
     "iptables",

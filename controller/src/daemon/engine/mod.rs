@@ -355,7 +355,7 @@ impl Engine {
                 // vrrp_sync_group: members follow into MASTER and FAULT.
                 hops += 1;
                 if hops < 64 {
-                    queue.extend(self.sync_followers(idx, to));
+                    queue.extend(self.sync_followers(idx, from, to));
                 }
             }
             self.execute(idx, actions);
@@ -365,7 +365,10 @@ impl Engine {
         }
     }
 
-    pub(super) fn sync_followers(&self, idx: usize, to: State) -> Vec<(usize, Event, String)> {
+    /// keepalived's sync group rule (`vrrp_sync.c`): when one member becomes
+    /// master, the backups follow; when a master becomes backup, the other
+    /// masters follow.
+    pub(super) fn sync_followers(&self, idx: usize, from: State, to: State) -> Vec<(usize, Event, String)> {
         let Some(group) = &self.instances[idx].cfg.sync_group else {
             return Vec::new();
         };
@@ -375,8 +378,9 @@ impl Engine {
             .filter(|(i, s)| *i != idx && s.cfg.sync_group.as_ref() == Some(group))
             .filter_map(|(i, s)| {
                 let why = format!("sync group {group}: {name} went {}", to.name());
-                match (to, s.fsm.vars.state) {
-                    (State::Master, State::Backup) => Some((i, Event::Timer(Timer::MasterDown), why)),
+                match (from, to, s.fsm.vars.state) {
+                    (_, State::Master, State::Backup) => Some((i, Event::Timer(Timer::MasterDown), why)),
+                    (State::Master, State::Backup, State::Master) => Some((i, Event::SyncBackup, why)),
                     // FAULT spreads through `on_health_change`, which also lifts it.
                     _ => None,
                 }

@@ -166,6 +166,11 @@ pub enum Event {
     Timer(Timer),
     /// The effective priority changed (script or interface weight).
     PriorityChanged(u8),
+    /// Another member of this instance's `vrrp_sync_group` went from MASTER
+    /// to BACKUP: a master follows (keepalived `vrrp_sync_backup`; no
+    /// priority-0 advert, the other router takes over by its timer or a
+    /// higher advert, as when keepalived does it).
+    SyncBackup,
     FaultSet,
     FaultCleared,
 }
@@ -368,6 +373,11 @@ impl Machine {
                     priority: PRIORITY_STOP,
                 });
                 self.enter_fault();
+            }
+            (State::Master, Event::SyncBackup) => {
+                self.leave_master();
+                self.inst.vars.master = None;
+                self.enter_backup();
             }
             (State::Backup, Event::FaultSet) => {
                 self.actions.push(Action::Cancel(Timer::MasterDown));

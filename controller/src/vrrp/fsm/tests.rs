@@ -439,3 +439,17 @@ fn crash_only_resume_master_announces_at_once() {
     assert_eq!(b.vars.state, State::Backup);
     assert!(actions.is_empty());
 }
+
+#[test]
+fn sync_backup_moves_a_master_to_backup_without_a_priority_zero_advert() {
+    let (i, actions) = run(master(2, 100), &[(0, Event::SyncBackup)]);
+    assert_eq!(i.vars.state, State::Backup);
+    assert!(actions.contains(&Action::RemoveVips));
+    assert!(actions.contains(&Action::Notify(Notify::Backup)));
+    assert!(!actions.iter().any(|a| matches!(a, Action::SendAdvert { .. })));
+    assert_eq!(arms(&actions, Timer::MasterDown), Some(3_609_375));
+    // Only a master follows.
+    let (b, actions) = run(backup(2, 100), &[(0, Event::SyncBackup)]);
+    assert_eq!(b.vars.state, State::Backup);
+    assert!(actions.is_empty());
+}
