@@ -79,12 +79,6 @@ pub struct Global {
     /// every line goes to both FIFOs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vrrp_notify_fifo: Option<Fifo>,
-    /// `vrrp_garp_lower_prio_delay S`, `vrrp_garp_lower_prio_repeat N`: the
-    /// instances' defaults (unset: `vrrp_garp_master_delay` / `_repeat`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub garp_lower_prio_delay_s: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub garp_lower_prio_repeat: Option<u32>,
     /// `vrrp_lower_prio_no_advert [BOOL]`, `vrrp_higher_prio_send_advert [BOOL]`:
     /// the instances' defaults.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -103,7 +97,9 @@ pub struct Global {
     /// `vrrp_version 2|3`: default version of IPv4 instances. Default 2.
     pub vrrp_version: u8,
     /// `vrrp_garp_master_delay`, `vrrp_garp_master_repeat`, `vrrp_garp_master_refresh`,
-    /// `vrrp_garp_master_refresh_repeat`: defaults of the instances' `garp_*`.
+    /// `vrrp_garp_master_refresh_repeat`, `vrrp_garp_lower_prio_delay`,
+    /// `vrrp_garp_lower_prio_repeat` (unset: the `vrrp_garp_master_*` values):
+    /// defaults of the instances' `garp_*`.
     pub garp: Garp,
     /// `vrrp_garp_interval SECONDS` (decimal): gap between gratuitous ARPs. Default 0 (none).
     pub garp_interval_ms: u32,
@@ -196,8 +192,6 @@ impl Default for Global {
             notify_fifo: None,
             vrrp_notify_fifo: None,
             notify_priority_changes: false,
-            garp_lower_prio_delay_s: None,
-            garp_lower_prio_repeat: None,
             lower_prio_no_advert: false,
             higher_prio_send_advert: false,
             script_user: None,

@@ -76,8 +76,9 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         down_timer_adverts = 3;
     }
     let tracking = super::tracking::of_instance(d, env, priority, sink);
-    // keepalived: strict mode answers no lower advert and sends no advert
-    // on losing to a higher one (RFC 5798 6.4.3 says discard / go backup).
+    // keepalived: strict mode answers no lower advert (nor re-announces
+    // the VIPs: garp_lower_prio_* are 0) and sends no advert on losing to a
+    // higher one (RFC 5798 6.4.3 says discard / go backup).
     let mut lower_prio_no_advert = d.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert);
     let mut higher_prio_send_advert = d.higher_prio_send_advert.unwrap_or(g.higher_prio_send_advert);
     if strict {
@@ -135,16 +136,10 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
                 .garp
                 .master_refresh_repeat
                 .unwrap_or(g.garp.master_refresh_repeat),
-            lower_prio_delay_s: d
-                .garp
-                .lower_prio_delay_s
-                .or(g.garp_lower_prio_delay_s)
-                .unwrap_or(g.garp.master_delay_s),
-            lower_prio_repeat: d
-                .garp
-                .lower_prio_repeat
-                .or(g.garp_lower_prio_repeat)
-                .unwrap_or(g.garp.master_repeat),
+            lower_prio_delay_s: d.garp.lower_prio_delay_s.unwrap_or(g.garp.lower_prio_delay_s)
+                * u32::from(!strict),
+            lower_prio_repeat: d.garp.lower_prio_repeat.unwrap_or(g.garp.lower_prio_repeat)
+                * u32::from(!strict),
         },
         lower_prio_no_advert,
         higher_prio_send_advert,

@@ -64,9 +64,14 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, global: &mut Global) {
         ctx.sink.error(node.at(), "global_defs: expected a { } block");
         return;
     }
+    // vrrp_garp_lower_prio_*, defaulting to vrrp_garp_master_* wherever
+    // those are written (keepalived resolves them after the whole section).
+    let mut lower = (None, None);
     for kw in children(node) {
-        keyword(ctx, kw, global);
+        keyword(ctx, kw, global, &mut lower);
     }
+    global.garp.lower_prio_delay_s = lower.0.unwrap_or(global.garp.master_delay_s);
+    global.garp.lower_prio_repeat = lower.1.unwrap_or(global.garp.master_repeat);
     for (name, fifo) in [
         ("notify_fifo", &mut global.notify_fifo),
         ("vrrp_notify_fifo", &mut global.vrrp_notify_fifo),
@@ -138,7 +143,7 @@ fn fifo_script(ctx: &mut Ctx<'_>, kw: &Node, slot: &mut Option<Fifo>) {
     }
 }
 
-fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
+fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global, lower: &mut (Option<u32>, Option<u32>)) {
     match kw.keyword() {
         "router_id" => {
             if let Some(w) = ctx.single(kw, "a router name") {
@@ -228,11 +233,11 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, g: &mut Global) {
         "vrrp_garp_lower_prio_delay" => {
             let mut v = 0;
             set_u32(ctx, kw, 0, &mut v);
-            g.garp_lower_prio_delay_s = Some(v);
+            lower.0 = Some(v);
         }
         "vrrp_garp_lower_prio_repeat" => {
             if let Some(v) = ctx.uint(kw, 0..=u64::from(i32::MAX.unsigned_abs())) {
-                g.garp_lower_prio_repeat = Some(u32::try_from(v).unwrap_or(0));
+                lower.1 = Some(u32::try_from(v).unwrap_or(0));
             }
         }
         "vrrp_lower_prio_no_advert" => {
