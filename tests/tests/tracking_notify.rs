@@ -107,7 +107,9 @@ fn track_file_value_moves_mastership_and_back() {
     fs::write(&file, "2\n").unwrap();
     must("priority 120", 5, logs, || priority(&a, "VI_1") == Some(120));
     fs::write(&file, "99999999999999999999\n").unwrap();
-    thread::sleep(Duration::from_millis(300));
+    must("the number reported and ignored", 5, logs, || {
+        a.log_text().contains("invalid number read from")
+    });
     assert_eq!(priority(&a, "VI_1"), Some(120), "{}", a.log_text());
     fs::write(&file, "abc\n").unwrap();
     must("priority 100 for text", 5, logs, || {
@@ -115,6 +117,11 @@ fn track_file_value_moves_mastership_and_back() {
     });
     fs::write(&file, "3\n").unwrap();
     must("priority 130", 5, logs, || priority(&a, "VI_1") == Some(130));
+    // A reload keeps the reading (the file is read again, to the same value).
+    a.signal("HUP");
+    must("the reload", 5, logs, || a.log_text().contains("reload done"));
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(priority(&a, "VI_1"), Some(130), "{}", a.log_text());
     fs::remove_file(&file).unwrap();
     must("priority 100 for a deleted file", 5, logs, || {
         priority(&a, "VI_1") == Some(100)
@@ -177,8 +184,9 @@ fn sync_group_level_script_failure_faults_the_whole_group() {
 
 /// A copy of `sleep` with a name of its own (the kernel's 15-character
 /// `comm`), so that no other process on the host counts.
-fn sleeper(dir: &Path) -> (std::path::PathBuf, String) {
-    let name = format!("xvtp{}", std::process::id() % 1_000_000);
+fn sleeper(dir: &Path, tag: &str) -> (std::path::PathBuf, String) {
+    let name = format!("xv{}{tag}", std::process::id() % 100_000);
+    assert!(name.len() <= 15, "{name}: longer than the kernel's process name");
     let path = dir.join(&name);
     fs::copy("/bin/sleep", &path).unwrap();
     Command::new("chmod").arg("755").arg(&path).status().unwrap();
@@ -192,7 +200,7 @@ fn track_process_follows_a_process_started_and_killed() {
     }
     let lab = two_hosts();
     let dir = Scratch::new("trackproc");
-    let (bin, name) = sleeper(&dir.0);
+    let (bin, name) = sleeper(&dir.0, "tp");
     let a_conf = dir.write(
         "a.conf",
         &format!(
@@ -246,7 +254,7 @@ fn process_events_count_a_process_in_the_host_namespace() {
         trackers::{TrackEvent, process},
     };
     let dir = Scratch::new("procev");
-    let (bin, name) = sleeper(&dir.0);
+    let (bin, name) = sleeper(&dir.0, "ev");
     let def = TrackProcessDef {
         name: "p".to_owned(),
         process: name,
@@ -348,7 +356,14 @@ fn fifo_phases(keepalived_on_a: bool) -> Vec<Vec<String>> {
     let lines = || fs::read_to_string(&out).unwrap_or_default();
     let mut seen = 0;
     let mut phase = |phases: &mut Vec<Vec<String>>| {
-        let all: Vec<String> = lines().lines().map(str::to_owned).collect();
+        // Settled: nothing new for half a second.
+        let mut last = lines();
+        let _ = wait_for(Duration::from_secs(5), || {
+            thread::sleep(Duration::from_millis(500));
+            let now = lines();
+            std::mem::replace(&mut last, now.clone()) == now
+        });
+        let all: Vec<String> = last.lines().map(str::to_owned).collect();
         phases.push(all[seen..].to_vec());
         seen = all.len();
     };
@@ -375,7 +390,6 @@ fn fifo_phases(keepalived_on_a: bool) -> Vec<Vec<String>> {
         || vec![log(&a), lines()],
         || count(" MASTER ") >= 4,
     );
-    thread::sleep(Duration::from_millis(300));
     phase(&mut phases);
     fs::write(&track, "1\n").unwrap();
     must(
@@ -384,7 +398,6 @@ fn fifo_phases(keepalived_on_a: bool) -> Vec<Vec<String>> {
         || vec![log(&a), lines()],
         || count("_PRIORITY") >= 1,
     );
-    thread::sleep(Duration::from_millis(300));
     phase(&mut phases);
     let mut b = Keepalived::start(lab.get("b"), &b_conf, &dir.0.join("kb"));
     must(
@@ -393,7 +406,6 @@ fn fifo_phases(keepalived_on_a: bool) -> Vec<Vec<String>> {
         || vec![log(&a), lines()],
         || count(" BACKUP ") >= 8,
     );
-    thread::sleep(Duration::from_millis(300));
     phase(&mut phases);
     match &mut a {
         Impl::K(k) => k.stop(),
@@ -402,7 +414,6 @@ fn fifo_phases(keepalived_on_a: bool) -> Vec<Vec<String>> {
         }
     }
     must("STOP lines", 5, || vec![lines()], || count(" STOP ") >= 4);
-    thread::sleep(Duration::from_millis(300));
     phase(&mut phases);
     b.stop();
     let _ = reader.kill();
@@ -477,7 +488,13 @@ fn an_alert_mail_reaches_the_smtp_sink() {
         .stderr(Stdio::null())
         .spawn()
         .expect("aiosmtpd (apt python3-aiosmtpd)");
-    thread::sleep(Duration::from_millis(800));
+    let listening = wait_for(Duration::from_secs(10), || {
+        lab.get("a")
+            .try_exec(&["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/2525"])
+            .status
+            .success()
+    });
+    assert!(listening.is_some(), "the SMTP sink does not listen");
     let a_conf = dir.write(
         "a.conf",
         &format!(
@@ -515,4 +532,57 @@ fn an_alert_mail_reaches_the_smtp_sink() {
     assert!(backup.is_some() && backup < master, "{text}");
     let _ = sink.kill();
     let _ = sink.wait();
+}
+
+/// A FIFO xvrrpd makes itself, read by its `notify_fifo_script`: the script
+/// gets the FIFO's path, reads every line up to the STOP lines at shutdown
+/// (keepalived kills it before writing them), and the FIFO is gone after.
+#[test]
+fn a_notify_fifo_xvrrpd_makes_is_read_by_its_script_up_to_stop() {
+    if !have_root("a_notify_fifo_xvrrpd_makes_is_read_by_its_script_up_to_stop") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("fifoscript");
+    let fifo = dir.0.join("made.fifo");
+    let out = dir.0.join("read.txt");
+    let reader = dir.write(
+        "reader.sh",
+        &format!(
+            "#!/bin/sh\necho \"path $1\" > {out}\nexec cat \"$1\" >> {out}\n",
+            out = out.display()
+        ),
+    );
+    Command::new("chmod").arg("755").arg(&reader).status().unwrap();
+    let a_conf = dir.write(
+        "a.conf",
+        &format!(
+            "global_defs {{\n    notify_fifo {}\n    notify_fifo_script {}\n}}\n{}",
+            fifo.display(),
+            reader.display(),
+            instance("VI_1", 51, 150, "192.0.2.100/24", "")
+        ),
+    );
+    let mut a = Daemon::start(lab.get("a"), &a_conf, &dir.0.join("ra"), "auto");
+    let read = || fs::read_to_string(&out).unwrap_or_default();
+    must(
+        "MASTER read by the script",
+        10,
+        || vec![a.log_text(), read()],
+        || read().contains("INSTANCE \"VI_1\" MASTER 150"),
+    );
+    assert!(
+        read().starts_with(&format!("path {}\n", fifo.display())),
+        "{}",
+        read()
+    );
+    let meta = fs::symlink_metadata(&fifo).unwrap();
+    assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777,
+        0o600
+    );
+    a.stop();
+    assert!(read().contains("INSTANCE \"VI_1\" STOP 150"), "{}", read());
+    assert!(!fifo.exists(), "the FIFO xvrrpd made is left behind");
 }

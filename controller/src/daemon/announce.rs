@@ -38,6 +38,10 @@ struct Parked {
     count: u32,
 }
 
+/// The most copies of one frame a burst sends (a `*_repeat` of millions
+/// would otherwise build millions of frames at once).
+pub const MAX_BURST: u32 = 255;
+
 /// Announcements waiting to be sent, per (interface index, IPv6?).
 #[derive(Default)]
 pub struct Announcer {
@@ -47,6 +51,9 @@ pub struct Announcer {
     gna_gap_us: Micros,
     /// Held instances and what they queued meanwhile.
     held: HashMap<usize, Vec<Parked>>,
+    /// How many frames each instance has queued (only those with some are
+    /// searched for a frame queued twice).
+    queued: HashMap<usize, usize>,
 }
 
 /// One frame to send now.
@@ -63,6 +70,7 @@ impl Announcer {
             garp_gap_us,
             gna_gap_us,
             held: HashMap::new(),
+            queued: HashMap::new(),
         }
     }
 
@@ -76,8 +84,13 @@ impl Announcer {
         if v6 { self.gna_gap_us } else { self.garp_gap_us }
     }
 
-    /// Queues `count` copies of `frame` for instance `idx`.
+    /// Queues `count` copies of `frame` for instance `idx` (at most
+    /// [`MAX_BURST`]). A frame of the instance still queued is not queued
+    /// twice: it is sent at least `count` more times (a master answering a
+    /// flood of lower priority adverts must not grow the queue; keepalived
+    /// keeps one pending flag per address).
     pub fn push(&mut self, ifindex: u32, v6: bool, idx: usize, frame: Vec<u8>, count: u32) {
+        let count = count.min(MAX_BURST);
         if count == 0 {
             return;
         }
@@ -90,21 +103,27 @@ impl Announcer {
             });
             return;
         }
-        self.queues
-            .entry((ifindex, v6))
-            .or_default()
-            .frames
-            .push_back(Pending {
-                idx,
-                frame,
-                left: count,
-            });
+        let q = self.queues.entry((ifindex, v6)).or_default();
+        let mine = self.queued.entry(idx).or_default();
+        if *mine > 0
+            && let Some(p) = q.frames.iter_mut().find(|p| p.idx == idx && p.frame == frame)
+        {
+            p.left = p.left.max(count);
+            return;
+        }
+        *mine += 1;
+        q.frames.push_back(Pending {
+            idx,
+            frame,
+            left: count,
+        });
     }
 
     /// Forgets what instance `idx` still had queued (it is no longer master,
     /// or sending failed): a late announcement would point at the wrong router.
     pub fn cancel(&mut self, idx: usize) {
         self.held.remove(&idx);
+        self.queued.remove(&idx);
         for q in self.queues.values_mut() {
             q.frames.retain(|p| p.idx != idx);
         }
@@ -140,6 +159,11 @@ impl Announcer {
                 p.left -= 1;
                 if p.left > 0 {
                     q.frames.push_back(p);
+                } else if let Some(n) = self.queued.get_mut(&p.idx) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.queued.remove(&p.idx);
+                    }
                 }
                 if gap > 0 {
                     q.next_at = now + gap;
@@ -166,6 +190,31 @@ mod tests {
 
     fn sent(due: &[Due]) -> Vec<(usize, u8)> {
         due.iter().map(|d| (d.idx, d.frame[0])).collect()
+    }
+
+    /// A master answering a flood of lower adverts: the same frame pushed
+    /// again while queued is not queued twice; bursts are capped.
+    #[test]
+    fn a_frame_still_queued_is_not_queued_twice() {
+        let mut a = Announcer::new(1000, 0);
+        for _ in 0..100 {
+            a.push(1, false, 0, vec![10], 5);
+        }
+        a.push(1, false, 0, vec![11], 1);
+        let mut n = 0;
+        let mut now = 0;
+        while a.next_deadline().is_some() && n < 1000 {
+            n += a.due(now).len();
+            now += 1000;
+        }
+        assert_eq!(n, 6);
+        a.push(1, false, 0, vec![12], u32::MAX);
+        let mut n = 0;
+        while a.next_deadline().is_some() && n < 100_000 {
+            n += a.due(now).len();
+            now += 1000;
+        }
+        assert_eq!(n, MAX_BURST as usize);
     }
 
     #[test]

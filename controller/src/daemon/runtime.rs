@@ -59,6 +59,10 @@ pub fn run(opts: RunOptions) -> Result<()> {
     rt.block_on(run_async(opts))
 }
 
+/// How long start-up waits for the first reading of every tracked file and
+/// process.
+const TRACKERS_FIRST_READING: Duration = Duration::from_secs(3);
+
 async fn run_async(mut opts: RunOptions) -> Result<()> {
     let startup::Started {
         mut engine,
@@ -66,7 +70,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         shape,
         pin_dir,
         resume,
-        track_rx,
+        mut track_rx,
         vips_rx,
         reload_rx,
         pid: _pid,
@@ -77,6 +81,21 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
 
     engine.open_fifos();
     event_loop::start_trackers(&engine, false);
+    // keepalived reads tracked files and scans processes before it starts
+    // its instances, so one whose tracked object is failing starts in
+    // FAULT rather than as master for a moment: wait (bounded) for their
+    // first readings.
+    let limit = tokio::time::Instant::now() + TRACKERS_FIRST_READING;
+    while engine.trackers_unread() > 0 {
+        let Ok(Some(ev)) = tokio::time::timeout_at(limit, track_rx.recv()).await else {
+            warn!(
+                unread = engine.trackers_unread(),
+                "tracked files or processes not read within {TRACKERS_FIRST_READING:?}; starting anyway"
+            );
+            break;
+        };
+        engine.on_track(ev);
+    }
     // `vrrp_startup_delay` (a host whose network comes up slowly at boot); not
     // when taking over a running data path, whose masters must resume at once.
     let delay_ms = engine.config.global.startup_delay_ms;

@@ -43,18 +43,7 @@ pub fn apply(s: &Scheduling) {
         if rc == 0 {
             info!(priority = prio, "vrrp_rt_priority: SCHED_RR");
             if let Some(us) = s.rlimit_rttime_us {
-                // The soft limit at half, as keepalived: SIGXCPU (logged) before SIGKILL.
-                let lim = libc::rlimit {
-                    rlim_cur: (us / 2).max(1),
-                    rlim_max: us.max(2),
-                };
-                // SAFETY: setrlimit with a valid struct.
-                if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &raw const lim) } != 0 {
-                    fail(format!(
-                        "vrrp_rlimit_rttime {us}: {}",
-                        std::io::Error::last_os_error()
-                    ));
-                }
+                set_rttime(us);
             }
         } else {
             fail(format!(
@@ -114,6 +103,19 @@ pub fn apply(s: &Scheduling) {
     }
 }
 
+/// RLIMIT_RTTIME, the soft limit at half as keepalived sets it: SIGXCPU
+/// (logged) before SIGKILL.
+fn set_rttime(us: u64) {
+    let lim = libc::rlimit {
+        rlim_cur: (us / 2).max(1),
+        rlim_max: us.max(2),
+    };
+    // SAFETY: setrlimit with a valid struct.
+    if unsafe { libc::setrlimit(libc::RLIMIT_RTTIME, &raw const lim) } != 0 {
+        warn!("vrrp_rlimit_rttime {us}: {}", std::io::Error::last_os_error());
+    }
+}
+
 /// keepalived's `max_auto_priority`: a timer that fires more than
 /// `min_auto_priority_delay` late means the host starves the daemon, so
 /// the protocol thread moves to SCHED_RR (priority 1), or one step up, at
@@ -123,6 +125,9 @@ pub struct AutoPriority {
     max: u32,
     late_us: u64,
     current: u32,
+    /// `vrrp_rlimit_rttime`, set with the first raise (a thread spinning at
+    /// real-time priority must not take the host).
+    rttime_us: Option<u64>,
 }
 
 impl AutoPriority {
@@ -132,6 +137,7 @@ impl AutoPriority {
             max: s.max_auto_priority?,
             late_us: s.min_auto_priority_delay_us.unwrap_or(1_000_000),
             current: s.rt_priority.unwrap_or(0),
+            rttime_us: s.rlimit_rttime_us,
         })
     }
 
@@ -153,6 +159,11 @@ impl AutoPriority {
             libc::sched_setscheduler(0, libc::SCHED_RR | libc::SCHED_RESET_ON_FORK, &raw const param)
         };
         if rc == 0 {
+            if self.current == 0
+                && let Some(us) = self.rttime_us
+            {
+                set_rttime(us);
+            }
             self.current = next;
         } else {
             warn!(

@@ -49,6 +49,10 @@ impl Timers {
         self.heap.push(Reverse((at, seq, idx, timer)));
     }
 
+    pub fn is_armed(&self, idx: usize, timer: Timer) -> bool {
+        self.live(idx, timer).is_some()
+    }
+
     pub fn cancel(&mut self, idx: usize, timer: Timer) {
         if let Some(t) = self.live.get_mut(idx) {
             t[kind(timer)] = None;

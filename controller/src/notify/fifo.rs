@@ -71,8 +71,16 @@ impl Fifos {
         }
     }
 
-    /// Stops the FIFO scripts and closes the FIFOs, removing those xvrrpd made.
+    /// Stops the FIFO scripts and closes the FIFOs, removing those xvrrpd
+    /// made. A script gets up to half a second to read what is still in its
+    /// FIFO (the STOP lines at shutdown) before its SIGTERM.
     pub fn close(&mut self) {
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        for o in &self.open {
+            while o.script.is_some() && unread(&o.fd) > 0 && std::time::Instant::now() < until {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+        }
         for o in self.open.drain(..) {
             if let Some(pid) = o.script.as_ref().and_then(tokio::process::Child::id)
                 && let Ok(pgid) = i32::try_from(pid)
@@ -95,8 +103,21 @@ impl Drop for Fifos {
 
 fn open(f: &Fifo, script_user: Option<&RunAs>) -> Result<Open, String> {
     let path = PathBuf::from(&f.path);
-    // keepalived starts the reader first, so that it is there for the
-    // first line.
+    let c = CString::new(f.path.as_str()).map_err(|_| "path with a NUL".to_owned())?;
+    let mut created = false;
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_fifo() => {}
+        Ok(_) => return Err("exists and is not a FIFO".to_owned()),
+        Err(_) => {
+            // SAFETY: mkfifo on a NUL-terminated path.
+            if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
+                return Err(format!("mkfifo: {}", std::io::Error::last_os_error()));
+            }
+            created = true;
+        }
+    }
+    // keepalived (lib/notify.c): the FIFO, then its reader, then open; so the
+    // reader finds the FIFO and is there for the first line.
     let script = match &f.script {
         Some(s) => match crate::scripts::spawn_reader(s, &f.path, script_user) {
             Ok(child) => Some(child),
@@ -107,32 +128,6 @@ fn open(f: &Fifo, script_user: Option<&RunAs>) -> Result<Open, String> {
         },
         None => None,
     };
-    let mut created = false;
-    match std::fs::symlink_metadata(&path) {
-        Ok(m) if m.file_type().is_fifo() => {}
-        Ok(_) => return Err("exists and is not a FIFO".to_owned()),
-        Err(_) => {
-            let c = CString::new(f.path.as_str()).map_err(|_| "path with a NUL".to_owned())?;
-            // SAFETY: mkfifo on a NUL-terminated path.
-            if unsafe { libc::mkfifo(c.as_ptr(), 0o600) } != 0 {
-                return Err(format!("mkfifo: {}", std::io::Error::last_os_error()));
-            }
-            created = true;
-            if let Some(owner) = f.owner.as_ref().or(script_user)
-                && let Ok((uid, gid)) = crate::scripts::ids(owner)
-            {
-                // SAFETY: chown on a NUL-terminated path.
-                if unsafe { libc::chown(c.as_ptr(), uid, gid) } != 0 {
-                    warn!(
-                        "notify FIFO {}: chown: {}",
-                        f.path,
-                        std::io::Error::last_os_error()
-                    );
-                }
-            }
-        }
-    }
-    let c = CString::new(f.path.as_str()).map_err(|_| "path with a NUL".to_owned())?;
     // SAFETY: open on a NUL-terminated path; the fd is owned at once.
     let raw = unsafe {
         libc::open(
@@ -143,11 +138,49 @@ fn open(f: &Fifo, script_user: Option<&RunAs>) -> Result<Open, String> {
     if raw < 0 {
         return Err(format!("open: {}", std::io::Error::last_os_error()));
     }
+    // SAFETY: raw is a new descriptor nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // What was opened, not what the path named a moment before.
+    // SAFETY: fstat into a zeroed stat of our own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat on our descriptor.
+    if unsafe { libc::fstat(fd.as_raw_fd(), &raw mut st) } != 0 || st.st_mode & libc::S_IFMT != libc::S_IFIFO
+    {
+        return Err("is not a FIFO".to_owned());
+    }
+    if created {
+        if let Some(owner) = f.owner.as_ref().or(script_user)
+            && let Ok((uid, gid)) = crate::scripts::ids(owner)
+        {
+            // SAFETY: fchown on our descriptor.
+            if unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) } != 0 {
+                warn!(
+                    "notify FIFO {}: chown: {}",
+                    f.path,
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+    } else if st.st_uid != 0 && f.owner.as_ref().or(script_user).is_none() {
+        warn!(
+            "notify FIFO {}: exists and belongs to uid {}, who can write lines into it too",
+            f.path, st.st_uid
+        );
+    }
     Ok(Open {
         path,
-        // SAFETY: raw is a new descriptor nobody else owns.
-        fd: unsafe { OwnedFd::from_raw_fd(raw) },
+        fd,
         created,
         script,
     })
+}
+
+/// Bytes written to a FIFO and not read yet.
+fn unread(fd: &OwnedFd) -> i32 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD into an int of our own.
+    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &raw mut n) } != 0 {
+        return 0;
+    }
+    n
 }

@@ -123,8 +123,19 @@ async fn send(s: &Settings, subject: &str, body: String) -> Result<(), String> {
             HeaderName::new_from_ascii_str("X-Mailer"),
             "xvrrpd".to_owned(),
         ));
+    // An address that is not one is left out, not the whole mail.
+    let mut any = false;
     for to in &s.to {
-        message = message.to(to.parse().map_err(|e| format!("notification_email {to}: {e}"))?);
+        match to.parse() {
+            Ok(mailbox) => {
+                message = message.to(mailbox);
+                any = true;
+            }
+            Err(e) => warn!("smtp_alert: notification_email {to} is not a mail address ({e}); left out"),
+        }
+    }
+    if !any {
+        return Err("no notification_email is a mail address".to_owned());
     }
     let message = message.body(body).map_err(|e| e.to_string())?;
     let transport: AsyncSmtpTransport<Tokio1Executor> =

@@ -329,7 +329,19 @@ pub fn spawn_reader(
     let mut argv = script.command.clone();
     argv.push(fifo.to_owned());
     let run_as = script.user.clone().or_else(|| default_user.cloned());
-    command(&argv, run_as.as_ref())?.spawn().context("spawn")
+    let mut cmd = command(&argv, run_as.as_ref())?;
+    // It outlives no daemon: SIGTERM when the daemon's side thread ends
+    // (keepalived sets PR_SET_PDEATHSIG too), and it is not killed when its
+    // handle is dropped, so it can read the last lines first.
+    cmd.kill_on_drop(false);
+    // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd.spawn().context("spawn")
 }
 
 /// Runs a notify script with `extra` arguments appended, without waiting for it.

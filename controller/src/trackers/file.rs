@@ -8,7 +8,7 @@
 use std::{
     collections::HashMap,
     ffi::OsString,
-    io::Read as _,
+    io::{Read as _, Write as _},
     path::{Path, PathBuf},
 };
 
@@ -21,7 +21,7 @@ use super::TrackEvent;
 use crate::config::model::TrackFileDef;
 
 /// keepalived reads at most this much of the file.
-const READ_MAX: u64 = 127;
+const READ_MAX: usize = 127;
 
 /// C `strtol(text, NULL, 0)`: leading white space, a sign, then a `0x` hex,
 /// `0` octal or decimal number up to the first character that is not a
@@ -53,17 +53,30 @@ pub fn strtol(text: &str) -> Option<i64> {
 }
 
 /// The file's value: `Some(0)` when it cannot be opened or is empty, `None`
-/// when its number is out of keepalived's range (ignored: the last value
-/// stays).
+/// when its number is out of keepalived's range or the path is not a
+/// regular file (ignored: the last value stays). One non-blocking read, as
+/// keepalived does: a FIFO or a device put at the path must not hold the
+/// side thread.
 fn read_value(path: &Path) -> Option<i64> {
-    let Ok(file) = std::fs::File::open(path) else {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let Ok(mut file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    else {
         return Some(0);
     };
-    let mut buf = Vec::new();
-    if file.take(READ_MAX).read_to_end(&mut buf).is_err() || buf.is_empty() {
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        info!("{} is not a regular file; ignoring it", path.display());
+        return None;
+    }
+    let mut buf = [0u8; READ_MAX];
+    let n = file.read(&mut buf).unwrap_or(0);
+    let buf = &buf[..n];
+    if buf.is_empty() {
         return Some(0);
     }
-    let text = String::from_utf8_lossy(&buf);
+    let text = String::from_utf8_lossy(buf);
     match strtol(&text) {
         Some(v) if (i64::from(i32::MIN)..=i64::from(i32::MAX) + 1).contains(&v) => Some(v),
         _ => {
@@ -79,13 +92,15 @@ fn read_value(path: &Path) -> Option<i64> {
 
 /// `init_file`: writes the initial value when the file is missing, or always
 /// with `overwrite` unless this is a reload (keepalived's
-/// `track_file_end_handler`).
+/// `track_file_end_handler`). Written to a new file beside it and renamed
+/// into place (keepalived's `fopen_safe`): a symlink or another file put at
+/// the path is never written through; anything but a regular file there is
+/// left alone.
 pub fn initialise(defs: &[TrackFileDef], reload: bool) {
     for def in defs {
         let Some(init) = def.init else { continue };
         let path = Path::new(&def.path);
-        match std::fs::metadata(path) {
-            Ok(_) if !init.overwrite || reload => continue,
+        match std::fs::symlink_metadata(path) {
             Ok(m) if !m.is_file() => {
                 warn!(
                     "track_file {}: cannot initialise {}: not a regular file",
@@ -93,12 +108,33 @@ pub fn initialise(defs: &[TrackFileDef], reload: bool) {
                 );
                 continue;
             }
+            Ok(_) if !init.overwrite || reload => continue,
             _ => {}
         }
-        if let Err(e) = std::fs::write(path, format!("{}\n", init.value)) {
+        if let Err(e) = write_new(path, &format!("{}\n", init.value)) {
             warn!("track_file {}: cannot initialise {}: {e}", def.name, def.path);
         }
     }
+}
+
+/// Writes `text` to a file made for it (mode 0600) and renames it to `path`.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".xvrrpd-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
 }
 
 /// One watched file: its name in its directory and the definitions on it.
@@ -173,8 +209,9 @@ pub fn spawn(defs: &[TrackFileDef], tx: &mpsc::UnboundedSender<TrackEvent>) -> O
             }
         }
     }
+    // keepalived starts from 0: a first reading it cannot use leaves 0.
     for w in &watched {
-        report(w, read_value(&w.path));
+        report(w, read_value(&w.path).or(Some(0)));
     }
     let inotify = inotify?;
     Some(tokio::spawn(async move {
@@ -193,6 +230,25 @@ pub fn spawn(defs: &[TrackFileDef], tx: &mpsc::UnboundedSender<TrackEvent>) -> O
                     return;
                 }
             };
+            if event.mask.contains(EventMask::Q_OVERFLOW) {
+                // Events were lost: read every file again.
+                warn!("track_file: inotify queue overflow; reading every file again");
+                for w in &watched {
+                    if !report(w, read_value(&w.path)) {
+                        return;
+                    }
+                }
+                continue;
+            }
+            if event.mask.contains(EventMask::IGNORED) {
+                if let Some(dir) = dirs.get(&event.wd) {
+                    warn!(
+                        "track_file: {} was removed or unmounted; its files are no longer watched",
+                        dir.display()
+                    );
+                }
+                continue;
+            }
             if event.mask.contains(EventMask::ISDIR) {
                 continue;
             }
@@ -212,7 +268,62 @@ pub fn spawn(defs: &[TrackFileDef], tx: &mpsc::UnboundedSender<TrackEvent>) -> O
 
 #[cfg(test)]
 mod tests {
-    use super::strtol;
+    use super::*;
+
+    fn scratch(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("xvrrp-tf-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// A FIFO (or anything but a regular file) at the path is not read: a
+    /// blocking open or read would hold the side thread for ever.
+    #[test]
+    fn a_fifo_at_the_path_is_ignored_not_waited_for() {
+        let d = scratch("fifo");
+        let p = d.join("t");
+        let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo on a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let t = std::time::Instant::now();
+        assert_eq!(read_value(&p), None);
+        assert!(t.elapsed() < std::time::Duration::from_secs(1));
+        assert_eq!(read_value(&d.join("missing")), Some(0));
+        std::fs::write(d.join("v"), " 0x10 rest").unwrap();
+        assert_eq!(read_value(&d.join("v")), Some(16));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// `init_file` never writes through a symlink, writes a missing file,
+    /// leaves an existing one unless `overwrite` (and not on a reload).
+    #[test]
+    fn init_file_writes_safely() {
+        let d = scratch("init");
+        let def = |path: &Path, overwrite| TrackFileDef {
+            name: "tf".to_owned(),
+            path: path.to_str().unwrap().to_owned(),
+            weight: 1,
+            reverse: false,
+            init: Some(crate::config::model::FileInit { value: 7, overwrite }),
+        };
+        let victim = d.join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let link = d.join("link");
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        initialise(&[def(&link, true)], false);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let fresh = d.join("fresh");
+        initialise(&[def(&fresh, false)], false);
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "7\n");
+        std::fs::write(&fresh, "3\n").unwrap();
+        initialise(&[def(&fresh, false)], false);
+        initialise(&[def(&fresh, true)], true);
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "3\n");
+        initialise(&[def(&fresh, true)], false);
+        assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "7\n");
+        let _ = std::fs::remove_dir_all(&d);
+    }
 
     #[test]
     fn reads_numbers_as_strtol_does() {

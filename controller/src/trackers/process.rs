@@ -79,9 +79,11 @@ pub fn matches(def: &TrackProcessDef, seen: &Seen) -> bool {
     params_match(def.param_match, &def.params, words.next().unwrap_or_default())
 }
 
-/// Reads a process's `comm` and command line; `None` when it is gone or a
-/// zombie (a zombie's command line is empty and it no longer runs).
-fn read(pid: i32) -> Option<Seen> {
+/// Reads a process's `comm` and, when some tracker matches command lines
+/// (`full_command`), the first [`CMDLINE_MAX`] bytes of its command line
+/// (keepalived reads it only then: it is the process's memory, paged in);
+/// `None` when it is gone or a zombie.
+fn read(pid: i32, cmdline: bool) -> Option<Seen> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let open = stat.find('(')?;
     let close = stat.rfind(')')?;
@@ -89,17 +91,28 @@ fn read(pid: i32) -> Option<Seen> {
     if stat.get(close + 2..close + 3) == Some("Z") {
         return None;
     }
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    Some(Seen { pid, comm, cmdline })
+    let mut buf = Vec::new();
+    if cmdline && let Ok(f) = std::fs::File::open(format!("/proc/{pid}/cmdline")) {
+        use std::io::Read as _;
+        let _ = f.take(CMDLINE_MAX).read_to_end(&mut buf);
+    }
+    Some(Seen {
+        pid,
+        comm,
+        cmdline: buf,
+    })
 }
 
+/// How much of a command line is read.
+const CMDLINE_MAX: u64 = 4096;
+
 /// Every process (thread group) running now.
-fn scan() -> Vec<Seen> {
+fn scan(cmdline: bool) -> Vec<Seen> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
     dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(read)
+        .filter_map(|pid| read(pid, cmdline))
         .collect()
 }
 
@@ -190,6 +203,8 @@ impl Counter {
 struct Counters {
     list: Vec<Counter>,
     tx: mpsc::UnboundedSender<TrackEvent>,
+    /// Some tracker matches command lines.
+    cmdline: bool,
 }
 
 impl Counters {
@@ -226,7 +241,7 @@ impl Counters {
 
     /// A full picture (start, lost events, polling): counts replaced.
     fn rescan(&mut self, cause: Cause) -> bool {
-        let all = scan();
+        let all = scan(self.cmdline);
         let now = Instant::now();
         for i in 0..self.list.len() {
             let c = &mut self.list[i];
@@ -282,7 +297,7 @@ impl Counters {
                 if pid != tgid {
                     return true;
                 }
-                match read(tgid) {
+                match read(tgid, self.cmdline) {
                     Some(seen) => self.each(Cause::Other, |c| c.see(&seen)),
                     None => self.each(Cause::Other, |c| c.pids.remove(&tgid)),
                 }
@@ -340,6 +355,20 @@ impl Connector {
         }
         // SAFETY: raw is a new, valid fd nobody else owns.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        // A busy host forks thousands of times a second: a larger buffer
+        // loses fewer events (keepalived grows it on loss; lost events
+        // mean a /proc scan here).
+        let size: libc::c_int = 1 << 20;
+        // SAFETY: setsockopt with an int of our own.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&raw const size).cast(),
+                u32::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4),
+            );
+        }
         // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
         let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
         addr.nl_family = u16::try_from(libc::AF_NETLINK).unwrap_or_default();
@@ -371,19 +400,32 @@ impl Connector {
         let fd =
             unsafe { AsyncFd::register(fd) }.map_err(|e| format!("register: {}", std::io::Error::from(e)))?;
         let conn = Self { fd };
-        // The kernel confirms with a PROC_EVENT_NONE.
+        // The kernel confirms with a PROC_EVENT_NONE whose first word is
+        // its error number (0: listening).
         let confirmed = tokio::time::timeout(ACK_WAIT, async {
             loop {
-                let mut acked = false;
-                conn.receive(|what, _| acked |= what == PROC_EVENT_NONE).await?;
-                if acked {
-                    return Ok::<(), std::io::Error>(());
+                let mut ack = None;
+                conn.receive(|what, data| {
+                    if what == PROC_EVENT_NONE {
+                        ack = Some(
+                            data.get(..4)
+                                .map_or(0, |b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]])),
+                        );
+                    }
+                })
+                .await?;
+                if let Some(err) = ack {
+                    return Ok::<u32, std::io::Error>(err);
                 }
             }
         })
         .await;
         match confirmed {
-            Ok(Ok(())) => Ok(conn),
+            Ok(Ok(0)) => Ok(conn),
+            Ok(Ok(err)) => Err(format!(
+                "the kernel refused: {}",
+                std::io::Error::from_raw_os_error(i32::try_from(err).unwrap_or(0))
+            )),
             Ok(Err(e)) => Err(format!("receive: {e}")),
             Err(_) => Err("no answer from the kernel".to_owned()),
         }
@@ -441,6 +483,7 @@ pub fn spawn(defs: &[TrackProcessDef], tx: &mpsc::UnboundedSender<TrackEvent>) -
     let mut counters = Counters {
         list: defs.iter().cloned().map(Counter::new).collect(),
         tx: tx.clone(),
+        cmdline: defs.iter().any(|d| d.full_command),
     };
     Some(tokio::spawn(async move {
         let conn = match Connector::open().await {

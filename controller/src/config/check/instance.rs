@@ -75,7 +75,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         );
         down_timer_adverts = 3;
     }
-    let tracking = super::tracking::of_instance(d, env, priority, sink);
+    let tracking = super::tracking::of_instance(d, env, sink);
     // keepalived: strict mode answers no lower advert (nor re-announces
     // the VIPs: garp_lower_prio_* are 0) and sends no advert on losing to a
     // higher one (RFC 5798 6.4.3 says discard / go backup).

@@ -30,6 +30,9 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         .iter()
         .map(|d| instance::resolve(d, &env, sink))
         .collect();
+    for i in instances.iter_mut().filter(|i| i.priority == 255) {
+        tracking::unweight(i, &draft, tracking::Unweighted::AddressOwner, sink);
+    }
     duplicate_vrids(&draft, &instances, sink);
     let sync_groups = sync_groups(&draft, &mut instances, &env, sink);
     let used = tracking::used(&instances, |i| &i.track_scripts);
@@ -223,8 +226,8 @@ fn sync_groups(draft: &Draft, instances: &mut [Instance], env: &Env<'_>, sink: &
                 continue;
             }
             instance.sync_group = Some(name.clone());
-            if !d.tracking_weight {
-                tracking::unweight(instance, draft, sink);
+            if !d.tracking_weight && instance.priority != 255 {
+                tracking::unweight(instance, draft, tracking::Unweighted::SyncGroup(name), sink);
             }
             group_members.push(m.v.clone());
         }
@@ -244,14 +247,13 @@ fn sync_groups(draft: &Draft, instances: &mut [Instance], env: &Env<'_>, sink: &
         }
         let any_owner = owners > 0;
         let owner = format!("vrrp_sync_group {name}");
-        let priority = if any_owner { 255 } else { 0 };
-        let refs = |kind, tracks, sink: &mut Sink| tracking::refs(&owner, kind, tracks, env, priority, sink);
+        let refs = |kind, tracks, sink: &mut Sink| tracking::refs(&owner, kind, tracks, env, any_owner, sink);
         let group = SyncGroup {
             name: name.clone(),
             instances: group_members,
             notify: d.notify.clone(),
             track_scripts: refs(tracking::Kind::Script, &d.track_scripts, sink),
-            track_interfaces: tracking::interfaces(&owner, &d.track_interfaces, priority, sink),
+            track_interfaces: tracking::interfaces(&owner, &d.track_interfaces, any_owner, sink),
             track_files: refs(tracking::Kind::File, &d.track_files, sink),
             track_processes: refs(tracking::Kind::Process, &d.track_processes, sink),
             tracking_weight: d.tracking_weight,

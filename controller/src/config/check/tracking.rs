@@ -67,14 +67,15 @@ impl Kind {
 }
 
 /// Resolves tracked names and default weights. An unknown name is an error
-/// (keepalived ignores the line, so a health check silently never runs). Weights
-/// do not apply to an address owner (`priority` 255; keepalived drops them).
+/// (keepalived ignores the line, so a health check silently never runs).
+/// `clear_weights`: a sync group with an address owner among its members
+/// tracks without weights (keepalived clears them and says so).
 pub(super) fn refs(
     owner: &str,
     kind: Kind,
     tracks: &[At<TrackRefDraft>],
     env: &Env<'_>,
-    priority: u8,
+    clear_weights: bool,
     sink: &mut Sink,
 ) -> Vec<TrackRef> {
     let defs = kind.definitions(env);
@@ -100,17 +101,17 @@ pub(super) fn refs(
             }
             continue;
         };
-        let weight = t.v.weight.unwrap_or(def_weight);
-        if priority == 255 && weight != 0 {
+        let mut weight = t.v.weight.unwrap_or(def_weight);
+        if clear_weights && weight != 0 {
             sink.warning(
                 &t.at,
                 format!(
-                    "{owner}: weighted {} {} is ignored for the address owner (priority 255)",
+                    "{owner}: {} {} tracked without its weight: a member has priority 255 (as keepalived)",
                     kind.keyword(),
                     t.v.name
                 ),
             );
-            continue;
+            weight = 0;
         }
         out.push(TrackRef {
             name: t.v.name.clone(),
@@ -121,26 +122,24 @@ pub(super) fn refs(
     out
 }
 
-/// `track_interface`: weights do not apply to the address owner (keepalived drops them).
+/// `track_interface` lines; `clear_weights` as for [`refs`].
 pub(super) fn interfaces(
     owner: &str,
     tracks: &[At<TrackInterface>],
-    priority: u8,
+    clear_weights: bool,
     sink: &mut Sink,
 ) -> Vec<TrackInterface> {
     let mut out = Vec::with_capacity(tracks.len());
     for t in tracks {
-        if priority == 255 && t.v.weight != 0 {
+        let mut track = t.v.clone();
+        if clear_weights && track.weight != 0 {
             sink.warning(
                 &t.at,
-                format!(
-                    "{owner}: weighted track_interface {} is ignored for the address owner (priority 255)",
-                    t.v.name
-                ),
+                format!("{owner}: track_interface {} tracked without its weight: a member has priority 255 (as keepalived)", t.v.name),
             );
-            continue;
+            track.weight = 0;
         }
-        out.push(t.v.clone());
+        out.push(track);
     }
     out
 }
@@ -153,58 +152,106 @@ pub(super) struct Tracking {
     pub processes: Vec<TrackRef>,
 }
 
-pub(super) fn of_instance(d: &InstanceDraft, env: &Env<'_>, priority: u8, sink: &mut Sink) -> Tracking {
+pub(super) fn of_instance(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Tracking {
     let owner = format!("vrrp_instance {}", d.name);
     Tracking {
-        scripts: refs(&owner, Kind::Script, &d.track_scripts, env, priority, sink),
-        interfaces: interfaces(&owner, &d.track_interfaces, priority, sink),
-        files: refs(&owner, Kind::File, &d.track_files, env, priority, sink),
-        processes: refs(&owner, Kind::Process, &d.track_processes, env, priority, sink),
+        scripts: refs(&owner, Kind::Script, &d.track_scripts, env, false, sink),
+        interfaces: interfaces(&owner, &d.track_interfaces, false, sink),
+        files: refs(&owner, Kind::File, &d.track_files, env, false, sink),
+        processes: refs(&owner, Kind::Process, &d.track_processes, env, false, sink),
     }
 }
 
-/// keepalived runs sync group members without their own tracking weights (a
-/// weighted failure of one member would split the group) unless the group
-/// says `sync_group_tracking_weight`: weights become 0, so failures mean FAULT.
-pub(super) fn unweight(instance: &mut Instance, draft: &Draft, sink: &mut Sink) {
+/// Why an instance tracks without weights.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unweighted<'a> {
+    /// Priority 255: its priority never moves.
+    AddressOwner,
+    /// A member of this sync group (without `sync_group_tracking_weight`):
+    /// a weighted failure of one member would split the group.
+    SyncGroup(&'a str),
+}
+
+/// keepalived 2.2.7's rules for an instance that tracks without weights
+/// (`vrrp_complete_instance`, vrrp.c 3825-3904), kind by kind: a weighted
+/// `track_script` is not tracked at all; a `track_file` with the default
+/// weight 1 is tracked with weight 0, with another weight not at all; a
+/// weighted `track_interface` is tracked with weight 0 in a sync group and
+/// not at all by an address owner; `track_process` weights are left alone
+/// (they cannot move an address owner's priority anyway). Each is reported.
+pub(super) fn unweight(instance: &mut Instance, draft: &Draft, why: Unweighted<'_>, sink: &mut Sink) {
     let Some(d) = draft.instances.iter().find(|d| d.name == instance.name) else {
         return;
     };
-    let group = instance.sync_group.as_deref().unwrap_or_default();
-    let lists = [
-        ("track_script", &mut instance.track_scripts, &d.track_scripts),
-        ("track_file", &mut instance.track_files, &d.track_files),
-        ("track_process", &mut instance.track_processes, &d.track_processes),
-    ];
-    let mut weighted: Vec<(&crate::config::diag::Pos, &str, String)> = Vec::new();
-    for (what, list, drafts) in lists {
-        for t in list.iter_mut().filter(|t| t.weight != 0) {
-            let at = drafts
-                .iter()
-                .find(|a| a.v.name == t.name)
-                .map_or(&d.at, |a| &a.at);
-            weighted.push((at, what, t.name.clone()));
-            t.weight = 0;
+    let name = instance.name.clone();
+    let because = match why {
+        Unweighted::AddressOwner => "the address owner (priority 255) tracks without weights".to_owned(),
+        Unweighted::SyncGroup(g) => format!(
+            "members of vrrp_sync_group {g} track without weights (sync_group_tracking_weight keeps them)"
+        ),
+    };
+    let mut say = |at: &crate::config::diag::Pos, what: &str, thing: &str, how: &str| {
+        sink.warning(
+            at,
+            format!("vrrp_instance {name}: {what} {thing} {how}: {because}, as in keepalived"),
+        );
+    };
+    let at = |list: &[At<TrackRefDraft>], n: &str| {
+        list.iter()
+            .find(|a| a.v.name == n)
+            .map_or(d.at.clone(), |a| a.at.clone())
+    };
+    instance.track_scripts.retain(|t| {
+        if t.weight == 0 {
+            return true;
         }
-    }
-    for t in instance.track_interfaces.iter_mut().filter(|t| t.weight != 0) {
+        say(
+            &at(&d.track_scripts, &t.name),
+            "track_script",
+            &t.name,
+            "with a weight is not tracked",
+        );
+        false
+    });
+    instance.track_files.retain_mut(|t| match t.weight {
+        0 => true,
+        1 => {
+            say(
+                &at(&d.track_files, &t.name),
+                "track_file",
+                &t.name,
+                "is tracked with weight 0",
+            );
+            t.weight = 0;
+            true
+        }
+        _ => {
+            say(
+                &at(&d.track_files, &t.name),
+                "track_file",
+                &t.name,
+                "with a weight is not tracked",
+            );
+            false
+        }
+    });
+    instance.track_interfaces.retain_mut(|t| {
+        if t.weight == 0 {
+            return true;
+        }
         let at = d
             .track_interfaces
             .iter()
             .find(|a| a.v.name == t.name)
-            .map_or(&d.at, |a| &a.at);
-        weighted.push((at, "track_interface", t.name.clone()));
+            .map_or(d.at.clone(), |a| a.at.clone());
+        if why == Unweighted::AddressOwner {
+            say(&at, "track_interface", &t.name, "with a weight is not tracked");
+            return false;
+        }
+        say(&at, "track_interface", &t.name, "is tracked with weight 0");
         t.weight = 0;
-    }
-    for (at, what, name) in weighted {
-        sink.warning(
-            at,
-            format!(
-                "vrrp_instance {}: {what} {name} weight ignored in vrrp_sync_group {group} (members track without weights, as in keepalived; sync_group_tracking_weight keeps them)",
-                instance.name
-            ),
-        );
-    }
+        true
+    });
 }
 
 /// Adds what a sync group tracks to each member, with the group's weights.

@@ -63,6 +63,21 @@ impl Engine {
         self.flush();
     }
 
+    /// Tracked files and processes with no reading yet.
+    pub fn trackers_unread(&self) -> usize {
+        let files = self
+            .config
+            .track_files
+            .iter()
+            .filter(|f| !self.file_values.contains_key(&f.name));
+        let processes = self
+            .config
+            .track_processes
+            .iter()
+            .filter(|p| !self.process_up.contains_key(&p.name));
+        files.count() + processes.count()
+    }
+
     /// What a health check, a tracked file or a tracked process says now.
     pub fn on_track(&mut self, ev: TrackEvent) {
         match ev {

@@ -20,6 +20,9 @@ impl Engine {
             if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx) {
                 continue;
             }
+            if timer == Timer::MasterDown && !self.group_lets_take_over(idx, now) {
+                continue;
+            }
             // A master reads its advert-state entry once per advert it sends:
             // a better master is noticed within one interval even when no
             // change event was pushed (the entry did not change, or the ring

@@ -119,6 +119,8 @@ impl Engine {
         self.timers.cancel_all(idx);
         self.announcer.cancel(idx);
         self.installing.remove(&idx);
+        self.want_master.remove(&idx);
+        self.lower_told.remove(&idx);
         self.watched = None;
         let slot = self.instances.remove(idx)?;
         if let Some(dp) = &mut self.datapath {

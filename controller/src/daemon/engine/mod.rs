@@ -132,6 +132,11 @@ pub struct Engine {
     transitions_total: u64,
     /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
     group_states: HashMap<String, State>,
+    /// Sync group members whose Master_Down_Timer ran out while the rest
+    /// of their group still hears a master (keepalived's `wantstate`).
+    want_master: HashSet<usize>,
+    /// When each master last told of a lower priority advert.
+    lower_told: HashMap<usize, Micros>,
     /// An instance a reload is removing, and what it reports instead of
     /// STOP (keepalived: DELETED with `notify_deleted`, else FAULT, else
     /// nothing when it was in FAULT already).
@@ -212,6 +217,8 @@ impl Engine {
             transitions_total: 0,
             group_states: HashMap::new(),
             deleting: None,
+            want_master: HashSet::new(),
+            lower_told: HashMap::new(),
             file_values: HashMap::new(),
             process_up: HashMap::new(),
             deferred: None,
@@ -318,6 +325,20 @@ impl Engine {
             let (vars, actions) = fsm::step(&slot.fsm, &event, now);
             slot.fsm.apply(vars);
             let to = slot.fsm.vars.state;
+            let heard_master = matches!(event, Event::Advert { .. })
+                && actions.iter().any(|a| {
+                    matches!(
+                        a,
+                        Action::Arm {
+                            timer: Timer::MasterDown,
+                            ..
+                        }
+                    )
+                });
+            if heard_master || from != to {
+                // It hears a master again (or moved): it no longer waits to take over.
+                self.want_master.remove(&idx);
+            }
             if from != to {
                 slot.transitions += 1;
                 slot.last_transition = super::dump::epoch_now();
@@ -365,6 +386,33 @@ impl Engine {
         }
     }
 
+    /// keepalived's `vrrp_sync_can_goto_master`: a backup in a sync group
+    /// that is not master takes over only when every other member wants to
+    /// too (its own Master_Down_Timer ran out) or is master already;
+    /// otherwise it waits another Master_Down_Interval ("prefer backup state
+    /// to avoid thrashing").
+    pub(super) fn group_lets_take_over(&mut self, idx: usize, now: Micros) -> bool {
+        let slot = &self.instances[idx];
+        let Some(group) = slot.cfg.sync_group.as_deref() else {
+            return true;
+        };
+        if slot.fsm.vars.state != State::Backup || self.group_states.get(group) == Some(&State::Master) {
+            return true;
+        }
+        self.want_master.insert(idx);
+        let all_want = self
+            .instances
+            .iter()
+            .filter(|(i, s)| *i != idx && s.cfg.sync_group.as_deref() == Some(group))
+            .all(|(i, s)| s.fsm.vars.state == State::Master || self.want_master.contains(&i));
+        if !all_want {
+            let at = now + self.instances[idx].fsm.master_down_us();
+            self.timers.arm(idx, Timer::MasterDown, at);
+            debug!(instance = %self.instances[idx].cfg.name, group, "sync group: waiting for the other members to want MASTER");
+        }
+        all_want
+    }
+
     /// keepalived's sync group rule (`vrrp_sync.c`): when one member becomes
     /// master, the backups follow; when a master becomes backup, the other
     /// masters follow.
@@ -410,6 +458,12 @@ impl Engine {
                     }
                     None => self.arp_responder(idx, on),
                 },
+                // One pending second burst however many lower adverts come
+                // (re-arming it on each would postpone it for ever).
+                Action::Arm {
+                    timer: Timer::GarpLowerPrio,
+                    ..
+                } if self.timers.is_armed(idx, Timer::GarpLowerPrio) => {}
                 Action::Arm { timer, at_us } => {
                     let slot = &self.instances[idx];
                     let at = match timer {

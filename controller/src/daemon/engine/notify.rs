@@ -131,9 +131,17 @@ impl Engine {
         self.notify_cfg(&slot.cfg, slot.fsm.vars.priority, what);
     }
 
-    /// A master heard a lower priority advert (keepalived: every one):
-    /// `notify_master_rx_lower_pri` and a FIFO line.
-    pub(super) fn heard_lower(&self, idx: usize) {
+    /// A master heard a lower priority advert: `notify_master_rx_lower_pri`
+    /// and a FIFO line. keepalived tells every one; here at most one a
+    /// second per instance, so a flood of adverts is not a flood of
+    /// processes.
+    pub(super) fn heard_lower(&mut self, idx: usize) {
+        let now = super::monotonic_us();
+        let last = self.lower_told.entry(idx).or_insert(0);
+        if *last != 0 && now.saturating_sub(*last) < 1_000_000 {
+            return;
+        }
+        *last = now;
         let slot = &self.instances[idx];
         self.notify_cfg(&slot.cfg, slot.fsm.vars.priority, What::MasterRxLowerPri);
     }

@@ -15,6 +15,9 @@ use super::{
 impl Engine {
     /// Applies a reloaded configuration (already validated).
     pub fn apply_reload(&mut self, new: &Config) {
+        // First, as keepalived reopens its FIFOs before it tells of the
+        // instances a reload removes (their DELETED lines go to the new one).
+        self.set_global(new.global.clone());
         let plan = reload_plan(self.instances.values().map(|s| &s.cfg), &new.instances);
         // Every name is resolved before anything changes: a reload may
         // rename instances (VI_1 -> VI_2 while VI_2 -> VI_3).
@@ -47,7 +50,6 @@ impl Engine {
             .into_iter()
             .map(|w| w.cfg)
             .collect();
-        self.set_global(new.global.clone());
         self.config.scripts.clone_from(&new.scripts);
         self.config.sync_groups.clone_from(&new.sync_groups);
         self.config.track_files.clone_from(&new.track_files);
