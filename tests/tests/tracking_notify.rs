@@ -223,9 +223,21 @@ fn track_process_follows_a_process_started_and_killed() {
     must("xvrrpd in FAULT, keepalived master", 12, logs, || {
         a.state("VI_1").as_deref() == Some("FAULT") && b.log_text().contains("Entering MASTER STATE")
     });
-    // Inside a network namespace the kernel sends no process events: the
-    // daemon says so and scans /proc instead (keepalived stays in FAULT).
-    assert!(a.log_text().contains("scanning /proc"), "{}", a.log_text());
+    // Started in a network namespace, it listens to the kernel's process
+    // events from the host's when it can enter that one (/proc/1/ns/net),
+    // else it scans /proc; keepalived under `ip netns exec` hears nothing
+    // and stays in FAULT.
+    let host_visible = lab
+        .get("a")
+        .try_exec(&["stat", "-L", "/proc/1/ns/net"])
+        .status
+        .success();
+    let expected = if host_visible {
+        "process events through the host's network namespace"
+    } else {
+        "scanning /proc"
+    };
+    assert!(a.log_text().contains(expected), "{expected}:\n{}", a.log_text());
     let mut worker: Child = Command::new(&bin).arg("1000").spawn().unwrap();
     must("xvrrpd master once the process runs", 10, logs, || {
         a.state("VI_1").as_deref() == Some("MASTER")
@@ -240,21 +252,92 @@ fn track_process_follows_a_process_started_and_killed() {
     });
 }
 
-/// The kernel's process events in the host's network namespace (where a
-/// daemon outside a container runs): the tracker counts a process started and
-/// killed from the events, not from a /proc scan. No traffic: a netlink
-/// socket to the kernel only.
+/// Under keepalived's name with `-s NAME` (started in the host's network
+/// namespace, moved to the router's), as keepalived does: the process events
+/// come through the namespace it started in.
 #[test]
-fn process_events_count_a_process_in_the_host_namespace() {
-    if !have_root("process_events_count_a_process_in_the_host_namespace") {
+fn keepalived_dash_s_tracks_processes_from_the_namespace_it_started_in() {
+    if !have_root("keepalived_dash_s_tracks_processes_from_the_namespace_it_started_in") {
         return;
     }
+    let lab = two_hosts();
+    let dir = Scratch::new("dashs");
+    let (bin, name) = sleeper(&dir.0, "ds");
+    let link = dir.0.join("keepalived");
+    std::os::unix::fs::symlink(xvrrp_tests::daemon::xvrrpd_bin(), &link).unwrap();
+    let conf = dir.write(
+        "k.conf",
+        &format!(
+            "vrrp_track_process worker {{\n    process {name}\n    weight 0\n}}\n{}",
+            instance(
+                "VI_1",
+                51,
+                150,
+                "192.0.2.100/24",
+                "    track_process {\n        worker\n    }\n"
+            )
+        ),
+    );
+    let log = dir.0.join("console.log");
+    let mut child = Command::new(&link)
+        .args(["-s", lab.get("a").name(), "--dont-fork", "--log-console", "-f"])
+        .arg(&conf)
+        .args(["-p", dir.0.join("ka.pid").to_str().unwrap()])
+        .args(["-r", dir.0.join("ka-vrrp.pid").to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("spawn");
+    let text = || fs::read_to_string(&log).unwrap_or_default();
+    must(
+        "FAULT without the process",
+        10,
+        || vec![text()],
+        || text().contains("(VI_1) Entering FAULT STATE"),
+    );
+    assert!(
+        text().contains("process events through the host's network namespace"),
+        "{}",
+        text()
+    );
+    let mut worker = Command::new(&bin).arg("1000").spawn().unwrap();
+    must(
+        "MASTER with it",
+        10,
+        || vec![text()],
+        || text().contains("(VI_1) Entering MASTER STATE"),
+    );
+    let _ = worker.kill();
+    let _ = worker.wait();
+    must(
+        "FAULT once it is killed",
+        5,
+        || vec![text()],
+        || text().matches("(VI_1) Entering FAULT STATE").count() >= 2,
+    );
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = wait_for(Duration::from_secs(5), || {
+        child.try_wait().ok().flatten().is_some()
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Drives a process tracker (quorum 2) through two copies of a process
+/// started and killed one after the other, on a thread in `netns` (the
+/// host's namespace when `None`): the three quorum readings it reports.
+fn count_two_processes(
+    tag: &str,
+    netns: Option<&xvrrp_tests::netns::NetNs>,
+) -> Vec<Option<xvrrpd::trackers::TrackEvent>> {
     use xvrrpd::{
         config::model::{ParamMatch, TrackProcessDef},
         trackers::{TrackEvent, process},
     };
-    let dir = Scratch::new("procev");
-    let (bin, name) = sleeper(&dir.0, "ev");
+    let dir = Scratch::new(tag);
+    let (bin, name) = sleeper(&dir.0, tag);
     let def = TrackProcessDef {
         name: "p".to_owned(),
         process: name,
@@ -268,13 +351,14 @@ fn process_events_count_a_process_in_the_host_namespace() {
         fork_delay_ms: 0,
         terminate_delay_ms: 0,
     };
+    let _inside = netns.map(xvrrp_tests::netns::NetNs::enter);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let got = rt.block_on(async move {
-        let task = process::spawn(&[def], &tx).unwrap();
+    rt.block_on(async move {
+        let task = process::spawn(&[def], None, &tx).unwrap();
         async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<TrackEvent>) -> Option<TrackEvent> {
             tokio::time::timeout(Duration::from_secs(3), rx.recv())
                 .await
@@ -292,15 +376,46 @@ fn process_events_count_a_process_in_the_host_namespace() {
         let _ = kids[1].kill();
         let _ = kids[1].wait();
         task.abort();
-        (first, up, down)
-    });
-    let event = |up| {
-        Some(TrackEvent::Process {
-            name: "p".to_owned(),
-            up,
-        })
-    };
-    assert_eq!(got, (event(false), event(true), event(false)));
+        vec![first, up, down]
+    })
+}
+
+fn quorum(up: bool) -> xvrrpd::trackers::TrackEvent {
+    xvrrpd::trackers::TrackEvent::Process {
+        name: "p".to_owned(),
+        up,
+    }
+}
+
+/// The kernel's process events in the host's network namespace (where a
+/// daemon outside a container runs): the tracker counts from the events. No
+/// traffic: a netlink socket to the kernel only.
+#[test]
+fn process_events_count_a_process_in_the_host_namespace() {
+    if !have_root("process_events_count_a_process_in_the_host_namespace") {
+        return;
+    }
+    assert_eq!(
+        count_two_processes("ev", None),
+        [Some(quorum(false)), Some(quorum(true)), Some(quorum(false))]
+    );
+}
+
+/// Where the kernel sends no process events (a network namespace the
+/// tracker cannot leave, as in a container) it scans /proc: the same
+/// readings, a scan apart.
+#[test]
+fn process_tracker_scans_proc_where_no_events_come() {
+    if !have_root("process_tracker_scans_proc_where_no_events_come") {
+        return;
+    }
+    let ns = xvrrp_tests::netns::NetNs::new("noev");
+    // On a thread of its own: entering the namespace changes only that thread.
+    let got = std::thread::scope(|s| s.spawn(|| count_two_processes("pf", Some(&ns))).join().unwrap());
+    assert_eq!(
+        got,
+        [Some(quorum(false)), Some(quorum(true)), Some(quorum(false))]
+    );
 }
 
 /// A FIFO and a reader that copies what it reads to `out` until the

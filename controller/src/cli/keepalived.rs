@@ -285,6 +285,8 @@ fn run(args: &Args) -> Result<ExitCode> {
         }
     }
     if let Some(ns) = &args.namespace {
+        // Process events reach only the host's namespace: keep it for them.
+        crate::trackers::process::remember_start_netns();
         enter_namespace(ns)?;
     }
     if args.core_dump || args.core_dump_pattern.is_some() {

@@ -135,6 +135,7 @@ impl Side {
         track_tx: mpsc::UnboundedSender<TrackEvent>,
         vips_tx: mpsc::UnboundedSender<VipsDone>,
         reload_tx: mpsc::UnboundedSender<Result<Config>>,
+        host_connector: Option<std::os::fd::OwnedFd>,
     ) -> Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
         let stopping = Arc::new(AtomicBool::new(false));
@@ -163,6 +164,7 @@ impl Side {
                     addrs: None,
                     checks: Vec::new(),
                     fifos: crate::notify::fifo::Fifos::default(),
+                    host_connector,
                     mailer: crate::notify::mail::Mailer::default(),
                     unsaved: None,
                     stopping: stop_flag,
@@ -222,6 +224,8 @@ struct Worker {
     addrs: Option<Addresses>,
     checks: Vec<JoinHandle<()>>,
     fifos: crate::notify::fifo::Fifos,
+    /// A process connector socket made in the host's network namespace.
+    host_connector: Option<std::os::fd::OwnedFd>,
     mailer: crate::notify::mail::Mailer,
     /// A `state.json` not written yet (the last attempt failed).
     unsaved: Option<Saved>,
@@ -305,8 +309,11 @@ impl Worker {
                     self.checks = scripts::spawn_health_checks(&list, user.as_ref(), &self.track_tx);
                     trackers::file::initialise(&files, reload);
                     self.checks.extend(trackers::file::spawn(&files, &self.track_tx));
-                    self.checks
-                        .extend(trackers::process::spawn(&processes, &self.track_tx));
+                    self.checks.extend(trackers::process::spawn(
+                        &processes,
+                        self.host_connector.as_ref(),
+                        &self.track_tx,
+                    ));
                 }
             }
         }

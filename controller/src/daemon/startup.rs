@@ -102,7 +102,13 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     let (track_tx, track_rx) = mpsc::unbounded_channel();
     let (vips_tx, vips_rx) = mpsc::unbounded_channel();
     let (reload_tx, reload_rx) = mpsc::unbounded_channel();
-    let side = Side::start(opts.run_dir.clone(), track_tx, vips_tx, reload_tx)?;
+    // While this thread still may enter the host's network namespace.
+    let host_connector = if config.track_processes.is_empty() {
+        None
+    } else {
+        crate::trackers::process::host_connector()
+    };
+    let side = Side::start(opts.run_dir.clone(), track_tx, vips_tx, reload_tx, host_connector)?;
     let mut engine = Engine::new(config, mode, dp, side)?;
     if mode == Mode::Xdp
         && let Some(policy) = policy

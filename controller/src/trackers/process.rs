@@ -3,10 +3,10 @@
 //! after one scan of /proc; keepalived 2.2.7 `core/track_process.c`.
 //!
 //! The kernel sends process events only to sockets in the host's network
-//! namespace. Elsewhere (a daemon in a container or a lab namespace) the
-//! listen request gets no answer; keepalived then refuses `track_process`
-//! ("no kernel support"), xvrrpd scans /proc every [`POLL`] instead and says
-//! so. Matching is keepalived's: the kernel's process name (`comm`, at most
+//! namespace. A daemon started in another one makes its socket there at
+//! start-up ([`host_connector`]); where it cannot (a container), the listen
+//! request gets no answer: keepalived then leaves `track_process` failing,
+//! xvrrpd scans /proc every [`POLL`] instead and says so. Matching is keepalived's: the kernel's process name (`comm`, at most
 //! 15 characters), or with `full_command` the command line's first word
 //! and, when configured, its parameters.
 
@@ -333,28 +333,112 @@ impl Counters {
     }
 }
 
+/// A process connector socket, bound to the process events group, in the
+/// network namespace of the calling thread.
+fn connector_socket() -> Result<OwnedFd, String> {
+    // SAFETY: plain socket(2); the fd is owned at once.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            NETLINK_CONNECTOR,
+        )
+    };
+    if raw < 0 {
+        return Err(format!("socket: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: raw is a new, valid fd nobody else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
+    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    addr.nl_family = u16::try_from(libc::AF_NETLINK).unwrap_or_default();
+    addr.nl_groups = CN_IDX_PROC;
+    let len = u32::try_from(std::mem::size_of::<libc::sockaddr_nl>()).unwrap_or_default();
+    // SAFETY: addr is a valid sockaddr_nl of `len` bytes.
+    if unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) } < 0 {
+        return Err(format!("bind: {}", std::io::Error::last_os_error()));
+    }
+    Ok(fd)
+}
+
+/// The network namespace the process started in, kept when `-s NAME` moves
+/// it to another one (keepalived's `--namespace`).
+static START_NETNS: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+
+/// Keeps the network namespace the process runs in now, before `-s NAME`
+/// leaves it.
+pub fn remember_start_netns() {
+    if let Ok(f) = std::fs::File::open("/proc/thread-self/ns/net") {
+        let _ = START_NETNS.set(OwnedFd::from(f));
+    }
+}
+
+/// A daemon running in a network namespace other than the host's (`ip netns
+/// exec`, as OpenStack runs keepalived in its routers' namespaces, or
+/// `keepalived -s NAME`) still hears the kernel's process events if its
+/// connector socket lives in the host's namespace: a short-lived thread
+/// enters it (the one the process started in with `-s`, else
+/// `/proc/1/ns/net`; needs CAP_SYS_ADMIN, so at start-up) and makes the
+/// socket there. keepalived does the same with `-s` only. `None` when the
+/// daemon runs there already (the socket is made where it is used) or
+/// cannot enter it (a container: /proc/1 is its own, or not ours to enter).
+pub fn host_connector() -> Option<OwnedFd> {
+    let host: OwnedFd = match START_NETNS.get() {
+        Some(fd) => fd.try_clone().ok()?,
+        None => match std::fs::File::open("/proc/1/ns/net") {
+            Ok(f) => f.into(),
+            Err(e) => {
+                info!("vrrp_track_process: cannot see the host's network namespace (/proc/1/ns/net: {e})");
+                return None;
+            }
+        },
+    };
+    let ours = std::fs::File::open("/proc/thread-self/ns/net").ok()?;
+    if same_inode(&host, &OwnedFd::from(ours)) {
+        return None;
+    }
+    let made = std::thread::spawn(move || -> Result<OwnedFd, String> {
+        // SAFETY: setns on this (short-lived) thread only.
+        if unsafe { libc::setns(host.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            return Err(format!("setns: {}", std::io::Error::last_os_error()));
+        }
+        connector_socket()
+    })
+    .join();
+    match made {
+        Ok(Ok(fd)) => Some(fd),
+        Ok(Err(why)) => {
+            info!("vrrp_track_process: cannot listen from the host's network namespace ({why})");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+fn same_inode(a: &OwnedFd, b: &OwnedFd) -> bool {
+    let stat = |fd: &OwnedFd| {
+        // SAFETY: fstat into a zeroed stat of our own.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: fstat on a descriptor we own.
+        (unsafe { libc::fstat(fd.as_raw_fd(), &raw mut st) } == 0).then_some((st.st_dev, st.st_ino))
+    };
+    stat(a).is_some_and(|x| Some(x) == stat(b))
+}
+
 /// The netlink process connector, subscribed.
 struct Connector {
     fd: AsyncFd<OwnedFd>,
 }
 
 impl Connector {
-    /// Opens, binds to the process events group and asks to listen; `None`
-    /// (with why) when the kernel does not answer.
-    async fn open() -> Result<Self, String> {
-        // SAFETY: plain socket(2); the fd is owned at once.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                NETLINK_CONNECTOR,
-            )
+    /// Subscribes `made` (a socket from [`host_connector`]) or a new socket
+    /// made here, and waits for the kernel's confirmation; why not, when it
+    /// does not come.
+    async fn open(made: Option<OwnedFd>) -> Result<Self, String> {
+        let fd = match made {
+            Some(fd) => fd,
+            None => connector_socket()?,
         };
-        if raw < 0 {
-            return Err(format!("socket: {}", std::io::Error::last_os_error()));
-        }
-        // SAFETY: raw is a new, valid fd nobody else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         // A busy host forks thousands of times a second: a larger buffer
         // loses fewer events (keepalived grows it on loss; lost events
         // mean a /proc scan here).
@@ -368,15 +452,6 @@ impl Connector {
                 (&raw const size).cast(),
                 u32::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4),
             );
-        }
-        // SAFETY: sockaddr_nl is plain data; zeroed is a valid value.
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = u16::try_from(libc::AF_NETLINK).unwrap_or_default();
-        addr.nl_groups = CN_IDX_PROC;
-        let len = u32::try_from(std::mem::size_of::<libc::sockaddr_nl>()).unwrap_or_default();
-        // SAFETY: addr is a valid sockaddr_nl of `len` bytes.
-        if unsafe { libc::bind(fd.as_raw_fd(), (&raw const addr).cast(), len) } < 0 {
-            return Err(format!("bind: {}", std::io::Error::last_os_error()));
         }
         let mut msg = Vec::with_capacity(EVENT_AT + 4);
         let total = u32::try_from(EVENT_AT + 4).unwrap_or_default();
@@ -476,7 +551,13 @@ impl Connector {
 }
 
 /// Starts counting: reports every tracker's quorum now, then each change.
-pub fn spawn(defs: &[TrackProcessDef], tx: &mpsc::UnboundedSender<TrackEvent>) -> Option<JoinHandle<()>> {
+/// `host`: a connector socket made in the host's network namespace (a copy
+/// is used), see [`host_connector`].
+pub fn spawn(
+    defs: &[TrackProcessDef],
+    host: Option<&OwnedFd>,
+    tx: &mpsc::UnboundedSender<TrackEvent>,
+) -> Option<JoinHandle<()>> {
     if defs.is_empty() {
         return None;
     }
@@ -485,9 +566,16 @@ pub fn spawn(defs: &[TrackProcessDef], tx: &mpsc::UnboundedSender<TrackEvent>) -
         tx: tx.clone(),
         cmdline: defs.iter().any(|d| d.full_command),
     };
+    let made = host.and_then(|fd| fd.try_clone().ok());
+    let from_host = made.is_some();
     Some(tokio::spawn(async move {
-        let conn = match Connector::open().await {
-            Ok(c) => Some(c),
+        let conn = match Connector::open(made).await {
+            Ok(c) => {
+                if from_host {
+                    info!("vrrp_track_process: process events through the host's network namespace");
+                }
+                Some(c)
+            }
             Err(why) => {
                 warn!(
                     "vrrp_track_process: the kernel's process events are not available ({why}; they reach \
