@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod datapath;
+pub mod files;
 pub mod net;
 pub mod notify;
 pub mod scripts;

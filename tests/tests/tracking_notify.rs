@@ -50,6 +50,30 @@ fn must(what: &str, limit_s: u64, logs: impl Fn() -> Vec<String>, f: impl FnMut(
     assert!(met, "{what} within {limit_s} s:\n{}", logs().join("\n------\n"));
 }
 
+/// xvrrpd on a (VI_1 with `definition` and `track` in it) and keepalived on
+/// b, at the priorities given.
+fn xvrrpd_tracking_against_keepalived(
+    lab: &Lab,
+    dir: &Scratch,
+    definition: &str,
+    track: &str,
+    (a_prio, b_prio): (u8, u8),
+) -> (Daemon, Keepalived) {
+    let track = track.replace("{ ", "{\n        ").replace(" }", "\n    }\n");
+    let a_conf = dir.write(
+        "a.conf",
+        &format!(
+            "{definition}{}",
+            instance("VI_1", 51, a_prio, "192.0.2.100/24", &format!("    {track}"))
+        ),
+    );
+    let b_conf = dir.write("b.conf", &instance("VI_1", 51, b_prio, "192.0.2.100/24", ""));
+    let a = Daemon::start(lab.get("a"), &a_conf, &dir.0.join("ra"), "auto");
+    fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let b = Keepalived::start(lab.get("b"), &b_conf, &dir.0.join("kb"));
+    (a, b)
+}
+
 #[test]
 fn track_file_value_moves_mastership_and_back() {
     if !have_root("track_file_value_moves_mastership_and_back") {
@@ -58,24 +82,11 @@ fn track_file_value_moves_mastership_and_back() {
     let lab = two_hosts();
     let dir = Scratch::new("trackfile");
     let file = dir.0.join("weight.track");
-    let a_conf = dir.write(
-        "a.conf",
-        &format!(
-            "track_file tf {{\n    file {}\n    weight 10\n    init_file 0\n}}\n{}",
-            file.display(),
-            instance(
-                "VI_1",
-                51,
-                100,
-                "192.0.2.100/24",
-                "    track_file {\n        tf\n    }\n"
-            )
-        ),
+    let definition = format!(
+        "track_file tf {{\n    file {}\n    weight 10\n    init_file 0\n}}\n",
+        file.display()
     );
-    let b_conf = dir.write("b.conf", &instance("VI_1", 51, 105, "192.0.2.100/24", ""));
-    let a = Daemon::start(lab.get("a"), &a_conf, &dir.0.join("ra"), "auto");
-    fs::create_dir_all(dir.0.join("kb")).unwrap();
-    let b = Keepalived::start(lab.get("b"), &b_conf, &dir.0.join("kb"));
+    let (a, b) = xvrrpd_tracking_against_keepalived(&lab, &dir, &definition, "track_file { tf }", (100, 105));
     let logs = || vec![a.log_text(), b.log_text()];
     must("keepalived master, xvrrpd backup", 12, logs, || {
         a.state("VI_1").as_deref() == Some("BACKUP") && b.log_text().contains("Entering MASTER STATE")
@@ -201,23 +212,11 @@ fn track_process_follows_a_process_started_and_killed() {
     let lab = two_hosts();
     let dir = Scratch::new("trackproc");
     let (bin, name) = sleeper(&dir.0, "tp");
-    let a_conf = dir.write(
-        "a.conf",
-        &format!(
-            "vrrp_track_process worker {{\n    process {name}\n    weight 0\n    terminate_delay 0.5\n}}\n{}",
-            instance(
-                "VI_1",
-                51,
-                150,
-                "192.0.2.100/24",
-                "    track_process {\n        worker\n    }\n"
-            )
-        ),
+    let definition = format!(
+        "vrrp_track_process worker {{\n    process {name}\n    weight 0\n    terminate_delay 0.5\n}}\n"
     );
-    let b_conf = dir.write("b.conf", &instance("VI_1", 51, 100, "192.0.2.100/24", ""));
-    let a = Daemon::start(lab.get("a"), &a_conf, &dir.0.join("ra"), "auto");
-    fs::create_dir_all(dir.0.join("kb")).unwrap();
-    let b = Keepalived::start(lab.get("b"), &b_conf, &dir.0.join("kb"));
+    let (a, b) =
+        xvrrpd_tracking_against_keepalived(&lab, &dir, &definition, "track_process { worker }", (150, 100));
     let logs = || vec![a.log_text(), b.log_text()];
     // Not running: weight 0 means FAULT.
     must("xvrrpd in FAULT, keepalived master", 12, logs, || {

@@ -373,25 +373,8 @@ pub fn json(view: &View) -> String {
 /// 0177): into a new file of its own first (never one someone else made in
 /// a shared /tmp), then renamed over the old one.
 pub fn write(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
-    use std::{io::Write as _, os::unix::fs::OpenOptionsExt as _};
     let path = dir.join(name);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let tmp = dir.join(format!(".{name}.{}.{nanos}", std::process::id()));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    let written = f
-        .write_all(text.as_bytes())
-        .and_then(|()| std::fs::rename(&tmp, &path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written.map(|()| path)
+    crate::files::replace(&path, text).map(|()| path)
 }
 
 #[cfg(test)]

@@ -114,12 +114,8 @@ pub fn load(run_dir: &Path) -> Option<Saved> {
 /// Writes `state.json` atomically (a temporary file renamed over it); false
 /// when that failed (the caller tries again later).
 pub fn store(run_dir: &Path, saved: &Saved) -> bool {
-    let tmp = run_dir.join(format!("{STATE_FILE}.tmp"));
-    let written = serde_json::to_vec(saved)
-        .ok()
-        .and_then(|b| fs::write(&tmp, b).ok())
-        .is_some();
-    written && fs::rename(&tmp, run_dir.join(STATE_FILE)).is_ok()
+    serde_json::to_string(saved)
+        .is_ok_and(|text| crate::files::replace(&run_dir.join(STATE_FILE), &text).is_ok())
 }
 
 pub fn forget(run_dir: &Path) {

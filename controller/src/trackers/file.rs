@@ -8,7 +8,7 @@
 use std::{
     collections::HashMap,
     ffi::OsString,
-    io::{Read as _, Write as _},
+    io::Read as _,
     path::{Path, PathBuf},
 };
 
@@ -111,30 +111,10 @@ pub fn initialise(defs: &[TrackFileDef], reload: bool) {
             Ok(_) if !init.overwrite || reload => continue,
             _ => {}
         }
-        if let Err(e) = write_new(path, &format!("{}\n", init.value)) {
+        if let Err(e) = crate::files::replace(path, &format!("{}\n", init.value)) {
             warn!("track_file {}: cannot initialise {}: {e}", def.name, def.path);
         }
     }
-}
-
-/// Writes `text` to a file made for it (mode 0600) and renames it to `path`.
-fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".xvrrpd-{}", std::process::id()));
-    let tmp = PathBuf::from(tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
 }
 
 /// One watched file: its name in its directory and the definitions on it.

@@ -1,6 +1,10 @@
 //! `vrrp_script NAME { }`.
 
-use super::{ScriptDraft, children, ctx::Ctx, track::command_line};
+use super::{
+    ScriptDraft, children,
+    ctx::Ctx,
+    track::{command_line, definition_weight},
+};
 use crate::config::{model::RunAs, tree::Node};
 
 pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, scripts: &mut Vec<ScriptDraft>) {
@@ -46,26 +50,11 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, s: &mut ScriptDraft) {
             }
         }
         "weight" => {
-            ctx.no_block(kw);
-            if let Some(w) = ctx.first(kw, "a weight -253..253 [reverse]")
-                && let Some(v) = ctx.check_int("weight", w, -253..=253)
-            {
-                s.weight = i16::try_from(v).unwrap_or(0);
+            let (weight, reverse) = definition_weight(ctx, kw, 253);
+            if let Some(w) = weight {
+                s.weight = w;
             }
-            if let Some(opt) = kw.stmt.words.get(2) {
-                if opt.text == "reverse" {
-                    s.weight_reverse = true;
-                } else {
-                    ctx.sink.warning_at(
-                        &opt.at,
-                        format!(
-                            "weight: unknown option '{}' (expected reverse); ignored",
-                            opt.text
-                        ),
-                    );
-                }
-            }
-            ctx.extra_words(kw, 3);
+            s.weight_reverse |= reverse;
         }
         "rise" => {
             if let Some(v) = ctx.uint(kw, 1..=i32::MAX as u64) {

@@ -194,6 +194,33 @@ fn weight(ctx: &mut Ctx<'_>, kind: Kind, words: &[Word]) -> Option<(Option<i16>,
     Some((weight.and_then(|w| i16::try_from(w).ok()), reverse))
 }
 
+/// `weight W [reverse]` inside a `vrrp_script`, `track_file` or
+/// `vrrp_track_process` block, -max..=max: the weight (None when invalid,
+/// reported) and whether `reverse` was given.
+pub(super) fn definition_weight(ctx: &mut Ctx<'_>, kw: &Node, max: i64) -> (Option<i16>, bool) {
+    ctx.no_block(kw);
+    let weight = ctx
+        .first(kw, &format!("a weight -{max}..{max} [reverse]"))
+        .and_then(|w| ctx.check_int("weight", w, -max..=max))
+        .and_then(|v| i16::try_from(v).ok());
+    let mut reverse = false;
+    if let Some(opt) = kw.stmt.words.get(2) {
+        if opt.text == "reverse" {
+            reverse = true;
+        } else {
+            ctx.sink.warning_at(
+                &opt.at,
+                format!(
+                    "weight: unknown option '{}' (expected reverse); ignored",
+                    opt.text
+                ),
+            );
+        }
+    }
+    ctx.extra_words(kw, 3);
+    (weight, reverse)
+}
+
 /// `track_interface { IFACE [weight W [reverse]] ... }`.
 pub(super) fn interfaces(ctx: &mut Ctx<'_>, kw: &Node, out: &mut Vec<At<TrackInterface>>) {
     for line in ctx.value_lines(kw) {

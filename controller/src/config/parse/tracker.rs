@@ -3,7 +3,7 @@
 //! Keywords and ranges as keepalived 2.2.7 reads them (`trackers/track_file.c`,
 //! `vrrp/vrrp_parser.c` `vrrp_tprocess_*`).
 
-use super::{Draft, children, ctx::Ctx};
+use super::{Draft, children, ctx::Ctx, track::definition_weight};
 use crate::config::{
     model::{FileInit, ParamMatch, TrackFileDef, TrackProcessDef},
     tree::Node,
@@ -29,29 +29,6 @@ fn first_definition<T>(
     true
 }
 
-/// `weight W [reverse]` inside a definition block, -254..254.
-fn weight(ctx: &mut Ctx<'_>, kw: &Node) -> Option<(i16, bool)> {
-    ctx.no_block(kw);
-    let w = ctx.first(kw, "a weight -254..254 [reverse]")?;
-    let weight = ctx.check_int("weight", w, -254..=254)?;
-    let mut reverse = false;
-    if let Some(opt) = kw.stmt.words.get(2) {
-        if opt.text == "reverse" {
-            reverse = true;
-        } else {
-            ctx.sink.warning_at(
-                &opt.at,
-                format!(
-                    "weight: unknown option '{}' (expected reverse); ignored",
-                    opt.text
-                ),
-            );
-        }
-    }
-    ctx.extra_words(kw, 3);
-    Some((i16::try_from(weight).unwrap_or(0), reverse))
-}
-
 /// `track_file NAME { file PATH  weight W [reverse]  init_file [VALUE] [overwrite] }`.
 pub(super) fn file(ctx: &mut Ctx<'_>, node: &Node, name: &str, draft: &mut Draft) {
     if !first_definition(ctx, node, "track_file", name, &draft.track_files, |d| &d.name) {
@@ -72,7 +49,7 @@ pub(super) fn file(ctx: &mut Ctx<'_>, node: &Node, name: &str, draft: &mut Draft
                 }
             }
             "weight" => {
-                if let Some((w, r)) = weight(ctx, kw) {
+                if let (Some(w), r) = definition_weight(ctx, kw, 254) {
                     (def.weight, def.reverse) = (w, r);
                 }
             }
@@ -170,7 +147,7 @@ pub(super) fn process(ctx: &mut Ctx<'_>, node: &Node, name: &str, draft: &mut Dr
                 ctx.extra_words(kw, 2);
             }
             "weight" => {
-                if let Some((w, r)) = weight(ctx, kw) {
+                if let (Some(w), r) = definition_weight(ctx, kw, 254) {
                     (def.weight, def.reverse) = (w, r);
                 }
             }
