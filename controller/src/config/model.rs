@@ -24,9 +24,28 @@ pub struct Config {
     /// `track_file NAME { }` blocks some instance or group tracks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_files: Vec<TrackFileDef>,
-    /// `track_process NAME { }` blocks some instance or group tracks.
+    /// `vrrp_track_process NAME { }` blocks some instance or group tracks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_processes: Vec<TrackProcessDef>,
+    /// `garp_group { }` blocks: gratuitous ARP / NA pacing per interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub garp_groups: Vec<GarpGroup>,
+}
+
+/// `garp_group { garp_interval S  gna_interval S  interface IF | interfaces { IF ... } }`:
+/// the gaps between gratuitous ARPs (NAs) on these interfaces, in place of the
+/// global `vrrp_garp_interval` / `vrrp_gna_interval` (one left unset means no
+/// gap there, as in keepalived).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GarpGroup {
+    /// `garp_interval S` (decimal, 0..2147.483647), in µs.
+    pub garp_interval_us: Option<u64>,
+    /// `gna_interval S`, in µs.
+    pub gna_interval_us: Option<u64>,
+    pub interfaces: Vec<String>,
+    /// `interfaces { }`: the gap holds across all of them together (they
+    /// share one uplink, say); `interface IF` lines pace each on its own.
+    pub shared: bool,
 }
 
 impl Config {

@@ -6,8 +6,9 @@
 //!   early, not the first instance's five times first.
 //! - Pacing, per interface and family: keepalived's `vrrp_garp_interval` and
 //!   `vrrp_gna_interval` put at least that gap between two messages on one
-//!   interface (for switches that rate-limit or drop bursts). With no gap
-//!   everything queued is due at once.
+//!   interface (for switches that rate-limit or drop bursts); a `garp_group`
+//!   sets its interfaces' own gaps, and with `interfaces { }` one gap holds
+//!   across all of them. With no gap everything queued is due at once.
 //!
 //! An instance can be held: while its addresses are being installed (on the
 //! side thread) its announcements wait, so no gratuitous ARP names an address
@@ -26,8 +27,15 @@ struct Pending {
 #[derive(Default)]
 struct Queue {
     frames: VecDeque<Pending>,
-    /// When this interface may send again (pacing only).
-    next_at: Micros,
+}
+
+/// A `garp_group`'s pacing of one interface: its gaps (ARP, NA) and the
+/// key its gap is kept under (the interface, or its shared group).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pace {
+    pub garp_gap_us: Micros,
+    pub gna_gap_us: Micros,
+    pub key: u64,
 }
 
 /// What a held instance pushed.
@@ -49,6 +57,10 @@ pub struct Announcer {
     /// Gaps between two messages on one interface: ARP, NA (µs; 0: none).
     garp_gap_us: Micros,
     gna_gap_us: Micros,
+    /// Interfaces a `garp_group` paces, by index.
+    paced: HashMap<u32, Pace>,
+    /// When the next message may go, per (pacing key, IPv6?).
+    next_at: HashMap<(u64, bool), Micros>,
     /// Held instances and what they queued meanwhile.
     held: HashMap<usize, Vec<Parked>>,
     /// How many frames each instance has queued (only those with some are
@@ -69,6 +81,8 @@ impl Announcer {
             queues: HashMap::new(),
             garp_gap_us,
             gna_gap_us,
+            paced: HashMap::new(),
+            next_at: HashMap::new(),
             held: HashMap::new(),
             queued: HashMap::new(),
         }
@@ -80,8 +94,20 @@ impl Announcer {
         self.gna_gap_us = gna_gap_us;
     }
 
-    fn gap(&self, v6: bool) -> Micros {
-        if v6 { self.gna_gap_us } else { self.garp_gap_us }
+    /// The `garp_group` pacing of interfaces (the others keep the global gaps).
+    pub fn set_paced(&mut self, paced: HashMap<u32, Pace>) {
+        self.paced = paced;
+    }
+
+    /// The gap and the pacing key of `ifindex`.
+    fn pace(&self, ifindex: u32, v6: bool) -> (Micros, u64) {
+        match self.paced.get(&ifindex) {
+            Some(p) => (if v6 { p.gna_gap_us } else { p.garp_gap_us }, p.key),
+            None => (
+                if v6 { self.gna_gap_us } else { self.garp_gap_us },
+                u64::from(ifindex),
+            ),
+        }
     }
 
     /// Queues `count` copies of `frame` for instance `idx` (at most
@@ -144,10 +170,15 @@ impl Announcer {
     /// The frames due at `now`, in round-robin order.
     pub fn due(&mut self, now: Micros) -> Vec<Due> {
         let mut out = Vec::new();
-        let gaps = (self.garp_gap_us, self.gna_gap_us);
+        let paces: HashMap<(u32, bool), (Micros, u64)> = self
+            .queues
+            .keys()
+            .map(|&(ifindex, v6)| ((ifindex, v6), self.pace(ifindex, v6)))
+            .collect();
         for (&(ifindex, v6), q) in &mut self.queues {
-            let gap = if v6 { gaps.1 } else { gaps.0 };
-            while q.next_at <= now {
+            let (gap, key) = paces[&(ifindex, v6)];
+            let next_at = self.next_at.entry((key, v6)).or_insert(0);
+            while *next_at <= now {
                 let Some(mut p) = q.frames.pop_front() else {
                     break;
                 };
@@ -166,11 +197,12 @@ impl Announcer {
                     }
                 }
                 if gap > 0 {
-                    q.next_at = now + gap;
+                    *next_at = now + gap;
                 }
             }
         }
-        self.queues.retain(|_, q| !q.frames.is_empty() || q.next_at > now);
+        self.queues.retain(|_, q| !q.frames.is_empty());
+        self.next_at.retain(|_, at| *at > now);
         out
     }
 
@@ -179,7 +211,10 @@ impl Announcer {
         self.queues
             .iter()
             .filter(|(_, q)| !q.frames.is_empty())
-            .map(|(&(_, v6), q)| if self.gap(v6) > 0 { q.next_at } else { 0 })
+            .map(|(&(ifindex, v6), _)| match self.pace(ifindex, v6) {
+                (0, _) => 0,
+                (_, key) => self.next_at.get(&(key, v6)).copied().unwrap_or(0),
+            })
             .min()
     }
 }
@@ -215,6 +250,43 @@ mod tests {
             now += 1000;
         }
         assert_eq!(n, MAX_BURST as usize);
+    }
+
+    /// `garp_group`: an interface of its own gap, a group of interfaces
+    /// sharing one, the others at the global gap (none here).
+    #[test]
+    fn garp_groups_pace_their_interfaces() {
+        let mut a = Announcer::new(0, 0);
+        let pace = |key| Pace {
+            garp_gap_us: 1000,
+            gna_gap_us: 0,
+            key,
+        };
+        a.set_paced(HashMap::from([
+            (2, pace(1 << 32)),
+            (3, pace(1 << 32)),
+            (4, pace(4)),
+        ]));
+        for ifindex in [1, 2, 3, 4] {
+            a.push(ifindex, false, 0, vec![u8::try_from(ifindex).unwrap()], 2);
+        }
+        let first: Vec<u32> = {
+            let mut v: Vec<u32> = a.due(0).iter().map(|d| d.ifindex).collect();
+            v.sort_unstable();
+            v
+        };
+        // Interface 1 sends both at once; 2 and 3 share one slot; 4 its own.
+        assert_eq!(first.iter().filter(|i| **i == 1).count(), 2);
+        assert_eq!(first.iter().filter(|i| **i == 2 || **i == 3).count(), 1);
+        assert_eq!(first.iter().filter(|i| **i == 4).count(), 1);
+        assert_eq!(a.next_deadline(), Some(1000));
+        let mut rest = 0;
+        let mut now = 1000;
+        while a.next_deadline().is_some() && now < 10_000 {
+            rest += a.due(now).len();
+            now += 1000;
+        }
+        assert_eq!(rest, 4);
     }
 
     #[test]

@@ -96,6 +96,7 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         sync_groups,
         track_files,
         track_processes,
+        garp_groups: draft.garp_groups,
     }
 }
 

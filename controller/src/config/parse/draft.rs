@@ -22,6 +22,8 @@ pub(crate) struct Draft {
     pub track_files: Vec<At<TrackFileDef>>,
     /// `vrrp_track_process NAME { }`, valid ones.
     pub track_processes: Vec<At<TrackProcessDef>>,
+    /// `garp_group { }` blocks.
+    pub garp_groups: Vec<crate::config::model::GarpGroup>,
     /// Names of track_file / vrrp_track_process definitions that were reported
     /// as unusable (a reference to one is not reported again).
     pub broken_trackers: BTreeSet<String>,

@@ -31,7 +31,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "static_track_group",
     "track_group",
     "bfd_instance",
-    "garp_group",
     "linkbeat_interfaces",
     "interface_up_down_delays",
     "net_namespace",
@@ -81,6 +80,14 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
             "track_file" | "vrrp_track_file" => {
                 if let Some(name) = section_name(&mut ctx, node) {
                     tracker::file(&mut ctx, node, name, &mut draft);
+                }
+            }
+            "garp_group" => {
+                ctx.extra_words(node, 1);
+                if node.block.is_some() {
+                    tracker::garp_group(&mut ctx, node, &mut draft);
+                } else {
+                    ctx.sink.error(node.at(), "garp_group: expected a { } block");
                 }
             }
             "vrrp_track_process" => {

@@ -1,7 +1,8 @@
 //! `track_file NAME { }` (and its older name `vrrp_track_file`) and
-//! `vrrp_track_process NAME { }`: the tracked objects that are not scripts.
-//! Keywords and ranges as keepalived 2.2.7 reads them (`trackers/track_file.c`,
-//! `vrrp/vrrp_parser.c` `vrrp_tprocess_*`).
+//! `vrrp_track_process NAME { }`: the tracked objects that are not scripts;
+//! and `garp_group { }`. Keywords and ranges as keepalived 2.2.7 reads them
+//! (`trackers/track_file.c`, `vrrp/vrrp_parser.c` `vrrp_tprocess_*`,
+//! `garp_group_*`).
 
 use super::{Draft, children, ctx::Ctx, track::definition_weight};
 use crate::config::{
@@ -212,4 +213,60 @@ pub(super) fn process(ctx: &mut Ctx<'_>, node: &Node, name: &str, draft: &mut Dr
         return;
     }
     draft.track_processes.push(super::At::new(def, node.at()));
+}
+
+/// `garp_group { garp_interval S  gna_interval S  interface IF  interfaces { IF ... } }`.
+/// An interface already in a group stays in the first (keepalived: "garp_group
+/// already specified for IF - ignoring").
+pub(super) fn garp_group(ctx: &mut Ctx<'_>, node: &Node, draft: &mut Draft) {
+    let mut g = crate::config::model::GarpGroup::default();
+    let mut named: Vec<super::At<String>> = Vec::new();
+    for kw in children(node) {
+        match kw.keyword() {
+            "garp_interval" => g.garp_interval_us = ctx.seconds_us(kw, 0, 2_147_483_647),
+            "gna_interval" => g.gna_interval_us = ctx.seconds_us(kw, 0, 2_147_483_647),
+            "interface" => {
+                if let Some(w) = ctx.single(kw, "an interface name") {
+                    named.push(super::At::new(w.text.clone(), &w.at));
+                }
+            }
+            "interfaces" => {
+                let lines = ctx.value_lines(kw);
+                if lines.is_empty() {
+                    ctx.sink.warning(kw.at(), "garp_group: empty interfaces block");
+                }
+                for line in lines {
+                    for w in &line.stmt.words {
+                        named.push(super::At::new(w.text.clone(), &w.at));
+                    }
+                }
+                g.shared = true;
+            }
+            _ => ctx.unknown("garp_group", kw, &[]),
+        }
+    }
+    for n in named {
+        if let Some(problem) = super::ctx::interface_name_problem(&n.v) {
+            ctx.sink
+                .error_at(&n.at, format!("garp_group: '{}' {problem}", n.v));
+        } else if draft
+            .garp_groups
+            .iter()
+            .chain([&g])
+            .any(|o| o.interfaces.contains(&n.v))
+        {
+            ctx.sink.warning_at(
+                &n.at,
+                format!("garp_group already given for {}; ignored (as keepalived)", n.v),
+            );
+        } else {
+            g.interfaces.push(n.v);
+        }
+    }
+    if g.interfaces.is_empty() {
+        ctx.sink
+            .warning(node.at(), "garp_group names no interface; ignored");
+        return;
+    }
+    draft.garp_groups.push(g);
 }

@@ -226,6 +226,7 @@ impl Engine {
             host: None,
             still_waiting: Vec::new(),
         };
+        engine.apply_garp_groups();
         for cfg in &instances {
             engine.add_or_wait(cfg)?;
         }
@@ -499,6 +500,34 @@ impl Engine {
                 }
             }
         }
+    }
+
+    /// The `garp_group` pacing, by interface index (interfaces missing now
+    /// keep the global gaps until the next reload).
+    pub fn apply_garp_groups(&mut self) {
+        let mut paced = HashMap::new();
+        for (n, g) in self.config.garp_groups.iter().enumerate() {
+            for name in &g.interfaces {
+                let Ok(ifindex) = crate::net::sys::ifindex(name) else {
+                    warn!(interface = %name, "garp_group: no such interface now");
+                    continue;
+                };
+                let key = if g.shared {
+                    (1 << 32) + n as u64
+                } else {
+                    u64::from(ifindex)
+                };
+                paced.insert(
+                    ifindex,
+                    super::announce::Pace {
+                        garp_gap_us: g.garp_interval_us.unwrap_or(0),
+                        gna_gap_us: g.gna_interval_us.unwrap_or(0),
+                        key,
+                    },
+                );
+            }
+        }
+        self.announcer.set_paced(paced);
     }
 
     /// Applies a reloaded `global_defs` to what the engine keeps of it.

@@ -54,6 +54,10 @@ impl Engine {
         self.config.sync_groups.clone_from(&new.sync_groups);
         self.config.track_files.clone_from(&new.track_files);
         self.config.track_processes.clone_from(&new.track_processes);
+        if self.config.garp_groups != new.garp_groups {
+            self.config.garp_groups.clone_from(&new.garp_groups);
+            self.apply_garp_groups();
+        }
         let mut start = plan.start;
         // Removals first, additions after (keepalived's order): a VIP that
         // moves from one master instance to another is removed by the one and
