@@ -1104,9 +1104,10 @@ fn state_json_that_cannot_be_written_is_retried_off_the_protocol_path() {
     let lab = two_hosts();
     let dir = Scratch::new("statejson");
     let run = dir.0.join("ra");
-    // The atomic write goes through state.json.tmp: a directory there makes
-    // every write fail (as a full or read-only run directory would).
-    fs::create_dir_all(run.join("state.json.tmp")).unwrap();
+    // The atomic write renames a new file over state.json: a directory
+    // there makes every write fail (as a full or read-only run directory
+    // would).
+    fs::create_dir_all(run.join("state.json")).unwrap();
     let a = Daemon::start(lab.get("a"), &dir.write("a.conf", &conf(150, "")), &run, "xdp");
     wait_for(Duration::from_secs(8), || {
         a.state("VI_1").as_deref() == Some("MASTER")
@@ -1114,10 +1115,10 @@ fn state_json_that_cannot_be_written_is_retried_off_the_protocol_path() {
     .unwrap_or_else(|| panic!("a never became master:\n{}", a.log_text()));
     wait_for(Duration::from_secs(3), || a.log_text().contains("cannot write"))
         .unwrap_or_else(|| panic!("the failed write is not reported:\n{}", a.log_text()));
-    assert!(!run.join("state.json").exists());
+    assert!(run.join("state.json").is_dir());
     // The protocol goes on meanwhile: still master, still answering.
     assert_eq!(a.state("VI_1").as_deref(), Some("MASTER"));
-    fs::remove_dir(run.join("state.json.tmp")).unwrap();
+    fs::remove_dir(run.join("state.json")).unwrap();
     wait_for(Duration::from_secs(3), || {
         fs::read_to_string(run.join("state.json")).is_ok_and(|t| t.contains("VI_1"))
     })
