@@ -437,34 +437,24 @@ fn tagged_addrlist_and_interval0_adverts_change_nothing_socket() {
     better_adverts_that_must_change_nothing("socket");
 }
 
-/// Seconds since midnight of an xvrrpd log line's timestamp
-/// (`2026-11-30T04:35:32.779552Z ...`).
-fn log_secs(line: &str) -> Option<f64> {
-    let t = line.split_once('T')?.1.split_once('Z')?.0;
-    let mut parts = t.split(':');
-    let h: f64 = parts.next()?.parse().ok()?;
-    let m: f64 = parts.next()?.parse().ok()?;
-    let s: f64 = parts.next()?.parse().ok()?;
-    Some(h * 3600.0 + m * 60.0 + s)
-}
-
-/// A sync-group member forced to MASTER by its group while its own VRID's
-/// better master (keepalived, priority 200) keeps advertising the same
-/// thing: in XDP mode no change event comes (the advert state did not
-/// change), so the master must read the map itself. It steps down within
-/// one advert interval (RFC 5798 6.4.3: a higher-priority advert makes a
-/// master a backup).
+/// keepalived's "prefer backup" rule for sync groups (`vrrp_sync_can_goto_master`;
+/// keepalived 2.2.7 measured in this topology keeps VI_1 in BACKUP with
+/// "Receive advertisement timeout" every Master_Down_Interval): a member with
+/// no other router (VI_1) does not take the group to MASTER while another
+/// member (VI_2) hears a better master (keepalived, priority 200), so no
+/// member is ever master beside a better one. When that master stops, every
+/// member wants MASTER and the group takes over together.
 #[test]
-fn sync_group_follower_forced_to_master_steps_down_within_one_interval() {
-    if !have_root("sync_group_follower_forced_to_master_steps_down_within_one_interval") {
+fn sync_group_waits_in_backup_while_a_member_hears_a_better_master() {
+    if !have_root("sync_group_waits_in_backup_while_a_member_hears_a_better_master") {
         return;
     }
     let mut lab = Lab::new();
     lab.host("a", &["192.0.2.1/24"]);
     lab.host("b", &["192.0.2.2/24"]);
-    let dir = Scratch::new("followerdown");
+    let dir = Scratch::new("groupwait");
     std::fs::create_dir_all(dir.0.join("kb")).unwrap();
-    let kb = Keepalived::start(
+    let mut kb = Keepalived::start(
         lab.get("b"),
         &dir.write("kb.conf", &v3_instance("VI_2", 2, 200, &["192.0.2.102/24"])),
         &dir.0.join("kb"),
@@ -482,42 +472,18 @@ fn sync_group_follower_forced_to_master_steps_down_within_one_interval() {
         &dir.0.join("ra"),
         "auto",
     );
-    // VI_1 has no other router: master after its Master_Down_Interval, and
-    // the group takes VI_2 with it.
-    let stepped_down = |log: &str| {
-        log.lines()
-            .any(|l| l.contains("instance=VI_2") && l.contains("from=\"MASTER\" to=\"BACKUP\""))
-    };
-    wait_for(master_down_v3(100) + Duration::from_secs(4), || {
-        stepped_down(&a.log_text())
-    })
-    .unwrap_or_else(|| {
-        panic!(
-            "VI_2 never left MASTER under b: {:?}\n{}",
-            a.status(),
-            a.log_text()
-        )
-    });
+    // Three of VI_1's Master_Down_Intervals: it never takes over.
+    std::thread::sleep(master_down_v3(100) * 3);
     let log = a.log_text();
-    let at = |pat: &str| {
-        log.lines()
-            .find(|l| l.contains("instance=VI_2") && l.contains(pat))
-            .and_then(log_secs)
-            .unwrap_or_else(|| panic!("no '{pat}' line for VI_2:\n{log}"))
-    };
-    let forced = at("to=\"MASTER\"");
-    let down = at("from=\"MASTER\" to=\"BACKUP\"");
-    let took = Duration::from_secs_f64(down - forced);
-    println!("field: sync-group follower forced to MASTER under a better master stepped down after {took:?}");
-    // One advert interval (1 s), plus the scheduling allowance.
-    assert!(
-        took <= Duration::from_secs(1) + SLACK,
-        "the forced master stayed {took:?} under a better master"
-    );
-    assert!(
-        log.contains("peer=Some(192.0.2.2) peer_priority=Some(200)"),
-        "stepped down for b's advert"
-    );
+    assert!(!log.contains("to=\"MASTER\""), "a member went MASTER:\n{log}");
+    assert_eq!(a.state("VI_1").as_deref(), Some("BACKUP"), "{log}");
+    assert_eq!(a.state("VI_2").as_deref(), Some("BACKUP"), "{log}");
+    // b leaves (priority 0): VI_2 wants MASTER too, and the group goes.
+    kb.stop();
+    wait_for(master_down_v3(100) + Duration::from_secs(3), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && a.state("VI_2").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("the group did not take over once b left:\n{}", a.log_text()));
 }
 
 /// An IPv6 advert whose VRRP message sits behind a hop-by-hop header, at
