@@ -122,6 +122,11 @@ pub struct Vars {
     pub master: Option<(IpAddr, u8)>,
     /// Until when `preempt_delay` holds back preemption.
     pub preempt_after: Option<Micros>,
+    /// When a master last answered a lower priority advert at once (one
+    /// answer per advert interval: a flood of lower adverts must not be
+    /// answered advert for advert).
+    #[serde(default)]
+    pub answered_lower: Option<Micros>,
 }
 
 /// One virtual router: its fixed parameters and its variables.
@@ -227,6 +232,7 @@ impl Instance {
             master_adver_interval_cs: params.advert_interval_cs,
             master: None,
             preempt_after: None,
+            answered_lower: None,
         };
         Self { params, vars }
     }
@@ -496,9 +502,16 @@ impl Machine {
             // election"), and re-announce the VIPs, which its gratuitous
             // ARPs may have taken.
             self.actions.push(Action::OtherMaster { src, priority });
-            if !self.inst.params.lower_prio_no_advert {
+            let interval = self.inst.advert_interval_us();
+            let recently = self
+                .inst
+                .vars
+                .answered_lower
+                .is_some_and(|t| self.now.saturating_sub(t) < interval);
+            if !self.inst.params.lower_prio_no_advert && !recently {
                 self.actions.push(Action::SendAdvert { priority: ours });
-                self.arm(Timer::Advert, self.inst.advert_interval_us());
+                self.arm(Timer::Advert, interval);
+                self.inst.vars.answered_lower = Some(self.now);
             }
             let garp = self.inst.params.garp;
             if garp.lower_repeat > 0 {

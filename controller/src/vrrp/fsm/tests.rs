@@ -273,6 +273,11 @@ fn keepalived_master_answers_a_lower_advert() {
     assert_eq!(arms(&actions, Timer::Advert), Some(7 + 1_000_000));
     assert!(actions.contains(&Action::SendGratuitous { count: 5 }));
     assert_eq!(arms(&actions, Timer::GarpLowerPrio), Some(7 + 5_000_000));
+    // A flood of lower adverts is answered once per advert interval.
+    let (i, actions) = run(i, &[(500_007, advert(90, HIGHER_IP))]);
+    assert!(!actions.iter().any(|a| matches!(a, Action::SendAdvert { .. })));
+    let (i, actions) = run(i, &[(1_000_007, advert(90, HIGHER_IP))]);
+    assert!(actions.contains(&Action::SendAdvert { priority: 100 }));
     let (_, actions) = run(i, &[(5_000_007, Event::Timer(Timer::GarpLowerPrio))]);
     assert_eq!(actions, vec![Action::SendGratuitous { count: 5 }]);
     // lower_prio_no_advert: the ARPs still go, the advert does not.
