@@ -699,3 +699,58 @@ fn auth_type_ah_is_an_error_for_check_not_a_surprise_at_run() {
         "{diags:#?}"
     );
 }
+
+#[test]
+fn virtual_routes_and_rules_read_keepalived_syntax() {
+    use crate::config::model::{Family, PROTO_KEEPALIVED, RuleAction};
+    let text = instance(
+        "V",
+        " virtual_routes {\n  10.200.0.0/16 via 192.0.2.254 dev eth0\n  blackhole 10.201.0.0/16\n  \
+         default via 192.0.2.254 table 100 metric 5\n  inet6 default via 2001:db8::1 dev eth0\n  \
+         10.9.0.0/24 dev eth0 scope link src 192.0.2.100 no_track protocol static\n }\n \
+         virtual_rules {\n  from 192.0.2.100/32 table 100 priority 100\n  to 10.0.0.0/8 fwmark 0x10/0xff lookup main\n }",
+    );
+    let (config, diags) = ok(&text);
+    let v = &config.instances[0];
+    assert_eq!(v.routes.len(), 5, "{diags:?}");
+    let r = &v.routes[0];
+    assert_eq!(r.dest.to_string(), "10.200.0.0/16");
+    assert_eq!(r.via, Some("192.0.2.254".parse().unwrap()));
+    assert_eq!(
+        (r.dev.as_deref(), r.table, r.protocol, r.kind),
+        (Some("eth0"), 254, PROTO_KEEPALIVED, 1)
+    );
+    assert_eq!(v.routes[1].kind, 6);
+    assert_eq!(
+        (v.routes[2].dest.len, v.routes[2].table, v.routes[2].metric),
+        (0, 100, Some(5))
+    );
+    assert_eq!(v.routes[3].family, Family::Ipv6);
+    assert_eq!(v.routes[3].dest.to_string(), "::/0");
+    // no_track keeps the protocol given; scope and src read.
+    assert_eq!((v.routes[4].protocol, v.routes[4].scope), (4, Some(253)));
+    assert_eq!(v.rules[0].action, RuleAction::Table(100));
+    assert_eq!(v.rules[0].priority, 100);
+    // No preference: keepalived's 16384, with a warning.
+    assert_eq!(v.rules[1].priority, 16384);
+    assert_eq!(v.rules[1].fwmark, Some((16, Some(255))));
+    assert!(has(&diags, "rule has no preference; it gets 16384"), "{diags:?}");
+}
+
+#[test]
+fn virtual_route_options_xvrrp_lacks_are_errors_naming_them() {
+    let (_, diags) = check(&instance(
+        "V",
+        " virtual_routes {\n  10.1.0.0/16 via 192.0.2.1 mtu 1400\n  10.2.0.0/16 via 2001:db8::1\n  via 192.0.2.1\n }\n \
+         virtual_rules {\n  from 192.0.2.100\n  from 192.0.2.100 table 5 uidrange 1-2\n }",
+    ));
+    for needle in [
+        "route option 'mtu' is not supported by xvrrp",
+        "cannot mix IPv4 and IPv6",
+        "virtual_routes: no destination",
+        "virtual_rules: no action",
+        "rule option 'uidrange' is not supported by xvrrp",
+    ] {
+        assert!(has(&diags, needle), "{needle}: {diags:?}");
+    }
+}

@@ -143,6 +143,8 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         },
         lower_prio_no_advert,
         higher_prio_send_advert,
+        routes: d.routes.iter().map(|r| r.v.clone()).collect(),
+        rules: d.rules.iter().map(|r| r.v.0.clone()).collect(),
         notify: d.notify.clone(),
         smtp_alert: d
             .smtp_alert

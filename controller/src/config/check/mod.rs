@@ -30,6 +30,7 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         .iter()
         .map(|d| instance::resolve(d, &env, sink))
         .collect();
+    number_rules(&draft, &mut instances, sink);
     for i in instances.iter_mut().filter(|i| i.priority == 255) {
         tracking::unweight(i, &draft, tracking::Unweighted::AddressOwner, sink);
     }
@@ -97,6 +98,29 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         track_files,
         track_processes,
         garp_groups: draft.garp_groups,
+    }
+}
+
+/// keepalived gives a rule with no preference 16384, then 16383, ... (per
+/// family, in file order) and warns that this is probably not what was meant.
+fn number_rules(draft: &Draft, instances: &mut [Instance], sink: &mut Sink) {
+    let mut next = [16384u32, 16384u32];
+    for (d, inst) in draft.instances.iter().zip(instances.iter_mut()) {
+        for (at, rule) in d.rules.iter().zip(inst.rules.iter_mut()) {
+            if at.v.1 {
+                continue;
+            }
+            let n = &mut next[usize::from(rule.family == crate::config::model::Family::Ipv6)];
+            rule.priority = *n;
+            sink.warning(
+                &at.at,
+                format!(
+                    "virtual_rules: rule has no preference; it gets {n}, as in keepalived (this is probably not what you want)",
+                    n = *n
+                ),
+            );
+            *n = n.saturating_sub(1);
+        }
     }
 }
 

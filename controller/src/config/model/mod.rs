@@ -12,8 +12,10 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 mod notify;
+mod route;
 mod tracking;
 pub use notify::{Fifo, Notify, NotifyScript};
+pub use route::{PROTO_KEEPALIVED, Prefix, RuleAction, VirtualRoute, VirtualRule};
 pub use tracking::{FileInit, GarpGroup, ParamMatch, TrackFileDef, TrackProcessDef, TrackRef};
 
 /// A whole keepalived.conf, VRRP side.
@@ -394,6 +396,12 @@ pub struct Instance {
     /// `vrrp_notify_priority_changes`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notify_priority_changes: bool,
+    /// `virtual_routes { }`: installed with the VIPs while master.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<VirtualRoute>,
+    /// `virtual_rules { }`: installed with the VIPs while master.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<VirtualRule>,
     /// `lower_prio_no_advert [BOOL]`: a master that hears a lower priority
     /// advert does not answer it at once (keepalived answers by default, so
     /// the other router gives up sooner). On in strict mode.

@@ -123,6 +123,9 @@ pub(crate) struct InstanceDraft {
     pub notify_deleted: bool,
     pub lower_prio_no_advert: Option<bool>,
     pub higher_prio_send_advert: Option<bool>,
+    pub routes: Vec<At<crate::config::model::VirtualRoute>>,
+    /// Rules, and whether each had a preference.
+    pub rules: Vec<At<(crate::config::model::VirtualRule, bool)>>,
     pub dont_track_primary: bool,
     pub debug: u8,
     pub strict: Option<bool>,
@@ -172,6 +175,8 @@ impl InstanceDraft {
             notify_deleted: false,
             lower_prio_no_advert: None,
             higher_prio_send_advert: None,
+            routes: Vec::new(),
+            rules: Vec::new(),
             dont_track_primary: false,
             debug: 0,
             strict: None,

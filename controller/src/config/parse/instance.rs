@@ -28,8 +28,6 @@ const UNSUPPORTED: &[&str] = &[
     "track_src_ip",
     "promote_secondaries",
     "linkbeat_use_polling",
-    "virtual_routes",
-    "virtual_rules",
     "lvs_sync_daemon_interface",
     "garp_extra_if",
     "vmac_garp_intvl",
@@ -138,6 +136,8 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
         "track_interface" => track::interfaces(ctx, kw, &mut i.track_interfaces),
         "track_script" => track::refs(ctx, kw, track::Kind::Script, &mut i.track_scripts),
         "track_file" => track::refs(ctx, kw, track::Kind::File, &mut i.track_files),
+        "virtual_routes" => super::route::routes(ctx, kw, &mut i.routes),
+        "virtual_rules" => super::route::rules(ctx, kw, &mut i.rules),
         "track_process" => track::refs(ctx, kw, track::Kind::Process, &mut i.track_processes),
         "unicast_src_ip" | "mcast_src_ip" => {
             if kw.keyword() == "unicast_src_ip" {

@@ -9,6 +9,7 @@ mod ctx;
 mod draft;
 mod global;
 mod instance;
+mod route;
 mod script;
 mod sync_group;
 mod track;
