@@ -426,7 +426,6 @@ fn unknown_keywords_warn_and_other_sections_are_skipped_whole() {
         [
             "1: warning: section 'virtual_server' is not part of xvrrp (keepalived's VRRP side only); skipped",
             "13: warning: vrrp_instance: unknown keyword 'frobnicate'; ignored",
-            "14: warning: vrrp_instance: virtual_routes are not installed by this xvrrp version; ignored",
         ]
     );
 }
@@ -701,7 +700,6 @@ fn auth_type_ah_is_an_error_for_check_not_a_surprise_at_run() {
 }
 
 #[test]
-#[ignore = "virtual routes are read but not installed yet (issue routes-vmac): they are left out of the model"]
 fn virtual_routes_and_rules_read_keepalived_syntax() {
     use crate::config::model::{Family, PROTO_KEEPALIVED, RuleAction};
     let text = instance(

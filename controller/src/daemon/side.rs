@@ -61,6 +61,17 @@ pub enum Job {
         vips: Vec<(u32, VirtualAddress)>,
         vmac: Option<(u32, [u8; 6])>,
     },
+    /// Install (`add`) or remove an instance's `virtual_routes` and
+    /// `virtual_rules`: added after its VIPs (their sources and gateways are
+    /// on the link then), removed before them, rules after routes and
+    /// before them respectively. A route the kernel refuses is logged with
+    /// the instance and the entry; the instance runs on.
+    Routes {
+        instance: String,
+        routes: Vec<crate::config::model::VirtualRoute>,
+        rules: Vec<crate::config::model::VirtualRule>,
+        add: bool,
+    },
     /// Addresses a crashed predecessor installed, taken over as ours.
     Adopt(Vec<(u32, VirtualAddress)>),
     /// Run a notify script (fire and forget; reaped here).
@@ -268,6 +279,12 @@ impl Worker {
                     vmac,
                 }) => self.add_vips(idx, ticket, vips, vmac).await,
                 Some(Job::RemoveVips { idx, vips, vmac }) => self.remove_vips(idx, vips, vmac).await,
+                Some(Job::Routes {
+                    instance,
+                    routes,
+                    rules,
+                    add,
+                }) => self.routes(&instance, &routes, &rules, add).await,
                 Some(Job::Adopt(vips)) => {
                     if let Some(addrs) = self.addrs() {
                         for (ifindex, vip) in &vips {
@@ -418,6 +435,44 @@ impl Worker {
             added: Vec::new(),
             removed,
         });
+    }
+
+    async fn routes(
+        &mut self,
+        instance: &str,
+        routes: &[crate::config::model::VirtualRoute],
+        rules: &[crate::config::model::VirtualRule],
+        add: bool,
+    ) {
+        use crate::net::routes as nl;
+        let Some(addrs) = self.addrs() else { return };
+        let handle = addrs.handle();
+        let oif = |r: &crate::config::model::VirtualRoute| {
+            r.dev.as_deref().and_then(|d| crate::net::sys::ifindex(d).ok())
+        };
+        if add {
+            for r in routes {
+                if let Err(e) = nl::add_route(&handle, r, oif(r)).await {
+                    warn!(instance, "{e:#}");
+                }
+            }
+            for r in rules {
+                if let Err(e) = nl::add_rule(&handle, r).await {
+                    warn!(instance, "{e:#}");
+                }
+            }
+        } else {
+            for r in rules {
+                if let Err(e) = nl::remove_rule(&handle, r).await {
+                    warn!(instance, "{e:#}");
+                }
+            }
+            for r in routes {
+                if let Err(e) = nl::remove_route(&handle, r, oif(r)).await {
+                    warn!(instance, "{e:#}");
+                }
+            }
+        }
     }
 
     fn report(&self, done: VipsDone) {

@@ -41,6 +41,11 @@ impl Addresses {
         })
     }
 
+    /// The rtnetlink handle (routes and rules go through it too).
+    pub fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+
     fn message(&self, ifindex: u32, vip: &VirtualAddress) -> AddressMessage {
         let mut req = self.handle.address().add(ifindex, vip.addr, vip.prefix);
         let msg = req.message_mut();

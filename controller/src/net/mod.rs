@@ -8,4 +8,5 @@ pub mod frames;
 pub mod iface;
 pub mod monitor;
 pub mod pool;
+pub mod routes;
 pub mod sys;

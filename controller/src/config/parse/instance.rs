@@ -136,16 +136,8 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
         "track_interface" => track::interfaces(ctx, kw, &mut i.track_interfaces),
         "track_script" => track::refs(ctx, kw, track::Kind::Script, &mut i.track_scripts),
         "track_file" => track::refs(ctx, kw, track::Kind::File, &mut i.track_files),
-        // Read (their syntax checked) but not installed yet: said so, and
-        // left out of the configuration.
-        "virtual_routes" => {
-            super::route::routes(ctx, kw, &mut Vec::new());
-            not_installed(ctx, kw);
-        }
-        "virtual_rules" => {
-            super::route::rules(ctx, kw, &mut Vec::new());
-            not_installed(ctx, kw);
-        }
+        "virtual_routes" => super::route::routes(ctx, kw, &mut i.routes),
+        "virtual_rules" => super::route::rules(ctx, kw, &mut i.rules),
         "track_process" => track::refs(ctx, kw, track::Kind::Process, &mut i.track_processes),
         "unicast_src_ip" | "mcast_src_ip" => {
             if kw.keyword() == "unicast_src_ip" {
@@ -240,16 +232,6 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
             }
         }
     }
-}
-
-fn not_installed(ctx: &mut Ctx<'_>, kw: &Node) {
-    ctx.sink.warning(
-        kw.at(),
-        format!(
-            "vrrp_instance: {} are not installed by this xvrrp version; ignored",
-            kw.keyword()
-        ),
-    );
 }
 
 fn narrow(v: u64) -> u8 {

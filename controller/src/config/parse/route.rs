@@ -157,6 +157,32 @@ struct Line<'a> {
 }
 
 impl<'a> Line<'a> {
+    fn new(words: &'a [Word], what: &'static str) -> Self {
+        Self {
+            words,
+            what,
+            bad: false,
+        }
+    }
+
+    /// The line as written.
+    fn text(&self) -> String {
+        self.words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// `tos|dsfield N` (decimal or hex, 0..255).
+    fn tos(&mut self, ctx: &mut Ctx<'_>, i: &mut usize) -> Option<u8> {
+        let v = self.value(ctx, i)?;
+        let tos = number(&v.text).and_then(|t| u8::try_from(t).ok());
+        if tos.is_none() {
+            self.invalid(ctx, v, "a TOS value 0..255");
+        }
+        tos
+    }
     fn value(&mut self, ctx: &mut Ctx<'_>, i: &mut usize) -> Option<&'a Word> {
         let kw = &self.words[*i];
         *i += 1;
@@ -221,16 +247,8 @@ pub(super) fn routes(ctx: &mut Ctx<'_>, kw: &Node, out: &mut Vec<At<VirtualRoute
 }
 
 fn route(ctx: &mut Ctx<'_>, words: &[Word]) -> Option<VirtualRoute> {
-    let mut line = Line {
-        words,
-        what: "virtual_routes",
-        bad: false,
-    };
-    let text = words
-        .iter()
-        .map(|w| w.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut line = Line::new(words, "virtual_routes");
+    let text = line.text();
     let mut r = VirtualRoute {
         text,
         family: Family::Ipv4,
@@ -319,7 +337,7 @@ fn route(ctx: &mut Ctx<'_>, words: &[Word]) -> Option<VirtualRoute> {
                     match scope(&v.text) {
                         Some(s) => r.scope = Some(s),
                         None => {
-                            line.invalid(ctx, v, "a scope (global, site, link, host, nowhere or a number)")
+                            line.invalid(ctx, v, "a scope (global, site, link, host, nowhere or a number)");
                         }
                     }
                 }
@@ -333,11 +351,8 @@ fn route(ctx: &mut Ctx<'_>, words: &[Word]) -> Option<VirtualRoute> {
                 }
             }
             "tos" | "dsfield" => {
-                if let Some(v) = line.value(ctx, &mut i) {
-                    match number(&v.text).and_then(|t| u8::try_from(t).ok()) {
-                        Some(t) => r.tos = Some(t),
-                        None => line.invalid(ctx, v, "a TOS value 0..255"),
-                    }
+                if let Some(t) = line.tos(ctx, &mut i) {
+                    r.tos = Some(t);
                 }
             }
             "onlink" => r.onlink = true,
@@ -407,16 +422,8 @@ pub(super) fn rules(ctx: &mut Ctx<'_>, kw: &Node, out: &mut Vec<At<(VirtualRule,
 
 /// One rule, and whether its preference was given.
 fn rule(ctx: &mut Ctx<'_>, words: &[Word]) -> Option<(VirtualRule, bool)> {
-    let mut line = Line {
-        words,
-        what: "virtual_rules",
-        bad: false,
-    };
-    let text = words
-        .iter()
-        .map(|w| w.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let mut line = Line::new(words, "virtual_rules");
+    let text = line.text();
     let mut forced = None;
     let (mut from, mut to) = (None::<&Word>, None::<&Word>);
     let mut out = VirtualRule {
@@ -467,11 +474,8 @@ fn rule(ctx: &mut Ctx<'_>, words: &[Word]) -> Option<(VirtualRule, bool)> {
                 }
             }
             "tos" | "dsfield" => {
-                if let Some(v) = line.value(ctx, &mut i) {
-                    match number(&v.text).and_then(|t| u8::try_from(t).ok()) {
-                        Some(t) => out.tos = Some(t),
-                        None => line.invalid(ctx, v, "a TOS value 0..255"),
-                    }
+                if let Some(t) = line.tos(ctx, &mut i) {
+                    out.tos = Some(t);
                 }
             }
             "fwmark" => {

@@ -182,6 +182,22 @@ impl Engine {
             .vmac
             .map(|mac| (slot.iface.index, slot.iface.name.clone(), mac));
         self.install(idx, vips, vmac, false);
+        self.routes(idx, true);
+    }
+
+    /// Installs or removes instance `idx`'s `virtual_routes` / `virtual_rules`
+    /// (the side thread runs it after the VIPs go in, before they go out).
+    pub(super) fn routes(&self, idx: usize, add: bool) {
+        let cfg = &self.instances[idx].cfg;
+        if cfg.routes.is_empty() && cfg.rules.is_empty() {
+            return;
+        }
+        self.side.send(Job::Routes {
+            instance: cfg.name.clone(),
+            routes: cfg.routes.clone(),
+            rules: cfg.rules.clone(),
+            add,
+        });
     }
 
     /// Sends an `AddVips` job for `vips` of instance `idx` and holds its
@@ -213,6 +229,7 @@ impl Engine {
 
     /// The VIPs (and the virtual MAC's unicast filter) of instance `idx` go.
     pub(super) fn remove_vips(&mut self, idx: usize) {
+        self.routes(idx, false);
         self.installing.remove(&idx);
         let slot = &self.instances[idx];
         self.side.send(Job::RemoveVips {

@@ -64,8 +64,9 @@ impl Engine {
         // then installed by the other, never the other way round.
         let mut additions = Vec::new();
         for (idx, cfg) in updates {
+            let before = self.instances[idx].cfg.clone();
             match self.update_instance(idx, &cfg) {
-                Ok(added) => additions.push((idx, added)),
+                Ok(added) => additions.push((idx, added, before)),
                 Err(why) => {
                     // The host refused the new settings in place (an address
                     // gone): the instance restarts with them instead.
@@ -75,8 +76,9 @@ impl Engine {
                 }
             }
         }
-        for (idx, added) in additions {
+        for (idx, added, before) in additions {
             self.install_added(idx, added);
+            self.routes_added(idx, &before);
         }
         let mut started = Vec::new();
         for cfg in &start {
@@ -159,6 +161,12 @@ impl Engine {
         }
         let removed: Vec<_> = before.iter().filter(|v| !after.contains(v)).cloned().collect();
         let added: Vec<_> = after.iter().filter(|v| !before.contains(v)).cloned().collect();
+        if installed {
+            // Routes and rules by difference too: the ones that go, before
+            // the addresses go (the side thread runs jobs in order); the new
+            // ones after the new addresses (`routes_added`).
+            self.send_route_difference(&old.cfg, cfg, false);
+        }
         if installed && !removed.is_empty() {
             // They go from the XDP responder, then from the interface.
             if let Some(dp) = &mut self.datapath {
@@ -203,6 +211,38 @@ impl Engine {
             }
         }
         Ok(if installed { added } else { Vec::new() })
+    }
+
+    /// The routes and rules `from` has and `to` has not, added or removed.
+    fn send_route_difference(&self, from: &InstanceCfg, to: &InstanceCfg, add: bool) {
+        let routes: Vec<_> = from
+            .routes
+            .iter()
+            .filter(|r| !to.routes.contains(r))
+            .cloned()
+            .collect();
+        let rules: Vec<_> = from
+            .rules
+            .iter()
+            .filter(|r| !to.rules.contains(r))
+            .cloned()
+            .collect();
+        if !routes.is_empty() || !rules.is_empty() {
+            self.side.send(Job::Routes {
+                instance: to.name.clone(),
+                routes,
+                rules,
+                add,
+            });
+        }
+    }
+
+    /// The routes and rules a master instance gained in a reload.
+    fn routes_added(&self, idx: usize, before: &InstanceCfg) {
+        if self.instances.is_live(idx) && self.instances[idx].fsm.vars.state == State::Master {
+            let now = &self.instances[idx].cfg;
+            self.send_route_difference(now, before, true);
+        }
     }
 
     /// Installs the VIPs a master instance gained in a reload, then

@@ -1,0 +1,156 @@
+//! `virtual_routes` and `virtual_rules` over rtnetlink, as keepalived 2.2.7
+//! sends them (`vrrp_iproute.c` `netlink_route`, `vrrp_iprule.c`
+//! `netlink_rule`): routes without `NLM_F_EXCL` (a route that exists already
+//! counts as ours, as in keepalived), rules with it.
+
+use std::net::IpAddr;
+
+use anyhow::{Result, anyhow};
+use rtnetlink::{
+    Handle, RouteMessageBuilder,
+    packet_route::{
+        AddressFamily,
+        route::{RouteFlags, RouteMessage, RouteProtocol, RouteScope, RouteType},
+        rule::{RuleAction as NlAction, RuleAttribute, RuleFlags, RuleMessage},
+    },
+};
+
+use crate::config::model::{Family, RuleAction, VirtualRoute, VirtualRule};
+
+/// The route message for `r`, its `dev` at `oif`.
+pub fn route_message(r: &VirtualRoute, oif: Option<u32>) -> Result<RouteMessage> {
+    let mut b = RouteMessageBuilder::<IpAddr>::new()
+        .destination_prefix(r.dest.addr, r.dest.len)
+        .map_err(|e| anyhow!("{}: {e}", r.text))?;
+    if let Some(src) = r.src {
+        b = b.pref_source(src).map_err(|e| anyhow!("{}: {e}", r.text))?;
+    }
+    if let Some(from) = r.from {
+        b = b
+            .source_prefix(from.addr, from.len)
+            .map_err(|e| anyhow!("{}: {e}", r.text))?;
+    }
+    if let Some(via) = r.via {
+        b = b.gateway(via).map_err(|e| anyhow!("{}: {e}", r.text))?;
+    }
+    if let Some(oif) = oif {
+        b = b.output_interface(oif);
+    }
+    if let Some(metric) = r.metric {
+        b = b.priority(metric);
+    }
+    if let Some(tos) = r.tos {
+        b = b.tos(tos);
+    }
+    b = b
+        .table_id(r.table)
+        .protocol(RouteProtocol::from(r.protocol))
+        .scope(RouteScope::from(r.scope.unwrap_or(0)))
+        .kind(RouteType::from(r.kind));
+    let mut msg = b.build();
+    if r.onlink {
+        msg.header.flags |= RouteFlags::Onlink;
+    }
+    Ok(msg)
+}
+
+/// Adds `r`; a route that exists already is fine (keepalived's rule).
+pub async fn add_route(handle: &Handle, r: &VirtualRoute, oif: Option<u32>) -> Result<()> {
+    let msg = route_message(r, oif)?;
+    match handle.route().add(msg).execute().await {
+        Ok(()) => Ok(()),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(()),
+        Err(e) => Err(anyhow!("virtual_routes: {}: {e}", r.text)),
+    }
+}
+
+/// Removes `r`; one already gone is fine.
+pub async fn remove_route(handle: &Handle, r: &VirtualRoute, oif: Option<u32>) -> Result<()> {
+    let msg = route_message(r, oif)?;
+    match handle.route().del(msg).execute().await {
+        Ok(()) => Ok(()),
+        Err(rtnetlink::Error::NetlinkError(e)) if matches!(-e.raw_code(), libc::ESRCH | libc::ENOENT) => {
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("virtual_routes: removing {}: {e}", r.text)),
+    }
+}
+
+/// The rule message for `r`.
+pub fn rule_message(r: &VirtualRule) -> RuleMessage {
+    let mut msg = RuleMessage::default();
+    msg.header.family = match r.family {
+        Family::Ipv4 => AddressFamily::Inet,
+        Family::Ipv6 => AddressFamily::Inet6,
+    };
+    if let Some(from) = r.from {
+        msg.header.src_len = from.len;
+        if from.len > 0 {
+            msg.attributes.push(RuleAttribute::Source(from.addr));
+        }
+    }
+    if let Some(to) = r.to {
+        msg.header.dst_len = to.len;
+        if to.len > 0 {
+            msg.attributes.push(RuleAttribute::Destination(to.addr));
+        }
+    }
+    if r.not {
+        msg.header.flags |= RuleFlags::Invert;
+    }
+    msg.header.tos = r.tos.unwrap_or(0);
+    msg.header.action = match r.action {
+        RuleAction::Table(t) => {
+            msg.header.table = u8::try_from(t).unwrap_or(0);
+            msg.attributes.push(RuleAttribute::Table(t));
+            NlAction::ToTable
+        }
+        RuleAction::Goto(n) => {
+            msg.attributes.push(RuleAttribute::Goto(n));
+            NlAction::Goto
+        }
+        RuleAction::Nop => NlAction::Nop,
+        RuleAction::Blackhole => NlAction::Blackhole,
+        RuleAction::Unreachable => NlAction::Unreachable,
+        RuleAction::Prohibit => NlAction::Prohibit,
+    };
+    msg.attributes.push(RuleAttribute::Priority(r.priority));
+    if let Some((mark, mask)) = r.fwmark {
+        msg.attributes.push(RuleAttribute::FwMark(mark));
+        if let Some(mask) = mask {
+            msg.attributes.push(RuleAttribute::FwMask(mask));
+        }
+    }
+    if let Some(iif) = &r.iif {
+        msg.attributes.push(RuleAttribute::Iifname(iif.clone()));
+    }
+    if let Some(oif) = &r.oif {
+        msg.attributes.push(RuleAttribute::Oifname(oif.clone()));
+    }
+    msg.attributes
+        .push(RuleAttribute::Protocol(RouteProtocol::from(r.protocol)));
+    msg
+}
+
+/// Adds `r` (exclusively: an identical rule that exists is an error, as in
+/// keepalived, and the rule is not ours).
+pub async fn add_rule(handle: &Handle, r: &VirtualRule) -> Result<bool> {
+    let mut req = handle.rule().add();
+    *req.message_mut() = rule_message(r);
+    match req.execute().await {
+        Ok(()) => Ok(true),
+        Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => Ok(false),
+        Err(e) => Err(anyhow!("virtual_rules: {}: {e}", r.text)),
+    }
+}
+
+/// Removes `r`; one already gone is fine.
+pub async fn remove_rule(handle: &Handle, r: &VirtualRule) -> Result<()> {
+    match handle.rule().del(rule_message(r)).execute().await {
+        Ok(()) => Ok(()),
+        Err(rtnetlink::Error::NetlinkError(e)) if matches!(-e.raw_code(), libc::ESRCH | libc::ENOENT) => {
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("virtual_rules: removing {}: {e}", r.text)),
+    }
+}
