@@ -133,3 +133,54 @@ fn virtual_routes_and_rules_follow_mastership_through_a_failover_and_back() {
     b.stop();
     drop(a);
 }
+
+/// keepalived's static entries: `static_ipaddress`, `static_routes` and
+/// `static_rules` are there as soon as the daemon runs, whatever the VRRP
+/// state (here BACKUP under keepalived at a higher priority), and gone when
+/// it exits (keepalived 2.2.7 measured: installed before any instance,
+/// removed at exit).
+#[test]
+fn static_entries_are_installed_at_start_whatever_the_state_and_removed_at_exit() {
+    if !have_root("static_entries_are_installed_at_start_whatever_the_state_and_removed_at_exit") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    lab.host("b", &["192.0.2.2/24"]);
+    let dir = Scratch::new("statics");
+    let statics = "static_ipaddress {\n    198.51.100.7/24 dev eth0\n}\n\
+                   static_routes {\n    10.210.0.0/16 via 192.0.2.254 dev eth0\n}\n\
+                   static_rules {\n    from 198.51.100.7/32 table 101 priority 300\n}\n";
+    let a_conf = dir.write("a.conf", &format!("{statics}{}", conf(100, "")));
+    let b_conf = dir.write("b.conf", &conf(200, ""));
+    fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let mut b = Keepalived::start(lab.get("b"), &b_conf, &dir.0.join("kb"));
+    let mut a = Daemon::start(lab.get("a"), &a_conf, &dir.0.join("ra"), "auto");
+    let show = |args: &[&str]| {
+        let mut cmd = vec!["ip"];
+        cmd.extend_from_slice(args);
+        String::from_utf8_lossy(&lab.get("a").try_exec(&cmd).stdout).into_owned()
+    };
+    let statics_there = || {
+        show(&["addr", "show", "dev", "eth0"]).contains("198.51.100.7/24")
+            && show(&["route", "show", "table", "main"]).contains("10.210.0.0/16 via 192.0.2.254")
+            && show(&["rule", "show"]).contains("300:\tfrom 198.51.100.7 lookup 101")
+    };
+    wait_for(Duration::from_secs(10), || {
+        statics_there() && a.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "static entries on a backup: {}\n{}",
+            show(&["rule", "show"]),
+            a.log_text()
+        )
+    });
+    // The instance's own routes are not there: it is not master.
+    assert!(!show(&["route", "show", "table", "main"]).contains("10.200.0.0/16"));
+    a.stop();
+    assert!(!show(&["addr", "show", "dev", "eth0"]).contains("198.51.100.7/24"));
+    assert!(!show(&["route", "show", "table", "main"]).contains("10.210.0.0/16"));
+    assert!(!show(&["rule", "show"]).contains("198.51.100.7"));
+    b.stop();
+}

@@ -80,6 +80,8 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     let mut signals = Signals::new()?;
 
     engine.open_fifos();
+    // keepalived installs its static entries before any instance runs.
+    engine.statics(true);
     event_loop::start_trackers(&engine, false);
     // keepalived reads tracked files and scans processes before it starts
     // its instances, so one whose tracked object is failing starts in

@@ -72,6 +72,14 @@ pub enum Job {
         rules: Vec<crate::config::model::VirtualRule>,
         add: bool,
     },
+    /// `static_ipaddress`, `static_routes`, `static_rules`: added in that
+    /// order at start, removed in the reverse order at exit.
+    Static {
+        addresses: Vec<VirtualAddress>,
+        routes: Vec<crate::config::model::VirtualRoute>,
+        rules: Vec<crate::config::model::VirtualRule>,
+        add: bool,
+    },
     /// Addresses a crashed predecessor installed, taken over as ours.
     Adopt(Vec<(u32, VirtualAddress)>),
     /// Run a notify script (fire and forget; reaped here).
@@ -285,6 +293,44 @@ impl Worker {
                     rules,
                     add,
                 }) => self.routes(&instance, &routes, &rules, add).await,
+                Some(Job::Static {
+                    addresses,
+                    routes,
+                    rules,
+                    add,
+                }) => {
+                    let on =
+                        |v: &VirtualAddress| v.dev.as_deref().and_then(|d| crate::net::sys::ifindex(d).ok());
+                    let addresses: Vec<(u32, VirtualAddress)> = addresses
+                        .into_iter()
+                        .filter_map(|v| {
+                            let Some(i) = on(&v) else {
+                                warn!("static_ipaddress {}: no interface {:?}", v.cidr(), v.dev);
+                                return None;
+                            };
+                            Some((i, v))
+                        })
+                        .collect();
+                    if add {
+                        if let Some(a) = self.addrs() {
+                            for (i, v) in &addresses {
+                                if let Err(e) = a.add(*i, v).await {
+                                    warn!("static_ipaddress: {e:#}");
+                                }
+                            }
+                        }
+                        self.routes("static", &routes, &rules, true).await;
+                    } else {
+                        self.routes("static", &routes, &rules, false).await;
+                        if let Some(a) = self.addrs() {
+                            for (i, v) in &addresses {
+                                if let Err(e) = a.remove(*i, v).await {
+                                    warn!("static_ipaddress: {e:#}");
+                                }
+                            }
+                        }
+                    }
+                }
                 Some(Job::Adopt(vips)) => {
                     if let Some(addrs) = self.addrs() {
                         for (ifindex, vip) in &vips {

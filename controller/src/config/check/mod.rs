@@ -64,6 +64,21 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         &tracking::used(&instances, |i| &i.track_processes),
         sink,
     );
+    // Static addresses need their interface; static rules are numbered as
+    // keepalived numbers rules without a preference.
+    let static_addresses = draft
+        .static_addresses
+        .iter()
+        .filter(|a| {
+            let named = a.v.dev.is_some();
+            if !named {
+                sink.error(&a.at, format!("static_ipaddress {}: needs 'dev IF'", a.v.cidr()));
+            }
+            named
+        })
+        .map(|a| a.v.clone())
+        .collect();
+    let static_rules = numbered_rules(&draft.static_rules, &mut [16384, 16384], sink);
     let g = &draft.global;
     if g.notification_email.is_empty() || g.smtp_server.is_none() {
         let alerting = instances
@@ -98,6 +113,9 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         track_files,
         track_processes,
         garp_groups: draft.garp_groups,
+        static_addresses,
+        static_routes: draft.static_routes.iter().map(|r| r.v.clone()).collect(),
+        static_rules,
     }
 }
 
@@ -106,22 +124,35 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
 fn number_rules(draft: &Draft, instances: &mut [Instance], sink: &mut Sink) {
     let mut next = [16384u32, 16384u32];
     for (d, inst) in draft.instances.iter().zip(instances.iter_mut()) {
-        for (at, rule) in d.rules.iter().zip(inst.rules.iter_mut()) {
-            if at.v.1 {
-                continue;
-            }
-            let n = &mut next[usize::from(rule.family == crate::config::model::Family::Ipv6)];
-            rule.priority = *n;
-            sink.warning(
-                &at.at,
-                format!(
-                    "virtual_rules: rule has no preference; it gets {n}, as in keepalived (this is probably not what you want)",
-                    n = *n
-                ),
-            );
-            *n = n.saturating_sub(1);
-        }
+        inst.rules = numbered_rules(&d.rules, &mut next, sink);
     }
+}
+
+/// `rules` with their preferences, `next` the next free one per family.
+fn numbered_rules(
+    rules: &[crate::config::parse::At<(crate::config::model::VirtualRule, bool)>],
+    next: &mut [u32; 2],
+    sink: &mut Sink,
+) -> Vec<crate::config::model::VirtualRule> {
+    rules
+        .iter()
+        .map(|at| {
+            let mut rule = at.v.0.clone();
+            if !at.v.1 {
+                let n = &mut next[usize::from(rule.family == crate::config::model::Family::Ipv6)];
+                rule.priority = *n;
+                sink.warning(
+                    &at.at,
+                    format!(
+                        "rule has no preference; it gets {}, as in keepalived (this is probably not what you want)",
+                        *n
+                    ),
+                );
+                *n = n.saturating_sub(1);
+            }
+            rule
+        })
+        .collect()
 }
 
 /// The definitions something tracks; the others are reported (keepalived

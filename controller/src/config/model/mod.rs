@@ -34,6 +34,15 @@ pub struct Config {
     /// `vrrp_track_process NAME { }` blocks some instance or group tracks.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub track_processes: Vec<TrackProcessDef>,
+    /// `static_ipaddress { }`: installed at start, removed at exit (each
+    /// with a `dev`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_addresses: Vec<VirtualAddress>,
+    /// `static_routes { }`, `static_rules { }`: the same.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_routes: Vec<VirtualRoute>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub static_rules: Vec<VirtualRule>,
     /// `garp_group { }` blocks: gratuitous ARP / NA pacing per interface.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub garp_groups: Vec<GarpGroup>,

@@ -22,6 +22,10 @@ pub(crate) struct Draft {
     pub track_files: Vec<At<TrackFileDef>>,
     /// `vrrp_track_process NAME { }`, valid ones.
     pub track_processes: Vec<At<TrackProcessDef>>,
+    /// `static_ipaddress { }`, `static_routes { }`, `static_rules { }`.
+    pub static_addresses: Vec<At<VirtualAddress>>,
+    pub static_routes: Vec<At<crate::config::model::VirtualRoute>>,
+    pub static_rules: Vec<At<(crate::config::model::VirtualRule, bool)>>,
     /// `garp_group { }` blocks.
     pub garp_groups: Vec<crate::config::model::GarpGroup>,
     /// Names of track_file / vrrp_track_process definitions that were reported

@@ -26,9 +26,6 @@ const OTHER_SECTIONS: &[&str] = &[
     "virtual_server",
     "virtual_server_group",
     "real_server",
-    "static_ipaddress",
-    "static_routes",
-    "static_rules",
     "static_track_group",
     "track_group",
     "bfd_instance",
@@ -82,6 +79,20 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
                 if let Some(name) = section_name(&mut ctx, node) {
                     tracker::file(&mut ctx, node, name, &mut draft);
                 }
+            }
+            // keepalived's static entries: installed at start, before any
+            // instance, and removed at exit, whatever the VRRP states.
+            "static_ipaddress" => {
+                ctx.extra_words(node, 1);
+                address::vips(&mut ctx, node, &mut draft.static_addresses);
+            }
+            "static_routes" => {
+                ctx.extra_words(node, 1);
+                route::routes(&mut ctx, node, &mut draft.static_routes);
+            }
+            "static_rules" => {
+                ctx.extra_words(node, 1);
+                route::rules(&mut ctx, node, &mut draft.static_rules);
             }
             "garp_group" => {
                 ctx.extra_words(node, 1);

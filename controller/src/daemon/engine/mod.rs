@@ -526,6 +526,8 @@ impl Engine {
         for idx in later.removals {
             self.remove_vips(idx);
         }
+        // keepalived removes its static rules, routes and addresses last.
+        self.statics(false);
         for (idx, which) in later.notifies {
             self.notify(idx, which);
         }

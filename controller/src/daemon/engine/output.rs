@@ -185,6 +185,21 @@ impl Engine {
         self.routes(idx, true);
     }
 
+    /// Installs (at start) or removes (at exit) the `static_ipaddress`,
+    /// `static_routes` and `static_rules`.
+    pub fn statics(&self, add: bool) {
+        let c = &self.config;
+        if c.static_addresses.is_empty() && c.static_routes.is_empty() && c.static_rules.is_empty() {
+            return;
+        }
+        self.side.send(Job::Static {
+            addresses: c.static_addresses.clone(),
+            routes: c.static_routes.clone(),
+            rules: c.static_rules.clone(),
+            add,
+        });
+    }
+
     /// Installs or removes instance `idx`'s `virtual_routes` / `virtual_rules`
     /// (the side thread runs it after the VIPs go in, before they go out).
     pub(super) fn routes(&self, idx: usize, add: bool) {
