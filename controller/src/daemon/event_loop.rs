@@ -111,7 +111,7 @@ pub struct Inputs {
     pub pin_dir: PathBuf,
     pub track_rx: mpsc::UnboundedReceiver<TrackEvent>,
     pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
-    pub reload_rx: mpsc::UnboundedReceiver<Result<Config>>,
+    pub reload_rx: mpsc::UnboundedReceiver<Result<super::side::Loaded>>,
     pub snap_rx: mpsc::Receiver<serve::SnapshotRequest>,
 }
 
@@ -348,11 +348,18 @@ pub fn start_trackers(engine: &Engine, reload: bool) {
 
 /// SIGHUP, second half: apply a configuration the side thread read and
 /// checked (one with errors never gets here: it is refused whole).
-fn reload(engine: &mut Engine, new: Config) -> Result<Config> {
+fn reload(engine: &mut Engine, (new, links): super::side::Loaded) -> Result<Config> {
     let g = &engine.config.global;
+    let unused = |keep: &crate::net::vmac::Links, of: &crate::net::vmac::Links| -> Vec<String> {
+        of.values()
+            .filter(|m| !keep.values().any(|k| k.name == m.name))
+            .map(|m| m.name.clone())
+            .collect()
+    };
     if (new.global.mcast_group4, new.global.mcast_group6) != (g.mcast_group4, g.mcast_group6) {
         // Every instance and receive socket would have to move to the new group at
         // once; half-moved routers would not hear each other.
+        engine.side.send(Job::RemoveVmacs(unused(&engine.vmac_links, &links)));
         anyhow::bail!(
             "reload refused; the running configuration stays: vrrp_mcast_group4/6 changed, which needs a restart"
         );
@@ -362,6 +369,12 @@ fn reload(engine: &mut Engine, new: Config) -> Result<Config> {
             "reload: the scheduling keywords (vrrp_priority, vrrp_rt_priority, ...) changed; they apply at the next start"
         );
     }
+    let old = std::mem::replace(&mut engine.vmac_links, links);
     engine.apply_reload(&new);
+    // After the stopped instances' VIPs went (the side thread keeps order).
+    let gone = unused(&engine.vmac_links, &old);
+    if !gone.is_empty() {
+        engine.side.send(Job::RemoveVmacs(gone));
+    }
     Ok(new)
 }

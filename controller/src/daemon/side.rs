@@ -123,9 +123,15 @@ pub enum Job {
         view: super::dump::View,
         dir: PathBuf,
     },
+    /// Delete `use_vmac` macvlans no instance uses any more (after their
+    /// VIPs went).
+    RemoveVmacs(Vec<String>),
     /// Everything before it is done: wait for notify scripts, then stop.
     Finish(std::sync::mpsc::Sender<()>),
 }
+
+/// A configuration read for a reload, with its `use_vmac` macvlans made.
+pub type Loaded = (Config, crate::net::vmac::Links);
 
 /// Addresses an `AddVips` or `RemoveVips` job changed.
 #[derive(Debug)]
@@ -153,7 +159,7 @@ impl Side {
         run_dir: PathBuf,
         track_tx: mpsc::UnboundedSender<TrackEvent>,
         vips_tx: mpsc::UnboundedSender<VipsDone>,
-        reload_tx: mpsc::UnboundedSender<Result<Config>>,
+        reload_tx: mpsc::UnboundedSender<Result<Loaded>>,
         host_connector: Option<std::os::fd::OwnedFd>,
     ) -> Result<Self> {
         let (jobs, rx) = mpsc::unbounded_channel();
@@ -238,7 +244,7 @@ struct Worker {
     run_dir: PathBuf,
     track_tx: mpsc::UnboundedSender<TrackEvent>,
     vips_tx: mpsc::UnboundedSender<VipsDone>,
-    reload_tx: mpsc::UnboundedSender<Result<Config>>,
+    reload_tx: mpsc::UnboundedSender<Result<Loaded>>,
     /// Opened on first use (on this thread's runtime, which drives it).
     addrs: Option<Addresses>,
     checks: Vec<JoinHandle<()>>,
@@ -342,7 +348,25 @@ impl Worker {
                     let loaded = super::startup::load_config(&path)
                         .and_then(|c| scripts::validate(&c).map(|()| c))
                         .context("reload refused; the running configuration stays");
+                    let loaded = match loaded {
+                        Ok(c) => {
+                            let links = super::startup::prepare_vmacs(&c).await;
+                            Ok((c, links))
+                        }
+                        Err(e) => Err(e),
+                    };
                     let _ = self.reload_tx.send(loaded);
+                }
+                Some(Job::RemoveVmacs(names)) => {
+                    if let Some(addrs) = self.addrs() {
+                        let handle = addrs.handle();
+                        for name in names {
+                            match crate::net::vmac::remove(&handle, &name).await {
+                                Ok(()) => info!(link = %name, "use_vmac: macvlan removed"),
+                                Err(e) => warn!("use_vmac: {e:#}"),
+                            }
+                        }
+                    }
                 }
                 Some(Job::Dump { kind, view, dir }) => {
                     let text = kind.render(&view);

@@ -41,7 +41,7 @@ pub struct Started {
     pub track_rx: mpsc::UnboundedReceiver<TrackEvent>,
     pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
     /// Configurations the side thread read for a reload.
-    pub reload_rx: mpsc::UnboundedReceiver<Result<Config>>,
+    pub reload_rx: mpsc::UnboundedReceiver<Result<super::side::Loaded>>,
     /// Held until the daemon exits.
     pub pid: PidFile,
 }
@@ -109,7 +109,8 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
         crate::trackers::process::host_connector()
     };
     let side = Side::start(opts.run_dir.clone(), track_tx, vips_tx, reload_tx, host_connector)?;
-    let mut engine = Engine::new(config, mode, dp, side)?;
+    let vmac_links = prepare_vmacs(&config).await;
+    let mut engine = Engine::new(config, mode, dp, side, vmac_links)?;
     if mode == Mode::Xdp
         && let Some(policy) = policy
     {
@@ -127,6 +128,25 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
         reload_rx,
         pid,
     })
+}
+
+/// Makes the `use_vmac` macvlans of `config` (see `net::vmac`).
+pub async fn prepare_vmacs(config: &Config) -> crate::net::vmac::Links {
+    if config.instances.iter().all(|i| i.vmac.is_none()) {
+        return crate::net::vmac::Links::new();
+    }
+    let (conn, handle, _) = match rtnetlink::new_connection() {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("use_vmac: no rtnetlink socket: {e}");
+            return crate::net::vmac::Links::new();
+        }
+    };
+    let task = tokio::spawn(conn);
+    let host = HostInfo::current().unwrap_or_default();
+    let links = crate::net::vmac::prepare(&handle, config, &host).await;
+    task.abort();
+    links
 }
 
 /// Reads the configuration the way `check` does; errors refuse it.

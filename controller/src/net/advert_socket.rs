@@ -143,8 +143,16 @@ impl Sender {
 /// Receives VRRP on one interface (socket mode), and keeps the group joined.
 pub struct Receiver {
     sock: Socket,
+    /// The instances' interface: adverts are theirs.
     pub ifindex: u32,
+    /// The interface the socket is bound to: `ifindex`, or a `use_vmac`
+    /// macvlan on it.
+    pub bound: u32,
     pub v6: bool,
+    /// An AF_PACKET socket (on a macvlan): it hears frames without joining
+    /// the group, so no IGMP/MLD report ever leaves from the virtual MAC
+    /// (which would teach switches that the VIPs live on a backup).
+    packet: bool,
 }
 
 impl Receiver {
@@ -183,7 +191,117 @@ impl Receiver {
         sock.set_nonblocking(true)?;
         // Room for bursts from thousands of virtual routers.
         let _ = sock.set_recv_buffer_size(4 << 20);
-        Ok(Self { sock, ifindex, v6 })
+        Ok(Self {
+            sock,
+            ifindex,
+            bound: ifindex,
+            v6,
+            packet: false,
+        })
+    }
+
+    /// Receives on the `use_vmac` macvlan `link` of interface `ifindex`: in
+    /// private mode a router's own virtual MAC as source (the adverts of
+    /// another router of the VRID) reaches the macvlan only, never its base.
+    /// An AF_PACKET socket with a classic BPF filter for the VRRP protocol,
+    /// the group's MAC added to the link's filter (no IGMP/MLD join).
+    pub fn open_packet(link: u32, ifindex: u32, group: IpAddr) -> Result<Self> {
+        let v6 = group.is_ipv6();
+        // ETH_P_IPV6 / ETH_P_IP (if_ether.h), in network order.
+        let proto_be: u16 = if v6 { 0x86dd_u16 } else { 0x0800 }.to_be();
+        let sock = Socket::new(
+            Domain::PACKET,
+            Type::DGRAM,
+            Some(Protocol::from(i32::from(proto_be))),
+        )
+        .context("AF_PACKET socket (needs CAP_NET_RAW)")?;
+        // IPv4: protocol at byte 9; IPv6: next header at byte 6 (an advert
+        // has no extension headers, RFC 5798 5.1.2).
+        let at = if v6 { 6 } else { 9 };
+        let filter = [
+            libc::sock_filter { code: 0x30, jt: 0, jf: 0, k: at },              // ldb [at]
+            libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: u32::from(IPPROTO_VRRP) }, // jeq #112
+            libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0xffff },          // ret #65535
+            libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0 },               // ret #0
+        ];
+        let prog = libc::sock_fprog {
+            len: 4,
+            filter: filter.as_ptr().cast_mut(),
+        };
+        setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
+        // SAFETY: zeroed sockaddr_ll is valid; filled below.
+        let mut ll: libc::sockaddr_ll = unsafe { mem::zeroed() };
+        ll.sll_family = u16::try_from(libc::AF_PACKET).unwrap_or(17);
+        ll.sll_protocol = proto_be;
+        ll.sll_ifindex = i32::try_from(link).unwrap_or(0);
+        // SAFETY: bind with a sockaddr_ll of the right length.
+        check(unsafe {
+            libc::bind(
+                sock.as_raw_fd(),
+                (&raw const ll).cast(),
+                super::sys::socklen::<libc::sockaddr_ll>(),
+            )
+        })
+        .context("binding the AF_PACKET advert socket")?;
+        let mut mreq: libc::packet_mreq = unsafe { mem::zeroed() };
+        mreq.mr_ifindex = i32::try_from(link).unwrap_or(0);
+        mreq.mr_type = u16::try_from(libc::PACKET_MR_MULTICAST).unwrap_or(0);
+        mreq.mr_alen = 6;
+        mreq.mr_address[..6].copy_from_slice(&group_mac(group));
+        setsockopt(sock.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
+        sock.set_nonblocking(true)?;
+        let _ = sock.set_recv_buffer_size(4 << 20);
+        Ok(Self {
+            sock,
+            ifindex,
+            bound: link,
+            v6,
+            packet: true,
+        })
+    }
+
+    /// AF_PACKET: one frame's IP packet. IPv4 as the raw socket gives it
+    /// (trimmed to its total length: short frames carry padding); IPv6 as
+    /// the VRRP message moved to the start of `buf` and its IP facts.
+    fn recv_packet(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<IpMeta>)>> {
+        // SAFETY: recvfrom into buffers that outlive the call.
+        let mut from: libc::sockaddr_ll = unsafe { mem::zeroed() };
+        let mut len = super::sys::socklen::<libc::sockaddr_ll>();
+        let n = unsafe {
+            libc::recvfrom(
+                self.sock.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                0,
+                (&raw mut from).cast(),
+                &raw mut len,
+            )
+        };
+        let n = usize::try_from(check(isize_to_int(n))?).unwrap_or(0);
+        // Our own adverts leaving by the link.
+        if from.sll_pkttype == libc::PACKET_OUTGOING {
+            return Ok(None);
+        }
+        if !self.v6 {
+            let total = buf.get(2..4).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+            return Ok(Some((n.min(total), None)));
+        }
+        if n < 40 || buf[6] != IPPROTO_VRRP {
+            return Ok(None);
+        }
+        let plen = usize::from(u16::from_be_bytes([buf[4], buf[5]])).min(n - 40);
+        let ip = |at: usize| {
+            let mut a = [0u8; 16];
+            a.copy_from_slice(&buf[at..at + 16]);
+            Ipv6Addr::from(a)
+        };
+        let meta = IpMeta {
+            src: ip(8).into(),
+            dst: ip(24).into(),
+            ttl: buf[7],
+        };
+        buf.copy_within(40..40 + plen, 0);
+        Ok(Some((plen, Some(meta))))
     }
 
     pub fn fd(&self) -> RawFd {
@@ -196,6 +314,9 @@ impl Receiver {
     /// extension headers, which is no advert (the kernel programs do not
     /// take it either).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<(usize, Option<IpMeta>)>> {
+        if self.packet {
+            return self.recv_packet(buf);
+        }
         // SAFETY: plain recvmsg with buffers that outlive the call.
         let mut name: libc::sockaddr_in6 = unsafe { mem::zeroed() };
         let mut cmsg = [0u8; 512];
@@ -255,6 +376,20 @@ impl Receiver {
                 ttl: hop,
             }),
         )))
+    }
+}
+
+/// The Ethernet multicast address of an IP group (RFC 1112 6.4, RFC 2464 7).
+fn group_mac(group: IpAddr) -> [u8; 6] {
+    match group {
+        IpAddr::V4(g) => {
+            let o = g.octets();
+            [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]
+        }
+        IpAddr::V6(g) => {
+            let o = g.octets();
+            [0x33, 0x33, o[12], o[13], o[14], o[15]]
+        }
     }
 }
 

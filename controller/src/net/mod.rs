@@ -10,3 +10,4 @@ pub mod monitor;
 pub mod pool;
 pub mod routes;
 pub mod sys;
+pub mod vmac;

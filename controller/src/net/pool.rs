@@ -19,6 +19,10 @@ pub type SenderKey = (u32, IpAddr);
 pub struct Needs<'a> {
     pub ifname: &'a str,
     pub ifindex: u32,
+    /// Where its adverts leave: the interface, or its `use_vmac` macvlan.
+    pub tx: (&'a str, u32),
+    /// Socket mode with a `use_vmac` macvlan: adverts are heard there.
+    pub rx_link: Option<u32>,
     /// Source of its adverts.
     pub src: IpAddr,
     /// `unicast_ttl` for unicast peers.
@@ -42,19 +46,20 @@ pub struct Pool {
 impl Pool {
     /// Opens what `need` asks for that is not open yet; the error names the socket.
     pub fn open_for(&mut self, need: &Needs<'_>) -> Result<()> {
-        let key = (need.ifindex, need.src);
+        let (tx_name, tx_index) = need.tx;
+        let key = (tx_index, need.src);
         if let std::collections::hash_map::Entry::Vacant(e) = self.senders.entry(key) {
-            let sender = Sender::open(need.ifname, need.ifindex, need.src, need.ttl)
-                .with_context(|| format!("advert socket on {}", need.ifname))?;
+            let sender = Sender::open(tx_name, tx_index, need.src, need.ttl)
+                .with_context(|| format!("advert socket on {tx_name}"))?;
             e.insert(sender);
         }
-        if !self
-            .receivers
-            .iter()
-            .any(|r| r.ifindex == need.ifindex && r.v6 == need.v6)
-        {
-            let r = Receiver::open(need.ifname, need.ifindex, need.group)
-                .with_context(|| format!("receive socket on {}", need.ifname))?;
+        let bound = need.rx_link.unwrap_or(need.ifindex);
+        if !self.receivers.iter().any(|r| r.bound == bound && r.v6 == need.v6) {
+            let r = match need.rx_link {
+                Some(link) => Receiver::open_packet(link, need.ifindex, need.group),
+                None => Receiver::open(need.ifname, need.ifindex, need.group),
+            }
+            .with_context(|| format!("receive socket on {}", need.ifname))?;
             self.receivers.push(r);
             self.receivers_changed = true;
         }
@@ -73,7 +78,8 @@ impl Pool {
         self.senders.retain(|(ifindex, _), _| !gone.contains(ifindex));
         self.frames.retain(|ifindex, _| !gone.contains(ifindex));
         let before = self.receivers.len();
-        self.receivers.retain(|r| !gone.contains(&r.ifindex));
+        self.receivers
+            .retain(|r| !gone.contains(&r.ifindex) && !gone.contains(&r.bound));
         self.receivers_changed |= self.receivers.len() != before;
     }
 

@@ -175,6 +175,15 @@ impl Engine {
             };
             let ifindex = self.pool.receivers[r].ifindex;
             let v6 = self.pool.receivers[r].v6;
+            // A frame from another router reaches both the interface and its
+            // macvlans: each instance hears its adverts on one socket only.
+            let bound = self.pool.receivers[r].bound;
+            if let Some(vrid) = advert_vrid(&buf[..n], meta.is_some())
+                && let Some(i) = self.instances.lookup(&InstanceKey::new(ifindex, v6, vrid))
+                && self.instances[i].rx_bound() != bound
+            {
+                continue;
+            }
             let lookup = |vrid: u8| {
                 self.instances
                     .lookup(&InstanceKey::new(ifindex, v6, vrid))
@@ -212,4 +221,15 @@ impl Engine {
         self.flush();
         drained
     }
+}
+
+/// The VRID of a received advert before it is validated: `bytes` is the whole
+/// IPv4 packet, or (`bare`) the VRRP message alone.
+fn advert_vrid(bytes: &[u8], bare: bool) -> Option<u8> {
+    let at = if bare {
+        0
+    } else {
+        usize::from(bytes.first()? & 0x0f) * 4
+    };
+    bytes.get(at + 1).copied()
 }

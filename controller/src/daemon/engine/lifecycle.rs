@@ -73,7 +73,13 @@ impl Engine {
     pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
         let v6 = cfg.family == crate::config::model::Family::Ipv6;
         let host = self.host.take().unwrap_or_else(read_host);
-        let slot = build_slot(cfg, self.datapath.is_some(), self.group(v6), &host);
+        let slot = build_slot(
+            cfg,
+            self.datapath.is_some(),
+            self.group(v6),
+            &host,
+            self.vmac_links.get(&cfg.name),
+        );
         self.host = Some(host);
         let slot = slot?;
         if let Some(running) = self.instances.lookup(&slot.key) {

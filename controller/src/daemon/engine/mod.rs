@@ -133,6 +133,9 @@ pub struct Engine {
     transitions_total: u64,
     /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
     group_states: HashMap<String, State>,
+    /// `use_vmac` macvlans by instance name (made on the side thread when
+    /// the configuration is read).
+    pub vmac_links: crate::net::vmac::Links,
     /// Sync group members whose Master_Down_Timer ran out while the rest
     /// of their group still hears a master (keepalived's `wantstate`).
     want_master: HashSet<usize>,
@@ -182,7 +185,13 @@ struct LinkState {
 
 impl Engine {
     /// Builds every instance, opens the sockets, fills the XDP maps.
-    pub fn new(mut config: Config, mode: Mode, datapath: Option<Datapath>, side: Side) -> Result<Self> {
+    pub fn new(
+        mut config: Config,
+        mode: Mode,
+        datapath: Option<Datapath>,
+        side: Side,
+        vmac_links: crate::net::vmac::Links,
+    ) -> Result<Self> {
         let events_lost_seen = datapath
             .as_ref()
             .and_then(|dp| dp.counters().ok())
@@ -217,6 +226,7 @@ impl Engine {
             watched: None,
             transitions_total: 0,
             group_states: HashMap::new(),
+            vmac_links,
             deleting: None,
             want_master: HashSet::new(),
             lower_told: HashMap::new(),
@@ -526,8 +536,13 @@ impl Engine {
         for idx in later.removals {
             self.remove_vips(idx);
         }
-        // keepalived removes its static rules, routes and addresses last.
+        // keepalived removes its static rules, routes and addresses last,
+        // and the macvlans with the instances (vrrp.c shutdown_vrrp_instances).
         self.statics(false);
+        let links: Vec<String> = self.vmac_links.values().map(|m| m.name.clone()).collect();
+        if !links.is_empty() {
+            self.side.send(Job::RemoveVmacs(links));
+        }
         for (idx, which) in later.notifies {
             self.notify(idx, which);
         }

@@ -41,13 +41,14 @@ impl Engine {
         slot.stats.advert_sent += 1;
         slot.stats.pri_zero_sent += u64::from(priority == 0);
         let slot = &self.instances[idx];
-        let key = (slot.iface.index, slot.src);
+        let key = slot.sender_key();
         for (dst, bytes) in slot.advert_cache.iter().flat_map(|c| &c.1) {
             // RFC 5798 7.3: a master's adverts come from the virtual router
-            // MAC. With `use_vmac` they leave as whole frames that say so (the
-            // raw IP socket would write the interface's MAC), unless
+            // MAC. With `use_vmac` the macvlan's socket sends them; where XDP
+            // stands in for the macvlan they leave as whole frames that say
+            // so (the raw IP socket would write the interface's MAC), unless
             // `vmac_xmit_base` asks for the base interface's, as keepalived.
-            if let (Some(vmac), true) = (slot.vmac, dst.is_multicast() && !slot.cfg.vmac_xmit_base)
+            if let (Some(vmac), true) = (slot.emulated_vmac(), dst.is_multicast() && !slot.cfg.vmac_xmit_base)
                 && let Some(frame) = advert_frame(vmac, slot.src, *dst, bytes)
             {
                 self.pending_frames.push((slot.iface.index, frame));
@@ -150,7 +151,7 @@ impl Engine {
     pub(super) fn arp_responder(&mut self, idx: usize, on: bool) {
         let Some(dp) = &mut self.datapath else { return };
         let slot = &self.instances[idx];
-        if let Some(vmac) = slot.vmac {
+        if let Some(vmac) = slot.emulated_vmac() {
             let r = if on {
                 dp.set_vmac(slot.iface.index, vmac, slot.iface.mac)
             } else {
@@ -162,9 +163,15 @@ impl Engine {
         }
         for (ifindex, vip) in slot.all_vips() {
             let r = if on {
-                dp.set_vip(*ifindex, vip.addr, slot.mac, slot.cfg.vrid, slot.cfg.accept)
+                dp.set_vip(
+                    slot.responder_ifindex(*ifindex),
+                    vip.addr,
+                    slot.mac,
+                    slot.cfg.vrid,
+                    slot.cfg.accept,
+                )
             } else {
-                dp.remove_vip(*ifindex, vip.addr)
+                dp.remove_vip(slot.responder_ifindex(*ifindex), vip.addr)
             };
             if let Err(e) = r {
                 warn!(instance = %slot.cfg.name, "XDP ARP responder: {e:#}");
@@ -179,7 +186,7 @@ impl Engine {
         let slot = &self.instances[idx];
         let vips = slot.all_vips().cloned().collect();
         let vmac = slot
-            .vmac
+            .emulated_vmac()
             .map(|mac| (slot.iface.index, slot.iface.name.clone(), mac));
         self.install(idx, vips, vmac, false);
         self.routes(idx, true);
@@ -250,7 +257,7 @@ impl Engine {
         self.side.send(Job::RemoveVips {
             idx,
             vips: slot.all_vips().cloned().collect(),
-            vmac: slot.vmac.map(|mac| (slot.iface.index, mac)),
+            vmac: slot.emulated_vmac().map(|mac| (slot.iface.index, mac)),
         });
     }
 

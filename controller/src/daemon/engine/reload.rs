@@ -118,7 +118,13 @@ impl Engine {
     ) -> Result<Vec<(u32, VirtualAddress)>, String> {
         let host = self.host.take().unwrap_or_else(read_host);
         let v6 = cfg.family == crate::config::model::Family::Ipv6;
-        let built = build_slot(cfg, self.datapath.is_some(), self.group(v6), &host);
+        let built = build_slot(
+            cfg,
+            self.datapath.is_some(),
+            self.group(v6),
+            &host,
+            self.vmac_links.get(&cfg.name),
+        );
         self.host = Some(host);
         let mut slot = built.map_err(|e| format!("{e:#}"))?;
         let old = &self.instances[idx];

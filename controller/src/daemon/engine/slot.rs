@@ -37,6 +37,15 @@ pub struct Slot {
     pub(super) mac: [u8; 6],
     /// `use_vmac`'s virtual MAC, when active.
     pub(super) vmac: Option<[u8; 6]>,
+    /// `use_vmac`'s macvlan (index, name): the VIPs of the instance's family
+    /// live there. `None` with `vmac` set: XDP mode answers for the virtual
+    /// MAC on the interface itself (the macvlan could not be made).
+    pub(super) vmac_link: Option<(u32, String)>,
+    /// Where adverts leave (name, index): the macvlan unless
+    /// `vmac_xmit_base`, else the interface.
+    pub(super) tx: (String, u32),
+    /// Socket mode with a macvlan: adverts are received on it.
+    pub(super) rx_link: Option<u32>,
     pub(super) link_local: Option<Ipv6Addr>,
     /// The last adverts encoded (priority, per destination): re-encoded only
     /// when the priority changes.
@@ -62,6 +71,8 @@ impl Slot {
         Needs {
             ifname: &self.iface.name,
             ifindex: self.iface.index,
+            tx: (&self.tx.0, self.tx.1),
+            rx_link: self.rx_link,
             src: self.src,
             ttl: self.cfg.unicast.ttl,
             v6: self.v6,
@@ -77,6 +88,32 @@ impl Slot {
 
     pub(super) fn all_vips(&self) -> impl Iterator<Item = &(u32, VirtualAddress)> {
         self.vip_targets.iter()
+    }
+
+    /// The advert socket's key in the pool.
+    pub(super) fn sender_key(&self) -> (u32, IpAddr) {
+        (self.tx.1, self.src)
+    }
+
+    /// The interface the XDP program sees a VIP's ARP/NDP requests on: a
+    /// VIP on the macvlan is asked for on its base.
+    pub(super) fn responder_ifindex(&self, ifindex: u32) -> u32 {
+        match &self.vmac_link {
+            Some((link, _)) if *link == ifindex => self.iface.index,
+            _ => ifindex,
+        }
+    }
+
+    /// The receive socket this instance's adverts are heard on.
+    pub(super) fn rx_bound(&self) -> u32 {
+        self.rx_link.unwrap_or(self.iface.index)
+    }
+
+    /// The virtual MAC when XDP stands in for a macvlan that could not be
+    /// made (frames to it handed to the stack, the unicast filter, adverts
+    /// as whole frames).
+    pub(super) fn emulated_vmac(&self) -> Option<[u8; 6]> {
+        self.vmac.filter(|_| self.vmac_link.is_none())
     }
 }
 
@@ -108,7 +145,13 @@ pub(super) fn unbound_reason(cfg: &InstanceCfg, host: &HostInfo) -> Option<Strin
 }
 
 /// The runtime form of one configured instance.
-pub(super) fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &HostInfo) -> Result<Slot> {
+pub(super) fn build_slot(
+    cfg: &InstanceCfg,
+    xdp: bool,
+    group: IpAddr,
+    host: &HostInfo,
+    link: Option<&crate::net::vmac::Made>,
+) -> Result<Slot> {
     let ifname = cfg
         .interface
         .as_deref()
@@ -131,28 +174,44 @@ pub(super) fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &Hos
     } else {
         cfg.unicast.peers.iter().map(|p| p.addr).collect()
     };
-    // use_vmac: the RFC 5798 7.3 virtual MAC answers for the VIPs; with XDP no
-    // macvlan is needed (frames to it are handed to the stack as the interface's).
-    let vmac = match (&cfg.vmac, xdp) {
+    // use_vmac: the RFC 5798 7.3 virtual MAC answers for the VIPs, from the
+    // macvlan made for it; where that failed, XDP stands in (frames to the
+    // virtual MAC are handed to the stack as the interface's).
+    let link = link.filter(|_| cfg.vmac.is_some());
+    let vmac = match (&cfg.vmac, xdp || link.is_some()) {
         (Some(_), true) => Some(if v6 {
             virtual_mac_v6(cfg.vrid)
         } else {
             virtual_mac_v4(cfg.vrid)
         }),
         (Some(_), false) => {
-            warn!(instance = %cfg.name, "use_vmac needs the XDP data path: announcing the interface MAC");
+            warn!(instance = %cfg.name, "use_vmac: no macvlan, and socket mode cannot stand in for one: announcing the interface MAC");
             None
         }
         (None, _) => None,
     };
+    let vmac_link = link.map(|l| (l.index, l.name.clone()));
+    let tx = match &vmac_link {
+        Some((index, name)) if !cfg.vmac_xmit_base => (name.clone(), *index),
+        _ => (iface.name.clone(), iface.index),
+    };
+    let rx_link = vmac_link
+        .as_ref()
+        .filter(|_| !xdp && !cfg.vmac_xmit_base)
+        .map(|(index, _)| *index);
     if !cfg.accept && !xdp {
         warn!(instance = %cfg.name, "no_accept (or vrrp_strict) needs the XDP data path: in socket mode packets to the VIPs are accepted");
     }
     let mut vip_targets = Vec::new();
     for vip in cfg.vips.iter().chain(&cfg.excluded_vips) {
         let dev = vip.dev.as_deref().unwrap_or(ifname);
-        let index = crate::net::sys::ifindex(dev)
-            .with_context(|| format!("vrrp_instance {}: VIP {}", cfg.name, vip.addr))?;
+        // keepalived: the instance's family's addresses on its own interface
+        // go on the macvlan.
+        let index = match &vmac_link {
+            Some((link, _)) if dev == ifname && vip.addr.is_ipv6() == v6 => *link,
+            _ => crate::net::sys::ifindex(dev)
+                .with_context(|| format!("vrrp_instance {}: VIP {}", cfg.name, vip.addr))?,
+        };
         vip_targets.push((index, vip.clone()));
     }
     let auth = match &cfg.auth {
@@ -219,6 +278,9 @@ pub(super) fn build_slot(cfg: &InstanceCfg, xdp: bool, group: IpAddr, host: &Hos
         key: InstanceKey::new(iface.index, v6, cfg.vrid),
         mac: vmac.unwrap_or(iface.mac),
         vmac,
+        vmac_link,
+        tx,
+        rx_link,
         fsm: fsm::Instance::new(params, cfg.priority),
         iface,
         v6,
