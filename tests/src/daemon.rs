@@ -269,3 +269,41 @@ impl Drop for Keepalived {
         self.stop();
     }
 }
+
+/// A bpffs mounted for this test in the host's mount namespace: `ip netns
+/// exec` gives each daemon a fresh /sys, so pins must live where the next
+/// daemon sees them (on a real host that is /sys/fs/bpf). Unmounted on drop.
+pub struct SharedBpffs(pub std::path::PathBuf);
+
+impl SharedBpffs {
+    pub fn mount(tag: &str) -> Self {
+        let dir = std::path::PathBuf::from(format!("/run/xvt-bpffs-{}-{tag}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "bpf", "bpf"])
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount -t bpf");
+        Self(dir)
+    }
+
+    pub fn pin_dirs(&self) -> Vec<String> {
+        std::fs::read_dir(self.0.join("xvrrp"))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SharedBpffs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+

@@ -1,11 +1,12 @@
 //! Addresses are not all (issue routes-vmac): `virtual_routes` and
-//! `virtual_rules` follow mastership with keepalived 2.2.7 as the peer, on
-//! plain veths behind a bridge.
+//! `virtual_rules` follow mastership, and `use_vmac` makes keepalived's
+//! macvlan, with keepalived 2.2.7 as the peer, on plain veths behind a
+//! bridge.
 
 use std::{fs, time::Duration};
 
 use xvrrp_tests::{
-    daemon::{Daemon, Keepalived, Scratch, wait_for},
+    daemon::{Daemon, Keepalived, Scratch, SharedBpffs, wait_for},
     have_root,
     lab::Lab,
 };
@@ -183,4 +184,123 @@ fn static_entries_are_installed_at_start_whatever_the_state_and_removed_at_exit(
     assert!(!show(&["route", "show", "table", "main"]).contains("10.210.0.0/16"));
     assert!(!show(&["rule", "show"]).contains("198.51.100.7"));
     b.stop();
+}
+
+const VMAC: &str = "00:00:5e:00:01:33";
+
+fn vmac_conf(priority: u8) -> String {
+    conf(priority, "    use_vmac\n")
+}
+
+/// `ip` output in host `host` (empty when the command fails).
+fn ip_out(lab: &Lab, host: &str, args: &[&str]) -> String {
+    let mut cmd = vec!["ip"];
+    cmd.extend_from_slice(args);
+    String::from_utf8_lossy(&lab.get(host).try_exec(&cmd).stdout).into_owned()
+}
+
+/// Host `host` has `vrrp.51` as keepalived makes it: a private macvlan with
+/// the virtual MAC; `with_vip`: the VIP is on it.
+fn vmac_link(lab: &Lab, host: &str, with_vip: bool) -> bool {
+    let link = ip_out(lab, host, &["-d", "link", "show", "vrrp.51"]);
+    let addr = ip_out(lab, host, &["addr", "show", "dev", "vrrp.51"]);
+    link.contains("macvlan mode private") && link.contains(VMAC) && addr.contains("192.0.2.100/24") == with_vip
+}
+
+/// The client's neighbour entry for the VIP after a ping, both caches
+/// emptied first: the master resolves the client for its reply, and that
+/// ARP request must not tie the VIP to its base MAC (keepalived's does: it
+/// leaves `arp_announce` 0, so its request names the VIP as sender).
+fn client_sees(lab: &Lab, master: &str) -> String {
+    lab.get("c").try_exec(&["ip", "neigh", "flush", "all"]);
+    lab.get(master).try_exec(&["ip", "neigh", "flush", "all"]);
+    lab.get("c").try_exec(&["ping", "-c", "1", "-W", "1", "192.0.2.100"]);
+    ip_out(lab, "c", &["neigh", "show", "192.0.2.100"])
+}
+
+/// `use_vmac` (issue routes-vmac): xvrrpd makes `vrrp.51` as keepalived
+/// does, puts the VIP on it, and the client's neighbour entry holds the
+/// virtual MAC; it hears keepalived's adverts from the same virtual MAC as
+/// a backup (a private macvlan takes them from its base), hands over and
+/// back, and removes the link at exit. In XDP mode a SIGKILL leaves the
+/// link, the VIP and the routes, and the restart adopts them.
+fn vmac_against_keepalived(mode: &str) {
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    lab.host("b", &["192.0.2.2/24"]);
+    lab.host("c", &["192.0.2.9/24"]);
+    let dir = Scratch::new(&format!("vmac-{mode}"));
+    let bpffs = SharedBpffs::mount(&format!("vmac-{mode}"));
+    let shared = ["--bpffs", bpffs.0.to_str().unwrap()];
+    let a_conf = dir.write("a.conf", &vmac_conf(50));
+    let b_conf = dir.write("b.conf", &vmac_conf(100));
+    fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let mut b = Keepalived::start(lab.get("b"), &b_conf, &dir.0.join("kb"));
+    wait_for(Duration::from_secs(8), || vmac_link(&lab, "b", true)).expect("keepalived master on vrrp.51");
+    // xvrrpd at a lower priority: a backup that must hear keepalived's
+    // adverts, which come from the virtual MAC its own macvlan has.
+    let mut a = Daemon::start_args(lab.get("a"), &a_conf, &dir.0.join("ra"), mode, &shared);
+    let logs = |a: &Daemon, b: &Keepalived| format!("{}\n------\n{}", a.log_text(), b.log_text());
+    wait_for(Duration::from_secs(6), || {
+        vmac_link(&lab, "a", false) && a.state("VI_1").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| panic!("a backup with vrrp.51:\n{}", logs(&a, &b)));
+    // Longer than Master_Down_Interval (3.8 s): still backup.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(a.state("VI_1").as_deref(), Some("BACKUP"), "{}", logs(&a, &b));
+    assert!(vmac_link(&lab, "b", true));
+    // A reload to priority 150: a preempts; the VIP moves to a's vrrp.51.
+    fs::write(&a_conf, vmac_conf(150)).unwrap();
+    a.signal("HUP");
+    wait_for(Duration::from_secs(8), || {
+        vmac_link(&lab, "a", true) && vmac_link(&lab, "b", false)
+    })
+    .unwrap_or_else(|| panic!("a master on vrrp.51:\n{}", logs(&a, &b)));
+    let neigh = client_sees(&lab, "a");
+    assert!(neigh.contains(VMAC), "the client resolves the VIP to the virtual MAC: {neigh}");
+    let sysctl = |key: &str| {
+        let o = lab.get("a").try_exec(&["sysctl", "-n", key]);
+        String::from_utf8_lossy(&o.stdout).trim().to_owned()
+    };
+    assert_eq!(sysctl("net.ipv4.conf.vrrp/51.arp_ignore"), "1");
+    assert_eq!(sysctl("net.ipv4.conf.eth0.arp_ignore"), "1");
+    if mode != "socket" {
+        // Crash-only: a SIGKILL leaves the link, the VIP and the routes; the
+        // restart adopts them (same link), and keepalived never moves.
+        let index = lab.get("a").ifindex("vrrp.51");
+        a.signal("KILL");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(vmac_link(&lab, "a", true), "the link and the VIP stay after a SIGKILL");
+        assert_eq!(has(&lab, "a"), ALL, "the routes and the rule stay after a SIGKILL");
+        a = Daemon::start_args(lab.get("a"), &a_conf, &dir.0.join("ra"), mode, &shared);
+        wait_for(Duration::from_secs(3), || a.state("VI_1").as_deref() == Some("MASTER"))
+            .unwrap_or_else(|| panic!("a resumes:\n{}", logs(&a, &b)));
+        assert!(a.log_text().contains("adopting the running data path"), "{}", a.log_text());
+        std::thread::sleep(Duration::from_secs(4));
+        assert_eq!(lab.get("a").ifindex("vrrp.51"), index, "the same link, adopted");
+        assert!(vmac_link(&lab, "a", true) && vmac_link(&lab, "b", false), "{}", logs(&a, &b));
+        assert_eq!(has(&lab, "a"), ALL);
+    }
+    // SIGTERM: keepalived takes over on its vrrp.51, a's link goes.
+    a.stop();
+    assert!(ip_out(&lab, "a", &["link", "show", "vrrp.51"]).is_empty(), "vrrp.51 removed at exit");
+    wait_for(Duration::from_secs(6), || vmac_link(&lab, "b", true))
+        .unwrap_or_else(|| panic!("keepalived takes over:\n{}", logs(&a, &b)));
+    b.stop();
+}
+
+#[test]
+fn use_vmac_makes_keepalived_macvlan_in_socket_mode() {
+    if !have_root("use_vmac_makes_keepalived_macvlan_in_socket_mode") {
+        return;
+    }
+    vmac_against_keepalived("socket");
+}
+
+#[test]
+fn use_vmac_makes_keepalived_macvlan_in_xdp_mode_and_survives_a_crash() {
+    if !have_root("use_vmac_makes_keepalived_macvlan_in_xdp_mode_and_survives_a_crash") {
+        return;
+    }
+    vmac_against_keepalived("auto");
 }
