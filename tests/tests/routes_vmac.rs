@@ -280,6 +280,22 @@ fn vmac_against_keepalived(mode: &str) {
         assert_eq!(lab.get("a").ifindex("vrrp.51"), index, "the same link, adopted");
         assert!(vmac_link(&lab, "a", true) && vmac_link(&lab, "b", false), "{}", logs(&a, &b));
         assert_eq!(has(&lab, "a"), ALL);
+        // Another configuration after a SIGKILL does not adopt: the
+        // leftover link, VIP, routes and rule go.
+        a.signal("KILL");
+        std::thread::sleep(Duration::from_millis(300));
+        let plain = dir.write("plain.conf", &conf(150, "").replace(ROUTES, ""));
+        a = Daemon::start_args(lab.get("a"), &plain, &dir.0.join("ra"), mode, &shared);
+        wait_for(Duration::from_secs(5), || {
+            a.state("VI_1").as_deref() == Some("MASTER")
+                && ip_out(&lab, "a", &["link", "show", "vrrp.51"]).is_empty()
+                && has(&lab, "a") == NONE
+        })
+        .unwrap_or_else(|| panic!("leftovers removed: {:?}\n{}", has(&lab, "a"), logs(&a, &b)));
+        a.stop();
+        a = Daemon::start_args(lab.get("a"), &a_conf, &dir.0.join("ra"), mode, &shared);
+        wait_for(Duration::from_secs(8), || vmac_link(&lab, "a", true))
+            .unwrap_or_else(|| panic!("a master on vrrp.51 again:\n{}", logs(&a, &b)));
     }
     // SIGTERM: keepalived takes over on its vrrp.51, a's link goes.
     a.stop();

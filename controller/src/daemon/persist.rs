@@ -22,7 +22,10 @@ use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::{config::model::Config, net::addr::Addresses};
+use crate::{
+    config::model::{Config, VirtualRoute, VirtualRule},
+    net::addr::Addresses,
+};
 
 pub const STATE_FILE: &str = "state.json";
 /// Where bpffs is normally mounted.
@@ -38,6 +41,14 @@ pub struct Saved {
     pub masters: Vec<String>,
     /// Addresses the daemon installed: (ifindex, address, prefix).
     pub vips: Vec<(u32, IpAddr, u8)>,
+    /// The masters' `virtual_routes` and `virtual_rules`.
+    #[serde(default)]
+    pub routes: Vec<VirtualRoute>,
+    #[serde(default)]
+    pub rules: Vec<VirtualRule>,
+    /// `use_vmac` macvlans.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 /// FNV-1a: a hash that is the same in every build, unlike std's.
@@ -135,11 +146,34 @@ pub fn remove_pins(dir: &Path) {
 
 /// Removes everything a previous run left that this run will not adopt.
 pub async fn clean_leftovers(saved: &Saved, pin_dir: &Path, addrs: &mut Addresses) -> Result<()> {
-    info!(pins = %saved.pin_dir.display(), vips = saved.vips.len(), "removing a previous run's data path and addresses");
+    info!(
+        pins = %saved.pin_dir.display(),
+        vips = saved.vips.len(),
+        routes = saved.routes.len() + saved.rules.len(),
+        links = saved.links.len(),
+        "removing a previous run's data path, addresses, routes and macvlans"
+    );
     remove_pins(&saved.pin_dir);
     remove_pins(pin_dir);
+    let handle = addrs.handle();
+    for r in &saved.rules {
+        if let Err(e) = crate::net::routes::remove_rule(&handle, r).await {
+            warn!("{e:#}");
+        }
+    }
+    for r in &saved.routes {
+        let oif = r.dev.as_deref().and_then(|d| crate::net::sys::ifindex(d).ok());
+        if let Err(e) = crate::net::routes::remove_route(&handle, r, oif).await {
+            warn!("{e:#}");
+        }
+    }
     for (ifindex, addr, prefix) in &saved.vips {
         if let Err(e) = addrs.remove_leftover(*ifindex, *addr, *prefix).await {
+            warn!("{e:#}");
+        }
+    }
+    for name in &saved.links {
+        if let Err(e) = crate::net::vmac::remove(&handle, name).await {
             warn!("{e:#}");
         }
     }

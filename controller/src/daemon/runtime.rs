@@ -15,7 +15,7 @@ use tracing::{error, info, warn};
 
 use super::{
     event_loop::{self, Ended, Inputs, Signals},
-    persist::{self, Saved},
+    persist,
     serve, startup, status,
 };
 use crate::datapath::attach::{AdvertPath, ResponderChoice};
@@ -149,14 +149,15 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     if clean {
         persist::forget(&opts.run_dir);
     } else {
-        // Addresses may be left: a record no configuration matches makes the
-        // next start remove them (and hold a fresh election).
-        let leftovers = Saved {
-            fingerprint: "unclean-stop".to_owned(),
-            pin_dir: pin_dir.clone(),
-            masters: Vec::new(),
-            vips: engine.installed_or_pending(),
-        };
+        // Addresses, routes and macvlans may be left: a record no
+        // configuration matches makes the next start remove them (and hold
+        // a fresh election).
+        let mut leftovers = engine.saved("unclean-stop", &pin_dir);
+        leftovers.masters.clear();
+        leftovers.vips = engine.installed_or_pending();
+        let all = || engine.instances.values();
+        leftovers.routes = all().flat_map(|s| s.cfg.routes.clone()).collect();
+        leftovers.rules = all().flat_map(|s| s.cfg.rules.clone()).collect();
         if !persist::store(&opts.run_dir, &leftovers) {
             error!("cannot record the VIPs that may be left; remove them by hand");
         }

@@ -309,16 +309,21 @@ impl Engine {
     /// What a successor needs to adopt this run (see `persist`).
     pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
         let vips = super::side::saved_vips(self.installed.iter());
+        let masters: Vec<&Slot> = self
+            .instances
+            .values()
+            .filter(|s| s.fsm.vars.state == State::Master)
+            .collect();
+        let mut links: Vec<String> = self.vmac_links.values().map(|m| m.name.clone()).collect();
+        links.sort();
         Saved {
             fingerprint: fingerprint.to_owned(),
             pin_dir: pin_dir.to_owned(),
-            masters: self
-                .instances
-                .values()
-                .filter(|s| s.fsm.vars.state == State::Master)
-                .map(|s| s.cfg.name.clone())
-                .collect(),
+            masters: masters.iter().map(|s| s.cfg.name.clone()).collect(),
             vips,
+            routes: masters.iter().flat_map(|s| s.cfg.routes.clone()).collect(),
+            rules: masters.iter().flat_map(|s| s.cfg.rules.clone()).collect(),
+            links,
         }
     }
 
