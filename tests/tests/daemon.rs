@@ -1021,19 +1021,30 @@ fn use_vmac_without_macvlan_keeps_the_vip_at_one_mac_across_failover() {
     let dir = Scratch::new("vmac");
     // Generic (skb) XDP: a veth in native mode does not re-derive the packet type after
     // the program rewrites the destination MAC (a NIC's native XDP runs before the skb exists).
-    let mut a = Daemon::start(
+    // `--vmac xdp`: no macvlan, the program stands in for it.
+    let no_macvlan = ["--vmac", "xdp"];
+    let mut a = Daemon::start_args(
         lab.get("a"),
         &dir.write("a.conf", &conf(100, "    use_vmac\n")),
         &dir.0.join("ra"),
         "xdp-skb",
+        &no_macvlan,
     );
-    let b = Daemon::start(
+    let b = Daemon::start_args(
         lab.get("b"),
         &dir.write("b.conf", &conf(90, "    use_vmac\n")),
         &dir.0.join("rb"),
         "xdp-skb",
+        &no_macvlan,
     );
     wait_elected(&a, &b, master_down_v2(100) + Duration::from_secs(3));
+    for host in ["a", "b"] {
+        let links = lab.get(host).ip(&["-o", "link", "show"]);
+        assert!(
+            !String::from_utf8_lossy(&links.stdout).contains("vrrp.51"),
+            "--vmac xdp makes no macvlan"
+        );
+    }
     let client = lab.get("c");
     let ping = || {
         std::process::Command::new("ip")

@@ -316,6 +316,7 @@ fn run(args: &Args) -> Result<ExitCode> {
     }
     daemon::run(RunOptions {
         config: args.use_file.clone(),
+        vmac: daemon::VmacChoice::Macvlan,
         bpffs: PathBuf::from(daemon::persist::DEFAULT_BPFFS),
         mode: ModeChoice::Auto,
         responder: ResponderChoice::Auto,

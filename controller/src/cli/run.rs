@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 use anyhow::Result;
 
 use crate::{
-    daemon::{self, ModeChoice, RunOptions},
+    daemon::{self, ModeChoice, RunOptions, VmacChoice},
     datapath::attach::{AdvertPath, ResponderChoice},
 };
 
@@ -34,6 +34,12 @@ pub struct Args {
     /// off, no VLANs behind a veth).
     #[arg(long, value_enum, default_value_t = AdvertPath::Tc)]
     adverts_in: AdvertPath,
+    /// What `use_vmac` makes: `macvlan` (keepalived's private macvlan per
+    /// instance, `vrrp.VRID`), or `xdp`: no interface, the XDP program
+    /// answers for the virtual MAC on the instance's own interface (XDP
+    /// modes only; no netdev per instance on dense hosts).
+    #[arg(long, value_enum, default_value_t = VmacChoice::Macvlan)]
+    vmac: VmacChoice,
     /// Directory for the pid file and the control socket.
     #[arg(long, default_value = "/run/xvrrp")]
     run_dir: PathBuf,
@@ -57,6 +63,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     super::logging::init(&args.log_level, true, None)?;
     daemon::run(RunOptions {
         config: args.config,
+        vmac: args.vmac,
         bpffs: args.bpffs,
         mode: args.mode,
         responder: args.arp_responder,

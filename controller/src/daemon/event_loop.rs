@@ -257,7 +257,9 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             }
             _ = signals.hup.recv() => {
                 info!("SIGHUP: reloading {}", config_path.display());
-                engine.side.send(Job::LoadConfig(config_path.clone()));
+                engine
+                    .side
+                    .send(Job::LoadConfig(config_path.clone(), engine.make_vmacs));
             }
             Some(loaded) = reload_rx.recv() => {
                 match loaded.and_then(|new| reload(engine, new)) {

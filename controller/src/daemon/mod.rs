@@ -19,4 +19,4 @@ pub mod startup;
 pub mod status;
 pub mod timers;
 
-pub use runtime::{ModeChoice, RunOptions, run};
+pub use runtime::{ModeChoice, RunOptions, VmacChoice, run};

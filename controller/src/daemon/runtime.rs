@@ -33,8 +33,21 @@ pub enum ModeChoice {
     XdpSkb,
 }
 
+/// `--vmac`: what `use_vmac` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VmacChoice {
+    /// A private macvlan per instance, as keepalived makes (`vrrp.VRID`).
+    Macvlan,
+    /// No interface: the XDP program answers for the virtual MAC on the
+    /// instance's interface (XDP modes only; one netdev less per instance on
+    /// hosts with thousands).
+    Xdp,
+}
+
 pub struct RunOptions {
     pub config: PathBuf,
+    /// `--vmac`.
+    pub vmac: VmacChoice,
     /// Where bpffs is (or gets) mounted, for the pinned data path.
     pub bpffs: PathBuf,
     pub mode: ModeChoice,

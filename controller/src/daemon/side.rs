@@ -116,7 +116,8 @@ pub enum Job {
     /// SIGHUP: read and check the configuration (parsing thousands of
     /// instances takes tens of milliseconds: not on the protocol thread);
     /// the result comes back on the reload channel.
-    LoadConfig(PathBuf),
+    /// `bool`: make the `use_vmac` macvlans (not with `--vmac xdp`).
+    LoadConfig(PathBuf, bool),
     /// Render a signal dump and write it to `dir`.
     Dump {
         kind: super::dump::Kind,
@@ -344,13 +345,17 @@ impl Worker {
                         }
                     }
                 }
-                Some(Job::LoadConfig(path)) => {
+                Some(Job::LoadConfig(path, make_vmacs)) => {
                     let loaded = super::startup::load_config(&path)
                         .and_then(|c| scripts::validate(&c).map(|()| c))
                         .context("reload refused; the running configuration stays");
                     let loaded = match loaded {
                         Ok(c) => {
-                            let links = super::startup::prepare_vmacs(&c).await;
+                            let links = if make_vmacs {
+                                super::startup::prepare_vmacs(&c).await
+                            } else {
+                                crate::net::vmac::Links::new()
+                            };
                             Ok((c, links))
                         }
                         Err(e) => Err(e),

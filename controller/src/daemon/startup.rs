@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use super::{
-    ModeChoice, RunOptions,
+    ModeChoice, RunOptions, VmacChoice,
     engine::{Engine, Mode},
     persist::{self, Saved},
     runtime::PID_NAME,
@@ -75,10 +75,11 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     // The data path's shape is part of what is adopted: where adverts are
     // validated and who answers ARP/NDP.
     let shape = format!(
-        "{}-{:?}-{:?}",
+        "{}-{:?}-{:?}-{:?}",
         choice_name(opts.mode),
         opts.adverts,
-        opts.responder
+        opts.responder,
+        opts.vmac
     );
     let fingerprint = persist::fingerprint(&config, &shape);
     let pin_dir = persist::pin_dir(&opts.bpffs, &opts.run_dir);
@@ -109,8 +110,17 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
         crate::trackers::process::host_connector()
     };
     let side = Side::start(opts.run_dir.clone(), track_tx, vips_tx, reload_tx, host_connector)?;
-    let vmac_links = prepare_vmacs(&config).await;
+    let make_vmacs = !(opts.vmac == VmacChoice::Xdp && mode == Mode::Xdp);
+    if opts.vmac == VmacChoice::Xdp && make_vmacs && config.instances.iter().any(|i| i.vmac.is_some()) {
+        warn!("--vmac xdp needs the XDP data path: making macvlans in socket mode");
+    }
+    let vmac_links = if make_vmacs {
+        prepare_vmacs(&config).await
+    } else {
+        crate::net::vmac::Links::new()
+    };
     let mut engine = Engine::new(config, mode, dp, side, vmac_links)?;
+    engine.make_vmacs = make_vmacs;
     if mode == Mode::Xdp
         && let Some(policy) = policy
     {

@@ -136,6 +136,8 @@ pub struct Engine {
     /// `use_vmac` macvlans by instance name (made on the side thread when
     /// the configuration is read).
     pub vmac_links: crate::net::vmac::Links,
+    /// `use_vmac` makes macvlans (else `--vmac xdp`: XDP stands in).
+    pub make_vmacs: bool,
     /// Sync group members whose Master_Down_Timer ran out while the rest
     /// of their group still hears a master (keepalived's `wantstate`).
     want_master: HashSet<usize>,
@@ -227,6 +229,7 @@ impl Engine {
             transitions_total: 0,
             group_states: HashMap::new(),
             vmac_links,
+            make_vmacs: true,
             deleting: None,
             want_master: HashSet::new(),
             lower_told: HashMap::new(),
