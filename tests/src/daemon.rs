@@ -306,4 +306,3 @@ impl Drop for SharedBpffs {
         let _ = std::fs::remove_dir(&self.0);
     }
 }
-

@@ -204,7 +204,9 @@ fn ip_out(lab: &Lab, host: &str, args: &[&str]) -> String {
 fn vmac_link(lab: &Lab, host: &str, with_vip: bool) -> bool {
     let link = ip_out(lab, host, &["-d", "link", "show", "vrrp.51"]);
     let addr = ip_out(lab, host, &["addr", "show", "dev", "vrrp.51"]);
-    link.contains("macvlan mode private") && link.contains(VMAC) && addr.contains("192.0.2.100/24") == with_vip
+    link.contains("macvlan mode private")
+        && link.contains(VMAC)
+        && addr.contains("192.0.2.100/24") == with_vip
 }
 
 /// The client's neighbour entry for the VIP after a ping, both caches
@@ -214,7 +216,8 @@ fn vmac_link(lab: &Lab, host: &str, with_vip: bool) -> bool {
 fn client_sees(lab: &Lab, master: &str) -> String {
     lab.get("c").try_exec(&["ip", "neigh", "flush", "all"]);
     lab.get(master).try_exec(&["ip", "neigh", "flush", "all"]);
-    lab.get("c").try_exec(&["ping", "-c", "1", "-W", "1", "192.0.2.100"]);
+    lab.get("c")
+        .try_exec(&["ping", "-c", "1", "-W", "1", "192.0.2.100"]);
     ip_out(lab, "c", &["neigh", "show", "192.0.2.100"])
 }
 
@@ -257,7 +260,10 @@ fn vmac_against_keepalived(mode: &str) {
     })
     .unwrap_or_else(|| panic!("a master on vrrp.51:\n{}", logs(&a, &b)));
     let neigh = client_sees(&lab, "a");
-    assert!(neigh.contains(VMAC), "the client resolves the VIP to the virtual MAC: {neigh}");
+    assert!(
+        neigh.contains(VMAC),
+        "the client resolves the VIP to the virtual MAC: {neigh}"
+    );
     let sysctl = |key: &str| {
         let o = lab.get("a").try_exec(&["sysctl", "-n", key]);
         String::from_utf8_lossy(&o.stdout).trim().to_owned()
@@ -270,15 +276,32 @@ fn vmac_against_keepalived(mode: &str) {
         let index = lab.get("a").ifindex("vrrp.51");
         a.signal("KILL");
         std::thread::sleep(Duration::from_millis(300));
-        assert!(vmac_link(&lab, "a", true), "the link and the VIP stay after a SIGKILL");
-        assert_eq!(has(&lab, "a"), ALL, "the routes and the rule stay after a SIGKILL");
+        assert!(
+            vmac_link(&lab, "a", true),
+            "the link and the VIP stay after a SIGKILL"
+        );
+        assert_eq!(
+            has(&lab, "a"),
+            ALL,
+            "the routes and the rule stay after a SIGKILL"
+        );
         a = Daemon::start_args(lab.get("a"), &a_conf, &dir.0.join("ra"), mode, &shared);
-        wait_for(Duration::from_secs(3), || a.state("VI_1").as_deref() == Some("MASTER"))
-            .unwrap_or_else(|| panic!("a resumes:\n{}", logs(&a, &b)));
-        assert!(a.log_text().contains("adopting the running data path"), "{}", a.log_text());
+        wait_for(Duration::from_secs(3), || {
+            a.state("VI_1").as_deref() == Some("MASTER")
+        })
+        .unwrap_or_else(|| panic!("a resumes:\n{}", logs(&a, &b)));
+        assert!(
+            a.log_text().contains("adopting the running data path"),
+            "{}",
+            a.log_text()
+        );
         std::thread::sleep(Duration::from_secs(4));
         assert_eq!(lab.get("a").ifindex("vrrp.51"), index, "the same link, adopted");
-        assert!(vmac_link(&lab, "a", true) && vmac_link(&lab, "b", false), "{}", logs(&a, &b));
+        assert!(
+            vmac_link(&lab, "a", true) && vmac_link(&lab, "b", false),
+            "{}",
+            logs(&a, &b)
+        );
         assert_eq!(has(&lab, "a"), ALL);
         // Another configuration after a SIGKILL does not adopt: the
         // leftover link, VIP, routes and rule go.
@@ -299,7 +322,10 @@ fn vmac_against_keepalived(mode: &str) {
     }
     // SIGTERM: keepalived takes over on its vrrp.51, a's link goes.
     a.stop();
-    assert!(ip_out(&lab, "a", &["link", "show", "vrrp.51"]).is_empty(), "vrrp.51 removed at exit");
+    assert!(
+        ip_out(&lab, "a", &["link", "show", "vrrp.51"]).is_empty(),
+        "vrrp.51 removed at exit"
+    );
     wait_for(Duration::from_secs(6), || vmac_link(&lab, "b", true))
         .unwrap_or_else(|| panic!("keepalived takes over:\n{}", logs(&a, &b)));
     b.stop();
@@ -319,4 +345,76 @@ fn use_vmac_makes_keepalived_macvlan_in_xdp_mode_and_survives_a_crash() {
         return;
     }
     vmac_against_keepalived("auto");
+}
+
+/// `use_vmac` for an IPv6 instance (VRRPv3): the macvlan carries
+/// `00:00:5e:00:02:VRID` and the base's link-local address (adverts leave
+/// from it), the VIP is on it, a backup hears keepalived's adverts on it,
+/// and a client's neighbour entry for the VIP holds the virtual MAC.
+#[test]
+fn use_vmac_for_ipv6_against_keepalived() {
+    if !have_root("use_vmac_for_ipv6_against_keepalived") {
+        return;
+    }
+    for mode in ["socket", "auto"] {
+        vmac6_against_keepalived(mode);
+    }
+}
+
+fn vmac6_against_keepalived(mode: &str) {
+    const VMAC6: &str = "00:00:5e:00:02:33";
+    let mut lab = Lab::new();
+    lab.host("a", &["2001:db8::1/64"]);
+    lab.host("b", &["2001:db8::2/64"]);
+    lab.host("c", &["2001:db8::9/64"]);
+    let dir = Scratch::new(&format!("vmac6-{mode}"));
+    let conf6 = |priority: u8| {
+        format!(
+            "vrrp_instance VI_6 {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    \
+             priority {priority}\n    advert_int 1\n    use_vmac\n    virtual_ipaddress {{\n        \
+             2001:db8::100/64\n    }}\n}}\n"
+        )
+    };
+    let a_conf = dir.write("a.conf", &conf6(50));
+    let b_conf = dir.write("b.conf", &conf6(100));
+    fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let link6 = |host: &str, with_vip: bool| {
+        let link = ip_out(&lab, host, &["-d", "link", "show", "vrrp.51"]);
+        let addr = ip_out(&lab, host, &["-6", "addr", "show", "dev", "vrrp.51"]);
+        link.contains("macvlan mode private")
+            && link.contains(VMAC6)
+            && addr.contains("2001:db8::100/64") == with_vip
+            && addr.contains("fe80::")
+    };
+    let mut b = Keepalived::start(lab.get("b"), &b_conf, &dir.0.join("kb"));
+    wait_for(Duration::from_secs(8), || link6("b", true))
+        .unwrap_or_else(|| panic!("keepalived master:\n{}", b.log_text()));
+    let mut a = Daemon::start(lab.get("a"), &a_conf, &dir.0.join("ra"), mode);
+    let logs = |a: &Daemon, b: &Keepalived| format!("{}\n------\n{}", a.log_text(), b.log_text());
+    wait_for(Duration::from_secs(6), || {
+        link6("a", false) && a.state("VI_6").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| panic!("a backup with vrrp.51:\n{}", logs(&a, &b)));
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(a.state("VI_6").as_deref(), Some("BACKUP"), "{}", logs(&a, &b));
+    fs::write(&a_conf, conf6(150)).unwrap();
+    a.signal("HUP");
+    wait_for(Duration::from_secs(8), || link6("a", true) && link6("b", false))
+        .unwrap_or_else(|| panic!("a master on vrrp.51:\n{}", logs(&a, &b)));
+    lab.get("c").try_exec(&["ip", "-6", "neigh", "flush", "all"]);
+    lab.get("c")
+        .try_exec(&["ping", "-6", "-c", "1", "-W", "2", "2001:db8::100"]);
+    let neigh = ip_out(&lab, "c", &["-6", "neigh", "show", "2001:db8::100"]);
+    assert!(
+        neigh.contains(VMAC6),
+        "the client resolves the VIP to the virtual MAC: {neigh}"
+    );
+    a.stop();
+    assert!(
+        ip_out(&lab, "a", &["link", "show", "vrrp.51"]).is_empty(),
+        "vrrp.51 removed at exit"
+    );
+    wait_for(Duration::from_secs(6), || link6("b", true))
+        .unwrap_or_else(|| panic!("keepalived takes over:\n{}", logs(&a, &b)));
+    b.stop();
 }

@@ -361,7 +361,9 @@ fn reload(engine: &mut Engine, (new, links): super::side::Loaded) -> Result<Conf
     if (new.global.mcast_group4, new.global.mcast_group6) != (g.mcast_group4, g.mcast_group6) {
         // Every instance and receive socket would have to move to the new group at
         // once; half-moved routers would not hear each other.
-        engine.side.send(Job::RemoveVmacs(unused(&engine.vmac_links, &links)));
+        engine
+            .side
+            .send(Job::RemoveVmacs(unused(&engine.vmac_links, &links)));
         anyhow::bail!(
             "reload refused; the running configuration stays: vrrp_mcast_group4/6 changed, which needs a restart"
         );

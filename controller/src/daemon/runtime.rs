@@ -15,8 +15,7 @@ use tracing::{error, info, warn};
 
 use super::{
     event_loop::{self, Ended, Inputs, Signals},
-    persist,
-    serve, startup, status,
+    persist, serve, startup, status,
 };
 use crate::datapath::attach::{AdvertPath, ResponderChoice};
 

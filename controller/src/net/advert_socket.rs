@@ -219,10 +219,30 @@ impl Receiver {
         // has no extension headers, RFC 5798 5.1.2).
         let at = if v6 { 6 } else { 9 };
         let filter = [
-            libc::sock_filter { code: 0x30, jt: 0, jf: 0, k: at },              // ldb [at]
-            libc::sock_filter { code: 0x15, jt: 0, jf: 1, k: u32::from(IPPROTO_VRRP) }, // jeq #112
-            libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0xffff },          // ret #65535
-            libc::sock_filter { code: 0x06, jt: 0, jf: 0, k: 0 },               // ret #0
+            libc::sock_filter {
+                code: 0x30,
+                jt: 0,
+                jf: 0,
+                k: at,
+            }, // ldb [at]
+            libc::sock_filter {
+                code: 0x15,
+                jt: 0,
+                jf: 1,
+                k: u32::from(IPPROTO_VRRP),
+            }, // jeq #112
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0xffff,
+            }, // ret #65535
+            libc::sock_filter {
+                code: 0x06,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            }, // ret #0
         ];
         let prog = libc::sock_fprog {
             len: 4,
@@ -248,7 +268,12 @@ impl Receiver {
         mreq.mr_type = u16::try_from(libc::PACKET_MR_MULTICAST).unwrap_or(0);
         mreq.mr_alen = 6;
         mreq.mr_address[..6].copy_from_slice(&group_mac(group));
-        setsockopt(sock.as_raw_fd(), libc::SOL_PACKET, libc::PACKET_ADD_MEMBERSHIP, &mreq)?;
+        setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_ADD_MEMBERSHIP,
+            &mreq,
+        )?;
         sock.set_nonblocking(true)?;
         let _ = sock.set_recv_buffer_size(4 << 20);
         Ok(Self {
@@ -283,7 +308,9 @@ impl Receiver {
             return Ok(None);
         }
         if !self.v6 {
-            let total = buf.get(2..4).map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+            let total = buf
+                .get(2..4)
+                .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
             return Ok(Some((n.min(total), None)));
         }
         if n < 40 || buf[6] != IPPROTO_VRRP {

@@ -65,8 +65,13 @@ pub enum Plan {
     /// A private macvlan on the same base with the virtual MAC exists
     /// (a crash left it, or keepalived ran before): use it whatever its
     /// name, as keepalived does ("vmac name mismatch ... changing to").
-    Adopt { index: u32, name: String },
-    Create { name: String },
+    Adopt {
+        index: u32,
+        name: String,
+    },
+    Create {
+        name: String,
+    },
 }
 
 /// Decides `want`'s link among `links`, not taking a name in `taken` (chosen
@@ -149,7 +154,12 @@ pub struct Made {
 
 /// Makes (or adopts) `want`'s macvlan, brings it up and sets what keepalived
 /// sets; `links` is updated with a link it creates.
-pub async fn ensure(handle: &Handle, want: &Want<'_>, links: &mut Vec<Link>, taken: &[String]) -> Result<Made> {
+pub async fn ensure(
+    handle: &Handle,
+    want: &Want<'_>,
+    links: &mut Vec<Link>,
+    taken: &[String],
+) -> Result<Made> {
     let made = match plan(want, links, taken) {
         Some(Plan::Adopt { index, name }) => Made {
             index,
@@ -166,7 +176,8 @@ pub async fn ensure(handle: &Handle, want: &Want<'_>, links: &mut Vec<Link>, tak
                 .execute()
                 .await
                 .map_err(|e| anyhow!("creating macvlan {name}: {e}"))?;
-            let index = super::sys::ifindex(&name).with_context(|| format!("macvlan {name} made but not found"))?;
+            let index =
+                super::sys::ifindex(&name).with_context(|| format!("macvlan {name} made but not found"))?;
             links.push(Link {
                 index,
                 name: name.clone(),
@@ -208,7 +219,9 @@ pub async fn remove(handle: &Handle, name: &str) -> Result<()> {
     let Some(l) = links(handle).await?.into_iter().find(|l| l.name == name) else {
         return Ok(());
     };
-    let vrrp_mac = l.mac.is_some_and(|m| m[..4] == [0, 0, 0x5e, 0] && matches!(m[4], 1 | 2));
+    let vrrp_mac = l
+        .mac
+        .is_some_and(|m| m[..4] == [0, 0, 0x5e, 0] && matches!(m[4], 1 | 2));
     if !l.private_macvlan || !vrrp_mac {
         return Ok(());
     }
@@ -381,8 +394,14 @@ mod tests {
 
     #[test]
     fn the_configured_name_when_free() {
-        assert_eq!(plan(&want("vrrp.51", false), &[link(2, "eth0")], &[]), create("vrrp.51"));
-        assert_eq!(plan(&want("vb51", false), &[link(2, "eth0")], &[]), create("vb51"));
+        assert_eq!(
+            plan(&want("vrrp.51", false), &[link(2, "eth0")], &[]),
+            create("vrrp.51")
+        );
+        assert_eq!(
+            plan(&want("vb51", false), &[link(2, "eth0")], &[]),
+            create("vb51")
+        );
     }
 
     #[test]
@@ -395,7 +414,10 @@ mod tests {
         assert_eq!(plan(&want("vrrp.51", true), &links, &[]), create("vrrp6.51"));
         // A name another instance chose in the same pass is taken too.
         let taken = ["vrrp.51".to_owned()];
-        assert_eq!(plan(&want("vrrp.51", true), &[link(2, "eth0")], &taken), create("vrrp6.51"));
+        assert_eq!(
+            plan(&want("vrrp.51", true), &[link(2, "eth0")], &taken),
+            create("vrrp6.51")
+        );
     }
 
     #[test]
@@ -408,7 +430,10 @@ mod tests {
             index: 7,
             name: "vrrp.51".into(),
         });
-        assert_eq!(plan(&want("vb51", false), &[link(2, "eth0"), m.clone()], &[]), adopt);
+        assert_eq!(
+            plan(&want("vb51", false), &[link(2, "eth0"), m.clone()], &[]),
+            adopt
+        );
         // Another base, another MAC or another mode: not ours, and its name is taken.
         for change in 0..3 {
             let mut other = m.clone();

@@ -48,8 +48,10 @@ impl Engine {
             // stands in for the macvlan they leave as whole frames that say
             // so (the raw IP socket would write the interface's MAC), unless
             // `vmac_xmit_base` asks for the base interface's, as keepalived.
-            if let (Some(vmac), true) = (slot.emulated_vmac(), dst.is_multicast() && !slot.cfg.vmac_xmit_base)
-                && let Some(frame) = advert_frame(vmac, slot.src, *dst, bytes)
+            if let (Some(vmac), true) = (
+                slot.emulated_vmac(),
+                dst.is_multicast() && !slot.cfg.vmac_xmit_base,
+            ) && let Some(frame) = advert_frame(vmac, slot.src, *dst, bytes)
             {
                 self.pending_frames.push((slot.iface.index, frame));
                 continue;
