@@ -101,6 +101,12 @@ impl Lab {
         self.switch.capture(&format!("p-{name}"), secs, filter)
     }
 
+    /// What host `name` sends on its `eth0` (`tcpdump -Q out`), from any of
+    /// its interfaces (a macvlan's frames leave by its base), for `secs`.
+    pub fn capture_sent(&self, name: &str, secs: f32, filter: &str) -> Capture {
+        Capture::start(self.get(name).name(), "eth0", secs, &["-Q", "out"], filter)
+    }
+
     pub fn get(&self, name: &str) -> &NetNs {
         &self
             .hosts
@@ -134,9 +140,15 @@ impl Capture {
     /// Starts `tcpdump -tt -e -n` on `iface` in namespace `ns` for `secs`;
     /// returns once tcpdump says it is listening (at most 5 s).
     pub fn tcpdump(ns: &str, iface: &str, secs: f32, filter: &str) -> Self {
+        Self::start(ns, iface, secs, &[], filter)
+    }
+
+    fn start(ns: &str, iface: &str, secs: f32, extra: &[&str], filter: &str) -> Self {
         let mut child = std::process::Command::new("ip")
             .args(["netns", "exec", ns, "timeout", &secs.to_string()])
-            .args(["tcpdump", "-tt", "-e", "-n", "-l", "-i", iface, filter])
+            .args(["tcpdump", "-tt", "-e", "-n", "-l", "-i", iface])
+            .args(extra)
+            .arg(filter)
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

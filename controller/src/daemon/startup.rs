@@ -153,8 +153,7 @@ pub async fn prepare_vmacs(config: &Config) -> crate::net::vmac::Links {
         }
     };
     let task = tokio::spawn(conn);
-    let host = HostInfo::current().unwrap_or_default();
-    let links = crate::net::vmac::prepare(&handle, config, &host).await;
+    let links = crate::net::vmac::prepare(&handle, config).await;
     task.abort();
     links
 }

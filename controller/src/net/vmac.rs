@@ -12,27 +12,21 @@
 //! The naming and adoption rules are the pure [`plan`]; [`ensure`] and
 //! [`remove`] carry them out over rtnetlink.
 
-use std::{collections::HashMap, io, net::Ipv6Addr};
+use std::{collections::HashMap, io};
 
 use anyhow::{Context as _, Result, anyhow};
 use futures::TryStreamExt as _;
 use rtnetlink::{
     Handle, LinkMacVlan, LinkUnspec,
-    packet_route::{
-        address::AddressHeaderFlags,
-        link::{
-            AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoMacVlan, LinkAttribute,
-            LinkInfo, LinkMessage, MacVlanMode,
-        },
+    packet_route::link::{
+        AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoMacVlan, LinkAttribute, LinkInfo,
+        LinkMessage, MacVlanMode,
     },
 };
 use tracing::{info, warn};
 
 use crate::{
-    config::{
-        host::HostInfo,
-        model::{Config, Family},
-    },
+    config::model::{Config, Family},
     vrrp::codec::ethernet::{virtual_mac_v4, virtual_mac_v6},
 };
 
@@ -275,22 +269,13 @@ pub fn strict_rp_filter() -> bool {
     std::fs::read_to_string("/proc/sys/net/ipv4/conf/all/rp_filter").is_ok_and(|v| v.trim() == "1")
 }
 
-/// The base's link-local address, for the macvlan of an IPv6 instance
-/// (keepalived adds it so adverts can leave from it).
-fn base_link_local(host: &HostInfo, base: &str) -> Option<Ipv6Addr> {
-    match crate::net::iface::primary_address(host, base, true, &[]) {
-        Some(std::net::IpAddr::V6(a)) => Some(a),
-        _ => None,
-    }
-}
-
 /// The macvlans of a configuration, by instance name.
 pub type Links = HashMap<String, Made>;
 
 /// Makes (or adopts) the macvlan of every `use_vmac` instance of `config`
 /// whose interface exists, at start and on each reload. One that cannot be
 /// made is logged with its instance; the instance runs without it.
-pub async fn prepare(handle: &Handle, config: &Config, host: &HostInfo) -> Links {
+pub async fn prepare(handle: &Handle, config: &Config) -> Links {
     let mut out = Links::new();
     let wanted: Vec<_> = config.instances.iter().filter(|i| i.vmac.is_some()).collect();
     if wanted.is_empty() {
@@ -347,15 +332,6 @@ pub async fn prepare(handle: &Handle, config: &Config, host: &HostInfo) -> Links
         info!(instance = %cfg.name, link = %made.name, adopted = made.adopted, "use_vmac: macvlan ready");
         if let Err(e) = set_sysctls(base, &made.name, v6) {
             warn!(instance = %cfg.name, "use_vmac: {e}");
-        }
-        if v6 && let Some(ll) = base_link_local(host, base) {
-            let mut req = handle.address().add(made.index, ll.into(), 64);
-            req.message_mut().header.flags |= AddressHeaderFlags::Nodad;
-            if let Err(e) = req.execute().await
-                && !matches!(&e, rtnetlink::Error::NetlinkError(n) if n.raw_code() == -libc::EEXIST)
-            {
-                warn!(instance = %cfg.name, "use_vmac: adding {ll} to {}: {e}", made.name);
-            }
         }
         taken.push(made.name.clone());
         out.insert(cfg.name.clone(), made);
