@@ -131,6 +131,18 @@ fn virtual_routes_and_rules_follow_mastership_through_a_failover_and_back() {
     let (kept, _, table, rule) = has(&lab, "a");
     assert!(kept && table && rule, "a reload removed what it kept");
     assert_eq!(a.state("VI_1").as_deref(), Some("MASTER"));
+    // Someone deletes a tracked route (it has a `dev`): as keepalived, the
+    // master leaves MASTER with priority 0 and, the best router, takes over
+    // again after the skew time, installing it afresh.
+    let transitions = |a: &Daemon| a.status().map(|s| s["instances"][0]["transitions"].clone());
+    let before = transitions(&a);
+    lab.get("a").ip(&["route", "del", "10.200.0.0/16", "table", "main"]);
+    wait_for(Duration::from_secs(5), || {
+        has(&lab, "a").0 && a.state("VI_1").as_deref() == Some("MASTER") && transitions(&a) != before
+    })
+    .unwrap_or_else(|| panic!("the deleted route is not back: {:?}\n{}", has(&lab, "a"), logs(&a, &b)));
+    assert!(a.log_text().contains("10.200.0.0/16 via 192.0.2.254 dev eth0 was deleted by someone else"));
+    assert_eq!(has(&lab, "b"), NONE, "keepalived stayed backup");
     b.stop();
     drop(a);
 }
@@ -179,6 +191,11 @@ fn static_entries_are_installed_at_start_whatever_the_state_and_removed_at_exit(
     });
     // The instance's own routes are not there: it is not master.
     assert!(!show(&["route", "show", "table", "main"]).contains("10.200.0.0/16"));
+    // A static route or rule someone deletes is put back (keepalived does).
+    lab.get("a").ip(&["route", "del", "10.210.0.0/16"]);
+    lab.get("a").ip(&["rule", "del", "priority", "300"]);
+    wait_for(Duration::from_secs(3), statics_there)
+        .unwrap_or_else(|| panic!("static entries not restored:\n{}", a.log_text()));
     a.stop();
     assert!(!show(&["addr", "show", "dev", "eth0"]).contains("198.51.100.7/24"));
     assert!(!show(&["route", "show", "table", "main"]).contains("10.210.0.0/16"));

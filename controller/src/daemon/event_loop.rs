@@ -158,6 +158,17 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
         .inspect_err(|e| warn!("link notifications unavailable ({e:#}): polling every second"))
         .ok();
     let notified = links.is_some();
+    // Deleted routes and rules, while any is tracked (opened again after a
+    // reload that tracks one).
+    let open_routes = |engine: &Engine| {
+        engine.watches_routes().then(|| {
+            crate::net::monitor::RouteMonitor::open()
+                .inspect_err(|e| warn!("route notifications unavailable ({e:#}): deleted virtual routes are not noticed"))
+                .ok()
+        })
+        .flatten()
+    };
+    let mut routes = open_routes(engine);
     let poll_period = move |engine: &Engine| {
         Duration::from_secs(if notified && engine.instances.waiting.is_empty() {
             5
@@ -246,6 +257,12 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     None => std::future::pending().await,
                 }
             } => engine.on_link_poll(),
+            deleted = async {
+                match routes.as_mut() {
+                    Some(r) => r.next().await,
+                    None => std::future::pending().await,
+                }
+            } => engine.on_deleted(&deleted),
             () = tokio::time::sleep_until(last_poll + poll_period(engine)) => {
                 engine.on_link_poll();
                 last_poll = tokio::time::Instant::now();
@@ -268,6 +285,9 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                         fingerprint = super::persist::fingerprint(&new, &shape);
                         saved_generation = None;
                         start_trackers(engine, true);
+                        if routes.is_none() {
+                            routes = open_routes(engine);
+                        }
                         info!("reload done");
                     }
                     Err(e) => error!("{e:#}"),

@@ -41,3 +41,59 @@ impl LinkMonitor {
         while self.messages.try_recv().is_ok() {}
     }
 }
+
+/// A route or rule the kernel reports deleted.
+#[derive(Debug, Clone)]
+pub enum Deleted {
+    Route(rtnetlink::packet_route::route::RouteMessage),
+    Rule(rtnetlink::packet_route::rule::RuleMessage),
+}
+
+/// Route and rule deletions (IPv4 and IPv6), for tracked `virtual_routes`
+/// / `virtual_rules` and the static ones keepalived puts back.
+pub struct RouteMonitor {
+    messages: Messages,
+}
+
+impl RouteMonitor {
+    pub fn open() -> Result<Self> {
+        // Legacy group bits (1 << (RTNLGRP_x - 1)): IPV4_ROUTE 7, IPV4_RULE 8,
+        // IPV6_ROUTE 11, IPV6_RULE 19.
+        let groups = (1 << 6) | (1 << 7) | (1 << 10) | (1 << 18);
+        let (mut conn, _, messages) = rtnetlink::new_connection().context("rtnetlink socket")?;
+        conn.socket_mut()
+            .socket_mut()
+            .bind(&SocketAddr::new(0, groups))
+            .context("subscribing to rtnetlink route and rule notifications")?;
+        tokio::spawn(conn);
+        Ok(Self { messages })
+    }
+
+    /// The next deletion of a route or rule with keepalived's protocol (18),
+    /// the only ones that can be ours.
+    pub async fn next(&mut self) -> Deleted {
+        use rtnetlink::packet_core::NetlinkPayload;
+        use rtnetlink::packet_route::{route::RouteProtocol, rule::RuleAttribute};
+        loop {
+            let Some((msg, _)) = self.messages.next().await else {
+                return std::future::pending().await;
+            };
+            let NetlinkPayload::InnerMessage(inner) = msg.payload else {
+                continue;
+            };
+            match inner {
+                RouteNetlinkMessage::DelRoute(r) if r.header.protocol == RouteProtocol::from(18) => {
+                    return Deleted::Route(r);
+                }
+                RouteNetlinkMessage::DelRule(r)
+                    if r
+                        .attributes
+                        .contains(&RuleAttribute::Protocol(RouteProtocol::from(18))) =>
+                {
+                    return Deleted::Rule(r);
+                }
+                _ => {}
+            }
+        }
+    }
+}

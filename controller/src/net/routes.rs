@@ -154,3 +154,108 @@ pub async fn remove_rule(handle: &Handle, r: &VirtualRule) -> Result<()> {
         Err(e) => Err(anyhow!("virtual_rules: removing {}: {e}", r.text)),
     }
 }
+
+/// What identifies a route for a deletion the kernel reports: family,
+/// destination, table, TOS, type, and the device when `ours` names one
+/// (keepalived's `route_is_ours` compares about the same).
+pub fn same_route(ours: &RouteMessage, deleted: &RouteMessage) -> bool {
+    use rtnetlink::packet_route::route::RouteAttribute as A;
+    let table = |m: &RouteMessage| {
+        m.attributes
+            .iter()
+            .find_map(|a| if let A::Table(t) = a { Some(*t) } else { None })
+            .unwrap_or_else(|| u32::from(m.header.table))
+    };
+    let dst = |m: &RouteMessage| {
+        m.attributes
+            .iter()
+            .find_map(|a| if let A::Destination(d) = a { Some(d.clone()) } else { None })
+    };
+    let oif = |m: &RouteMessage| m.attributes.iter().find_map(|a| if let A::Oif(i) = a { Some(*i) } else { None });
+    let (a, b) = (&ours.header, &deleted.header);
+    a.address_family == b.address_family
+        && a.destination_prefix_length == b.destination_prefix_length
+        && a.tos == b.tos
+        && a.kind == b.kind
+        && table(ours) == table(deleted)
+        && dst(ours) == dst(deleted)
+        && oif(ours).is_none_or(|i| oif(deleted) == Some(i))
+}
+
+/// What identifies a rule: family, preference, action, table, selectors.
+pub fn same_rule(ours: &RuleMessage, deleted: &RuleMessage) -> bool {
+    let pick = |m: &RuleMessage| {
+        let mut v: Vec<RuleAttribute> = m
+            .attributes
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    RuleAttribute::Priority(_)
+                        | RuleAttribute::Table(_)
+                        | RuleAttribute::Source(_)
+                        | RuleAttribute::Destination(_)
+                        | RuleAttribute::Goto(_)
+                        | RuleAttribute::FwMark(_)
+                )
+            })
+            .cloned()
+            .collect();
+        v.sort_by_key(|a| format!("{a:?}"));
+        v
+    };
+    let (a, b) = (&ours.header, &deleted.header);
+    a.family == b.family
+        && a.action == b.action
+        && a.src_len == b.src_len
+        && a.dst_len == b.dst_len
+        && a.tos == b.tos
+        && pick(ours) == pick(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::model::Prefix;
+
+    fn route(text: &str, dest: &str, len: u8, table: u32) -> VirtualRoute {
+        VirtualRoute {
+            text: text.into(),
+            family: Family::Ipv4,
+            kind: 1,
+            dest: Prefix {
+                addr: dest.parse().unwrap(),
+                len,
+            },
+            src: None,
+            from: None,
+            via: None,
+            dev: None,
+            table,
+            protocol: 18,
+            scope: None,
+            metric: None,
+            tos: None,
+            onlink: false,
+            no_track: false,
+        }
+    }
+
+    #[test]
+    fn a_deleted_route_is_recognised_by_destination_table_and_device() {
+        let ours = route_message(&route("10.200.0.0/16", "10.200.0.0", 16, 254), Some(2)).unwrap();
+        // What the kernel reports carries more (gateway, protocol, ...).
+        let mut deleted = ours.clone();
+        deleted.header.protocol = RouteProtocol::Static;
+        assert!(same_route(&ours, &deleted));
+        let other = route_message(&route("10.200.0.0/16", "10.200.0.0", 16, 100), Some(2)).unwrap();
+        assert!(!same_route(&ours, &other), "another table");
+        let other = route_message(&route("10.201.0.0/16", "10.201.0.0", 16, 254), Some(2)).unwrap();
+        assert!(!same_route(&ours, &other), "another destination");
+        let other = route_message(&route("10.200.0.0/16", "10.200.0.0", 16, 254), Some(3)).unwrap();
+        assert!(!same_route(&ours, &other), "another device");
+        let big = route_message(&route("x", "10.200.0.0", 16, 1000), None).unwrap();
+        let big2 = route_message(&route("x", "10.200.0.0", 16, 1001), None).unwrap();
+        assert!(!same_route(&big, &big2), "tables past 255 are told apart");
+    }
+}

@@ -84,6 +84,7 @@ mod lifecycle;
 mod notify;
 mod output;
 mod reload;
+mod routes;
 mod slot;
 mod sync;
 

@@ -211,7 +211,10 @@ impl Engine {
 
     /// Installs or removes instance `idx`'s `virtual_routes` / `virtual_rules`
     /// (the side thread runs it after the VIPs go in, before they go out).
-    pub(super) fn routes(&self, idx: usize, add: bool) {
+    pub(super) fn routes(&mut self, idx: usize, add: bool) {
+        if !add {
+            self.instances[idx].routes_removed_at = Some(monotonic_us());
+        }
         let cfg = &self.instances[idx].cfg;
         if cfg.routes.is_empty() && cfg.rules.is_empty() {
             return;

@@ -176,6 +176,12 @@ pub enum Event {
     /// priority-0 advert, the other router takes over by its timer or a
     /// higher advert, as when keepalived does it).
     SyncBackup,
+    /// A tracked `virtual_routes` / `virtual_rules` entry of this master was
+    /// deleted by someone else (keepalived `set_vrrp_backup` on a netlink
+    /// delete): back to BACKUP with a priority-0 advert and a down timer of
+    /// the skew time only, so the best router takes over at once and
+    /// installs everything afresh.
+    RouteLost,
     FaultSet,
     FaultCleared,
 }
@@ -380,6 +386,14 @@ impl Machine {
                 });
                 self.enter_fault();
             }
+            (State::Master, Event::RouteLost) => {
+                self.leave_master();
+                self.actions.push(Action::SendAdvert {
+                    priority: PRIORITY_STOP,
+                });
+                self.inst.vars.master = None;
+                self.enter_backup_after(self.inst.skew_us());
+            }
             (State::Master, Event::SyncBackup) => {
                 self.leave_master();
                 self.inst.vars.master = None;
@@ -564,9 +578,13 @@ impl Machine {
     }
 
     fn enter_backup(&mut self) {
+        self.enter_backup_after(self.inst.master_down_us());
+    }
+
+    fn enter_backup_after(&mut self, down_us: Micros) {
         // keepalived clears the preempt delay on entering BACKUP.
         self.inst.vars.preempt_after = None;
-        self.arm(Timer::MasterDown, self.inst.master_down_us());
+        self.arm(Timer::MasterDown, down_us);
         self.inst.vars.state = State::Backup;
         self.actions.push(Action::Notify(Notify::Backup));
     }

@@ -458,3 +458,26 @@ fn sync_backup_moves_a_master_to_backup_without_a_priority_zero_advert() {
     assert_eq!(b.vars.state, State::Backup);
     assert!(actions.is_empty());
 }
+
+#[test]
+fn a_lost_route_sends_priority_zero_and_contends_again_after_the_skew_time() {
+    // keepalived set_vrrp_backup: priority 0, everything removed, and the
+    // down timer at the skew time only (priority 100: (256-100)/256 s).
+    let (i, actions) = run(master(2, 100), &[(0, Event::RouteLost)]);
+    assert_eq!(i.vars.state, State::Backup);
+    assert!(actions.contains(&Action::RemoveVips));
+    assert!(actions.contains(&Action::SendAdvert { priority: 0 }));
+    assert!(actions.contains(&Action::Notify(Notify::Backup)));
+    assert_eq!(arms(&actions, Timer::MasterDown), Some(609_375));
+    // With nobody else, it is master again when that runs out.
+    let (i, actions) = run(
+        master(2, 100),
+        &[(0, Event::RouteLost), (609_375, Event::Timer(Timer::MasterDown))],
+    );
+    assert_eq!(i.vars.state, State::Master);
+    assert!(actions.contains(&Action::AddVips));
+    // Only a master reacts.
+    let (b, actions) = run(backup(2, 100), &[(0, Event::RouteLost)]);
+    assert_eq!(b.vars.state, State::Backup);
+    assert!(actions.is_empty());
+}
