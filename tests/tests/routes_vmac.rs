@@ -136,12 +136,22 @@ fn virtual_routes_and_rules_follow_mastership_through_a_failover_and_back() {
     // again after the skew time, installing it afresh.
     let transitions = |a: &Daemon| a.status().map(|s| s["instances"][0]["transitions"].clone());
     let before = transitions(&a);
-    lab.get("a").ip(&["route", "del", "10.200.0.0/16", "table", "main"]);
+    lab.get("a")
+        .ip(&["route", "del", "10.200.0.0/16", "table", "main"]);
     wait_for(Duration::from_secs(5), || {
         has(&lab, "a").0 && a.state("VI_1").as_deref() == Some("MASTER") && transitions(&a) != before
     })
-    .unwrap_or_else(|| panic!("the deleted route is not back: {:?}\n{}", has(&lab, "a"), logs(&a, &b)));
-    assert!(a.log_text().contains("10.200.0.0/16 via 192.0.2.254 dev eth0 was deleted by someone else"));
+    .unwrap_or_else(|| {
+        panic!(
+            "the deleted route is not back: {:?}\n{}",
+            has(&lab, "a"),
+            logs(&a, &b)
+        )
+    });
+    assert!(
+        a.log_text()
+            .contains("10.200.0.0/16 via 192.0.2.254 dev eth0 was deleted by someone else")
+    );
     assert_eq!(has(&lab, "b"), NONE, "keepalived stayed backup");
     b.stop();
     drop(a);

@@ -161,12 +161,18 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     // Deleted routes and rules, while any is tracked (opened again after a
     // reload that tracks one).
     let open_routes = |engine: &Engine| {
-        engine.watches_routes().then(|| {
-            crate::net::monitor::RouteMonitor::open()
-                .inspect_err(|e| warn!("route notifications unavailable ({e:#}): deleted virtual routes are not noticed"))
-                .ok()
-        })
-        .flatten()
+        engine
+            .watches_routes()
+            .then(|| {
+                crate::net::monitor::RouteMonitor::open()
+                    .inspect_err(|e| {
+                        warn!(
+                            "route notifications unavailable ({e:#}): deleted virtual routes are not noticed"
+                        )
+                    })
+                    .ok()
+            })
+            .flatten()
     };
     let mut routes = open_routes(engine);
     let poll_period = move |engine: &Engine| {

@@ -86,8 +86,7 @@ impl RouteMonitor {
                     return Deleted::Route(r);
                 }
                 RouteNetlinkMessage::DelRule(r)
-                    if r
-                        .attributes
+                    if r.attributes
                         .contains(&RuleAttribute::Protocol(RouteProtocol::from(18))) =>
                 {
                     return Deleted::Rule(r);

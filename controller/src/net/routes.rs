@@ -167,11 +167,19 @@ pub fn same_route(ours: &RouteMessage, deleted: &RouteMessage) -> bool {
             .unwrap_or_else(|| u32::from(m.header.table))
     };
     let dst = |m: &RouteMessage| {
+        m.attributes.iter().find_map(|a| {
+            if let A::Destination(d) = a {
+                Some(d.clone())
+            } else {
+                None
+            }
+        })
+    };
+    let oif = |m: &RouteMessage| {
         m.attributes
             .iter()
-            .find_map(|a| if let A::Destination(d) = a { Some(d.clone()) } else { None })
+            .find_map(|a| if let A::Oif(i) = a { Some(*i) } else { None })
     };
-    let oif = |m: &RouteMessage| m.attributes.iter().find_map(|a| if let A::Oif(i) = a { Some(*i) } else { None });
     let (a, b) = (&ours.header, &deleted.header);
     a.address_family == b.address_family
         && a.destination_prefix_length == b.destination_prefix_length

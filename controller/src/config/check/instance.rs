@@ -114,7 +114,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         excluded_vips,
         preempt,
         preempt_delay_ms,
-        track_interfaces: tracking.interfaces,
+        track_interfaces: with_route_interfaces(tracking.interfaces, d),
         track_scripts: tracking.scripts,
         track_files: tracking.files,
         track_processes: tracking.processes,
@@ -260,6 +260,37 @@ fn vip_lists(
         excluded.extend(vips.drain(max..).map(|v| v.v));
     }
     (vips.into_iter().map(|v| v.v).collect(), excluded)
+}
+
+/// keepalived (vrrp.c `vrrp_complete_instance`): the `dev` of a tracked
+/// virtual route and the `iif` / `oif` of a tracked virtual rule are
+/// tracked interfaces of weight 0 (down: FAULT).
+fn with_route_interfaces(
+    mut tracked: Vec<crate::config::model::TrackInterface>,
+    d: &InstanceDraft,
+) -> Vec<crate::config::model::TrackInterface> {
+    let devs = d
+        .routes
+        .iter()
+        .filter(|r| !r.v.no_track)
+        .filter_map(|r| r.v.dev.clone())
+        .chain(
+            d.rules
+                .iter()
+                .filter(|r| !r.v.0.no_track)
+                .flat_map(|r| [r.v.0.iif.clone(), r.v.0.oif.clone()])
+                .flatten(),
+        );
+    for name in devs {
+        if !tracked.iter().any(|t| t.name == name) {
+            tracked.push(crate::config::model::TrackInterface {
+                name,
+                weight: 0,
+                reverse: false,
+            });
+        }
+    }
+    tracked
 }
 
 /// `use_vmac [NAME]` (default name `vrrp.VRID`) and `vmac_xmit_base`.

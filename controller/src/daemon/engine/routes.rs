@@ -41,9 +41,10 @@ impl Engine {
     /// static one (protocol 18).
     pub fn watches_routes(&self) -> bool {
         let c = &self.config;
-        self.instances.values().any(|s| {
-            s.cfg.routes.iter().any(tracked_route) || s.cfg.rules.iter().any(|r| !r.no_track)
-        }) || c.static_routes.iter().any(|r| !r.no_track)
+        self.instances
+            .values()
+            .any(|s| s.cfg.routes.iter().any(tracked_route) || s.cfg.rules.iter().any(|r| !r.no_track))
+            || c.static_routes.iter().any(|r| !r.no_track)
             || c.static_rules.iter().any(|r| !r.no_track)
     }
 
@@ -53,7 +54,9 @@ impl Engine {
         for idx in self.instances.indices() {
             let slot = &self.instances[idx];
             if slot.fsm.vars.state != State::Master
-                || slot.routes_removed_at.is_some_and(|t| now.saturating_sub(t) < OWN_REMOVALS_US)
+                || slot
+                    .routes_removed_at
+                    .is_some_and(|t| now.saturating_sub(t) < OWN_REMOVALS_US)
             {
                 continue;
             }
@@ -93,7 +96,11 @@ impl Engine {
             .filter(|r| !r.no_track && rule_matches(r, d))
             .cloned()
             .collect();
-        for text in routes.iter().map(|r| &r.text).chain(rules.iter().map(|r| &r.text)) {
+        for text in routes
+            .iter()
+            .map(|r| &r.text)
+            .chain(rules.iter().map(|r| &r.text))
+        {
             warn!("static entry {text} was deleted by someone else: restoring it (as keepalived)");
         }
         if !routes.is_empty() || !rules.is_empty() {
