@@ -153,6 +153,19 @@ fn virtual_routes_and_rules_follow_mastership_through_a_failover_and_back() {
             .contains("10.200.0.0/16 via 192.0.2.254 dev eth0 was deleted by someone else")
     );
     assert_eq!(has(&lab, "b"), NONE, "keepalived stayed backup");
+    // The same for the VIP itself (keepalived: RTM_DELADDR of a master's VIP).
+    let before = transitions(&a);
+    lab.get("a").ip(&["addr", "del", "192.0.2.100/24", "dev", "eth0"]);
+    let vip = || ip_out(&lab, "a", &["addr", "show", "dev", "eth0"]).contains("192.0.2.100/24");
+    wait_for(Duration::from_secs(5), || {
+        vip() && has(&lab, "a").0 && a.state("VI_1").as_deref() == Some("MASTER") && transitions(&a) != before
+    })
+    .unwrap_or_else(|| panic!("the deleted VIP is not back:\n{}", logs(&a, &b)));
+    assert!(
+        a.log_text()
+            .contains("VIP 192.0.2.100 was deleted by someone else")
+    );
+    assert!(!ip_out(&lab, "b", &["addr", "show", "dev", "eth0"]).contains("192.0.2.100"));
     b.stop();
     drop(a);
 }
@@ -204,6 +217,8 @@ fn static_entries_are_installed_at_start_whatever_the_state_and_removed_at_exit(
     // A static route or rule someone deletes is put back (keepalived does).
     lab.get("a").ip(&["route", "del", "10.210.0.0/16"]);
     lab.get("a").ip(&["rule", "del", "priority", "300"]);
+    lab.get("a")
+        .ip(&["addr", "del", "198.51.100.7/24", "dev", "eth0"]);
     wait_for(Duration::from_secs(3), statics_there)
         .unwrap_or_else(|| panic!("static entries not restored:\n{}", a.log_text()));
     a.stop();

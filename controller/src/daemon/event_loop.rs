@@ -162,13 +162,13 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     // reload that tracks one).
     let open_routes = |engine: &Engine| {
         engine
-            .watches_routes()
+            .watches_deletions()
             .then(|| {
                 crate::net::monitor::RouteMonitor::open()
                     .inspect_err(|e| {
                         warn!(
-                            "route notifications unavailable ({e:#}): deleted virtual routes are not noticed"
-                        )
+                            "address and route notifications unavailable ({e:#}): VIPs, virtual routes and static entries deleted by others are not noticed"
+                        );
                     })
                     .ok()
             })

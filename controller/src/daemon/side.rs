@@ -321,6 +321,8 @@ impl Worker {
                     if add {
                         if let Some(a) = self.addrs() {
                             for (i, v) in &addresses {
+                                // Put back after a deletion: it is no longer there.
+                                a.forget(*i, v);
                                 if let Err(e) = a.add(*i, v).await {
                                     warn!("static_ipaddress: {e:#}");
                                 }

@@ -104,6 +104,15 @@ impl Addresses {
         }
     }
 
+    /// Forgets that `vip` on `ifindex` is ours (someone deleted it).
+    pub fn forget(&mut self, ifindex: u32, vip: &VirtualAddress) {
+        self.ours.remove(&Installed {
+            ifindex,
+            addr: vip.addr,
+            prefix: vip.prefix,
+        });
+    }
+
     /// Removes `vip` from `ifindex` if this daemon added it; true when it
     /// was ours (it is not any more, also when the kernel refused).
     pub async fn remove(&mut self, ifindex: u32, vip: &VirtualAddress) -> Result<bool> {

@@ -47,19 +47,21 @@ impl LinkMonitor {
 pub enum Deleted {
     Route(rtnetlink::packet_route::route::RouteMessage),
     Rule(rtnetlink::packet_route::rule::RuleMessage),
+    Address { ifindex: u32, addr: std::net::IpAddr },
 }
 
-/// Route and rule deletions (IPv4 and IPv6), for tracked `virtual_routes`
-/// / `virtual_rules` and the static ones keepalived puts back.
+/// Address, route and rule deletions (IPv4 and IPv6): for VIPs and tracked
+/// `virtual_routes` / `virtual_rules` of masters, and the static entries
+/// keepalived puts back.
 pub struct RouteMonitor {
     messages: Messages,
 }
 
 impl RouteMonitor {
     pub fn open() -> Result<Self> {
-        // Legacy group bits (1 << (RTNLGRP_x - 1)): IPV4_ROUTE 7, IPV4_RULE 8,
-        // IPV6_ROUTE 11, IPV6_RULE 19.
-        let groups = (1 << 6) | (1 << 7) | (1 << 10) | (1 << 18);
+        // Legacy group bits (1 << (RTNLGRP_x - 1)): IPV4_IFADDR 5,
+        // IPV4_ROUTE 7, IPV4_RULE 8, IPV6_IFADDR 9, IPV6_ROUTE 11, IPV6_RULE 19.
+        let groups = (1 << 4) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 18);
         let (mut conn, _, messages) = rtnetlink::new_connection().context("rtnetlink socket")?;
         conn.socket_mut()
             .socket_mut()
@@ -69,11 +71,11 @@ impl RouteMonitor {
         Ok(Self { messages })
     }
 
-    /// The next deletion of a route or rule with keepalived's protocol (18),
-    /// the only ones that can be ours.
+    /// The next deletion of an address, or of a route or rule with
+    /// keepalived's protocol (18), the only ones that can be ours.
     pub async fn next(&mut self) -> Deleted {
         use rtnetlink::packet_core::NetlinkPayload;
-        use rtnetlink::packet_route::{route::RouteProtocol, rule::RuleAttribute};
+        use rtnetlink::packet_route::{address::AddressAttribute, route::RouteProtocol, rule::RuleAttribute};
         loop {
             let Some((msg, _)) = self.messages.next().await else {
                 return std::future::pending().await;
@@ -82,6 +84,26 @@ impl RouteMonitor {
                 continue;
             };
             match inner {
+                RouteNetlinkMessage::DelAddress(a) => {
+                    // IFA_LOCAL where there is one (a point-to-point
+                    // address's IFA_ADDRESS is the peer), else IFA_ADDRESS.
+                    let local = a.attributes.iter().find_map(|x| match x {
+                        AddressAttribute::Local(ip) => Some(*ip),
+                        _ => None,
+                    });
+                    let addr = local.or_else(|| {
+                        a.attributes.iter().find_map(|x| match x {
+                            AddressAttribute::Address(ip) => Some(*ip),
+                            _ => None,
+                        })
+                    });
+                    if let Some(addr) = addr {
+                        return Deleted::Address {
+                            ifindex: a.header.index,
+                            addr,
+                        };
+                    }
+                }
                 RouteNetlinkMessage::DelRoute(r) if r.header.protocol == RouteProtocol::from(18) => {
                     return Deleted::Route(r);
                 }

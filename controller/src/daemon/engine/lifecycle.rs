@@ -105,6 +105,7 @@ impl Engine {
             dp.set_instance(slot.key, &slot.rx)?;
         }
         self.watched = None;
+        self.watch = None;
         match self.instances.insert(slot) {
             Ok(idx) => Ok(idx),
             // Checked above; the registry refuses a duplicate key either way.
@@ -128,6 +129,7 @@ impl Engine {
         self.want_master.remove(&idx);
         self.lower_told.remove(&idx);
         self.watched = None;
+        self.watch = None;
         let slot = self.instances.remove(idx)?;
         if let Some(dp) = &mut self.datapath {
             let _ = dp.remove_instance(slot.key);

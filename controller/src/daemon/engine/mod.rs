@@ -137,6 +137,12 @@ pub struct Engine {
     /// `use_vmac` macvlans by instance name (made on the side thread when
     /// the configuration is read).
     pub vmac_links: crate::net::vmac::Links,
+    /// Deletions' candidate instances (`routes::Watch`), rebuilt after the
+    /// instances change.
+    watch: Option<routes::Watch>,
+    /// Deletions this daemon's own removals will cause, with when they were
+    /// asked for (`routes::expect_removals`).
+    own_removals: HashMap<String, Micros>,
     /// `use_vmac` makes macvlans (else `--vmac xdp`: XDP stands in).
     pub make_vmacs: bool,
     /// Sync group members whose Master_Down_Timer ran out while the rest
@@ -231,6 +237,8 @@ impl Engine {
             group_states: HashMap::new(),
             vmac_links,
             make_vmacs: true,
+            watch: None,
+            own_removals: HashMap::new(),
             deleting: None,
             want_master: HashSet::new(),
             lower_told: HashMap::new(),

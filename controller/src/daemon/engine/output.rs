@@ -213,7 +213,14 @@ impl Engine {
     /// (the side thread runs it after the VIPs go in, before they go out).
     pub(super) fn routes(&mut self, idx: usize, add: bool) {
         if !add {
-            self.instances[idx].routes_removed_at = Some(monotonic_us());
+            let cfg = &self.instances[idx].cfg;
+            let keys: Vec<String> = cfg
+                .routes
+                .iter()
+                .map(super::routes::route_key)
+                .chain(cfg.rules.iter().map(super::routes::rule_key))
+                .collect();
+            self.expect_removals(keys);
         }
         let cfg = &self.instances[idx].cfg;
         if cfg.routes.is_empty() && cfg.rules.is_empty() {
@@ -258,6 +265,11 @@ impl Engine {
     pub(super) fn remove_vips(&mut self, idx: usize) {
         self.routes(idx, false);
         self.installing.remove(&idx);
+        let keys: Vec<String> = self.instances[idx]
+            .all_vips()
+            .map(|(ifindex, v)| super::routes::vip_key(*ifindex, v.addr))
+            .collect();
+        self.expect_removals(keys);
         let slot = &self.instances[idx];
         self.side.send(Job::RemoveVips {
             idx,

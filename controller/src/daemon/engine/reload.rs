@@ -102,6 +102,7 @@ impl Engine {
         // New weights, tracked objects and base priorities: the effective
         // priorities and faults follow (a master's next advert carries them).
         self.watched = None;
+        self.watch = None;
         self.refresh_links();
         self.on_health_change();
         self.flush();
@@ -127,6 +128,7 @@ impl Engine {
         );
         self.host = Some(host);
         let mut slot = built.map_err(|e| format!("{e:#}"))?;
+        let mut expected = Vec::new();
         let old = &self.instances[idx];
         if slot.key != old.key {
             return Err("its interface index changed".to_owned());
@@ -171,8 +173,9 @@ impl Engine {
             // Routes and rules by difference too: the ones that go, before
             // the addresses go (the side thread runs jobs in order); the new
             // ones after the new addresses (`routes_added`).
-            self.send_route_difference(&old.cfg, cfg, false);
+            expected = self.send_route_difference(&old.cfg, cfg, false);
         }
+        self.expect_removals(expected);
         if installed && !removed.is_empty() {
             // They go from the XDP responder, then from the interface.
             if let Some(dp) = &mut self.datapath {
@@ -180,6 +183,12 @@ impl Engine {
                     let _ = dp.remove_vip(*ifindex, vip.addr);
                 }
             }
+            self.expect_removals(
+                removed
+                    .iter()
+                    .map(|(ifindex, v)| super::routes::vip_key(*ifindex, v.addr))
+                    .collect(),
+            );
             self.side.send(Job::RemoveVips {
                 idx,
                 vips: removed,
@@ -220,7 +229,8 @@ impl Engine {
     }
 
     /// The routes and rules `from` has and `to` has not, added or removed.
-    fn send_route_difference(&self, from: &InstanceCfg, to: &InstanceCfg, add: bool) {
+    /// Returns what a removal will delete (for `expect_removals`).
+    fn send_route_difference(&self, from: &InstanceCfg, to: &InstanceCfg, add: bool) -> Vec<String> {
         let routes: Vec<_> = from
             .routes
             .iter()
@@ -233,6 +243,15 @@ impl Engine {
             .filter(|r| !to.rules.contains(r))
             .cloned()
             .collect();
+        let keys = if add {
+            Vec::new()
+        } else {
+            routes
+                .iter()
+                .map(super::routes::route_key)
+                .chain(rules.iter().map(super::routes::rule_key))
+                .collect()
+        };
         if !routes.is_empty() || !rules.is_empty() {
             self.side.send(Job::Routes {
                 instance: to.name.clone(),
@@ -241,13 +260,14 @@ impl Engine {
                 add,
             });
         }
+        keys
     }
 
     /// The routes and rules a master instance gained in a reload.
     fn routes_added(&self, idx: usize, before: &InstanceCfg) {
         if self.instances.is_live(idx) && self.instances[idx].fsm.vars.state == State::Master {
             let now = &self.instances[idx].cfg;
-            self.send_route_difference(now, before, true);
+            let _ = self.send_route_difference(now, before, true);
         }
     }
 

@@ -46,8 +46,6 @@ pub struct Slot {
     pub(super) tx: (String, u32),
     /// Socket mode with a macvlan: adverts are received on it.
     pub(super) rx_link: Option<u32>,
-    /// When it last removed its `virtual_routes` / `virtual_rules`.
-    pub(super) routes_removed_at: Option<Micros>,
     pub(super) link_local: Option<Ipv6Addr>,
     /// The last adverts encoded (priority, per destination): re-encoded only
     /// when the priority changes.
@@ -283,7 +281,6 @@ pub(super) fn build_slot(
         vmac_link,
         tx,
         rx_link,
-        routes_removed_at: None,
         fsm: fsm::Instance::new(params, cfg.priority),
         iface,
         v6,
