@@ -370,14 +370,21 @@ fn vmac_against_keepalived(mode: &str) {
         wait_for(Duration::from_secs(8), || vmac_link(&lab, "a", true))
             .unwrap_or_else(|| panic!("a master on vrrp.51 again:\n{}", logs(&a, &b)));
     }
-    // SIGTERM: keepalived takes over on its vrrp.51, a's link goes.
+    // Someone deletes a's macvlan (and the VIP with it): a goes to FAULT, as
+    // keepalived's instance does when its macvlan goes, and keepalived
+    // takes over on its own vrrp.51.
+    lab.get("a").ip(&["link", "del", "vrrp.51"]);
+    wait_for(Duration::from_secs(6), || {
+        a.state("VI_1").as_deref() == Some("FAULT") && vmac_link(&lab, "b", true)
+    })
+    .unwrap_or_else(|| panic!("a in FAULT, keepalived master:\n{}", logs(&a, &b)));
+    // SIGTERM: nothing of a's is left.
     a.stop();
     assert!(
         ip_out(&lab, "a", &["link", "show", "vrrp.51"]).is_empty(),
-        "vrrp.51 removed at exit"
+        "no vrrp.51 after exit"
     );
-    wait_for(Duration::from_secs(6), || vmac_link(&lab, "b", true))
-        .unwrap_or_else(|| panic!("keepalived takes over:\n{}", logs(&a, &b)));
+    assert_eq!(has(&lab, "a"), NONE);
     b.stop();
 }
 

@@ -158,13 +158,15 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
         .inspect_err(|e| warn!("link notifications unavailable ({e:#}): polling every second"))
         .ok();
     let notified = links.is_some();
-    // Deleted routes and rules, while any is tracked (opened again after a
-    // reload that tracks one).
+    // Deleted addresses, and routes and rules while any is tracked (opened
+    // again after a reload that changes which).
     let open_routes = |engine: &Engine| {
         engine
             .watches_deletions()
             .then(|| {
-                crate::net::monitor::RouteMonitor::open()
+                let with_routes = engine.watches_routes();
+                crate::net::monitor::RouteMonitor::open(with_routes)
+                    .map(|m| (m, with_routes))
                     .inspect_err(|e| {
                         warn!(
                             "address and route notifications unavailable ({e:#}): VIPs, virtual routes and static entries deleted by others are not noticed"
@@ -265,7 +267,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             } => engine.on_link_poll(),
             deleted = async {
                 match routes.as_mut() {
-                    Some(r) => r.next().await,
+                    Some((r, _)) => r.next().await,
                     None => std::future::pending().await,
                 }
             } => engine.on_deleted(&deleted),
@@ -291,7 +293,8 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                         fingerprint = super::persist::fingerprint(&new, &shape);
                         saved_generation = None;
                         start_trackers(engine, true);
-                        if routes.is_none() {
+                        let want = (engine.watches_deletions(), engine.watches_routes());
+                        if Some(want) != routes.as_ref().map(|(_, r)| (true, *r)) {
                             routes = open_routes(engine);
                         }
                         info!("reload done");
@@ -389,7 +392,7 @@ fn reload(engine: &mut Engine, (new, links): super::side::Loaded) -> Result<Conf
         // once; half-moved routers would not hear each other.
         engine
             .side
-            .send(Job::RemoveVmacs(unused(&engine.vmac_links, &links)));
+            .send(Job::RemoveVmacs(unused(&engine.vmac_links, &links), true));
         anyhow::bail!(
             "reload refused; the running configuration stays: vrrp_mcast_group4/6 changed, which needs a restart"
         );
@@ -404,7 +407,7 @@ fn reload(engine: &mut Engine, (new, links): super::side::Loaded) -> Result<Conf
     // After the stopped instances' VIPs went (the side thread keeps order).
     let gone = unused(&engine.vmac_links, &old);
     if !gone.is_empty() {
-        engine.side.send(Job::RemoveVmacs(gone));
+        engine.side.send(Job::RemoveVmacs(gone, false));
     }
     Ok(new)
 }

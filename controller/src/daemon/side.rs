@@ -126,7 +126,10 @@ pub enum Job {
     },
     /// Delete `use_vmac` macvlans no instance uses any more (after their
     /// VIPs went).
-    RemoveVmacs(Vec<String>),
+    /// `bool`: also those the latest reload read prepared (at exit); else
+    /// they are kept (a second SIGHUP read before the first was applied
+    /// adopted them).
+    RemoveVmacs(Vec<String>, bool),
     /// Everything before it is done: wait for notify scripts, then stop.
     Finish(std::sync::mpsc::Sender<()>),
 }
@@ -193,6 +196,7 @@ impl Side {
                     host_connector,
                     mailer: crate::notify::mail::Mailer::default(),
                     unsaved: None,
+                    prepared: Vec::new(),
                     stopping: stop_flag,
                 };
                 rt.block_on(worker.run(rx));
@@ -255,6 +259,8 @@ struct Worker {
     mailer: crate::notify::mail::Mailer,
     /// A `state.json` not written yet (the last attempt failed).
     unsaved: Option<Saved>,
+    /// The macvlans the latest configuration read prepared.
+    prepared: Vec<String>,
     stopping: Arc<AtomicBool>,
 }
 
@@ -358,13 +364,20 @@ impl Worker {
                             } else {
                                 crate::net::vmac::Links::new()
                             };
+                            self.prepared = links.values().map(|m| m.name.clone()).collect();
                             Ok((c, links))
                         }
                         Err(e) => Err(e),
                     };
                     let _ = self.reload_tx.send(loaded);
                 }
-                Some(Job::RemoveVmacs(names)) => {
+                Some(Job::RemoveVmacs(names, all)) => {
+                    let prepared = std::mem::take(&mut self.prepared);
+                    let names: Vec<String> = names
+                        .into_iter()
+                        .filter(|n| all || !prepared.contains(n))
+                        .collect();
+                    self.prepared = prepared;
                     if let Some(addrs) = self.addrs() {
                         let handle = addrs.handle();
                         for name in names {

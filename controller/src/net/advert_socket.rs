@@ -205,47 +205,17 @@ impl Receiver {
     /// another router of the VRID) reaches the macvlan only, never its base.
     /// An AF_PACKET socket with a classic BPF filter for the VRRP protocol,
     /// the group's MAC added to the link's filter (no IGMP/MLD join).
-    pub fn open_packet(link: u32, ifindex: u32, group: IpAddr) -> Result<Self> {
+    pub fn open_packet(link: u32, ifindex: u32, group: IpAddr, vrid: u8) -> Result<Self> {
         let v6 = group.is_ipv6();
         // ETH_P_IPV6 / ETH_P_IP (if_ether.h), in network order.
         let proto_be: u16 = if v6 { 0x86dd_u16 } else { 0x0800 }.to_be();
-        let sock = Socket::new(
-            Domain::PACKET,
-            Type::DGRAM,
-            Some(Protocol::from(i32::from(proto_be))),
-        )
-        .context("AF_PACKET socket (needs CAP_NET_RAW)")?;
-        // IPv4: protocol at byte 9; IPv6: next header at byte 6 (an advert
-        // has no extension headers, RFC 5798 5.1.2).
-        let at = if v6 { 6 } else { 9 };
-        let filter = [
-            libc::sock_filter {
-                code: 0x30,
-                jt: 0,
-                jf: 0,
-                k: at,
-            }, // ldb [at]
-            libc::sock_filter {
-                code: 0x15,
-                jt: 0,
-                jf: 1,
-                k: u32::from(IPPROTO_VRRP),
-            }, // jeq #112
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0xffff,
-            }, // ret #65535
-            libc::sock_filter {
-                code: 0x06,
-                jt: 0,
-                jf: 0,
-                k: 0,
-            }, // ret #0
-        ];
+        // Protocol 0 until bound: a socket made with a protocol hears every
+        // interface's frames until `bind` narrows it to the link.
+        let sock = Socket::new(Domain::PACKET, Type::DGRAM, Some(Protocol::from(0)))
+            .context("AF_PACKET socket (needs CAP_NET_RAW)")?;
+        let filter = vrrp_filter(v6, vrid);
         let prog = libc::sock_fprog {
-            len: 4,
+            len: u16::try_from(filter.len()).unwrap_or(0),
             filter: filter.as_ptr().cast_mut(),
         };
         setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &prog)?;
@@ -403,6 +373,41 @@ impl Receiver {
                 ttl: hop,
             }),
         )))
+    }
+}
+
+/// Classic BPF for an AF_PACKET datagram socket (the data starts at the IP
+/// header): VRRP (IPv4 protocol at byte 9, IPv6 next header at byte 6: an
+/// advert has no extension headers, RFC 5798 5.1.2) of VRID `vrid` (the
+/// VRRP header's second byte), so a socket per macvlan reads only its own
+/// instance's adverts.
+fn vrrp_filter(v6: bool, vrid: u8) -> Vec<libc::sock_filter> {
+    const LDB_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const LDB_IND: u16 = 0x50; // BPF_LD | BPF_B | BPF_IND
+    const LDX_MSH: u16 = 0xb1; // BPF_LDX | BPF_B | BPF_MSH: x = 4 * ([k] & 0xf)
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET: u16 = 0x06; // BPF_RET | BPF_K
+    let op = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
+    let (proto, vrrp) = (u32::from(IPPROTO_VRRP), u32::from(vrid));
+    if v6 {
+        vec![
+            op(LDB_ABS, 0, 0, 6),
+            op(JEQ, 0, 3, proto),
+            op(LDB_ABS, 0, 0, 40 + 1),
+            op(JEQ, 0, 1, vrrp),
+            op(RET, 0, 0, 0xffff),
+            op(RET, 0, 0, 0),
+        ]
+    } else {
+        vec![
+            op(LDB_ABS, 0, 0, 9),
+            op(JEQ, 0, 4, proto),
+            op(LDX_MSH, 0, 0, 0),
+            op(LDB_IND, 0, 0, 1),
+            op(JEQ, 0, 1, vrrp),
+            op(RET, 0, 0, 0xffff),
+            op(RET, 0, 0, 0),
+        ]
     }
 }
 

@@ -58,15 +58,23 @@ pub struct RouteMonitor {
 }
 
 impl RouteMonitor {
-    pub fn open() -> Result<Self> {
+    /// Addresses always; routes and rules only when `routes` (a host with a
+    /// full routing table must not wake the daemon for every route).
+    pub fn open(routes: bool) -> Result<Self> {
         // Legacy group bits (1 << (RTNLGRP_x - 1)): IPV4_IFADDR 5,
         // IPV4_ROUTE 7, IPV4_RULE 8, IPV6_IFADDR 9, IPV6_ROUTE 11, IPV6_RULE 19.
-        let groups = (1 << 4) | (1 << 6) | (1 << 7) | (1 << 8) | (1 << 10) | (1 << 18);
+        let addresses = (1 << 4) | (1 << 8);
+        let groups = if routes {
+            addresses | (1 << 6) | (1 << 7) | (1 << 10) | (1 << 18)
+        } else {
+            addresses
+        };
         let (mut conn, _, messages) = rtnetlink::new_connection().context("rtnetlink socket")?;
-        conn.socket_mut()
-            .socket_mut()
-            .bind(&SocketAddr::new(0, groups))
-            .context("subscribing to rtnetlink route and rule notifications")?;
+        let sock = conn.socket_mut().socket_mut();
+        // Room for the notices of a mass transition (thousands of VIPs).
+        let _ = sock.set_rx_buf_sz(8 << 20);
+        sock.bind(&SocketAddr::new(0, groups))
+            .context("subscribing to rtnetlink address, route and rule notifications")?;
         tokio::spawn(conn);
         Ok(Self { messages })
     }

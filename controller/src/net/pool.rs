@@ -21,8 +21,9 @@ pub struct Needs<'a> {
     pub ifindex: u32,
     /// Where its adverts leave: the interface, or its `use_vmac` macvlan.
     pub tx: (&'a str, u32),
-    /// Socket mode with a `use_vmac` macvlan: adverts are heard there.
-    pub rx_link: Option<u32>,
+    /// Socket mode with a `use_vmac` macvlan: adverts are heard there
+    /// (macvlan index, the instance's VRID).
+    pub rx_link: Option<(u32, u8)>,
     /// Source of its adverts.
     pub src: IpAddr,
     /// `unicast_ttl` for unicast peers.
@@ -53,10 +54,10 @@ impl Pool {
                 .with_context(|| format!("advert socket on {tx_name}"))?;
             e.insert(sender);
         }
-        let bound = need.rx_link.unwrap_or(need.ifindex);
+        let bound = need.rx_link.map_or(need.ifindex, |(link, _)| link);
         if !self.receivers.iter().any(|r| r.bound == bound && r.v6 == need.v6) {
             let r = match need.rx_link {
-                Some(link) => Receiver::open_packet(link, need.ifindex, need.group),
+                Some((link, vrid)) => Receiver::open_packet(link, need.ifindex, need.group, vrid),
                 None => Receiver::open(need.ifname, need.ifindex, need.group),
             }
             .with_context(|| format!("receive socket on {}", need.ifname))?;

@@ -180,13 +180,24 @@ pub fn same_route(ours: &RouteMessage, deleted: &RouteMessage) -> bool {
             .iter()
             .find_map(|a| if let A::Oif(i) = a { Some(*i) } else { None })
     };
+    // The kernel leaves out a 0 metric (IPv4); IPv6 routes get 1024.
+    let v6 = ours.header.address_family == AddressFamily::Inet6;
+    let metric = |m: &RouteMessage| {
+        m.attributes
+            .iter()
+            .find_map(|a| if let A::Priority(p) = a { Some(*p) } else { None })
+            .unwrap_or(if v6 { 1024 } else { 0 })
+    };
     let (a, b) = (&ours.header, &deleted.header);
+    // A /0 route has no destination attribute in the kernel's messages.
+    let whole = a.destination_prefix_length == 0;
     a.address_family == b.address_family
         && a.destination_prefix_length == b.destination_prefix_length
         && a.tos == b.tos
         && a.kind == b.kind
         && table(ours) == table(deleted)
-        && dst(ours) == dst(deleted)
+        && (whole || dst(ours) == dst(deleted))
+        && metric(ours) == metric(deleted)
         && oif(ours).is_none_or(|i| oif(deleted) == Some(i))
 }
 
@@ -197,15 +208,17 @@ pub fn same_rule(ours: &RuleMessage, deleted: &RuleMessage) -> bool {
             .attributes
             .iter()
             .filter(|a| {
-                matches!(
-                    a,
-                    RuleAttribute::Priority(_)
-                        | RuleAttribute::Table(_)
-                        | RuleAttribute::Source(_)
-                        | RuleAttribute::Destination(_)
-                        | RuleAttribute::Goto(_)
-                        | RuleAttribute::FwMark(_)
-                )
+                // The kernel reports a table (0) for every action; it tells
+                // rules apart only for a lookup.
+                (m.header.action == NlAction::ToTable && matches!(a, RuleAttribute::Table(_)))
+                    || matches!(
+                        a,
+                        RuleAttribute::Priority(_)
+                            | RuleAttribute::Source(_)
+                            | RuleAttribute::Destination(_)
+                            | RuleAttribute::Goto(_)
+                            | RuleAttribute::FwMark(_)
+                    )
             })
             .cloned()
             .collect();
@@ -262,6 +275,19 @@ mod tests {
         assert!(!same_route(&ours, &other), "another destination");
         let other = route_message(&route("10.200.0.0/16", "10.200.0.0", 16, 254), Some(3)).unwrap();
         assert!(!same_route(&ours, &other), "another device");
+        // A default route: the kernel's message has no destination.
+        let ours = route_message(&route("default", "0.0.0.0", 0, 254), None).unwrap();
+        let mut deleted = ours.clone();
+        deleted
+            .attributes
+            .retain(|a| !matches!(a, rtnetlink::packet_route::route::RouteAttribute::Destination(_)));
+        assert!(same_route(&ours, &deleted));
+        // Another metric is another route.
+        let mut m = route("10.200.0.0/16", "10.200.0.0", 16, 254);
+        m.metric = Some(100);
+        let with_metric = route_message(&m, Some(2)).unwrap();
+        let plain = route_message(&route("10.200.0.0/16", "10.200.0.0", 16, 254), Some(2)).unwrap();
+        assert!(!same_route(&plain, &with_metric));
         let big = route_message(&route("x", "10.200.0.0", 16, 1000), None).unwrap();
         let big2 = route_message(&route("x", "10.200.0.0", 16, 1001), None).unwrap();
         assert!(!same_route(&big, &big2), "tables past 255 are told apart");

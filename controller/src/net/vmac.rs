@@ -170,8 +170,13 @@ pub async fn ensure(
                 .execute()
                 .await
                 .map_err(|e| anyhow!("creating macvlan {name}: {e}"))?;
-            let index =
-                super::sys::ifindex(&name).with_context(|| format!("macvlan {name} made but not found"))?;
+            let index = match super::sys::ifindex(&name) {
+                Ok(i) => i,
+                Err(e) => {
+                    let _ = Box::pin(remove(handle, &name)).await;
+                    return Err(anyhow!("macvlan {name} made but not found: {e}"));
+                }
+            };
             links.push(Link {
                 index,
                 name: name.clone(),
@@ -198,19 +203,32 @@ pub async fn ensure(
     if let Err(e) = handle.link().set(gen_mode).execute().await {
         tracing::debug!(link = %made.name, "addrgenmode none not set: {e}");
     }
-    handle
+    if let Err(e) = handle
         .link()
         .set(LinkUnspec::new_with_index(made.index).up().build())
         .execute()
         .await
-        .map_err(|e| anyhow!("setting {} up: {e}", made.name))?;
+    {
+        if !made.adopted {
+            let _ = Box::pin(remove(handle, &made.name)).await;
+        }
+        return Err(anyhow!("setting {} up: {e}", made.name));
+    }
     Ok(made)
 }
 
 /// Deletes the macvlan `name` if it still is a VRRP virtual-MAC macvlan (an
 /// interface someone made since under that name is left alone).
 pub async fn remove(handle: &Handle, name: &str) -> Result<()> {
-    let Some(l) = links(handle).await?.into_iter().find(|l| l.name == name) else {
+    let found: Vec<LinkMessage> = handle
+        .link()
+        .get()
+        .match_name(name.to_owned())
+        .execute()
+        .try_collect()
+        .await
+        .unwrap_or_default();
+    let Some(l) = found.iter().map(link_of).next() else {
         return Ok(());
     };
     let vrrp_mac = l
@@ -248,9 +266,12 @@ pub fn set_sysctls(base: &str, vmac: &str, v6: bool) -> io::Result<()> {
         }
         let _ = write_sysctl(&format!("/proc/sys/net/ipv6/conf/{vmac}/disable_ipv6"), "1");
     }
-    conf(base, "arp_ignore", "1")?;
-    conf(base, "arp_filter", "1")?;
-    super::sys::arp_announce_best_local(base)?;
+    // ARP is IPv4's: an IPv6 instance leaves the base's settings alone.
+    if !v6 {
+        conf(base, "arp_ignore", "1")?;
+        conf(base, "arp_filter", "1")?;
+        super::sys::arp_announce_best_local(base)?;
+    }
     Ok(())
 }
 

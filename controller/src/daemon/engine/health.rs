@@ -117,6 +117,7 @@ impl Engine {
             for slot in self.instances.values() {
                 names.push(slot.iface.name.clone());
                 names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.clone()));
+                names.extend(slot.vmac_link.iter().map(|(_, n)| n.clone()));
             }
             names.sort();
             names.dedup();
@@ -165,6 +166,15 @@ impl Engine {
             weight: t.weight,
             reverse: t.reverse,
         });
+        // Its `use_vmac` macvlan: down or deleted (by someone else) is a
+        // FAULT, as keepalived's; the VIPs and adverts live there.
+        let vmac = slot.vmac_link.iter().map(|(_, name)| track::Tracked {
+            object: track::Object::Interface(name),
+            reading: track::Reading::Up(self.link_up(name)),
+            weight: 0,
+            reverse: false,
+        });
+        let interfaces = interfaces.chain(vmac);
         let files = slot.cfg.track_files.iter().map(|t| track::Tracked {
             object: track::Object::File(&t.name),
             reading: self

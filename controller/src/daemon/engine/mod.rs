@@ -142,7 +142,7 @@ pub struct Engine {
     watch: Option<routes::Watch>,
     /// Deletions this daemon's own removals will cause, with when they were
     /// asked for (`routes::expect_removals`).
-    own_removals: HashMap<String, Micros>,
+    own_removals: HashMap<String, (u32, Micros)>,
     /// `use_vmac` makes macvlans (else `--vmac xdp`: XDP stands in).
     pub make_vmacs: bool,
     /// Sync group members whose Master_Down_Timer ran out while the rest
@@ -558,7 +558,7 @@ impl Engine {
         self.statics(false);
         let links: Vec<String> = self.vmac_links.values().map(|m| m.name.clone()).collect();
         if !links.is_empty() {
-            self.side.send(Job::RemoveVmacs(links));
+            self.side.send(Job::RemoveVmacs(links, true));
         }
         for (idx, which) in later.notifies {
             self.notify(idx, which);

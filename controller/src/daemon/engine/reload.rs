@@ -178,9 +178,13 @@ impl Engine {
         self.expect_removals(expected);
         if installed && !removed.is_empty() {
             // They go from the XDP responder, then from the interface.
+            // Entered where the XDP program sees the requests (a VIP on a
+            // macvlan is asked for on its base).
+            let old = &self.instances[idx];
+            let at: Vec<u32> = removed.iter().map(|(i, _)| old.responder_ifindex(*i)).collect();
             if let Some(dp) = &mut self.datapath {
-                for (ifindex, vip) in &removed {
-                    let _ = dp.remove_vip(*ifindex, vip.addr);
+                for ((_, vip), ifindex) in removed.iter().zip(at) {
+                    let _ = dp.remove_vip(ifindex, vip.addr);
                 }
             }
             self.expect_removals(

@@ -8,6 +8,8 @@
 
 use std::{collections::HashMap, net::IpAddr};
 
+use rtnetlink::packet_route::{route::RouteMessage, rule::RuleMessage};
+
 use super::{Engine, Job, State, monotonic_us, warn};
 use crate::{
     config::model::{VirtualAddress, VirtualRoute, VirtualRule},
@@ -18,11 +20,11 @@ use crate::{
     vrrp::fsm::Event,
 };
 
-/// How long the notification of an instance's own removal is waited for
-/// (it may arrive after the instance became master again: with priority
-/// 254 that is 8 ms later). A removal of something already gone causes no
-/// notification: its key expires.
-const OWN_REMOVALS_US: u64 = 5_000_000;
+/// How long the notice of the daemon's own removal is waited for (it may
+/// arrive after the instance became master again, with priority 254 8 ms
+/// later, or long after a mass transition queued thousands of jobs). A
+/// removal of something already gone causes none: its key expires.
+const OWN_REMOVALS_US: u64 = 30_000_000;
 
 pub(super) fn vip_key(ifindex: u32, addr: IpAddr) -> String {
     format!("vip {ifindex} {addr}")
@@ -63,14 +65,38 @@ fn address_matches(a: &VirtualAddress, d: &Deleted) -> bool {
             == Some(*ifindex)
 }
 
+/// A tracked entry of an instance, as the kernel would report its deletion.
+struct Entry {
+    idx: usize,
+    key: String,
+    what: String,
+    msg: Message,
+}
+
+enum Message {
+    Route(RouteMessage),
+    Rule(RuleMessage),
+}
+
+impl Entry {
+    fn matches(&self, d: &Deleted) -> bool {
+        match (&self.msg, d) {
+            (Message::Route(ours), Deleted::Route(deleted)) => same_route(ours, deleted),
+            (Message::Rule(ours), Deleted::Rule(deleted)) => same_rule(ours, deleted),
+            _ => false,
+        }
+    }
+}
+
 /// Which instance a deletion can concern, built once per change of the
-/// instances (a deletion must not cost a pass over thousands of them).
+/// instances (a deletion must not cost a pass over thousands of them, nor
+/// an interface lookup per entry).
 #[derive(Default)]
 pub struct Watch {
     /// (interface index, address) of every VIP.
     vips: HashMap<(u32, IpAddr), usize>,
-    /// Instances with a tracked route or rule.
-    routed: Vec<usize>,
+    /// Every tracked route and rule.
+    entries: Vec<Entry>,
 }
 
 impl Engine {
@@ -83,6 +109,17 @@ impl Engine {
             || !c.static_rules.is_empty()
     }
 
+    /// Whether route and rule deletions matter: a tracked virtual route or
+    /// rule, or a static one.
+    pub fn watches_routes(&self) -> bool {
+        let c = &self.config;
+        self.instances
+            .values()
+            .any(|s| s.cfg.routes.iter().any(tracked_route) || s.cfg.rules.iter().any(|r| !r.no_track))
+            || c.static_routes.iter().any(|r| !r.no_track)
+            || c.static_rules.iter().any(|r| !r.no_track)
+    }
+
     fn watch(&mut self) -> &Watch {
         if self.watch.is_none() {
             let mut w = Watch::default();
@@ -91,8 +128,24 @@ impl Engine {
                 for (ifindex, vip) in s.all_vips() {
                     w.vips.insert((*ifindex, vip.addr), idx);
                 }
-                if s.cfg.routes.iter().any(tracked_route) || s.cfg.rules.iter().any(|r| !r.no_track) {
-                    w.routed.push(idx);
+                for r in s.cfg.routes.iter().filter(|r| tracked_route(r)) {
+                    let oif = r.dev.as_deref().and_then(|d| crate::net::sys::ifindex(d).ok());
+                    if let Ok(msg) = route_message(r, oif) {
+                        w.entries.push(Entry {
+                            idx,
+                            key: route_key(r),
+                            what: format!("virtual route {}", r.text),
+                            msg: Message::Route(msg),
+                        });
+                    }
+                }
+                for r in s.cfg.rules.iter().filter(|r| !r.no_track) {
+                    w.entries.push(Entry {
+                        idx,
+                        key: rule_key(r),
+                        what: format!("virtual rule {}", r.text),
+                        msg: Message::Rule(rule_message(r)),
+                    });
                 }
             }
             self.watch = Some(w);
@@ -100,62 +153,74 @@ impl Engine {
         self.watch.get_or_insert_default()
     }
 
-    /// What a deletion means for instance `idx`: the VIP or tracked entry
-    /// a master lost, or `None` (not a master's, or its own removal).
-    fn lost_by(&mut self, idx: usize, d: &Deleted, now: u64) -> Option<String> {
-        let slot = self.instances.get(idx)?;
-        let cfg = &slot.cfg;
-        let (key, what) = match d {
-            Deleted::Address { ifindex, addr } => (vip_key(*ifindex, *addr), format!("VIP {addr}")),
-            _ => cfg
-                .routes
-                .iter()
-                .find(|r| tracked_route(r) && route_matches(r, d))
-                .map(|r| (route_key(r), format!("virtual route {}", r.text)))
-                .or_else(|| {
-                    cfg.rules
-                        .iter()
-                        .find(|r| !r.no_track && rule_matches(r, d))
-                        .map(|r| (rule_key(r), format!("virtual rule {}", r.text)))
-                })?,
-        };
-        let master = slot.fsm.vars.state == State::Master;
+    /// Whether the deletion of `key` means instance `idx` (a master) lost
+    /// it: not when it is the notice of this daemon's own removal.
+    fn lost_by(&mut self, idx: usize, key: &str, now: u64) -> bool {
         self.own_removals
-            .retain(|_, at| now.saturating_sub(*at) < OWN_REMOVALS_US);
-        let own = self.own_removals.remove(&key).is_some();
-        (master && !own).then_some(what)
+            .retain(|_, (_, at)| now.saturating_sub(*at) < OWN_REMOVALS_US);
+        if let Some((count, _)) = self.own_removals.get_mut(key) {
+            *count -= 1;
+            if *count == 0 {
+                self.own_removals.remove(key);
+            }
+            return false;
+        }
+        self.instances
+            .get(idx)
+            .is_some_and(|s| s.fsm.vars.state == State::Master)
     }
 
     /// Records removals this daemon asks for (`vip_key`, `route_key`,
-    /// `rule_key`): the kernel's notifications of them are not someone
-    /// else's doing, whichever instance holds the entry by then.
+    /// `rule_key`): the kernel's notice of each is not someone else's
+    /// doing, whichever instance holds the entry by then.
     pub(super) fn expect_removals(&mut self, keys: Vec<String>) {
         let now = monotonic_us();
-        self.own_removals.extend(keys.into_iter().map(|k| (k, now)));
+        for k in keys {
+            let e = self.own_removals.entry(k).or_insert((0, now));
+            e.0 += 1;
+            e.1 = now;
+        }
+    }
+
+    /// A removal that causes no notice (the entry is gone already).
+    fn unexpect(&mut self, key: &str) {
+        if let Some((count, _)) = self.own_removals.get_mut(key) {
+            *count -= 1;
+            if *count == 0 {
+                self.own_removals.remove(key);
+            }
+        }
     }
 
     pub fn on_deleted(&mut self, d: &Deleted) {
         let now = monotonic_us();
-        let candidates: Vec<usize> = match d {
+        let candidates: Vec<(usize, String, String)> = match d {
             Deleted::Address { ifindex, addr } => self
                 .watch()
                 .vips
                 .get(&(*ifindex, *addr))
-                .copied()
+                .map(|idx| (*idx, vip_key(*ifindex, *addr), format!("VIP {addr}")))
                 .into_iter()
                 .collect(),
-            _ => self.watch().routed.clone(),
+            _ => self
+                .watch()
+                .entries
+                .iter()
+                .filter(|e| e.matches(d))
+                .map(|e| (e.idx, e.key.clone(), e.what.clone()))
+                .collect(),
         };
-        let lost: Vec<(usize, String)> = candidates
-            .into_iter()
-            .filter_map(|idx| self.lost_by(idx, d, now).map(|what| (idx, what)))
-            .collect();
-        for (idx, what) in lost {
+        for (idx, key, what) in candidates {
+            if !self.lost_by(idx, &key, now) {
+                continue;
+            }
             warn!(
                 instance = %self.instances[idx].cfg.name,
                 "{what} was deleted by someone else: leaving MASTER with priority 0 to install everything again (as keepalived)"
             );
             self.deliver(idx, Event::RouteLost, now, "tracked address or route deleted");
+            // Its removal on leaving MASTER finds it gone: no notice comes.
+            self.unexpect(&key);
         }
         let c = &self.config;
         let addresses: Vec<VirtualAddress> = c

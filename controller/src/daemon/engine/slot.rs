@@ -72,7 +72,7 @@ impl Slot {
             ifname: &self.iface.name,
             ifindex: self.iface.index,
             tx: (&self.tx.0, self.tx.1),
-            rx_link: self.rx_link,
+            rx_link: self.rx_link.map(|link| (link, self.cfg.vrid)),
             src: self.src,
             ttl: self.cfg.unicast.ttl,
             v6: self.v6,
