@@ -237,7 +237,7 @@ impl Receiver {
         mreq.mr_ifindex = i32::try_from(link).unwrap_or(0);
         mreq.mr_type = u16::try_from(libc::PACKET_MR_MULTICAST).unwrap_or(0);
         mreq.mr_alen = 6;
-        mreq.mr_address[..6].copy_from_slice(&group_mac(group));
+        mreq.mr_address[..6].copy_from_slice(&super::frames::multicast_mac(group));
         setsockopt(
             sock.as_raw_fd(),
             libc::SOL_PACKET,
@@ -408,20 +408,6 @@ fn vrrp_filter(v6: bool, vrid: u8) -> Vec<libc::sock_filter> {
             op(RET, 0, 0, 0xffff),
             op(RET, 0, 0, 0),
         ]
-    }
-}
-
-/// The Ethernet multicast address of an IP group (RFC 1112 6.4, RFC 2464 7).
-fn group_mac(group: IpAddr) -> [u8; 6] {
-    match group {
-        IpAddr::V4(g) => {
-            let o = g.octets();
-            [0x01, 0x00, 0x5e, o[1] & 0x7f, o[2], o[3]]
-        }
-        IpAddr::V6(g) => {
-            let o = g.octets();
-            [0x33, 0x33, o[12], o[13], o[14], o[15]]
-        }
     }
 }
 

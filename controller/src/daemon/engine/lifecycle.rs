@@ -68,9 +68,8 @@ impl Engine {
         }
     }
 
-    /// Builds an instance and registers it (at start, on reload, when its
-    /// interface appears); the caller starts it with `Event::Startup`.
-    pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
+    /// Builds `cfg`'s slot with this batch's host snapshot and its macvlan.
+    pub(super) fn build(&mut self, cfg: &InstanceCfg) -> Result<Slot> {
         let v6 = cfg.family == crate::config::model::Family::Ipv6;
         let host = self.host.take().unwrap_or_else(read_host);
         let slot = build_slot(
@@ -81,7 +80,13 @@ impl Engine {
             self.vmac_links.get(&cfg.name),
         );
         self.host = Some(host);
-        let slot = slot?;
+        slot
+    }
+
+    /// Builds an instance and registers it (at start, on reload, when its
+    /// interface appears); the caller starts it with `Event::Startup`.
+    pub fn add_instance(&mut self, cfg: &InstanceCfg) -> Result<usize> {
+        let slot = self.build(cfg)?;
         if let Some(running) = self.instances.lookup(&slot.key) {
             bail!(
                 "vrrp_instance {}: VRID {} already runs on {} (vrrp_instance {})",

@@ -8,8 +8,8 @@
 //! (a master sends priority 0 first); new ones start as at start-up.
 
 use super::{
-    Config, Engine, Event, InstanceCfg, Job, State, Timer, VirtualAddress, What, build_slot, info,
-    monotonic_us, read_host, reload_plan, warn,
+    Config, Engine, Event, InstanceCfg, Job, State, Timer, VirtualAddress, What, info, monotonic_us,
+    reload_plan, warn,
 };
 
 impl Engine {
@@ -117,17 +117,7 @@ impl Engine {
         idx: usize,
         cfg: &InstanceCfg,
     ) -> Result<Vec<(u32, VirtualAddress)>, String> {
-        let host = self.host.take().unwrap_or_else(read_host);
-        let v6 = cfg.family == crate::config::model::Family::Ipv6;
-        let built = build_slot(
-            cfg,
-            self.datapath.is_some(),
-            self.group(v6),
-            &host,
-            self.vmac_links.get(&cfg.name),
-        );
-        self.host = Some(host);
-        let mut slot = built.map_err(|e| format!("{e:#}"))?;
+        let mut slot = self.build(cfg).map_err(|e| format!("{e:#}"))?;
         let mut expected = Vec::new();
         let old = &self.instances[idx];
         if slot.key != old.key {
