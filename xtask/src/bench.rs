@@ -30,6 +30,10 @@ pub struct Args {
     /// Failover trials per implementation and interval.
     #[arg(long, value_name = "N")]
     trials: Option<String>,
+    /// Seed of the failover cut phases (one list for every implementation;
+    /// default: from the clock, printed and recorded).
+    #[arg(long, value_name = "S")]
+    seed: Option<String>,
 }
 
 impl Args {
@@ -42,6 +46,7 @@ impl Args {
             scale: None,
             failover: None,
             trials: None,
+            seed: None,
         }
     }
 
@@ -57,6 +62,7 @@ impl Args {
             ("--scale", &self.scale),
             ("--failover", &self.failover),
             ("--trials", &self.trials),
+            ("--seed", &self.seed),
         ] {
             if let Some(v) = value {
                 argv.extend([flag.to_owned(), v.clone()]);

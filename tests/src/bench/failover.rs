@@ -67,7 +67,7 @@ fn cases(opts: &Options) -> Vec<Case> {
             .map(|&cs| Case {
                 version: if cs >= 100 { 2 } else { 3 },
                 advert_cs: cs,
-                trials: if opts.quick { 3 } else { 20 },
+                trials: if opts.quick { 3 } else { 30 },
                 impls: &Impl::ALL,
             })
             .collect()
@@ -100,7 +100,7 @@ fn standard(quick: bool) -> Vec<Case> {
             Case {
                 version: 3,
                 advert_cs: 5,
-                trials: 20,
+                trials: 30,
                 impls: &Impl::ALL,
             },
         ]
@@ -381,14 +381,11 @@ fn holds_vip(ns: &NetNs) -> bool {
     String::from_utf8_lossy(&out.stdout).contains(&format!("inet {VIP}/"))
 }
 
-/// A tiny xorshift for the cut's phase (no dependency for this).
+/// A tiny xorshift for the cuts' phases (no dependency for this).
 struct Rng(u64);
 
 impl Rng {
-    fn new() -> Self {
-        let seed = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64);
+    fn seeded(seed: u64) -> Self {
         Self(seed | 1)
     }
 
@@ -423,7 +420,9 @@ fn conf(case: Case, master: bool) -> String {
 }
 
 /// One implementation, `case.trials` trials on one lab.
-fn run_impl(case: Case, which: Impl, rng: &mut Rng) -> Result<(Vec<Trial>, Vec<String>), String> {
+/// `phases[t]`: where in the advert interval trial `t` cuts (0..1), the
+/// same list for every implementation.
+fn run_impl(case: Case, which: Impl, phases: &[f64]) -> Result<(Vec<Trial>, Vec<String>), String> {
     let mut lab = Lab::new();
     lab.host("a", &["192.0.2.1/24"]);
     lab.host("b", &["192.0.2.2/24"]);
@@ -450,7 +449,7 @@ fn run_impl(case: Case, which: Impl, rng: &mut Rng) -> Result<(Vec<Trial>, Vec<S
     let interval = Duration::from_millis(u64::from(case.advert_cs) * 10);
     let mut trials = Vec::new();
     let mut problems = Vec::new();
-    for t in 0..case.trials {
+    for (t, phase) in phases.iter().enumerate() {
         if super::interrupted() {
             break;
         }
@@ -472,8 +471,8 @@ fn run_impl(case: Case, which: Impl, rng: &mut Rng) -> Result<(Vec<Trial>, Vec<S
             continue;
         }
         // At least one whole interval in the capture (the old master's last
-        // advert), then a random phase.
-        pause(interval + Duration::from_millis(100) + interval.mul_f64(rng.unit()));
+        // advert), then this trial's phase.
+        pause(interval + Duration::from_millis(100) + interval.mul_f64(*phase));
         let cut = Instant::now();
         lab.port("a", false);
         let took = poll(mdi * 2 + Duration::from_secs(3), Duration::from_millis(2), || {
@@ -531,32 +530,46 @@ fn run_impl(case: Case, which: Impl, rng: &mut Rng) -> Result<(Vec<Trial>, Vec<S
     Ok((trials, problems))
 }
 
-fn stats(v: &[f64]) -> (f64, f64, f64) {
-    (quantile(v, 0.5), quantile(v, 0.99), quantile(v, 1.0))
+/// p50, p90, p99 and max.
+fn stats(v: &[f64]) -> [f64; 4] {
+    [
+        quantile(v, 0.5),
+        quantile(v, 0.9),
+        quantile(v, 0.99),
+        quantile(v, 1.0),
+    ]
+}
+
+/// The seed of the cut phases: `--seed`, else the clock's.
+fn seed(opts: &Options) -> u64 {
+    opts.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+    })
 }
 
 pub fn run(opts: &Options, report: &mut Report) {
-    let mut rng = Rng::new();
+    let seed = seed(opts);
+    progress(&format!("failover: cut phases from seed {seed} (--seed {seed} repeats them)"));
     let mut raw = Vec::new();
     for case in cases(opts) {
         let mdi = case.mdi_ms();
         let label = case.label();
-        let mut rows = vec![
-            Row::new("failover", format!("{label}: client gap p50"), "ms"),
-            Row::new("failover", format!("{label}: client gap p99"), "ms")
-                .note(format!("Master_Down_Interval {mdi:.1} ms")),
-            Row::new("failover", format!("{label}: client gap max"), "ms"),
-            Row::new(
-                "failover",
-                format!("{label}: last advert -> first GARP p50"),
-                "ms",
-            ),
-            Row::new(
-                "failover",
-                format!("{label}: last advert -> first GARP p99"),
-                "ms",
-            ),
-        ];
+        // One list of phases for every implementation: the trials are
+        // paired, so their differences are not the phases'.
+        let mut rng = Rng::seeded(seed ^ u64::from(case.advert_cs));
+        let phases: Vec<f64> = (0..case.trials).map(|_| rng.unit()).collect();
+        let named = |what: &str| {
+            ["p50", "p90", "p99", "max"].map(|q| Row::new("failover", format!("{label}: {what} {q}"), "ms"))
+        };
+        // The phase-independent measure first: the backup's own reaction.
+        let mut garp_rows = named("last advert -> first GARP");
+        garp_rows[0] = garp_rows[0].clone().note(format!(
+            "{} paired trials, Master_Down_Interval {mdi:.1} ms",
+            case.trials
+        ));
+        let mut gap_rows = named("client gap");
         for &which in case.impls {
             if super::interrupted() {
                 return;
@@ -566,27 +579,37 @@ pub fn run(opts: &Options, report: &mut Report) {
                 which.label(),
                 case.trials
             ));
-            match run_impl(case, which, &mut rng) {
+            match run_impl(case, which, &phases) {
                 Ok((trials, problems)) => {
                     let gaps: Vec<f64> = trials.iter().map(|t| t.gap_ms).collect();
                     let garps: Vec<f64> = trials.iter().filter_map(|t| t.advert_to_garp_ms).collect();
-                    let (p50, p99, max) = stats(&gaps);
                     if !gaps.is_empty() {
-                        rows[0].set(which, p50);
-                        rows[1].set(which, p99);
-                        rows[2].set(which, max);
+                        for (row, v) in gap_rows.iter_mut().zip(stats(&gaps)) {
+                            row.set(which, v);
+                        }
                     }
                     if !garps.is_empty() {
-                        let (g50, g99, _) = stats(&garps);
-                        rows[3].set(which, g50);
-                        rows[4].set(which, g99);
+                        for (row, v) in garp_rows.iter_mut().zip(stats(&garps)) {
+                            row.set(which, v);
+                        }
                     }
-                    for p in &problems {
-                        progress(&format!("  {p}"));
+                    // A trial that measured nothing makes the run fail: the
+                    // quantiles would be over other phases than the others'.
+                    let mut problems = problems;
+                    if garps.len() < gaps.len() {
+                        problems.push(format!(
+                            "{} of {} trials without a last advert -> first GARP in the capture",
+                            gaps.len() - garps.len(),
+                            gaps.len()
+                        ));
+                    }
+                    if !problems.is_empty() {
+                        report.failed(&format!("failover {label}"), which, &problems.join("; "));
                     }
                     raw.push(json!({
                         "impl": which.key(), "version": case.version, "advert_cs": case.advert_cs,
                         "master_down_interval_ms": mdi,
+                        "seed": seed, "phases": phases,
                         "gap_ms": gaps,
                         "advert_to_garp_ms": garps,
                         "cut_to_backup_answers_ms": trials.iter().map(|t| t.cut_to_b_ms).collect::<Vec<_>>(),
@@ -600,7 +623,8 @@ pub fn run(opts: &Options, report: &mut Report) {
                 }
             }
         }
-        report.rows.append(&mut rows);
+        report.rows.extend(garp_rows);
+        report.rows.extend(gap_rows);
     }
     report.raw.insert("failover".to_owned(), Value::Array(raw));
 }

@@ -53,6 +53,8 @@ pub struct Options {
     pub trials: Option<usize>,
     /// `--failover CS,...`: failover advert intervals in centiseconds (v2 at 1 s and up, v3 below).
     pub failover: Vec<u32>,
+    /// `--seed S`: the failover cut phases' seed.
+    pub seed: Option<u64>,
 }
 
 impl Options {

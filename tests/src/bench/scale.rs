@@ -100,6 +100,9 @@ struct Measured {
     master_bpf_mib: f64,
     master_hwm_mib: f64,
     backup_hwm_mib: f64,
+    /// PSS of the tree at the end of the window.
+    master_pss_mib: f64,
+    backup_pss_mib: f64,
     raw: Value,
 }
 
@@ -230,6 +233,8 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         master_bpf_mib: m1.bpf_memlock as f64 / 1024.0 / 1024.0,
         master_hwm_mib: mib(m1.hwm_kib),
         backup_hwm_mib: mib(b1.hwm_kib),
+        master_pss_mib: mib(m1.pss_kib),
+        backup_pss_mib: mib(b1.pss_kib),
         raw,
     })
 }
@@ -241,6 +246,7 @@ fn usage_json(before: &Usage, after: &Usage, pct: f64, pct_ns: f64) -> Value {
         "ticks": after.ticks - before.ticks,
         "hwm_kib": after.hwm_kib,
         "rss_kib": after.rss_kib,
+        "pss_kib": after.pss_kib,
         "bpf_map_memlock_bytes": after.bpf_memlock,
         "processes": after.procs,
     })
@@ -267,6 +273,14 @@ pub fn run(opts: &Options, report: &mut Report) {
             progress(&format!("scale {}: {}", case.label(), which.label()));
             match measure(case, which, &timing) {
                 Ok(m) => {
+                    // An unstable window measured something else: the run fails.
+                    if m.raw["stable"] == json!(false) {
+                        report.failed(
+                            &format!("scale {}", case.label()),
+                            which,
+                            "not stable during the window (a state changed or a VIP moved)",
+                        );
+                    }
                     progress(&format!(
                         "  master {:.3}% backup {:.3}% of a core (schedstat {:.3}% / {:.3}%); peak RSS master {:.1} MiB backup {:.1} MiB",
                         m.master_cpu,
@@ -315,11 +329,17 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
             }
             row
         };
-    let mut backup_rss = Row::new("scale", format!("{label}: backup peak RSS"), "MiB");
+    let mut backup_rss = Row::new("scale", format!("{label}: backup peak RSS"), "MiB")
+        .note("VmHWM summed over the tree (shared pages once per process)");
     let mut master_rss = Row::new("scale", format!("{label}: master peak RSS"), "MiB");
+    let mut backup_pss = Row::new("scale", format!("{label}: backup PSS"), "MiB")
+        .note("steady, summed over the tree (shared pages counted once)");
+    let mut master_pss = Row::new("scale", format!("{label}: master PSS"), "MiB");
     for (w, m) in done {
         backup_rss.set(*w, m.backup_hwm_mib);
         master_rss.set(*w, m.master_hwm_mib);
+        backup_pss.set(*w, m.backup_pss_mib);
+        master_pss.set(*w, m.master_pss_mib);
         if *w == Impl::Xdp {
             master_rss.note = format!(
                 "xdp also holds {:.1} MiB of BPF maps (kernel memory)",
@@ -342,5 +362,7 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
         ),
         backup_rss,
         master_rss,
+        backup_pss,
+        master_pss,
     ]
 }

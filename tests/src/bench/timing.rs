@@ -270,30 +270,39 @@ fn rows_for(v: &Variant) -> Vec<(Row, Pick)> {
         ];
     }
     let late = |what: &str, note: &str| row(&format!("lateness {what}"), "ms", note);
-    if v.rt_priority.is_some() {
-        return vec![
-            (late("median", ""), |l| quantile(&l.late_ms, 0.5)),
-            (late("p99.9", "target <= 1 ms"), |l| quantile(&l.late_ms, 0.999)),
-            (late("max", ""), |l| quantile(&l.late_ms, 1.0)),
-        ];
-    }
-    vec![
-        (late("median", "target <= 0.2 ms"), |l| quantile(&l.late_ms, 0.5)),
+    // The same measures with and without real-time priority: the median and
+    // the earliest too, not only the tail.
+    let rt = v.rt_priority.is_some();
+    let mut rows: Vec<(Row, Pick)> = vec![
+        (late("median", if rt { "" } else { "target <= 0.2 ms" }), |l| {
+            quantile(&l.late_ms, 0.5)
+        }),
         (late("p99", ""), |l| quantile(&l.late_ms, 0.99)),
-        (late("p99.9", ""), |l| quantile(&l.late_ms, 0.999)),
+        (late("p99.9", if rt { "target <= 1 ms" } else { "" }), |l| {
+            quantile(&l.late_ms, 0.999)
+        }),
         (late("max", ""), |l| quantile(&l.late_ms, 1.0)),
+        (late("earliest", "negative: before its time"), |l| {
+            quantile(&l.late_ms, 0.0)
+        }),
+    ];
+    if rt {
+        return rows;
+    }
+    rows.extend::<[(Row, Pick); 2]>([
         (
             row(
                 "shortest gap minus the interval",
                 "ms",
                 "after a late advert, the next on time",
             ),
-            |l| quantile(&l.gap_ms, 0.0),
+            |l: &Lateness| quantile(&l.gap_ms, 0.0),
         ),
-        (row("adverts sent / expected", "%", ""), |l| {
+        (row("adverts sent / expected", "%", ""), |l: &Lateness| {
             100.0 * l.adverts as f64 / l.expected
         }),
-    ]
+    ]);
+    rows
 }
 
 pub fn run(opts: &Options, report: &mut Report) {

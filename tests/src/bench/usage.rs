@@ -21,6 +21,10 @@ pub struct Usage {
     pub hwm_kib: u64,
     /// VmRSS summed over the tree, in KiB.
     pub rss_kib: u64,
+    /// Proportional set size summed over the tree, in KiB (`smaps_rollup`):
+    /// pages shared by keepalived's parent and child counted once in all,
+    /// not once per process as RSS counts them.
+    pub pss_kib: u64,
     /// Kernel memory of the BPF maps the tree holds open (fdinfo `memlock`), in bytes.
     pub bpf_memlock: u64,
     /// Processes in the tree.
@@ -76,7 +80,12 @@ pub fn tree(root: u32) -> Vec<u32> {
 }
 
 fn status_kib(pid: u32, key: &str) -> u64 {
-    fs::read_to_string(format!("/proc/{pid}/status"))
+    kib_field(&format!("/proc/{pid}/status"), key)
+}
+
+/// A `KEY: N kB` line of a /proc file, in KiB (0 when absent).
+fn kib_field(path: &str, key: &str) -> u64 {
+    fs::read_to_string(path)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -131,6 +140,7 @@ pub fn read(root: u32) -> Usage {
         u.run_ns += schedstat_ns(pid);
         u.hwm_kib += status_kib(pid, "VmHWM:");
         u.rss_kib += status_kib(pid, "VmRSS:");
+        u.pss_kib += kib_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:");
         u.bpf_memlock += bpf_memlock(pid);
         u.procs += 1;
     }

@@ -29,9 +29,9 @@ type CaseFn = fn(&Options, &mut Report);
 
 fn usage() -> String {
     format!(
-        "usage: bench [--quick] [--only NAME[,NAME...]] [--scale N@CS[,N@CS...]] [--failover CS[,CS...]] [--trials N] [--out FILE]\n  \
+        "usage: bench [--quick] [--only NAME[,NAME...]] [--scale N@CS[,N@CS...]] [--failover CS[,CS...]] [--trials N] [--seed S] [--out FILE]\n  \
          NAME: {}\n  --scale: scale cases instead of the standard ones (N instances, advert interval in centiseconds)\n  \
-         --failover: failover advert intervals (centiseconds) instead of the standard ones\n  --trials: failover trials per case",
+         --failover: failover advert intervals (centiseconds) instead of the standard ones\n  --trials: failover trials per case\n  --seed: seed of the failover cut phases (the same list for every implementation)",
         CASES.join(", ")
     )
 }
@@ -43,6 +43,7 @@ fn parse(args: &[String]) -> Result<(Options, PathBuf), String> {
         scale: Vec::new(),
         trials: None,
         failover: Vec::new(),
+        seed: None,
     };
     // The workspace root is the tests crate's parent.
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -61,6 +62,10 @@ fn parse(args: &[String]) -> Result<(Options, PathBuf), String> {
                 }
             }
             "--out" => out = PathBuf::from(it.next().ok_or_else(usage)?),
+            "--seed" => {
+                let v = it.next().ok_or_else(usage)?;
+                opts.seed = Some(v.parse().map_err(|_| format!("bad --seed {v}\n{}", usage()))?);
+            }
             "--trials" => {
                 let v = it.next().ok_or_else(usage)?;
                 opts.trials = Some(v.parse().ok().filter(|&n| n > 0).ok_or_else(usage)?);
