@@ -18,6 +18,7 @@ pub mod cases;
 pub mod classic;
 pub mod daemon;
 pub mod frames;
+pub mod frr;
 pub mod lab;
 pub mod netns;
 pub mod speaker;

@@ -19,6 +19,8 @@ use crate::util::{Cmd, cargo, step};
 pub const APT_PACKAGES: &[&str] = &[
     "iproute2",
     "keepalived",
+    // FRR's vrrpd, the second real VRRP peer (tests/tests/frr_interop.rs).
+    "frr",
     "nginx",
     "tcpdump",
     "tshark",

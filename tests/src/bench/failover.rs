@@ -551,7 +551,9 @@ fn seed(opts: &Options) -> u64 {
 
 pub fn run(opts: &Options, report: &mut Report) {
     let seed = seed(opts);
-    progress(&format!("failover: cut phases from seed {seed} (--seed {seed} repeats them)"));
+    progress(&format!(
+        "failover: cut phases from seed {seed} (--seed {seed} repeats them)"
+    ));
     let mut raw = Vec::new();
     for case in cases(opts) {
         let mdi = case.mdi_ms();

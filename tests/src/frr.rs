@@ -1,0 +1,146 @@
+//! FRR's vrrpd (Debian package `frr`, 8.4) as a VRRPv3 peer in a namespace,
+//! set up as the verified recipe in `shared/notes/frr-vrrpd.md` does: FRR
+//! needs a macvlan per family carrying the virtual MAC and the VIP (it finds
+//! them by MAC), made here by the test, as an operator makes them.
+
+use std::{
+    fs,
+    path::PathBuf,
+    process::Command,
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::netns::NetNs;
+
+/// zebra and vrrpd running in one namespace; stopped on drop.
+pub struct Frr {
+    ns: String,
+    dir: PathBuf,
+}
+
+impl Frr {
+    /// Starts FRR in `ns` (whose `eth0` is on the LAN) as router `vrid` at
+    /// `priority` (1 s adverts, VRRPv3) for `vip4` and `vip6` (with prefix).
+    pub fn start(ns: &NetNs, dir: &std::path::Path, vrid: u8, priority: u8, vip4: &str, vip6: &str) -> Self {
+        let name = ns.name().to_owned();
+        let dir = dir.join("frr");
+        fs::create_dir_all(&dir).expect("frr directory");
+        // FRR drops to user frr: its log directory must be writable.
+        let _ = Command::new("chmod").arg("1777").arg(&dir).status();
+        let frr = Self {
+            ns: name.clone(),
+            dir,
+        };
+        ns.exec(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.accept_dad=0",
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.all.keep_addr_on_down=1",
+            "net.ipv4.conf.all.arp_ignore=1",
+            "net.ipv4.conf.all.arp_announce=2",
+        ]);
+        for (family, vip) in [(1u8, vip4), (2, vip6)] {
+            let link = format!("vrrp{}-2-{vrid}", if family == 1 { 4 } else { 6 });
+            let mac = format!("00:00:5e:00:{family:02x}:{vrid:02x}");
+            ns.ip(&[
+                "link", "add", &link, "link", "eth0", "type", "macvlan", "mode", "bridge",
+            ]);
+            ns.ip(&["link", "set", &link, "addrgenmode", "random", "address", &mac]);
+            ns.ip(&["addr", "add", vip, "dev", &link]);
+            ns.ip(&["link", "set", &link, "up"]);
+        }
+        for daemon in ["zebra", "vrrpd"] {
+            let pid = frr.dir.join(format!("{daemon}.pid"));
+            let log = frr.dir.join(format!("{daemon}.log"));
+            let ok = Command::new("ip")
+                .args([
+                    "netns",
+                    "exec",
+                    &name,
+                    &format!("/usr/lib/frr/{daemon}"),
+                    "-N",
+                    &name,
+                    "-d",
+                    "-i",
+                ])
+                .arg(&pid)
+                .arg("--log")
+                .arg(format!("file:{}", log.display()))
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(
+                ok,
+                "starting FRR's {daemon} (apt package frr; cargo xtask setup installs it)"
+            );
+        }
+        let addr = |vip: &str| vip.split('/').next().unwrap_or(vip).to_owned();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = frr.vtysh(&[
+                "conf t",
+                "interface eth0",
+                &format!("vrrp {vrid} version 3"),
+                &format!("vrrp {vrid} priority {priority}"),
+                &format!("vrrp {vrid} advertisement-interval 1000"),
+                &format!("vrrp {vrid} ip {}", addr(vip4)),
+                &format!("vrrp {vrid} ipv6 {}", addr(vip6)),
+            ]);
+            if out.is_some() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "vtysh could not configure FRR in {name}"
+            );
+            thread::sleep(Duration::from_millis(200));
+        }
+        frr
+    }
+
+    fn vtysh(&self, commands: &[&str]) -> Option<String> {
+        let mut cmd = Command::new("vtysh");
+        cmd.arg("--vty_socket").arg(format!("/var/run/frr/{}", self.ns));
+        for c in commands {
+            cmd.args(["-c", c]);
+        }
+        let out = cmd.output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// The router's state per family, as `show vrrp json` says:
+    /// (`Master` / `Backup` / `Initialize`, the same for IPv6).
+    pub fn states(&self) -> Option<(String, String)> {
+        let v: Value = serde_json::from_str(&self.vtysh(&["show vrrp json"])?).ok()?;
+        let r = v.as_array()?.first()?;
+        let s = |f: &str| r[f]["status"].as_str().map(str::to_owned);
+        Some((s("v4")?, s("v6")?))
+    }
+
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(self.dir.join("vrrpd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        for daemon in ["vrrpd", "zebra"] {
+            let pid = fs::read_to_string(self.dir.join(format!("{daemon}.pid"))).unwrap_or_default();
+            let Ok(pid) = pid.trim().parse::<i32>() else {
+                continue;
+            };
+            // SAFETY: kill(2) on a pid FRR wrote for this test.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline && fs::metadata(format!("/proc/{pid}")).is_ok() {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = fs::remove_dir_all(format!("/var/run/frr/{}", self.ns));
+    }
+}
