@@ -475,14 +475,21 @@ fn preempt_delay_holds_back_a_better_backup_as_keepalived_does() {
         "preempt_delay 6: the better backup preempts {keepalived:.2} s later in keepalived \
          ({kd:.2} vs {kc:.2}), {xvrrpd:.2} s later in xvrrpd ({xd:.2} vs {xc:.2})"
     );
-    assert!(
-        keepalived > 5.0,
-        "keepalived's delay did not show: {keepalived:.2} s"
-    );
-    assert!(
-        (keepalived - xvrrpd).abs() <= SAME_TIME,
-        "preempt_delay: keepalived preempted {keepalived:.2} s later, xvrrpd {xvrrpd:.2} s later"
-    );
+    // keepalived's rule: the takeover comes Master_Down_Interval after the
+    // last advert accepted before the delay ran out, so (delay - 1 s, delay]
+    // after the control's, moved by where the peer's adverts fall in each
+    // run (each run has its own phase: the two are not compared with each
+    // other) and by start-up and scheduling. Other rules land elsewhere: no
+    // delay ~0 s, "at the delay" ~2.4 s, "a whole Master_Down_Interval after
+    // the delay" ~9.6 s.
+    const DELAY: f64 = 6.0;
+    for (name, v) in [("keepalived", keepalived), ("xvrrpd", xvrrpd)] {
+        assert!(
+            (DELAY - 1.0 - SAME_TIME / 2.0..=DELAY + SAME_TIME).contains(&v),
+            "preempt_delay 6: {name} preempted {v:.2} s later than without it \
+             (keepalived {keepalived:.2} s, xvrrpd {xvrrpd:.2} s)"
+        );
+    }
 }
 
 /// Starts `which` alone on host `a` with `conf` and captures `filter` and
