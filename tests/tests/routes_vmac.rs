@@ -384,6 +384,14 @@ fn vmac_against_keepalived(mode: &str) {
         a.state("VI_1").as_deref() == Some("FAULT") && vmac_link(&lab, "b", true)
     })
     .unwrap_or_else(|| panic!("a in FAULT, keepalived master:\n{}", logs(&a, &b)));
+    // A SIGHUP makes it again; a preempts on it.
+    a.signal("HUP");
+    wait_for(Duration::from_secs(8), || {
+        vmac_link(&lab, "a", true)
+            && vmac_link(&lab, "b", false)
+            && a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("a master on a new vrrp.51 after SIGHUP:\n{}", logs(&a, &b)));
     // SIGTERM: nothing of a's is left.
     a.stop();
     assert!(

@@ -18,7 +18,18 @@ impl Engine {
         // First, as keepalived reopens its FIFOs before it tells of the
         // instances a reload removes (their DELETED lines go to the new one).
         self.set_global(new.global.clone());
-        let plan = reload_plan(self.instances.values().map(|s| &s.cfg), &new.instances);
+        let mut plan = reload_plan(self.instances.values().map(|s| &s.cfg), &new.instances);
+        // An unchanged instance whose macvlan was made again (someone had
+        // deleted it) moves to the new link.
+        for s in self.instances.values() {
+            let now = self.vmac_links.get(&s.cfg.name).map(|m| m.index);
+            let moved = s.vmac_link.as_ref().map(|(i, _)| *i) != now;
+            let planned =
+                plan.update.iter().any(|(n, _)| *n == s.cfg.name) || plan.stop.contains(&s.cfg.name);
+            if moved && !planned {
+                plan.update.push((s.cfg.name.clone(), s.cfg.clone()));
+            }
+        }
         // Every name is resolved before anything changes: a reload may
         // rename instances (VI_1 -> VI_2 while VI_2 -> VI_3).
         let stops: Vec<usize> = plan
