@@ -404,7 +404,10 @@ fn reload(engine: &mut Engine, (new, links): super::side::Loaded) -> Result<Conf
     }
     let old = std::mem::replace(&mut engine.vmac_links, links);
     engine.apply_reload(&new);
-    // After the stopped instances' VIPs went (the side thread keeps order).
+    // After the stopped instances' VIPs went (the side thread keeps order);
+    // a link an instance still runs on stays (this reload failed to make
+    // its new one).
+    engine.keep_vmac_links_in_use(&old);
     let gone = unused(&engine.vmac_links, &old);
     if !gone.is_empty() {
         engine.side.send(Job::RemoveVmacs(gone, false));

@@ -249,12 +249,17 @@ enum Seen {
 struct Capture {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Vec<(Instant, Seen)>>>,
+    /// When the newest advert from `a` was seen: the cuts are placed
+    /// against it.
+    last_a: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 impl Capture {
     fn start(client: &NetNs) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let last_a = Arc::new(std::sync::Mutex::new(None));
+        let newest = last_a.clone();
         let name = client.name().to_owned();
         let (tx, rx) = std::sync::mpsc::channel();
         let handle = thread::spawn(move || {
@@ -275,6 +280,11 @@ impl Capture {
                 let at = Instant::now();
                 let Ok(n) = usize::try_from(n) else { continue };
                 if let Some(s) = classify(&buf[..n]) {
+                    if s == Seen::AdvertFromA
+                        && let Ok(mut l) = newest.lock()
+                    {
+                        *l = Some(at);
+                    }
                     out.push((at, s));
                 }
             }
@@ -288,7 +298,12 @@ impl Capture {
         Self {
             stop,
             handle: Some(handle),
+            last_a,
         }
+    }
+
+    fn last_advert_from_a(&self) -> Option<Instant> {
+        self.last_a.lock().ok().and_then(|l| *l)
     }
 
     fn finish(mut self) -> Vec<(Instant, Seen)> {
@@ -398,6 +413,8 @@ impl Rng {
 }
 
 struct Trial {
+    /// Where in a's advert interval the cut fell (from the capture).
+    phase: Option<f64>,
     gap_ms: f64,
     advert_to_garp_ms: Option<f64>,
     cut_to_b_ms: f64,
@@ -470,9 +487,23 @@ fn run_impl(case: Case, which: Impl, phases: &[f64]) -> Result<(Vec<Trial>, Vec<
             pause(mdi * 2 + Duration::from_secs(1));
             continue;
         }
-        // At least one whole interval in the capture (the old master's last
-        // advert), then this trial's phase.
-        pause(interval + Duration::from_millis(100) + interval.mul_f64(*phase));
+        // At least one whole interval in the capture, then the cut at this
+        // trial's phase of a's advert interval, counted from a's newest
+        // advert: the same phase for every implementation.
+        pause(interval + Duration::from_millis(100));
+        let Some(last) = capture.last_advert_from_a() else {
+            problems.push(format!(
+                "trial {t}: no advert from a in the capture before the cut"
+            ));
+            let _ = probe.finish();
+            let _ = capture.finish();
+            continue;
+        };
+        let mut cut_at = last + interval.mul_f64(*phase);
+        while cut_at < Instant::now() + Duration::from_millis(2) {
+            cut_at += interval;
+        }
+        pause(cut_at.saturating_duration_since(Instant::now()));
         let cut = Instant::now();
         lab.port("a", false);
         let took = poll(mdi * 2 + Duration::from_secs(3), Duration::from_millis(2), || {
@@ -502,7 +533,14 @@ fn run_impl(case: Case, which: Impl, phases: &[f64]) -> Result<(Vec<Trial>, Vec<
                 "  trial {t}: gap {gap:.1} ms, last advert -> GARP {} ms, cut -> b answers {cut_to_b_ms:.0} ms",
                 advert_to_garp_ms.map_or("?".to_owned(), |v| format!("{v:.1}"))
             ));
+            let phase = seen
+                .iter()
+                .filter(|(at, s)| *at <= cut && *s == Seen::AdvertFromA)
+                .map(|(at, _)| *at)
+                .next_back()
+                .map(|a| cut.duration_since(a).as_secs_f64() / interval.as_secs_f64());
             trials.push(Trial {
+                phase,
                 gap_ms: gap,
                 advert_to_garp_ms,
                 cut_to_b_ms,
@@ -615,6 +653,7 @@ pub fn run(opts: &Options, report: &mut Report) {
                         "gap_ms": gaps,
                         "advert_to_garp_ms": garps,
                         "cut_to_backup_answers_ms": trials.iter().map(|t| t.cut_to_b_ms).collect::<Vec<_>>(),
+                        "cut_phase_seen": trials.iter().map(|t| t.phase).collect::<Vec<_>>(),
                         "problems": problems,
                     }));
                 }

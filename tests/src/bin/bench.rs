@@ -31,7 +31,7 @@ fn usage() -> String {
     format!(
         "usage: bench [--quick] [--only NAME[,NAME...]] [--scale N@CS[,N@CS...]] [--failover CS[,CS...]] [--trials N] [--seed S] [--out FILE]\n  \
          NAME: {}\n  --scale: scale cases instead of the standard ones (N instances, advert interval in centiseconds)\n  \
-         --failover: failover advert intervals (centiseconds) instead of the standard ones\n  --trials: failover trials per case (and mass transition trials, default 3)\n  --seed: seed of the failover cut phases (the same list for every implementation)",
+         --failover: failover advert intervals (centiseconds) instead of the standard ones\n  --trials: failover trials per case\n  --seed: seed of the failover cut phases (the same list for every implementation)",
         CASES.join(", ")
     )
 }

@@ -168,9 +168,12 @@ impl Engine {
         });
         // Its `use_vmac` macvlan: down or deleted (by someone else) is a
         // FAULT, as keepalived's; the VIPs and adverts live there.
-        let vmac = slot.vmac_link.iter().map(|(_, name)| track::Tracked {
+        // A link of that name made since by someone else is not it.
+        let vmac = slot.vmac_link.iter().map(|(index, name)| track::Tracked {
             object: track::Object::Interface(name),
-            reading: track::Reading::Up(self.link_up(name)),
+            reading: track::Reading::Up(
+                self.link_up(name) && self.links.get(name).is_none_or(|l| l.index == Some(*index)),
+            ),
             weight: 0,
             reverse: false,
         });

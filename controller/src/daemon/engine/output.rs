@@ -214,11 +214,18 @@ impl Engine {
     pub(super) fn routes(&mut self, idx: usize, add: bool) {
         if !add {
             let cfg = &self.instances[idx].cfg;
+            // Only tracked entries are looked for in the kernel's notices.
             let keys: Vec<String> = cfg
                 .routes
                 .iter()
+                .filter(|r| super::routes::tracked_route(r))
                 .map(super::routes::route_key)
-                .chain(cfg.rules.iter().map(super::routes::rule_key))
+                .chain(
+                    cfg.rules
+                        .iter()
+                        .filter(|r| !r.no_track)
+                        .map(super::routes::rule_key),
+                )
                 .collect();
             self.expect_removals(keys);
         }
@@ -265,8 +272,17 @@ impl Engine {
     pub(super) fn remove_vips(&mut self, idx: usize) {
         self.routes(idx, false);
         self.installing.remove(&idx);
+        // Only addresses this daemon installed are removed, so only their
+        // removal makes a notice.
         let keys: Vec<String> = self.instances[idx]
             .all_vips()
+            .filter(|(ifindex, v)| {
+                self.installed.contains(&crate::net::addr::Installed {
+                    ifindex: *ifindex,
+                    addr: v.addr,
+                    prefix: v.prefix,
+                })
+            })
             .map(|(ifindex, v)| super::routes::vip_key(*ifindex, v.addr))
             .collect();
         self.expect_removals(keys);

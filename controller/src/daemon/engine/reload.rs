@@ -22,8 +22,10 @@ impl Engine {
         // An unchanged instance whose macvlan was made again (someone had
         // deleted it) moves to the new link.
         for s in self.instances.values() {
+            // Only to a link that is there: one this reload failed to make
+            // leaves the instance where it is.
             let now = self.vmac_links.get(&s.cfg.name).map(|m| m.index);
-            let moved = s.vmac_link.as_ref().map(|(i, _)| *i) != now;
+            let moved = now.is_some() && s.vmac_link.as_ref().map(|(i, _)| *i) != now;
             let planned =
                 plan.update.iter().any(|(n, _)| *n == s.cfg.name) || plan.stop.contains(&s.cfg.name);
             if moved && !planned {
@@ -117,6 +119,19 @@ impl Engine {
         self.refresh_links();
         self.on_health_change();
         self.flush();
+    }
+
+    /// Puts back the entries of `old` whose macvlan an instance still runs
+    /// on (by name), so they are neither deleted now nor forgotten at exit.
+    pub fn keep_vmac_links_in_use(&mut self, old: &crate::net::vmac::Links) {
+        for s in self.instances.values() {
+            if let Some((index, name)) = &s.vmac_link
+                && !self.vmac_links.values().any(|m| m.name == *name)
+                && let Some(m) = old.values().find(|m| m.index == *index)
+            {
+                self.vmac_links.insert(s.cfg.name.clone(), m.clone());
+            }
+        }
     }
 
     /// Reconfigures the running instance `idx` in place with `cfg` (same

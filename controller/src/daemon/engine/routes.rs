@@ -24,7 +24,7 @@ use crate::{
 /// arrive after the instance became master again, with priority 254 8 ms
 /// later, or long after a mass transition queued thousands of jobs). A
 /// removal of something already gone causes none: its key expires.
-const OWN_REMOVALS_US: u64 = 30_000_000;
+const OWN_REMOVALS_US: u64 = 10_000_000;
 
 pub(super) fn vip_key(ifindex: u32, addr: IpAddr) -> String {
     format!("vip {ifindex} {addr}")
@@ -39,7 +39,7 @@ pub(super) fn rule_key(r: &VirtualRule) -> String {
 }
 
 /// keepalived tracks a route with a `dev` and without `no_track`.
-fn tracked_route(r: &VirtualRoute) -> bool {
+pub(super) fn tracked_route(r: &VirtualRoute) -> bool {
     !r.no_track && r.dev.is_some()
 }
 
