@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use super::{
     Options,
-    capture::{AddrEvents, Frames, PACKET_OUTGOING, realtime_ns},
+    capture::{AddrEvents, Frames, Meta, PACKET_OUTGOING, realtime_ns},
     enter_for_good,
     impls::{Impl, Running, keepalived_conf, master_down_ms},
     pause, poll, progress,
@@ -75,6 +75,28 @@ fn collect<S: Send + 'static>(
     });
     let _ = rx.recv_timeout(Duration::from_secs(5));
     h
+}
+
+/// Every frame of namespace `ns` (both directions), kept as what `pick`
+/// makes of it, with its kernel timestamp.
+fn frames(
+    ns: &str,
+    stop: &Arc<AtomicBool>,
+    pick: fn(&Meta, &[u8; 128]) -> Option<std::net::Ipv4Addr>,
+) -> JoinHandle<Result<Events, String>> {
+    collect(
+        ns,
+        stop,
+        || Frames::open(ETH_P_ALL, Duration::from_millis(20)),
+        move |s: &Frames, out: &mut Events| {
+            let mut buf = [0u8; 128];
+            if let Some(m) = s.recv(&mut buf)
+                && let Some(a) = pick(&m, &buf)
+            {
+                out.push((m.ts_ns, a));
+            }
+        },
+    )
 }
 
 fn signal_tree(r: &Running, sig: i32) {
@@ -162,45 +184,30 @@ fn run_impl(which: Impl) -> Result<Outcome, String> {
             }
         },
     );
-    let garps = collect(
-        twin.b.name(),
-        &stop,
-        || Frames::open(ETH_P_ALL, Duration::from_millis(20)),
-        |s: &Frames, out: &mut Events| {
-            let mut buf = [0u8; 128];
-            if let Some(m) = s.recv(&mut buf)
-                && m.pkttype == PACKET_OUTGOING
-                && m.len >= 42
-                && buf[12..14] == [0x08, 0x06]
-            {
-                // ARP sender protocol address at 14 + 14.
-                let spa = std::net::Ipv4Addr::new(buf[28], buf[29], buf[30], buf[31]);
-                if is_vip(spa) {
-                    out.push((m.ts_ns, spa));
-                }
-            }
-        },
-    );
-    // The adverts the backup receives: each instance's last one before the
-    // freeze starts its own Master_Down_Interval.
-    let adverts = collect(
-        twin.b.name(),
-        &stop,
-        || Frames::open(ETH_P_ALL, Duration::from_millis(20)),
-        |s: &Frames, out: &mut Events| {
-            let mut buf = [0u8; 128];
-            if let Some(m) = s.recv(&mut buf)
-                && m.pkttype != PACKET_OUTGOING
-                && m.len >= 14 + 20 + 2
-                && buf[12..14] == [0x08, 0x00]
-                && buf[14 + 9] == 112
-            {
-                let ihl = usize::from(buf[14] & 0x0f) * 4;
-                let (k, vrid) = (buf[14 + 12 + 1], buf.get(14 + ihl + 1).copied().unwrap_or(0));
-                out.push((m.ts_ns, std::net::Ipv4Addr::new(10, k, 0, vrid)));
-            }
-        },
-    );
+    // Gratuitous ARPs the backup sends (ARP sender address at 14 + 14).
+    let garps = frames(twin.b.name(), &stop, |m, buf| {
+        let spa = std::net::Ipv4Addr::new(buf[28], buf[29], buf[30], buf[31]);
+        (m.pkttype == PACKET_OUTGOING && m.len >= 42 && buf[12..14] == [0x08, 0x06] && is_vip(spa))
+            .then_some(spa)
+    });
+    // The adverts the backup receives, as their instance (10.k.0.vrid: the
+    // master's source 10.k.0.x and the VRID): each instance's last one
+    // starts its own Master_Down_Interval.
+    let adverts = frames(twin.b.name(), &stop, |m, buf| {
+        let ihl = usize::from(buf[14] & 0x0f) * 4;
+        (m.pkttype != PACKET_OUTGOING
+            && m.len >= 14 + ihl + 2
+            && buf[12..14] == [0x08, 0x00]
+            && buf[14 + 9] == 112)
+            .then(|| {
+                std::net::Ipv4Addr::new(
+                    10,
+                    buf[14 + 12 + 1],
+                    0,
+                    buf.get(14 + ihl + 1).copied().unwrap_or(0),
+                )
+            })
+    });
     // Two advert intervals in the capture before the freeze.
     if !pause(Duration::from_millis(2200)) {
         return Err("interrupted".to_owned());
