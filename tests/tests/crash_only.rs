@@ -11,6 +11,8 @@ use xvrrp_tests::{
     have_root,
 };
 
+const LOADED_BY_LOADER: &str = "data path loaded and pinned by a loader process";
+
 fn xdp_attached(c: &Classic, host: &str) -> bool {
     String::from_utf8_lossy(&c.lab.get(host).ip(&["link", "show", "eth0"]).stdout).contains("prog/xdp")
 }
@@ -34,6 +36,13 @@ fn sigkilled_master_is_adopted_by_its_restart_without_a_state_change() {
     let b_transitions = c.daemon("b").status().unwrap()["instances"][0]["transitions"].clone();
     let pins_before = bpffs.pin_dirs();
     assert!(!pins_before.is_empty(), "XDP mode pins its data path");
+    // The program was loaded by a loader process, not by the daemon (its
+    // memory peak stays out of the daemon).
+    assert!(
+        c.daemon("a").log_text().contains(LOADED_BY_LOADER),
+        "{}",
+        c.daemon("a").log_text()
+    );
 
     let probe = Probe::start(c.client(), Duration::from_millis(10));
     std::thread::sleep(Duration::from_millis(300));
@@ -63,6 +72,12 @@ fn sigkilled_master_is_adopted_by_its_restart_without_a_state_change() {
         c.daemon("a")
             .log_text()
             .contains("adopting the running data path"),
+        "{}",
+        c.daemon("a").log_text()
+    );
+    // Adopted from the pins: nothing loaded again.
+    assert!(
+        !c.daemon("a").log_text().contains(LOADED_BY_LOADER),
         "{}",
         c.daemon("a").log_text()
     );

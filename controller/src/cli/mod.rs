@@ -32,6 +32,16 @@ enum Command {
     Check(check::Args),
     /// Attach the XDP program to an interface for a while and print what it counted.
     Watch(watch::Args),
+    /// Load the data path and pin it in a bpffs directory, then exit: what
+    /// `run` starts so that loading's memory peak stays out of the daemon.
+    #[command(name = crate::datapath::kernel::LOADER_COMMAND, hide = true)]
+    LoadDatapath {
+        #[arg(long)]
+        pin_dir: std::path::PathBuf,
+        /// Load and pin the TC advert classifier too.
+        #[arg(long)]
+        tc: bool,
+    },
     /// Print the xvrrpd(8) man page (roff), for packaging.
     #[command(hide = true)]
     Man,
@@ -52,6 +62,9 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::LoadDatapath { pin_dir, tc } => {
+            crate::datapath::kernel::load_and_pin(&pin_dir, tc).map(|()| ExitCode::SUCCESS)
+        }
         Command::Man => man(),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;

@@ -13,12 +13,12 @@ use aya::programs::{
 use xvrrp_common::maps::{self, IFACE_ADVERTS_IN_TC};
 
 use super::{
-    Attachment, Datapath, TC_PROGRAM_NAME,
+    Attachment, Datapath,
     attach::{
         self, AdvertPath, Answerer, AttachMode, AttachPolicy, Attached, parse_pin_name, parse_tc_pin_name,
         pin_name, tc_pin_name,
     },
-    ignore_missing, missing,
+    ignore_missing,
 };
 
 impl Datapath {
@@ -171,19 +171,10 @@ impl Datapath {
             .with_context(|| format!("pinning {}", path.display()))
     }
 
-    /// The TC advert classifier, loaded on first use (also for `test_run`).
+    /// The TC advert classifier, loaded on first use in-process (also for
+    /// `test_run`); from its pin in the daemon.
     pub fn tc_program(&mut self) -> Result<&mut SchedClassifier> {
-        let program: &mut SchedClassifier = self
-            .ebpf
-            .program_mut(TC_PROGRAM_NAME)
-            .with_context(|| missing("program", TC_PROGRAM_NAME))?
-            .try_into()?;
-        if program.fd().is_err() {
-            program
-                .load()
-                .context("the kernel verifier rejected the TC advert classifier")?;
-        }
-        Ok(program)
+        self.kernel.tc()
     }
 
     /// Writes `ifindex`'s `IFACE_*` bits (0 removes the entry).

@@ -2,6 +2,7 @@
 //! attaching it, and reading its maps.
 
 pub mod attach;
+pub mod kernel;
 mod links;
 mod vips;
 
@@ -9,7 +10,6 @@ use std::{net::IpAddr, path::Path};
 
 use anyhow::{Context as _, Result};
 use aya::{
-    Ebpf, EbpfLoader,
     maps::{Array, HashMap, MapData, MapError, PerCpuArray, RingBuf},
     programs::{Xdp, XdpMode, links::PinnedLink, xdp::XdpLinkId},
 };
@@ -22,7 +22,10 @@ use xvrrp_common::{
     stats,
 };
 
-use self::attach::{AdvertPath, Answerer, Attached};
+use self::{
+    attach::{AdvertPath, Answerer, Attached},
+    kernel::Kernel,
+};
 use crate::vrrp::{codec::Auth, validate::RxInstance};
 
 /// The compiled XDP program, built by `build.rs` from `ebpf/`.
@@ -37,7 +40,7 @@ pub const TC_PROGRAM_NAME: &str = "xvrrp_tc";
 
 /// The loaded program and its maps.
 pub struct Datapath {
-    ebpf: Ebpf,
+    kernel: Kernel,
     events: RingBuf<MapData>,
     slots: Slots,
     /// XDP attachments pinned in bpffs (crash-only restarts adopt them).
@@ -101,40 +104,41 @@ impl Slots {
 }
 
 impl Datapath {
-    /// Loads the object and the XDP program into the kernel (not attached yet).
+    /// Loads the object and the XDP program into the kernel, in this process
+    /// (not attached yet).
     pub fn load() -> Result<Self> {
-        Self::load_with(&mut EbpfLoader::new())
+        Self::with_kernel(Kernel::load(None)?)
     }
 
-    /// Like `load`, with every map pinned in `pin_dir` (bpffs): maps already
-    /// pinned there by an earlier run are reused, with their contents.
-    pub fn load_pinned(pin_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(pin_dir).with_context(|| format!("creating {}", pin_dir.display()))?;
-        let mut loader = EbpfLoader::new();
-        for name in maps::ALL {
-            loader.map_pin_path(name, pin_dir.join(name));
+    /// The daemon's data path, every map and program pinned in `pin_dir`
+    /// (bpffs). What an earlier run pinned there is reused with its contents;
+    /// what is missing is loaded by a loader process (`kernel`), so the
+    /// loader's memory peak never becomes the daemon's. `tc`: the TC advert
+    /// classifier is wanted too.
+    pub fn open_pinned(pin_dir: &Path, tc: bool) -> Result<Self> {
+        if !kernel::pinned(pin_dir, tc) {
+            let started = std::time::Instant::now();
+            let (warnings, peak_kib) = kernel::run_loader(pin_dir, tc)?;
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            tracing::info!(
+                ms = started.elapsed().as_millis(),
+                loader_peak_kib = peak_kib,
+                "data path loaded and pinned by a loader process"
+            );
         }
-        let mut dp = Self::load_with(&mut loader)?;
+        let mut dp = Self::with_kernel(Kernel::from_pins(pin_dir)?)?;
         dp.adopt_slots()?;
         dp.adopt_guarded()?;
         dp.adopt_peers()?;
         Ok(dp)
     }
 
-    fn load_with(loader: &mut EbpfLoader<'_>) -> Result<Self> {
-        let mut ebpf = loader
-            .load(EBPF_OBJECT)
-            .context("loading the xvrrp eBPF object failed (needs root or CAP_BPF + CAP_NET_ADMIN)")?;
-        let program = program_mut(&mut ebpf)?;
-        program
-            .load()
-            .context("the kernel verifier rejected the xvrrp XDP program")?;
-        let events = ebpf
-            .take_map(maps::EVENTS)
-            .with_context(|| missing("map", maps::EVENTS))?;
-        let events = RingBuf::try_from(events)?;
+    fn with_kernel(mut kernel: Kernel) -> Result<Self> {
+        let events = RingBuf::try_from(kernel.take_map(maps::EVENTS)?)?;
         Ok(Self {
-            ebpf,
+            kernel,
             events,
             slots: Slots::default(),
             attachments: Vec::new(),
@@ -148,7 +152,7 @@ impl Datapath {
     /// reused a running data path's maps), so advert state carries over.
     fn adopt_slots(&mut self) -> Result<()> {
         let entries: Vec<(InstanceKey, InstanceConfig)> = {
-            let map = self.ebpf.map(maps::INSTANCES).context("instance map")?;
+            let map = self.kernel.map(maps::INSTANCES)?;
             let hash = HashMap::<_, InstanceKey, InstanceConfig>::try_from(map)?;
             hash.iter().filter_map(std::result::Result::ok).collect()
         };
@@ -164,7 +168,7 @@ impl Datapath {
 
     /// The XDP program, for attaching or `test_run`.
     pub fn program(&mut self) -> Result<&mut Xdp> {
-        program_mut(&mut self.ebpf)
+        self.kernel.xdp()
     }
 
     /// Attaches the program to `interface` (in the caller's network namespace).
@@ -176,11 +180,7 @@ impl Datapath {
 
     /// The pass-everything program, loaded on first use (also the `test_run` baseline).
     pub fn pass_program(&mut self) -> Result<&mut Xdp> {
-        let program: &mut Xdp = self
-            .ebpf
-            .program_mut(PASS_PROGRAM_NAME)
-            .with_context(|| missing("program", PASS_PROGRAM_NAME))?
-            .try_into()?;
+        let program = kernel::program_in(self.kernel.ebpf_mut()?, PASS_PROGRAM_NAME)?;
         if program.fd().is_err() {
             program.load().context("loading the pass-through XDP program")?;
         }
@@ -190,14 +190,13 @@ impl Datapath {
     /// The names of the maps the loaded object defines (the ring buffer, taken
     /// at load, included).
     pub fn map_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.ebpf.maps().map(|(name, _)| name.to_owned()).collect();
+        let mut names = self.kernel.map_names();
         names.push(maps::EVENTS.to_owned());
         names
     }
 
     fn hash<K: aya::Pod, V: aya::Pod>(&mut self, name: &str) -> Result<HashMap<&mut MapData, K, V>> {
-        let map = self.ebpf.map_mut(name).with_context(|| missing("map", name))?;
-        Ok(HashMap::try_from(map)?)
+        Ok(HashMap::try_from(self.kernel.map_mut(name)?)?)
     }
 
     /// Tells the kernel what a valid advert for this instance looks like.
@@ -269,11 +268,7 @@ impl Datapath {
         let Some(&(slot, generation)) = self.slots.by_key.get(&key) else {
             return Ok(None);
         };
-        let map = self
-            .ebpf
-            .map(maps::ADVERT_STATE)
-            .with_context(|| missing("map", maps::ADVERT_STATE))?;
-        let array = Array::<_, AdvertState>::try_from(map)?;
+        let array = Array::<_, AdvertState>::try_from(self.kernel.map(maps::ADVERT_STATE)?)?;
         // The kernel may be writing the entry as it is copied out: a mixed
         // copy fails its stamp and is read again; the next advert rewrites it.
         for _ in 0..4 {
@@ -305,11 +300,7 @@ impl Datapath {
 
     /// Every counter slot, summed over CPUs.
     pub fn counters(&self) -> Result<[u64; stats::COUNT as usize]> {
-        let map = self
-            .ebpf
-            .map(maps::STATS)
-            .with_context(|| missing("map", maps::STATS))?;
-        let array = PerCpuArray::<_, Counters>::try_from(map)?;
+        let array = PerCpuArray::<_, Counters>::try_from(self.kernel.map(maps::STATS)?)?;
         let per_cpu = array.get(&0, 0).context("reading the counters")?;
         let mut out = [0u64; stats::COUNT as usize];
         for cpu in per_cpu.iter() {
@@ -330,13 +321,6 @@ impl Datapath {
 /// The error for a map or program the embedded object lacks (a build mismatch).
 pub(crate) fn missing(kind: &str, name: &str) -> String {
     format!("{kind} {name} missing from the eBPF object")
-}
-
-fn program_mut(ebpf: &mut Ebpf) -> Result<&mut Xdp> {
-    ebpf.program_mut(PROGRAM_NAME)
-        .with_context(|| missing("program", PROGRAM_NAME))?
-        .try_into()
-        .context("program is not an XDP program")
 }
 
 fn ignore_missing(result: Result<(), MapError>) -> Result<()> {

@@ -9,7 +9,7 @@ use xvrrp_common::maps::{
     self, VIP_NO_ACCEPT, VIP_XDP_ANSWER, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
 };
 
-use super::{Datapath, ignore_missing, missing};
+use super::{Datapath, ignore_missing};
 
 impl Datapath {
     /// Makes XDP answer ARP / Neighbor Solicitations for `vip` on `ifindex`
@@ -55,11 +55,7 @@ impl Datapath {
     /// Tells the kernel how many VIPs are guarded (0: it skips the lookup).
     fn write_guards(&mut self) -> Result<()> {
         let n = u32::try_from(self.guarded.len()).unwrap_or(u32::MAX);
-        let map = self
-            .ebpf
-            .map_mut(maps::GUARDS)
-            .with_context(|| missing("map", maps::GUARDS))?;
-        Array::<_, u32>::try_from(map)?
+        Array::<_, u32>::try_from(self.kernel.map_mut(maps::GUARDS)?)?
             .set(0, n, 0)
             .with_context(|| format!("writing {}", maps::GUARDS))
     }

@@ -103,7 +103,21 @@ struct Measured {
     /// PSS of the tree at the end of the window.
     master_pss_mib: f64,
     backup_pss_mib: f64,
+    /// xdp: the loader process's peak (KiB) and life (ms), from the master's
+    /// log: it has exited before the window, so the tree does not show it.
+    loader: Option<(u64, u64)>,
     raw: Value,
+}
+
+/// The `loader_peak_kib` and `ms` of the daemon's "loaded ... by a loader
+/// process" line.
+fn loader_figures(log: &str) -> Option<(u64, u64)> {
+    let line = log.lines().find(|l| l.contains("loader_peak_kib="))?;
+    let field = |key: &str| -> Option<u64> {
+        let rest = &line[line.find(key)? + key.len()..];
+        rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    };
+    Some((field("loader_peak_kib=")?, field(" ms=")?))
 }
 
 fn mib(kib: u64) -> f64 {
@@ -169,6 +183,7 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         backup.pid().ok_or("backup has no pid")?,
     );
     let masters_before = master.entered("MASTER");
+    let loader = loader_figures(&master.log_text());
 
     // The window, with a reading every second for the raw samples.
     let start = Instant::now();
@@ -215,6 +230,7 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         "backup": usage_json(&b0, &b1, backup_cpu, backup_cpu_ns),
         "per_second_cpu_pct_master_backup": per_sec,
         "stable": stable,
+        "loader_peak_kib_ms": loader,
     });
     if !stable {
         progress(&format!(
@@ -235,6 +251,7 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         backup_hwm_mib: mib(b1.hwm_kib),
         master_pss_mib: mib(m1.pss_kib),
         backup_pss_mib: mib(b1.pss_kib),
+        loader,
         raw,
     })
 }
@@ -342,8 +359,12 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
         master_pss.set(*w, m.master_pss_mib);
         if *w == Impl::Xdp {
             master_rss.note = format!(
-                "xdp also holds {:.1} MiB of BPF maps (kernel memory)",
-                m.master_bpf_mib
+                "xdp also holds {:.1} MiB of BPF maps (kernel memory){}",
+                m.master_bpf_mib,
+                m.loader.map_or(String::new(), |(kib, ms)| format!(
+                    "; its loader process peaked at {:.1} MiB and exited after {ms} ms, before the daemon ran",
+                    mib(kib)
+                ))
             );
         }
     }
@@ -365,4 +386,15 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
         backup_pss,
         master_pss,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loader_figures_come_from_the_daemon_log_line() {
+        let log = "2026-11-30T19:37:16.2Z  INFO mounted bpffs on /sys/fs/bpf\n\
+                   2026-11-30T19:37:16.7Z  INFO data path loaded and pinned by a loader process ms=462 loader_peak_kib=29584\n";
+        assert_eq!(super::loader_figures(log), Some((29584, 462)));
+        assert_eq!(super::loader_figures("INFO xvrrpd running"), None);
+    }
 }

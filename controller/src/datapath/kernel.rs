@@ -1,0 +1,260 @@
+//! Where the data path's kernel objects come from.
+//!
+//! The daemon takes its maps and programs from bpffs pins that a short-lived
+//! loader process (`xvrrpd load-datapath`, this binary again) leaves. The
+//! reason is memory: aya 0.14's `EbpfLoader::new()` parses the whole kernel
+//! BTF (5 MiB of file, ~15 MiB at the peak on a 6.x kernel) although our
+//! object has no CO-RE relocation to apply, and that peak would stay the
+//! daemon's high-water mark for its whole life, with a few MiB of it kept by
+//! glibc's heap. In a child it is gone when the child exits. A crash-only
+//! restart finds the programs pinned and runs no loader at all, so its old
+//! and new attachments share one program. Tools (`watch`, the benchmarks,
+//! BPF_PROG_TEST_RUN tests) load in-process.
+
+use std::{collections::HashMap, path::Path, process::Command};
+
+use anyhow::{Context as _, Result, bail};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Map, MapData},
+    programs::{SchedClassifier, Xdp},
+};
+use aya_obj::programs::XdpAttachType;
+use xvrrp_common::maps;
+
+use super::{EBPF_OBJECT, PROGRAM_NAME, TC_PROGRAM_NAME, missing};
+
+/// The XDP program's pin in the pin directory (beside the maps' and the
+/// links' pins: `link-*`, `tc-*`).
+pub const PROG_XDP_PIN: &str = "prog-xdp";
+/// The TC advert classifier's pin.
+pub const PROG_TC_PIN: &str = "prog-tc";
+/// The hidden subcommand the loader process runs.
+pub const LOADER_COMMAND: &str = "load-datapath";
+
+/// The maps and programs a `Datapath` works with.
+pub(super) enum Kernel {
+    /// Loaded by this process from the embedded object.
+    Loaded(Ebpf),
+    /// Opened from pins; `tc` is absent when the classifier was not asked for
+    /// or the kernel refused it (the loader said why).
+    Pinned(Box<Pinned>),
+}
+
+pub(super) struct Pinned {
+    maps: HashMap<String, Map>,
+    xdp: Xdp,
+    tc: Option<SchedClassifier>,
+}
+
+impl Kernel {
+    /// Loads the object in this process; maps are pinned in `pin_dir` (and
+    /// reused from there, with their contents) when one is given.
+    pub(super) fn load(pin_dir: Option<&Path>) -> Result<Self> {
+        let mut loader = EbpfLoader::new();
+        if let Some(dir) = pin_dir {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            for name in maps::ALL {
+                loader.map_pin_path(name, dir.join(name));
+            }
+        }
+        let mut ebpf = loader
+            .load(EBPF_OBJECT)
+            .context("loading the xvrrp eBPF object failed (needs root or CAP_BPF + CAP_NET_ADMIN)")?;
+        program_in(&mut ebpf, PROGRAM_NAME)?
+            .load()
+            .context("the kernel verifier rejected the xvrrp XDP program")?;
+        Ok(Self::Loaded(ebpf))
+    }
+
+    /// Opens what a loader left in `pin_dir`.
+    pub(super) fn from_pins(pin_dir: &Path) -> Result<Self> {
+        let mut by_name = HashMap::new();
+        for name in maps::ALL {
+            let path = pin_dir.join(name);
+            let data =
+                MapData::from_pin(&path).with_context(|| format!("opening map pin {}", path.display()))?;
+            by_name.insert((*name).to_owned(), Map::from_map_data(data)?);
+        }
+        let path = pin_dir.join(PROG_XDP_PIN);
+        let xdp = Xdp::from_pin(&path, XdpAttachType::Interface)
+            .with_context(|| format!("opening program pin {}", path.display()))?;
+        let path = pin_dir.join(PROG_TC_PIN);
+        let tc = if path.exists() {
+            Some(
+                SchedClassifier::from_pin(&path)
+                    .with_context(|| format!("opening program pin {}", path.display()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Self::Pinned(Box::new(Pinned {
+            maps: by_name,
+            xdp,
+            tc,
+        })))
+    }
+
+    pub(super) fn map(&self, name: &str) -> Result<&Map> {
+        match self {
+            Self::Loaded(ebpf) => ebpf.map(name),
+            Self::Pinned(p) => p.maps.get(name),
+        }
+        .with_context(|| missing("map", name))
+    }
+
+    pub(super) fn map_mut(&mut self, name: &str) -> Result<&mut Map> {
+        match self {
+            Self::Loaded(ebpf) => ebpf.map_mut(name),
+            Self::Pinned(p) => p.maps.get_mut(name),
+        }
+        .with_context(|| missing("map", name))
+    }
+
+    pub(super) fn take_map(&mut self, name: &str) -> Result<Map> {
+        match self {
+            Self::Loaded(ebpf) => ebpf.take_map(name),
+            Self::Pinned(p) => p.maps.remove(name),
+        }
+        .with_context(|| missing("map", name))
+    }
+
+    /// The names of the maps still held here.
+    pub(super) fn map_names(&self) -> Vec<String> {
+        match self {
+            Self::Loaded(ebpf) => ebpf.maps().map(|(name, _)| name.to_owned()).collect(),
+            Self::Pinned(p) => p.maps.keys().cloned().collect(),
+        }
+    }
+
+    /// The XDP program (loaded).
+    pub(super) fn xdp(&mut self) -> Result<&mut Xdp> {
+        match self {
+            Self::Loaded(ebpf) => program_in(ebpf, PROGRAM_NAME),
+            Self::Pinned(p) => Ok(&mut p.xdp),
+        }
+    }
+
+    /// The TC advert classifier, loaded on first use in-process.
+    pub(super) fn tc(&mut self) -> Result<&mut SchedClassifier> {
+        match self {
+            Self::Loaded(ebpf) => {
+                let program: &mut SchedClassifier = ebpf
+                    .program_mut(TC_PROGRAM_NAME)
+                    .with_context(|| missing("program", TC_PROGRAM_NAME))?
+                    .try_into()?;
+                if program.fd().is_err() {
+                    program
+                        .load()
+                        .context("the kernel verifier rejected the TC advert classifier")?;
+                }
+                Ok(program)
+            }
+            Self::Pinned(p) => {
+                p.tc.as_mut()
+                    .context("the TC advert classifier was not loaded (the loader's warning says why)")
+            }
+        }
+    }
+
+    /// An in-process object's other programs (the benchmarks' baseline).
+    pub(super) fn ebpf_mut(&mut self) -> Result<&mut Ebpf> {
+        match self {
+            Self::Loaded(ebpf) => Ok(ebpf),
+            Self::Pinned(_) => bail!("a data path opened from pins has only the xvrrp programs"),
+        }
+    }
+}
+
+pub(super) fn program_in<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+    ebpf.program_mut(name)
+        .with_context(|| missing("program", name))?
+        .try_into()
+        .with_context(|| format!("program {name} is not an XDP program"))
+}
+
+/// Whether `pin_dir` holds what `from_pins` needs (the classifier too when
+/// `tc`): then a restart adopts it without loading anything.
+pub(super) fn pinned(pin_dir: &Path, tc: bool) -> bool {
+    maps::ALL.iter().all(|m| pin_dir.join(m).exists())
+        && pin_dir.join(PROG_XDP_PIN).exists()
+        && (!tc || pin_dir.join(PROG_TC_PIN).exists())
+}
+
+/// What the loader process does: loads the object with its maps pinned in
+/// `pin_dir` (reusing pinned maps), loads the programs and pins them. A
+/// classifier the kernel refuses is left out with a warning on stdout (the
+/// daemon validates adverts in XDP then); anything else is an error.
+pub fn load_and_pin(pin_dir: &Path, tc: bool) -> Result<()> {
+    let mut kernel = Kernel::load(Some(pin_dir))?;
+    pin_program(kernel.xdp()?, &pin_dir.join(PROG_XDP_PIN))?;
+    let tc_pin = pin_dir.join(PROG_TC_PIN);
+    let _ = std::fs::remove_file(&tc_pin);
+    if tc {
+        match kernel.tc() {
+            Ok(program) => pin_program(program, &tc_pin)?,
+            Err(e) => println!("{e:#}"),
+        }
+    }
+    Ok(())
+}
+
+fn pin_program<T: PinProgram>(program: &mut T, path: &Path) -> Result<()> {
+    // A pin an older object left would make `pin` fail; links that use the
+    // old program hold it themselves.
+    let _ = std::fs::remove_file(path);
+    program
+        .pin_at(path)
+        .with_context(|| format!("pinning {}", path.display()))
+}
+
+trait PinProgram {
+    fn pin_at(&mut self, path: &Path) -> Result<(), aya::pin::PinError>;
+}
+
+impl PinProgram for Xdp {
+    fn pin_at(&mut self, path: &Path) -> Result<(), aya::pin::PinError> {
+        self.pin(path)
+    }
+}
+
+impl PinProgram for SchedClassifier {
+    fn pin_at(&mut self, path: &Path) -> Result<(), aya::pin::PinError> {
+        self.pin(path)
+    }
+}
+
+/// Runs the loader process (this binary, `load-datapath`) and waits for it.
+/// Returns its warnings and its peak resident size in KiB.
+pub(super) fn run_loader(pin_dir: &Path, tc: bool) -> Result<(Vec<String>, u64)> {
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg(LOADER_COMMAND).arg("--pin-dir").arg(pin_dir);
+    if tc {
+        cmd.arg("--tc");
+    }
+    let out = cmd
+        .output()
+        .context("starting the data-path loader process (/proc/self/exe)")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        let why = stderr.trim().trim_start_matches("xvrrpd: error: ");
+        bail!("the data-path loader process failed ({}): {why}", out.status);
+    }
+    let warnings = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok((warnings, children_peak_kib()))
+}
+
+/// The largest peak resident size among this process's waited-for children.
+fn children_peak_kib() -> u64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &raw mut usage) } == 0 {
+        u64::try_from(usage.ru_maxrss).unwrap_or(0)
+    } else {
+        0
+    }
+}
