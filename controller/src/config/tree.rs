@@ -124,7 +124,9 @@ pub(crate) fn build(items: Vec<Item>, sink: &mut Sink) -> Vec<Node> {
                     );
                 }
                 match stack.pop() {
-                    Some(frame) => {
+                    Some(mut frame) => {
+                        // All blocks live until the parse is done: no spare room.
+                        frame.children.shrink_to_fit();
                         if let Some(owner) = frame.owner {
                             let block = Block {
                                 open: frame.open,

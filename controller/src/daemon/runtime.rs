@@ -122,6 +122,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     }
     engine.start_all(resume.as_ref());
     engine.on_health_change();
+    crate::net::sys::release_free_heap();
     // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
     super::sched::apply(&engine.config.global.scheduling);
     // Everything privileged at start-up is done (program loaded, sockets open, run dir made).

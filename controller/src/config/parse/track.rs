@@ -107,7 +107,7 @@ pub(super) fn notify(ctx: &mut Ctx<'_>, kw: &Node, notify: &mut Notify) -> bool 
             user: user.clone(),
             group: rest.get(1).cloned(),
         });
-        *slot = Some(NotifyScript { command, user });
+        *slot = Some(Box::new(NotifyScript { command, user }));
     }
     true
 }

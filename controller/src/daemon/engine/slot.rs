@@ -202,7 +202,7 @@ pub(super) fn build_slot(
     if !cfg.accept && !xdp {
         warn!(instance = %cfg.name, "no_accept (or vrrp_strict) needs the XDP data path: in socket mode packets to the VIPs are accepted");
     }
-    let mut vip_targets = Vec::new();
+    let mut vip_targets = Vec::with_capacity(cfg.vips.len() + cfg.excluded_vips.len());
     for vip in cfg.vips.iter().chain(&cfg.excluded_vips) {
         let dev = vip.dev.as_deref().unwrap_or(ifname);
         // keepalived: the instance's family's addresses on its own interface
