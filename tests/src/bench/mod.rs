@@ -18,6 +18,7 @@ pub mod failover;
 pub mod impls;
 pub mod kernel;
 pub mod mass;
+pub mod plots;
 pub mod reload;
 pub mod report;
 pub mod scale;

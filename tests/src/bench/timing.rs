@@ -229,6 +229,8 @@ fn run_impl(
         "vrids_seen": seen.len(), "capture_drops": drops,
         "late_ms_p50": quantile(&late_ms, 0.5), "late_ms_p99": quantile(&late_ms, 0.99),
         "late_ms_p999": quantile(&late_ms, 0.999), "late_ms_max": quantile(&late_ms, 1.0),
+        // The distribution for the plot: (quantile, ms), the tail finer.
+        "late_ms_cdf": super::plots::cdf_points(&late_ms),
         "gap_minus_interval_ms_p50": quantile(&gap_ms, 0.5), "gap_minus_interval_ms_min": quantile(&gap_ms, 0.0),
         "gap_minus_interval_ms_max": quantile(&gap_ms, 1.0),
         "rate_per_s_min": quantile(&rates, 0.0), "rate_per_s_median": quantile(&rates, 0.5),

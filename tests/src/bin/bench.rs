@@ -15,7 +15,7 @@ use std::{
 
 use xvrrp_tests::{
     bench::{
-        INTERRUPTED, Options, arp, failover, kernel, mass, progress, reload,
+        INTERRUPTED, Options, arp, failover, kernel, mass, plots, progress, reload,
         report::{Report, machine, machine_line},
         scale, timing,
     },
@@ -29,7 +29,7 @@ type CaseFn = fn(&Options, &mut Report);
 
 fn usage() -> String {
     format!(
-        "usage: bench [--quick] [--only NAME[,NAME...]] [--scale N@CS[,N@CS...]] [--failover CS[,CS...]] [--trials N] [--seed S] [--out FILE]\n  \
+        "usage: bench [--quick] [--only NAME[,NAME...]] [--scale N@CS[,N@CS...]] [--failover CS[,CS...]] [--trials N] [--seed S] [--out FILE]\n       bench --replot FILE  (draws the plots of a results file again)\n  \
          NAME: {}\n  --scale: scale cases instead of the standard ones (N instances, advert interval in centiseconds)\n  \
          --failover: failover advert intervals (centiseconds) instead of the standard ones\n  --trials: failover trials per case\n  --seed: seed of the failover cut phases (the same list for every implementation)",
         CASES.join(", ")
@@ -87,7 +87,7 @@ fn parse(args: &[String]) -> Result<(Options, PathBuf), String> {
                         .split_once('@')
                         .and_then(|(n, cs)| Some((n.parse().ok()?, cs.parse().ok()?)))
                         .filter(|&(n, cs): &(usize, u32)| {
-                            (1..=4000).contains(&n) && cs > 0 && (cs < 100 || cs % 100 == 0)
+                            (1..=16_000).contains(&n) && cs > 0 && (cs < 100 || cs % 100 == 0)
                         });
                     opts.scale
                         .push(parsed.ok_or_else(|| format!("bad --scale case {case}\n{}", usage()))?);
@@ -100,8 +100,32 @@ fn parse(args: &[String]) -> Result<(Options, PathBuf), String> {
     Ok((opts, out))
 }
 
+/// `bench --replot FILE`: draws the plots of an earlier run's results again.
+fn replot(file: &str) -> ExitCode {
+    let results = std::fs::read_to_string(file)
+        .map_err(|e| e.to_string())
+        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()));
+    match results.and_then(|r| plots::write_all(&r, std::path::Path::new(file))) {
+        Ok(files) => {
+            for f in files {
+                println!("{}", f.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench: --replot {file}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, file] = args.as_slice()
+        && flag == "--replot"
+    {
+        return replot(file);
+    }
     let (opts, out) = match parse(&args) {
         Ok(x) => x,
         Err(e) => {
@@ -159,6 +183,13 @@ fn main() -> ExitCode {
         Ok(()) => {
             let _ = std::fs::write(out.with_extension("md"), &table);
             progress(&format!("results written to {}", out.display()));
+            match plots::write_all(&report.to_json(&machine, &args), &out) {
+                Ok(files) => progress(&format!("{} plots written next to it", files.len())),
+                Err(e) => {
+                    eprintln!("bench: plots: {e}");
+                    failed = true;
+                }
+            }
         }
         Err(e) => {
             eprintln!("bench: cannot write {}: {e}", out.display());
