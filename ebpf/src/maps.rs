@@ -6,8 +6,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use xvrrp_common::maps::{
-    AdvertState, Counters, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES, MAX_PEERS, MAX_VIPS,
-    PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
+    ADVERT_STATE_FLAGS, AdvertState, Counters, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES,
+    MAX_PEERS, MAX_VIPS, PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
 };
 
 /// Counters (`xvrrp_common::maps::STATS`).
@@ -21,7 +21,8 @@ pub static XVRRP_INSTANCES: HashMap<InstanceKey, InstanceConfig> =
 
 /// Last valid advert per instance (`xvrrp_common::maps::ADVERT_STATE`): this program writes it.
 #[map]
-pub static XVRRP_ADVERT_STATE: Array<AdvertState> = Array::with_max_entries(MAX_INSTANCES, 0);
+pub static XVRRP_ADVERT_STATE: Array<AdvertState> =
+    Array::with_max_entries(MAX_INSTANCES, ADVERT_STATE_FLAGS);
 
 /// Change events for the controller (`xvrrp_common::maps::EVENTS`).
 #[map]
