@@ -133,16 +133,7 @@ pub fn forget(run_dir: &Path) {
     let _ = fs::remove_file(run_dir.join(STATE_FILE));
 }
 
-/// Removes a pin directory: attachments pinned there detach once no process
-/// holds them, maps go when nothing uses them.
-pub fn remove_pins(dir: &Path) {
-    if let Ok(entries) = fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let _ = fs::remove_file(e.path());
-        }
-    }
-    let _ = fs::remove_dir(dir);
-}
+pub use crate::datapath::kernel::remove_pins;
 
 /// Removes everything a previous run left that this run will not adopt.
 pub async fn clean_leftovers(saved: &Saved, pin_dir: &Path, addrs: &mut Addresses) -> Result<()> {

@@ -7,8 +7,9 @@
 //! object has no CO-RE relocation to apply, and that peak would stay the
 //! daemon's high-water mark for its whole life, with a few MiB of it kept by
 //! glibc's heap. In a child it is gone when the child exits. A crash-only
-//! restart finds the programs pinned and runs no loader at all, so its old
-//! and new attachments share one program. Tools (`watch`, the benchmarks,
+//! restart finds the programs pinned and runs no loader (unless the kernel
+//! refused the TC classifier, which is then tried again), so its old and new
+//! attachments share one program. Tools (`watch`, the benchmarks,
 //! BPF_PROG_TEST_RUN tests) load in-process.
 
 use std::{collections::HashMap, path::Path, process::Command};
@@ -192,11 +193,38 @@ pub fn load_and_pin(pin_dir: &Path, tc: bool) -> Result<()> {
     let _ = std::fs::remove_file(&tc_pin);
     if tc {
         match kernel.tc() {
+            // The error's first line: aya appends the whole verifier log.
             Ok(program) => pin_program(program, &tc_pin)?,
-            Err(e) => println!("{e:#}"),
+            Err(e) => println!(
+                "{}",
+                format!("{e:#}").lines().next().unwrap_or("TC classifier refused")
+            ),
         }
     }
+    // Its own peak, which the daemon logs: getrusage(RUSAGE_CHILDREN) would
+    // also count the daemon's pages the child shared before it executed.
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let peak = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    println!("{PEAK_TAG}{peak}");
     Ok(())
+}
+
+/// The loader's last stdout line: its peak resident size in KiB.
+const PEAK_TAG: &str = "peak_kib=";
+
+/// Removes every pin in `dir` (maps, programs, links: a link whose pin goes
+/// and that no process holds detaches), then `dir` itself.
+pub fn remove_pins(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 fn pin_program<T: PinProgram>(program: &mut T, path: &Path) -> Result<()> {
@@ -225,7 +253,7 @@ impl PinProgram for SchedClassifier {
 }
 
 /// Runs the loader process (this binary, `load-datapath`) and waits for it.
-/// Returns its warnings and its peak resident size in KiB.
+/// Returns its warnings and its own peak resident size in KiB.
 pub(super) fn run_loader(pin_dir: &Path, tc: bool) -> Result<(Vec<String>, u64)> {
     let mut cmd = Command::new("/proc/self/exe");
     cmd.arg(LOADER_COMMAND).arg("--pin-dir").arg(pin_dir);
@@ -240,21 +268,14 @@ pub(super) fn run_loader(pin_dir: &Path, tc: bool) -> Result<(Vec<String>, u64)>
         let why = stderr.trim().trim_start_matches("xvrrpd: error: ");
         bail!("the data-path loader process failed ({}): {why}", out.status);
     }
-    let warnings = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_owned)
-        .collect();
-    Ok((warnings, children_peak_kib()))
-}
-
-/// The largest peak resident size among this process's waited-for children.
-fn children_peak_kib() -> u64 {
-    // SAFETY: getrusage fills the struct it is given.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &raw mut usage) } == 0 {
-        u64::try_from(usage.ru_maxrss).unwrap_or(0)
-    } else {
-        0
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let mut peak = 0;
+    let mut warnings = Vec::new();
+    for line in stdout.lines().filter(|l| !l.trim().is_empty()) {
+        match line.strip_prefix(PEAK_TAG) {
+            Some(kib) => peak = kib.parse().unwrap_or(0),
+            None => warnings.push(line.to_owned()),
+        }
     }
+    Ok((warnings, peak))
 }

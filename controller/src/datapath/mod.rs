@@ -120,6 +120,24 @@ impl Datapath {
     /// loader's memory peak never becomes the daemon's. `tc`: the TC advert
     /// classifier is wanted too.
     pub fn open_pinned(pin_dir: &Path, tc: bool) -> Result<Self> {
+        let had_pins = std::fs::read_dir(pin_dir).is_ok_and(|mut d| d.next().is_some());
+        match Self::open_pinned_once(pin_dir, tc) {
+            Err(e) if had_pins => {
+                // What an earlier run left cannot be used (a loader that
+                // failed half-way, a pin removed by hand): start afresh
+                // rather than fail the same way at every restart.
+                tracing::warn!(
+                    "{e:#}: removing the pins in {} and loading afresh",
+                    pin_dir.display()
+                );
+                kernel::remove_pins(pin_dir);
+                Self::open_pinned_once(pin_dir, tc)
+            }
+            result => result,
+        }
+    }
+
+    fn open_pinned_once(pin_dir: &Path, tc: bool) -> Result<Self> {
         if !kernel::pinned(pin_dir, tc) {
             let started = std::time::Instant::now();
             let (warnings, peak_kib) = kernel::run_loader(pin_dir, tc)?;

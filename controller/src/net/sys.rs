@@ -187,10 +187,14 @@ impl Deadline {
             let mut expirations = [0u8; 8];
             // SAFETY: reading 8 bytes from a timerfd into an 8-byte buffer.
             let n = unsafe { libc::read(self.owned.as_raw_fd(), expirations.as_mut_ptr().cast(), 8) };
+            // Cleared either way: a timerfd read takes every expiration, so
+            // it is not readable again before the next one (an edge the
+            // reactor sees). Left set, the next wait read once more for
+            // nothing: one system call per advert tick.
+            guard.clear_ready();
             if n == 8 {
                 return Ok(());
             }
-            guard.clear_ready();
         }
     }
 }

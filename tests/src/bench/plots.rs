@@ -12,6 +12,8 @@ use super::{impls::Impl, report::quantile};
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
 type Err = Box<dyn std::error::Error>;
+/// Draws one plot; false when the results have nothing for it.
+type Draw<'r> = &'r dyn Fn(&Area<'_>) -> Result<bool, Err>;
 
 /// One line of a plot: its label, colour, dashed or not, and its points.
 struct Series {
@@ -48,12 +50,14 @@ pub fn cdf_points(v: &[f64]) -> Vec<(f64, f64)> {
 }
 
 /// Writes every plot the results allow next to `json` (`STEM-NAME.svg`);
-/// returns the files written. A plot whose data is missing is skipped.
+/// returns the files written. A plot whose data is missing is skipped; one
+/// that fails to draw does not stop the others (the error names them all).
 pub fn write_all(results: &Value, json: &Path) -> Result<Vec<PathBuf>, String> {
     let stem = json.file_stem().and_then(|s| s.to_str()).unwrap_or("bench");
     let raw = &results["raw"];
     let mut written = Vec::new();
-    let mut plot = |name: &str, draw: &dyn Fn(&Area<'_>) -> Result<bool, Err>| -> Result<(), String> {
+    let mut errors = Vec::new();
+    let mut plot = |name: &str, draw: Draw<'_>| -> Result<(), String> {
         let path = json.with_file_name(format!("{stem}-{name}.svg"));
         let drawn = {
             let root = SVGBackend::new(&path, (900, 520)).into_drawing_area();
@@ -69,11 +73,22 @@ pub fn write_all(results: &Value, json: &Path) -> Result<Vec<PathBuf>, String> {
         }
         Ok(())
     };
-    plot("scale-cpu", &|area| scale_cpu(area, &raw["scale"]["runs"]))?;
-    plot("scale-memory", &|area| scale_memory(area, &raw["scale"]["runs"]))?;
-    plot("failover", &|area| failover(area, &raw["failover"]))?;
-    plot("lateness", &|area| lateness(area, &raw["timing"]))?;
-    Ok(written)
+    let plots: [(&str, Draw<'_>); 4] = [
+        ("scale-cpu", &|area| scale_cpu(area, &raw["scale"]["runs"])),
+        ("scale-memory", &|area| scale_memory(area, &raw["scale"]["runs"])),
+        ("failover", &|area| failover(area, &raw["failover"])),
+        ("lateness", &|area| lateness(area, &raw["timing"])),
+    ];
+    for (name, draw) in plots {
+        if let Err(e) = plot(name, draw) {
+            errors.push(e);
+        }
+    }
+    if errors.is_empty() {
+        Ok(written)
+    } else {
+        Err(errors.join("; "))
+    }
 }
 
 /// The 1 s series of the scale runs: (impl, n, entry) sorted by n.
@@ -82,7 +97,8 @@ fn scale_points(runs: &Value) -> Vec<(Impl, f64, &Value)> {
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|r| r["advert_cs"] == 100 && r.get("error").is_none())
+        // A window that was not stable measured something else: not drawn.
+        .filter(|r| r["advert_cs"] == 100 && r.get("error").is_none() && r["stable"] != false)
         .filter_map(|r| Some((impl_of(r)?, r["n"].as_f64()?, r)))
         .collect();
     out.sort_by(|a, b| a.1.total_cmp(&b.1));
@@ -122,7 +138,7 @@ fn scale_cpu(area: &Area<'_>, runs: &Value) -> Result<bool, Err> {
     }));
     log_log(
         area,
-        "CPU against instances (1 s adverts; master solid, backup dashed)",
+        "CPU against instances (1 s adverts; master solid, backup dashed; 0 drawn at the floor)",
         "virtual routers (N)",
         "% of one core (schedstat)",
         &series,
@@ -140,7 +156,7 @@ fn scale_memory(area: &Area<'_>, runs: &Value) -> Result<bool, Err> {
     }));
     log_log(
         area,
-        "Master's memory against instances (PSS solid, peak RSS dashed; summed over the process tree)",
+        "Master's memory against N (PSS solid, peak RSS dashed; summed over the tree; xdp's loader not in it)",
         "virtual routers (N)",
         "MiB",
         &series,
@@ -197,8 +213,12 @@ fn lateness(area: &Area<'_>, runs: &Value) -> Result<bool, Err> {
         .flatten()
         .filter(|r| r.get("late_ms_cdf").is_some())
         .collect();
-    let mut variants: Vec<&str> = runs.iter().filter_map(|r| r["variant"].as_str()).collect();
-    variants.dedup();
+    let mut variants: Vec<&str> = Vec::new();
+    for v in runs.iter().filter_map(|r| r["variant"].as_str()) {
+        if !variants.contains(&v) {
+            variants.push(v);
+        }
+    }
     if variants.is_empty() {
         return Ok(false);
     }
@@ -209,10 +229,12 @@ fn lateness(area: &Area<'_>, runs: &Value) -> Result<bool, Err> {
             .filter(|r| r["variant"].as_str() == Some(variant))
             .filter_map(|r| {
                 let which = impl_of(r)?;
+                // The tail matters: plotted as the fraction later than x, log scale.
                 let points = r["late_ms_cdf"]
                     .as_array()?
                     .iter()
-                    .filter_map(|p| Some((p[1].as_f64()?, p[0].as_f64()?)))
+                    .filter_map(|p| Some((p[1].as_f64()?, 1.0 - p[0].as_f64()?)))
+                    .filter(|&(_, above)| above > 0.0)
                     .collect();
                 Some(Series {
                     label: which.label().to_owned(),
@@ -222,9 +244,30 @@ fn lateness(area: &Area<'_>, runs: &Value) -> Result<bool, Err> {
                 })
             })
             .collect();
-        cdf(panel, &format!("Advert lateness: {variant}"), "ms late", &series)?;
+        tail(panel, &format!("Advert lateness: {variant}"), "ms late", &series)?;
     }
     Ok(true)
+}
+
+/// A complementary CDF: the fraction above x on a log axis down to 1e-4.
+fn tail(area: &Area<'_>, title: &str, x: &str, series: &[Series]) -> Result<(), Err> {
+    let Some((x0, x1)) = bounds(series, |p| p.0) else {
+        return Ok(());
+    };
+    let pad = ((x1 - x0) * 0.05).max(0.01);
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, ("sans-serif", 14))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(x0 - pad..x1 + pad, (1e-4..1.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc(x)
+        .y_desc("fraction later than x")
+        .draw()?;
+    draw_series(&mut chart, series, 1e-4)?;
+    Ok(())
 }
 
 fn bounds(series: &[Series], pick: impl Fn(&(f64, f64)) -> f64) -> Option<(f64, f64)> {
@@ -273,6 +316,9 @@ fn log_log(area: &Area<'_>, title: &str, x: &str, y: &str, series: &[Series]) ->
     let (Some((x0, x1)), Some((y0, y1))) = (bounds(series, |p| p.0), bounds(series, |p| p.1)) else {
         return Ok(false);
     };
+    if y1 <= 0.0 {
+        return Ok(false);
+    }
     let floor = (y1 / 1e4).max(1e-4);
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 16))
