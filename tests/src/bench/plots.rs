@@ -57,10 +57,10 @@ pub fn write_all(results: &Value, json: &Path) -> Result<Vec<PathBuf>, String> {
     let raw = &results["raw"];
     let mut written = Vec::new();
     let mut errors = Vec::new();
-    let mut plot = |name: &str, draw: Draw<'_>| -> Result<(), String> {
+    let mut plot = |name: &str, size: (u32, u32), draw: Draw<'_>| -> Result<(), String> {
         let path = json.with_file_name(format!("{stem}-{name}.svg"));
         let drawn = {
-            let root = SVGBackend::new(&path, (900, 520)).into_drawing_area();
+            let root = SVGBackend::new(&path, size).into_drawing_area();
             root.fill(&WHITE).map_err(|e| e.to_string())?;
             let drawn = draw(&root).map_err(|e| format!("{name}: {e}"))?;
             root.present().map_err(|e| format!("{name}: {e}"))?;
@@ -73,14 +73,17 @@ pub fn write_all(results: &Value, json: &Path) -> Result<Vec<PathBuf>, String> {
         }
         Ok(())
     };
-    let plots: [(&str, Draw<'_>); 4] = [
-        ("scale-cpu", &|area| scale_cpu(area, &raw["scale"]["runs"])),
-        ("scale-memory", &|area| scale_memory(area, &raw["scale"]["runs"])),
-        ("failover", &|area| failover(area, &raw["failover"])),
-        ("lateness", &|area| lateness(area, &raw["timing"])),
+    const WIDE: (u32, u32) = (900, 520);
+    let plots: [(&str, (u32, u32), Draw<'_>); 4] = [
+        ("scale-cpu", WIDE, &|area| scale_cpu(area, &raw["scale"]["runs"])),
+        ("scale-memory", WIDE, &|area| {
+            scale_memory(area, &raw["scale"]["runs"])
+        }),
+        ("failover", WIDE, &|area| failover(area, &raw["failover"])),
+        ("lateness", (900, 900), &|area| lateness(area, &raw["timing"])),
     ];
-    for (name, draw) in plots {
-        if let Err(e) = plot(name, draw) {
+    for (name, size, draw) in plots {
+        if let Err(e) = plot(name, size, draw) {
             errors.push(e);
         }
     }
@@ -222,7 +225,8 @@ fn lateness(area: &Area<'_>, runs: &Value) -> Result<bool, Err> {
     if variants.is_empty() {
         return Ok(false);
     }
-    let panels = area.split_evenly((1, variants.len()));
+    // One above the other: the variants' names are long.
+    let panels = area.split_evenly((variants.len(), 1));
     for (panel, variant) in panels.iter().zip(variants) {
         let series: Vec<Series> = runs
             .iter()
