@@ -121,23 +121,28 @@ impl Datapath {
     /// classifier is wanted too.
     pub fn open_pinned(pin_dir: &Path, tc: bool) -> Result<Self> {
         let had_pins = std::fs::read_dir(pin_dir).is_ok_and(|mut d| d.next().is_some());
-        match Self::open_pinned_once(pin_dir, tc) {
+        // A loader that fails (no CAP_BPF, the verifier, memlock) fails the
+        // same way again: no retry, and a live data path's pins stay.
+        Self::load_missing(pin_dir, tc)?;
+        match Self::from_pin_dir(pin_dir) {
             Err(e) if had_pins => {
-                // What an earlier run left cannot be used (a loader that
-                // failed half-way, a pin removed by hand): start afresh
-                // rather than fail the same way at every restart.
+                // What an earlier run left cannot be opened (a pin removed
+                // by hand, a map of another shape): start afresh rather than
+                // fail the same way at every restart.
                 tracing::warn!(
                     "{e:#}: removing the pins in {} and loading afresh",
                     pin_dir.display()
                 );
                 kernel::remove_pins(pin_dir);
-                Self::open_pinned_once(pin_dir, tc)
+                Self::load_missing(pin_dir, tc)?;
+                Self::from_pin_dir(pin_dir)
             }
             result => result,
         }
     }
 
-    fn open_pinned_once(pin_dir: &Path, tc: bool) -> Result<Self> {
+    /// Runs the loader process unless every pin is there.
+    fn load_missing(pin_dir: &Path, tc: bool) -> Result<()> {
         if !kernel::pinned(pin_dir, tc) {
             let started = std::time::Instant::now();
             let (warnings, peak_kib) = kernel::run_loader(pin_dir, tc)?;
@@ -150,6 +155,10 @@ impl Datapath {
                 "data path loaded and pinned by a loader process"
             );
         }
+        Ok(())
+    }
+
+    fn from_pin_dir(pin_dir: &Path) -> Result<Self> {
         let mut dp = Self::with_kernel(Kernel::from_pins(pin_dir)?)?;
         dp.adopt_slots()?;
         dp.adopt_guarded()?;
@@ -295,26 +304,33 @@ impl Datapath {
         let Some(&(slot, generation)) = self.slots.by_key.get(&key) else {
             return Ok(None);
         };
-        let array = match &self.state_view {
-            Some(_) => None,
-            None => Some(Array::<_, AdvertState>::try_from(
-                self.kernel.map(maps::ADVERT_STATE)?,
-            )?),
-        };
+        let found = |state: AdvertState| (state.generation == generation && state.count > 0).then_some(state);
         // The kernel may be writing the entry as it is copied out: a mixed
-        // copy fails its stamp and is read again; the next advert rewrites it.
-        for _ in 0..4 {
-            let state = match (&self.state_view, &array) {
-                (Some(view), _) => view.get(slot).context("advert-state slot past the mapping")?,
-                (None, Some(array)) => array.get(&slot, 0).context("reading advert state")?,
-                (None, None) => return Ok(None),
-            };
-            if state.is_whole() {
-                return Ok((state.generation == generation && state.count > 0).then_some(state));
+        // copy fails its stamp and is read again. From the mapping a read
+        // takes nanoseconds, as long as a write: spin for a few microseconds
+        // (four back-to-back reads could all fall inside one write, and a
+        // backup that finds nothing takes over), then read with the system
+        // call as before.
+        if let Some(view) = &self.state_view {
+            for _ in 0..1024 {
+                let state = view.get(slot).context("advert-state slot past the mapping")?;
+                if state.is_whole() {
+                    return Ok(found(state));
+                }
+                // Never written (a master that hears nobody, every advert
+                // tick): no write to wait out.
+                if state.count == 0 {
+                    return Ok(None);
+                }
+                std::hint::spin_loop();
             }
-            // Never written (a master that hears nobody, every advert tick):
-            // no write to wait out. Retrying cost three more syscalls per
-            // advert (120,000 a second at 4000 instances x 100 ms).
+        }
+        let array = Array::<_, AdvertState>::try_from(self.kernel.map(maps::ADVERT_STATE)?)?;
+        for _ in 0..4 {
+            let state = array.get(&slot, 0).context("reading advert state")?;
+            if state.is_whole() {
+                return Ok(found(state));
+            }
             if state.count == 0 {
                 return Ok(None);
             }

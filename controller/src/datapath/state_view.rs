@@ -21,8 +21,9 @@ unsafe impl Send for StateView {}
 
 impl StateView {
     /// Maps `map` read-only; `None` when it was made without
-    /// `BPF_F_MMAPABLE` (an object from before) or the kernel refuses
-    /// (before 5.5): the caller then reads with the system call.
+    /// `BPF_F_MMAPABLE` or the mapping is refused: the caller then reads
+    /// with the system call. (A kernel before 5.5 refuses the flag when the
+    /// map is made; the ring buffer needs 5.8 anyway.)
     pub(super) fn map(map: &MapData) -> Option<Self> {
         let info = map.info().ok()?;
         if info.map_flags() & ADVERT_STATE_FLAGS == 0
