@@ -188,13 +188,14 @@ pub(super) fn pinned(pin_dir: &Path, tc: bool) -> bool {
 /// daemon validates adverts in XDP then); anything else is an error.
 pub fn load_and_pin(pin_dir: &Path, tc: bool) -> Result<()> {
     let mut kernel = Kernel::load(Some(pin_dir))?;
-    pin_program(kernel.xdp()?, &pin_dir.join(PROG_XDP_PIN))?;
+    let xdp_pin = pin_dir.join(PROG_XDP_PIN);
+    fresh_pin(&xdp_pin, |path| kernel.xdp()?.pin(path).map_err(Into::into))?;
     let tc_pin = pin_dir.join(PROG_TC_PIN);
     let _ = std::fs::remove_file(&tc_pin);
     if tc {
         match kernel.tc() {
             // The error's first line: aya appends the whole verifier log.
-            Ok(program) => pin_program(program, &tc_pin)?,
+            Ok(program) => fresh_pin(&tc_pin, |path| program.pin(path).map_err(Into::into))?,
             Err(e) => println!(
                 "{}",
                 format!("{e:#}").lines().next().unwrap_or("TC classifier refused")
@@ -227,29 +228,12 @@ pub fn remove_pins(dir: &Path) {
     let _ = std::fs::remove_dir(dir);
 }
 
-fn pin_program<T: PinProgram>(program: &mut T, path: &Path) -> Result<()> {
-    // A pin an older object left would make `pin` fail; links that use the
-    // old program hold it themselves.
+/// Pins at `path` with `pin`, after removing a pin an older object left
+/// there (it would make `pin` fail; links that use the old program hold it
+/// themselves).
+fn fresh_pin(path: &Path, pin: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
     let _ = std::fs::remove_file(path);
-    program
-        .pin_at(path)
-        .with_context(|| format!("pinning {}", path.display()))
-}
-
-trait PinProgram {
-    fn pin_at(&mut self, path: &Path) -> Result<(), aya::pin::PinError>;
-}
-
-impl PinProgram for Xdp {
-    fn pin_at(&mut self, path: &Path) -> Result<(), aya::pin::PinError> {
-        self.pin(path)
-    }
-}
-
-impl PinProgram for SchedClassifier {
-    fn pin_at(&mut self, path: &Path) -> Result<(), aya::pin::PinError> {
-        self.pin(path)
-    }
+    pin(path).with_context(|| format!("pinning {}", path.display()))
 }
 
 /// Runs the loader process (this binary, `load-datapath`) and waits for it.

@@ -253,27 +253,6 @@ fn lateness(area: &Area<'_>, runs: &Value) -> Result<bool, Err> {
     Ok(true)
 }
 
-/// A complementary CDF: the fraction above x on a log axis down to 1e-4.
-fn tail(area: &Area<'_>, title: &str, x: &str, series: &[Series]) -> Result<(), Err> {
-    let Some((x0, x1)) = bounds(series, |p| p.0) else {
-        return Ok(());
-    };
-    let pad = ((x1 - x0) * 0.05).max(0.01);
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 14))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(x0 - pad..x1 + pad, (1e-4..1.0).log_scale())?;
-    chart
-        .configure_mesh()
-        .x_desc(x)
-        .y_desc("fraction later than x")
-        .draw()?;
-    draw_series(&mut chart, series, 1e-4)?;
-    Ok(())
-}
-
 fn bounds(series: &[Series], pick: impl Fn(&(f64, f64)) -> f64) -> Option<(f64, f64)> {
     let mut it = series
         .iter()
@@ -338,23 +317,51 @@ fn log_log(area: &Area<'_>, title: &str, x: &str, y: &str, series: &[Series]) ->
     Ok(true)
 }
 
-fn cdf(area: &Area<'_>, title: &str, x: &str, series: &[Series]) -> Result<(), Err> {
-    let Some((x0, x1)) = bounds(series, |p| p.0) else {
-        return Ok(());
-    };
+/// A distribution panel's frame: its title and the x range of `series`,
+/// padded (`None`: nothing to draw).
+fn distribution_panel<'a, 'b>(
+    area: &'a Area<'b>,
+    title: &str,
+    series: &[Series],
+) -> Option<(ChartBuilder<'a, 'b, SVGBackend<'b>>, std::ops::Range<f64>)> {
+    let (x0, x1) = bounds(series, |p| p.0)?;
     let pad = ((x1 - x0) * 0.05).max(0.01);
-    let mut chart = ChartBuilder::on(area)
+    let mut builder = ChartBuilder::on(area);
+    builder
         .caption(title, ("sans-serif", 14))
         .margin(10)
         .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(x0 - pad..x1 + pad, 0.0..1.0)?;
+        .y_label_area_size(50);
+    Some((builder, x0 - pad..x1 + pad))
+}
+
+/// A CDF: the fraction at or below x.
+fn cdf(area: &Area<'_>, title: &str, x: &str, series: &[Series]) -> Result<(), Err> {
+    let Some((mut builder, xs)) = distribution_panel(area, title, series) else {
+        return Ok(());
+    };
+    let mut chart = builder.build_cartesian_2d(xs, 0.0..1.0)?;
     chart
         .configure_mesh()
         .x_desc(x)
         .y_desc("fraction at or below")
         .draw()?;
     draw_series(&mut chart, series, f64::NEG_INFINITY)?;
+    Ok(())
+}
+
+/// A complementary CDF: the fraction above x on a log axis down to 1e-4.
+fn tail(area: &Area<'_>, title: &str, x: &str, series: &[Series]) -> Result<(), Err> {
+    let Some((mut builder, xs)) = distribution_panel(area, title, series) else {
+        return Ok(());
+    };
+    let mut chart = builder.build_cartesian_2d(xs, (1e-4..1.0).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc(x)
+        .y_desc("fraction later than x")
+        .draw()?;
+    draw_series(&mut chart, series, 1e-4)?;
     Ok(())
 }
 

@@ -214,19 +214,7 @@ impl Engine {
     pub(super) fn routes(&mut self, idx: usize, add: bool) {
         if !add {
             let cfg = &self.instances[idx].cfg;
-            // Only tracked entries are looked for in the kernel's notices.
-            let keys: Vec<String> = cfg
-                .routes
-                .iter()
-                .filter(|r| super::routes::tracked_route(r))
-                .map(super::routes::route_key)
-                .chain(
-                    cfg.rules
-                        .iter()
-                        .filter(|r| !r.no_track)
-                        .map(super::routes::rule_key),
-                )
-                .collect();
+            let keys = super::routes::removal_keys(&cfg.routes, &cfg.rules);
             self.expect_removals(keys);
         }
         let cfg = &self.instances[idx].cfg;

@@ -266,11 +266,7 @@ impl Engine {
         let keys = if add {
             Vec::new()
         } else {
-            routes
-                .iter()
-                .map(super::routes::route_key)
-                .chain(rules.iter().map(super::routes::rule_key))
-                .collect()
+            super::routes::removal_keys(&routes, &rules)
         };
         if !routes.is_empty() || !rules.is_empty() {
             self.side.send(Job::Routes {

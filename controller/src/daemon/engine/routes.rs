@@ -39,8 +39,23 @@ pub(super) fn rule_key(r: &VirtualRule) -> String {
 }
 
 /// keepalived tracks a route with a `dev` and without `no_track`.
-pub(super) fn tracked_route(r: &VirtualRoute) -> bool {
+fn tracked_route(r: &VirtualRoute) -> bool {
     !r.no_track && r.dev.is_some()
+}
+
+/// The keys of the tracked entries among `routes` and `rules`, for
+/// `expect_removals` when this daemon removes them: only tracked entries are
+/// looked for in the kernel's notices.
+pub(super) fn removal_keys<'a>(
+    routes: impl IntoIterator<Item = &'a VirtualRoute>,
+    rules: impl IntoIterator<Item = &'a VirtualRule>,
+) -> Vec<String> {
+    routes
+        .into_iter()
+        .filter(|r| tracked_route(r))
+        .map(route_key)
+        .chain(rules.into_iter().filter(|r| !r.no_track).map(rule_key))
+        .collect()
 }
 
 fn route_matches(r: &VirtualRoute, d: &Deleted) -> bool {
