@@ -25,6 +25,12 @@ impl Frr {
     /// Starts FRR in `ns` (whose `eth0` is on the LAN) as router `vrid` at
     /// `priority` (1 s adverts, VRRPv3) for `vip4` and `vip6` (with prefix).
     pub fn start(ns: &NetNs, dir: &std::path::Path, vrid: u8, priority: u8, vip4: &str, vip6: &str) -> Self {
+        Self::start_many(ns, dir, &[(vrid, priority, vip4.to_owned(), vip6.to_owned())])
+    }
+
+    /// `start` for several virtual routers: (VRID, priority, IPv4 VIP,
+    /// IPv6 VIP) each.
+    pub fn start_many(ns: &NetNs, dir: &std::path::Path, vrs: &[(u8, u8, String, String)]) -> Self {
         let name = ns.name().to_owned();
         let dir = dir.join("frr");
         fs::create_dir_all(&dir).expect("frr directory");
@@ -43,15 +49,17 @@ impl Frr {
             "net.ipv4.conf.all.arp_ignore=1",
             "net.ipv4.conf.all.arp_announce=2",
         ]);
-        for (family, vip) in [(1u8, vip4), (2, vip6)] {
-            let link = format!("vrrp{}-2-{vrid}", if family == 1 { 4 } else { 6 });
-            let mac = format!("00:00:5e:00:{family:02x}:{vrid:02x}");
-            ns.ip(&[
-                "link", "add", &link, "link", "eth0", "type", "macvlan", "mode", "bridge",
-            ]);
-            ns.ip(&["link", "set", &link, "addrgenmode", "random", "address", &mac]);
-            ns.ip(&["addr", "add", vip, "dev", &link]);
-            ns.ip(&["link", "set", &link, "up"]);
+        for (vrid, _, vip4, vip6) in vrs {
+            for (family, vip) in [(1u8, vip4), (2, vip6)] {
+                let link = format!("vrrp{}-2-{vrid}", if family == 1 { 4 } else { 6 });
+                let mac = format!("00:00:5e:00:{family:02x}:{vrid:02x}");
+                ns.ip(&[
+                    "link", "add", &link, "link", "eth0", "type", "macvlan", "mode", "bridge",
+                ]);
+                ns.ip(&["link", "set", &link, "addrgenmode", "random", "address", &mac]);
+                ns.ip(&["addr", "add", vip, "dev", &link]);
+                ns.ip(&["link", "set", &link, "up"]);
+            }
         }
         for daemon in ["zebra", "vrrpd"] {
             let pid = frr.dir.join(format!("{daemon}.pid"));
@@ -79,17 +87,19 @@ impl Frr {
         }
         let addr = |vip: &str| vip.split('/').next().unwrap_or(vip).to_owned();
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let out = frr.vtysh(&[
-                "conf t",
-                "interface eth0",
-                &format!("vrrp {vrid} version 3"),
-                &format!("vrrp {vrid} priority {priority}"),
-                &format!("vrrp {vrid} advertisement-interval 1000"),
-                &format!("vrrp {vrid} ip {}", addr(vip4)),
-                &format!("vrrp {vrid} ipv6 {}", addr(vip6)),
+        let mut commands = vec!["conf t".to_owned(), "interface eth0".to_owned()];
+        for (vrid, priority, vip4, vip6) in vrs {
+            commands.extend([
+                format!("vrrp {vrid} version 3"),
+                format!("vrrp {vrid} priority {priority}"),
+                format!("vrrp {vrid} advertisement-interval 1000"),
+                format!("vrrp {vrid} ip {}", addr(vip4)),
+                format!("vrrp {vrid} ipv6 {}", addr(vip6)),
             ]);
-            if out.is_some() {
+        }
+        let commands: Vec<&str> = commands.iter().map(String::as_str).collect();
+        loop {
+            if frr.vtysh(&commands).is_some() {
                 break;
             }
             assert!(
@@ -102,15 +112,7 @@ impl Frr {
     }
 
     fn vtysh(&self, commands: &[&str]) -> Option<String> {
-        let mut cmd = Command::new("vtysh");
-        cmd.arg("--vty_socket").arg(format!("/var/run/frr/{}", self.ns));
-        for c in commands {
-            cmd.args(["-c", c]);
-        }
-        let out = cmd.output().ok()?;
-        out.status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+        vtysh(&self.ns, commands)
     }
 
     /// The router's state per family, as `show vrrp json` says:
@@ -122,15 +124,22 @@ impl Frr {
         Some((s("v4")?, s("v6")?))
     }
 
+    pub fn ns(&self) -> &str {
+        &self.ns
+    }
+
     pub fn log_text(&self) -> String {
         fs::read_to_string(self.dir.join("vrrpd.log")).unwrap_or_default()
     }
 }
 
-impl Drop for Frr {
-    fn drop(&mut self) {
+impl Frr {
+    /// Stops vrrpd and zebra (SIGTERM, bounded wait); again is harmless.
+    pub fn stop(&mut self) {
         for daemon in ["vrrpd", "zebra"] {
-            let pid = fs::read_to_string(self.dir.join(format!("{daemon}.pid"))).unwrap_or_default();
+            let file = self.dir.join(format!("{daemon}.pid"));
+            let pid = fs::read_to_string(&file).unwrap_or_default();
+            let _ = fs::remove_file(&file);
             let Ok(pid) = pid.trim().parse::<i32>() else {
                 continue;
             };
@@ -143,4 +152,42 @@ impl Drop for Frr {
         }
         let _ = fs::remove_dir_all(format!("/var/run/frr/{}", self.ns));
     }
+}
+
+impl Drop for Frr {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `vtysh -c ...` against FRR in namespace `ns`; its output on success.
+fn vtysh(ns: &str, commands: &[&str]) -> Option<String> {
+    let mut cmd = Command::new("vtysh");
+    cmd.arg("--vty_socket").arg(format!("/var/run/frr/{ns}"));
+    for c in commands {
+        cmd.args(["-c", c]);
+    }
+    let out = cmd.output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Every virtual router's state in FRR running in namespace `ns`, from
+/// `show vrrp json`: (IPv6?, VRID) -> Master or not. None when vrrpd does
+/// not answer.
+pub fn states_in(ns: &str) -> Option<std::collections::HashMap<(bool, u8), bool>> {
+    let v: Value = serde_json::from_str(&vtysh(ns, &["show vrrp json"])?).ok()?;
+    let mut out = std::collections::HashMap::new();
+    for r in v.as_array()? {
+        let Some(vrid) = r["vrid"].as_u64().and_then(|v| u8::try_from(v).ok()) else {
+            continue;
+        };
+        for (v6, fam) in [(false, "v4"), (true, "v6")] {
+            if let Some(s) = r[fam]["status"].as_str() {
+                out.insert((v6, vrid), s == "Master");
+            }
+        }
+    }
+    Some(out)
 }

@@ -21,6 +21,8 @@ pub mod frames;
 pub mod frr;
 pub mod lab;
 pub mod netns;
+pub mod rng;
+pub mod soak;
 pub mod speaker;
 
 /// True when the test may create namespaces and load BPF programs. Otherwise it

@@ -82,6 +82,9 @@ pub enum Job {
     },
     /// Addresses a crashed predecessor installed, taken over as ours.
     Adopt(Vec<(u32, VirtualAddress)>),
+    /// A start that adopts nothing: the configured VIPs already on their
+    /// interfaces are removed (keepalived's start does the same).
+    ClearStale(Vec<(u32, VirtualAddress)>),
     /// Run a notify script (fire and forget; reaped here).
     Notify {
         script: NotifyScript,
@@ -353,6 +356,7 @@ impl Worker {
                         }
                     }
                 }
+                Some(Job::ClearStale(vips)) => self.clear_stale(vips).await,
                 Some(Job::LoadConfig(path, make_vmacs)) => {
                     let loaded = super::startup::load_config(&path)
                         .and_then(|c| scripts::validate(&c).map(|()| c))
@@ -525,6 +529,33 @@ impl Worker {
             added: Vec::new(),
             removed,
         });
+    }
+
+    /// keepalived's start (`vrrp_restore_interfaces_startup`): a configured
+    /// VIP already on its interface is a previous run's — a kill -9 in
+    /// socket mode, a crash with another configuration, a keepalived before
+    /// — and is removed. Left alone, it would stay on a backup for good (an
+    /// address this run did not add is never this run's to remove).
+    async fn clear_stale(&mut self, vips: Vec<(u32, VirtualAddress)>) {
+        let Some(addrs) = self.addrs() else { return };
+        let present: std::collections::HashMap<(u32, IpAddr), u8> = match addrs.present().await {
+            Ok(p) => p.into_iter().map(|(i, a, prefix)| ((i, a), prefix)).collect(),
+            Err(e) => {
+                warn!("cannot look for VIPs a previous run left: {e:#}");
+                return;
+            }
+        };
+        for (ifindex, vip) in vips {
+            let Some(&prefix) = present.get(&(ifindex, vip.addr)) else {
+                continue;
+            };
+            match addrs.remove_leftover(ifindex, vip.addr, prefix).await {
+                Ok(()) => {
+                    info!(vip = %vip.addr, ifindex, "removed a VIP a previous run left (as keepalived does at start)");
+                }
+                Err(e) => warn!("{e:#}"),
+            }
+        }
     }
 
     async fn routes(

@@ -144,6 +144,31 @@ impl Addresses {
         });
     }
 
+    /// Every address on the host now: (ifindex, address, prefix).
+    pub async fn present(&self) -> Result<Vec<(u32, IpAddr, u8)>> {
+        use futures::TryStreamExt as _;
+        let mut dump = self.handle.address().get().execute();
+        let mut out = Vec::new();
+        while let Some(msg) = dump.try_next().await.context("listing the host's addresses")? {
+            let addr = msg.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Local(ip) => Some(*ip),
+                _ => None,
+            });
+            // IPv6 carries the address in IFA_ADDRESS only (IFA_LOCAL is for
+            // point-to-point peers).
+            let addr = addr.or_else(|| {
+                msg.attributes.iter().find_map(|a| match a {
+                    AddressAttribute::Address(ip) => Some(*ip),
+                    _ => None,
+                })
+            });
+            if let Some(ip) = addr {
+                out.push((msg.header.index, ip, msg.header.prefix_len));
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes an address a previous run installed (a leftover this run does not adopt).
     pub async fn remove_leftover(&mut self, ifindex: u32, addr: IpAddr, prefix: u8) -> Result<()> {
         let vip = VirtualAddress::new(addr, prefix);

@@ -28,7 +28,7 @@ use super::{
     pause, poll, progress,
     report::{Report, Row, quantile},
 };
-use crate::{daemon::Scratch, lab::Lab, netns::NetNs};
+use crate::{daemon::Scratch, lab::Lab, netns::NetNs, rng::Rng};
 
 const VIP: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 100);
 const A_ADDR: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -394,22 +394,6 @@ fn gap_ms(sent: &[Instant], got: &[(u64, u8)]) -> Option<f64> {
 fn holds_vip(ns: &NetNs) -> bool {
     let out = ns.ip(&["-o", "-4", "addr", "show", "dev", "eth0"]);
     String::from_utf8_lossy(&out.stdout).contains(&format!("inet {VIP}/"))
-}
-
-/// A tiny xorshift for the cuts' phases (no dependency for this).
-struct Rng(u64);
-
-impl Rng {
-    fn seeded(seed: u64) -> Self {
-        Self(seed | 1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 struct Trial {

@@ -290,6 +290,15 @@ impl Engine {
             }
             self.installed_changes += 1;
             self.side.send(Job::Adopt(vips));
+        } else {
+            // Before any instance can become master: the side thread runs
+            // its jobs in order.
+            let vips = self
+                .instances
+                .values()
+                .flat_map(|s| s.all_vips().cloned())
+                .collect();
+            self.side.send(Job::ClearStale(vips));
         }
         for idx in self.instances.indices() {
             let was_master = resume.is_some_and(|s| s.masters.contains(&self.instances[idx].cfg.name));

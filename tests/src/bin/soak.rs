@@ -1,0 +1,137 @@
+//! `cargo xtask soak [--minutes N] [--seed S] [--no-baseline] [--out FILE]`:
+//! the field soak (see `xvrrp_tests::soak`). Runs the mixed cluster for N
+//! minutes, then keepalived everywhere for the same steps, prints the
+//! side-by-side report (Markdown) and writes it with its JSON next to it.
+//! Exits 1 when the mixed run broke an invariant or left something behind.
+//! Needs root.
+
+use std::{path::PathBuf, process::ExitCode, sync::atomic::Ordering};
+
+use xvrrp_tests::{
+    daemon::Scratch,
+    have_root,
+    soak::{self, INTERRUPTED, Length, plan, report},
+};
+
+struct Args {
+    minutes: f64,
+    seed: Option<u64>,
+    baseline: bool,
+    out: PathBuf,
+}
+
+const USAGE: &str = "usage: soak [--minutes N] [--seed S] [--no-baseline] [--out FILE.md]\n  \
+    --minutes: length of the mixed run (default 30); the baseline runs as many steps\n  \
+    --seed: the cluster's priorities, the reloads and the fault schedule (default: from the clock, printed)\n  \
+    --no-baseline: skip the keepalived-everywhere run\n  \
+    --out: the Markdown report (default target/soak/latest.md; the JSON beside it)";
+
+fn parse(argv: &[String]) -> Result<Args, String> {
+    let mut a = Args {
+        minutes: 30.0,
+        seed: None,
+        baseline: true,
+        out: PathBuf::from("target/soak/latest.md"),
+    };
+    let mut it = argv.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
+        match flag.as_str() {
+            "--minutes" => {
+                let v = value()?;
+                a.minutes = v
+                    .parse()
+                    .ok()
+                    .filter(|m: &f64| m.is_finite() && *m > 0.0 && *m <= 24.0 * 60.0)
+                    .ok_or_else(|| format!("--minutes {v}: a number of minutes above 0, at most a day"))?;
+            }
+            "--seed" => {
+                let v = value()?;
+                a.seed = Some(
+                    v.parse()
+                        .map_err(|_| format!("--seed {v}: an unsigned integer"))?,
+                );
+            }
+            "--no-baseline" => a.baseline = false,
+            "--out" => a.out = PathBuf::from(value()?),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument {other}")),
+        }
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("soak: {e}");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if !have_root("soak") {
+        return ExitCode::SUCCESS;
+    }
+    let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_secs())
+    });
+    eprintln!("soak: seed {seed} (--seed {seed} repeats the cluster and the schedule)");
+    let scratch = Scratch::new("soak");
+    let mixed = soak::run(
+        plan::roles(false),
+        seed,
+        Length::Minutes(args.minutes),
+        &scratch.0.join("mixed"),
+    );
+    let base = args.baseline.then(|| {
+        soak::run(
+            plan::roles(true),
+            seed,
+            Length::Steps(mixed.steps.len()),
+            &scratch.0.join("baseline"),
+        )
+    });
+    let md = report::markdown(seed, &mixed, base.as_ref());
+    println!("{md}");
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    let json = serde_json::to_string_pretty(&report::json(seed, &mixed, base.as_ref())).unwrap_or_default();
+    if let Err(e) =
+        std::fs::write(&args.out, &md).and_then(|()| std::fs::write(args.out.with_extension("json"), json))
+    {
+        eprintln!("soak: cannot write {}: {e}", args.out.display());
+        return ExitCode::FAILURE;
+    }
+    let failures = report::failures(&mixed);
+    if !failures.is_empty() || base.as_ref().is_some_and(|b| !report::failures(b).is_empty()) {
+        // The daemons' logs and configurations, for whoever reads the failure.
+        let kept = scratch.0.clone();
+        std::mem::forget(scratch);
+        eprintln!("soak: logs and configurations kept in {}", kept.display());
+    }
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        eprintln!("soak: interrupted");
+        return ExitCode::FAILURE;
+    }
+    if failures.is_empty() {
+        eprintln!(
+            "soak: the mixed cluster kept every invariant ({} steps)",
+            mixed.steps.len()
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("soak: {} failure(s) in the mixed run:", failures.len());
+        for f in &failures {
+            eprintln!("  {f}");
+        }
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,257 @@
+//! The soak's verdict and its report: the mixed cluster beside keepalived
+//! everywhere, per kind of step.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::{Outcome, SETTLE_BOUND, check::Tally};
+
+/// Daemons whose descriptors and memory must stay flat.
+const DAEMONS: [&str; 4] = ["xvrrpd", "keepalived", "zebra", "vrrpd"];
+/// Descriptors a daemon may hold more at its last checkpoint than at its
+/// first (a client of the previous step still closing).
+const FD_SLACK: usize = 2;
+
+/// One daemon process over its checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Growth {
+    pub router: usize,
+    pub comm: String,
+    pub pid: u32,
+    pub samples: usize,
+    pub fds: (usize, usize),
+    pub anon_kib: (u64, u64),
+}
+
+impl Growth {
+    /// Memory is flat when the last checkpoint's anonymous memory (heap and
+    /// private mappings: where a leak goes; the binary's pages that new code
+    /// paths bring in are not) is within a quarter and 2 MiB of the
+    /// first's (the allocator's working set after the first reload and mass
+    /// transition is not a leak; doubling is).
+    pub fn leaks(&self) -> Option<String> {
+        let (f0, f1) = self.fds;
+        let (m0, m1) = self.anon_kib;
+        let what = if f1 > f0 + FD_SLACK {
+            format!("descriptors {f0} -> {f1}")
+        } else if m1 > m0 + m0 / 4 + 2048 {
+            format!("anonymous memory {m0} -> {m1} KiB")
+        } else {
+            return None;
+        };
+        Some(format!(
+            "r{} {} (pid {}) over {} checkpoints: {what}",
+            self.router + 1,
+            self.comm,
+            self.pid,
+            self.samples
+        ))
+    }
+}
+
+/// Each daemon process seen at three checkpoints or more: its first and last.
+pub fn growth(o: &Outcome) -> Vec<Growth> {
+    let mut by_pid: BTreeMap<u32, Growth> = BTreeMap::new();
+    for (_, p) in o.procs.iter().filter(|(_, p)| DAEMONS.contains(&p.comm.as_str())) {
+        by_pid
+            .entry(p.pid)
+            .and_modify(|g| {
+                g.samples += 1;
+                g.fds.1 = p.fds;
+                g.anon_kib.1 = p.anon_kib;
+            })
+            .or_insert(Growth {
+                router: p.router,
+                comm: p.comm.clone(),
+                pid: p.pid,
+                samples: 1,
+                fds: (p.fds, p.fds),
+                anon_kib: (p.anon_kib, p.anon_kib),
+            });
+    }
+    by_pid.into_values().filter(|g| g.samples >= 3).collect()
+}
+
+/// What makes the run fail: a cluster that did not settle, a master change
+/// no fault explains, a daemon that ended by itself or stopped answering,
+/// anything left behind, a daemon whose descriptors or memory grew.
+pub fn failures(o: &Outcome) -> Vec<String> {
+    let mut f: Vec<String> = Vec::new();
+    f.extend(
+        o.unsettled
+            .iter()
+            .map(|l| format!("not settled within {SETTLE_BOUND:?}: {l}")),
+    );
+    f.extend(o.unexplained.iter().map(|l| format!("unexplained: {l}")));
+    f.extend(o.crashes.iter().cloned());
+    f.extend(o.leaks.iter().map(|l| format!("leak: {l}")));
+    f.extend(
+        growth(o)
+            .iter()
+            .filter_map(Growth::leaks)
+            .map(|l| format!("growth: {l}")),
+    );
+    if o.steps.is_empty() {
+        f.push("no step ran".to_owned());
+    }
+    f
+}
+
+/// Per kind of step (one fault of a kind, or two at once), summed; the
+/// total last.
+pub fn by_kind(o: &Outcome) -> Vec<(String, Tally)> {
+    let mut out: BTreeMap<String, Tally> = BTreeMap::new();
+    for (step, t) in o.steps.iter().zip(&o.tallies) {
+        let key = if step.faults.len() == 1 {
+            step.label()
+        } else {
+            "two faults at once".to_owned()
+        };
+        let sum = out.entry(key).or_default();
+        sum.steps += t.steps;
+        sum.dual_vr_s += t.dual_vr_s;
+        sum.none_vr_s += t.none_vr_s;
+        sum.dual_s += t.dual_s;
+        sum.none_s += t.none_s;
+        sum.unexplained += t.unexplained;
+        sum.unexplained_frr += t.unexplained_frr;
+        sum.unsettled += t.unsettled;
+        sum.settle_ms.extend(&t.settle_ms);
+    }
+    let total = out.values().fold(Tally::default(), |mut a, t| {
+        a.steps += t.steps;
+        a.dual_vr_s += t.dual_vr_s;
+        a.none_vr_s += t.none_vr_s;
+        a.dual_s += t.dual_s;
+        a.none_s += t.none_s;
+        a.unexplained += t.unexplained;
+        a.unexplained_frr += t.unexplained_frr;
+        a.unsettled += t.unsettled;
+        a.settle_ms.extend(&t.settle_ms);
+        a
+    });
+    let mut rows: Vec<(String, Tally)> = out.into_iter().collect();
+    rows.push(("all steps".to_owned(), total));
+    rows
+}
+
+fn settle_text(t: &Tally) -> String {
+    let mut v = t.settle_ms.clone();
+    v.sort_unstable();
+    match (v.get(v.len() / 2), v.last()) {
+        (Some(p50), Some(max)) => format!("{:.1}–{:.1}", *p50 as f64 / 1000.0, *max as f64 / 1000.0),
+        _ => "-".to_owned(),
+    }
+}
+
+/// The Markdown report: the mixed run beside the baseline (if any).
+pub fn markdown(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> String {
+    let label = |o: &Outcome| o.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ");
+    let mut s = format!(
+        "### Soak, seed {seed}: {} steps in {:.0} s\n\nMixed: {} (+ FRR vrrpd for 4 VRRPv3 VRIDs on r3). ",
+        mixed.steps.len(),
+        mixed.seconds,
+        label(mixed)
+    );
+    if let Some(b) = base {
+        s.push_str(&format!(
+            "Baseline: {} (+ FRR), the same {} steps in {:.0} s. ",
+            label(b),
+            b.steps.len(),
+            b.seconds
+        ));
+    }
+    s.push_str(&format!(
+        "Values are mixed / baseline. VR·s: seconds summed over virtual routers, counted among the \
+         routers that hear each other; settle: from undoing the step's faults to every virtual router \
+         mastered by its highest-priority router alone with its VIPs there only (bound {} s).\n\n",
+        SETTLE_BOUND.as_secs()
+    ));
+    s.push_str("| step | steps | two masters, VR·s | no master, VR·s | s with any two masters | settle p50–max, s | not settled | unexplained changes | of those on FRR's |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    let m = by_kind(mixed);
+    let b: BTreeMap<String, Tally> = base.map(by_kind).unwrap_or_default().into_iter().collect();
+    for (kind, t) in &m {
+        let other = b.get(kind);
+        let pair = |f: &dyn Fn(&Tally) -> String| match other {
+            Some(o) => format!("{} / {}", f(t), f(o)),
+            None => f(t),
+        };
+        s.push_str(&format!(
+            "| {kind} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            t.steps,
+            pair(&|t| format!("{:.1}", t.dual_vr_s)),
+            pair(&|t| format!("{:.1}", t.none_vr_s)),
+            pair(&|t| format!("{:.1}", t.dual_s)),
+            pair(&settle_text),
+            pair(&|t| t.unsettled.to_string()),
+            pair(&|t| (t.unexplained + t.unexplained_frr).to_string()),
+            pair(&|t| t.unexplained_frr.to_string()),
+        ));
+    }
+    for (name, o) in std::iter::once(("mixed", mixed)).chain(base.map(|b| ("baseline", b))) {
+        let startup = o.startup_ms.map_or("not settled".to_owned(), |ms| {
+            format!("{:.1} s", ms as f64 / 1000.0)
+        });
+        s.push_str(&format!("\n**{name}**: start-up to settled {startup}. "));
+        let f = failures(o);
+        if f.is_empty() {
+            s.push_str("No invariant broken, nothing left behind, descriptors and memory flat.\n");
+        } else {
+            s.push_str(&format!("{} problem(s):\n", f.len()));
+            for l in f.iter().take(12) {
+                s.push_str(&format!("- {l}\n"));
+            }
+        }
+        if let Some(first) = o.unexplained_frr.first() {
+            s.push_str(&format!(
+                "\n{} change(s) on FRR's virtual routers that no fault explains (not failed: FRR 8.4's \
+                 vrrpd can send no advert for a while after it becomes IPv6 master, \"Failed to find \
+                 address to bind\" in its log), e.g. {first}.\n",
+                o.unexplained_frr.len()
+            ));
+        }
+        s.push_str("\n| router | daemon | checkpoints | descriptors first -> last | anonymous KiB first -> last |\n|---|---|---|---|---|\n");
+        for g in growth(o) {
+            s.push_str(&format!(
+                "| r{} | {} (pid {}) | {} | {} -> {} | {} -> {} |\n",
+                g.router + 1,
+                g.comm,
+                g.pid,
+                g.samples,
+                g.fds.0,
+                g.fds.1,
+                g.anon_kib.0,
+                g.anon_kib.1
+            ));
+        }
+    }
+    s
+}
+
+/// The same numbers as JSON.
+pub fn json(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> Value {
+    let one = |o: &Outcome| {
+        let kinds: serde_json::Map<String, Value> = by_kind(o)
+            .into_iter()
+            .map(|(k, t)| {
+                (
+                    k,
+                    json!({
+                        "steps": t.steps, "two_masters_vr_s": t.dual_vr_s, "no_master_vr_s": t.none_vr_s,
+                        "two_masters_s": t.dual_s, "no_master_s": t.none_s, "settle_ms": t.settle_ms,
+                        "unsettled": t.unsettled, "unexplained": t.unexplained,
+                        "unexplained_frr": t.unexplained_frr,
+                    }),
+                )
+            })
+            .collect();
+        json!({
+            "roles": o.roles.iter().map(|r| r.label()).collect::<Vec<_>>(),
+            "steps": o.steps.len(), "seconds": o.seconds, "startup_ms": o.startup_ms,
+            "by_kind": kinds, "failures": failures(o), "unexplained_frr": o.unexplained_frr,
+        })
+    };
+    json!({ "seed": seed, "mixed": one(mixed), "baseline": base.map(one) })
+}
