@@ -162,8 +162,12 @@ impl Drop for Frr {
 
 /// `vtysh -c ...` against FRR in namespace `ns`; its output on success.
 fn vtysh(ns: &str, commands: &[&str]) -> Option<String> {
-    let mut cmd = Command::new("vtysh");
-    cmd.arg("--vty_socket").arg(format!("/var/run/frr/{ns}"));
+    // Bounded: a sampler thread asks several times a second, and a stuck
+    // FRR must not stop the soak from ending.
+    let mut cmd = Command::new("timeout");
+    cmd.args(["3", "vtysh"])
+        .arg("--vty_socket")
+        .arg(format!("/var/run/frr/{ns}"));
     for c in commands {
         cmd.args(["-c", c]);
     }

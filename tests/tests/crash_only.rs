@@ -287,3 +287,56 @@ fn killed_backup_dead_master_arp_other_config_and_sigterm() {
     .expect("b takes over at once (priority 0 advert: Skew_Time)");
     println!("crash-only variants: killed backup, ARP while dead, other config, SIGTERM: as promised");
 }
+
+/// Found by the field soak: socket mode keeps no record, so a SIGKILLed
+/// master's VIP stayed on its interface, and the next run took it for an
+/// operator's address (it exists: not ours to remove) and held it as a
+/// backup for good, beside the real master. A start that adopts nothing now
+/// removes the configured VIPs it finds, as keepalived's start does
+/// (`vrrp_restore_interfaces_startup`).
+#[test]
+fn socket_mode_start_removes_the_vip_a_killed_master_left() {
+    if !have_root("socket_mode_start_removes_the_vip_a_killed_master_left") {
+        return;
+    }
+    let mut c = Classic::new("stale-sock");
+    c.start_daemon("a", "socket");
+    c.start_daemon("b", "socket");
+    wait_for(Duration::from_secs(8), || {
+        c.state("a").as_deref() == Some("MASTER") && c.holds_vip("a")
+    })
+    .expect("a master");
+    c.daemon("a").signal("KILL");
+    wait_for(Duration::from_secs(8), || {
+        c.state("b").as_deref() == Some("MASTER") && c.holds_vip("b")
+    })
+    .expect("b takes over");
+    assert!(c.holds_vip("a"), "a SIGKILL leaves the VIP on a");
+    // a comes back below b: it must be a backup without the VIP.
+    let conf = std::fs::read_to_string(c.config("a"))
+        .unwrap()
+        .replace("priority 100", "priority 50");
+    let lower = c.host_dir("a").join("lower.conf");
+    std::fs::write(&lower, conf).unwrap();
+    drop(c.daemons[0].take());
+    c.daemons[0] = Some(Daemon::start(
+        c.lab.get("a"),
+        &lower,
+        &c.host_dir("a").join("run"),
+        "socket",
+    ));
+    wait_for(Duration::from_secs(5), || {
+        c.state("a").as_deref() == Some("BACKUP") && !c.holds_vip("a")
+    })
+    .unwrap_or_else(|| panic!("a a backup without the VIP:\n{}", c.daemon("a").log_text()));
+    let log = c.daemon("a").log_text();
+    assert!(log.contains("removed a VIP a previous run left"), "{log}");
+    // And it stays so: the VIP is b's alone past a Master_Down_Interval.
+    std::thread::sleep(Duration::from_secs(4));
+    assert!(!c.holds_vip("a") && c.holds_vip("b"));
+    assert_eq!(c.state("b").as_deref(), Some("MASTER"));
+    assert_eq!(c.state("a").as_deref(), Some("BACKUP"));
+    // A plain restart of the master (SIGTERM) still ends with the VIP gone.
+    assert_eq!(c.stop_daemon("b"), Some(0));
+    assert!(!c.holds_vip("b"));
+}

@@ -156,24 +156,29 @@ pub fn run(roles: [Role; ROUTERS], seed: u64, length: Length, dir: &Path) -> Out
         thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
+                // The context as the look starts: a look still under way
+                // when the next step begins counts for the step it saw (its
+                // changes are that step's faults' doing).
+                let (step, targets, hearing) = {
+                    let s = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    (s.step, s.targets.clone(), s.hearing.clone())
+                };
                 let obs = probe.observe();
                 let at_ms = ms(t);
                 let mut s = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let masters = check::masters(&s.cluster, &obs);
                 let Shared {
                     cluster,
-                    hearing,
-                    targets,
-                    step,
                     tallies,
                     watch,
+                    ..
                 } = &mut *s;
-                if let Some(tally) = tallies.get_mut(*step) {
+                if let Some(tally) = tallies.get_mut(step) {
                     let ctx = Context {
-                        hearing,
-                        targets,
+                        hearing: &hearing,
+                        targets: &targets,
                         at_ms,
-                        step: *step,
+                        step,
                     };
                     watch.observe(cluster, &masters, &ctx, tally);
                 }
