@@ -288,11 +288,12 @@ fn killed_backup_dead_master_arp_other_config_and_sigterm() {
     println!("crash-only variants: killed backup, ARP while dead, other config, SIGTERM: as promised");
 }
 
-/// Found by the field soak: socket mode keeps no record, so a SIGKILLed
+/// Found by the field soak: socket mode kept no record, so a SIGKILLed
 /// master's VIP stayed on its interface, and the next run took it for an
 /// operator's address (it exists: not ours to remove) and held it as a
-/// backup for good, beside the real master. A start that adopts nothing now
-/// removes the configured VIPs it finds, as keepalived's start does
+/// backup for good, beside the real master. Socket mode now keeps the record
+/// too, and a start that adopts nothing also removes the configured VIPs it
+/// finds that no record names, as keepalived's start does
 /// (`vrrp_restore_interfaces_startup`).
 #[test]
 fn socket_mode_start_removes_the_vip_a_killed_master_left() {
@@ -330,12 +331,37 @@ fn socket_mode_start_removes_the_vip_a_killed_master_left() {
     })
     .unwrap_or_else(|| panic!("a a backup without the VIP:\n{}", c.daemon("a").log_text()));
     let log = c.daemon("a").log_text();
-    assert!(log.contains("removed a VIP a previous run left"), "{log}");
+    assert!(
+        log.contains("removing a previous run's data path, addresses"),
+        "{log}"
+    );
     // And it stays so: the VIP is b's alone past a Master_Down_Interval.
     std::thread::sleep(Duration::from_secs(4));
     assert!(!c.holds_vip("a") && c.holds_vip("b"));
     assert_eq!(c.state("b").as_deref(), Some("MASTER"));
     assert_eq!(c.state("a").as_deref(), Some("BACKUP"));
+    // A VIP no record names (keepalived's leftover, a kill within the
+    // record's 50 ms): the start removes it too.
+    assert_eq!(c.stop_daemon("a"), Some(0));
+    c.lab
+        .get("a")
+        .ip(&["addr", "add", &format!("{VIP}/32"), "dev", "eth0"]);
+    drop(c.daemons[0].take());
+    c.daemons[0] = Some(Daemon::start(
+        c.lab.get("a"),
+        &lower,
+        &c.host_dir("a").join("run"),
+        "socket",
+    ));
+    wait_for(Duration::from_secs(5), || {
+        c.state("a").as_deref() == Some("BACKUP") && !c.holds_vip("a")
+    })
+    .unwrap_or_else(|| panic!("the unrecorded VIP removed:\n{}", c.daemon("a").log_text()));
+    let log = c.daemon("a").log_text();
+    assert!(
+        log.contains("removed a VIP a previous run left on its interface"),
+        "{log}"
+    );
     // A plain restart of the master (SIGTERM) still ends with the VIP gone.
     assert_eq!(c.stop_daemon("b"), Some(0));
     assert!(!c.holds_vip("b"));

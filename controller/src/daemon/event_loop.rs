@@ -204,7 +204,9 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                 receivers.push(unsafe { AsyncFd::register(r.fd()) }.map_err(std::io::Error::from)?);
             }
         }
-        let unsaved = |engine: &Engine, saved| mode == Mode::Xdp && Some(engine.saved_generation()) != saved;
+        // In every mode: socket mode adopts nothing, but the record tells the
+        // next start which addresses, routes and macvlans a killed run left.
+        let unsaved = |engine: &Engine, saved| Some(engine.saved_generation()) != saved;
         if unsaved(engine, saved_generation) && saved_at + SAVE_EVERY_US <= monotonic_us() {
             // Written on the side thread (which retries a failed write).
             saved_generation = Some(engine.saved_generation());

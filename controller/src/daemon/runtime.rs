@@ -92,6 +92,9 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     let mut signals = Signals::new()?;
 
     engine.open_fifos();
+    if resume.is_none() {
+        engine.clear_stale_vips();
+    }
     // keepalived installs its static entries before any instance runs.
     engine.statics(true);
     event_loop::start_trackers(&engine, false);

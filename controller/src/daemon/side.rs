@@ -532,27 +532,34 @@ impl Worker {
     }
 
     /// keepalived's start (`vrrp_restore_interfaces_startup`): a configured
-    /// VIP already on its interface is a previous run's — a kill -9 in
-    /// socket mode, a crash with another configuration, a keepalived before
-    /// — and is removed. Left alone, it would stay on a backup for good (an
-    /// address this run did not add is never this run's to remove).
+    /// VIP already on its interface, with its prefix, is a previous run's —
+    /// a crash the record missed, keepalived before us — and is removed.
+    /// Left alone it would stay on a backup for good: an address this run
+    /// did not add is never this run's to remove.
     async fn clear_stale(&mut self, vips: Vec<(u32, VirtualAddress)>) {
         let Some(addrs) = self.addrs() else { return };
-        let present: std::collections::HashMap<(u32, IpAddr), u8> = match addrs.present().await {
-            Ok(p) => p.into_iter().map(|(i, a, prefix)| ((i, a), prefix)).collect(),
+        // Asked twice: a dump can be interrupted by a concurrent change.
+        let mut present = addrs.present().await;
+        if present.is_err() {
+            present = addrs.present().await;
+        }
+        let present: std::collections::HashSet<(u32, IpAddr, u8)> = match present {
+            Ok(p) => p.into_iter().collect(),
             Err(e) => {
                 warn!("cannot look for VIPs a previous run left: {e:#}");
                 return;
             }
         };
         for (ifindex, vip) in vips {
-            let Some(&prefix) = present.get(&(ifindex, vip.addr)) else {
+            if !present.contains(&(ifindex, vip.addr, vip.prefix)) {
                 continue;
-            };
-            match addrs.remove_leftover(ifindex, vip.addr, prefix).await {
-                Ok(()) => {
-                    info!(vip = %vip.addr, ifindex, "removed a VIP a previous run left (as keepalived does at start)");
-                }
+            }
+            match addrs.remove_leftover(ifindex, vip.addr, vip.prefix).await {
+                Ok(()) => warn!(
+                    vip = %vip.addr,
+                    ifindex,
+                    "removed a VIP a previous run left on its interface (as keepalived does at start)"
+                ),
                 Err(e) => warn!("{e:#}"),
             }
         }

@@ -1,5 +1,6 @@
 //! VIPs added and removed over rtnetlink, with their prefix, broadcast,
-//! scope and label; the daemon removes only what it added.
+//! scope and label; the daemon removes only what it added, and at a start
+//! that adopts nothing the configured VIPs a previous run left (as keepalived).
 
 use std::{collections::HashSet, net::IpAddr};
 
@@ -154,8 +155,9 @@ impl Addresses {
                 AddressAttribute::Local(ip) => Some(*ip),
                 _ => None,
             });
-            // IPv6 carries the address in IFA_ADDRESS only (IFA_LOCAL is for
-            // point-to-point peers).
+            // IFA_LOCAL is the local address when present (IPv4; a
+            // point-to-point link's IFA_ADDRESS is the peer's); IPv6 gives
+            // IFA_ADDRESS alone unless a peer is set.
             let addr = addr.or_else(|| {
                 msg.attributes.iter().find_map(|a| match a {
                     AddressAttribute::Address(ip) => Some(*ip),

@@ -74,7 +74,8 @@ fn main() -> ExitCode {
         }
     };
     if !have_root("soak") {
-        return ExitCode::SUCCESS;
+        // A soak that ran nothing must not pass.
+        return ExitCode::FAILURE;
     }
     let _ = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::Relaxed));
     let seed = args.seed.unwrap_or_else(|| {
@@ -84,20 +85,31 @@ fn main() -> ExitCode {
     });
     eprintln!("soak: seed {seed} (--seed {seed} repeats the cluster and the schedule)");
     let scratch = Scratch::new("soak");
-    let mixed = soak::run(
-        plan::roles(false),
-        seed,
-        Length::Minutes(args.minutes),
-        &scratch.0.join("mixed"),
-    );
-    let base = args.baseline.then(|| {
-        soak::run(
-            plan::roles(true),
-            seed,
-            Length::Steps(mixed.steps.len()),
-            &scratch.0.join("baseline"),
-        )
-    });
+    // A panic (a lab command that failed) keeps the logs for its reader.
+    let guarded = |roles, length, dir: &str| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            soak::run(roles, seed, length, &scratch.0.join(dir))
+        }))
+    };
+    let Ok(mixed) = guarded(plan::roles(false), Length::Minutes(args.minutes), "mixed") else {
+        eprintln!(
+            "soak: the mixed run panicked; logs kept in {}",
+            keep(scratch).display()
+        );
+        return ExitCode::FAILURE;
+    };
+    let base = if args.baseline && !INTERRUPTED.load(Ordering::Relaxed) {
+        let Ok(b) = guarded(plan::roles(true), Length::Steps(mixed.steps.len()), "baseline") else {
+            eprintln!(
+                "soak: the baseline run panicked; logs kept in {}",
+                keep(scratch).display()
+            );
+            return ExitCode::FAILURE;
+        };
+        Some(b)
+    } else {
+        None
+    };
     let md = report::markdown(seed, &mixed, base.as_ref());
     println!("{md}");
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -113,9 +125,10 @@ fn main() -> ExitCode {
     let failures = report::failures(&mixed);
     if !failures.is_empty() || base.as_ref().is_some_and(|b| !report::failures(b).is_empty()) {
         // The daemons' logs and configurations, for whoever reads the failure.
-        let kept = scratch.0.clone();
-        std::mem::forget(scratch);
-        eprintln!("soak: logs and configurations kept in {}", kept.display());
+        eprintln!(
+            "soak: logs and configurations kept in {}",
+            keep(scratch).display()
+        );
     }
     if INTERRUPTED.load(Ordering::Relaxed) {
         eprintln!("soak: interrupted");
@@ -134,4 +147,11 @@ fn main() -> ExitCode {
         }
         ExitCode::FAILURE
     }
+}
+
+/// The scratch directory, kept (not removed on drop).
+fn keep(scratch: Scratch) -> PathBuf {
+    let dir = scratch.0.clone();
+    std::mem::forget(scratch);
+    dir
 }

@@ -141,6 +141,9 @@ pub struct Watch {
     last_ms: Option<u64>,
     /// Per virtual router, the last non-empty master set seen.
     held: Vec<u8>,
+    /// Per virtual router, whether its masters let go since (`held` still
+    /// hearing the others): coming back without a cause is a change too.
+    dropped: Vec<bool>,
     /// A line per unexplained change (the report shows the first few).
     pub unexplained: Vec<String>,
     /// The same on FRR's virtual routers (see `Tally::unexplained_frr`).
@@ -148,12 +151,17 @@ pub struct Watch {
 }
 
 /// What the orchestrator knows at a sample: which participants can take part
-/// and what the current step aims at.
+/// and what explains a change.
 pub struct Context<'a> {
     /// Per virtual router, the routers whose participant runs and whose port is up.
     pub hearing: &'a [u8],
-    /// Routers the step's faults aim at (every router for a reload).
+    /// Routers the step's faults aim at (and, for a while after a step
+    /// begins, the previous step's: a daemon started again, an advert lost
+    /// just before the loss ended, act up to a Master_Down_Interval later).
     pub targets: &'a [usize],
+    /// Per virtual router, whether a reload of the step (or just before)
+    /// changed its priorities or VIPs: only those may change master for it.
+    pub changed: &'a [bool],
     /// Elapsed ms of the run.
     pub at_ms: u64,
     pub step: usize,
@@ -161,15 +169,16 @@ pub struct Context<'a> {
 
 impl Watch {
     /// Adds one sample's masters (from `masters`) to `tally`: the time since the
-    /// previous sample counts for this sample's state (at most 1 s, so a
-    /// stalled sampler does not inflate it).
+    /// previous sample counts for this sample's state (at most 2 s, so a
+    /// sampler stalled by a loaded machine does not inflate it).
     pub fn observe(&mut self, cluster: &Cluster, masters: &[u8], ctx: &Context, tally: &mut Tally) {
         let dt = self
             .last_ms
-            .map_or(0.0, |l| (ctx.at_ms.saturating_sub(l)).min(1000) as f64 / 1000.0);
+            .map_or(0.0, |l| (ctx.at_ms.saturating_sub(l)).min(2000) as f64 / 1000.0);
         self.last_ms = Some(ctx.at_ms);
         if self.held.len() != masters.len() {
             self.held = masters.to_vec();
+            self.dropped = vec![false; masters.len()];
         }
         let target_mask = ctx.targets.iter().fold(0u8, |m, r| m | (1 << r));
         let (mut dual, mut none) = (0usize, 0usize);
@@ -180,30 +189,48 @@ impl Watch {
                 _ => dual += 1,
             }
             let held = self.held[i];
-            if mask != 0 && mask != held {
-                // A change is explained when a router a fault aims at is on
-                // either side of it (it left, it came back, it was cut off),
-                // or when it settles a contention (fewer of the same masters).
-                let settles = mask & held == mask;
-                if held != 0 && !settles && (mask | held) & target_mask == 0 {
-                    let vr = &cluster.vrs[i];
-                    let line = format!(
-                        "step {} at {:.1} s: {} went from {} to {}",
-                        ctx.step,
-                        ctx.at_ms as f64 / 1000.0,
-                        vr.name(),
-                        routers(held),
-                        routers(mask)
-                    );
-                    if vr.frr() {
-                        self.unexplained_frr.push(line);
-                        tally.unexplained_frr += 1;
-                    } else {
-                        self.unexplained.push(line);
-                        tally.unexplained += 1;
-                    }
+            if mask == 0 {
+                // A master that still hears the others let go: judged when
+                // the next master shows (it may be a rightful preemption).
+                if held & hearing != 0 {
+                    self.dropped[i] = true;
                 }
+                continue;
+            }
+            let dropped = std::mem::take(&mut self.dropped[i]);
+            if held == 0 || (mask == held && !dropped) {
                 self.held[i] = mask;
+                continue;
+            }
+            // A change is explained when a router a fault aims at is on
+            // either side of it (it left, it came back, it was cut off),
+            // when a reload changed the virtual router, or when it settles
+            // a contention (fewer of the same masters, none letting go).
+            let settles = mask != held && mask & held == mask;
+            let explained =
+                settles || ctx.changed.get(i).copied().unwrap_or(false) || (mask | held) & target_mask != 0;
+            self.held[i] = mask;
+            if explained {
+                continue;
+            }
+            let vr = &cluster.vrs[i];
+            let line = format!(
+                "step {} at {:.1} s: {} went from {} to {}{}",
+                ctx.step,
+                ctx.at_ms as f64 / 1000.0,
+                vr.name(),
+                routers(held),
+                if mask == held { "none and back to " } else { "" },
+                routers(mask)
+            );
+            // FRR's own stall (see `Tally::unexplained_frr`) shows as a
+            // change with its router on one side.
+            if vr.frr() && (mask | held) & (1 << (ROUTERS - 1)) != 0 {
+                self.unexplained_frr.push(line);
+                tally.unexplained_frr += 1;
+            } else {
+                self.unexplained.push(line);
+                tally.unexplained += 1;
             }
         }
         tally.dual_vr_s += dual as f64 * dt;
@@ -291,6 +318,7 @@ mod tests {
             &Context {
                 hearing: &all,
                 targets: &[0],
+                changed: &[],
                 at_ms: 0,
                 step: 0,
             },
@@ -305,6 +333,7 @@ mod tests {
             &Context {
                 hearing: &cut,
                 targets: &[0],
+                changed: &[],
                 at_ms: 500,
                 step: 0,
             },
@@ -313,20 +342,21 @@ mod tests {
         // Among r2 and r3: one master for 0, none for the rest.
         assert!(t.dual_vr_s.abs() < 1e-9, "{t:?}");
         assert!((t.none_vr_s - (n - 1) as f64 * 0.5).abs() < 1e-9, "{t:?}");
-        // Back on the LAN: two masters for virtual router 0 for 2 s (capped at 1 s per gap).
+        // Back on the LAN: two masters for virtual router 0 for 3 s (capped at 2 s per gap).
         w.observe(
             &cluster,
             &m,
             &Context {
                 hearing: &all,
                 targets: &[0],
-                at_ms: 2500,
+                changed: &[],
+                at_ms: 3500,
                 step: 0,
             },
             &mut t,
         );
         assert!(
-            (t.dual_vr_s - 1.0).abs() < 1e-9 && (t.dual_s - 1.0).abs() < 1e-9,
+            (t.dual_vr_s - 2.0).abs() < 1e-9 && (t.dual_s - 2.0).abs() < 1e-9,
             "{t:?}"
         );
         assert_eq!(t.unexplained, 0);
@@ -343,6 +373,7 @@ mod tests {
         let at = |at_ms| Context {
             hearing: &all,
             targets: &[0],
+            changed: &[],
             at_ms,
             step: 3,
         };
@@ -362,5 +393,35 @@ mod tests {
         m[6] = 0b100;
         w.observe(&cluster, &m, &at(400), &mut t);
         assert_eq!(t.unexplained, 2);
+        // r3 lets go of virtual router 6 and takes it back, nothing aimed at it.
+        m[6] = 0;
+        w.observe(&cluster, &m, &at(500), &mut t);
+        m[6] = 0b100;
+        w.observe(&cluster, &m, &at(600), &mut t);
+        assert_eq!(t.unexplained, 3, "{:?}", w.unexplained);
+        assert!(
+            w.unexplained[2].contains("to none and back to r3"),
+            "{:?}",
+            w.unexplained
+        );
+        // A reload that changed virtual router 7 explains its change alone.
+        let mut changed = vec![false; n];
+        changed[7] = true;
+        m[7] = 0b001;
+        m[8] = 0b001;
+        let ctx = Context {
+            hearing: &all,
+            targets: &[],
+            changed: &changed,
+            at_ms: 700,
+            step: 4,
+        };
+        w.observe(&cluster, &m, &ctx, &mut t);
+        assert_eq!(t.unexplained, 4, "{:?}", w.unexplained);
+        assert!(
+            w.unexplained[3].contains(&cluster.vrs[8].name()),
+            "{:?}",
+            w.unexplained
+        );
     }
 }

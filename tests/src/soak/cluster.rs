@@ -58,11 +58,12 @@ struct Clients {
 }
 
 pub struct Running {
+    /// First: dropped (daemons stopped) before the lab and bpffs go.
+    nodes: Vec<Node>,
     pub roles: [Role; ROUTERS],
     pub lab: Lab,
     pub bpffs: SharedBpffs,
     pub frr: Frr,
-    nodes: Vec<Node>,
     dir: PathBuf,
     /// Per router: port up, daemon running.
     pub port_up: [bool; ROUTERS],
@@ -340,9 +341,11 @@ impl Running {
             for a in eth0_addrs(ns.name()).iter().filter(|a| super::check::is_vip(a)) {
                 leaks.push(format!("r{}: VIP {a} left on eth0", r + 1));
             }
-            let rules = String::from_utf8_lossy(&ns.exec(&["iptables", "-S", "OUTPUT"]).stdout).into_owned();
-            if rules.contains("statistic") {
-                leaks.push(format!("r{}: loss rule left: {rules}", r + 1));
+            for tool in ["iptables", "ip6tables"] {
+                let rules = String::from_utf8_lossy(&ns.exec(&[tool, "-S", "OUTPUT"]).stdout).into_owned();
+                if rules.contains("statistic") {
+                    leaks.push(format!("r{}: {tool} loss rule left: {rules}", r + 1));
+                }
             }
         }
         for pin in self.bpffs.pin_dirs() {

@@ -39,6 +39,10 @@ pub const SETTLE_BOUND: Duration = Duration::from_secs(4 * ADVERT_S as u64 + 1 +
 /// A started daemon's first election: Master_Down_Interval (at most four
 /// advert intervals) and a second.
 const FIRST_ELECTION: Duration = Duration::from_secs(4 * ADVERT_S as u64 + 1);
+/// How long into a step the previous step's faults still explain changes:
+/// a restarted daemon's first election, an advert lost just before the
+/// loss ended (Master_Down_Interval later).
+const GRACE: Duration = FIRST_ELECTION;
 /// The first election after every daemon starts (configuration parsed,
 /// Master_Down_Interval, preemption), at most.
 const STARTUP_BOUND: Duration = Duration::from_secs(30);
@@ -85,6 +89,12 @@ struct Shared {
     cluster: Cluster,
     hearing: Vec<u8>,
     targets: Vec<usize>,
+    /// Per virtual router: changed by the step's reload.
+    changed: Vec<bool>,
+    /// The previous step's, which explain changes for `GRACE` into this one.
+    prev_targets: Vec<usize>,
+    prev_changed: Vec<bool>,
+    step_started_ms: u64,
     step: usize,
     tallies: Vec<Tally>,
     watch: Watch,
@@ -146,6 +156,10 @@ pub fn run(roles: [Role; ROUTERS], seed: u64, length: Length, dir: &Path) -> Out
         hearing: hearing(&cluster, &running),
         cluster: cluster.clone(),
         targets: Vec::new(),
+        changed: Vec::new(),
+        prev_targets: Vec::new(),
+        prev_changed: Vec::new(),
+        step_started_ms: 0,
         step: 0,
         tallies: Vec::new(),
         watch: Watch::default(),
@@ -159,9 +173,18 @@ pub fn run(roles: [Role; ROUTERS], seed: u64, length: Length, dir: &Path) -> Out
                 // The context as the look starts: a look still under way
                 // when the next step begins counts for the step it saw (its
                 // changes are that step's faults' doing).
-                let (step, targets, hearing) = {
+                let (step, targets, changed, hearing) = {
                     let s = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    (s.step, s.targets.clone(), s.hearing.clone())
+                    let (mut targets, mut changed) = (s.targets.clone(), s.changed.clone());
+                    if ms(t) < s.step_started_ms + GRACE.as_millis() as u64 {
+                        targets.extend(&s.prev_targets);
+                        let n = changed.len().max(s.prev_changed.len());
+                        let at = |v: &[bool], i: usize| v.get(i).copied().unwrap_or(false);
+                        changed = (0..n)
+                            .map(|i| at(&changed, i) || at(&s.prev_changed, i))
+                            .collect();
+                    }
+                    (s.step, targets, changed, s.hearing.clone())
                 };
                 let obs = probe.observe();
                 let at_ms = ms(t);
@@ -177,6 +200,7 @@ pub fn run(roles: [Role; ROUTERS], seed: u64, length: Length, dir: &Path) -> Out
                     let ctx = Context {
                         hearing: &hearing,
                         targets: &targets,
+                        changed: &changed,
                         at_ms,
                         step,
                     };
@@ -202,13 +226,20 @@ pub fn run(roles: [Role; ROUTERS], seed: u64, length: Length, dir: &Path) -> Out
             step.label(),
             routers_of(step)
         ));
+        let mut changed = Vec::new();
         if step.faults.iter().any(|f| f.kind == Kind::Reload) {
+            let before = cluster.clone();
             cluster.reload(step.reload_seed);
+            changed = before.vrs.iter().zip(&cluster.vrs).map(|(a, b)| a != b).collect();
         }
         {
             let mut s = lock();
+            s.prev_targets = std::mem::take(&mut s.targets);
+            s.prev_changed = std::mem::take(&mut s.changed);
+            s.step_started_ms = ms(Instant::now());
             s.step = i;
             s.targets = step.targets();
+            s.changed = changed;
             s.tallies.push(Tally {
                 steps: 1,
                 ..Tally::default()
@@ -265,7 +296,10 @@ pub fn run(roles: [Role; ROUTERS], seed: u64, length: Length, dir: &Path) -> Out
         out.steps.push(step.clone());
     }
     stop.store(true, Ordering::Relaxed);
-    let _ = sampler.join();
+    if sampler.join().is_err() {
+        out.crashes
+            .push("the sampler thread panicked: the tallies are incomplete".to_owned());
+    }
     out.seconds = t0.elapsed().as_secs_f64();
     if !out.unsettled.is_empty() || !out.crashes.is_empty() {
         for (r, tail) in running.log_tails() {

@@ -295,15 +295,13 @@ impl Step {
         kinds.iter().map(|k| k.label()).collect::<Vec<_>>().join(" & ")
     }
 
-    /// Routers a fault is aimed at (all for a reload).
+    /// Routers a fault is aimed at (a reload's changes are told apart by
+    /// virtual router; metrics clients must change nothing).
     pub fn targets(&self) -> Vec<usize> {
-        if self.faults.iter().any(|f| f.kind == Kind::Reload) {
-            return (0..ROUTERS).collect();
-        }
         let mut t: Vec<usize> = self
             .faults
             .iter()
-            .filter(|f| f.kind != Kind::Scrape)
+            .filter(|f| !matches!(f.kind, Kind::Scrape | Kind::Reload))
             .map(|f| f.router)
             .collect();
         t.sort_unstable();

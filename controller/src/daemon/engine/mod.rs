@@ -273,6 +273,21 @@ impl Engine {
 
     /// Starts every instance: `Startup`, or `ResumeMaster` for those a
     /// crashed predecessor left as master (their VIPs are adopted as ours).
+    /// A start that adopts nothing: the configured VIPs already on their
+    /// interfaces go, as keepalived's start removes them
+    /// (`vrrp_restore_interfaces_startup`), before any instance can become
+    /// master (the side thread runs its jobs in order). Not an address
+    /// owner's (priority 255: the VIP is the host's own address).
+    pub fn clear_stale_vips(&self) {
+        let vips = self
+            .instances
+            .values()
+            .filter(|s| s.base_priority != 255)
+            .flat_map(|s| s.all_vips().cloned())
+            .collect();
+        self.side.send(Job::ClearStale(vips));
+    }
+
     pub fn start_all(&mut self, resume: Option<&Saved>) {
         let now = monotonic_us();
         if let Some(saved) = resume {
@@ -290,15 +305,6 @@ impl Engine {
             }
             self.installed_changes += 1;
             self.side.send(Job::Adopt(vips));
-        } else {
-            // Before any instance can become master: the side thread runs
-            // its jobs in order.
-            let vips = self
-                .instances
-                .values()
-                .flat_map(|s| s.all_vips().cloned())
-                .collect();
-            self.side.send(Job::ClearStale(vips));
         }
         for idx in self.instances.indices() {
             let was_master = resume.is_some_and(|s| s.masters.contains(&self.instances[idx].cfg.name));
