@@ -165,7 +165,7 @@ fn test() -> Result<()> {
     // broken invariant or anything left behind in the mixed cluster.
     util::step("field soak (soak --minutes 2)");
     let out = util::target_dir()?.join("soak").join("ci.md");
-    soak::run(&soak::Args::ci("2", &out.to_string_lossy()))?;
+    soak::run(&soak::Args::ci("2", "5", &out.to_string_lossy()))?;
     util::step("Debian package (cargo xtask dist)");
     dist::run()?;
     println!("\nall checks passed in {}", root.display());
