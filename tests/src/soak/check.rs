@@ -135,6 +135,21 @@ pub struct Tally {
     pub settle_ms: Vec<u64>,
 }
 
+impl Tally {
+    /// Adds `t`'s counts and times to these.
+    pub fn add(&mut self, t: &Tally) {
+        self.steps += t.steps;
+        self.dual_vr_s += t.dual_vr_s;
+        self.none_vr_s += t.none_vr_s;
+        self.dual_s += t.dual_s;
+        self.none_s += t.none_s;
+        self.unexplained += t.unexplained;
+        self.unexplained_frr += t.unexplained_frr;
+        self.unsettled += t.unsettled;
+        self.settle_ms.extend(&t.settle_ms);
+    }
+}
+
 /// Follows the masters from sample to sample.
 #[derive(Debug, Default)]
 pub struct Watch {

@@ -115,27 +115,10 @@ pub fn by_kind(o: &Outcome) -> Vec<(String, Tally)> {
         } else {
             "two faults at once".to_owned()
         };
-        let sum = out.entry(key).or_default();
-        sum.steps += t.steps;
-        sum.dual_vr_s += t.dual_vr_s;
-        sum.none_vr_s += t.none_vr_s;
-        sum.dual_s += t.dual_s;
-        sum.none_s += t.none_s;
-        sum.unexplained += t.unexplained;
-        sum.unexplained_frr += t.unexplained_frr;
-        sum.unsettled += t.unsettled;
-        sum.settle_ms.extend(&t.settle_ms);
+        out.entry(key).or_default().add(t);
     }
     let total = out.values().fold(Tally::default(), |mut a, t| {
-        a.steps += t.steps;
-        a.dual_vr_s += t.dual_vr_s;
-        a.none_vr_s += t.none_vr_s;
-        a.dual_s += t.dual_s;
-        a.none_s += t.none_s;
-        a.unexplained += t.unexplained;
-        a.unexplained_frr += t.unexplained_frr;
-        a.unsettled += t.unsettled;
-        a.settle_ms.extend(&t.settle_ms);
+        a.add(t);
         a
     });
     let mut rows: Vec<(String, Tally)> = out.into_iter().collect();
