@@ -177,10 +177,18 @@ fn vtysh(ns: &str, commands: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// One of FRR's virtual routers (one family) as `show vrrp json` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FrrState {
+    pub master: bool,
+    /// Its `adverTx` counter: a master whose count stands still sends nothing.
+    pub adverts_sent: u64,
+}
+
 /// Every virtual router's state in FRR running in namespace `ns`, from
-/// `show vrrp json`: (IPv6?, VRID) -> Master or not. None when vrrpd does
-/// not answer.
-pub fn states_in(ns: &str) -> Option<std::collections::HashMap<(bool, u8), bool>> {
+/// `show vrrp json`: (IPv6?, VRID) -> its state. None when vrrpd does not
+/// answer.
+pub fn states_in(ns: &str) -> Option<std::collections::HashMap<(bool, u8), FrrState>> {
     let v: Value = serde_json::from_str(&vtysh(ns, &["show vrrp json"])?).ok()?;
     let mut out = std::collections::HashMap::new();
     for r in v.as_array()? {
@@ -189,7 +197,11 @@ pub fn states_in(ns: &str) -> Option<std::collections::HashMap<(bool, u8), bool>
         };
         for (v6, fam) in [(false, "v4"), (true, "v6")] {
             if let Some(s) = r[fam]["status"].as_str() {
-                out.insert((v6, vrid), s == "Master");
+                let state = FrrState {
+                    master: s == "Master",
+                    adverts_sent: r[fam]["stats"]["adverTx"].as_u64().unwrap_or(0),
+                };
+                out.insert((v6, vrid), state);
             }
         }
     }

@@ -420,6 +420,68 @@ fn use_vmac_makes_keepalived_macvlan_in_xdp_mode_and_survives_a_crash() {
     vmac_against_keepalived("xdp-skb");
 }
 
+/// Socket mode has no data path to adopt, so a start after kill -9 removes
+/// what the killed run installed (its record, `state.json`): the VIP on the
+/// macvlan, the routes, the rule and the macvlan itself; the new run makes
+/// its macvlan afresh and, a backup now, installs nothing.
+#[test]
+fn socket_mode_start_after_kill_removes_the_routes_rules_and_macvlan_it_left() {
+    if !have_root("socket_mode_start_after_kill_removes_the_routes_rules_and_macvlan_it_left") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    lab.host("b", &["192.0.2.2/24"]);
+    let dir = Scratch::new("sock-kill");
+    let a_conf = dir.write("a.conf", &vmac_conf(150));
+    let b_conf = dir.write("b.conf", &vmac_conf(100));
+    fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let mut b = Keepalived::start(lab.get("b"), &b_conf, &dir.0.join("kb"));
+    let run = dir.0.join("ra");
+    let a = Daemon::start(lab.get("a"), &a_conf, &run, "socket");
+    let logs = |a: &Daemon, b: &Keepalived| format!("{}\n------\n{}", a.log_text(), b.log_text());
+    wait_for(Duration::from_secs(12), || {
+        has(&lab, "a") == ALL && vmac_link(&lab, "a", true) && vmac_link(&lab, "b", false)
+    })
+    .unwrap_or_else(|| panic!("a master with routes and vrrp.51:\n{}", logs(&a, &b)));
+    // The record is written within 50 ms of a change.
+    std::thread::sleep(Duration::from_millis(500));
+    a.signal("KILL");
+    wait_for(Duration::from_secs(8), || {
+        has(&lab, "b") == ALL && vmac_link(&lab, "b", true)
+    })
+    .unwrap_or_else(|| panic!("keepalived takes over:\n{}", logs(&a, &b)));
+    assert_eq!(has(&lab, "a"), ALL, "a SIGKILL leaves the routes and rule");
+    assert!(
+        vmac_link(&lab, "a", true),
+        "a SIGKILL leaves vrrp.51 with the VIP"
+    );
+    drop(a);
+    // Back below keepalived: a backup with its macvlan, nothing else.
+    fs::write(&a_conf, vmac_conf(50)).unwrap();
+    let a = Daemon::start(lab.get("a"), &a_conf, &run, "socket");
+    wait_for(Duration::from_secs(6), || {
+        a.state("VI_1").as_deref() == Some("BACKUP") && has(&lab, "a") == NONE && vmac_link(&lab, "a", false)
+    })
+    .unwrap_or_else(|| panic!("a clean backup: {:?}\n{}", has(&lab, "a"), logs(&a, &b)));
+    let log = a.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("removing a previous run's data path"))
+        .unwrap_or_else(|| panic!("no removal logged:\n{log}"));
+    // Three routes and one rule, the VIP, the macvlan.
+    for field in ["vips=1", "routes=4", "links=1"] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    // Past a Master_Down_Interval: still so, keepalived master alone.
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(a.state("VI_1").as_deref(), Some("BACKUP"));
+    assert_eq!(has(&lab, "a"), NONE);
+    assert!(vmac_link(&lab, "a", false) && vmac_link(&lab, "b", true));
+    b.stop();
+    drop(a);
+}
+
 /// `use_vmac` for an IPv6 instance (VRRPv3): the macvlan carries
 /// `00:00:5e:00:02:VRID`, the VIP is on it, a backup hears keepalived's
 /// adverts on it and sends nothing from the virtual MAC (keepalived gives

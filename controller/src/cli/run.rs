@@ -40,7 +40,8 @@ pub struct Args {
     /// modes only; no netdev per instance on dense hosts).
     #[arg(long, value_enum, default_value_t = VmacChoice::Macvlan)]
     vmac: VmacChoice,
-    /// Directory for the pid file and the control socket.
+    /// Directory for the pid file, the control socket and `state.json` (what
+    /// this run installed, so that a start after a crash removes or adopts it).
     #[arg(long, default_value = "/run/xvrrp")]
     run_dir: PathBuf,
     /// Where bpffs is mounted (mounted there if missing): the XDP data path is

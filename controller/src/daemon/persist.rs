@@ -1,14 +1,17 @@
-//! Crash-only restarts. In XDP mode the data path outlives the controller:
-//! maps and XDP attachments are pinned in bpffs under a directory of this
-//! daemon's own (network namespace + run directory), and `state.json` in the
-//! run directory says which configuration they belong to, which instances were
-//! master and which addresses the daemon installed.
+//! Crash-only restarts. Every mode keeps `state.json` in the run directory:
+//! which configuration and data-path shape the run had, which instances were
+//! master and which addresses, routes, rules and macvlans it installed. In
+//! XDP mode the data path also outlives the controller: maps and XDP
+//! attachments are pinned in bpffs under a directory of this daemon's own
+//! (network namespace + run directory).
 //!
-//! At start, a daemon with the same configuration and mode adopts all of it:
-//! the XDP program keeps answering ARP and the VIPs stay while it is down, and
-//! its masters resume at once. Anything else (another configuration, socket
-//! mode) removes every leftover first: pinned attachments (detaching the old
-//! program), pinned maps, and the addresses the old run installed. A clean
+//! At start, an XDP daemon with the same configuration and shape adopts all
+//! of it: the XDP program keeps answering ARP and the VIPs stay while it is
+//! down, and its masters resume at once. Anything else (another
+//! configuration, socket mode, an `auto` start that falls back to socket)
+//! removes every leftover first: pinned attachments (detaching the old
+//! program), pinned maps, and what the old run installed; a socket-mode
+//! restart after a crash is therefore a fresh election, not hitless. A clean
 //! stop (SIGTERM) removes it all itself.
 
 use std::{

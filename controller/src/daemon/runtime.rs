@@ -92,9 +92,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     let mut signals = Signals::new()?;
 
     engine.open_fifos();
-    if resume.is_none() {
-        engine.clear_stale_vips();
-    }
+    engine.clear_stale_vips(resume.as_ref());
     // keepalived installs its static entries before any instance runs.
     engine.statics(true);
     event_loop::start_trackers(&engine, false);
@@ -170,7 +168,6 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         // a fresh election).
         let mut leftovers = engine.saved("unclean-stop", &pin_dir);
         leftovers.masters.clear();
-        leftovers.vips = engine.installed_or_pending();
         let all = || engine.instances.values();
         leftovers.routes = all().flat_map(|s| s.cfg.routes.clone()).collect();
         leftovers.rules = all().flat_map(|s| s.cfg.rules.clone()).collect();

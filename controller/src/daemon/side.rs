@@ -349,13 +349,7 @@ impl Worker {
                         }
                     }
                 }
-                Some(Job::Adopt(vips)) => {
-                    if let Some(addrs) = self.addrs() {
-                        for (ifindex, vip) in &vips {
-                            addrs.adopt(*ifindex, vip);
-                        }
-                    }
-                }
+                Some(Job::Adopt(vips)) => self.adopt(vips).await,
                 Some(Job::ClearStale(vips)) => self.clear_stale(vips).await,
                 Some(Job::LoadConfig(path, make_vmacs)) => {
                     let loaded = super::startup::load_config(&path)
@@ -531,6 +525,29 @@ impl Worker {
         });
     }
 
+    /// A resuming start: the addresses present among `vips` become ours
+    /// (removed when their master steps down). One absent (deleted while no
+    /// daemon ran) is left to its master to add: adopted, it would count as
+    /// installed and never be added.
+    async fn adopt(&mut self, vips: Vec<(u32, VirtualAddress)>) {
+        let Some(addrs) = self.addrs() else { return };
+        let present: Option<std::collections::HashSet<(u32, IpAddr, u8)>> = match addrs.present().await {
+            Ok(p) => Some(p.into_iter().collect()),
+            Err(e) => {
+                warn!("cannot list the addresses to adopt, adopting all the record names: {e:#}");
+                None
+            }
+        };
+        for (ifindex, vip) in &vips {
+            if present
+                .as_ref()
+                .is_none_or(|p| p.contains(&(*ifindex, vip.addr, vip.prefix)))
+            {
+                addrs.adopt(*ifindex, vip);
+            }
+        }
+    }
+
     /// keepalived's start (`vrrp_restore_interfaces_startup`): a configured
     /// VIP already on its interface, with its prefix, is a previous run's —
     /// a crash the record missed, keepalived before us — and is removed.
@@ -550,18 +567,24 @@ impl Worker {
                 return;
             }
         };
+        let mut removed = 0_usize;
         for (ifindex, vip) in vips {
             if !present.contains(&(ifindex, vip.addr, vip.prefix)) {
                 continue;
             }
             match addrs.remove_leftover(ifindex, vip.addr, vip.prefix).await {
-                Ok(()) => warn!(
-                    vip = %vip.addr,
-                    ifindex,
-                    "removed a VIP a previous run left on its interface (as keepalived does at start)"
-                ),
+                Ok(()) => {
+                    info!(vip = %vip.addr, ifindex, "removed a VIP a previous run left");
+                    removed += 1;
+                }
                 Err(e) => warn!("{e:#}"),
             }
+        }
+        if removed > 0 {
+            warn!(
+                removed,
+                "removed configured VIPs a previous run left on their interfaces (as keepalived does at start)"
+            );
         }
     }
 

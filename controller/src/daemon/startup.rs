@@ -36,7 +36,8 @@ pub struct Started {
     pub fingerprint: String,
     pub shape: String,
     pub pin_dir: PathBuf,
-    /// What a crashed predecessor left running, to resume (XDP mode).
+    /// What a crashed predecessor left running, to resume (XDP mode only:
+    /// any other start removed the predecessor's leftovers).
     pub resume: Option<Saved>,
     pub track_rx: mpsc::UnboundedReceiver<TrackEvent>,
     pub vips_rx: mpsc::UnboundedReceiver<VipsDone>,
@@ -74,14 +75,7 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     // the same configuration; remove anything else a previous run left.
     // The data path's shape is part of what is adopted: where adverts are
     // validated and who answers ARP/NDP.
-    let shape = format!(
-        "{}-{:?}-{:?}-{:?}",
-        choice_name(opts.mode),
-        opts.adverts,
-        opts.responder,
-        opts.vmac
-    );
-    let fingerprint = persist::fingerprint(&config, &shape);
+    let fingerprint = persist::fingerprint(&config, &shape_of(opts));
     let pin_dir = persist::pin_dir(&opts.bpffs, &opts.run_dir);
     let saved = persist::load(&opts.run_dir);
     let adopt = saved
@@ -95,9 +89,28 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     }
     let policy = attach_policy(opts.mode, opts.responder, opts.adverts);
     let (mode, dp) = choose_mode(opts.mode, policy, &config, &pin_dir)?;
-    if adopt.is_some() && mode == Mode::Xdp {
-        info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
+    let resume = match adopt {
+        Some(saved) if mode == Mode::Xdp => {
+            info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
+            Some(saved)
+        }
+        // `auto` whose XDP attach failed this time: socket mode resumes
+        // nothing, so what the record lists goes like any other leftover.
+        Some(saved) => {
+            let mut addrs = crate::net::addr::Addresses::open()?;
+            persist::clean_leftovers(&saved, &pin_dir, &mut addrs).await?;
+            persist::forget(&opts.run_dir);
+            None
+        }
+        None => None,
+    };
+    // The record names the mode in effect: an `auto` run that fell back to
+    // socket mode is never adopted by a later `auto` start that gets XDP.
+    if mode == Mode::Socket {
+        opts.mode = ModeChoice::Socket;
     }
+    let shape = shape_of(opts);
+    let fingerprint = persist::fingerprint(&config, &shape);
     // The side thread first: before the scheduling keywords make this
     // thread real-time (it and its scripts keep normal priority).
     let (track_tx, track_rx) = mpsc::unbounded_channel();
@@ -126,7 +139,6 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     {
         engine.xdp_attach = Some((policy, pin_dir.clone()));
     }
-    let resume = adopt.filter(|_| mode == Mode::Xdp);
     Ok(Started {
         engine,
         fingerprint,
@@ -278,6 +290,18 @@ fn choose_mode(
         // `xdp` and `xdp-skb`: the program or nothing (socket mode has no policy).
         _ => Ok((Mode::Xdp, Some(attach_xdp(config, policy, pin_dir)?))),
     }
+}
+
+/// The data path's shape, part of the record's fingerprint: where adverts
+/// are validated, who answers ARP/NDP, what `use_vmac` makes.
+fn shape_of(opts: &RunOptions) -> String {
+    format!(
+        "{}-{:?}-{:?}-{:?}",
+        choice_name(opts.mode),
+        opts.adverts,
+        opts.responder,
+        opts.vmac
+    )
 }
 
 fn choice_name(choice: ModeChoice) -> &'static str {

@@ -15,6 +15,17 @@ pub struct Observation {
     /// FRR's state per (IPv6?, VRID): true for Master. None when FRR did
     /// not answer.
     pub frr: Option<HashMap<(bool, u8), bool>>,
+    /// FRR's virtual routers that say Master but have sent no advert for a
+    /// while (see `Tally::unexplained_frr`): the others rightly hear no
+    /// master there.
+    pub frr_mute: BTreeSet<(bool, u8)>,
+}
+
+/// The highest-priority router of `vr` among `mask`.
+fn best_of(vr: &Vr, mask: u8) -> Option<usize> {
+    (0..ROUTERS)
+        .filter(|r| mask & (1 << r) != 0)
+        .max_by_key(|&r| vr.prio[r])
 }
 
 /// The address of a VIP with prefix.
@@ -59,6 +70,8 @@ pub fn masters(cluster: &Cluster, obs: &Observation) -> Vec<u8> {
 /// What is wrong with a settled cluster: every virtual router mastered by
 /// its highest-priority router alone, every VIP on that router only, no
 /// VIP left anywhere that the configuration no longer has. Empty when fine.
+/// Where FRR is a mute master, the best of the others must be master beside
+/// it (they hear no master): FRR's defect, not theirs (see `frr_mute`).
 pub fn settled_problems(cluster: &Cluster, obs: &Observation) -> Vec<String> {
     let mut problems = Vec::new();
     if cluster.vrs.iter().any(Vr::frr) && obs.frr.is_none() {
@@ -66,14 +79,24 @@ pub fn settled_problems(cluster: &Cluster, obs: &Observation) -> Vec<String> {
     }
     let mut expected: [BTreeMap<String, String>; ROUTERS] = Default::default();
     for (vr, mask) in cluster.vrs.iter().zip(masters(cluster, obs)) {
-        let rightful = vr.rightful();
-        if mask != 1 << rightful {
+        let frr = ROUTERS - 1;
+        let mute = vr.frr() && obs.frr_mute.contains(&(vr.v6, vr.vrid));
+        let (rightful, want) = match best_of(vr, (1 << frr) - 1).filter(|_| mute) {
+            Some(best) => (best, (1 << best) | (1 << frr)),
+            None => (vr.rightful(), 1 << vr.rightful()),
+        };
+        if mask != want {
             problems.push(format!(
-                "{}: masters {} where r{} (priority {}) should be alone",
+                "{}: masters {} where r{} (priority {}) should be {}",
                 vr.name(),
                 routers(mask),
                 rightful + 1,
-                vr.prio[rightful]
+                vr.prio[rightful],
+                if mute {
+                    "beside FRR (a mute master)"
+                } else {
+                    "alone"
+                }
             ));
         }
         if !(vr.frr() && rightful == ROUTERS - 1) {
@@ -95,6 +118,16 @@ pub fn settled_problems(cluster: &Cluster, obs: &Observation) -> Vec<String> {
         }
     }
     problems
+}
+
+/// The FRR virtual routers that are mute masters in `obs`, by name.
+pub fn frr_mute(cluster: &Cluster, obs: &Observation) -> Vec<String> {
+    cluster
+        .vrs
+        .iter()
+        .filter(|vr| vr.frr() && obs.frr_mute.contains(&(vr.v6, vr.vrid)))
+        .map(Vr::name)
+        .collect()
 }
 
 /// "r1+r3", or "none".
@@ -133,7 +166,15 @@ pub struct Tally {
     pub unsettled: u32,
     /// Milliseconds from undoing the faults to a settled cluster.
     pub settle_ms: Vec<u64>,
+    /// Seconds the checker did not see: samples more than `MAX_DT_MS` apart
+    /// (the excess; a loaded host) and looks that failed (`ip` or its JSON).
+    pub blind_s: f64,
+    pub failed_looks: u32,
 }
+
+/// The longest interval one sample accounts for: a stalled sampler must not
+/// turn its own stall into seconds of two masters.
+pub const MAX_DT_MS: u64 = 2000;
 
 impl Tally {
     /// Adds `t`'s counts and times to these.
@@ -147,6 +188,8 @@ impl Tally {
         self.unexplained_frr += t.unexplained_frr;
         self.unsettled += t.unsettled;
         self.settle_ms.extend(&t.settle_ms);
+        self.blind_s += t.blind_s;
+        self.failed_looks += t.failed_looks;
     }
 }
 
@@ -187,9 +230,9 @@ impl Watch {
     /// previous sample counts for this sample's state (at most 2 s, so a
     /// sampler stalled by a loaded machine does not inflate it).
     pub fn observe(&mut self, cluster: &Cluster, masters: &[u8], ctx: &Context, tally: &mut Tally) {
-        let dt = self
-            .last_ms
-            .map_or(0.0, |l| (ctx.at_ms.saturating_sub(l)).min(2000) as f64 / 1000.0);
+        let gap = self.last_ms.map_or(0, |l| ctx.at_ms.saturating_sub(l));
+        tally.blind_s += gap.saturating_sub(MAX_DT_MS) as f64 / 1000.0;
+        let dt = gap.min(MAX_DT_MS) as f64 / 1000.0;
         self.last_ms = Some(ctx.at_ms);
         if self.held.len() != masters.len() {
             self.held = masters.to_vec();
@@ -217,18 +260,37 @@ impl Watch {
                 self.held[i] = mask;
                 continue;
             }
+            let vr = &cluster.vrs[i];
             // A change is explained when a router a fault aims at is on
             // either side of it (it left, it came back, it was cut off),
             // when a reload changed the virtual router, or when it settles
-            // a contention (fewer of the same masters, none letting go).
-            let settles = mask != held && mask & held == mask;
-            let explained =
-                settles || ctx.changed.get(i).copied().unwrap_or(false) || (mask | held) & target_mask != 0;
+            // a contention (fewer of the same masters, none letting go
+            // between: a master that let go and came back is a change).
+            let settles = !dropped && mask != held && mask & held == mask;
+            // Or when it moves toward the best router the faults leave: the
+            // backups of a master a fault took race (a peer that reloaded
+            // restarts its Master_Down timer, one of lower priority wins
+            // first), and the best one then preempts; no other newcomer.
+            let best = best_of(vr, hearing & !target_mask).map_or(0, |b| 1u8 << b);
+            let converges = mask != held && mask & best != 0 && mask & !(held | best) == 0;
+            // Or when the masters let go and came back while a fault aimed
+            // at a router above them (a better router's advert, then its
+            // priority 0 as it stopped, between two looks).
+            let top = (0..ROUTERS)
+                .filter(|r| mask & (1 << r) != 0)
+                .map(|r| vr.prio[r])
+                .max()
+                .unwrap_or(0);
+            let preempted_between = dropped && mask == held && ctx.targets.iter().any(|&t| vr.prio[t] > top);
+            let explained = settles
+                || converges
+                || preempted_between
+                || ctx.changed.get(i).copied().unwrap_or(false)
+                || (mask | held) & target_mask != 0;
             self.held[i] = mask;
             if explained {
                 continue;
             }
-            let vr = &cluster.vrs[i];
             let line = format!(
                 "step {} at {:.1} s: {} went from {} to {}{}",
                 ctx.step,
@@ -377,9 +439,20 @@ mod tests {
         assert_eq!(t.unexplained, 0);
     }
 
+    /// `seed`'s cluster with every virtual router's priorities `prio`.
+    fn with_prio(seed: u64, prio: [u8; ROUTERS]) -> Cluster {
+        let mut cluster = Cluster::new(seed);
+        for vr in &mut cluster.vrs {
+            vr.prio = prio;
+        }
+        cluster
+    }
+
     #[test]
     fn a_change_no_fault_aims_at_is_unexplained() {
-        let cluster = Cluster::new(1);
+        // r1 above r2 above r3, but r3 first for virtual router 9.
+        let mut cluster = with_prio(1, [200, 150, 100]);
+        cluster.vrs[9].prio = [100, 200, 150];
         let n = cluster.vrs.len();
         let all = vec![0b111u8; n];
         let mut w = Watch::default();
@@ -408,22 +481,24 @@ mod tests {
         m[6] = 0b100;
         w.observe(&cluster, &m, &at(400), &mut t);
         assert_eq!(t.unexplained, 2);
-        // r3 lets go of virtual router 6 and takes it back, nothing aimed at it.
-        m[6] = 0;
+        // r2 lets go of virtual router 9 and takes it back, nothing aimed at
+        // it or above it (r1 is below r2 there).
+        m[9] = 0;
         w.observe(&cluster, &m, &at(500), &mut t);
-        m[6] = 0b100;
+        m[9] = 0b010;
         w.observe(&cluster, &m, &at(600), &mut t);
         assert_eq!(t.unexplained, 3, "{:?}", w.unexplained);
         assert!(
-            w.unexplained[2].contains("to none and back to r3"),
+            w.unexplained[2].contains("to none and back to r2"),
             "{:?}",
             w.unexplained
         );
-        // A reload that changed virtual router 7 explains its change alone.
+        // A reload that changed virtual router 7 explains its change alone
+        // (8 moves to r3, not its best: a move to r1 would converge).
         let mut changed = vec![false; n];
         changed[7] = true;
         m[7] = 0b001;
-        m[8] = 0b001;
+        m[8] = 0b100;
         let ctx = Context {
             hearing: &all,
             targets: &[],
@@ -438,5 +513,88 @@ mod tests {
             "{:?}",
             w.unexplained
         );
+    }
+
+    /// The soak's 30-minute run (seed 20261201, steps 11 and 48): a fault
+    /// takes the master, a lower backup wins the race (its peer had just
+    /// reloaded, restarting its Master_Down timer), the best one left then
+    /// preempts it. Step 188: a better router restarting (its advert, then
+    /// its priority 0 as it stops) makes the master let go between looks.
+    #[test]
+    fn races_after_a_fault_and_preemption_by_a_router_it_aims_at_are_explained() {
+        // r2 above r3 above r1.
+        let cluster = with_prio(1, [100, 200, 150]);
+        let n = cluster.vrs.len();
+        let all = vec![0b111u8; n];
+        let without_r2 = vec![0b101u8; n];
+        let mut w = Watch::default();
+        let mut t = Tally::default();
+        let ctx = |hearing, targets, at_ms| Context {
+            hearing,
+            targets,
+            changed: &[],
+            at_ms,
+            step: 11,
+        };
+        let mut m = vec![0b010u8; n];
+        m[2] = 0b100;
+        w.observe(&cluster, &m, &ctx(&all, &[1], 0), &mut t);
+        // r2's link goes: r1 wins the race, r3 preempts (seen mid-way on 1).
+        m[0] = 0b001;
+        m[1] = 0b001;
+        w.observe(&cluster, &m, &ctx(&without_r2, &[1], 100), &mut t);
+        m[0] = 0b100;
+        m[1] = 0b101;
+        w.observe(&cluster, &m, &ctx(&without_r2, &[1], 200), &mut t);
+        m[1] = 0b100;
+        w.observe(&cluster, &m, &ctx(&without_r2, &[1], 300), &mut t);
+        assert_eq!(t.unexplained, 0, "{:?}", w.unexplained);
+        // But r3 (the best left) giving way to r1 is not explained by r2.
+        m[0] = 0b001;
+        w.observe(&cluster, &m, &ctx(&without_r2, &[1], 400), &mut t);
+        assert_eq!(t.unexplained, 1, "{:?}", w.unexplained);
+        // A step aimed at r2 (above r3): r3 lets go of 2 and takes it back.
+        m[2] = 0;
+        w.observe(&cluster, &m, &ctx(&all, &[1], 600), &mut t);
+        m[2] = 0b100;
+        w.observe(&cluster, &m, &ctx(&all, &[1], 700), &mut t);
+        assert_eq!(t.unexplained, 1, "{:?}", w.unexplained);
+        // The same aimed at r1 (below r3) is not.
+        m[2] = 0;
+        w.observe(&cluster, &m, &ctx(&all, &[0], 800), &mut t);
+        m[2] = 0b100;
+        w.observe(&cluster, &m, &ctx(&all, &[0], 900), &mut t);
+        assert_eq!(t.unexplained, 2, "{:?}", w.unexplained);
+    }
+
+    #[test]
+    fn an_frr_master_that_sends_nothing_is_its_defect_not_its_peers() {
+        let mut cluster = Cluster::new(11);
+        let i = cluster.vrs.iter().position(Vr::frr).unwrap();
+        cluster.vrs[i].prio = [50, 60, 100];
+        let vr = cluster.vrs[i].clone();
+        let key = (vr.v6, vr.vrid);
+        let mut obs = settled(&cluster);
+        assert!(obs.frr.as_ref().unwrap()[&key]);
+        assert_eq!(settled_problems(&cluster, &obs), Vec::<String>::new());
+        // FRR says Master and sends nothing: r2, the best of the others,
+        // rightly masters beside it.
+        obs.frr_mute.insert(key);
+        let p = settled_problems(&cluster, &obs);
+        assert!(p.iter().any(|l| l.contains("masters r3")), "{p:?}");
+        for v in vr.vips() {
+            obs.addrs[1].insert(bare(&v));
+        }
+        assert_eq!(settled_problems(&cluster, &obs), Vec::<String>::new());
+        assert_eq!(frr_mute(&cluster, &obs), vec![vr.name()]);
+        // Not r1 (below r2), and not while FRR advertises.
+        let mut wrong = obs.clone();
+        for v in vr.vips() {
+            wrong.addrs[1].remove(&bare(&v));
+            wrong.addrs[0].insert(bare(&v));
+        }
+        assert!(!settled_problems(&cluster, &wrong).is_empty());
+        obs.frr_mute.clear();
+        assert!(!settled_problems(&cluster, &obs).is_empty());
     }
 }

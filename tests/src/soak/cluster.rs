@@ -3,12 +3,12 @@
 //! done to them and undone, and the looks at what they hold.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     fs,
     io::Write as _,
     path::{Path, PathBuf},
     sync::{
-        Arc,
+        Arc, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     thread,
@@ -58,18 +58,22 @@ struct Clients {
 }
 
 pub struct Running {
-    /// First: dropped (daemons stopped) before the lab and bpffs go.
+    /// First: dropped (daemons stopped, FRR too) before the lab and bpffs go.
     nodes: Vec<Node>,
+    pub frr: Frr,
     pub roles: [Role; ROUTERS],
     pub lab: Lab,
     pub bpffs: SharedBpffs,
-    pub frr: Frr,
     dir: PathBuf,
     /// Per router: port up, daemon running.
     pub port_up: [bool; ROUTERS],
     pub alive: [bool; ROUTERS],
     clients: Vec<Clients>,
     restarts: usize,
+    /// Per keepalived router, its processes (parent and VRRP child) as
+    /// first seen running: one of them gone is a crash even when the
+    /// parent has started a new child.
+    keepalived_pids: [Option<BTreeSet<u32>>; ROUTERS],
 }
 
 fn name(r: usize) -> String {
@@ -100,6 +104,7 @@ impl Running {
             alive: [false; ROUTERS],
             clients: Vec::new(),
             restarts: 0,
+            keepalived_pids: Default::default(),
         };
         running.write_confs(cluster);
         for r in 0..ROUTERS {
@@ -133,6 +138,7 @@ impl Running {
     }
 
     fn spawn(&mut self, r: usize) -> Node {
+        self.keepalived_pids[r] = None;
         let ns = self.lab.get(&name(r));
         let conf = self.conf_path(r);
         let dir = self.router_dir(r);
@@ -276,8 +282,18 @@ impl Running {
                 }
                 Node::K(k) => {
                     let ns = self.lab.get(&name(r));
-                    if k.pid().is_some() && !procs(ns, r).iter().any(|p| p.comm == "keepalived") {
+                    let now: BTreeSet<u32> = procs(ns, r)
+                        .iter()
+                        .filter(|p| p.comm == "keepalived")
+                        .map(|p| p.pid)
+                        .collect();
+                    let seen = &mut self.keepalived_pids[r];
+                    if k.pid().is_some()
+                        && (now.is_empty() || seen.as_ref().is_some_and(|s| !s.is_subset(&now)))
+                    {
                         out.push((r, -1));
+                    } else if seen.is_none() && now.len() >= 2 {
+                        *seen = Some(now);
                     }
                 }
                 Node::Down => {}
@@ -311,6 +327,7 @@ impl Running {
         Probe {
             routers: std::array::from_fn(|r| self.lab.get(&name(r)).name().to_owned()),
             frr: self.frr.ns().to_owned(),
+            frr_sent: Arc::default(),
         }
     }
 
@@ -338,8 +355,13 @@ impl Running {
                     leaks.push(format!("r{}: process {} ({}) left running", r + 1, p.pid, p.comm));
                 }
             }
-            for a in eth0_addrs(ns.name()).iter().filter(|a| super::check::is_vip(a)) {
-                leaks.push(format!("r{}: VIP {a} left on eth0", r + 1));
+            match eth0_addrs(ns.name()) {
+                Some(addrs) => {
+                    for a in addrs.iter().filter(|a| super::check::is_vip(a)) {
+                        leaks.push(format!("r{}: VIP {a} left on eth0", r + 1));
+                    }
+                }
+                None => leaks.push(format!("r{}: its addresses could not be read at the end", r + 1)),
             }
             for tool in ["iptables", "ip6tables"] {
                 let rules = String::from_utf8_lossy(&ns.exec(&[tool, "-S", "OUTPUT"]).stdout).into_owned();
@@ -402,37 +424,73 @@ fn loss(ns: &NetNs, op: &str) {
     }
 }
 
-/// The namespaces to look into (names only: a sampler thread's copy).
+/// The namespaces to look into (names: a sampler thread's copy), and FRR's
+/// advert counts shared by the copies.
 #[derive(Debug, Clone)]
 pub struct Probe {
     routers: [String; ROUTERS],
     frr: String,
+    /// Per FRR virtual router: its last `adverTx` and when it last moved.
+    frr_sent: Arc<Mutex<FrrSent>>,
 }
 
+/// (IPv6?, VRID) -> (`adverTx`, when it last moved).
+type FrrSent = HashMap<(bool, u8), (u64, Instant)>;
+
+/// An FRR master whose advert count stood still this long sends nothing
+/// (adverts are 1 s apart): FRR 8.4's "Failed to find address to bind".
+const FRR_MUTE_AFTER: Duration = Duration::from_millis(2500);
+
 impl Probe {
-    /// One look at every router's `eth0` and FRR's state.
-    pub fn observe(&self) -> Observation {
-        Observation {
-            addrs: std::array::from_fn(|r| eth0_addrs(&self.routers[r])),
-            frr: crate::frr::states_in(&self.frr),
+    /// One look at every router's `eth0` and FRR's state; None when a
+    /// router's could not be read (an empty set would read as a master lost).
+    pub fn observe(&self) -> Option<Observation> {
+        let mut addrs: [BTreeSet<String>; ROUTERS] = Default::default();
+        for (a, ns) in addrs.iter_mut().zip(&self.routers) {
+            *a = eth0_addrs(ns)?;
         }
+        let states = crate::frr::states_in(&self.frr);
+        let mut frr_mute = BTreeSet::new();
+        if let Some(states) = &states {
+            let now = Instant::now();
+            let mut sent = self
+                .frr_sent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (key, s) in states {
+                let seen = sent.entry(*key).or_insert((s.adverts_sent, now));
+                if seen.0 != s.adverts_sent {
+                    *seen = (s.adverts_sent, now);
+                }
+                if s.master && now.duration_since(seen.1) >= FRR_MUTE_AFTER {
+                    frr_mute.insert(*key);
+                }
+            }
+        }
+        Some(Observation {
+            addrs,
+            frr: states.map(|s| s.into_iter().map(|(k, v)| (k, v.master)).collect()),
+            frr_mute,
+        })
     }
 }
 
-/// The addresses on `eth0` in namespace `ns` (no prefix).
-fn eth0_addrs(ns: &str) -> BTreeSet<String> {
+/// The addresses on `eth0` in namespace `ns` (no prefix); None when `ip`
+/// failed or said something else than a list of links.
+fn eth0_addrs(ns: &str) -> Option<BTreeSet<String>> {
     let out = std::process::Command::new("ip")
         .args(["-n", ns, "-j", "addr", "show", "dev", "eth0"])
         .output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
-    let v: Value = serde_json::from_slice(&out).unwrap_or(Value::Null);
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
-        .filter_map(|a| a["local"].as_str().map(str::to_owned))
-        .collect()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(
+        v.as_array()?
+            .iter()
+            .flat_map(|l| l["addr_info"].as_array().cloned().unwrap_or_default())
+            .filter_map(|a| a["local"].as_str().map(str::to_owned))
+            .collect(),
+    )
 }
 
 /// The processes in `ns` with their descriptors and anonymous memory.

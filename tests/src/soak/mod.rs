@@ -74,6 +74,9 @@ pub struct Outcome {
     pub unexplained: Vec<String>,
     /// The same on FRR's virtual routers (reported, not failed).
     pub unexplained_frr: Vec<String>,
+    /// Steps that settled with an FRR virtual router a mute master (its
+    /// peers rightly master beside it): FRR's defect, reported.
+    pub frr_mute: Vec<String>,
     /// Lines: steps that had not settled by `SETTLE_BOUND`, with what was wrong.
     pub unsettled: Vec<String>,
     /// Lines: daemons that ended with no fault ending them, status problems.
@@ -189,6 +192,15 @@ pub fn run(roles: [Role; ROUTERS], seed: u64, length: Length, dir: &Path) -> Out
                 let obs = probe.observe();
                 let at_ms = ms(t);
                 let mut s = shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let Some(obs) = obs else {
+                    // Skipped, not read as "no master anywhere".
+                    if let Some(tally) = s.tallies.get_mut(step) {
+                        tally.failed_looks += 1;
+                    }
+                    drop(s);
+                    thread::sleep(SAMPLE_EVERY.saturating_sub(t.elapsed()));
+                    continue;
+                };
                 let masters = check::masters(&s.cluster, &obs);
                 let Shared {
                     cluster,
@@ -278,6 +290,12 @@ pub fn run(roles: [Role; ROUTERS], seed: u64, length: Length, dir: &Path) -> Out
         if let Err(problems) = settled {
             progress(&format!("step {i} did not settle: {}", problems.join("; ")));
         }
+        if let Some(obs) = probe.observe() {
+            let mute = check::frr_mute(&cluster, &obs);
+            if !mute.is_empty() {
+                out.frr_mute.push(format!("step {i}: {}", mute.join(", ")));
+            }
+        }
         // The checkpoint: nothing ended on its own, every xvrrpd answers with
         // no instance stuck outside MASTER/BACKUP, and the processes' costs.
         for (r, code) in running.crashed() {
@@ -338,7 +356,10 @@ fn settle(
 ) -> Result<Duration, Vec<String>> {
     let start = Instant::now();
     loop {
-        let problems = check::settled_problems(cluster, &probe.observe());
+        let problems = probe.observe().map_or_else(
+            || vec!["a look at the routers' addresses failed".to_owned()],
+            |obs| check::settled_problems(cluster, &obs),
+        );
         if problems.is_empty() && start.elapsed() >= not_before {
             return Ok(start.elapsed());
         }

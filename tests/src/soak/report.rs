@@ -185,6 +185,15 @@ pub fn markdown(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> String {
             format!("{:.1} s", ms as f64 / 1000.0)
         });
         s.push_str(&format!("\n**{name}**: start-up to settled {startup}. "));
+        let all = by_kind(o).pop().map(|(_, t)| t).unwrap_or_default();
+        if all.blind_s > 0.0 || all.failed_looks > 0 {
+            s.push_str(&format!(
+                "The checker was blind for {:.1} s (samples over {} s apart) and {} look(s) failed. ",
+                all.blind_s,
+                super::check::MAX_DT_MS / 1000,
+                all.failed_looks
+            ));
+        }
         let f = failures(o);
         if f.is_empty() {
             s.push_str("No invariant broken, nothing left behind, descriptors and memory flat.\n");
@@ -200,6 +209,13 @@ pub fn markdown(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> String {
                  vrrpd can send no advert for a while after it becomes IPv6 master, \"Failed to find \
                  address to bind\" in its log), e.g. {first}.\n",
                 o.unexplained_frr.len()
+            ));
+        }
+        if let Some(first) = o.frr_mute.first() {
+            s.push_str(&format!(
+                "\n{} step(s) ended with an FRR virtual router a master that sent no advert for 2.5 s or \
+                 more (its peers rightly master beside it; not failed), e.g. {first}.\n",
+                o.frr_mute.len()
             ));
         }
         s.push_str("\n| router | daemon | checkpoints | descriptors first -> last | anonymous KiB first / after a third / last |\n|---|---|---|---|---|\n");
@@ -233,7 +249,8 @@ pub fn json(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> Value {
                         "steps": t.steps, "two_masters_vr_s": t.dual_vr_s, "no_master_vr_s": t.none_vr_s,
                         "two_masters_s": t.dual_s, "no_master_s": t.none_s, "settle_ms": t.settle_ms,
                         "unsettled": t.unsettled, "unexplained": t.unexplained,
-                        "unexplained_frr": t.unexplained_frr,
+                        "unexplained_frr": t.unexplained_frr, "blind_s": t.blind_s,
+                        "failed_looks": t.failed_looks,
                     }),
                 )
             })
@@ -242,6 +259,7 @@ pub fn json(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> Value {
             "roles": o.roles.iter().map(|r| r.label()).collect::<Vec<_>>(),
             "steps": o.steps.len(), "seconds": o.seconds, "startup_ms": o.startup_ms,
             "by_kind": kinds, "failures": failures(o), "unexplained_frr": o.unexplained_frr,
+            "frr_mute": o.frr_mute,
         })
     };
     json!({ "seed": seed, "mixed": one(mixed), "baseline": base.map(one) })
