@@ -181,8 +181,9 @@ fn vtysh(ns: &str, commands: &[&str]) -> Option<String> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FrrState {
     pub master: bool,
-    /// Its `adverTx` counter: a master whose count stands still sends nothing.
-    pub adverts_sent: u64,
+    /// Its `adverTx` counter (None when FRR does not say): a master whose
+    /// count stands still sends nothing.
+    pub adverts_sent: Option<u64>,
 }
 
 /// Every virtual router's state in FRR running in namespace `ns`, from
@@ -199,7 +200,7 @@ pub fn states_in(ns: &str) -> Option<std::collections::HashMap<(bool, u8), FrrSt
             if let Some(s) = r[fam]["status"].as_str() {
                 let state = FrrState {
                     master: s == "Master",
-                    adverts_sent: r[fam]["stats"]["adverTx"].as_u64().unwrap_or(0),
+                    adverts_sent: r[fam]["stats"]["adverTx"].as_u64(),
                 };
                 out.insert((v6, vrid), state);
             }

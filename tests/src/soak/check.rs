@@ -202,6 +202,10 @@ pub struct Watch {
     /// Per virtual router, whether its masters let go since (`held` still
     /// hearing the others): coming back without a cause is a change too.
     dropped: Vec<bool>,
+    /// Per virtual router, since when two or more masters that hear each
+    /// other, none a fault's target, hold it; and whether that was counted.
+    dual_since: Vec<Option<u64>>,
+    dual_counted: Vec<bool>,
     /// A line per unexplained change (the report shows the first few).
     pub unexplained: Vec<String>,
     /// The same on FRR's virtual routers (see `Tally::unexplained_frr`).
@@ -237,6 +241,8 @@ impl Watch {
         if self.held.len() != masters.len() {
             self.held = masters.to_vec();
             self.dropped = vec![false; masters.len()];
+            self.dual_since = vec![None; masters.len()];
+            self.dual_counted = vec![false; masters.len()];
         }
         let target_mask = ctx.targets.iter().fold(0u8, |m, r| m | (1 << r));
         let (mut dual, mut none) = (0usize, 0usize);
@@ -247,6 +253,30 @@ impl Watch {
                 _ => dual += 1,
             }
             let held = self.held[i];
+            let vr = &cluster.vrs[i];
+            // Two masters that hear each other, none a fault's target, end
+            // within one advert and a skew (the lower one hears the better
+            // one's advert): one that stays is a defect, whatever explained
+            // the changes that led there.
+            let heard = mask & hearing;
+            if heard.count_ones() >= 2 && heard & target_mask == 0 {
+                let since = *self.dual_since[i].get_or_insert(ctx.at_ms);
+                if ctx.at_ms.saturating_sub(since) > DUAL_LIMIT_MS && !self.dual_counted[i] {
+                    self.dual_counted[i] = true;
+                    let line = format!(
+                        "step {} at {:.1} s: {} had masters {} for over {} s, no fault aimed at them",
+                        ctx.step,
+                        ctx.at_ms as f64 / 1000.0,
+                        vr.name(),
+                        routers(heard),
+                        DUAL_LIMIT_MS / 1000
+                    );
+                    self.count(vr, heard, line, tally);
+                }
+            } else {
+                self.dual_since[i] = None;
+                self.dual_counted[i] = false;
+            }
             if mask == 0 {
                 // A master that still hears the others let go: judged when
                 // the next master shows (it may be a rightful preemption).
@@ -260,7 +290,6 @@ impl Watch {
                 self.held[i] = mask;
                 continue;
             }
-            let vr = &cluster.vrs[i];
             // A change is explained when a router a fault aims at is on
             // either side of it (it left, it came back, it was cut off),
             // when a reload changed the virtual router, or when it settles
@@ -281,7 +310,12 @@ impl Watch {
                 .map(|r| vr.prio[r])
                 .max()
                 .unwrap_or(0);
-            let preempted_between = dropped && mask == held && ctx.targets.iter().any(|&t| vr.prio[t] > top);
+            let preempted_between = dropped
+                && mask == held
+                && ctx
+                    .targets
+                    .iter()
+                    .any(|&t| hearing & (1 << t) != 0 && vr.prio[t] > top);
             let explained = settles
                 || converges
                 || preempted_between
@@ -300,15 +334,7 @@ impl Watch {
                 if mask == held { "none and back to " } else { "" },
                 routers(mask)
             );
-            // FRR's own stall (see `Tally::unexplained_frr`) shows as a
-            // change with its router on one side.
-            if vr.frr() && (mask | held) & (1 << (ROUTERS - 1)) != 0 {
-                self.unexplained_frr.push(line);
-                tally.unexplained_frr += 1;
-            } else {
-                self.unexplained.push(line);
-                tally.unexplained += 1;
-            }
+            self.count(vr, mask | held, line, tally);
         }
         tally.dual_vr_s += dual as f64 * dt;
         tally.none_vr_s += none as f64 * dt;
@@ -319,7 +345,23 @@ impl Watch {
             tally.none_s += dt;
         }
     }
+
+    /// Counts an unexplained change among `routers`: FRR's own stall (see
+    /// `Tally::unexplained_frr`) is one with its router among them.
+    fn count(&mut self, vr: &Vr, routers: u8, line: String, tally: &mut Tally) {
+        if vr.frr() && routers & (1 << (ROUTERS - 1)) != 0 {
+            self.unexplained_frr.push(line);
+            tally.unexplained_frr += 1;
+        } else {
+            self.unexplained.push(line);
+            tally.unexplained += 1;
+        }
+    }
 }
+
+/// How long two masters that hear each other may last with no fault aimed
+/// at them: one advert interval (1 s) and a skew, and a look's delay.
+const DUAL_LIMIT_MS: u64 = 3000;
 
 #[cfg(test)]
 mod tests {
@@ -565,6 +607,54 @@ mod tests {
         m[2] = 0b100;
         w.observe(&cluster, &m, &ctx(&all, &[0], 900), &mut t);
         assert_eq!(t.unexplained, 2, "{:?}", w.unexplained);
+        // Nor aimed at r2 while it is down (it sent nothing).
+        m[2] = 0;
+        w.observe(&cluster, &m, &ctx(&without_r2, &[1], 1000), &mut t);
+        m[2] = 0b100;
+        w.observe(&cluster, &m, &ctx(&without_r2, &[1], 1100), &mut t);
+        assert_eq!(t.unexplained, 3, "{:?}", w.unexplained);
+    }
+
+    #[test]
+    fn two_masters_that_hear_each_other_must_not_last() {
+        // r1 above r2 above r3.
+        let cluster = with_prio(1, [200, 150, 100]);
+        let n = cluster.vrs.len();
+        let all = vec![0b111u8; n];
+        let without_r1 = vec![0b110u8; n];
+        let mut w = Watch::default();
+        let mut t = Tally::default();
+        let ctx = |hearing, targets, at_ms| Context {
+            hearing,
+            targets,
+            changed: &[],
+            at_ms,
+            step: 7,
+        };
+        let mut m = vec![0b001u8; n];
+        w.observe(&cluster, &m, &ctx(&all, &[0], 0), &mut t);
+        // r1 killed: r3 wins the race, r2 (the best left) joins, and r3
+        // never yields: each change is explained, the lasting pair is not.
+        m[0] = 0b100;
+        w.observe(&cluster, &m, &ctx(&without_r1, &[0], 100), &mut t);
+        m[0] = 0b110;
+        w.observe(&cluster, &m, &ctx(&without_r1, &[0], 200), &mut t);
+        w.observe(&cluster, &m, &ctx(&without_r1, &[0], 3000), &mut t);
+        assert_eq!(t.unexplained, 0, "{:?}", w.unexplained);
+        w.observe(&cluster, &m, &ctx(&without_r1, &[0], 3300), &mut t);
+        w.observe(&cluster, &m, &ctx(&without_r1, &[0], 6000), &mut t);
+        assert_eq!(t.unexplained, 1, "{:?}", w.unexplained);
+        assert!(
+            w.unexplained[0].contains("masters r2+r3 for over 3 s"),
+            "{:?}",
+            w.unexplained
+        );
+        // Two masters with a fault's target among them (its adverts lost)
+        // may last: the target explains them.
+        m[1] = 0b011;
+        w.observe(&cluster, &m, &ctx(&all, &[1], 6100), &mut t);
+        w.observe(&cluster, &m, &ctx(&all, &[1], 12000), &mut t);
+        assert_eq!(t.unexplained, 1, "{:?}", w.unexplained);
     }
 
     #[test]

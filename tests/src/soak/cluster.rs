@@ -70,10 +70,12 @@ pub struct Running {
     pub alive: [bool; ROUTERS],
     clients: Vec<Clients>,
     restarts: usize,
-    /// Per keepalived router, its processes (parent and VRRP child) as
-    /// first seen running: one of them gone is a crash even when the
-    /// parent has started a new child.
-    keepalived_pids: [Option<BTreeSet<u32>>; ROUTERS],
+    /// Per keepalived router, its processes (parent and VRRP child) as seen
+    /// at two checkpoints in a row (a script forked but not yet executed is
+    /// a keepalived for a moment), and whether the second look confirmed
+    /// them: one of them gone is a crash even when the parent has started a
+    /// new child.
+    keepalived_pids: [(Option<BTreeSet<u32>>, bool); ROUTERS],
 }
 
 fn name(r: usize) -> String {
@@ -138,7 +140,7 @@ impl Running {
     }
 
     fn spawn(&mut self, r: usize) -> Node {
-        self.keepalived_pids[r] = None;
+        self.keepalived_pids[r] = (None, false);
         let ns = self.lab.get(&name(r));
         let conf = self.conf_path(r);
         let dir = self.router_dir(r);
@@ -287,13 +289,21 @@ impl Running {
                         .filter(|p| p.comm == "keepalived")
                         .map(|p| p.pid)
                         .collect();
-                    let seen = &mut self.keepalived_pids[r];
-                    if k.pid().is_some()
-                        && (now.is_empty() || seen.as_ref().is_some_and(|s| !s.is_subset(&now)))
-                    {
+                    let (seen, confirmed) = &mut self.keepalived_pids[r];
+                    let gone = match seen {
+                        Some(s) if *confirmed => !s.is_subset(&now),
+                        Some(s) => {
+                            s.retain(|p| now.contains(p));
+                            *confirmed = s.len() >= 2;
+                            false
+                        }
+                        None => false,
+                    };
+                    if k.pid().is_some() && (now.is_empty() || gone) {
                         out.push((r, -1));
-                    } else if seen.is_none() && now.len() >= 2 {
-                        *seen = Some(now);
+                    } else if seen.as_ref().is_none_or(|s| s.len() < 2) {
+                        *seen = (now.len() >= 2).then_some(now);
+                        *confirmed = false;
                     }
                 }
                 Node::Down => {}
@@ -327,7 +337,7 @@ impl Running {
         Probe {
             routers: std::array::from_fn(|r| self.lab.get(&name(r)).name().to_owned()),
             frr: self.frr.ns().to_owned(),
-            frr_sent: Arc::default(),
+            frr_seen: Arc::default(),
         }
     }
 
@@ -430,12 +440,19 @@ fn loss(ns: &NetNs, op: &str) {
 pub struct Probe {
     routers: [String; ROUTERS],
     frr: String,
-    /// Per FRR virtual router: its last `adverTx` and when it last moved.
-    frr_sent: Arc<Mutex<FrrSent>>,
+    /// Per FRR virtual router: its adverts and mastership over the looks.
+    frr_seen: Arc<Mutex<HashMap<(bool, u8), FrrSeen>>>,
 }
 
-/// (IPv6?, VRID) -> (`adverTx`, when it last moved).
-type FrrSent = HashMap<(bool, u8), (u64, Instant)>;
+/// One FRR virtual router over the looks.
+#[derive(Debug, Clone, Copy)]
+struct FrrSeen {
+    adverts_sent: Option<u64>,
+    /// When its advert count last moved.
+    moved: Instant,
+    /// Since when it says Master (None: it does not).
+    master_since: Option<Instant>,
+}
 
 /// An FRR master whose advert count stood still this long sends nothing
 /// (adverts are 1 s apart): FRR 8.4's "Failed to find address to bind".
@@ -453,16 +470,28 @@ impl Probe {
         let mut frr_mute = BTreeSet::new();
         if let Some(states) = &states {
             let now = Instant::now();
-            let mut sent = self
-                .frr_sent
+            let mut all = self
+                .frr_seen
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
             for (key, s) in states {
-                let seen = sent.entry(*key).or_insert((s.adverts_sent, now));
-                if seen.0 != s.adverts_sent {
-                    *seen = (s.adverts_sent, now);
+                let seen = all.entry(*key).or_insert(FrrSeen {
+                    adverts_sent: s.adverts_sent,
+                    moved: now,
+                    master_since: None,
+                });
+                if seen.adverts_sent != s.adverts_sent {
+                    seen.adverts_sent = s.adverts_sent;
+                    seen.moved = now;
                 }
-                if s.master && now.duration_since(seen.1) >= FRR_MUTE_AFTER {
+                seen.master_since = if s.master {
+                    seen.master_since.or(Some(now))
+                } else {
+                    None
+                };
+                // Master for a while and silent for as long (its count known).
+                let long = |t: Instant| now.duration_since(t) >= FRR_MUTE_AFTER;
+                if seen.adverts_sent.is_some() && seen.master_since.is_some_and(long) && long(seen.moved) {
                     frr_mute.insert(*key);
                 }
             }

@@ -102,8 +102,22 @@ pub fn failures(o: &Outcome) -> Vec<String> {
     if o.steps.is_empty() {
         f.push("no step ran".to_owned());
     }
+    // A checker that did not look cannot vouch for the run.
+    let all = by_kind(o).pop().map(|(_, t)| t).unwrap_or_default();
+    let blind = all.blind_s + f64::from(all.failed_looks) * super::SAMPLE_EVERY.as_secs_f64();
+    if blind > BLIND_SHARE * o.seconds {
+        f.push(format!(
+            "the checker was blind for {blind:.0} s of {:.0} s (looks over {} s apart, {} failed)",
+            o.seconds,
+            super::check::MAX_DT_MS / 1000,
+            all.failed_looks
+        ));
+    }
     f
 }
+
+/// The share of the run the checker may miss (looks late or failed).
+const BLIND_SHARE: f64 = 0.05;
 
 /// Per kind of step (one fault of a kind, or two at once), summed; the
 /// total last.

@@ -84,6 +84,7 @@ mod lifecycle;
 mod notify;
 mod output;
 mod reload;
+mod resume;
 mod routes;
 mod slot;
 mod sync;
@@ -269,117 +270,6 @@ impl Engine {
 
     pub(super) fn script_user(&self) -> Option<RunAs> {
         self.config.global.script_user.clone()
-    }
-
-    /// Starts every instance: `Startup`, or `ResumeMaster` for those a
-    /// crashed predecessor left as master (their VIPs are adopted as ours).
-    /// The configured VIPs already on their interfaces go, as keepalived's
-    /// start removes them (`vrrp_restore_interfaces_startup`), before any
-    /// instance can become master (the side thread runs its jobs in order):
-    /// all of them, or when resuming all but those adopted (a VIP added in
-    /// the moment before the crash that the record missed goes: it is not a
-    /// resumed master's). Not an address owner's (priority 255: the VIP is
-    /// the host's own address).
-    pub fn clear_stale_vips(&self, resume: Option<&Saved>) {
-        let kept: std::collections::HashSet<(u32, std::net::IpAddr, u8)> = resume
-            .map(|s| self.adopted(s))
-            .unwrap_or_default()
-            .iter()
-            .map(|(i, v)| (*i, v.addr, v.prefix))
-            .collect();
-        let vips = self
-            .instances
-            .values()
-            .filter(|s| s.base_priority != 255)
-            .flat_map(|s| s.all_vips().cloned())
-            .filter(|(i, v)| !kept.contains(&(*i, v.addr, v.prefix)))
-            .collect();
-        self.side.send(Job::ClearStale(vips));
-    }
-
-    /// What a resuming start takes over: the addresses the record lists, and
-    /// every VIP of the masters it resumes (the record is written at most
-    /// every 50 ms, so a master's newest VIP may be missing from it). The
-    /// side thread adopts those present; a resumed master adds the others.
-    fn adopted(&self, saved: &Saved) -> Vec<(u32, VirtualAddress)> {
-        let mut vips: Vec<_> = saved
-            .vips
-            .iter()
-            .map(|(ifindex, addr, prefix)| (*ifindex, VirtualAddress::new(*addr, *prefix)))
-            .collect();
-        vips.extend(
-            self.instances
-                .values()
-                .filter(|s| saved.masters.contains(&s.cfg.name))
-                .flat_map(|s| s.all_vips().cloned()),
-        );
-        let mut seen = std::collections::HashSet::new();
-        vips.retain(|(i, v)| seen.insert((*i, v.addr, v.prefix)));
-        vips
-    }
-
-    pub fn start_all(&mut self, resume: Option<&Saved>) {
-        let now = monotonic_us();
-        if let Some(saved) = resume {
-            let vips = self.adopted(saved);
-            for (ifindex, vip) in &vips {
-                self.installed.insert(Installed {
-                    ifindex: *ifindex,
-                    addr: vip.addr,
-                    prefix: vip.prefix,
-                });
-            }
-            self.installed_changes += 1;
-            self.side.send(Job::Adopt(vips));
-        }
-        for idx in self.instances.indices() {
-            let was_master = resume.is_some_and(|s| s.masters.contains(&self.instances[idx].cfg.name));
-            if was_master {
-                self.deliver(
-                    idx,
-                    Event::ResumeMaster,
-                    now,
-                    "resumed after a controller restart",
-                );
-            } else {
-                self.deliver(idx, Event::Startup, now, "startup");
-            }
-        }
-        self.flush();
-    }
-
-    /// Moves whenever what `saved` records may have changed (a transition, an
-    /// address added or removed, an instance added or removed): the event
-    /// loop rebuilds the record only then.
-    pub fn saved_generation(&self) -> (u64, u64, usize) {
-        (
-            self.transitions_total,
-            self.installed_changes,
-            self.instances.len(),
-        )
-    }
-
-    /// What a successor needs to adopt this run (see `persist`).
-    /// Its addresses include those being added (a kill before the side
-    /// thread reports them must not hide them from the next start).
-    pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
-        let vips = self.installed_or_pending();
-        let masters: Vec<&Slot> = self
-            .instances
-            .values()
-            .filter(|s| s.fsm.vars.state == State::Master)
-            .collect();
-        let mut links: Vec<String> = self.vmac_links.values().map(|m| m.name.clone()).collect();
-        links.sort();
-        Saved {
-            fingerprint: fingerprint.to_owned(),
-            pin_dir: pin_dir.to_owned(),
-            masters: masters.iter().map(|s| s.cfg.name.clone()).collect(),
-            vips,
-            routes: masters.iter().flat_map(|s| s.cfg.routes.clone()).collect(),
-            rules: masters.iter().flat_map(|s| s.cfg.rules.clone()).collect(),
-            links,
-        }
     }
 
     /// Runs one event through the state machine and carries out its actions.

@@ -283,9 +283,15 @@ impl Engine {
     }
 
     /// Every address this daemon installed or is installing (for the record
-    /// an unclean stop leaves: the next start removes them).
+    /// an unclean stop leaves: the next start removes them). Not an address
+    /// owner's (priority 255): its VIP is the host's own address, which the
+    /// add finds there and never makes ours.
     pub fn installed_or_pending(&self) -> Vec<(u32, IpAddr, u8)> {
-        let pending = self.installing.keys().filter_map(|&i| self.instances.get(i));
+        let pending = self
+            .installing
+            .keys()
+            .filter_map(|&i| self.instances.get(i))
+            .filter(|s| s.base_priority != 255);
         let mut all: Vec<_> = crate::daemon::side::saved_vips(self.installed.iter());
         for slot in pending {
             all.extend(slot.all_vips().map(|(ifindex, v)| (*ifindex, v.addr, v.prefix)));

@@ -1,0 +1,116 @@
+//! The start of a run, fresh or resuming a crashed predecessor's masters
+//! (crash-only, see `daemon::persist`), and the record a successor reads.
+
+use super::{Engine, Installed, Job, Saved, Slot, State, VirtualAddress};
+use crate::{net::sys::monotonic_us, vrrp::fsm::Event};
+
+impl Engine {
+    /// The configured VIPs already on their interfaces go, as keepalived's
+    /// start removes them (`vrrp_restore_interfaces_startup`), before any
+    /// instance can become master (the side thread runs its jobs in order):
+    /// all of them, or when resuming all but those adopted (a VIP added in
+    /// the moment before the crash that the record missed goes: it is not a
+    /// resumed master's). Not an address owner's (priority 255: the VIP is
+    /// the host's own address).
+    pub fn clear_stale_vips(&self, resume: Option<&Saved>) {
+        let kept: std::collections::HashSet<(u32, std::net::IpAddr, u8)> = resume
+            .map(|s| self.adopted(s))
+            .unwrap_or_default()
+            .iter()
+            .map(|(i, v)| (*i, v.addr, v.prefix))
+            .collect();
+        let vips = self
+            .instances
+            .values()
+            .filter(|s| s.base_priority != 255)
+            .flat_map(|s| s.all_vips().cloned())
+            .filter(|(i, v)| !kept.contains(&(*i, v.addr, v.prefix)))
+            .collect();
+        self.side.send(Job::ClearStale(vips));
+    }
+
+    /// What a resuming start takes over: the VIPs of the masters it resumes,
+    /// whatever the record lists (written at most every 50 ms, it may miss a
+    /// master's newest VIP, or still list one a master that just stepped
+    /// down was removing: that one goes, as its instance starts as backup).
+    /// The side thread adopts those present; a resumed master adds the
+    /// others. Not an address owner's (the host's own address).
+    fn adopted(&self, saved: &Saved) -> Vec<(u32, VirtualAddress)> {
+        let mut seen = std::collections::HashSet::new();
+        self.instances
+            .values()
+            .filter(|s| s.base_priority != 255 && saved.masters.contains(&s.cfg.name))
+            .flat_map(|s| s.all_vips().cloned())
+            .filter(|(i, v)| seen.insert((*i, v.addr, v.prefix)))
+            .collect()
+    }
+
+    /// Starts every instance: `Startup`, or `ResumeMaster` for those a
+    /// crashed predecessor left as master (their VIPs are adopted as ours).
+    pub fn start_all(&mut self, resume: Option<&Saved>) {
+        let now = monotonic_us();
+        if let Some(saved) = resume {
+            let vips = self.adopted(saved);
+            for (ifindex, vip) in &vips {
+                self.installed.insert(Installed {
+                    ifindex: *ifindex,
+                    addr: vip.addr,
+                    prefix: vip.prefix,
+                });
+            }
+            self.installed_changes += 1;
+            self.side.send(Job::Adopt(vips));
+        }
+        for idx in self.instances.indices() {
+            let was_master = resume.is_some_and(|s| s.masters.contains(&self.instances[idx].cfg.name));
+            if was_master {
+                self.deliver(
+                    idx,
+                    Event::ResumeMaster,
+                    now,
+                    "resumed after a controller restart",
+                );
+            } else {
+                self.deliver(idx, Event::Startup, now, "startup");
+            }
+        }
+        self.flush();
+    }
+
+    /// Moves whenever what `saved` records may have changed (a transition, an
+    /// address added or removed, an instance added or removed): the event
+    /// loop rebuilds the record only then.
+    pub fn saved_generation(&self) -> (u64, u64, usize) {
+        (
+            self.transitions_total,
+            self.installed_changes,
+            self.instances.len(),
+        )
+    }
+
+    /// What a successor needs to adopt this run (see `persist`).
+    /// Its addresses include those being added (a kill before the side
+    /// thread reports them must not hide them from the next start). The
+    /// record is written at most every 50 ms, after the add: a kill within
+    /// that window leaves a VIP only the next start's configuration finds
+    /// (`clear_stale_vips`).
+    pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
+        let vips = self.installed_or_pending();
+        let masters: Vec<&Slot> = self
+            .instances
+            .values()
+            .filter(|s| s.fsm.vars.state == State::Master)
+            .collect();
+        let mut links: Vec<String> = self.vmac_links.values().map(|m| m.name.clone()).collect();
+        links.sort();
+        Saved {
+            fingerprint: fingerprint.to_owned(),
+            pin_dir: pin_dir.to_owned(),
+            masters: masters.iter().map(|s| s.cfg.name.clone()).collect(),
+            vips,
+            routes: masters.iter().flat_map(|s| s.cfg.routes.clone()).collect(),
+            rules: masters.iter().flat_map(|s| s.cfg.rules.clone()).collect(),
+            links,
+        }
+    }
+}
