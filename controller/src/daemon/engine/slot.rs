@@ -131,8 +131,7 @@ pub(super) fn unbound_reason(cfg: &InstanceCfg, host: &HostInfo) -> Option<Strin
         return Some(format!("interface {ifname} does not exist"));
     }
     let v6 = cfg.family == crate::config::model::Family::Ipv6;
-    let vips: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
-    if cfg.src_ip.is_none() && iface::primary_address(host, ifname, v6, &vips).is_none() {
+    if cfg.src_ip.is_none() && iface::primary_address(host, ifname, v6, &not_sources(cfg)).is_none() {
         let kind = if v6 { "IPv6 link-local" } else { "IPv4" };
         return Some(format!("{ifname} has no {kind} address to send adverts from"));
     }
@@ -142,6 +141,17 @@ pub(super) fn unbound_reason(cfg: &InstanceCfg, host: &HostInfo) -> Option<Strin
         .filter_map(|v| v.dev.as_deref())
         .find(|dev| crate::net::sys::ifindex(dev).is_err())
         .map(|dev| format!("interface {dev} (a VIP's dev) does not exist"))
+}
+
+/// The addresses adverts must not come from: the VIPs, which move; not an
+/// address owner's (priority 255), whose VIP is the interface's own address
+/// and rightly the source (RFC 5798 5.1.1.1: the primary address; keepalived
+/// sends from it).
+fn not_sources(cfg: &InstanceCfg) -> Vec<IpAddr> {
+    if cfg.priority == 255 {
+        return Vec::new();
+    }
+    cfg.vips.iter().map(|v| v.addr).collect()
 }
 
 /// The runtime form of one configured instance.
@@ -158,10 +168,9 @@ pub(super) fn build_slot(
         .with_context(|| format!("vrrp_instance {}: no interface", cfg.name))?;
     let iface = Iface::lookup(ifname).with_context(|| format!("vrrp_instance {}", cfg.name))?;
     let v6 = cfg.family == crate::config::model::Family::Ipv6;
-    let vip_addrs: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
     let src = match cfg.src_ip {
         Some(ip) => ip,
-        None => iface::primary_address(host, ifname, v6, &vip_addrs).with_context(|| {
+        None => iface::primary_address(host, ifname, v6, &not_sources(cfg)).with_context(|| {
             format!(
                 "vrrp_instance {}: {ifname} has no {} address to send adverts from",
                 cfg.name,
@@ -235,7 +244,7 @@ pub(super) fn build_slot(
         version: cfg.version,
         auth,
         interval,
-        vips: vip_addrs,
+        vips: cfg.vips.iter().map(|v| v.addr).collect(),
         v3_checksum_as_v2: cfg.v3_checksum_as_v2,
         peers: cfg
             .unicast
