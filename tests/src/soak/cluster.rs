@@ -70,12 +70,10 @@ pub struct Running {
     pub alive: [bool; ROUTERS],
     clients: Vec<Clients>,
     restarts: usize,
-    /// Per keepalived router, its processes (parent and VRRP child) as seen
-    /// at two checkpoints in a row (a script forked but not yet executed is
-    /// a keepalived for a moment), and whether the second look confirmed
-    /// them: one of them gone is a crash even when the parent has started a
-    /// new child.
-    keepalived_pids: [(Option<BTreeSet<u32>>, bool); ROUTERS],
+    /// Per keepalived router, its processes (the parent and its VRRP child;
+    /// not the scripts the child forks) as first seen: one of them gone is a
+    /// crash even when the parent has started a new child.
+    keepalived_pids: [Option<BTreeSet<u32>>; ROUTERS],
 }
 
 fn name(r: usize) -> String {
@@ -140,7 +138,7 @@ impl Running {
     }
 
     fn spawn(&mut self, r: usize) -> Node {
-        self.keepalived_pids[r] = (None, false);
+        self.keepalived_pids[r] = None;
         let ns = self.lab.get(&name(r));
         let conf = self.conf_path(r);
         let dir = self.router_dir(r);
@@ -284,26 +282,19 @@ impl Running {
                 }
                 Node::K(k) => {
                     let ns = self.lab.get(&name(r));
+                    let parent = k.pid();
                     let now: BTreeSet<u32> = procs(ns, r)
                         .iter()
                         .filter(|p| p.comm == "keepalived")
+                        .filter(|p| Some(p.pid) == parent || parent.is_some() && ppid(p.pid) == parent)
                         .map(|p| p.pid)
                         .collect();
-                    let (seen, confirmed) = &mut self.keepalived_pids[r];
-                    let gone = match seen {
-                        Some(s) if *confirmed => !s.is_subset(&now),
-                        Some(s) => {
-                            s.retain(|p| now.contains(p));
-                            *confirmed = s.len() >= 2;
-                            false
-                        }
-                        None => false,
-                    };
+                    let seen = &mut self.keepalived_pids[r];
+                    let gone = seen.as_ref().is_some_and(|s| !s.is_subset(&now));
                     if k.pid().is_some() && (now.is_empty() || gone) {
                         out.push((r, -1));
-                    } else if seen.as_ref().is_none_or(|s| s.len() < 2) {
-                        *seen = (now.len() >= 2).then_some(now);
-                        *confirmed = false;
+                    } else if seen.is_none() && now.len() >= 2 {
+                        *seen = Some(now);
                     }
                 }
                 Node::Down => {}
@@ -520,6 +511,12 @@ fn eth0_addrs(ns: &str) -> Option<BTreeSet<String>> {
             .filter_map(|a| a["local"].as_str().map(str::to_owned))
             .collect(),
     )
+}
+
+/// The parent of process `pid` (`/proc/PID/stat`, after the command name).
+fn ppid(pid: u32) -> Option<u32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The processes in `ns` with their descriptors and anonymous memory.

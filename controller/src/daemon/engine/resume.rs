@@ -34,13 +34,26 @@ impl Engine {
     /// master's newest VIP, or still list one a master that just stepped
     /// down was removing: that one goes, as its instance starts as backup).
     /// The side thread adopts those present; a resumed master adds the
-    /// others. Not an address owner's (the host's own address).
+    /// others. A priority-255 instance's VIPs only as the record lists them:
+    /// one may be the host's own address, never the daemon's (an add that
+    /// found it there never made it ours, so it is never recorded).
     fn adopted(&self, saved: &Saved) -> Vec<(u32, VirtualAddress)> {
+        let recorded = |i: u32, v: &VirtualAddress| {
+            saved
+                .vips
+                .iter()
+                .any(|&(si, sa, sp)| si == i && sa == v.addr && sp == v.prefix)
+        };
         let mut seen = std::collections::HashSet::new();
         self.instances
             .values()
-            .filter(|s| s.base_priority != 255 && saved.masters.contains(&s.cfg.name))
-            .flat_map(|s| s.all_vips().cloned())
+            .filter(|s| saved.masters.contains(&s.cfg.name))
+            .flat_map(|s| {
+                let owner = s.base_priority == 255;
+                s.all_vips()
+                    .filter(move |(i, v)| !owner || recorded(*i, v))
+                    .cloned()
+            })
             .filter(|(i, v)| seen.insert((*i, v.addr, v.prefix)))
             .collect()
     }

@@ -131,7 +131,7 @@ pub(super) fn unbound_reason(cfg: &InstanceCfg, host: &HostInfo) -> Option<Strin
         return Some(format!("interface {ifname} does not exist"));
     }
     let v6 = cfg.family == crate::config::model::Family::Ipv6;
-    if cfg.src_ip.is_none() && iface::primary_address(host, ifname, v6, &not_sources(cfg)).is_none() {
+    if cfg.src_ip.is_none() && source(cfg, host, ifname, v6).is_none() {
         let kind = if v6 { "IPv6 link-local" } else { "IPv4" };
         return Some(format!("{ifname} has no {kind} address to send adverts from"));
     }
@@ -143,15 +143,14 @@ pub(super) fn unbound_reason(cfg: &InstanceCfg, host: &HostInfo) -> Option<Strin
         .map(|dev| format!("interface {dev} (a VIP's dev) does not exist"))
 }
 
-/// The addresses adverts must not come from: the VIPs, which move; not an
-/// address owner's (priority 255), whose VIP is the interface's own address
-/// and rightly the source (RFC 5798 5.1.1.1: the primary address; keepalived
-/// sends from it).
-fn not_sources(cfg: &InstanceCfg) -> Vec<IpAddr> {
-    if cfg.priority == 255 {
-        return Vec::new();
-    }
-    cfg.vips.iter().map(|v| v.addr).collect()
+/// The address adverts come from: the interface's first that is not a VIP
+/// (VIPs move). An address owner (priority 255) whose interface has no
+/// other sends from its VIP, the interface's own address (RFC 5798 5.1.1.1:
+/// the primary address; keepalived sends from it).
+fn source(cfg: &InstanceCfg, host: &HostInfo, ifname: &str, v6: bool) -> Option<IpAddr> {
+    let vips: Vec<IpAddr> = cfg.vips.iter().map(|v| v.addr).collect();
+    iface::primary_address(host, ifname, v6, &vips)
+        .or_else(|| (cfg.priority == 255).then(|| iface::primary_address(host, ifname, v6, &[]))?)
 }
 
 /// The runtime form of one configured instance.
@@ -170,7 +169,7 @@ pub(super) fn build_slot(
     let v6 = cfg.family == crate::config::model::Family::Ipv6;
     let src = match cfg.src_ip {
         Some(ip) => ip,
-        None => iface::primary_address(host, ifname, v6, &not_sources(cfg)).with_context(|| {
+        None => source(cfg, host, ifname, v6).with_context(|| {
             format!(
                 "vrrp_instance {}: {ifname} has no {} address to send adverts from",
                 cfg.name,
