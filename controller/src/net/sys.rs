@@ -199,6 +199,28 @@ impl Deadline {
     }
 }
 
+/// One malloc arena for every thread. glibc gives each thread that allocates
+/// its own arena, and memory freed by another thread goes back to the arena
+/// that allocated it: a configuration parsed on the side thread lives on the
+/// protocol thread, status snapshots built there are freed by the serving
+/// thread, so every arena keeps partly used pages that `malloc_trim` cannot
+/// return. The threads are mostly idle, so sharing one arena costs no
+/// contention worth measuring. Measured on one xvrrpd with 228 instances, 60
+/// reloads and a health-check failure every fifth (all instances to FAULT and
+/// back), metrics scraped: 3.5-3.6 MiB anonymous at the end with per-thread
+/// arenas, 3.2 MiB with one (two runs each). An operator's
+/// `MALLOC_ARENA_MAX` wins. Call before any thread starts.
+pub fn one_heap_arena() {
+    #[cfg(target_env = "gnu")]
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only changes an allocator parameter; no thread
+        // has started yet.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+    }
+}
+
 /// Gives the heap's free pages back to the kernel. glibc keeps what the
 /// configuration's parse tree and a start-up burst freed (its trim threshold
 /// grows with the largest block freed), so without this the steady resident
