@@ -200,23 +200,26 @@ impl Deadline {
 }
 
 /// One malloc arena for every thread. glibc gives each thread that allocates
-/// its own arena, and memory freed by another thread goes back to the arena
-/// that allocated it: a configuration parsed on the side thread lives on the
-/// protocol thread, status snapshots built there are freed by the serving
-/// thread, so every arena keeps partly used pages that `malloc_trim` cannot
-/// return. The threads are mostly idle, so sharing one arena costs no
-/// contention worth measuring. Measured on one xvrrpd with 228 instances, 60
-/// reloads and a health-check failure every fifth (all instances to FAULT and
-/// back), metrics scraped: 3.5-3.6 MiB anonymous at the end with per-thread
-/// arenas, 3.2 MiB with one (two runs each). An operator's
-/// `MALLOC_ARENA_MAX` wins. Call before any thread starts.
+/// its own arena, and memory goes back to the arena that allocated it: a
+/// configuration parsed on the side thread is freed by the protocol thread
+/// after a reload (the engine keeps its own copies), a status snapshot is
+/// freed by the serving thread when a scrape still holds it, so each arena
+/// keeps partly used pages that `malloc_trim` cannot return. The threads are
+/// mostly idle; the contention of one arena was not measured. Measured on one
+/// xvrrpd with 228 instances, 60 reloads and a health-check failure every
+/// fifth (all instances to FAULT and back), metrics scraped: 3.5-3.6 MiB
+/// anonymous at the end with per-thread arenas, 3.2 MiB with one (two runs
+/// each). An operator's `MALLOC_ARENA_MAX` or `glibc.malloc.arena_max` tunable
+/// wins. Must run before any thread starts: arenas already made stay.
 pub fn one_heap_arena() {
-    #[cfg(target_env = "gnu")]
-    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
-        // SAFETY: mallopt only changes an allocator parameter; no thread
-        // has started yet.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, 1);
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        let tunables = std::env::var("GLIBC_TUNABLES").unwrap_or_default();
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() && !tunables.contains("glibc.malloc.arena_max") {
+            // SAFETY: mallopt only changes an allocator parameter.
+            unsafe {
+                libc::mallopt(libc::M_ARENA_MAX, 1);
+            }
         }
     }
 }
