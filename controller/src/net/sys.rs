@@ -227,7 +227,8 @@ pub fn one_heap_arena() {
 /// Gives the heap's free pages back to the kernel. glibc keeps what the
 /// configuration's parse tree and a start-up burst freed (its trim threshold
 /// grows with the largest block freed), so without this the steady resident
-/// size stays at the start-up peak. Called after start-up and each reload.
+/// size stays at the start-up peak. Called after start-up, each reload and
+/// each burst of status or metrics clients (serve.rs).
 pub fn release_free_heap() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free pages; 0 keeps no padding.

@@ -110,12 +110,14 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let md = report::markdown(seed, &mixed, base.as_ref());
+    let commit = commit();
+    let md = report::markdown(seed, &commit, &mixed, base.as_ref());
     println!("{md}");
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
     }
-    let json = serde_json::to_string_pretty(&report::json(seed, &mixed, base.as_ref())).unwrap_or_default();
+    let json =
+        serde_json::to_string_pretty(&report::json(seed, &commit, &mixed, base.as_ref())).unwrap_or_default();
     if let Err(e) =
         std::fs::write(&args.out, &md).and_then(|()| std::fs::write(args.out.with_extension("json"), json))
     {
@@ -154,4 +156,18 @@ fn keep(scratch: Scratch) -> PathBuf {
     let dir = scratch.0.clone();
     std::mem::forget(scratch);
     dir
+}
+
+/// The commit the soak was built from, `-dirty` when the tree had changes
+/// (the report names what it measured); "unknown" outside a git checkout.
+fn commit() -> String {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -162,10 +162,10 @@ fn settle_text(t: &Tally) -> String {
 }
 
 /// The Markdown report: the mixed run beside the baseline (if any).
-pub fn markdown(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> String {
+pub fn markdown(seed: u64, commit: &str, mixed: &Outcome, base: Option<&Outcome>) -> String {
     let label = |o: &Outcome| o.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ");
     let mut s = format!(
-        "### Soak, seed {seed}: {} steps in {:.0} s\n\nMixed: {} (+ FRR vrrpd for 4 VRRPv3 VRIDs on r3). ",
+        "### Soak, seed {seed}, commit {commit}: {} steps in {:.0} s\n\nMixed: {} (+ FRR vrrpd for 4 VRRPv3 VRIDs on r3). ",
         mixed.steps.len(),
         mixed.seconds,
         label(mixed)
@@ -264,7 +264,7 @@ pub fn markdown(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> String {
 }
 
 /// The same numbers as JSON.
-pub fn json(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> Value {
+pub fn json(seed: u64, commit: &str, mixed: &Outcome, base: Option<&Outcome>) -> Value {
     let one = |o: &Outcome| {
         let kinds: serde_json::Map<String, Value> = by_kind(o)
             .into_iter()
@@ -288,7 +288,7 @@ pub fn json(seed: u64, mixed: &Outcome, base: Option<&Outcome>) -> Value {
             "frr_mute": o.frr_mute,
         })
     };
-    json!({ "seed": seed, "mixed": one(mixed), "baseline": base.map(one) })
+    json!({ "seed": seed, "commit": commit, "mixed": one(mixed), "baseline": base.map(one) })
 }
 
 #[cfg(test)]
