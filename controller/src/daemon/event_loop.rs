@@ -6,7 +6,6 @@
 use std::{
     os::fd::RawFd,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use anyhow::{Context as _, Result};
@@ -184,14 +183,18 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             .flatten()
     };
     let mut routes = open_routes(engine);
-    let poll_period = move |engine: &Engine| {
-        Duration::from_secs(if notified && engine.instances.waiting.is_empty() {
-            5
+    // On the loop's own timer, not a tokio sleep: tokio's timer wheel wakes
+    // the thread early at each level's boundary before the due time (up to
+    // three wake-ups for one 5 s poll), which is most of an idle
+    // instance's wake-ups.
+    let poll_due = move |engine: &Engine, last: u64| {
+        last + if notified && engine.instances.waiting.is_empty() {
+            5_000_000
         } else {
-            1
-        })
+            1_000_000
+        }
     };
-    let mut last_poll = tokio::time::Instant::now();
+    let mut last_poll = monotonic_us();
     // Receive sockets whose budget ran out with frames left (socket mode).
     let mut backlog: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
     let ended = loop {
@@ -217,16 +220,17 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                 last_saved = now_saved;
             }
         }
-        // The next timer, at the kernel's precision (an hour away when none),
-        // or the record's turn.
+        // The next timer, at the kernel's precision, the record's turn or
+        // the link poll's.
         let next = engine
             .next_deadline()
-            .unwrap_or_else(|| monotonic_us() + 3_600_000_000)
+            .unwrap_or(u64::MAX)
             .min(if unsaved(engine, saved_generation) {
                 saved_at + SAVE_EVERY_US
             } else {
                 u64::MAX
-            });
+            })
+            .min(poll_due(engine, last_poll));
         deadline.set(next)?;
         let any_rx = async {
             if let Some(idx) = backlog.pop_front() {
@@ -263,6 +267,10 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     a.fired(monotonic_us().saturating_sub(next));
                 }
                 engine.on_timers();
+                if monotonic_us() >= poll_due(engine, last_poll) {
+                    engine.on_link_poll();
+                    last_poll = monotonic_us();
+                }
             }
             _ = signals.term.recv() => { info!("SIGTERM: stopping"); break Ended::Signal; }
             _ = signals.int.recv() => { info!("SIGINT: stopping"); break Ended::Signal; }
@@ -288,10 +296,6 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     None => std::future::pending().await,
                 }
             } => engine.on_deleted(&deleted),
-            () = tokio::time::sleep_until(last_poll + poll_period(engine)) => {
-                engine.on_link_poll();
-                last_poll = tokio::time::Instant::now();
-            }
             Some(req) = snap_rx.recv() => {
                 let generation = engine.saved_generation();
                 let snap = snapshots.get(!req.fresh, generation, || super::status::snapshot(engine));

@@ -10,7 +10,7 @@ use std::{
     convert::Infallible,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -44,9 +44,14 @@ pub const CONNECTION_LIMIT: Duration = Duration::from_secs(5);
 const HEADER_LIMIT: Duration = Duration::from_secs(2);
 /// The most a metrics request may buffer (hyper's minimum; a GET needs far less).
 const MAX_REQUEST: usize = 8192;
-/// How long both endpoints must stay without a connection before the heap's
-/// free pages go back to the kernel.
+/// How long after the last connection's end the heap's free pages go back
+/// to the kernel.
 const IDLE_TRIM_AFTER: Duration = Duration::from_secs(1);
+/// The least time between two trims: each holds the one malloc arena (the
+/// protocol thread's too) while it walks the free chunks, about 0.1-1 ms
+/// for a few MiB of heap (estimated, not measured), so a client that comes
+/// and goes every second gets one trim per period, not one per visit.
+const TRIM_GAP: Duration = Duration::from_secs(10);
 /// A snapshot younger than this is handed out again (a scrape storm costs
 /// the protocol loop one snapshot per period, not one per request).
 pub const SNAPSHOT_REUSE: Duration = Duration::from_millis(50);
@@ -83,13 +88,15 @@ async fn snapshot(tx: &mpsc::Sender<SnapshotRequest>, fresh: bool) -> Option<Arc
 
 /// Open connections on both endpoints, and the heap trim that follows the
 /// last one's end. A burst of clients (twenty that stall, one that scrapes
-/// in a loop) takes the heap from 1 to 4 MiB with 228 instances: a rendered
+/// in a loop) took the heap from 1 to 4 MiB with 228 instances: a rendered
 /// body, a snapshot and a parser's buffers per connection. glibc keeps what
 /// they freed (its trim threshold grows with the largest block freed), so
 /// without a trim the daemon would keep every storm's peak for good.
 #[derive(Clone, Default)]
 struct Clients {
     open: Arc<AtomicUsize>,
+    /// Connections ever accepted: a trim is due only if one came since the last.
+    entered: Arc<AtomicU64>,
     idle: Arc<Notify>,
 }
 
@@ -97,17 +104,24 @@ impl Clients {
     /// Holds one connection open until the guard drops.
     fn enter(&self) -> ClientGuard {
         self.open.fetch_add(1, Ordering::Relaxed);
+        self.entered.fetch_add(1, Ordering::Relaxed);
         ClientGuard(self.clone())
     }
 
-    /// Trims the heap once no connection has been open for
-    /// [`IDLE_TRIM_AFTER`]; sleeps (no wake-up) while nobody connects.
-    async fn trim_when_idle(self) {
+    /// Calls `trim` [`IDLE_TRIM_AFTER`] after the last open connection
+    /// ended, if none is open then and one came since the last trim; at most
+    /// once per [`TRIM_GAP`]. Sleeps (no wake-up) while nobody connects.
+    async fn trim_when_idle(self, trim: impl Fn()) {
+        let mut trimmed_after = None;
         loop {
             self.idle.notified().await;
             tokio::time::sleep(IDLE_TRIM_AFTER).await;
-            if self.open.load(Ordering::Relaxed) == 0 {
-                crate::net::sys::release_free_heap();
+            let entered = self.entered.load(Ordering::Relaxed);
+            // One open now: its end wakes this loop again.
+            if self.open.load(Ordering::Relaxed) == 0 && trimmed_after != Some(entered) {
+                trim();
+                trimmed_after = Some(entered);
+                tokio::time::sleep(TRIM_GAP).await;
             }
         }
     }
@@ -118,7 +132,8 @@ struct ClientGuard(Clients);
 impl Drop for ClientGuard {
     fn drop(&mut self) {
         if self.0.open.fetch_sub(1, Ordering::Relaxed) == 1 {
-            // A stored permit: several ends before the trimmer wakes make one trim.
+            // notify_one stores one permit: ends while the trimmer sleeps
+            // wake it once more, and it trims only if something came since.
             self.0.idle.notify_one();
         }
     }
@@ -207,7 +222,7 @@ fn start(
             }
             rt.block_on(async move {
                 let clients = Clients::default();
-                tokio::spawn(clients.clone().trim_when_idle());
+                tokio::spawn(clients.clone().trim_when_idle(crate::net::sys::release_free_heap));
                 match UnixListener::from_std(control) {
                     Ok(l) => spawn_control(clients.clone(), l, tx.clone()),
                     Err(e) => warn!("control socket: {e}"),
@@ -304,24 +319,43 @@ async fn respond(
 
 #[cfg(test)]
 mod tests {
-    use super::Clients;
+    use std::{cell::Cell, rc::Rc, time::Duration};
 
-    /// The trimmer is woken when the last open connection ends, once for
-    /// several ends, and not while one is still open.
-    #[tokio::test]
-    async fn the_last_connection_to_end_asks_for_one_trim() {
+    use super::{Clients, IDLE_TRIM_AFTER, TRIM_GAP};
+
+    /// Trims counted on tokio's paused clock: one after a burst's last end,
+    /// none while a connection is open, at most one per gap, none when
+    /// nothing came since the last.
+    #[tokio::test(start_paused = true)]
+    async fn a_trim_follows_the_last_connection_once_per_gap() {
+        let trims = Rc::new(Cell::new(0));
         let clients = Clients::default();
-        let (a, b) = (clients.enter(), clients.enter());
-        drop(a);
-        let pending =
-            tokio::time::timeout(std::time::Duration::from_millis(20), clients.idle.notified()).await;
-        assert!(pending.is_err(), "one connection is still open");
-        drop(b);
-        assert_eq!(clients.open.load(std::sync::atomic::Ordering::Relaxed), 0);
-        tokio::time::timeout(std::time::Duration::from_millis(20), clients.idle.notified())
-            .await
-            .expect("the end of the last connection asks for a trim");
-        let again = tokio::time::timeout(std::time::Duration::from_millis(20), clients.idle.notified()).await;
-        assert!(again.is_err(), "one trim per idle period");
+        let local = tokio::task::LocalSet::new();
+        let counted = Rc::clone(&trims);
+        local.spawn_local(
+            clients
+                .clone()
+                .trim_when_idle(move || counted.set(counted.get() + 1)),
+        );
+        let settle = IDLE_TRIM_AFTER + Duration::from_millis(10);
+        local
+            .run_until(async {
+                let held = clients.enter();
+                let (a, b) = (clients.enter(), clients.enter());
+                drop((a, b));
+                tokio::time::sleep(settle * 3).await;
+                assert_eq!(trims.get(), 0, "a connection is still open");
+                drop(held);
+                tokio::time::sleep(settle).await;
+                assert_eq!(trims.get(), 1, "the last end is followed by a trim");
+                drop(clients.enter());
+                tokio::time::sleep(settle).await;
+                assert_eq!(trims.get(), 1, "within the gap");
+                tokio::time::sleep(TRIM_GAP).await;
+                assert_eq!(trims.get(), 2, "the visit during the gap is trimmed after it");
+                tokio::time::sleep(TRIM_GAP * 6).await;
+                assert_eq!(trims.get(), 2, "nothing came since");
+            })
+            .await;
     }
 }

@@ -131,6 +131,9 @@ pub struct Deadline {
     // Declared first: dropped (deregistered) before the descriptor closes.
     fd: tokio::io::unix::AsyncFd<std::os::fd::RawFd>,
     owned: std::os::fd::OwnedFd,
+    /// The deadline armed and not yet read as fired (0: none): the loop sets
+    /// the same one on most turns, and a system call per turn is not needed.
+    armed: std::cell::Cell<u64>,
 }
 
 impl Deadline {
@@ -146,13 +149,22 @@ impl Deadline {
         // outlives its registration (field order).
         let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) };
         let fd = unsafe { tokio::io::unix::AsyncFd::register(raw) }.map_err(io::Error::from)?;
-        Ok(Self { fd, owned })
+        Ok(Self {
+            fd,
+            owned,
+            armed: std::cell::Cell::new(0),
+        })
     }
 
-    /// Arms for `at_us` on the `monotonic_us` clock (a past time fires at once).
+    /// Arms for `at_us` on the `monotonic_us` clock (a past time fires at
+    /// once); `u64::MAX` is as far as the timer goes.
     pub fn set(&self, at_us: u64) -> io::Result<()> {
         use std::os::fd::AsRawFd as _;
         let at_us = at_us.max(1);
+        if at_us == self.armed.get() {
+            // Armed already; if it has passed unread, the timerfd is readable.
+            return Ok(());
+        }
         let spec = libc::itimerspec {
             it_interval: libc::timespec {
                 tv_sec: 0,
@@ -173,8 +185,10 @@ impl Deadline {
             )
         };
         if rc == 0 {
+            self.armed.set(at_us);
             Ok(())
         } else {
+            self.armed.set(0);
             Err(io::Error::last_os_error())
         }
     }
@@ -193,6 +207,8 @@ impl Deadline {
             // nothing: one system call per advert tick.
             guard.clear_ready();
             if n == 8 {
+                // Fired: the same deadline set again must arm again.
+                self.armed.set(0);
                 return Ok(());
             }
         }
@@ -227,8 +243,12 @@ pub fn one_heap_arena() {
 /// Gives the heap's free pages back to the kernel. glibc keeps what the
 /// configuration's parse tree and a start-up burst freed (its trim threshold
 /// grows with the largest block freed), so without this the steady resident
-/// size stays at the start-up peak. Called after start-up, each reload and
-/// each burst of status or metrics clients (serve.rs).
+/// size stays at the start-up peak. Called on the protocol thread after
+/// start-up and each reload, and on the serving thread after a burst of
+/// status or metrics clients (serve.rs, at most every 10 s). It holds the
+/// arena, which all threads share ([`one_heap_arena`]), while it walks the
+/// free chunks. Under `vrrp_no_swap` (memory locked) only the heap's top can
+/// shrink: the kernel refuses to drop locked pages in the middle.
 pub fn release_free_heap() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only returns free pages; 0 keeps no padding.

@@ -84,6 +84,8 @@ fn main() -> ExitCode {
             .map_or(1, |d| d.as_secs())
     });
     eprintln!("soak: seed {seed} (--seed {seed} repeats the cluster and the schedule)");
+    // Taken before the run: an edit during an hour-long run is not what ran.
+    let commit = commit();
     let scratch = Scratch::new("soak");
     // A panic (a lab command that failed) keeps the logs for its reader.
     let guarded = |roles, length, dir: &str| {
@@ -110,14 +112,13 @@ fn main() -> ExitCode {
     } else {
         None
     };
-    let commit = commit();
-    let md = report::markdown(seed, &commit, &mixed, base.as_ref());
+    let md = report::markdown(seed, commit.as_deref(), &mixed, base.as_ref());
     println!("{md}");
     if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::create_dir_all(dir);
     }
-    let json =
-        serde_json::to_string_pretty(&report::json(seed, &commit, &mixed, base.as_ref())).unwrap_or_default();
+    let json = serde_json::to_string_pretty(&report::json(seed, commit.as_deref(), &mixed, base.as_ref()))
+        .unwrap_or_default();
     if let Err(e) =
         std::fs::write(&args.out, &md).and_then(|()| std::fs::write(args.out.with_extension("json"), json))
     {
@@ -158,16 +159,28 @@ fn keep(scratch: Scratch) -> PathBuf {
     dir
 }
 
-/// The commit the soak was built from, `-dirty` when the tree had changes
-/// (the report names what it measured); "unknown" outside a git checkout.
-fn commit() -> String {
-    std::process::Command::new("git")
+/// The commit the soak runs from, `-dirty` when the tree has changes (the
+/// report names what it measured); None, said on stderr, when git cannot
+/// tell (no git, not a checkout, or a checkout git refuses to read as root).
+fn commit() -> Option<String> {
+    let out = std::process::Command::new("git")
         .args(["describe", "--always", "--dirty", "--abbrev=12"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .filter(|c| !c.is_empty())
-        .unwrap_or_else(|| "unknown".to_owned())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            Some(String::from_utf8_lossy(&o.stdout).trim().to_owned()).filter(|c| !c.is_empty())
+        }
+        Ok(o) => {
+            eprintln!(
+                "soak: git describe: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!("soak: git describe: {e}");
+            None
+        }
+    }
 }

@@ -162,10 +162,11 @@ fn settle_text(t: &Tally) -> String {
 }
 
 /// The Markdown report: the mixed run beside the baseline (if any).
-pub fn markdown(seed: u64, commit: &str, mixed: &Outcome, base: Option<&Outcome>) -> String {
+pub fn markdown(seed: u64, commit: Option<&str>, mixed: &Outcome, base: Option<&Outcome>) -> String {
     let label = |o: &Outcome| o.roles.iter().map(|r| r.label()).collect::<Vec<_>>().join(", ");
     let mut s = format!(
-        "### Soak, seed {seed}, commit {commit}: {} steps in {:.0} s\n\nMixed: {} (+ FRR vrrpd for 4 VRRPv3 VRIDs on r3). ",
+        "### Soak, seed {seed}, commit `{}`: {} steps in {:.0} s\n\nMixed: {} (+ FRR vrrpd for 4 VRRPv3 VRIDs on r3). ",
+        commit.unwrap_or("unknown"),
         mixed.steps.len(),
         mixed.seconds,
         label(mixed)
@@ -264,7 +265,7 @@ pub fn markdown(seed: u64, commit: &str, mixed: &Outcome, base: Option<&Outcome>
 }
 
 /// The same numbers as JSON.
-pub fn json(seed: u64, commit: &str, mixed: &Outcome, base: Option<&Outcome>) -> Value {
+pub fn json(seed: u64, commit: Option<&str>, mixed: &Outcome, base: Option<&Outcome>) -> Value {
     let one = |o: &Outcome| {
         let kinds: serde_json::Map<String, Value> = by_kind(o)
             .into_iter()
