@@ -187,8 +187,11 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     // the thread early at each level's boundary before the due time (up to
     // three wake-ups for one 5 s poll), which is most of an idle
     // instance's wake-ups.
-    let poll_due = move |engine: &Engine, last: u64| {
-        last + if notified && engine.instances.waiting.is_empty() {
+    // A wake-up for a VRRP timer within a fifth of the period before the
+    // poll's due time takes the poll along: it is a safety net, and one
+    // wake-up less.
+    let poll_period = move |engine: &Engine| -> u64 {
+        if notified && engine.instances.waiting.is_empty() {
             5_000_000
         } else {
             1_000_000
@@ -222,15 +225,15 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
         }
         // The next timer, at the kernel's precision, the record's turn or
         // the link poll's.
-        let next = engine
-            .next_deadline()
+        let timer_due = engine.next_deadline();
+        let next = timer_due
             .unwrap_or(u64::MAX)
             .min(if unsaved(engine, saved_generation) {
                 saved_at + SAVE_EVERY_US
             } else {
                 u64::MAX
             })
-            .min(poll_due(engine, last_poll));
+            .min(last_poll + poll_period(engine));
         deadline.set(next)?;
         let any_rx = async {
             if let Some(idx) = backlog.pop_front() {
@@ -263,11 +266,15 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             biased;
             r = deadline.wait() => {
                 r?;
-                if let Some(a) = auto.as_mut() {
-                    a.fired(monotonic_us().saturating_sub(next));
+                let now = monotonic_us();
+                // Lateness of VRRP timers only: a late link poll or record
+                // save is no reason for real-time priority.
+                if let (Some(a), Some(due)) = (auto.as_mut(), timer_due.filter(|&t| t <= now)) {
+                    a.fired(now - due);
                 }
                 engine.on_timers();
-                if monotonic_us() >= poll_due(engine, last_poll) {
+                let period = poll_period(engine);
+                if monotonic_us() + period / 5 >= last_poll + period {
                     engine.on_link_poll();
                     last_poll = monotonic_us();
                 }
@@ -289,7 +296,10 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     Some(l) => l.changed().await,
                     None => std::future::pending().await,
                 }
-            } => engine.on_link_poll(),
+            } => {
+                engine.on_link_poll();
+                last_poll = monotonic_us();
+            }
             deleted = async {
                 match routes.as_mut() {
                     Some((r, _)) => r.next().await,

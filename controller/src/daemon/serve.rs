@@ -44,13 +44,15 @@ pub const CONNECTION_LIMIT: Duration = Duration::from_secs(5);
 const HEADER_LIMIT: Duration = Duration::from_secs(2);
 /// The most a metrics request may buffer (hyper's minimum; a GET needs far less).
 const MAX_REQUEST: usize = 8192;
-/// How long after the last connection's end the heap's free pages go back
-/// to the kernel.
+/// How long after the end that leaves no connection open the heap's free
+/// pages go back to the kernel (clients that come and go meanwhile do not
+/// put it off).
 const IDLE_TRIM_AFTER: Duration = Duration::from_secs(1);
 /// The least time between two trims: each holds the one malloc arena (the
 /// protocol thread's too) while it walks the free chunks, about 0.1-1 ms
 /// for a few MiB of heap (estimated, not measured), so a client that comes
-/// and goes every second gets one trim per period, not one per visit.
+/// and goes every second gets one trim per gap and [`IDLE_TRIM_AFTER`] (11 s),
+/// not one per visit.
 const TRIM_GAP: Duration = Duration::from_secs(10);
 /// A snapshot younger than this is handed out again (a scrape storm costs
 /// the protocol loop one snapshot per period, not one per request).
@@ -108,9 +110,9 @@ impl Clients {
         ClientGuard(self.clone())
     }
 
-    /// Calls `trim` [`IDLE_TRIM_AFTER`] after the last open connection
-    /// ended, if none is open then and one came since the last trim; at most
-    /// once per [`TRIM_GAP`]. Sleeps (no wake-up) while nobody connects.
+    /// Calls `trim` [`IDLE_TRIM_AFTER`] after an end that left no connection
+    /// open, if none is open then and one came since the last trim; then
+    /// waits [`TRIM_GAP`]. Sleeps (no wake-up) while nobody connects.
     async fn trim_when_idle(self, trim: impl Fn()) {
         let mut trimmed_after = None;
         loop {
@@ -353,8 +355,26 @@ mod tests {
                 assert_eq!(trims.get(), 1, "within the gap");
                 tokio::time::sleep(TRIM_GAP).await;
                 assert_eq!(trims.get(), 2, "the visit during the gap is trimmed after it");
+                // One that opens during the wait and is open when it ends: no
+                // trim until it closes.
+                tokio::time::sleep(TRIM_GAP).await;
+                drop(clients.enter());
+                let held = clients.enter();
+                tokio::time::sleep(settle * 3).await;
+                assert_eq!(trims.get(), 2, "a connection is open at the wait's end");
+                drop(held);
+                tokio::time::sleep(settle).await;
+                assert_eq!(trims.get(), 3, "its end is followed by a trim");
+                // One that comes and goes within the wait: one trim, and
+                // after the gap none for the wake-up it left (nothing since).
+                tokio::time::sleep(TRIM_GAP).await;
+                drop(clients.enter());
+                tokio::time::sleep(IDLE_TRIM_AFTER / 2).await;
+                drop(clients.enter());
+                tokio::time::sleep(settle).await;
+                assert_eq!(trims.get(), 4, "one trim for both");
                 tokio::time::sleep(TRIM_GAP * 6).await;
-                assert_eq!(trims.get(), 2, "nothing came since");
+                assert_eq!(trims.get(), 4, "nothing came since");
             })
             .await;
     }

@@ -133,6 +133,8 @@ pub struct Deadline {
     owned: std::os::fd::OwnedFd,
     /// The deadline armed and not yet read as fired (0: none): the loop sets
     /// the same one on most turns, and a system call per turn is not needed.
+    /// Sound because `wait` is the only reader of the timerfd and clears it
+    /// in the same poll as the read (no await between).
     armed: std::cell::Cell<u64>,
 }
 
@@ -245,7 +247,7 @@ pub fn one_heap_arena() {
 /// grows with the largest block freed), so without this the steady resident
 /// size stays at the start-up peak. Called on the protocol thread after
 /// start-up and each reload, and on the serving thread after a burst of
-/// status or metrics clients (serve.rs, at most every 10 s). It holds the
+/// status or metrics clients (serve.rs, at most once per 11 s). It holds the
 /// arena, which all threads share ([`one_heap_arena`]), while it walks the
 /// free chunks. Under `vrrp_no_swap` (memory locked) only the heap's top can
 /// shrink: the kernel refuses to drop locked pages in the middle.
