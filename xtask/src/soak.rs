@@ -28,8 +28,8 @@ pub struct Args {
 
 impl Args {
     /// The short soak of `cargo xtask test` on a fixed seed (one whose run
-    /// passed here: the 30-minute run still finds failures, see README), its
-    /// report to `out`.
+    /// passed here, so that CI shows regressions, not a new seed's luck),
+    /// its report to `out`.
     pub fn ci(minutes: &str, seed: &str, out: &str) -> Self {
         Self {
             minutes: minutes.to_owned(),
