@@ -183,13 +183,11 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             .flatten()
     };
     let mut routes = open_routes(engine);
-    // On the loop's own timer, not a tokio sleep: tokio's timer wheel wakes
-    // the thread early at each level's boundary before the due time (up to
-    // three wake-ups for one 5 s poll), which is most of an idle
-    // instance's wake-ups.
-    // A wake-up for a VRRP timer within a fifth of the period before the
-    // poll's due time takes the poll along: it is a safety net, and one
-    // wake-up less.
+    // The poll runs on the loop's own timer, not a tokio sleep (tokio's timer
+    // wheel wakes the thread at each level's boundary before the due time: up
+    // to three wake-ups for one 5 s poll, most of an idle instance's), and a
+    // VRRP timer's wake-up within a fifth of the period before its due time
+    // takes it along (a safety net; one wake-up less).
     let poll_period = move |engine: &Engine| -> u64 {
         if notified && engine.instances.waiting.is_empty() {
             5_000_000

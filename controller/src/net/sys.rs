@@ -158,8 +158,7 @@ impl Deadline {
         })
     }
 
-    /// Arms for `at_us` on the `monotonic_us` clock (a past time fires at
-    /// once); `u64::MAX` is as far as the timer goes.
+    /// Arms for `at_us` on the `monotonic_us` clock (a past time fires at once).
     pub fn set(&self, at_us: u64) -> io::Result<()> {
         use std::os::fd::AsRawFd as _;
         let at_us = at_us.max(1);
