@@ -32,6 +32,12 @@ use crate::{config::model::Config, net::sys::monotonic_us, trackers::TrackEvent}
 /// that adopts within this much of a change finds the record before it.
 const SAVE_EVERY_US: u64 = 50_000;
 
+/// The link poll's period while rtnetlink notifications work (µs): only a
+/// safety net, since a notification lost to a full buffer arrives as an
+/// overrun notice, which polls at once. Idle, each wake-up is most of the
+/// daemon's cost (about 0.1-0.2 ms of CPU on a VM).
+const SAFETY_POLL_US: u64 = 30_000_000;
+
 /// The signals the loop answers. Registered before the scheduling keywords
 /// apply (RLIMIT_RTTIME's soft limit raises SIGXCPU, by default fatal).
 pub struct Signals {
@@ -157,13 +163,15 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     let mut last_saved = Saved::default();
     let mut saved_generation = None;
     let mut saved_at: u64 = 0;
-    // Link changes arrive as rtnetlink notifications; the poll is the safety
-    // net (a lost notification, every 5 s) and notices addresses appearing
-    // for instances that wait for one (every second while any waits).
+    // Link changes arrive as rtnetlink notifications (a full socket buffer
+    // arrives as one too: netlink reports the overrun); the poll is the
+    // safety net (every 30 s: keepalived has none) and notices addresses
+    // appearing for instances that wait for one (every second while any
+    // waits, and when notifications are unavailable).
     let mut links = crate::net::monitor::LinkMonitor::open()
         .inspect_err(|e| warn!("link notifications unavailable ({e:#}): polling every second"))
         .ok();
-    let notified = links.is_some();
+    let mut notified = links.is_some();
     // Deleted addresses, and routes and rules while any is tracked (opened
     // again after a reload that changes which).
     let open_routes = |engine: &Engine| {
@@ -187,10 +195,11 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     // wheel wakes the thread at each level's boundary before the due time: up
     // to three wake-ups for one 5 s poll, most of an idle instance's), and a
     // VRRP timer's wake-up within a fifth of the period before its due time
-    // takes it along (a safety net; one wake-up less).
-    let poll_period = move |engine: &Engine| -> u64 {
+    // takes it along (a safety net; one wake-up less: a backup's Master_Down
+    // checks always take the 30 s poll along).
+    let poll_period = |engine: &Engine, notified: bool| -> u64 {
         if notified && engine.instances.waiting.is_empty() {
-            5_000_000
+            SAFETY_POLL_US
         } else {
             1_000_000
         }
@@ -231,7 +240,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             } else {
                 u64::MAX
             })
-            .min(last_poll + poll_period(engine));
+            .min(last_poll + poll_period(engine, notified));
         deadline.set(next)?;
         let any_rx = async {
             if let Some(idx) = backlog.pop_front() {
@@ -271,7 +280,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     a.fired(now - due);
                 }
                 engine.on_timers();
-                let period = poll_period(engine);
+                let period = poll_period(engine, notified);
                 if monotonic_us() + period / 5 >= last_poll + period {
                     engine.on_link_poll();
                     last_poll = monotonic_us();
@@ -289,12 +298,17 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                 engine.on_vips_done(done);
             }
             Some(ev) = track_rx.recv() => engine.on_track(ev),
-            () = async {
+            live = async {
                 match links.as_mut() {
                     Some(l) => l.changed().await,
                     None => std::future::pending().await,
                 }
             } => {
+                if !live {
+                    warn!("link notifications ended: polling every second");
+                    links = None;
+                    notified = false;
+                }
                 engine.on_link_poll();
                 last_poll = monotonic_us();
             }

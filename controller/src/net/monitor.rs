@@ -32,13 +32,16 @@ impl LinkMonitor {
         Ok(Self { messages })
     }
 
-    /// Waits for the next change; a burst of notifications counts as one.
-    pub async fn changed(&mut self) {
+    /// Waits for the next change (true; a burst of notifications counts as
+    /// one, a lost one as a change: netlink-proto turns ENOBUFS into an
+    /// overrun message), or the connection's end (false: only the poll is
+    /// left).
+    pub async fn changed(&mut self) -> bool {
         if self.messages.next().await.is_none() {
-            // The connection ended: only the poll is left.
-            std::future::pending::<()>().await;
+            return false;
         }
         while self.messages.try_recv().is_ok() {}
+        true
     }
 }
 
