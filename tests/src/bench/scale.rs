@@ -183,6 +183,7 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         backup.pid().ok_or("backup has no pid")?,
     );
     let masters_before = master.entered("MASTER");
+    let backup_masters_before = backup.entered("MASTER");
     let loader = loader_figures(&master.log_text());
 
     // The window, with a reading every second for the raw samples.
@@ -213,12 +214,42 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
     let (master_cpu, master_cpu_ns) = usage::cpu_percent(&m0, &m1, secs);
     let (backup_cpu, backup_cpu_ns) = usage::cpu_percent(&b0, &b1, secs);
 
-    let stable = master.alive()
-        && backup.alive()
-        && backup.entered("MASTER") == 0
-        && master.entered("MASTER") == masters_before
-        && vip_count(&twin.a) == case.n
-        && vip_count(&twin.b) == 0;
+    // What broke a window, in words: a backup instance that became master in
+    // the settle period (the backup's start-up) fails the run too, but is a
+    // different finding from one in the window.
+    let mut unstable = Vec::new();
+    for (who, alive) in [("master", master.alive()), ("backup", backup.alive())] {
+        if !alive {
+            unstable.push(format!("the {who} daemon exited"));
+        }
+    }
+    let backup_masters = backup.entered("MASTER");
+    if backup_masters_before > 0 {
+        unstable.push(format!(
+            "{backup_masters_before} backup instance(s) became MASTER before the window (start-up and settle)"
+        ));
+    }
+    if backup_masters > backup_masters_before {
+        unstable.push(format!(
+            "{} backup instance(s) became MASTER during the window",
+            backup_masters - backup_masters_before
+        ));
+    }
+    let master_masters = master.entered("MASTER");
+    if master_masters != masters_before {
+        unstable.push(format!(
+            "the master's instances entered MASTER {} more time(s) during the window",
+            master_masters.saturating_sub(masters_before)
+        ));
+    }
+    let (vips_a, vips_b) = (vip_count(&twin.a), vip_count(&twin.b));
+    if (vips_a, vips_b) != (case.n, 0) {
+        unstable.push(format!(
+            "VIPs at the end: {vips_a} on the master (want {}), {vips_b} on the backup (want 0)",
+            case.n
+        ));
+    }
+    let stable = unstable.is_empty();
     master.stop();
     backup.stop();
     let raw = json!({
@@ -230,13 +261,15 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         "backup": usage_json(&b0, &b1, backup_cpu, backup_cpu_ns),
         "per_second_cpu_pct_master_backup": per_sec,
         "stable": stable,
+        "unstable": unstable,
         "loader_peak_kib_ms": loader,
     });
     if !stable {
         progress(&format!(
-            "  WARNING: {} {}: not stable during the window (a state changed or a VIP moved)",
+            "  WARNING: {} {}: not stable: {}",
             which.label(),
-            case.label()
+            case.label(),
+            unstable.join("; ")
         ));
     }
     Ok(Measured {
@@ -292,10 +325,14 @@ pub fn run(opts: &Options, report: &mut Report) {
                 Ok(m) => {
                     // An unstable window measured something else: the run fails.
                     if m.raw["stable"] == json!(false) {
+                        let why: Vec<&str> = m.raw["unstable"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(Value::as_str).collect())
+                            .unwrap_or_default();
                         report.failed(
                             &format!("scale {}", case.label()),
                             which,
-                            "not stable during the window (a state changed or a VIP moved)",
+                            &format!("not stable: {}", why.join("; ")),
                         );
                     }
                     progress(&format!(
