@@ -33,8 +33,9 @@ use crate::{config::model::Config, net::sys::monotonic_us, trackers::TrackEvent}
 const SAVE_EVERY_US: u64 = 50_000;
 
 /// The link poll's period while rtnetlink notifications work (µs): only a
-/// safety net, since a notification lost to a full buffer arrives as an
-/// overrun notice, which polls at once. Idle, each wake-up is most of the
+/// safety net, since every link notification polls at once (the monitor
+/// parses nothing, so none is lost to a message it cannot read), a full
+/// buffer's error too. Idle, each wake-up is most of the
 /// daemon's cost (about 0.1-0.2 ms of CPU on a VM).
 const SAFETY_POLL_US: u64 = 30_000_000;
 
@@ -164,7 +165,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     let mut saved_generation = None;
     let mut saved_at: u64 = 0;
     // Link changes arrive as rtnetlink notifications (a full socket buffer
-    // arrives as one too: netlink reports the overrun); the poll is the
+    // counts as one: the kernel reports it as ENOBUFS); the poll is the
     // safety net (every 30 s: keepalived has none) and notices addresses
     // appearing for instances that wait for one (every second while any
     // waits, and when notifications are unavailable).
@@ -193,10 +194,10 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     let mut routes = open_routes(engine);
     // The poll runs on the loop's own timer, not a tokio sleep (tokio's timer
     // wheel wakes the thread at each level's boundary before the due time: up
-    // to three wake-ups for one 5 s poll, most of an idle instance's), and a
-    // VRRP timer's wake-up within a fifth of the period before its due time
-    // takes it along (a safety net; one wake-up less: a backup's Master_Down
-    // checks always take the 30 s poll along).
+    // to three wake-ups for one 5 s poll, most of an idle instance's), and any
+    // wake-up within a fifth of the period before its due time takes it along
+    // (a safety net; one wake-up less: a backup's Master_Down checks always
+    // take the 30 s poll along).
     let poll_period = |engine: &Engine, notified: bool| -> u64 {
         if notified && engine.instances.waiting.is_empty() {
             SAFETY_POLL_US
@@ -280,11 +281,6 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     a.fired(now - due);
                 }
                 engine.on_timers();
-                let period = poll_period(engine, notified);
-                if monotonic_us() + period / 5 >= last_poll + period {
-                    engine.on_link_poll();
-                    last_poll = monotonic_us();
-                }
             }
             _ = signals.term.recv() => { info!("SIGTERM: stopping"); break Ended::Signal; }
             _ = signals.int.recv() => { info!("SIGINT: stopping"); break Ended::Signal; }
@@ -375,6 +371,13 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     tokio::task::yield_now().await;
                 }
             }
+        }
+        // Any wake-up within a fifth of the period before the poll is due
+        // takes it along: a VRRP timer's, a received frame's in socket mode.
+        let period = poll_period(engine, notified);
+        if monotonic_us() + period / 5 >= last_poll + period {
+            engine.on_link_poll();
+            last_poll = monotonic_us();
         }
     };
     drop(receivers);

@@ -1,47 +1,118 @@
 //! Link changes pushed by the kernel (rtnetlink group `RTMGRP_LINK`): a cable
 //! pulled, an interface set down, deleted or created wakes the daemon at once,
 //! instead of it polling every interface several times a second (what
-//! keepalived also listens to). A slow poll stays as the safety net for a
-//! notification lost to a full socket buffer, and for addresses.
+//! keepalived also listens to). A slow poll stays as the safety net, and for
+//! addresses.
+
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
 
 use anyhow::{Context as _, Result};
 use futures::{StreamExt as _, channel::mpsc::UnboundedReceiver};
 use rtnetlink::{
-    constants::RTMGRP_LINK,
     packet_core::NetlinkMessage,
     packet_route::RouteNetlinkMessage,
     sys::{AsyncSocket as _, SocketAddr},
 };
+use tokio::io::{Interest, unix::AsyncFd};
 
 type Messages = UnboundedReceiver<(NetlinkMessage<RouteNetlinkMessage>, SocketAddr)>;
 
+/// Datagrams read per wake-up before the rest is left for the next one.
+const DRAIN_MAX: usize = 4096;
+
+/// A raw rtnetlink socket in the link group. Nothing is parsed: each message
+/// only says "look again", and the poll reads the links themselves. So no
+/// notification can be lost to a message the parser does not know (a
+/// decoder drops those without a word, which would leave a link change to
+/// the 30 s safety poll), and a full buffer (ENOBUFS, the kernel dropped
+/// some) is a change like any other.
 pub struct LinkMonitor {
-    messages: Messages,
+    // Declared first: dropped (deregistered) before the descriptor closes.
+    fd: AsyncFd<RawFd>,
+    owned: OwnedFd,
 }
 
 impl LinkMonitor {
-    /// Subscribes to link notifications; the socket's I/O runs as a task on
-    /// the current runtime.
     pub fn open() -> Result<Self> {
-        let (mut conn, _, messages) = rtnetlink::new_connection().context("rtnetlink socket")?;
-        conn.socket_mut()
-            .socket_mut()
-            .bind(&SocketAddr::new(0, RTMGRP_LINK))
-            .context("subscribing to rtnetlink link notifications")?;
-        tokio::spawn(conn);
-        Ok(Self { messages })
+        // SAFETY: socket(2) with constant arguments; the result is checked.
+        let raw = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::NETLINK_ROUTE,
+            )
+        };
+        if raw < 0 {
+            return Err(std::io::Error::last_os_error()).context("rtnetlink socket");
+        }
+        // SAFETY: a fresh descriptor, owned from here on.
+        let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+        // SAFETY: sockaddr_nl is plain data; all-zero is a valid value.
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = u16::try_from(libc::AF_NETLINK).unwrap_or(16);
+        addr.nl_groups = 1 << (libc::RTNLGRP_LINK - 1);
+        // SAFETY: addr is a sockaddr_nl of the length given.
+        let rc = unsafe {
+            libc::bind(
+                raw,
+                (&raw const addr).cast(),
+                super::sys::socklen::<libc::sockaddr_nl>(),
+            )
+        };
+        if rc < 0 {
+            return Err(std::io::Error::last_os_error())
+                .context("subscribing to rtnetlink link notifications");
+        }
+        // ERROR too: a notification the kernel could not queue may be
+        // reported as a socket error alone (EPOLLERR, no data to read).
+        // SAFETY: `owned` keeps the descriptor open until after this
+        // registration ends (field order).
+        let fd = unsafe { AsyncFd::register_with_interest(raw, Interest::READABLE | Interest::ERROR) }
+            .map_err(std::io::Error::from)
+            .context("registering the rtnetlink socket")?;
+        Ok(Self { fd, owned })
     }
 
-    /// Waits for the next change (true; a burst of notifications counts as
-    /// one, a lost one as a change: netlink-proto turns ENOBUFS into an
-    /// overrun message), or the connection's end (false: only the poll is
-    /// left).
+    /// Waits for the next change (true: a burst of notifications counts as
+    /// one, an overrun as one), or for the socket to fail (false: only the
+    /// poll is left).
     pub async fn changed(&mut self) -> bool {
-        if self.messages.next().await.is_none() {
-            return false;
+        loop {
+            let Ok(mut guard) = self.fd.ready(Interest::READABLE | Interest::ERROR).await else {
+                return false;
+            };
+            let mut changed = false;
+            let mut byte = [0u8; 1];
+            for _ in 0..DRAIN_MAX {
+                // MSG_TRUNC: the datagram is taken whole, its content dropped.
+                // SAFETY: reading at most one byte into a one-byte buffer.
+                let n = unsafe {
+                    libc::recv(
+                        self.owned.as_raw_fd(),
+                        byte.as_mut_ptr().cast(),
+                        1,
+                        libc::MSG_DONTWAIT | libc::MSG_TRUNC,
+                    )
+                };
+                if n >= 0 {
+                    changed = true;
+                    continue;
+                }
+                match std::io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EAGAIN) => {
+                        guard.clear_ready();
+                        break;
+                    }
+                    // The kernel dropped notifications: something changed.
+                    Some(libc::ENOBUFS) => changed = true,
+                    Some(libc::EINTR) => {}
+                    _ => return false,
+                }
+            }
+            if changed {
+                return true;
+            }
         }
-        while self.messages.try_recv().is_ok() {}
-        true
     }
 }
 

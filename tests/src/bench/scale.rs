@@ -226,20 +226,19 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
     let backup_masters = backup.entered("MASTER");
     if backup_masters_before > 0 {
         unstable.push(format!(
-            "{backup_masters_before} backup instance(s) became MASTER before the window (start-up and settle)"
+            "{backup_masters_before} entries into MASTER on the backup before the window (start-up and settle)"
         ));
     }
     if backup_masters > backup_masters_before {
         unstable.push(format!(
-            "{} backup instance(s) became MASTER during the window",
+            "{} entries into MASTER on the backup during the window",
             backup_masters - backup_masters_before
         ));
     }
     let master_masters = master.entered("MASTER");
     if master_masters != masters_before {
         unstable.push(format!(
-            "the master's instances entered MASTER {} more time(s) during the window",
-            master_masters.saturating_sub(masters_before)
+            "entries into MASTER on the master: {masters_before} before the window, {master_masters} after it"
         ));
     }
     let (vips_a, vips_b) = (vip_count(&twin.a), vip_count(&twin.b));
