@@ -103,11 +103,20 @@ impl LinkMonitor {
                         guard.clear_ready();
                         break;
                     }
-                    // The kernel dropped notifications: something changed.
-                    Some(libc::ENOBUFS) => changed = true,
                     Some(libc::EINTR) => {}
-                    _ => return false,
+                    // The descriptor itself is unusable: only the poll is left.
+                    Some(libc::EBADF | libc::ENOTSOCK | libc::EFAULT | libc::EINVAL) => return false,
+                    // A notification the kernel dropped (ENOBUFS: the buffer
+                    // was full) or could not build (rtnl_set_sk_err: EMSGSIZE
+                    // and the like, reported once on every listener):
+                    // something changed.
+                    _ => changed = true,
                 }
+            }
+            // Never the case for netlink (no shutdown), but a closed socket
+            // stays readable: without this, the loop would spin.
+            if !changed && guard.ready().is_read_closed() {
+                return false;
             }
             if changed {
                 return true;
