@@ -209,6 +209,18 @@ fn killed_backup_dead_master_arp_other_config_and_sigterm() {
             && c.holds_vip("a")
     })
     .expect("election");
+    // Settled, not just reached: started together, b's Master_Down timer can
+    // expire first (a's loader process takes longer), so b may be master
+    // until a preempts it, and its crash-only record says so for up to 50 ms
+    // more (SAVE_EVERY_US). Killed inside that window, b is a killed master,
+    // which restarts as master (the first test): not this test's case.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        c.state("a").as_deref() == Some("MASTER") && c.state("b").as_deref() == Some("BACKUP"),
+        "the election did not settle:\n{}\n---- a\n{}",
+        c.daemon("b").log_text(),
+        c.daemon("a").log_text()
+    );
     let a_transitions = transitions(&c, "a");
 
     // A killed backup, restarted at once: backup again, the master undisturbed.
