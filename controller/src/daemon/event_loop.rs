@@ -33,10 +33,10 @@ use crate::{config::model::Config, net::sys::monotonic_us, trackers::TrackEvent}
 const SAVE_EVERY_US: u64 = 50_000;
 
 /// The link poll's period while rtnetlink notifications work (µs): only a
-/// safety net, since every link notification polls at once (the monitor
-/// parses nothing, so none is lost to a message it cannot read), a full
-/// buffer's error too. Idle, each wake-up is most of the
-/// daemon's cost (about 0.1-0.2 ms of CPU on a VM).
+/// safety net, since every link notification, and a full buffer's error,
+/// polls at once (the monitor parses nothing, so none is lost to a message
+/// it cannot read). Idle, each wake-up is most of the daemon's cost (about
+/// 0.1-0.2 ms of CPU on a VM).
 const SAFETY_POLL_US: u64 = 30_000_000;
 
 /// The signals the loop answers. Registered before the scheduling keywords

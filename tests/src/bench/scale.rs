@@ -106,6 +106,8 @@ struct Measured {
     /// xdp: the loader process's peak (KiB) and life (ms), from the master's
     /// log: it has exited before the window, so the tree does not show it.
     loader: Option<(u64, u64)>,
+    /// Why the window was unstable (empty: stable; the raw JSON has it too).
+    unstable: Vec<String>,
     raw: Value,
 }
 
@@ -260,7 +262,7 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         "backup": usage_json(&b0, &b1, backup_cpu, backup_cpu_ns),
         "per_second_cpu_pct_master_backup": per_sec,
         "stable": stable,
-        "unstable": unstable,
+        "unstable": &unstable,
         "loader_peak_kib_ms": loader,
     });
     if !stable {
@@ -284,6 +286,7 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         master_pss_mib: mib(m1.pss_kib),
         backup_pss_mib: mib(b1.pss_kib),
         loader,
+        unstable,
         raw,
     })
 }
@@ -323,15 +326,11 @@ pub fn run(opts: &Options, report: &mut Report) {
             match measure(case, which, &timing) {
                 Ok(m) => {
                     // An unstable window measured something else: the run fails.
-                    if m.raw["stable"] == json!(false) {
-                        let why: Vec<&str> = m.raw["unstable"]
-                            .as_array()
-                            .map(|a| a.iter().filter_map(Value::as_str).collect())
-                            .unwrap_or_default();
+                    if !m.unstable.is_empty() {
                         report.failed(
                             &format!("scale {}", case.label()),
                             which,
-                            &format!("not stable: {}", why.join("; ")),
+                            &format!("not stable: {}", m.unstable.join("; ")),
                         );
                     }
                     progress(&format!(
