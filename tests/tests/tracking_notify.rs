@@ -649,8 +649,9 @@ fn an_alert_mail_reaches_the_smtp_sink() {
 }
 
 /// A FIFO xvrrpd makes itself, read by its `notify_fifo_script`: the script
-/// gets the FIFO's path, reads every line up to the STOP lines at shutdown
-/// (keepalived kills it before writing them), and the FIFO is gone after.
+/// gets the FIFO's path, reads and handles every line up to the STOP lines at
+/// shutdown (keepalived kills it before writing them; xvrrpd waits for it to
+/// see the FIFO's end and exit), and the FIFO is gone after.
 #[test]
 fn a_notify_fifo_xvrrpd_makes_is_read_by_its_script_up_to_stop() {
     if !have_root("a_notify_fifo_xvrrpd_makes_is_read_by_its_script_up_to_stop") {
@@ -663,7 +664,11 @@ fn a_notify_fifo_xvrrpd_makes_is_read_by_its_script_up_to_stop() {
     let reader = dir.write(
         "reader.sh",
         &format!(
-            "#!/bin/sh\necho \"path $1\" > {out}\nexec cat \"$1\" >> {out}\n",
+            // Slow on purpose: each line is written down 50 ms after it
+            // left the FIFO, so a daemon that only waits for the FIFO to
+            // drain (not for its reader to finish) loses the STOP line.
+            "#!/bin/sh\necho \"path $1\" > {out}\nwhile IFS= read -r l; do sleep 0.05; \
+             echo \"$l\" >> {out}; done < \"$1\"\n",
             out = out.display()
         ),
     );

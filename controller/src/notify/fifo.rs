@@ -72,8 +72,12 @@ impl Fifos {
     }
 
     /// Stops the FIFO scripts and closes the FIFOs, removing those xvrrpd
-    /// made. A script gets up to half a second to read what is still in its
-    /// FIFO (the STOP lines at shutdown) before its SIGTERM.
+    /// made. A script gets up to half a second in all to read what is still
+    /// in its FIFO (the STOP lines at shutdown), see the end of it (our
+    /// descriptor is the last writer, so closing it is the reader's EOF) and
+    /// exit; one still running then gets SIGTERM. Waiting for the exit, not
+    /// only for the FIFO to drain, is what lets a reader write down the last
+    /// line it read before the daemon goes.
     pub fn close(&mut self) {
         let until = std::time::Instant::now() + std::time::Duration::from_millis(500);
         for o in &self.open {
@@ -81,16 +85,28 @@ impl Fifos {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
         }
+        let mut scripts = Vec::new();
         for o in self.open.drain(..) {
-            if let Some(pid) = o.script.as_ref().and_then(tokio::process::Child::id)
-                && let Ok(pgid) = i32::try_from(pid)
-            {
-                // SAFETY: signalling the process group made for the script.
-                unsafe { libc::kill(-pgid, libc::SIGTERM) };
-            }
+            drop(o.fd);
             if o.created {
                 let _ = std::fs::remove_file(&o.path);
             }
+            if let Some(c) = o.script
+                && let Some(pgid) = c.id().and_then(|p| i32::try_from(p).ok())
+            {
+                scripts.push((pgid, c));
+            }
+        }
+        while std::time::Instant::now() < until
+            && scripts.iter_mut().any(|(_, c)| matches!(c.try_wait(), Ok(None)))
+        {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // The group too when its leader is gone: what the script started
+        // goes with it (the group's id stays taken while a member lives).
+        for (pgid, _) in scripts {
+            // SAFETY: signalling the process group made for the script.
+            unsafe { libc::kill(-pgid, libc::SIGTERM) };
         }
     }
 }
