@@ -206,6 +206,20 @@ impl Announcer {
         out
     }
 
+    /// Nothing queued or held.
+    pub fn is_idle(&self) -> bool {
+        self.queues.is_empty() && self.held.is_empty()
+    }
+
+    /// Gives back the room a burst of announcements (a mass transition)
+    /// left in the tables.
+    pub fn shrink(&mut self) {
+        self.queues.shrink_to_fit();
+        self.next_at.shrink_to_fit();
+        self.held.shrink_to_fit();
+        self.queued.shrink_to_fit();
+    }
+
     /// When the next paced frame is due, if any is waiting.
     pub fn next_deadline(&self) -> Option<Micros> {
         self.queues

@@ -32,6 +32,10 @@ use crate::{config::model::Config, net::sys::monotonic_us, trackers::TrackEvent}
 /// that adopts within this much of a change finds the record before it.
 const SAVE_EVERY_US: u64 = 50_000;
 
+/// How long after a burst's last change (engine/memory.rs) its buffers are
+/// shrunk and the heap trimmed, when a wake-up comes by anyway.
+const SETTLE_US: u64 = 5_000_000;
+
 /// The link poll's period while rtnetlink notifications work (µs): only a
 /// safety net, since every link notification, and a full buffer's error,
 /// polls at once (the monitor parses nothing, so none is lost to a message
@@ -208,7 +212,18 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     let mut last_poll = monotonic_us();
     // Receive sockets whose budget ran out with frames left (socket mode).
     let mut backlog: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+    // (churn seen, when it last moved, shrink still to do): the first turn
+    // sees start-up as a burst.
+    let mut burst: (u64, u64, bool) = (u64::MAX, 0, false);
     let ended = loop {
+        let now = monotonic_us();
+        if engine.churn() != burst.0 {
+            burst = (engine.churn(), now, true);
+        } else if burst.2 && now >= burst.1 + SETTLE_US && engine.quiet() {
+            engine.shrink_buffers();
+            crate::net::sys::release_free_heap();
+            burst.2 = false;
+        }
         if std::mem::take(&mut engine.pool.receivers_changed) && mode == Mode::Socket {
             // Reload or a re-created interface changed the sockets: watch the new set.
             receivers.clear();

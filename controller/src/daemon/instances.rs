@@ -70,6 +70,12 @@ impl<T: Keyed> Instances<T> {
         Ok(idx)
     }
 
+    /// Room for `n` more instances, allocated once.
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve_exact(n);
+        self.by_key.reserve(n);
+    }
+
     /// Removes an instance; its index is free for the next one.
     pub fn remove(&mut self, idx: usize) -> Option<T> {
         let item = self.slots.get_mut(idx)?.take()?;

@@ -31,6 +31,11 @@ pub struct Timers {
 }
 
 impl Timers {
+    /// Gives back the heap's room beyond what it holds (after a burst).
+    pub fn shrink(&mut self) {
+        self.heap.shrink_to_fit();
+    }
+
     fn slot(&mut self, idx: usize, timer: Timer) -> &mut Option<(Micros, u64)> {
         if self.live.len() <= idx {
             self.live.resize(idx + 1, [None; KINDS]);

@@ -81,6 +81,7 @@ type Outgoing = (IpAddr, Rc<[u8]>);
 mod health;
 mod input;
 mod lifecycle;
+mod memory;
 mod notify;
 mod output;
 mod reload;
@@ -251,8 +252,13 @@ impl Engine {
             still_waiting: Vec::new(),
         };
         engine.apply_garp_groups();
-        for cfg in &instances {
-            engine.add_or_wait(cfg)?;
+        // Room for all at once (no run of ever larger copies left as holes
+        // in the heap), and each configuration dropped right after its slot
+        // took a copy, so the next copy reuses its blocks: a dense heap at
+        // thousands of instances.
+        engine.instances.reserve(instances.len());
+        for cfg in instances {
+            engine.add_or_wait(&cfg)?;
         }
         engine.host = None;
         Ok(engine)
