@@ -31,6 +31,11 @@ use crate::{config::model::Config, net::sys::monotonic_us, trackers::TrackEvent}
 /// copies (4000 instances: 15 million in the first seconds). A successor
 /// that adopts within this much of a change finds the record before it.
 const SAVE_EVERY_US: u64 = 50_000;
+/// ... and within 5 ms when an instance left MASTER: a record that still
+/// says master after a kill makes the next start resume MASTER (and re-add
+/// the VIPs) until it hears the new master. Not at once: a mass step-down
+/// of thousands would rebuild the record once per departure.
+const SAVE_SOON_US: u64 = 5_000;
 
 /// How long after a burst's last change (engine/memory.rs) its buffers are
 /// shrunk and the heap trimmed, when a wake-up comes by anyway.
@@ -168,6 +173,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     let mut last_saved = Saved::default();
     let mut saved_generation = None;
     let mut saved_at: u64 = 0;
+    let mut saved_left = engine.masters_left();
     // Link changes arrive as rtnetlink notifications (a full socket buffer
     // counts as one: the kernel reports it as ENOBUFS); the poll is the
     // safety net (every 30 s: keepalived has none) and notices addresses
@@ -236,9 +242,17 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
         // In every mode: socket mode adopts nothing, but the record tells the
         // next start which addresses, routes and macvlans a killed run left.
         let unsaved = |engine: &Engine, saved| Some(engine.saved_generation()) != saved;
-        if unsaved(engine, saved_generation) && saved_at + SAVE_EVERY_US <= monotonic_us() {
-            // Written on the side thread (which retries a failed write).
+        // Sooner when an instance left MASTER (engine.masters_left).
+        let save_gap = if engine.masters_left() == saved_left {
+            SAVE_EVERY_US
+        } else {
+            SAVE_SOON_US
+        };
+        if unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us() {
+            // Written on the side thread (which retries a failed write),
+            // after the jobs queued before it (a leaving master's VIP removal).
             saved_generation = Some(engine.saved_generation());
+            saved_left = engine.masters_left();
             saved_at = monotonic_us();
             let now_saved = engine.saved(&fingerprint, &pin_dir);
             if now_saved != last_saved {
@@ -252,7 +266,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
         let next = timer_due
             .unwrap_or(u64::MAX)
             .min(if unsaved(engine, saved_generation) {
-                saved_at + SAVE_EVERY_US
+                saved_at + save_gap
             } else {
                 u64::MAX
             })

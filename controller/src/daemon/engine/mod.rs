@@ -134,6 +134,8 @@ pub struct Engine {
     watched: Option<Vec<String>>,
     /// State changes of every instance so far.
     transitions_total: u64,
+    /// Of those, the ones out of MASTER (the record is saved at once then).
+    masters_left: u64,
     /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
     group_states: HashMap<String, State>,
     /// `use_vmac` macvlans by instance name (made on the side thread when
@@ -236,6 +238,7 @@ impl Engine {
             links: HashMap::new(),
             watched: None,
             transitions_total: 0,
+            masters_left: 0,
             group_states: HashMap::new(),
             vmac_links,
             make_vmacs: true,
@@ -315,6 +318,7 @@ impl Engine {
                 // keepalived's words too: log-based alerting looks for them.
                 info!("({}) Entering {} STATE", slot.cfg.name, to.name());
                 self.transitions_total += 1;
+                self.masters_left += u64::from(from == State::Master);
                 // The advert that caused it, if one did: who, with what priority.
                 let (peer, peer_priority) = match event {
                     Event::Advert { src, priority, .. } => (Some(src), Some(priority)),
