@@ -130,7 +130,13 @@ impl LinkMonitor {
 pub enum Deleted {
     Route(rtnetlink::packet_route::route::RouteMessage),
     Rule(rtnetlink::packet_route::rule::RuleMessage),
-    Address { ifindex: u32, addr: std::net::IpAddr },
+    Address {
+        ifindex: u32,
+        addr: std::net::IpAddr,
+    },
+    /// Notifications were lost (the socket's buffer was full: the kernel
+    /// says so with ENOBUFS): what they said must be found out otherwise.
+    Lost,
 }
 
 /// Address, route and rule deletions (IPv4 and IPv6): for VIPs and tracked
@@ -171,8 +177,11 @@ impl RouteMonitor {
             let Some((msg, _)) = self.messages.next().await else {
                 return std::future::pending().await;
             };
-            let NetlinkPayload::InnerMessage(inner) = msg.payload else {
-                continue;
+            let inner = match msg.payload {
+                NetlinkPayload::InnerMessage(inner) => inner,
+                // netlink-proto's word for ENOBUFS on the socket.
+                NetlinkPayload::Overrun(_) => return Deleted::Lost,
+                _ => continue,
             };
             match inner {
                 RouteNetlinkMessage::DelAddress(a) => {
@@ -206,6 +215,115 @@ impl RouteMonitor {
                 }
                 _ => {}
             }
+        }
+    }
+}
+
+/// Every (interface index, address) on this host now, from an rtnetlink
+/// dump: what is compared with after notifications were lost. Blocking, and
+/// bounded by a 2 s deadline (a rare event: a full notification buffer).
+pub fn address_dump() -> Result<std::collections::HashSet<(u32, std::net::IpAddr)>> {
+    use rtnetlink::packet_core::{NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkPayload};
+    use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    // SAFETY: socket(2) with constant arguments; the result is checked.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_NETLINK,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::NETLINK_ROUTE,
+        )
+    };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error()).context("rtnetlink socket");
+    }
+    // SAFETY: a fresh descriptor, owned from here on.
+    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+    let timeout = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 200_000,
+    };
+    // SAFETY: a timeval of the length given, on our socket.
+    unsafe {
+        libc::setsockopt(
+            raw,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            (&raw const timeout).cast(),
+            super::sys::socklen::<libc::timeval>(),
+        );
+    }
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    header.sequence_number = 1;
+    let mut req = NetlinkMessage::new(
+        header,
+        NetlinkPayload::InnerMessage(RouteNetlinkMessage::GetAddress(AddressMessage::default())),
+    );
+    req.finalize();
+    let mut out = vec![0u8; req.buffer_len()];
+    req.serialize(&mut out);
+    // SAFETY: sockaddr_nl is plain data; all-zero (pid 0) is the kernel.
+    let mut kernel: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+    kernel.nl_family = u16::try_from(libc::AF_NETLINK).unwrap_or(16);
+    // SAFETY: sending our buffer to the kernel's address of the length given.
+    let sent = unsafe {
+        libc::sendto(
+            owned.as_raw_fd(),
+            out.as_ptr().cast(),
+            out.len(),
+            0,
+            (&raw const kernel).cast(),
+            super::sys::socklen::<libc::sockaddr_nl>(),
+        )
+    };
+    if sent < 0 {
+        return Err(std::io::Error::last_os_error()).context("asking rtnetlink for the addresses");
+    }
+    let mut found = std::collections::HashSet::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("the address dump took over 2 s");
+        }
+        // SAFETY: reading into a buffer we own, at most its length.
+        let n = unsafe { libc::recv(owned.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let Ok(n) = usize::try_from(n) else {
+            let e = std::io::Error::last_os_error();
+            if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EAGAIN)) {
+                continue;
+            }
+            return Err(e).context("reading the address dump");
+        };
+        let mut off = 0;
+        while off < n {
+            let len = NetlinkBuffer::new_checked(&buf[off..n])
+                .map_err(|e| anyhow::anyhow!("address dump: {e}"))?
+                .length() as usize;
+            let msg = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..off + len])
+                .map_err(|e| anyhow::anyhow!("address dump: {e}"))?;
+            match msg.payload {
+                NetlinkPayload::Done(_) => return Ok(found),
+                NetlinkPayload::Error(e) => anyhow::bail!("address dump: {e}"),
+                NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewAddress(a)) => {
+                    // IFA_LOCAL where there is one, else IFA_ADDRESS (as `next`).
+                    let local = a.attributes.iter().find_map(|x| match x {
+                        AddressAttribute::Local(ip) => Some(*ip),
+                        _ => None,
+                    });
+                    let addr = local.or_else(|| {
+                        a.attributes.iter().find_map(|x| match x {
+                            AddressAttribute::Address(ip) => Some(*ip),
+                            _ => None,
+                        })
+                    });
+                    if let Some(addr) = addr {
+                        found.insert((a.header.index, addr));
+                    }
+                }
+                _ => {}
+            }
+            off += len.max(1).next_multiple_of(4);
         }
     }
 }

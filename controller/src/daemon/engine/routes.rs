@@ -208,6 +208,10 @@ impl Engine {
     }
 
     pub fn on_deleted(&mut self, d: &Deleted) {
+        if matches!(d, Deleted::Lost) {
+            self.rescan_addresses();
+            return;
+        }
         let now = monotonic_us();
         let candidates: Vec<(usize, String, String)> = match d {
             Deleted::Address { ifindex, addr } => self
@@ -273,5 +277,39 @@ impl Engine {
             });
         }
         self.flush();
+    }
+}
+
+impl Engine {
+    /// Notifications were lost: each address this daemon installed, and
+    /// each static address, that the kernel no longer lists counts as
+    /// deleted (the same handling as a notice). Routes and rules are not
+    /// re-read: one deleted in that moment goes unnoticed (logged).
+    fn rescan_addresses(&mut self) {
+        warn!(
+            "address/route notifications were lost (socket buffer full): checking VIPs and static addresses against the kernel's list; a virtual or static route or rule deleted meanwhile goes unnoticed"
+        );
+        let present = match crate::net::monitor::address_dump() {
+            Ok(p) => p,
+            Err(e) => {
+                warn!("could not list the addresses ({e:#}): VIPs deleted meanwhile go unnoticed");
+                return;
+            }
+        };
+        let mut gone: Vec<(u32, IpAddr)> = self
+            .installed
+            .iter()
+            .map(|i| (i.ifindex, i.addr))
+            .filter(|k| !present.contains(k))
+            .collect();
+        gone.extend(self.config.static_addresses.iter().filter_map(|a| {
+            let ifindex = crate::net::sys::ifindex(a.dev.as_deref()?).ok()?;
+            (!present.contains(&(ifindex, a.addr))).then_some((ifindex, a.addr))
+        }));
+        gone.sort_unstable();
+        gone.dedup();
+        for (ifindex, addr) in gone {
+            self.on_deleted(&Deleted::Address { ifindex, addr });
+        }
     }
 }
