@@ -358,4 +358,26 @@ mod tests {
         assert_eq!(sent(&a.due(1000)), [(1, 11)]);
         assert_eq!(sent(&a.due(2000)), [(1, 11)]);
     }
+
+    /// The event loop shrinks the tables only when nothing is queued or
+    /// held (engine/memory.rs): idle exactly then, and still working after.
+    #[test]
+    fn idle_once_everything_is_sent_and_working_after_a_shrink() {
+        let mut a = Announcer::new(0, 0);
+        assert!(a.is_idle());
+        a.hold(3);
+        assert!(!a.is_idle());
+        a.release(3);
+        for idx in 0..1000 {
+            a.push(1, false, idx, vec![1], 2);
+        }
+        assert!(!a.is_idle());
+        // No gap: every frame and its repeat at once.
+        assert_eq!(a.due(0).len(), 2000);
+        assert!(a.is_idle());
+        a.shrink();
+        a.push(1, false, 7, vec![9], 1);
+        assert_eq!(sent(&a.due(2)), [(7, 9)]);
+        assert!(a.is_idle());
+    }
 }

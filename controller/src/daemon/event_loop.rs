@@ -24,7 +24,11 @@ use super::{
     serve,
     side::{Job, VipsDone},
 };
-use crate::{config::model::Config, net::sys::monotonic_us, trackers::TrackEvent};
+use crate::{
+    config::model::Config,
+    net::{monitor::Deleted, sys::monotonic_us},
+    trackers::TrackEvent,
+};
 
 /// The crash-only record (`persist::Saved`) is rebuilt at most this often (µs):
 /// built on every change, a mass transition of N instances cost O(N²) string
@@ -33,8 +37,9 @@ use crate::{config::model::Config, net::sys::monotonic_us, trackers::TrackEvent}
 const SAVE_EVERY_US: u64 = 50_000;
 /// ... and within 5 ms when an instance left MASTER: a record that still
 /// says master after a kill makes the next start resume MASTER (and re-add
-/// the VIPs) until it hears the new master. Not at once: a mass step-down
-/// of thousands would rebuild the record once per departure.
+/// the VIPs) until it hears the new master. Not at once, and that sooner
+/// save at most every SAVE_EVERY_US: a mass step-down of thousands would
+/// rebuild and write the record once per departure.
 const SAVE_SOON_US: u64 = 5_000;
 
 /// How long after a burst's last change (engine/memory.rs) its buffers are
@@ -174,6 +179,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     let mut saved_generation = None;
     let mut saved_at: u64 = 0;
     let mut saved_left = engine.masters_left();
+    let mut soon_at: u64 = 0;
     // Link changes arrive as rtnetlink notifications (a full socket buffer
     // counts as one: the kernel reports it as ENOBUFS); the poll is the
     // safety net (every 30 s: keepalived has none) and notices addresses
@@ -202,6 +208,10 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             .flatten()
     };
     let mut routes = open_routes(engine);
+    // The side thread's answer after lost notifications (`Deleted::Lost`),
+    // and whether more were lost while it was being found.
+    let mut vanished: Option<tokio::sync::oneshot::Receiver<Vec<(u32, std::net::IpAddr)>>> = None;
+    let mut vanished_again = false;
     // The poll runs on the loop's own timer, not a tokio sleep (tokio's timer
     // wheel wakes the thread at each level's boundary before the due time: up
     // to three wake-ups for one 5 s poll, most of an idle instance's), and any
@@ -242,16 +252,20 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
         // In every mode: socket mode adopts nothing, but the record tells the
         // next start which addresses, routes and macvlans a killed run left.
         let unsaved = |engine: &Engine, saved| Some(engine.saved_generation()) != saved;
-        // Sooner when an instance left MASTER (engine.masters_left).
-        let save_gap = if engine.masters_left() == saved_left {
-            SAVE_EVERY_US
-        } else {
+        // Sooner when an instance left MASTER (engine.masters_left), at
+        // most once per SAVE_EVERY_US: the rest of a mass step-down waits.
+        let save_gap = if engine.masters_left() != saved_left && soon_at + SAVE_EVERY_US <= monotonic_us() {
             SAVE_SOON_US
+        } else {
+            SAVE_EVERY_US
         };
         if unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us() {
             // Written on the side thread (which retries a failed write),
             // after the jobs queued before it (a leaving master's VIP removal).
             saved_generation = Some(engine.saved_generation());
+            if save_gap == SAVE_SOON_US {
+                soon_at = monotonic_us();
+            }
             saved_left = engine.masters_left();
             saved_at = monotonic_us();
             let now_saved = engine.saved(&fingerprint, &pin_dir);
@@ -342,7 +356,26 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                     Some((r, _)) => r.next().await,
                     None => std::future::pending().await,
                 }
-            } => engine.on_deleted(&deleted),
+            } => match deleted {
+                // One re-read at a time; losses meanwhile ask for one more.
+                Deleted::Lost if vanished.is_some() => vanished_again = true,
+                Deleted::Lost => {
+                    warn!(
+                        "address/route notifications were lost (socket buffer full): re-reading the addresses for deleted VIPs and static addresses; a virtual or static route or rule deleted meanwhile goes unnoticed"
+                    );
+                    vanished = Some(engine.ask_vanished());
+                }
+                d => engine.on_deleted(&d),
+            },
+            gone = async {
+                match vanished.as_mut() {
+                    Some(answer) => answer.await.unwrap_or_default(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                vanished = std::mem::take(&mut vanished_again).then(|| engine.ask_vanished());
+                engine.on_vanished(gone);
+            }
             Some(req) = snap_rx.recv() => {
                 let generation = engine.saved_generation();
                 let snap = snapshots.get(!req.fresh, generation, || super::status::snapshot(engine));

@@ -42,6 +42,11 @@ impl Addresses {
         })
     }
 
+    /// The addresses this daemon added (and adopted) and has not removed.
+    pub fn ours(&self) -> impl Iterator<Item = &Installed> {
+        self.ours.iter()
+    }
+
     /// The rtnetlink handle (routes and rules go through it too).
     pub fn handle(&self) -> Handle {
         self.handle.clone()

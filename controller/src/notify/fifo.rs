@@ -92,23 +92,44 @@ impl Fifos {
                 let _ = std::fs::remove_file(&o.path);
             }
             if let Some(c) = o.script
-                && let Some(pgid) = c.id().and_then(|p| i32::try_from(p).ok())
+                && let Some(pid) = c.id().and_then(|p| i32::try_from(p).ok())
             {
-                scripts.push((pgid, c));
+                scripts.push((pid, c));
             }
         }
-        while std::time::Instant::now() < until
-            && scripts.iter_mut().any(|(_, c)| matches!(c.try_wait(), Ok(None)))
-        {
+        while std::time::Instant::now() < until && scripts.iter().any(|(pid, _)| !exited(*pid)) {
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        // The group too when its leader is gone: what the script started
-        // goes with it (the group's id stays taken while a member lives).
-        for (pgid, _) in scripts {
+        // The group too when its leader has exited: what the script started
+        // goes with it. The leader is not reaped before (WNOWAIT): its
+        // zombie keeps the group's number from being reused.
+        for (pgid, _child) in scripts {
             // SAFETY: signalling the process group made for the script.
             unsafe { libc::kill(-pgid, libc::SIGTERM) };
         }
     }
+}
+
+/// Whether process `pid` (our child) has exited, leaving it unreaped.
+fn exited(pid: i32) -> bool {
+    let Ok(id) = libc::id_t::try_from(pid) else {
+        return true;
+    };
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: waitid on our own child, into a siginfo_t of our own.
+    let rc = unsafe {
+        libc::waitid(
+            libc::P_PID,
+            id,
+            &raw mut info,
+            libc::WEXITED | libc::WNOHANG | libc::WNOWAIT,
+        )
+    };
+    // WNOHANG: si_pid stays 0 while it runs; an error (already reaped) is
+    // as good as exited.
+    // SAFETY: reading the pid field waitid filled in (or left zero).
+    rc != 0 || unsafe { info.si_pid() } != 0
 }
 
 impl Drop for Fifos {

@@ -208,10 +208,6 @@ impl Engine {
     }
 
     pub fn on_deleted(&mut self, d: &Deleted) {
-        if matches!(d, Deleted::Lost) {
-            self.rescan_addresses();
-            return;
-        }
         let now = monotonic_us();
         let candidates: Vec<(usize, String, String)> = match d {
             Deleted::Address { ifindex, addr } => self
@@ -281,33 +277,25 @@ impl Engine {
 }
 
 impl Engine {
-    /// Notifications were lost: each address this daemon installed, and
-    /// each static address, that the kernel no longer lists counts as
-    /// deleted (the same handling as a notice). Routes and rules are not
-    /// re-read: one deleted in that moment goes unnoticed (logged).
-    fn rescan_addresses(&mut self) {
-        warn!(
-            "address/route notifications were lost (socket buffer full): checking VIPs and static addresses against the kernel's list; a virtual or static route or rule deleted meanwhile goes unnoticed"
-        );
-        let present = match crate::net::monitor::address_dump() {
-            Ok(p) => p,
-            Err(e) => {
-                warn!("could not list the addresses ({e:#}): VIPs deleted meanwhile go unnoticed");
-                return;
-            }
-        };
-        let mut gone: Vec<(u32, IpAddr)> = self
-            .installed
+    /// Notifications were lost (`Deleted::Lost`): asks the side thread which
+    /// of the addresses this daemon installed, and of the static ones, the
+    /// kernel no longer lists. The answer goes to `on_vanished`. Routes and
+    /// rules are not re-read: one deleted in that moment goes unnoticed.
+    pub fn ask_vanished(&mut self) -> tokio::sync::oneshot::Receiver<Vec<(u32, IpAddr)>> {
+        let statics = self
+            .config
+            .static_addresses
             .iter()
-            .map(|i| (i.ifindex, i.addr))
-            .filter(|k| !present.contains(k))
+            .filter_map(|a| Some((crate::net::sys::ifindex(a.dev.as_deref()?).ok()?, a.addr)))
             .collect();
-        gone.extend(self.config.static_addresses.iter().filter_map(|a| {
-            let ifindex = crate::net::sys::ifindex(a.dev.as_deref()?).ok()?;
-            (!present.contains(&(ifindex, a.addr))).then_some((ifindex, a.addr))
-        }));
-        gone.sort_unstable();
-        gone.dedup();
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.side.send(Job::Vanished { statics, reply });
+        answer
+    }
+
+    /// The addresses gone while notifications were lost: each is handled as
+    /// the notice of its deletion would have been.
+    pub fn on_vanished(&mut self, gone: Vec<(u32, IpAddr)>) {
         for (ifindex, addr) in gone {
             self.on_deleted(&Deleted::Address { ifindex, addr });
         }

@@ -108,6 +108,35 @@ impl Worker {
         }
     }
 
+    /// Which of the addresses this daemon added, and of `statics`, the
+    /// kernel no longer lists: absent from two dumps in a row (a dump that a
+    /// concurrent change interrupts can skip entries, and a VIP wrongly
+    /// taken for deleted makes its master step down). None on an error.
+    pub(super) async fn vanished(&mut self, statics: Vec<(u32, IpAddr)>) -> Vec<(u32, IpAddr)> {
+        let Some(addrs) = self.addrs() else {
+            return Vec::new();
+        };
+        let mut gone: Vec<(u32, IpAddr)> = addrs.ours().map(|i| (i.ifindex, i.addr)).chain(statics).collect();
+        for _ in 0..2 {
+            match addrs.present().await {
+                Ok(listed) => {
+                    let listed: std::collections::HashSet<(u32, IpAddr)> =
+                        listed.into_iter().map(|(i, a, _)| (i, a)).collect();
+                    gone.retain(|k| !listed.contains(k));
+                }
+                Err(e) => {
+                    warn!(
+                        "cannot list the addresses ({e:#}): VIPs deleted while notifications were lost go unnoticed"
+                    );
+                    return Vec::new();
+                }
+            }
+        }
+        gone.sort_unstable();
+        gone.dedup();
+        gone
+    }
+
     /// keepalived's start (`vrrp_restore_interfaces_startup`): a configured
     /// VIP already on its interface, with its prefix, is a previous run's —
     /// a crash the record missed, keepalived before us — and is removed.

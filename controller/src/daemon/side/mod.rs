@@ -136,6 +136,12 @@ pub enum Job {
     /// they are kept (a second SIGHUP read before the first was applied
     /// adopted them).
     RemoveVmacs(Vec<String>, bool),
+    /// Notifications were lost: which addresses this daemon installed, and
+    /// which of these static ones, the kernel no longer lists.
+    Vanished {
+        statics: Vec<(u32, IpAddr)>,
+        reply: tokio::sync::oneshot::Sender<Vec<(u32, IpAddr)>>,
+    },
     /// Everything before it is done: wait for notify scripts, then stop.
     Finish(std::sync::mpsc::Sender<()>),
 }
@@ -294,6 +300,10 @@ impl Worker {
                     self.fifos.close();
                     let _ = done.send(());
                     break;
+                }
+                Some(Job::Vanished { statics, reply }) => {
+                    let gone = self.vanished(statics).await;
+                    let _ = reply.send(gone);
                 }
                 Some(Job::Store(saved)) => {
                     self.store(saved);
