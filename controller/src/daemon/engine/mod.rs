@@ -134,7 +134,7 @@ pub struct Engine {
     watched: Option<Vec<String>>,
     /// State changes of every instance so far.
     transitions_total: u64,
-    /// Of those, the ones out of MASTER (the record is saved at once then).
+    /// Of those, the ones out of MASTER (the record is saved sooner then).
     masters_left: u64,
     /// Each `vrrp_sync_group`'s state as its notify scripts last heard it.
     group_states: HashMap<String, State>,

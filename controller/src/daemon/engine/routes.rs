@@ -274,9 +274,7 @@ impl Engine {
         }
         self.flush();
     }
-}
 
-impl Engine {
     /// Notifications were lost (`Deleted::Lost`): asks the side thread which
     /// of the addresses this daemon installed, and of the static ones, the
     /// kernel no longer lists. The answer goes to `on_vanished`. Routes and

@@ -111,7 +111,7 @@ impl Worker {
     /// Which of the addresses this daemon added, and of `statics`, the
     /// kernel no longer lists: absent from two dumps in a row (a dump that a
     /// concurrent change interrupts can skip entries, and a VIP wrongly
-    /// taken for deleted makes its master step down). None on an error.
+    /// taken for deleted makes its master step down). Empty on an error.
     pub(super) async fn vanished(&mut self, statics: Vec<(u32, IpAddr)>) -> Vec<(u32, IpAddr)> {
         let Some(addrs) = self.addrs() else {
             return Vec::new();
