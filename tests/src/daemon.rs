@@ -175,11 +175,18 @@ impl Daemon {
 
     /// SIGTERM and wait (bounded); returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
+        self.stop_within(Duration::from_secs(5))
+    }
+
+    /// SIGTERM, then the exit code if it came within `limit` (else SIGKILL
+    /// and None). For a shutdown with much work queued (thousands of VIPs
+    /// and STOP scripts) the daemon bounds only a stall, not the whole.
+    pub fn stop_within(&mut self, limit: Duration) -> Option<i32> {
         let mut child = self.child.take()?;
         let _ = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
             .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = child.try_wait() {
                 return status.code();

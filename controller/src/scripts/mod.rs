@@ -180,15 +180,33 @@ fn command(argv: &[String], run_as: Option<&RunAs>) -> Result<Command> {
     }
     // A script runs at ordinary priority whatever `vrrp_priority` gave the
     // daemon (keepalived resets it in the child too); real-time scheduling is
-    // not inherited anyway (SCHED_RESET_ON_FORK).
-    // SAFETY: setpriority is async-signal-safe; nothing else runs in the child.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::setpriority(libc::PRIO_PROCESS, 0, 0);
-            Ok(())
-        });
+    // not inherited anyway (SCHED_RESET_ON_FORK). Only when the daemon is
+    // niced: a pre_exec hook makes std fork (copying the page tables of a
+    // daemon with thousands of instances) where it would otherwise
+    // posix_spawn (a vfork that shares them).
+    if daemon_niced() {
+        // SAFETY: setpriority is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 0);
+                Ok(())
+            });
+        }
     }
     Ok(cmd)
+}
+
+/// Whether this process runs at a nice value other than 0 (`vrrp_priority`,
+/// or started under `nice`).
+fn daemon_niced() -> bool {
+    // getpriority returns -1 both for nice -1 and on an error: clear errno
+    // first to tell them apart; on an error assume niced (the safe way).
+    // SAFETY: plain syscalls on this process.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
+        nice != 0 || *libc::__errno_location() != 0
+    }
 }
 
 /// Kills a script's whole process group when dropped while the script is
@@ -378,5 +396,43 @@ pub async fn wait_for_notifies(limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
     while NOTIFY_RUNNING.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The nice value a script started from this thread reports.
+    fn script_nice() -> String {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let argv = ["/bin/sh", "-c", "exec nice"].map(String::from);
+            let out = command(&argv, None)
+                .unwrap()
+                .stdout(Stdio::piped())
+                .output()
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        })
+    }
+
+    #[test]
+    fn a_script_runs_at_nice_0_whatever_the_daemon_runs_at() {
+        // Linux's nice is per thread: a thread of its own, niced as
+        // `vrrp_priority 5` does to the daemon.
+        std::thread::spawn(|| {
+            assert_eq!(script_nice(), "0", "not niced: spawned as is");
+            // SAFETY: raising this thread's own nice value.
+            assert_eq!(unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 5) }, 0);
+            assert!(daemon_niced());
+            assert_eq!(script_nice(), "0", "niced: the script is reset to 0");
+        })
+        .join()
+        .unwrap();
     }
 }

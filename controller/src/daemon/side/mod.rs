@@ -21,7 +21,7 @@ use std::{
     path::PathBuf,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -166,6 +166,8 @@ pub struct Side {
     /// Set when the daemon stops: no `state.json` is written any more (the
     /// protocol thread removes or replaces it itself).
     stopping: Arc<AtomicBool>,
+    /// Jobs the thread has finished: how `finish` tells slow from stuck.
+    progress: Arc<AtomicU64>,
 }
 
 impl Side {
@@ -181,6 +183,8 @@ impl Side {
         let (jobs, rx) = mpsc::unbounded_channel();
         let stopping = Arc::new(AtomicBool::new(false));
         let stop_flag = stopping.clone();
+        let progress = Arc::new(AtomicU64::new(0));
+        let jobs_done = progress.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -210,6 +214,7 @@ impl Side {
                     unsaved: None,
                     prepared: Vec::new(),
                     stopping: stop_flag,
+                    jobs_done,
                 };
                 rt.block_on(worker.run(rx));
             })
@@ -218,6 +223,7 @@ impl Side {
             jobs,
             thread: Some(thread),
             stopping,
+            progress,
         })
     }
 
@@ -230,28 +236,42 @@ impl Side {
     }
 
     /// Runs what is queued, waits for notify scripts (bounded), and stops the
-    /// thread; at most `limit` in all, so a hung netlink socket cannot keep
-    /// the daemon from exiting.
+    /// thread. The bound is on a stall, not on the whole: it gives up when
+    /// no job has finished for `stall` (a hung netlink socket cannot keep the
+    /// daemon from exiting), however long a large shutdown takes in all
+    /// (1000 `notify_stop` scripts take seconds to start on a busy host;
+    /// systemd's `TimeoutStopSec` bounds the whole).
     /// True when everything queued ran; false when the thread is gone or
-    /// did not finish in time (the caller must not assume the VIPs are gone).
-    pub fn finish(&mut self, limit: Duration) -> bool {
+    /// stalled (the caller must not assume the VIPs are gone).
+    pub fn finish(&mut self, stall: Duration) -> bool {
+        use std::sync::mpsc::RecvTimeoutError;
         self.stopping.store(true, Ordering::Relaxed);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         self.send(Job::Finish(done_tx));
-        match done_rx.recv_timeout(limit) {
-            Ok(()) => {
-                if let Some(t) = self.thread.take() {
-                    let _ = t.join();
+        let mut seen = self.progress.load(Ordering::Relaxed);
+        let mut moved_at = std::time::Instant::now();
+        loop {
+            match done_rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => {
+                    if let Some(t) = self.thread.take() {
+                        let _ = t.join();
+                    }
+                    return true;
                 }
-                true
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                error!("the side thread did not finish its work within {limit:?}");
-                false
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                error!("the side thread is gone: VIP removals and notify scripts did not run");
-                false
+                Err(RecvTimeoutError::Timeout) => {
+                    let now = self.progress.load(Ordering::Relaxed);
+                    if now != seen {
+                        seen = now;
+                        moved_at = std::time::Instant::now();
+                    } else if moved_at.elapsed() >= stall {
+                        error!("the side thread finished no job for {stall:?}: stopping without it");
+                        return false;
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    error!("the side thread is gone: VIP removals and notify scripts did not run");
+                    return false;
+                }
             }
         }
     }
@@ -274,6 +294,8 @@ struct Worker {
     /// The macvlans the latest configuration read prepared.
     prepared: Vec<String>,
     stopping: Arc<AtomicBool>,
+    /// Counts finished jobs (see [`Side::finish`]).
+    jobs_done: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -434,6 +456,7 @@ impl Worker {
                     ));
                 }
             }
+            self.jobs_done.fetch_add(1, Ordering::Relaxed);
         }
     }
 
