@@ -126,6 +126,15 @@ impl Report {
         json!({"impl": which.key(), "error": e})
     }
 
+    /// Records a measurement whose trials disagree: like a failure, the
+    /// benchmark exits non-zero and the note says which and how.
+    pub fn unstable(&mut self, case: &str, which: Impl, what: &str) {
+        super::progress(&format!("  UNSTABLE: {what}"));
+        self.failures += 1;
+        self.notes
+            .push(format!("{case} {}: unstable: {what}", which.label()));
+    }
+
     /// The Markdown table.
     pub fn table(&self) -> String {
         let mut s = String::new();
