@@ -199,10 +199,10 @@ fn run_impl(
             x
         })
     });
-    let steal_before = steal_jiffies_cpu0();
+    let steal_before = steal_jiffies_cpu0()?;
     let cap = capture(twin.b.name().to_owned(), window);
     let got = cap.join().map_err(|_| "capture thread panicked".to_owned());
-    let steal_ms = steal_jiffies_cpu0().saturating_sub(steal_before) as f64 * 1000.0 / jiffies_per_s();
+    let steal_ms = steal_jiffies_cpu0()?.saturating_sub(steal_before) as f64 * 1000.0 / jiffies_per_s();
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = hog {
         let _ = h.join();
@@ -254,11 +254,20 @@ fn run_impl(
 }
 
 /// The rows a variant reports, how each is read from one trial's measures,
-/// and for the rows that carry a target, the least spread between trials
-/// that makes the measurement unstable (see [`unstable`]).
+/// and for the rows that carry a target, when trials agree (see [`unstable`]).
 type Pick = fn(&Lateness) -> f64;
 
-fn rows_for(v: &Variant) -> Vec<(Row, Pick, Option<f64>)> {
+/// When a target row's trials agree.
+#[derive(Debug, Clone, Copy)]
+pub enum Agree {
+    /// Spread at most the median, or this floor (lateness, ms: below 0.1 ms
+    /// the spread is within the timestamps' own jitter).
+    Relative(f64),
+    /// Spread at most this (adverts per second: the target is 100 +- 1).
+    Within(f64),
+}
+
+fn rows_for(v: &Variant) -> Vec<(Row, Pick, Option<Agree>)> {
     let label = v.label();
     let row = |what: &str, unit: &'static str, note: &str| {
         Row::new("advert timing", format!("{label}: {what}"), unit).note(note)
@@ -272,7 +281,7 @@ fn rows_for(v: &Variant) -> Vec<(Row, Pick, Option<f64>)> {
                     "target 100 +- 1 (no drift)",
                 ),
                 |l| quantile(&l.rates, 0.5),
-                Some(1.0),
+                Some(Agree::Within(1.0)),
             ),
             (
                 row("adverts per second (slowest VRID)", "1/s", ""),
@@ -287,23 +296,22 @@ fn rows_for(v: &Variant) -> Vec<(Row, Pick, Option<f64>)> {
     // each VRID's least late advert (0 by construction), so an advert before
     // its time shows as a gap shorter than the interval.
     let rt = v.rt_priority.is_some();
-    // The target rows are checked for agreement between trials (0.1 ms:
-    // below that the spread is within the timestamps' own jitter).
-    let mut rows: Vec<(Row, Pick, Option<f64>)> = vec![
+    // The target rows are checked for agreement between trials.
+    let mut rows: Vec<(Row, Pick, Option<Agree>)> = vec![
         (
             late("median", if rt { "" } else { "target <= 0.2 ms" }),
             |l| quantile(&l.late_ms, 0.5),
-            (!rt).then_some(0.1),
+            (!rt).then_some(Agree::Relative(0.1)),
         ),
         (late("p99", ""), |l| quantile(&l.late_ms, 0.99), None),
         (
             late("p99.9", if rt { "target <= 1 ms" } else { "" }),
             |l| quantile(&l.late_ms, 0.999),
-            rt.then_some(0.1),
+            rt.then_some(Agree::Relative(0.1)),
         ),
         (late("max", ""), |l| quantile(&l.late_ms, 1.0), None),
     ];
-    rows.extend::<[(Row, Pick, Option<f64>); 2]>([
+    rows.extend::<[(Row, Pick, Option<Agree>); 2]>([
         (
             row(
                 "shortest gap minus the interval",
@@ -329,24 +337,41 @@ const STEAL_LIMIT: f64 = 0.01;
 /// Attempts at one trial before it counts as failed (disturbed every time).
 const ATTEMPTS: usize = 3;
 
-/// Whether trials that give `values` disagree: their spread is above both
-/// their median and `floor`. `None` when they agree (or are too few).
-pub fn unstable(values: &[f64], floor: f64) -> Option<f64> {
+/// The spread of trials that give `values` when they disagree (see
+/// [`Agree`]); `None` when they agree (or are too few).
+pub fn unstable(values: &[f64], agree: Agree) -> Option<f64> {
     if values.len() < 2 {
         return None;
     }
     let spread = quantile(values, 1.0) - quantile(values, 0.0);
-    (spread > floor.max(quantile(values, 0.5).abs())).then_some(spread)
+    let allowed = match agree {
+        Agree::Relative(floor) => floor.max(median(values).abs()),
+        Agree::Within(tolerance) => tolerance,
+    };
+    (spread > allowed).then_some(spread)
 }
 
-/// CPU 0's steal time in clock ticks (the daemon and its hog are pinned there).
-fn steal_jiffies_cpu0() -> u64 {
+/// The median, the middle two's mean for an even count (two trials: not the
+/// better one).
+pub fn median(values: &[f64]) -> f64 {
+    let mut s = values.to_vec();
+    s.sort_by(f64::total_cmp);
+    match s.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => s[n / 2],
+        n => f64::midpoint(s[n / 2 - 1], s[n / 2]),
+    }
+}
+
+/// CPU 0's steal time in clock ticks (the daemon and its hog are pinned
+/// there): `cpu0 user nice system idle iowait irq softirq steal ...`.
+fn steal_jiffies_cpu0() -> Result<u64, String> {
     std::fs::read_to_string("/proc/stat")
-        .unwrap_or_default()
+        .map_err(|e| format!("/proc/stat: {e}"))?
         .lines()
         .find(|l| l.starts_with("cpu0 "))
         .and_then(|l| l.split_whitespace().nth(8)?.parse().ok())
-        .unwrap_or(0)
+        .ok_or_else(|| "/proc/stat: no steal time for cpu0".to_owned())
 }
 
 fn jiffies_per_s() -> f64 {
@@ -404,25 +429,30 @@ pub fn run(opts: &Options, report: &mut Report) {
     let mut raw = Vec::new();
     for (v, window) in &variants {
         let mut rows = rows_for(v);
-        let mut trials_of: [Vec<Lateness>; 3] = Default::default();
+        // (index of its raw entry, measures) of each counted trial.
+        let mut trials_of: [Vec<(usize, Lateness)>; 3] = Default::default();
         for trial in 0..trials {
             for k in 0..Impl::ALL.len() {
                 let slot = (trial + k) % Impl::ALL.len();
                 let which = Impl::ALL[slot];
-                let Some(l) = one_trial(which, v, settle, *window, (trial, trials), report, &mut raw) else {
-                    continue;
-                };
-                trials_of[slot].push(l);
+                if let Some(l) = one_trial(which, v, settle, *window, (trial, trials), report, &mut raw) {
+                    trials_of[slot].push(l);
+                }
             }
         }
-        for (row, pick, floor) in &mut rows {
+        if super::interrupted() {
+            // Uneven trials make no figure.
+            return;
+        }
+        plot_the_median_trial(&mut raw, &trials_of);
+        for (row, pick, agree) in &mut rows {
             for (slot, which) in Impl::ALL.into_iter().enumerate() {
-                let values: Vec<f64> = trials_of[slot].iter().map(*pick).collect();
+                let values: Vec<f64> = trials_of[slot].iter().map(|(_, l)| pick(l)).collect();
                 if values.is_empty() {
                     continue;
                 }
-                row.set(which, quantile(&values, 0.5));
-                if let Some(spread) = floor.and_then(|f| unstable(&values, f)) {
+                row.set(which, median(&values));
+                if let Some(spread) = agree.and_then(|a| unstable(&values, a)) {
                     let shown: Vec<String> = values.iter().map(|x| super::report::fmt_num(*x)).collect();
                     report.unstable(
                         "timing",
@@ -435,7 +465,11 @@ pub fn run(opts: &Options, report: &mut Report) {
                             row.unit
                         ),
                     );
-                    let flagged = format!("{} UNSTABLE ({}: see below)", row.note, which.label());
+                    let flagged = if row.note.contains("UNSTABLE") {
+                        format!("{}, {}", row.note, which.label())
+                    } else {
+                        format!("{} UNSTABLE (see below): {}", row.note, which.label())
+                    };
                     flagged.trim().clone_into(&mut row.note);
                 }
             }
@@ -456,7 +490,7 @@ fn one_trial(
     (trial, trials): (usize, usize),
     report: &mut Report,
     raw: &mut Vec<Value>,
-) -> Option<Lateness> {
+) -> Option<(usize, Lateness)> {
     let limit_ms = STEAL_LIMIT * window.as_secs_f64() * 1000.0;
     for attempt in 1..=ATTEMPTS {
         if super::interrupted() {
@@ -491,9 +525,11 @@ fn one_trial(
                 r["trial"] = json!(trial + 1);
                 r["attempt"] = json!(attempt);
                 r["disturbed"] = json!(disturbed);
+                // Only one trial per implementation is plotted (below).
+                r["plotted"] = json!(false);
                 raw.push(r);
                 if !disturbed {
-                    return Some(l);
+                    return Some((raw.len() - 1, l));
                 }
                 progress(&format!(
                     "  disturbed (over {limit_ms:.0} ms stolen): not counted"
@@ -505,7 +541,7 @@ fn one_trial(
             }
         }
     }
-    report.failed(
+    let failed = report.failed(
         "timing",
         which,
         &format!(
@@ -514,7 +550,23 @@ fn one_trial(
             trial + 1
         ),
     );
+    raw.push(failed);
     None
+}
+
+/// Marks, per implementation, the trial whose median lateness is the
+/// median one as the one the lateness plot draws (one curve each).
+fn plot_the_median_trial(raw: &mut [Value], trials_of: &[Vec<(usize, Lateness)>; 3]) {
+    for trials in trials_of {
+        let mut by_median: Vec<(f64, usize)> = trials
+            .iter()
+            .map(|(i, l)| (quantile(&l.late_ms, 0.5), *i))
+            .collect();
+        by_median.sort_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some(&(_, i)) = by_median.get(by_median.len().saturating_sub(1) / 2) {
+            raw[i]["plotted"] = json!(true);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -544,14 +596,19 @@ mod tests {
     #[test]
     fn trials_that_disagree_are_unstable() {
         // This VM's median lateness of one binary in five runs.
-        assert!(unstable(&[2.99, 140.0, 0.179], 0.1).is_some());
+        assert!(unstable(&[2.99, 140.0, 0.179], Agree::Relative(0.1)).is_some());
         // Its three quieter runs agree (spread 0.21 ms, median 0.28 ms).
-        assert_eq!(unstable(&[0.179, 0.389, 0.280], 0.1), None);
+        assert_eq!(unstable(&[0.179, 0.389, 0.280], Agree::Relative(0.1)), None);
         // Close trials, or a spread within the floor, agree.
-        assert_eq!(unstable(&[0.18, 0.21, 0.25], 0.1), None);
-        assert_eq!(unstable(&[0.01, 0.05, 0.09], 0.1), None);
-        assert_eq!(unstable(&[99.5, 99.9, 100.2], 1.0), None);
+        assert_eq!(unstable(&[0.18, 0.21, 0.25], Agree::Relative(0.1)), None);
+        assert_eq!(unstable(&[0.01, 0.05, 0.09], Agree::Relative(0.1)), None);
+        // Rates: an absolute tolerance (a relative one would allow 100/s).
+        assert_eq!(unstable(&[99.5, 99.9, 100.2], Agree::Within(1.0)), None);
+        assert!(unstable(&[95.0, 99.9, 100.2], Agree::Within(1.0)).is_some());
         // One trial cannot disagree with itself.
-        assert_eq!(unstable(&[140.0], 0.1), None);
+        assert_eq!(unstable(&[140.0], Agree::Relative(0.1)), None);
+        // Two trials: their mean, not the better one.
+        assert!((median(&[1.0, 3.0]) - 2.0).abs() < 1e-12);
+        assert!((median(&[3.0, 1.0, 2.0]) - 2.0).abs() < 1e-12);
     }
 }

@@ -55,11 +55,14 @@ impl Worker {
         vmac: Option<(u32, [u8; 6])>,
     ) {
         let mut removed = Vec::new();
+        // Progress for `Side::finish`'s stall bound, one step per address.
+        let step = self.jobs_done.clone();
         if let Some(addrs) = self.addrs() {
             if let Some((ifindex, mac)) = vmac {
                 addrs.remove_unicast_filter(ifindex, mac).await;
             }
             for (ifindex, vip) in vips {
+                step.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 match addrs.remove(ifindex, &vip).await {
                     Ok(true) => removed.push(installed(ifindex, &vip)),
                     Ok(false) => {}

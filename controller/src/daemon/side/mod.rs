@@ -237,10 +237,11 @@ impl Side {
 
     /// Runs what is queued, waits for notify scripts (bounded), and stops the
     /// thread. The bound is on a stall, not on the whole: it gives up when
-    /// no job has finished for `stall` (a hung netlink socket cannot keep the
-    /// daemon from exiting), however long a large shutdown takes in all
-    /// (1000 `notify_stop` scripts take seconds to start on a busy host;
-    /// systemd's `TimeoutStopSec` bounds the whole).
+    /// nothing moved for `stall` (a job finished, or a VIP or macvlan of a
+    /// long one went), so a hung netlink socket cannot keep the daemon from
+    /// exiting, however long a large shutdown takes in all (1000
+    /// `notify_stop` scripts take seconds to start on a busy host; the
+    /// unit's `TimeoutStopSec=90` bounds the whole).
     /// True when everything queued ran; false when the thread is gone or
     /// stalled (the caller must not assume the VIPs are gone).
     pub fn finish(&mut self, stall: Duration) -> bool {
@@ -294,7 +295,7 @@ struct Worker {
     /// The macvlans the latest configuration read prepared.
     prepared: Vec<String>,
     stopping: Arc<AtomicBool>,
-    /// Counts finished jobs (see [`Side::finish`]).
+    /// Counts finished jobs and steps of long ones (see [`Side::finish`]).
     jobs_done: Arc<AtomicU64>,
 }
 
@@ -418,6 +419,9 @@ impl Worker {
                                 Ok(()) => info!(link = %name, "use_vmac: macvlan removed"),
                                 Err(e) => warn!("use_vmac: {e:#}"),
                             }
+                            // Progress within the job: thousands of links take
+                            // longer than `finish`'s stall bound in all.
+                            self.jobs_done.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                 }
