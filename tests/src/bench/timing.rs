@@ -435,7 +435,12 @@ pub fn run(opts: &Options, report: &mut Report) {
             for k in 0..Impl::ALL.len() {
                 let slot = (trial + k) % Impl::ALL.len();
                 let which = Impl::ALL[slot];
-                if let Some(l) = one_trial(which, v, settle, *window, (trial, trials), report, &mut raw) {
+                let at = Trial {
+                    index: trial,
+                    of: trials,
+                    strict: !opts.quick,
+                };
+                if let Some(l) = one_trial(which, v, settle, *window, at, report, &mut raw) {
                     trials_of[slot].push(l);
                 }
             }
@@ -479,18 +484,34 @@ pub fn run(opts: &Options, report: &mut Report) {
     report.raw.insert("timing".to_owned(), Value::Array(raw));
 }
 
+/// Which trial, of how many; `strict` unless `--quick`.
+#[derive(Clone, Copy)]
+struct Trial {
+    index: usize,
+    of: usize,
+    /// A trial disturbed in every attempt fails the run. `--quick` (CI's
+    /// smoke run: that the case runs, not what it measures) counts the last
+    /// attempt with a note instead: a CI host's steal is not the product's.
+    strict: bool,
+}
+
 /// One trial of `which`, run again (up to [`ATTEMPTS`]) while the
 /// hypervisor steals CPU 0 during its window. `None` when it failed or was
-/// disturbed every time (counted as a failure).
+/// disturbed every time (a failure, see [`Trial::strict`]).
 fn one_trial(
     which: Impl,
     v: &Variant,
     settle: Duration,
     window: Duration,
-    (trial, trials): (usize, usize),
+    at: Trial,
     report: &mut Report,
     raw: &mut Vec<Value>,
 ) -> Option<(usize, Lateness)> {
+    let Trial {
+        index: trial,
+        of: trials,
+        strict,
+    } = at;
     let limit_ms = STEAL_LIMIT * window.as_secs_f64() * 1000.0;
     for attempt in 1..=ATTEMPTS {
         if super::interrupted() {
@@ -531,6 +552,16 @@ fn one_trial(
                 if !disturbed {
                     return Some((raw.len() - 1, l));
                 }
+                if !strict && attempt == ATTEMPTS {
+                    report.notes.push(format!(
+                        "timing {}: {}, trial {}: CPU 0 stolen over {limit_ms:.0} ms in each of {ATTEMPTS} attempts; --quick counts the last ({:.0} ms stolen): a smoke run, not a measurement",
+                        which.label(),
+                        v.label(),
+                        trial + 1,
+                        l.steal_ms
+                    ));
+                    return Some((raw.len() - 1, l));
+                }
                 progress(&format!(
                     "  disturbed (over {limit_ms:.0} ms stolen): not counted"
                 ));
@@ -563,7 +594,8 @@ fn plot_the_median_trial(raw: &mut [Value], trials_of: &[Vec<(usize, Lateness)>;
             .map(|(i, l)| (quantile(&l.late_ms, 0.5), *i))
             .collect();
         by_median.sort_by(|a, b| a.0.total_cmp(&b.0));
-        if let Some(&(_, i)) = by_median.get(by_median.len().saturating_sub(1) / 2) {
+        // Of two, the later: the plot must not show the better trial only.
+        if let Some(&(_, i)) = by_median.get(by_median.len() / 2) {
             raw[i]["plotted"] = json!(true);
         }
     }
