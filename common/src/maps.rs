@@ -56,11 +56,23 @@ pub const IFACES: &str = "XVRRP_IFACES";
 /// another VLAN must never be taken for this interface's.
 pub const IFACE_ADVERTS_IN_TC: u32 = 1;
 
+/// Array of `DownTimer`, indexed by `InstanceConfig::slot`: the
+/// Master_Down_Timer (RFC 5798 6.4.2) of a backup whose master advertises
+/// steadily, kept by the kernel so the daemon is not woken to find that the
+/// master is still there. The controller hands an instance over (writes an
+/// entry; a userspace write also cancels the element's kernel timer), the
+/// kernel program restarts the timer with every advert that would reset the
+/// backup's own timer, and the timer pushes an `EV_DOWN_TIMER` event when it
+/// runs out. A BTF-defined map (the kernel needs the `bpf_timer` field's
+/// type) and not memory-mapped (the kernel refuses timers there).
+/// Written by: both (the controller the parameters, the kernel `started`).
+pub const DOWN_TIMERS: &str = "XVRRP_DOWN_TIMERS";
+
 /// The shape of every pinned map (keys, values, sizes, flag meanings). A
 /// controller adopts a running data path only when this matches: a rebuilt
 /// binary with another layout must not read or write the old maps. Bump it
 /// with every change to this file's types or constants.
-pub const LAYOUT_VERSION: u32 = 5;
+pub const LAYOUT_VERSION: u32 = 6;
 
 /// Every map the kernel program must define.
 pub const ALL: &[&str] = &[
@@ -74,6 +86,7 @@ pub const ALL: &[&str] = &[
     PEERS,
     GUARDS,
     IFACES,
+    DOWN_TIMERS,
 ];
 
 /// Entries of the instance and advert-state maps: room for 4096 virtual
@@ -236,6 +249,8 @@ pub const EV_PRIORITY: u32 = 4;
 pub const EV_PRIORITY_ZERO: u32 = 8;
 pub const EV_INTERVAL: u32 = 16;
 pub const EV_AFTER_SILENCE: u32 = 32;
+/// Not an advert: a kernel Master_Down_Timer (`DOWN_TIMERS`) ran out.
+pub const EV_DOWN_TIMER: u32 = 64;
 
 /// A gap longer than this many advert intervals counts as silence.
 pub const SILENCE_INTERVALS: u64 = 2;
@@ -253,6 +268,43 @@ pub struct AdvertEvent {
     pub priority: u8,
     pub version: u8,
     pub interval: u16,
+}
+
+/// The controller's part of a `DOWN_TIMERS` entry.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct DownWatch {
+    /// Master_Down_Interval in nanoseconds: how long after an advert the
+    /// timer runs out. 0: the kernel keeps no timer for this slot.
+    pub down_ns: u64,
+    /// Names one hand-over (the controller's monotonic clock when it wrote
+    /// the entry: never the same twice, also across restarts).
+    pub token: u64,
+    /// The `token` under which the kernel program last started the timer
+    /// successfully: written by the kernel program only. Equal to `token`:
+    /// the timer runs (an advert came after the hand-over).
+    pub started: u64,
+    /// The instance, for the event the timer pushes.
+    pub key: InstanceKey,
+    /// The `InstanceConfig::generation` of the hand-over: an advert recorded
+    /// under another does not restart the timer.
+    pub generation: u32,
+    /// Adverts below this priority do not restart the timer (a preempting
+    /// backup's own priority: its state machine discards them and lets its
+    /// timer run out); priority 0 never does (RFC 5798 6.4.2: Skew_Time).
+    pub min_priority: u8,
+    pub _pad: [u8; 11],
+}
+
+/// A `DOWN_TIMERS` value as userspace sees it: the kernel's `struct
+/// bpf_timer` is opaque here (a userspace write leaves it to the kernel).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
+pub struct DownTimer {
+    pub timer: [u64; 2],
+    pub watch: DownWatch,
 }
 
 /// An IPv4 VIP on one interface.
@@ -346,12 +398,14 @@ const _: () = assert!(core::mem::size_of::<VmacKey>() == 12);
 const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerValue>() == 2);
 const _: () = assert!(core::mem::size_of::<VmacValue>() == 8);
+const _: () = assert!(core::mem::size_of::<DownWatch>() == 48);
+const _: () = assert!(core::mem::size_of::<DownTimer>() == 64);
 
 #[cfg(feature = "user")]
 mod pod {
     use super::{
-        AdvertEvent, AdvertState, Counters, InstanceConfig, InstanceKey, PeerKey, PeerValue, Vip4Key,
-        Vip6Key, VipValue, VmacKey, VmacValue,
+        AdvertEvent, AdvertState, Counters, DownTimer, DownWatch, InstanceConfig, InstanceKey, PeerKey,
+        PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
     };
 
     /// `aya::Pod` for types that bytemuck's derive proved plain old data
@@ -381,5 +435,7 @@ mod pod {
         VmacValue,
         PeerKey,
         PeerValue,
+        DownWatch,
+        DownTimer,
     );
 }

@@ -12,6 +12,7 @@
 #![no_main]
 
 mod advert;
+mod down_timer;
 mod guard;
 mod maps;
 mod parse;

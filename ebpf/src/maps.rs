@@ -2,7 +2,8 @@
 //! which also says who writes each one.
 
 use aya_ebpf::{
-    macros::map,
+    btf_maps,
+    macros::{btf_map, map},
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use xvrrp_common::maps::{
@@ -51,6 +52,12 @@ pub static XVRRP_GUARDS: Array<u32> = Array::with_max_entries(1, 0);
 /// Per-interface behaviour (`xvrrp_common::maps::IFACES`): the controller writes it.
 #[map]
 pub static XVRRP_IFACES: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
+
+/// Kernel Master_Down timers (`xvrrp_common::maps::DOWN_TIMERS`): both write it.
+/// BTF-defined: the kernel finds the `bpf_timer` in the value through it.
+#[btf_map]
+pub static XVRRP_DOWN_TIMERS: btf_maps::Array<crate::down_timer::DownTimer, { MAX_INSTANCES as usize }> =
+    btf_maps::Array::new();
 
 /// Whether adverts arriving on `ifindex` are the TC classifier's to validate.
 #[inline(always)]

@@ -110,6 +110,11 @@ pub fn keepalived_v3_ipv6() -> Vec<u8> {
     xvrrpd::vrrp::fixtures::v3_ipv6()
 }
 
+/// The v2 fixture with another priority.
+pub fn keepalived_v2_priority(priority: u8) -> Vec<u8> {
+    v2_with(|a| a.priority = priority)
+}
+
 const MAC: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
 const SRC4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 

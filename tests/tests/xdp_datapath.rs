@@ -10,7 +10,10 @@ use std::{
 
 use aya::programs::{TestRun as _, TestRunOptions, XdpMode};
 use xvrrp_common::maps::InstanceKey;
-use xvrrp_common::{maps::EV_FIRST, stats};
+use xvrrp_common::{
+    maps::{AdvertEvent, EV_DOWN_TIMER, EV_FIRST},
+    stats,
+};
 use xvrrp_tests::{cases, frames::udp_frame, have_root, netns::Pair};
 use xvrrpd::{
     datapath::Datapath,
@@ -392,6 +395,85 @@ fn thousand_adverts_on_a_veth_wake_userspace_once() {
         state.count,
         events.len()
     );
+}
+
+/// The kernel's Master_Down timer (`DOWN_TIMERS`): not kept before a
+/// hand-over; after one, every advert that would reset a backup's timer
+/// restarts it (one below the handed-over priority, or priority 0, does
+/// not); it pushes one event when adverts stop; a new hand-over or a
+/// withdrawal cancels a running timer.
+#[test]
+fn kernel_master_down_timer_runs_out_once_when_adverts_stop() {
+    if !have_root("kernel_master_down_timer_runs_out_once_when_adverts_stop") {
+        return;
+    }
+    const DOWN: Duration = Duration::from_millis(300);
+    let down_ns = DOWN.as_nanos() as u64;
+    let mut dp = Datapath::load().expect("load");
+    let (vrid, v6, rx) = cases::instances().remove(0);
+    let key = InstanceKey::new(TEST_RUN_IFINDEX, v6, vrid);
+    dp.set_instance(key, &rx).unwrap();
+    let advert = cases::keepalived_v2();
+    let timer_events = |dp: &mut Datapath| -> Vec<AdvertEvent> {
+        dp.drain_events()
+            .into_iter()
+            .filter(|e| e.changes & EV_DOWN_TIMER != 0)
+            .collect()
+    };
+    // Not handed over: an advert starts nothing.
+    assert_eq!(run(&mut dp, &advert).0, XDP_DROP);
+    thread::sleep(DOWN * 2);
+    assert!(timer_events(&mut dp).is_empty(), "no timer before a hand-over");
+
+    assert!(dp.watch_down(key, down_ns, 100, 7).unwrap());
+    assert!(!dp.down_started(key, 7).unwrap(), "no advert since the hand-over");
+    for priority in [99, 0] {
+        assert_eq!(run(&mut dp, &cases::keepalived_v2_priority(priority)).0, XDP_DROP);
+        assert!(
+            !dp.down_started(key, 7).unwrap(),
+            "an advert of priority {priority} starts no timer"
+        );
+    }
+    // Steady adverts, six a Master_Down_Interval: the timer never runs out.
+    let until = Instant::now() + DOWN * 5;
+    let mut last = Instant::now();
+    while last < until {
+        thread::sleep(DOWN / 6);
+        run(&mut dp, &advert);
+        last = Instant::now();
+        assert!(dp.down_started(key, 7).unwrap(), "the advert started the timer");
+    }
+    assert!(timer_events(&mut dp).is_empty(), "no event while adverts flow");
+    let mut fired = Vec::new();
+    while fired.is_empty() && last.elapsed() < Duration::from_secs(5) {
+        thread::sleep(Duration::from_millis(10));
+        fired = timer_events(&mut dp);
+    }
+    let after = last.elapsed();
+    assert_eq!(fired.len(), 1, "one event when adverts stop: {fired:?}");
+    assert_eq!(fired[0].key, key);
+    assert!(
+        after >= DOWN - Duration::from_millis(5),
+        "ran out {after:?} after the last advert (interval {DOWN:?})"
+    );
+    thread::sleep(DOWN * 2);
+    assert!(timer_events(&mut dp).is_empty(), "the timer runs out once");
+
+    // A new hand-over cancels the running timer; so does a withdrawal.
+    run(&mut dp, &advert);
+    assert!(dp.watch_down(key, down_ns, 100, 8).unwrap());
+    assert!(!dp.down_started(key, 8).unwrap());
+    thread::sleep(DOWN * 2);
+    assert!(
+        timer_events(&mut dp).is_empty(),
+        "a new hand-over cancels the old timer"
+    );
+    run(&mut dp, &advert);
+    assert!(dp.down_started(key, 8).unwrap());
+    dp.unwatch_down(key).unwrap();
+    thread::sleep(DOWN * 2);
+    assert!(timer_events(&mut dp).is_empty(), "a withdrawal cancels the timer");
+    println!("kernel Master_Down timer: ran out {after:?} after the last advert ({DOWN:?})");
 }
 
 /// arping for 192.0.2.100 from a's side; returns arping's output, lowercased.

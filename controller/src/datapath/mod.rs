@@ -2,6 +2,7 @@
 //! attaching it, and reading its maps.
 
 pub mod attach;
+mod down_timers;
 pub mod kernel;
 mod links;
 mod state_view;
