@@ -52,13 +52,18 @@ pub fn setsockopt<T>(fd: libc::c_int, level: libc::c_int, name: libc::c_int, val
 
 /// CLOCK_MONOTONIC in microseconds: the clock `bpf_ktime_get_ns` stamps with.
 pub fn monotonic_us() -> u64 {
+    monotonic_ns() / 1_000
+}
+
+/// CLOCK_MONOTONIC in nanoseconds.
+pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
     // SAFETY: a valid timespec out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &raw mut ts) };
-    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0) / 1_000
+    u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
 /// The driver behind an interface (`veth`, `bridge`, `mlx5_core`, ...), as

@@ -1,6 +1,8 @@
 //! What comes in: timer expiries, the XDP program's change events and
 //! advert map, and (socket mode) adverts read and validated here.
 
+use xvrrp_common::maps::EV_DOWN_TIMER;
+
 use super::{
     Advert, Engine, Event, InstanceKey, IpAddr, Micros, Mode, RX_BUDGET, State, Timer, debug, monotonic_us,
     stats, timer_reason, validate_ip, validate_vrrp, warn,
@@ -18,6 +20,8 @@ impl Engine {
         }
         for (idx, timer, at) in due {
             if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx) {
+                // Steady adverts: the kernel can keep this timer.
+                self.hand_over_down_timer(idx);
                 continue;
             }
             if timer == Timer::MasterDown && !self.group_lets_take_over(idx, now) {
@@ -66,7 +70,9 @@ impl Engine {
             })
             .collect();
         for idx in near {
-            self.catch_up_from_map(idx);
+            if self.catch_up_from_map(idx) {
+                self.hand_over_down_timer(idx);
+            }
         }
     }
 
@@ -137,11 +143,17 @@ impl Engine {
                 "XDP event ring overflowed: reading every instance's advert state"
             );
             self.events_lost_seen = lost;
+            // A kernel Master_Down timer's event may be among the lost.
+            self.take_back_all_down_timers();
             for idx in self.instances.indices() {
                 self.catch_up_from_map(idx);
             }
         }
         for ev in events {
+            if ev.changes & EV_DOWN_TIMER != 0 {
+                self.kernel_down_timer_ran_out(ev.key, ev.ts_ns);
+                continue;
+            }
             let Some(idx) = self.instances.lookup(&ev.key) else {
                 continue;
             };

@@ -78,6 +78,7 @@ pub const RX_BUDGET: usize = 64;
 /// instance's cache (most adverts repeat the previous one byte for byte).
 type Outgoing = (IpAddr, Rc<[u8]>);
 
+mod down_watch;
 mod health;
 mod input;
 mod lifecycle;
@@ -170,6 +171,11 @@ pub struct Engine {
     /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
     /// the maps at start: a pinned counter outlives a restart).
     events_lost_seen: u64,
+    /// Kernel Master_Down timers failed once (a map write or read): every
+    /// backup keeps its own from then on.
+    kernel_down_off: bool,
+    /// Backups whose Master_Down_Timer the kernel runs now.
+    pub kernel_watched: u64,
     /// During a reload: the instances that waited for their interface
     /// before it (parking one of them again is not news).
     still_waiting: Vec<InstanceCfg>,
@@ -235,6 +241,8 @@ impl Engine {
             adverts_tx_errors: 0,
             xdp_attach: None,
             events_lost_seen,
+            kernel_down_off: false,
+            kernel_watched: 0,
             links: HashMap::new(),
             watched: None,
             transitions_total: 0,
@@ -352,6 +360,7 @@ impl Engine {
                 }
             }
             self.execute(idx, actions);
+            self.check_down_watch(idx);
         }
         for (group, to) in group_moves {
             self.group_moved(&group, to);
@@ -562,6 +571,7 @@ impl Engine {
             .collect();
         out.insert("adverts_tx".to_owned(), self.adverts_tx);
         out.insert("adverts_tx_errors".to_owned(), self.adverts_tx_errors);
+        out.insert("master_down_in_kernel".to_owned(), self.kernel_watched);
         out
     }
 

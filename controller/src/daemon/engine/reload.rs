@@ -18,6 +18,8 @@ impl Engine {
         // First, as keepalived reopens its FIFOs before it tells of the
         // instances a reload removes (their DELETED lines go to the new one).
         self.set_global(new.global.clone());
+        // Instances are rebuilt: their own timers run through the reload.
+        self.take_back_all_down_timers();
         let mut plan = reload_plan(self.instances.values().map(|s| &s.cfg), &new.instances);
         // An unchanged instance whose macvlan was made again (someone had
         // deleted it) moves to the new link.

@@ -25,6 +25,8 @@ pub struct Slot {
     pub last_advert_us: Option<Micros>,
     /// The XDP advert-state timestamp already fed to the state machine.
     pub xdp_seen_ns: u64,
+    /// Its Master_Down_Timer handed to the kernel (`down_watch.rs`).
+    pub(super) kernel_watch: Option<super::down_watch::KernelWatch>,
     /// Another master heard while we are master (split brain), logged once.
     pub other_master: Option<IpAddr>,
     pub other_master_count: u64,
@@ -301,6 +303,7 @@ pub(super) fn build_slot(
         stats: InstanceStats::default(),
         last_advert_us: None,
         xdp_seen_ns: 0,
+        kernel_watch: None,
         other_master: None,
         other_master_count: 0,
         script_ok: HashMap::new(),

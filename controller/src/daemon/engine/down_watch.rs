@@ -1,0 +1,168 @@
+//! Handing a backup's Master_Down_Timer to the kernel (XDP mode).
+//!
+//! A backup whose master advertises steadily wakes only to find the master
+//! still there. Once its own timer has been pushed out by a newer advert
+//! from the map twice in a row, the timer is handed to the kernel program
+//! (`maps::DOWN_TIMERS`), which restarts it with every advert that would
+//! reset it here (RFC 5798 6.4.2: priority at least ours when we preempt,
+//! any non-zero one when we do not) and pushes one event when the master
+//! goes quiet. The daemon then takes the timer back and does what its own
+//! expiry does (`on_timers`: read the map, then take over or re-arm).
+//!
+//! Safety rests on three rules. (1) Our own timer stops only once the kernel
+//! shows it runs: the entry carries our token and an advert was recorded
+//! after the write (a write that raced an advert could have freed the timer
+//! that advert started). (2) Any change to what the kernel's timer stands
+//! for (state, Master_Down_Interval, our priority or preempt) takes the
+//! timer back at once (`check_down_watch`, after every state-machine step),
+//! as do a reload and a lost event. (3) A kernel timer that runs out early
+//! costs a wake-up only: the expiry path reads the map before acting.
+
+use super::{Engine, Micros, State, Timer, debug, monotonic_us, warn};
+use xvrrp_common::maps::InstanceKey;
+
+use crate::net::sys::monotonic_ns;
+
+/// A hand-over in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelWatch {
+    /// The token written with it (`DownWatch::token`).
+    token: u64,
+    /// CLOCK_MONOTONIC (ns) after the write returned.
+    written_ns: u64,
+    /// What the kernel's timer stands for.
+    params: DownParams,
+    /// The kernel showed it runs the timer; ours is stopped.
+    confirmed: bool,
+}
+
+/// What a kernel timer must match to stand in for an instance's own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct DownParams {
+    down_us: Micros,
+    min_priority: u8,
+}
+
+impl Engine {
+    /// What `idx`'s timer would be in the kernel: only a backup has one.
+    fn down_params(&self, idx: usize) -> Option<DownParams> {
+        let fsm = &self.instances[idx].fsm;
+        (fsm.vars.state == State::Backup).then(|| DownParams {
+            down_us: fsm.master_down_us(),
+            // A preempting backup discards a lower master's adverts and lets
+            // its timer run out; one that does not preempt resets on any.
+            min_priority: if fsm.params.preempt {
+                fsm.vars.priority.max(1)
+            } else {
+                1
+            },
+        })
+    }
+
+    /// `idx`'s own Master_Down_Timer was just pushed out by a newer advert
+    /// from the map: hand it to the kernel, or, once the kernel runs it,
+    /// stop ours.
+    pub(super) fn hand_over_down_timer(&mut self, idx: usize) {
+        if self.kernel_down_off {
+            return;
+        }
+        let Some(params) = self.down_params(idx) else {
+            return;
+        };
+        let slot = &self.instances[idx];
+        let (key, seen_ns, watch) = (slot.key, slot.xdp_seen_ns, slot.kernel_watch);
+        let Some(dp) = &mut self.datapath else {
+            return;
+        };
+        let result = match watch {
+            Some(w) if w.params == params && w.confirmed => Ok(true),
+            // Started under our token by an advert recorded after our write.
+            Some(w) if w.params == params => dp
+                .down_started(key, w.token)
+                .map(|started| started && seen_ns > w.written_ns),
+            _ => {
+                let token = monotonic_ns();
+                let written = dp.watch_down(key, params.down_us * 1000, params.min_priority, token);
+                if let Ok(true) = written {
+                    self.instances[idx].kernel_watch = Some(KernelWatch {
+                        token,
+                        written_ns: monotonic_ns(),
+                        params,
+                        confirmed: false,
+                    });
+                }
+                written.map(|_| false)
+            }
+        };
+        match result {
+            Ok(true) => {
+                if let Some(w) = &mut self.instances[idx].kernel_watch
+                    && !w.confirmed
+                {
+                    w.confirmed = true;
+                    self.kernel_watched += 1;
+                    debug!(instance = %self.instances[idx].cfg.name, "master down timer handed to the kernel");
+                }
+                self.timers.cancel(idx, Timer::MasterDown);
+            }
+            Ok(false) => {}
+            Err(e) => {
+                warn!("kernel master down timers off, each backup keeps its own: {e:#}");
+                self.kernel_down_off = true;
+                self.take_back_all_down_timers();
+            }
+        }
+    }
+
+    /// After a state-machine step for `idx`: a hand-over whose terms no
+    /// longer hold is taken back.
+    pub(super) fn check_down_watch(&mut self, idx: usize) {
+        if let Some(w) = self.instances[idx].kernel_watch
+            && self.down_params(idx) != Some(w.params)
+        {
+            self.take_back_down_timer(idx);
+        }
+    }
+
+    /// Runs `idx`'s Master_Down_Timer here again: due when its last advert
+    /// fed to the state machine says (at once if that is past: the expiry
+    /// reads the map for newer ones first).
+    pub(super) fn take_back_down_timer(&mut self, idx: usize) {
+        let Some(w) = self.instances[idx].kernel_watch.take() else {
+            return;
+        };
+        self.kernel_watched -= u64::from(w.confirmed);
+        let slot = &self.instances[idx];
+        if slot.fsm.vars.state == State::Backup && !self.timers.is_armed(idx, Timer::MasterDown) {
+            let now = monotonic_us();
+            let due = slot.last_advert_us.map_or(now, |t| t + slot.fsm.master_down_us());
+            self.timers.arm(idx, Timer::MasterDown, due.max(now));
+        }
+    }
+
+    pub(super) fn take_back_all_down_timers(&mut self) {
+        for idx in self.instances.indices() {
+            self.take_back_down_timer(idx);
+        }
+    }
+
+    /// A kernel timer ran out (`EV_DOWN_TIMER`, stamped `ts_ns`).
+    pub(super) fn kernel_down_timer_ran_out(&mut self, key: InstanceKey, ts_ns: u64) {
+        let Some(idx) = self.instances.lookup(&key) else {
+            return;
+        };
+        match self.instances[idx].kernel_watch {
+            // A timer our last write cancelled.
+            Some(w) if ts_ns < w.written_ns => {}
+            Some(_) => self.take_back_down_timer(idx),
+            // The instance took its timer back: stop the kernel's too.
+            None => {
+                if let Some(dp) = &mut self.datapath
+                    && let Err(e) = dp.unwatch_down(key)
+                {
+                    debug!("stopping a kernel master down timer: {e:#}");
+                }
+            }
+        }
+    }
+}
