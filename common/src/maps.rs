@@ -285,6 +285,12 @@ pub struct DownWatch {
     /// successfully: written by the kernel program only. Equal to `token`:
     /// the timer runs (an advert came after the hand-over).
     pub started: u64,
+    /// `bpf_ktime_get_ns` of the advert that last (re)started the timer:
+    /// written by the kernel program only. The timer runs out at
+    /// `restarted_ns + down_ns`, Master_Down_Interval after the last advert
+    /// it counted, which is the deadline the controller keeps when it takes
+    /// the timer back.
+    pub restarted_ns: u64,
     /// The instance, for the event the timer pushes.
     pub key: InstanceKey,
     /// The `InstanceConfig::generation` of the hand-over: an advert recorded
@@ -398,8 +404,8 @@ const _: () = assert!(core::mem::size_of::<VmacKey>() == 12);
 const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerValue>() == 2);
 const _: () = assert!(core::mem::size_of::<VmacValue>() == 8);
-const _: () = assert!(core::mem::size_of::<DownWatch>() == 48);
-const _: () = assert!(core::mem::size_of::<DownTimer>() == 64);
+const _: () = assert!(core::mem::size_of::<DownWatch>() == 56);
+const _: () = assert!(core::mem::size_of::<DownTimer>() == 72);
 
 #[cfg(feature = "user")]
 mod pod {

@@ -434,7 +434,7 @@ fn record(
     };
     new.stamp = new.stamp();
     unsafe { *st = new };
-    crate::down_timer::advert(slot, generation, priority);
+    crate::down_timer::advert(slot, generation, priority, now);
     if changes != 0 {
         let event = AdvertEvent {
             key: *key,

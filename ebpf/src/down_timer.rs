@@ -30,10 +30,10 @@ pub struct DownTimer {
 const _: () =
     assert!(core::mem::size_of::<DownTimer>() == core::mem::size_of::<xvrrp_common::maps::DownTimer>());
 
-/// An advert of `priority` was recorded for the instance in `slot` under
-/// `generation`: restart its timer if the controller handed it over.
+/// An advert of `priority` was recorded at `now` for the instance in `slot`
+/// under `generation`: restart its timer if the controller handed it over.
 #[inline(always)]
-pub fn advert(slot: u32, generation: u32, priority: u8) {
+pub fn advert(slot: u32, generation: u32, priority: u8, now: u64) {
     let Some(entry) = XVRRP_DOWN_TIMERS.get_ptr_mut(slot) else {
         return;
     };
@@ -46,6 +46,7 @@ pub fn advert(slot: u32, generation: u32, priority: u8) {
     let timer: *mut bpf_timer = &mut entry.timer;
     // Started before under this hand-over: a restart is all it takes.
     if entry.watch.started == token && unsafe { bpf_timer_start(timer, down_ns, 0) } == 0 {
+        entry.watch.restarted_ns = now;
         return;
     }
     // New since the controller's write (which cancelled and freed the
@@ -62,6 +63,9 @@ pub fn advert(slot: u32, generation: u32, priority: u8) {
     // Only a running timer may say so: the controller stops its own timer
     // when it reads its token here.
     entry.watch.started = if started { token } else { 0 };
+    if started {
+        entry.watch.restarted_ns = now;
+    }
 }
 
 /// The timer ran out: the master has been quiet for Master_Down_Interval.

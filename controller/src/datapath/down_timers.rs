@@ -26,27 +26,25 @@ impl Datapath {
         let watch = DownWatch {
             down_ns,
             token,
-            started: 0,
             key,
             generation,
             min_priority,
-            _pad: [0; 11],
+            ..DownWatch::default()
         };
         self.write_down_timer(slot, watch)?;
         Ok(true)
     }
 
-    /// Whether the kernel started `key`'s timer under hand-over `token`
-    /// (an advert came after the hand-over and its timer runs).
-    pub fn down_started(&self, key: InstanceKey, token: u64) -> Result<bool> {
+    /// `key`'s entry as the kernel left it (`None`: the instance is unknown).
+    pub fn down_watch(&self, key: InstanceKey) -> Result<Option<DownWatch>> {
         let Some(&(slot, _)) = self.slots.by_key.get(&key) else {
-            return Ok(false);
+            return Ok(None);
         };
         let array = Array::<_, DownTimer>::try_from(self.kernel.map(maps::DOWN_TIMERS)?)?;
         let entry = array
             .get(&slot, 0)
             .with_context(|| format!("reading {} entry {slot}", maps::DOWN_TIMERS))?;
-        Ok(entry.watch.started == token && token != 0)
+        Ok(Some(entry.watch))
     }
 
     /// Stops `key`'s kernel timer (a timer that ran out pushed an event for
@@ -58,7 +56,7 @@ impl Datapath {
         Ok(())
     }
 
-    fn write_down_timer(&mut self, slot: u32, watch: DownWatch) -> Result<()> {
+    pub(super) fn write_down_timer(&mut self, slot: u32, watch: DownWatch) -> Result<()> {
         let mut array = Array::<_, DownTimer>::try_from(self.kernel.map_mut(maps::DOWN_TIMERS)?)?;
         array
             .set(slot, DownTimer { timer: [0; 2], watch }, 0)

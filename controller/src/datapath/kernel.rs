@@ -62,9 +62,22 @@ impl Kernel {
         let mut ebpf = loader
             .load(EBPF_OBJECT)
             .context("loading the xvrrp eBPF object failed (needs root or CAP_BPF + CAP_NET_ADMIN)")?;
-        program_in(&mut ebpf, PROGRAM_NAME)?
-            .load()
-            .context("the kernel verifier rejected the xvrrp XDP program")?;
+        if let Err(e) = program_in(&mut ebpf, PROGRAM_NAME)?.load() {
+            let e = anyhow::Error::from(e);
+            // The one feature newer than the rest (ring buffer 5.8, mapped
+            // arrays 5.5): say so before the verifier's log.
+            // Before 5.15 the verifier knows no helper 169-171 (timer init,
+            // set_callback, start); PREEMPT_RT ones name bpf_timer.
+            let log = format!("{e:#}");
+            let timers = ["bpf_timer", "unknown#169", "unknown#170", "unknown#171"];
+            let why = if timers.iter().any(|t| log.contains(t)) {
+                "the kernel refused BPF timers (the backups' Master_Down timers need Linux 5.15+, \
+                 and kernels with PREEMPT_RT refuse them): run with --mode socket"
+            } else {
+                "the kernel verifier rejected the xvrrp XDP program"
+            };
+            return Err(e.context(why));
+        }
         Ok(Self::Loaded(ebpf))
     }
 

@@ -295,6 +295,11 @@ impl Datapath {
                 .remove(&key),
         )?;
         self.remove_peers(key, &[])?;
+        // Its kernel Master_Down timer too. Failing that costs one stray
+        // event (for a key no instance has, or that takes back nothing).
+        if let Some(&(slot, _)) = self.slots.by_key.get(&key) {
+            let _ = self.write_down_timer(slot, maps::DownWatch::default());
+        }
         self.slots.release(key);
         Ok(())
     }

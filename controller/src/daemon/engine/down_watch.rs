@@ -9,18 +9,24 @@
 //! goes quiet. The daemon then takes the timer back and does what its own
 //! expiry does (`on_timers`: read the map, then take over or re-arm).
 //!
-//! Safety rests on three rules. (1) Our own timer stops only once the kernel
-//! shows it runs: the entry carries our token and an advert was recorded
-//! after the write (a write that raced an advert could have freed the timer
-//! that advert started). (2) Any change to what the kernel's timer stands
-//! for (state, Master_Down_Interval, our priority or preempt) takes the
-//! timer back at once (`check_down_watch`, after every state-machine step),
-//! as do a reload and a lost event. (3) A kernel timer that runs out early
-//! costs a wake-up only: the expiry path reads the map before acting.
+//! Late is the risk (a takeover that never comes); these rules keep it out.
+//! (1) Only a timer that an accepted advert armed to exactly
+//! Master_Down_Interval is handed over: never a Skew_Time timer after a
+//! priority-0 advert, nor one `preempt_delay` set. (2) Our own timer stops
+//! only once the kernel shows it runs: the entry carries our token and the
+//! kernel restarted it after our write returned (a write that raced an
+//! advert frees the timer that advert started). (3) Any change to what the
+//! kernel's timer stands for (state, Master_Down_Interval, our priority or
+//! preempt) takes the timer back at once (`check_down_watch`, after every
+//! state-machine step), as do a reload, a lost event and a map error. (4) A
+//! timer taken back is due Master_Down_Interval after the last advert the
+//! kernel counted (`restarted_ns`), not after the last one fed here, which
+//! may be older or one the state machine discarded. Early costs a wake-up
+//! only: the expiry path reads the map before it acts.
+
+use xvrrp_common::maps::{DownWatch, InstanceKey};
 
 use super::{Engine, Micros, State, Timer, debug, monotonic_us, warn};
-use xvrrp_common::maps::InstanceKey;
-
 use crate::net::sys::monotonic_ns;
 
 /// A hand-over in force.
@@ -34,6 +40,14 @@ pub struct KernelWatch {
     params: DownParams,
     /// The kernel showed it runs the timer; ours is stopped.
     confirmed: bool,
+}
+
+impl KernelWatch {
+    /// When the kernel last restarted the timer under this hand-over, if
+    /// it has since the write (`entry` as read back).
+    fn restarted_ns(&self, entry: &DownWatch) -> Option<u64> {
+        (entry.started == self.token && entry.restarted_ns > self.written_ns).then_some(entry.restarted_ns)
+    }
 }
 
 /// What a kernel timer must match to stand in for an instance's own.
@@ -70,16 +84,21 @@ impl Engine {
             return;
         };
         let slot = &self.instances[idx];
-        let (key, seen_ns, watch) = (slot.key, slot.xdp_seen_ns, slot.kernel_watch);
+        // Rule (1): armed by an accepted advert, to the full interval.
+        let from_advert = slot.last_advert_us.map(|t| t + params.down_us);
+        if from_advert.is_none() || self.timers.deadline(idx, Timer::MasterDown) != from_advert {
+            return;
+        }
+        let (key, watch) = (slot.key, slot.kernel_watch);
         let Some(dp) = &mut self.datapath else {
             return;
         };
         let result = match watch {
             Some(w) if w.params == params && w.confirmed => Ok(true),
-            // Started under our token by an advert recorded after our write.
+            // Rule (2).
             Some(w) if w.params == params => dp
-                .down_started(key, w.token)
-                .map(|started| started && seen_ns > w.written_ns),
+                .down_watch(key)
+                .map(|entry| entry.is_some_and(|e| w.restarted_ns(&e).is_some())),
             _ => {
                 let token = monotonic_ns();
                 let written = dp.watch_down(key, params.down_us * 1000, params.min_priority, token);
@@ -107,6 +126,8 @@ impl Engine {
             }
             Ok(false) => {}
             Err(e) => {
+                // For good: a map that fails once is not trusted with a
+                // timer whose loss means no takeover.
                 warn!("kernel master down timers off, each backup keeps its own: {e:#}");
                 self.kernel_down_off = true;
                 self.take_back_all_down_timers();
@@ -124,20 +145,28 @@ impl Engine {
         }
     }
 
-    /// Runs `idx`'s Master_Down_Timer here again: due when its last advert
-    /// fed to the state machine says (at once if that is past: the expiry
-    /// reads the map for newer ones first).
+    /// Runs `idx`'s Master_Down_Timer here again (rule 4).
     pub(super) fn take_back_down_timer(&mut self, idx: usize) {
         let Some(w) = self.instances[idx].kernel_watch.take() else {
             return;
         };
         self.kernel_watched -= u64::from(w.confirmed);
         let slot = &self.instances[idx];
-        if slot.fsm.vars.state == State::Backup && !self.timers.is_armed(idx, Timer::MasterDown) {
-            let now = monotonic_us();
-            let due = slot.last_advert_us.map_or(now, |t| t + slot.fsm.master_down_us());
-            self.timers.arm(idx, Timer::MasterDown, due.max(now));
+        if slot.fsm.vars.state != State::Backup || self.timers.is_armed(idx, Timer::MasterDown) {
+            return;
         }
+        let key = slot.key;
+        let counted_us = match self.datapath.as_ref().map(|dp| dp.down_watch(key)) {
+            Some(Ok(Some(entry))) => w.restarted_ns(&entry).map(|ns| ns / 1000),
+            _ => None,
+        };
+        let slot = &self.instances[idx];
+        let now = monotonic_us();
+        // Unread: at once, and the expiry reads the map (early, never late).
+        let due = counted_us
+            .or(slot.last_advert_us)
+            .map_or(now, |t| t + slot.fsm.master_down_us());
+        self.timers.arm(idx, Timer::MasterDown, due.max(now));
     }
 
     pub(super) fn take_back_all_down_timers(&mut self) {

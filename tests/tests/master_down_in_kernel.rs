@@ -1,0 +1,167 @@
+//! The kernel's Master_Down timer (`DOWN_TIMERS`) in a lab like users'
+//! networks: plain veths, keepalived as the master on the same link.
+
+use std::time::{Duration, Instant};
+
+use xvrrp_tests::{
+    daemon::{Daemon, Keepalived, Scratch, wait_for},
+    have_root,
+    lab::Lab,
+};
+
+/// Scheduling allowance on top of an RFC bound (a loaded 2-core CI machine).
+const SLACK: Duration = Duration::from_millis(700);
+
+fn addrs(lab: &Lab, host: &str) -> String {
+    let out = lab.get(host).ip(&["-o", "addr", "show", "dev", "eth0"]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Context switches of every thread of process `pid` so far.
+fn context_switches(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon runs");
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// The kernel's Master_Down timer against keepalived on a plain veth lab:
+/// an xvrrpd backup (XDP) hearing keepalived's steady 100 ms adverts hands
+/// its timer to the kernel and then sleeps; it still takes over within
+/// Master_Down_Interval when the master goes silent (its switch port down:
+/// no priority-0 advert), hands over again once the master is back, and
+/// preempts at once when a tracked file raises its priority above the
+/// master's (the kernel's timer, which only knew the old priority, is taken
+/// back).
+#[test]
+fn kernel_master_down_timer_against_keepalived() {
+    if !have_root("kernel_master_down_timer_against_keepalived") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    lab.host("b", &["192.0.2.2/24"]);
+    let dir = Scratch::new("kdown");
+    let bump = dir.0.join("bump.track");
+    let instance = |priority: u8, extra: &str| {
+        format!(
+            "vrrp_instance VI_70 {{\n    state BACKUP\n    interface eth0\n    version 3\n    virtual_router_id 70\n    \
+             priority {priority}\n    advert_int 0.1\n{extra}    virtual_ipaddress {{\n        192.0.2.170/24\n    }}\n}}\n"
+        )
+    };
+    std::fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let kb = Keepalived::start(
+        lab.get("b"),
+        &dir.write("kb.conf", &instance(200, "")),
+        &dir.0.join("kb"),
+    );
+    wait_for(Duration::from_secs(5), || {
+        addrs(&lab, "b").contains("192.0.2.170/24")
+    })
+    .unwrap_or_else(|| panic!("keepalived never became master:\n{}", kb.log_text()));
+    let xa_conf = format!(
+        "track_file bump {{\n    file {}\n    weight 1\n    init_file 0\n}}\n{}",
+        bump.display(),
+        instance(100, "    track_file {\n        bump\n    }\n")
+    );
+    let xa = Daemon::start(
+        lab.get("a"),
+        &dir.write("xa.conf", &xa_conf),
+        &dir.0.join("xa"),
+        "xdp",
+    );
+    let handed = |n: u64| {
+        wait_for(Duration::from_secs(10), || {
+            xa.state("VI_70").as_deref() == Some("BACKUP") && xa.counter("master_down_in_kernel") == n
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "master_down_in_kernel never {n}: {:?}\n{}",
+                xa.status(),
+                xa.log_text()
+            )
+        })
+    };
+    handed(1);
+
+    // Asleep: the master is heard in the kernel only. Without the kernel's
+    // timer the daemon wakes two to three times a second here.
+    let pid = xa.pid().expect("xvrrpd runs");
+    let before = context_switches(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let woken = context_switches(pid) - before;
+    assert!(
+        woken <= 4,
+        "the backup woke {woken} times in 3 s while the kernel kept its timer"
+    );
+
+    // The master goes silent: the kernel's timer brings the takeover.
+    let master_down = Duration::from_micros(300_000 + 156 * 100_000 / 256);
+    lab.port("b", false);
+    let silent = Instant::now();
+    wait_for(master_down + SLACK, || {
+        xa.state("VI_70").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no takeover after the master went silent: {:?}\n{}",
+            xa.status(),
+            xa.log_text()
+        )
+    });
+    let took = silent.elapsed();
+    assert!(
+        took >= master_down / 2,
+        "took over {took:?} after silence: too early"
+    );
+    assert_eq!(
+        xa.counter("master_down_in_kernel"),
+        0,
+        "the master keeps no kernel timer"
+    );
+    assert!(addrs(&lab, "a").contains("192.0.2.170/24"));
+
+    // The master is back (priority 200): backup again, and handed over again.
+    lab.port("b", true);
+    handed(1);
+
+    // Our priority rises above the master's: we preempt, although the
+    // kernel's timer would keep being restarted by the master's adverts, and
+    // as the RFC says: Master_Down_Interval after the last advert accepted
+    // (the next, lower one is discarded), not at once.
+    std::fs::write(&bump, "150\n").unwrap();
+    let effective = || {
+        xa.status()
+            .and_then(|s| s["instances"][0]["effective_priority"].as_u64())
+    };
+    wait_for(Duration::from_secs(5), || effective() == Some(250))
+        .unwrap_or_else(|| panic!("the tracked file never raised the priority: {:?}", xa.status()));
+    let raised = Instant::now();
+    wait_for(Duration::from_secs(2) + SLACK, || {
+        xa.state("VI_70").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "no preemption at priority 250: {:?}\n{}",
+            xa.status(),
+            xa.log_text()
+        )
+    });
+    let preempted = raised.elapsed();
+    // Master_Down_Interval at 250 is 302 ms after an advert at most one
+    // interval (100 ms) before the change was seen; 20 ms of status polling.
+    assert!(
+        preempted >= Duration::from_millis(150),
+        "preempted {preempted:?} after the priority rose: before Master_Down_Interval ran out"
+    );
+    println!(
+        "kernel timer: woke {woken} times in 3 s while handed over; took over {took:?} after the master went silent (Master_Down_Interval {master_down:?}); preempted {preempted:?} after the priority rose"
+    );
+}
