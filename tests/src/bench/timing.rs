@@ -199,10 +199,10 @@ fn run_impl(
             x
         })
     });
-    let steal_before = steal_jiffies_cpu0()?;
+    let steal_before = usage::steal_ms(Some(0))?;
     let cap = capture(twin.b.name().to_owned(), window);
     let got = cap.join().map_err(|_| "capture thread panicked".to_owned());
-    let steal_ms = steal_jiffies_cpu0()?.saturating_sub(steal_before) as f64 * 1000.0 / jiffies_per_s();
+    let steal_ms = usage::steal_ms(Some(0))? - steal_before;
     stop.store(true, Ordering::Relaxed);
     if let Some(h) = hog {
         let _ = h.join();
@@ -361,23 +361,6 @@ pub fn median(values: &[f64]) -> f64 {
         n if n % 2 == 1 => s[n / 2],
         n => f64::midpoint(s[n / 2 - 1], s[n / 2]),
     }
-}
-
-/// CPU 0's steal time in clock ticks (the daemon and its hog are pinned
-/// there): `cpu0 user nice system idle iowait irq softirq steal ...`.
-fn steal_jiffies_cpu0() -> Result<u64, String> {
-    std::fs::read_to_string("/proc/stat")
-        .map_err(|e| format!("/proc/stat: {e}"))?
-        .lines()
-        .find(|l| l.starts_with("cpu0 "))
-        .and_then(|l| l.split_whitespace().nth(8)?.parse().ok())
-        .ok_or_else(|| "/proc/stat: no steal time for cpu0".to_owned())
-}
-
-fn jiffies_per_s() -> f64 {
-    // SAFETY: sysconf reads a constant.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if hz > 0 { hz as f64 } else { 100.0 }
 }
 
 pub fn run(opts: &Options, report: &mut Report) {

@@ -31,6 +31,32 @@ pub struct Usage {
     pub procs: usize,
 }
 
+/// Time the hypervisor stole so far, in ms: from CPU `cpu` (`cpuN` of
+/// /proc/stat, where a daemon and its hog are pinned) or summed over all
+/// (`None`). A window whose CPUs were stolen measured the host, not the
+/// daemon: its timers ran late, its wake-ups waited.
+pub fn steal_ms(cpu: Option<usize>) -> Result<f64, String> {
+    let prefix = cpu.map_or_else(|| "cpu ".to_owned(), |n| format!("cpu{n} "));
+    let ticks: u64 = fs::read_to_string("/proc/stat")
+        .map_err(|e| format!("/proc/stat: {e}"))?
+        .lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.split_whitespace().nth(8)?.parse().ok())
+        .ok_or_else(|| format!("/proc/stat: no steal time for {}", prefix.trim()))?;
+    Ok(ticks as f64 * 1000.0 / ticks_per_sec() as f64)
+}
+
+/// CPUs the host has online (the `cpuN` lines of /proc/stat).
+pub fn cpus() -> usize {
+    fs::read_to_string("/proc/stat")
+        .map_or(1, |t| {
+            t.lines()
+                .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+                .count()
+        })
+        .max(1)
+}
+
 /// Clock ticks per second of utime/stime (USER_HZ).
 pub fn ticks_per_sec() -> u64 {
     // SAFETY: sysconf has no preconditions.
