@@ -316,8 +316,11 @@ fn tail(log: &str) -> String {
 }
 
 /// Over this share of all CPUs' time stolen in a window, it is measured
-/// again (the advert-timing case's 1 %, there of CPU 0 alone).
-const STEAL_LIMIT_PCT: f64 = 1.0;
+/// again. Higher than the advert-timing case's 1 % (of CPU 0): steal is not
+/// charged to the daemons, so their CPU figures hold under a little of it;
+/// what it does is make timers late, and a flap that causes is caught on
+/// its own (`unstable`). This host steals 1-2 % of many windows.
+const STEAL_LIMIT_PCT: f64 = 5.0;
 /// Windows per case and implementation at most.
 const ATTEMPTS: usize = 2;
 
