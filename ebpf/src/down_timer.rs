@@ -68,6 +68,11 @@ pub fn advert(slot: u32, generation: u32, priority: u8, now: u64) {
     }
 }
 
+/// A full ring is tried again this much later: the daemon, asleep only
+/// because of this timer, must hear of it (a lost advert event is made up
+/// for by reading the map; nothing makes up for this one).
+const RETRY_NS: u64 = 1_000_000;
+
 /// The timer ran out: the master has been quiet for Master_Down_Interval.
 /// Not `#[no_mangle]`: the kernel calls it through the timer (the loader
 /// links it as a static function); it must return 0.
@@ -82,10 +87,11 @@ extern "C" fn ran_out(_map: *mut c_void, _key: *mut u32, entry: *mut DownTimer) 
         version: 0,
         interval: 0,
     };
-    // A lost event is made up for: the controller takes every instance's
-    // timer back when this counter moves.
+    // A full ring holds events the daemon has been woken for: it drains
+    // them, and the retry finds room.
     if XVRRP_EVENTS.output::<AdvertEvent>(&event, 0).is_err() {
         count(stats::EVENTS_LOST);
+        unsafe { bpf_timer_start(&raw mut (*entry).timer, RETRY_NS, 0) };
     }
     0
 }

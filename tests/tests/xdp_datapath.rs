@@ -472,8 +472,10 @@ fn kernel_master_down_timer_runs_out_once_when_adverts_stop() {
     assert_eq!(fired.len(), 1, "one event when adverts stop: {fired:?}");
     assert_eq!(fired[0].key, key);
     let after = fired[0].ts_ns - last;
+    // Late is the dangerous side: bounded too (a loaded CI host's softirq
+    // may run a timer late, not by half a second).
     assert!(
-        after >= DOWN_NS,
+        (DOWN_NS..DOWN_NS + 500_000_000).contains(&after),
         "ran out {after} ns after the last advert (interval {DOWN_NS})"
     );
     thread::sleep(DOWN + DOWN / 4);

@@ -12,22 +12,31 @@
 //! Late is the risk (a takeover that never comes); these rules keep it out.
 //! (1) Only a timer that an accepted advert armed to exactly
 //! Master_Down_Interval is handed over: never a Skew_Time timer after a
-//! priority-0 advert, nor one `preempt_delay` set. (2) Our own timer stops
+//! priority-0 advert, nor one `preempt_delay` set, nor while it holds a
+//! lower master back. (2) Our own timer stops
 //! only once the kernel shows it runs: the entry carries our token and the
 //! kernel restarted it after our write returned (a write that raced an
 //! advert frees the timer that advert started). (3) Any change to what the
 //! kernel's timer stands for (state, Master_Down_Interval, our priority or
 //! preempt) takes the timer back at once (`check_down_watch`, after every
 //! state-machine step), as do a reload, a lost event and a map error. (4) A
-//! timer taken back is due Master_Down_Interval after the last advert the
-//! kernel counted (`restarted_ns`), not after the last one fed here, which
-//! may be older or one the state machine discarded. Early costs a wake-up
-//! only: the expiry path reads the map before it acts.
+//! timer taken back is due when the kernel's was: the interval it ran after
+//! the last advert it counted (`restarted_ns`), not after the last one fed
+//! here, which may be older or one the state machine discarded. (5) Its
+//! event is never lost: the kernel retries a full ring (`down_timer.rs`).
 
 use xvrrp_common::maps::{DownWatch, InstanceKey};
 
 use super::{Engine, Micros, State, Timer, debug, monotonic_us, warn};
 use crate::net::sys::monotonic_ns;
+
+/// Hand-overs waiting for the kernel at most. The kernel sets a timer up on
+/// the first advert after a hand-over, from the BPF allocator's per-CPU
+/// cache, refilled a batch at a time: thousands at once mostly fail and are
+/// retried advert after advert while every waiting one costs a map read at
+/// each check (measured: 4000 instances on 16 links took minutes, and 2 %
+/// of a core, to get there). A few dozen at a time get through at once.
+const MAX_PENDING: u64 = 64;
 
 /// A hand-over in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +70,11 @@ impl Engine {
     /// What `idx`'s timer would be in the kernel: only a backup has one.
     fn down_params(&self, idx: usize) -> Option<DownParams> {
         let fsm = &self.instances[idx].fsm;
-        (fsm.vars.state == State::Backup).then(|| DownParams {
+        // Not while `preempt_delay` holds a lower master back: the state
+        // machine accepts its adverts for a while, the kernel (which knows
+        // no delay) would not restart on them and run out too early.
+        let held_back = fsm.vars.preempt_after.is_some();
+        (fsm.vars.state == State::Backup && !held_back).then(|| DownParams {
             down_us: fsm.master_down_us(),
             // A preempting backup discards a lower master's adverts and lets
             // its timer run out; one that does not preempt resets on any.
@@ -99,10 +112,17 @@ impl Engine {
             Some(w) if w.params == params => dp
                 .down_watch(key)
                 .map(|entry| entry.is_some_and(|e| w.restarted_ns(&e).is_some())),
+            // The pending ones first (rule 2 reads one each).
+            None if self.kernel_pending >= MAX_PENDING => return,
             _ => {
                 let token = monotonic_ns();
                 let written = dp.watch_down(key, params.down_us * 1000, params.min_priority, token);
                 if let Ok(true) = written {
+                    // A hand-over with other terms replaces a pending one.
+                    if watch.is_none_or(|w| w.confirmed) {
+                        self.kernel_pending += 1;
+                    }
+                    self.kernel_watched -= u64::from(watch.is_some_and(|w| w.confirmed));
                     self.instances[idx].kernel_watch = Some(KernelWatch {
                         token,
                         written_ns: monotonic_ns(),
@@ -120,6 +140,7 @@ impl Engine {
                 {
                     w.confirmed = true;
                     self.kernel_watched += 1;
+                    self.kernel_pending -= 1;
                     debug!(instance = %self.instances[idx].cfg.name, "master down timer handed to the kernel");
                 }
                 self.timers.cancel(idx, Timer::MasterDown);
@@ -150,7 +171,11 @@ impl Engine {
         let Some(w) = self.instances[idx].kernel_watch.take() else {
             return;
         };
-        self.kernel_watched -= u64::from(w.confirmed);
+        if w.confirmed {
+            self.kernel_watched -= 1;
+        } else {
+            self.kernel_pending -= 1;
+        }
         let slot = &self.instances[idx];
         if slot.fsm.vars.state != State::Backup || self.timers.is_armed(idx, Timer::MasterDown) {
             return;
@@ -162,10 +187,13 @@ impl Engine {
         };
         let slot = &self.instances[idx];
         let now = monotonic_us();
-        // Unread: at once, and the expiry reads the map (early, never late).
-        let due = counted_us
-            .or(slot.last_advert_us)
-            .map_or(now, |t| t + slot.fsm.master_down_us());
+        // The interval the kernel ran, as a timer armed then keeps it (RFC
+        // 5798 6.4.2; a priority change re-arms nothing). Unread: at once,
+        // and the expiry reads the map before it acts.
+        let due = match counted_us {
+            Some(t) => t + w.params.down_us,
+            None => slot.last_advert_us.map_or(now, |t| t + slot.fsm.master_down_us()),
+        };
         self.timers.arm(idx, Timer::MasterDown, due.max(now));
     }
 

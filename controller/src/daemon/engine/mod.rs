@@ -176,6 +176,8 @@ pub struct Engine {
     kernel_down_off: bool,
     /// Backups whose Master_Down_Timer the kernel runs now.
     pub kernel_watched: u64,
+    /// Hand-overs the kernel has not shown it runs yet.
+    kernel_pending: u64,
     /// During a reload: the instances that waited for their interface
     /// before it (parking one of them again is not news).
     still_waiting: Vec<InstanceCfg>,
@@ -243,6 +245,7 @@ impl Engine {
             events_lost_seen,
             kernel_down_off: false,
             kernel_watched: 0,
+            kernel_pending: 0,
             links: HashMap::new(),
             watched: None,
             transitions_total: 0,
