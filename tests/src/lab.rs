@@ -107,6 +107,12 @@ impl Lab {
         Capture::start(self.get(name).name(), "eth0", secs, &["-Q", "out"], filter)
     }
 
+    /// Host `name`'s addresses on `eth0`, one per line (`ip -o addr show`).
+    pub fn addrs(&self, name: &str) -> String {
+        let out = self.get(name).ip(&["-o", "addr", "show", "dev", "eth0"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     pub fn get(&self, name: &str) -> &NetNs {
         &self
             .hosts

@@ -52,11 +52,6 @@ fn wait_master(d: &Daemon, instance: &str, priority: u8) {
     });
 }
 
-fn addrs(lab: &Lab, host: &str) -> String {
-    let out = lab.get(host).ip(&["-o", "addr", "show", "dev", "eth0"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn interface_status(d: &Daemon) -> (String, String) {
     let st = d.status().expect("status answers");
     let eth0 = st["interfaces"]
@@ -102,7 +97,7 @@ fn keepalived_beside_xvrrpd_on_one_host_keeps_hearing_its_peer() {
         &dir.0.join("kb"),
     );
     wait_for(master_down_v3(100) + Duration::from_secs(3), || {
-        xa.state("VI_51").as_deref() == Some("MASTER") && addrs(&lab, "b").contains("192.0.2.160/24")
+        xa.state("VI_51").as_deref() == Some("MASTER") && lab.addrs("b").contains("192.0.2.160/24")
     })
     .unwrap_or_else(|| panic!("no start: {:?}\n{}", xa.status(), kb.log_text()));
     let st = xa.status().unwrap();
@@ -116,13 +111,13 @@ fn keepalived_beside_xvrrpd_on_one_host_keeps_hearing_its_peer() {
     let watch = Instant::now();
     while watch.elapsed() < master_down_v3(100) * 2 {
         assert!(
-            !addrs(&lab, "a").contains("192.0.2.160"),
+            !lab.addrs("a").contains("192.0.2.160"),
             "keepalived on a became MASTER for VRID 60 next to xvrrpd: it does not hear b\n{}",
             ka.log_text()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(addrs(&lab, "b").contains("192.0.2.160/24"), "b stays master");
+    assert!(lab.addrs("b").contains("192.0.2.160/24"), "b stays master");
     assert!(
         xa.counter("foreign") > 0,
         "VRID 60's adverts are counted as foreign"
@@ -460,7 +455,7 @@ fn sync_group_waits_in_backup_while_a_member_hears_a_better_master() {
         &dir.0.join("kb"),
     );
     wait_for(master_down_v3(200) + Duration::from_secs(3), || {
-        addrs(&lab, "b").contains("192.0.2.102/24")
+        lab.addrs("b").contains("192.0.2.102/24")
     })
     .unwrap_or_else(|| panic!("keepalived on b never became master:\n{}", kb.log_text()));
     let conf = v3_instance("VI_1", 1, 100, &["192.0.2.101/24"])
@@ -593,7 +588,7 @@ fn second_xvrrpd_beside_the_first_keeps_hearing_its_peer() {
         &dir.0.join("kb"),
     );
     wait_for(master_down_v3(200) + Duration::from_secs(3), || {
-        addrs(&lab, "b").contains("192.0.2.161/24")
+        lab.addrs("b").contains("192.0.2.161/24")
     })
     .unwrap_or_else(|| panic!("keepalived on b never became master:\n{}", kb.log_text()));
     let second = Daemon::start(
@@ -719,23 +714,21 @@ fn unicast_pair_with_keepalived() {
     );
     std::thread::sleep(master_down_v3(100) + SLACK);
     assert!(
-        !addrs(&lab, "b").contains("192.0.2.170"),
+        !lab.addrs("b").contains("192.0.2.170"),
         "keepalived took over:\n{}",
         kb.log_text()
     );
     // a leaves (priority 0 to its peer): keepalived takes over within its Skew_Time.
     assert_eq!(a.stop(), Some(0));
     wait_for(Duration::from_secs(2), || {
-        addrs(&lab, "b").contains("192.0.2.170/24")
+        lab.addrs("b").contains("192.0.2.170/24")
     })
     .unwrap_or_else(|| panic!("keepalived did not take over:\n{}", kb.log_text()));
     // a comes back as backup, hears keepalived's unicast adverts, and preempts it.
     a = Daemon::start(lab.get("a"), &dir.0.join("a.conf"), &dir.0.join("ra"), "auto");
     wait_master(&a, "VI_U", 150);
-    wait_for(Duration::from_secs(2), || {
-        !addrs(&lab, "b").contains("192.0.2.170")
-    })
-    .unwrap_or_else(|| panic!("keepalived kept the VIP:\n{}", kb.log_text()));
+    wait_for(Duration::from_secs(2), || !lab.addrs("b").contains("192.0.2.170"))
+        .unwrap_or_else(|| panic!("keepalived kept the VIP:\n{}", kb.log_text()));
     assert!(
         a.counter("adverts_rx") >= 1,
         "a heard keepalived's unicast adverts"
@@ -781,7 +774,7 @@ fn master_link_down_is_fault_unless_dont_track_primary() {
         assert!(got.is_some());
         if want == "FAULT" {
             assert!(
-                !addrs(&lab, "a").contains("192.0.2.151"),
+                !lab.addrs("a").contains("192.0.2.151"),
                 "the VIP is given up in FAULT"
             );
             lab.port("a", true);
@@ -814,7 +807,7 @@ fn vrrpv3_ipv4_checksum_dialects_against_keepalived() {
             &dir.0.join("kb"),
         );
         wait_for(master_down_v3(200) + Duration::from_secs(3), || {
-            addrs(&lab, "b").contains("192.0.2.180/24")
+            lab.addrs("b").contains("192.0.2.180/24")
         })
         .unwrap_or_else(|| panic!("keepalived never became master:\n{}", kb.log_text()));
         let mut conf = v3_instance("VI_C", 80, 100, &["192.0.2.180/24"]);

@@ -12,11 +12,6 @@ use xvrrp_tests::{
 /// Scheduling allowance on top of an RFC bound (a loaded 2-core CI machine).
 const SLACK: Duration = Duration::from_millis(700);
 
-fn addrs(lab: &Lab, host: &str) -> String {
-    let out = lab.get(host).ip(&["-o", "addr", "show", "dev", "eth0"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// Context switches of every thread of process `pid` so far.
 fn context_switches(pid: u32) -> u64 {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the daemon runs");
@@ -63,7 +58,7 @@ fn kernel_master_down_timer_against_keepalived() {
         &dir.0.join("kb"),
     );
     wait_for(Duration::from_secs(5), || {
-        addrs(&lab, "b").contains("192.0.2.170/24")
+        lab.addrs("b").contains("192.0.2.170/24")
     })
     .unwrap_or_else(|| panic!("keepalived never became master:\n{}", kb.log_text()));
     let xa_conf = format!(
@@ -126,7 +121,7 @@ fn kernel_master_down_timer_against_keepalived() {
         0,
         "the master keeps no kernel timer"
     );
-    assert!(addrs(&lab, "a").contains("192.0.2.170/24"));
+    assert!(lab.addrs("a").contains("192.0.2.170/24"));
 
     // The master is back (priority 200): backup again, and handed over again.
     lab.port("b", true);

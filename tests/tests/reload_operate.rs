@@ -33,11 +33,6 @@ fn two_hosts() -> Lab {
     lab
 }
 
-fn addrs(lab: &Lab, host: &str) -> String {
-    let out = lab.get(host).ip(&["-o", "addr", "show", "dev", "eth0"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 fn transitions(d: &Daemon) -> u64 {
     d.status().expect("status")["instances"][0]["transitions"]
         .as_u64()
@@ -93,7 +88,7 @@ fn sighup_adding_and_removing_a_vip_on_a_master_changes_no_state_on_either_side(
         hup_keepalived(&b);
         let want = vips.len() == 2;
         wait_for(Duration::from_secs(3), || {
-            addrs(&lab, "a").contains("192.0.2.101") == want
+            lab.addrs("a").contains("192.0.2.101") == want
         })
         .unwrap_or_else(|| panic!("192.0.2.101 present = {want} never held:\n{}", a.log_text()));
         thread::sleep(Duration::from_secs(2));
@@ -131,7 +126,7 @@ fn sighup_adding_and_removing_a_vip_on_a_master_changes_no_state_on_either_side(
         "{}",
         a.log_text()
     );
-    assert!(addrs(&lab, "a").contains("192.0.2.100/24"));
+    assert!(lab.addrs("a").contains("192.0.2.100/24"));
 }
 
 #[test]
@@ -252,7 +247,7 @@ fn openshift_command_line_runs_in_the_foreground_and_logs_keepalived_lines() {
         text().contains("(VI_1) Entering MASTER STATE")
     })
     .unwrap_or_else(|| panic!("no keepalived state line:\n{}", text()));
-    assert!(addrs(&lab, "a").contains("192.168.188.100"));
+    assert!(lab.addrs("a").contains("192.168.188.100"));
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status();
@@ -261,7 +256,7 @@ fn openshift_command_line_runs_in_the_foreground_and_logs_keepalived_lines() {
     })
     .and_then(|_| child.wait().ok()?.code());
     assert_eq!(code, Some(0), "{}", text());
-    assert!(!addrs(&lab, "a").contains("192.168.188.100"));
+    assert!(!lab.addrs("a").contains("192.168.188.100"));
 }
 
 #[test]
@@ -303,7 +298,7 @@ fn neutron_command_line_daemonizes_writes_pid_files_and_refuses_a_second_copy() 
         "the daemon runs in the background"
     );
     wait_for(Duration::from_secs(10), || {
-        addrs(&lab, "a").contains("192.168.188.100")
+        lab.addrs("a").contains("192.168.188.100")
     })
     .unwrap_or_else(|| panic!("the daemonized instance never became master"));
     // A second copy with the same pid files: "already running", exit 0, as
@@ -322,7 +317,7 @@ fn neutron_command_line_daemonizes_writes_pid_files_and_refuses_a_second_copy() 
         !pid_file.exists() && !vrrp_pid.exists(),
         "pid files removed at exit"
     );
-    assert!(!addrs(&lab, "a").contains("192.168.188.100"));
+    assert!(!lab.addrs("a").contains("192.168.188.100"));
 }
 
 #[test]
@@ -419,7 +414,7 @@ fn sighup_changing_interval_priority_and_name_on_both_nodes_changes_no_state() {
         b.log_text()
     );
     assert!(
-        !addrs(&lab, "a").contains("192.0.2.100"),
+        !lab.addrs("a").contains("192.0.2.100"),
         "the backup holds the VIP"
     );
 }

@@ -11,7 +11,7 @@ impl Datapath {
     /// Hands `key`'s Master_Down_Timer to the kernel: from the next advert
     /// of at least `min_priority` on, each such advert restarts a timer of
     /// `down_ns`, which pushes an `EV_DOWN_TIMER` event when it runs out.
-    /// `token` names this hand-over (`down_started`). The write cancels a
+    /// `token` names this hand-over (`down_watch` reads it back). The write cancels a
     /// timer the entry ran before. False when the instance is unknown here.
     pub fn watch_down(
         &mut self,
