@@ -56,23 +56,34 @@ pub const IFACES: &str = "XVRRP_IFACES";
 /// another VLAN must never be taken for this interface's.
 pub const IFACE_ADVERTS_IN_TC: u32 = 1;
 
-/// Array of `DownTimer`, indexed by `InstanceConfig::slot`: the
+/// Array of `DownWatch`, indexed by `InstanceConfig::slot`: the
 /// Master_Down_Timer (RFC 5798 6.4.2) of a backup whose master advertises
 /// steadily, kept by the kernel so the daemon is not woken to find that the
 /// master is still there. The controller hands an instance over (writes an
-/// entry; a userspace write also cancels the element's kernel timer), the
-/// kernel program restarts the timer with every advert that would reset the
-/// backup's own timer, and the timer pushes an `EV_DOWN_TIMER` event when it
-/// runs out. A BTF-defined map (the kernel needs the `bpf_timer` field's
-/// type) and not memory-mapped (the kernel refuses timers there).
-/// Written by: both (the controller the parameters, the kernel `started`).
-pub const DOWN_TIMERS: &str = "XVRRP_DOWN_TIMERS";
+/// entry with a new token), the kernel program stamps every advert that
+/// would reset the backup's own timer into it, and the kernel's clock
+/// (`DOWN_CLOCK`) pushes an `EV_DOWN_TIMER` event when one runs out.
+/// Written by: both (the controller the parameters, the kernel `started`,
+/// `restarted_ns`, `fired`).
+pub const DOWN_WATCH: &str = "XVRRP_DOWN_WATCH";
+
+/// One-entry array holding the kernel's one timer for every `DOWN_WATCH`
+/// entry: it runs out at the earliest deadline, looks at each entry (pushing
+/// the events of those that ran out) and is started again for the next
+/// earliest. One timer and not one per instance: the kernel allocates a
+/// timer where it cannot wait for memory and, on 6.18, cannot grow its slab
+/// there (measured: thousands of set-ups fail with ENOMEM until other frees
+/// make room). A BTF-defined map (the kernel needs the `bpf_timer` and
+/// `bpf_spin_lock` fields' types). Written by: the kernel program only (a
+/// userspace write would free the timer); set up by the never-attached
+/// `xvrrp_timer_setup` program, which the controller runs.
+pub const DOWN_CLOCK: &str = "XVRRP_DOWN_CLOCK";
 
 /// The shape of every pinned map (keys, values, sizes, flag meanings). A
 /// controller adopts a running data path only when this matches: a rebuilt
 /// binary with another layout must not read or write the old maps. Bump it
 /// with every change to this file's types or constants.
-pub const LAYOUT_VERSION: u32 = 6;
+pub const LAYOUT_VERSION: u32 = 7;
 
 /// Every map the kernel program must define.
 pub const ALL: &[&str] = &[
@@ -86,7 +97,8 @@ pub const ALL: &[&str] = &[
     PEERS,
     GUARDS,
     IFACES,
-    DOWN_TIMERS,
+    DOWN_WATCH,
+    DOWN_CLOCK,
 ];
 
 /// Entries of the instance and advert-state maps: room for 4096 virtual
@@ -249,7 +261,7 @@ pub const EV_PRIORITY: u32 = 4;
 pub const EV_PRIORITY_ZERO: u32 = 8;
 pub const EV_INTERVAL: u32 = 16;
 pub const EV_AFTER_SILENCE: u32 = 32;
-/// Not an advert: a kernel Master_Down_Timer (`DOWN_TIMERS`) ran out.
+/// Not an advert: a kernel Master_Down_Timer (`DOWN_WATCH`) ran out.
 pub const EV_DOWN_TIMER: u32 = 64;
 
 /// A gap longer than this many advert intervals counts as silence.
@@ -270,7 +282,7 @@ pub struct AdvertEvent {
     pub interval: u16,
 }
 
-/// The controller's part of a `DOWN_TIMERS` entry.
+/// A `DOWN_WATCH` entry.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
@@ -283,7 +295,8 @@ pub struct DownWatch {
     pub token: u64,
     /// The `token` under which the kernel program last started the timer
     /// successfully: written by the kernel program only. Equal to `token`:
-    /// the timer runs (an advert came after the hand-over).
+    /// the timer runs (an advert came after the hand-over and the kernel's
+    /// clock is set for it).
     pub started: u64,
     /// `bpf_ktime_get_ns` of the advert that last (re)started the timer:
     /// written by the kernel program only. The timer runs out at
@@ -291,6 +304,12 @@ pub struct DownWatch {
     /// it counted, which is the deadline the controller keeps when it takes
     /// the timer back.
     pub restarted_ns: u64,
+    /// The `restarted_ns` whose deadline the clock pushed an event for
+    /// (written by the kernel program only): one event per silence.
+    pub fired: u64,
+    /// The `token` under which the clock looks at this entry (written by the
+    /// kernel program only, before it sets the clock for the entry).
+    pub counted: u64,
     /// The instance, for the event the timer pushes.
     pub key: InstanceKey,
     /// The `InstanceConfig::generation` of the hand-over: an advert recorded
@@ -300,17 +319,7 @@ pub struct DownWatch {
     /// backup's own priority: its state machine discards them and lets its
     /// timer run out); priority 0 never does (RFC 5798 6.4.2: Skew_Time).
     pub min_priority: u8,
-    pub _pad: [u8; 11],
-}
-
-/// A `DOWN_TIMERS` value as userspace sees it: the kernel's `struct
-/// bpf_timer` is opaque here (a userspace write leaves it to the kernel).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[cfg_attr(feature = "user", derive(bytemuck::Pod, bytemuck::Zeroable))]
-pub struct DownTimer {
-    pub timer: [u64; 2],
-    pub watch: DownWatch,
+    pub _pad: [u8; 3],
 }
 
 /// An IPv4 VIP on one interface.
@@ -404,14 +413,13 @@ const _: () = assert!(core::mem::size_of::<VmacKey>() == 12);
 const _: () = assert!(core::mem::size_of::<PeerKey>() == 24);
 const _: () = assert!(core::mem::size_of::<PeerValue>() == 2);
 const _: () = assert!(core::mem::size_of::<VmacValue>() == 8);
-const _: () = assert!(core::mem::size_of::<DownWatch>() == 56);
-const _: () = assert!(core::mem::size_of::<DownTimer>() == 72);
+const _: () = assert!(core::mem::size_of::<DownWatch>() == 64);
 
 #[cfg(feature = "user")]
 mod pod {
     use super::{
-        AdvertEvent, AdvertState, Counters, DownTimer, DownWatch, InstanceConfig, InstanceKey, PeerKey,
-        PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
+        AdvertEvent, AdvertState, Counters, DownWatch, InstanceConfig, InstanceKey, PeerKey, PeerValue,
+        Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
     };
 
     /// `aya::Pod` for types that bytemuck's derive proved plain old data
@@ -442,6 +450,5 @@ mod pod {
         PeerKey,
         PeerValue,
         DownWatch,
-        DownTimer,
     );
 }

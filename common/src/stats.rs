@@ -57,6 +57,12 @@ pub const DROP_NO_ACCEPT: u32 = 15;
 /// the controller answers with a sweep of the advert-state map.
 pub const EVENTS_LOST: u32 = 16;
 
+/// Adverts that should have started a backup's kernel Master_Down timer
+/// (`maps::DOWN_WATCH`) and could not (the kernel's clock, `DOWN_CLOCK`,
+/// is not set up, nor could the advert set it up); the controller's own
+/// timer still runs until one starts.
+pub const DOWN_TIMER_FAILED: u32 = 17;
+
 /// Number of slots in the map (room to grow without a layout change).
 pub const COUNT: u32 = 32;
 
@@ -126,6 +132,7 @@ pub const TABLE: &[Counter] = &[
     verdict(DROP_NOT_PEER, "not_peer"),
     other(DROP_NO_ACCEPT, "no_accept"),
     other(EVENTS_LOST, "events_lost"),
+    other(DOWN_TIMER_FAILED, "down_timer_failed"),
 ];
 
 // Every slot fits the map, once, in order.

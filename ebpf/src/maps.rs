@@ -7,8 +7,8 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use xvrrp_common::maps::{
-    ADVERT_STATE_FLAGS, AdvertState, Counters, EVENTS_BYTES, InstanceConfig, InstanceKey, MAX_INSTANCES,
-    MAX_PEERS, MAX_VIPS, PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
+    ADVERT_STATE_FLAGS, AdvertState, Counters, DownWatch, EVENTS_BYTES, InstanceConfig, InstanceKey,
+    MAX_INSTANCES, MAX_PEERS, MAX_VIPS, PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
 };
 
 /// Counters (`xvrrp_common::maps::STATS`).
@@ -53,11 +53,15 @@ pub static XVRRP_GUARDS: Array<u32> = Array::with_max_entries(1, 0);
 #[map]
 pub static XVRRP_IFACES: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
 
-/// Kernel Master_Down timers (`xvrrp_common::maps::DOWN_TIMERS`): both write it.
-/// BTF-defined: the kernel finds the `bpf_timer` in the value through it.
+/// Kernel Master_Down timers (`xvrrp_common::maps::DOWN_WATCH`): both write it.
+#[map]
+pub static XVRRP_DOWN_WATCH: Array<DownWatch> = Array::with_max_entries(MAX_INSTANCES, 0);
+
+/// The one timer behind them (`xvrrp_common::maps::DOWN_CLOCK`): this program
+/// only. BTF-defined: the kernel finds the `bpf_timer` and `bpf_spin_lock` in
+/// the value through it.
 #[btf_map]
-pub static XVRRP_DOWN_TIMERS: btf_maps::Array<crate::down_timer::DownTimer, { MAX_INSTANCES as usize }> =
-    btf_maps::Array::new();
+pub static XVRRP_DOWN_CLOCK: btf_maps::Array<crate::down_timer::DownClock, 1> = btf_maps::Array::new();
 
 /// Whether adverts arriving on `ifindex` are the TC classifier's to validate.
 #[inline(always)]

@@ -495,7 +495,126 @@ fn kernel_master_down_timer_runs_out_once_when_adverts_stop() {
     dp.unwatch_down(key).unwrap();
     thread::sleep(DOWN + DOWN / 4);
     assert!(timer_events(&mut dp).is_empty(), "a withdrawal cancels the timer");
+    assert_eq!(
+        dp.counters().unwrap()[stats::DOWN_TIMER_FAILED as usize],
+        0,
+        "every advert that should start the timer did"
+    );
     println!("kernel Master_Down timer: ran out {after} ns after the last advert ({DOWN_NS} ns)");
+}
+
+/// One kernel clock serves every handed-over instance: an instance that
+/// starts with a deadline earlier than the one the clock is set for brings
+/// it forward (B, 300 ms, while A's 1 s deadline keeps moving), each runs
+/// out once, at its own deadline (kernel clock), and A's steady adverts never
+/// make A's run out.
+#[test]
+fn kernel_clock_runs_each_instance_out_at_its_own_deadline() {
+    if !have_root("kernel_clock_runs_each_instance_out_at_its_own_deadline") {
+        return;
+    }
+    const MS: u64 = 1_000_000;
+    let mut dp = Datapath::load().expect("load");
+    let mut all = cases::instances();
+    let (vrid_b, v6_b, rx_b) = all.remove(1);
+    let (vrid_a, v6_a, rx_a) = all.remove(0);
+    let key_a = InstanceKey::new(TEST_RUN_IFINDEX, v6_a, vrid_a);
+    let key_b = InstanceKey::new(TEST_RUN_IFINDEX, v6_b, vrid_b);
+    dp.set_instance(key_a, &rx_a).unwrap();
+    dp.set_instance(key_b, &rx_b).unwrap();
+    let (advert_a, advert_b) = (cases::keepalived_v2(), cases::keepalived_v3_ipv4());
+    let send = |dp: &mut Datapath, key: InstanceKey, frame: &[u8]| -> u64 {
+        assert_eq!(run(dp, frame).0, XDP_DROP);
+        dp.advert_state(key).unwrap().expect("recorded").last_ns
+    };
+    let mut events: Vec<AdvertEvent> = Vec::new();
+    let mut drain = |dp: &mut Datapath| {
+        events.extend(
+            dp.drain_events()
+                .into_iter()
+                .filter(|e| e.changes & EV_DOWN_TIMER != 0),
+        );
+        events.clone()
+    };
+    assert!(dp.watch_down(key_a, 1000 * MS, 1, 11).unwrap());
+    assert!(dp.watch_down(key_b, 300 * MS, 1, 12).unwrap());
+    let mut sent_a = vec![send(&mut dp, key_a, &advert_a)];
+    thread::sleep(Duration::from_millis(100));
+    let sent_b = send(&mut dp, key_b, &advert_b);
+    for (key, token) in [(key_a, 11), (key_b, 12)] {
+        assert_eq!(
+            dp.down_watch(key).unwrap().unwrap().started,
+            token,
+            "{key:?} started"
+        );
+    }
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        thread::sleep(Duration::from_millis(50));
+        sent_a.push(send(&mut dp, key_a, &advert_a));
+    }
+    let stalled = sent_a.windows(2).any(|w| w[1] - w[0] >= 1000 * MS);
+    let early = drain(&mut dp);
+    assert_eq!(
+        early.iter().filter(|e| e.key == key_b).count(),
+        1,
+        "B ran out once: {early:?}"
+    );
+    assert!(
+        stalled || early.iter().all(|e| e.key != key_a),
+        "A's adverts keep it from running out: {early:?}"
+    );
+    let b = early.iter().find(|e| e.key == key_b).unwrap();
+    let after = b.ts_ns - sent_b;
+    assert!(
+        (300 * MS..300 * MS + 200 * MS).contains(&after),
+        "B ran out {after} ns after its advert (300 ms), though A's clock was later"
+    );
+    let last_a = *sent_a.last().unwrap();
+    let waiting = Instant::now();
+    while waiting.elapsed() < Duration::from_secs(3) && drain(&mut dp).iter().all(|e| e.key != key_a) {
+        thread::sleep(Duration::from_millis(10));
+    }
+    thread::sleep(Duration::from_millis(500));
+    let all = drain(&mut dp);
+    let a: Vec<_> = all.iter().filter(|e| e.key == key_a).collect();
+    assert_eq!(a.len(), 1, "A ran out once after its adverts stopped: {all:?}");
+    let after = a[0].ts_ns - last_a;
+    assert!(
+        (1000 * MS..1000 * MS + 300 * MS).contains(&after),
+        "A ran out {after} ns after its last advert (1 s)"
+    );
+    assert_eq!(
+        all.iter().filter(|e| e.key == key_b).count(),
+        1,
+        "B once: {all:?}"
+    );
+    println!(
+        "kernel clock: B ran out {} ms after its advert, A {} ms after its last",
+        (b.ts_ns - sent_b) / MS,
+        after / MS
+    );
+}
+
+/// The set-up program `watch_down` runs before the first hand-over: it
+/// sets the kernel's one Master_Down clock up; run again, it keeps it.
+#[test]
+fn kernel_timer_set_up_program_sets_up_the_clock_once() {
+    if !have_root("kernel_timer_set_up_program_sets_up_the_clock_once") {
+        return;
+    }
+    let mut dp = Datapath::load().expect("load");
+    let mut set_up = || -> u32 {
+        let frame = [0u8; 14];
+        let opts = TestRunOptions {
+            data_in: Some(&frame),
+            ..TestRunOptions::default()
+        };
+        let program = dp.timer_setup_program().unwrap();
+        program.test_run(opts).expect("BPF_PROG_TEST_RUN").return_value
+    };
+    assert_eq!(set_up(), 0, "set up");
+    assert_eq!(set_up(), 0, "set up again: the timer is kept");
 }
 
 /// arping for 192.0.2.100 from a's side; returns arping's output, lowercased.

@@ -1,18 +1,23 @@
-//! Kernel Master_Down timers (`maps::DOWN_TIMERS`): handing a backup's
+//! Kernel Master_Down timers (`maps::DOWN_WATCH`): handing a backup's
 //! timer to the kernel program and reading whether it took it.
 
-use anyhow::{Context as _, Result};
-use aya::maps::Array;
-use xvrrp_common::maps::{self, DownTimer, DownWatch, InstanceKey};
+use anyhow::{Context as _, Result, bail};
+use aya::{
+    maps::Array,
+    programs::{TestRun as _, TestRunOptions, Xdp},
+};
+use xvrrp_common::maps::{self, DownWatch, InstanceKey};
 
 use super::Datapath;
 
 impl Datapath {
     /// Hands `key`'s Master_Down_Timer to the kernel: from the next advert
     /// of at least `min_priority` on, each such advert restarts a timer of
-    /// `down_ns`, which pushes an `EV_DOWN_TIMER` event when it runs out.
-    /// `token` names this hand-over (`down_watch` reads it back). The write cancels a
-    /// timer the entry ran before. False when the instance is unknown here.
+    /// `down_ns`, and the kernel's clock pushes an `EV_DOWN_TIMER` event when
+    /// it runs out. `token` names this hand-over (`down_watch` reads it
+    /// back); the write stops whatever the entry ran before. The first
+    /// hand-over sets the clock up (`set_up_clock`). False when the
+    /// instance is unknown here.
     pub fn watch_down(
         &mut self,
         key: InstanceKey,
@@ -23,6 +28,14 @@ impl Datapath {
         let Some(&(slot, generation)) = self.slots.by_key.get(&key) else {
             return Ok(false);
         };
+        if !self.clock_set_up {
+            match self.set_up_clock() {
+                Ok(()) => self.clock_set_up = true,
+                // The kernel program tries again at the advert; until one
+                // succeeds, nothing is confirmed and each backup keeps its own.
+                Err(e) => tracing::debug!("{e:#}"),
+            }
+        }
         let watch = DownWatch {
             down_ns,
             token,
@@ -31,8 +44,39 @@ impl Datapath {
             min_priority,
             ..DownWatch::default()
         };
-        self.write_down_timer(slot, watch)?;
+        self.write_down_watch(slot, watch)?;
         Ok(true)
+    }
+
+    /// The set-up program (for its own tests: `watch_down` runs it).
+    pub fn timer_setup_program(&mut self) -> Result<&mut Xdp> {
+        self.kernel.timer_setup()
+    }
+
+    /// Runs the set-up program: the clock's timer is allocated in process
+    /// context, where the kernel program's own try in the advert's softirq
+    /// may find no memory.
+    fn set_up_clock(&mut self) -> Result<()> {
+        // A test run wants at least an Ethernet header's worth of frame.
+        let frame = [0u8; 14];
+        let opts = TestRunOptions {
+            data_in: Some(&frame),
+            ..TestRunOptions::default()
+        };
+        let errno = self
+            .kernel
+            .timer_setup()?
+            .test_run(opts)
+            .with_context(|| format!("running the set-up program for {}", maps::DOWN_CLOCK))?
+            .return_value;
+        if errno != 0 {
+            bail!(
+                "setting up the kernel's timer in {}: {}",
+                maps::DOWN_CLOCK,
+                std::io::Error::from_raw_os_error(errno.cast_signed())
+            );
+        }
+        Ok(())
     }
 
     /// `key`'s entry as the kernel left it (`None`: the instance is unknown).
@@ -40,26 +84,26 @@ impl Datapath {
         let Some(&(slot, _)) = self.slots.by_key.get(&key) else {
             return Ok(None);
         };
-        let array = Array::<_, DownTimer>::try_from(self.kernel.map(maps::DOWN_TIMERS)?)?;
+        let array = Array::<_, DownWatch>::try_from(self.kernel.map(maps::DOWN_WATCH)?)?;
         let entry = array
             .get(&slot, 0)
-            .with_context(|| format!("reading {} entry {slot}", maps::DOWN_TIMERS))?;
-        Ok(Some(entry.watch))
+            .with_context(|| format!("reading {} entry {slot}", maps::DOWN_WATCH))?;
+        Ok(Some(entry))
     }
 
     /// Stops `key`'s kernel timer (a timer that ran out pushed an event for
     /// an instance that had taken its timer back).
     pub fn unwatch_down(&mut self, key: InstanceKey) -> Result<()> {
         if let Some(&(slot, _)) = self.slots.by_key.get(&key) {
-            self.write_down_timer(slot, DownWatch::default())?;
+            self.write_down_watch(slot, DownWatch::default())?;
         }
         Ok(())
     }
 
-    pub(super) fn write_down_timer(&mut self, slot: u32, watch: DownWatch) -> Result<()> {
-        let mut array = Array::<_, DownTimer>::try_from(self.kernel.map_mut(maps::DOWN_TIMERS)?)?;
+    pub(super) fn write_down_watch(&mut self, slot: u32, watch: DownWatch) -> Result<()> {
+        let mut array = Array::<_, DownWatch>::try_from(self.kernel.map_mut(maps::DOWN_WATCH)?)?;
         array
-            .set(slot, DownTimer { timer: [0; 2], watch }, 0)
-            .with_context(|| format!("writing {} entry {slot}", maps::DOWN_TIMERS))
+            .set(slot, watch, 0)
+            .with_context(|| format!("writing {} entry {slot}", maps::DOWN_WATCH))
     }
 }

@@ -23,13 +23,15 @@ use aya::{
 use aya_obj::programs::XdpAttachType;
 use xvrrp_common::maps;
 
-use super::{EBPF_OBJECT, PROGRAM_NAME, TC_PROGRAM_NAME, missing};
+use super::{EBPF_OBJECT, PROGRAM_NAME, TC_PROGRAM_NAME, TIMER_SETUP_PROGRAM_NAME, missing};
 
 /// The XDP program's pin in the pin directory (beside the maps' and the
 /// links' pins: `link-*`, `tc-*`).
 pub const PROG_XDP_PIN: &str = "prog-xdp";
 /// The TC advert classifier's pin.
 pub const PROG_TC_PIN: &str = "prog-tc";
+/// The kernel-timer set-up program's pin.
+pub const PROG_TIMER_SETUP_PIN: &str = "prog-timer-setup";
 /// The hidden subcommand the loader process runs.
 pub const LOADER_COMMAND: &str = "load-datapath";
 
@@ -46,6 +48,7 @@ pub(super) struct Pinned {
     maps: HashMap<String, Map>,
     xdp: Xdp,
     tc: Option<SchedClassifier>,
+    timer_setup: Xdp,
 }
 
 impl Kernel {
@@ -67,12 +70,19 @@ impl Kernel {
             // The one feature newer than the rest (ring buffer 5.8, mapped
             // arrays 5.5): say so before the verifier's log.
             // Before 5.15 the verifier knows no helper 169-171 (timer init,
-            // set_callback, start); PREEMPT_RT ones name bpf_timer.
+            // set_callback, start), before 5.17 no 181 (bpf_loop, the
+            // timer's look at every entry); PREEMPT_RT ones name bpf_timer.
             let log = format!("{e:#}");
-            let timers = ["bpf_timer", "unknown#169", "unknown#170", "unknown#171"];
+            let timers = [
+                "bpf_timer",
+                "unknown#169",
+                "unknown#170",
+                "unknown#171",
+                "unknown#181",
+            ];
             let why = if timers.iter().any(|t| log.contains(t)) {
-                "the kernel refused BPF timers (the backups' Master_Down timers need Linux 5.15+, \
-                 and kernels with PREEMPT_RT refuse them): run with --mode socket"
+                "the kernel refused BPF timers or bpf_loop (the backups' Master_Down timers need \
+                 Linux 5.17+, and kernels with PREEMPT_RT refuse timers): run with --mode socket"
             } else {
                 "the kernel verifier rejected the xvrrp XDP program"
             };
@@ -90,9 +100,13 @@ impl Kernel {
                 MapData::from_pin(&path).with_context(|| format!("opening map pin {}", path.display()))?;
             by_name.insert((*name).to_owned(), Map::from_map_data(data)?);
         }
-        let path = pin_dir.join(PROG_XDP_PIN);
-        let xdp = Xdp::from_pin(&path, XdpAttachType::Interface)
-            .with_context(|| format!("opening program pin {}", path.display()))?;
+        let xdp_pin = |name: &str| {
+            let path = pin_dir.join(name);
+            Xdp::from_pin(&path, XdpAttachType::Interface)
+                .with_context(|| format!("opening program pin {}", path.display()))
+        };
+        let xdp = xdp_pin(PROG_XDP_PIN)?;
+        let timer_setup = xdp_pin(PROG_TIMER_SETUP_PIN)?;
         let path = pin_dir.join(PROG_TC_PIN);
         let tc = if path.exists() {
             Some(
@@ -106,6 +120,7 @@ impl Kernel {
             maps: by_name,
             xdp,
             tc,
+            timer_setup,
         })))
     }
 
@@ -146,6 +161,22 @@ impl Kernel {
         match self {
             Self::Loaded(ebpf) => program_in(ebpf, PROGRAM_NAME),
             Self::Pinned(p) => Ok(&mut p.xdp),
+        }
+    }
+
+    /// The kernel-timer set-up program, loaded on first use in-process.
+    pub(super) fn timer_setup(&mut self) -> Result<&mut Xdp> {
+        match self {
+            Self::Loaded(ebpf) => {
+                let program = program_in(ebpf, TIMER_SETUP_PROGRAM_NAME)?;
+                if program.fd().is_err() {
+                    program
+                        .load()
+                        .context("the kernel verifier rejected the kernel-timer set-up program")?;
+                }
+                Ok(program)
+            }
+            Self::Pinned(p) => Ok(&mut p.timer_setup),
         }
     }
 
@@ -192,6 +223,7 @@ pub(super) fn program_in<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut X
 pub(super) fn pinned(pin_dir: &Path, tc: bool) -> bool {
     maps::ALL.iter().all(|m| pin_dir.join(m).exists())
         && pin_dir.join(PROG_XDP_PIN).exists()
+        && pin_dir.join(PROG_TIMER_SETUP_PIN).exists()
         && (!tc || pin_dir.join(PROG_TC_PIN).exists())
 }
 
@@ -203,6 +235,10 @@ pub fn load_and_pin(pin_dir: &Path, tc: bool) -> Result<()> {
     let mut kernel = Kernel::load(Some(pin_dir))?;
     let xdp_pin = pin_dir.join(PROG_XDP_PIN);
     fresh_pin(&xdp_pin, |path| kernel.xdp()?.pin(path).map_err(Into::into))?;
+    let setup_pin = pin_dir.join(PROG_TIMER_SETUP_PIN);
+    fresh_pin(&setup_pin, |path| {
+        kernel.timer_setup()?.pin(path).map_err(Into::into)
+    })?;
     let tc_pin = pin_dir.join(PROG_TC_PIN);
     let _ = std::fs::remove_file(&tc_pin);
     if tc {

@@ -40,6 +40,9 @@ pub const PROGRAM_NAME: &str = "xvrrp";
 pub const PASS_PROGRAM_NAME: &str = "xvrrp_pass";
 /// The TC ingress classifier that validates adverts (`attach::AdvertPath::Tc`).
 pub const TC_PROGRAM_NAME: &str = "xvrrp_tc";
+/// The never-attached XDP program that sets up the kernel's Master_Down
+/// clock (`down_timers`), run with BPF_PROG_TEST_RUN.
+pub const TIMER_SETUP_PROGRAM_NAME: &str = "xvrrp_timer_setup";
 
 /// The loaded program and its maps.
 pub struct Datapath {
@@ -56,6 +59,8 @@ pub struct Datapath {
     guarded: std::collections::HashSet<(u32, IpAddr)>,
     /// What `PEERS` holds per instance, so an update touches only its keys.
     peers: std::collections::HashMap<InstanceKey, Vec<PeerKey>>,
+    /// The kernel's Master_Down clock is set up (`down_timers`).
+    clock_set_up: bool,
 }
 
 /// The program on one interface.
@@ -182,6 +187,7 @@ impl Datapath {
             answer_anyway: std::collections::HashSet::new(),
             guarded: std::collections::HashSet::new(),
             peers: std::collections::HashMap::new(),
+            clock_set_up: false,
         })
     }
 
@@ -298,7 +304,7 @@ impl Datapath {
         // Its kernel Master_Down timer too. Failing that costs one stray
         // event (for a key no instance has, or that takes back nothing).
         if let Some(&(slot, _)) = self.slots.by_key.get(&key) {
-            let _ = self.write_down_timer(slot, maps::DownWatch::default());
+            let _ = self.write_down_watch(slot, maps::DownWatch::default());
         }
         self.slots.release(key);
         Ok(())

@@ -3,8 +3,8 @@
 //! A backup whose master advertises steadily wakes only to find the master
 //! still there. Once its own timer has been pushed out by a newer advert
 //! from the map twice in a row, the timer is handed to the kernel program
-//! (`maps::DOWN_TIMERS`), which restarts it with every advert that would
-//! reset it here (RFC 5798 6.4.2: priority at least ours when we preempt,
+//! (`maps::DOWN_WATCH`, one kernel clock for all of them), which restarts
+//! it with every advert that would reset it here (RFC 5798 6.4.2: priority at least ours when we preempt,
 //! any non-zero one when we do not) and pushes one event when the master
 //! goes quiet. The daemon then takes the timer back and does what its own
 //! expiry does (`on_timers`: read the map, then take over or re-arm).
@@ -15,28 +15,27 @@
 //! priority-0 advert, nor one `preempt_delay` set, nor while it holds a
 //! lower master back. (2) Our own timer stops
 //! only once the kernel shows it runs: the entry carries our token and the
-//! kernel restarted it after our write returned (a write that raced an
-//! advert frees the timer that advert started). (3) Any change to what the
+//! kernel restarted it after our write returned (an advert that raced the
+//! write stamped the entry under the old token). (3) Any change to what the
 //! kernel's timer stands for (state, Master_Down_Interval, our priority or
 //! preempt) takes the timer back at once (`check_down_watch`, after every
 //! state-machine step), as do a reload, a lost event and a map error. (4) A
 //! timer taken back is due when the kernel's was: the interval it ran after
 //! the last advert it counted (`restarted_ns`), not after the last one fed
 //! here, which may be older or one the state machine discarded. (5) Its
-//! event is never lost: the kernel retries a full ring (`down_timer.rs`).
+//! event is never lost: the kernel retries a full ring (`ebpf/src/down_timer.rs`).
 
 use xvrrp_common::maps::{DownWatch, InstanceKey};
 
 use super::{Engine, Micros, State, Timer, debug, monotonic_us, warn};
 use crate::net::sys::monotonic_ns;
 
-/// Hand-overs waiting for the kernel at most. The kernel sets a timer up on
-/// the first advert after a hand-over, from the BPF allocator's per-CPU
-/// cache, refilled a batch at a time: thousands at once mostly fail and are
-/// retried advert after advert while every waiting one costs a map read at
-/// each check (measured: 4000 instances on 16 links took minutes, and 2 %
-/// of a core, to get there). A few dozen at a time get through at once.
-const MAX_PENDING: u64 = 64;
+/// Hand-overs waiting for the kernel at most: each waiting one costs a map
+/// read at each of its own expiries until the kernel shows it runs, so
+/// thousands at once (a start, a reload) would spend a burst of system calls
+/// on reads that mostly find nothing yet. A few hundred at a time take 4000
+/// backups at 100 ms to the kernel in seconds.
+const MAX_PENDING: u64 = 256;
 
 /// A hand-over in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
