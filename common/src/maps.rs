@@ -295,8 +295,8 @@ pub struct DownWatch {
     pub token: u64,
     /// The `token` under which the kernel program last started the timer
     /// successfully: written by the kernel program only. Equal to `token`:
-    /// the timer runs (an advert came after the hand-over and the kernel's
-    /// clock is set for it).
+    /// the timer runs (an advert came after the hand-over and the kernel set
+    /// its clock for that advert's deadline, under the terms of this entry).
     pub started: u64,
     /// `bpf_ktime_get_ns` of the advert that last (re)started the timer:
     /// written by the kernel program only. The timer runs out at

@@ -44,8 +44,9 @@ pub struct DownClock {
     pub lock: bpf_spin_lock,
     /// The entries the clock looks at: one past the highest slot started.
     pub slots: u32,
-    /// When the timer is set to run out (monotonic ns); 0: not set, or
-    /// running out now (the callback looks at every entry afterwards).
+    /// When the timer is set to run out (monotonic ns); 0: not set (never,
+    /// or a start failed), or running out now (the callback looks at every
+    /// entry afterwards).
     pub armed_ns: u64,
 }
 
@@ -60,7 +61,7 @@ pub fn advert(slot: u32, generation: u32, priority: u8, now: u64) {
     if w.down_ns == 0 || w.generation != generation || priority == 0 || priority < w.min_priority {
         return;
     }
-    let token = w.token;
+    let (token, down_ns) = (w.token, w.down_ns);
     // Running, and the clock is set no later than its old deadline: the new
     // one is later, the clock finds it when it runs out.
     if w.started == token && w.counted == token && w.fired != w.restarted_ns {
@@ -69,32 +70,39 @@ pub fn advert(slot: u32, generation: u32, priority: u8, now: u64) {
     }
     // Starting (or again, after it ran out): the clock must be set for it.
     // The clock counts it from here on; the controller, which stops its own
-    // timer when it reads its token in `started`, only once the clock is set.
+    // timer when it reads its token in `started`, only once the clock is set
+    // for the terms read here (a controller's write may have landed in
+    // between, read half old and half new: then the next advert starts it).
     w.restarted_ns = now;
     w.counted = token;
-    if clock_at::<true>(now + w.down_ns, slot) {
-        w.started = token;
-    } else {
-        w.started = 0;
+    let set = clock_at(now + down_ns, slot);
+    let same = w.token == token && w.down_ns == down_ns && w.generation == generation;
+    w.started = if set && same { token } else { 0 };
+    if !set {
         count(stats::DOWN_TIMER_FAILED);
     }
 }
 
 /// Sets the clock to run out at `at` (monotonic ns) unless it is set to run
 /// out earlier; records that `slot` is one to look at. False when the clock
-/// could not be started (not set up, and `SET_UP` could not either).
+/// could not be started (not set up: the controller sets it up before its
+/// first hand-over).
 #[inline(always)]
-fn clock_at<const SET_UP: bool>(at: u64, slot: u32) -> bool {
+fn clock_at(at: u64, slot: u32) -> bool {
     let Some(c) = XVRRP_DOWN_CLOCK.get_ptr_mut(0) else {
         return false;
     };
     let lock_ptr = unsafe { &raw mut (*c).lock };
+    let now = unsafe { bpf_ktime_get_ns() };
     unsafe { lock(lock_ptr) };
     let (armed, slots) = unsafe { ((*c).armed_ns, (*c).slots) };
     if slot >= slots {
         unsafe { (*c).slots = slot + 1 };
     }
-    let earlier = armed == 0 || at < armed;
+    // Set long past without having run out: no timer is pending (nothing
+    // known does that; should it happen, the clock is not lost for good).
+    let lost = armed != 0 && armed + LOST_NS < now;
+    let earlier = armed == 0 || at < armed || lost;
     if earlier {
         unsafe { (*c).armed_ns = at };
     }
@@ -108,10 +116,7 @@ fn clock_at<const SET_UP: bool>(at: u64, slot: u32) -> bool {
     // ours, an earlier time recorded meanwhile is started again (its own
     // start may have come first and been overwritten by ours).
     for _ in 0..4 {
-        let mut ok = start(timer, at) == 0;
-        if !ok && SET_UP {
-            ok = set_up_timer(timer) == 0 && start(timer, at) == 0;
-        }
+        let ok = start(timer, at) == 0;
         unsafe { lock(lock_ptr) };
         let now_armed = unsafe { (*c).armed_ns };
         if !ok && now_armed == at {
@@ -125,8 +130,13 @@ fn clock_at<const SET_UP: bool>(at: u64, slot: u32) -> bool {
         }
         at = now_armed;
     }
-    true
+    // Still another earlier time: run out now (early is safe: the callback
+    // looks again and sets the clock for the earliest deadline).
+    start(timer, 0) == 0
 }
+
+/// How long past its time a clock that has not run out is taken for lost.
+const LOST_NS: u64 = 1_000_000_000;
 
 /// Starts `timer` to run out at `at` (monotonic ns; at once if past).
 #[inline(always)]
@@ -138,26 +148,23 @@ fn start(timer: *mut bpf_timer, at: u64) -> i64 {
 /// `-EBUSY`: `bpf_timer_init` on a timer already set up.
 const EBUSY: i64 = 16;
 
-/// Sets up `timer` (allocation and callback); a timer already set up keeps
-/// its allocation. 0 or a negative errno.
-#[inline(always)]
-fn set_up_timer(timer: *mut bpf_timer) -> i64 {
-    let map = core::ptr::from_ref(&XVRRP_DOWN_CLOCK).cast_mut().cast();
-    let init = unsafe { bpf_timer_init(timer, map, CLOCK_MONOTONIC) };
-    if init != 0 && init != -EBUSY {
-        return init;
-    }
-    unsafe { bpf_timer_set_callback(timer, ran_out as *mut c_void) }
-}
-
-/// The set-up program's body: sets the clock up. Returns 0, or the errno
+/// The set-up program's body: sets the clock up (allocation and callback;
+/// a clock already set up keeps its allocation). Returns 0, or the errno
 /// that failed.
 #[inline(always)]
 pub fn set_up() -> u32 {
     let Some(c) = XVRRP_DOWN_CLOCK.get_ptr_mut(0) else {
         return 2; // ENOENT: a map without its one entry.
     };
-    set_up_timer(unsafe { &raw mut (*c).timer }).unsigned_abs() as u32
+    let timer = unsafe { &raw mut (*c).timer };
+    let map = core::ptr::from_ref(&XVRRP_DOWN_CLOCK).cast_mut().cast();
+    let init = unsafe { bpf_timer_init(timer, map, CLOCK_MONOTONIC) };
+    let ret = if init != 0 && init != -EBUSY {
+        init
+    } else {
+        unsafe { bpf_timer_set_callback(timer, ran_out as *mut c_void) }
+    };
+    ret.unsigned_abs() as u32
 }
 
 /// A full ring is tried again this much later: the daemon, asleep only
@@ -195,8 +202,8 @@ extern "C" fn ran_out(_map: *mut c_void, _key: *mut u32, clock: *mut DownClock) 
             0,
         )
     };
-    if look.next != u64::MAX {
-        clock_at::<false>(look.next, 0);
+    if look.next != u64::MAX && !clock_at(look.next, 0) {
+        count(stats::DOWN_TIMER_FAILED);
     }
     0
 }
@@ -230,6 +237,12 @@ extern "C" fn look_at(index: u64, ctx: *mut c_void) -> i64 {
     // them, and the retry finds room.
     if XVRRP_EVENTS.output::<AdvertEvent>(&event, 0).is_ok() {
         w.fired = last;
+        // An advert that came meanwhile restarted it without setting the
+        // clock (it found it counted): count its deadline.
+        let again = w.restarted_ns;
+        if again != last {
+            look.next = look.next.min(again + w.down_ns);
+        }
     } else {
         count(stats::EVENTS_LOST);
         look.next = look.next.min(look.now + RETRY_NS);

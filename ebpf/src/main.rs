@@ -99,7 +99,7 @@ fn try_xvrrp_tc(ctx: &TcContext) -> Result<i32, ()> {
 
 /// Sets up the kernel's Master_Down clock (`down_timer::set_up`). Never
 /// attached: the controller runs it with BPF_PROG_TEST_RUN before its first
-/// hand-over (adverts set it up too, where the controller's try failed).
+/// hand-over.
 #[xdp]
 pub fn xvrrp_timer_setup(_ctx: XdpContext) -> u32 {
     down_timer::set_up()

@@ -1,4 +1,4 @@
-//! The kernel's Master_Down timer (`DOWN_TIMERS`) in a lab like users'
+//! The kernel's Master_Down timer (`DOWN_WATCH`) in a lab like users'
 //! networks: plain veths, keepalived as the master on the same link.
 
 use std::time::{Duration, Instant};

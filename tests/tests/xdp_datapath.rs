@@ -397,7 +397,7 @@ fn thousand_adverts_on_a_veth_wake_userspace_once() {
     );
 }
 
-/// The kernel's Master_Down timer (`DOWN_TIMERS`): not kept before a
+/// The kernel's Master_Down timer (`DOWN_WATCH`): not kept before a
 /// hand-over; after one, every advert that would reset a backup's timer
 /// restarts it (one below the handed-over priority, or priority 0, does
 /// not); it pushes one event when adverts stop, exactly the interval after
@@ -506,8 +506,8 @@ fn kernel_master_down_timer_runs_out_once_when_adverts_stop() {
 /// One kernel clock serves every handed-over instance: an instance that
 /// starts with a deadline earlier than the one the clock is set for brings
 /// it forward (B, 300 ms, while A's 1 s deadline keeps moving), each runs
-/// out once, at its own deadline (kernel clock), and A's steady adverts never
-/// make A's run out.
+/// out once, at its own deadline (kernel clock), A's steady adverts never
+/// make A's run out, and a set-up run again meanwhile changes none of it.
 #[test]
 fn kernel_clock_runs_each_instance_out_at_its_own_deadline() {
     if !have_root("kernel_clock_runs_each_instance_out_at_its_own_deadline") {
@@ -541,6 +541,18 @@ fn kernel_clock_runs_each_instance_out_at_its_own_deadline() {
     let mut sent_a = vec![send(&mut dp, key_a, &advert_a)];
     thread::sleep(Duration::from_millis(100));
     let sent_b = send(&mut dp, key_b, &advert_b);
+    // A set-up run again (a restarted daemon's) keeps the running clock.
+    let frame = [0u8; 14];
+    let opts = TestRunOptions {
+        data_in: Some(&frame),
+        ..TestRunOptions::default()
+    };
+    let set_up = dp
+        .timer_setup_program()
+        .unwrap()
+        .test_run(opts)
+        .expect("BPF_PROG_TEST_RUN");
+    assert_eq!(set_up.return_value, 0, "set up again");
     for (key, token) in [(key_a, 11), (key_b, 12)] {
         assert_eq!(
             dp.down_watch(key).unwrap().unwrap().started,

@@ -10,6 +10,9 @@ use xvrrp_common::maps::{self, DownWatch, InstanceKey};
 
 use super::Datapath;
 
+/// How long after a failed set-up of the kernel's clock it is tried again.
+const CLOCK_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Datapath {
     /// Hands `key`'s Master_Down_Timer to the kernel: from the next advert
     /// of at least `min_priority` on, each such advert restarts a timer of
@@ -17,7 +20,8 @@ impl Datapath {
     /// it runs out. `token` names this hand-over (`down_watch` reads it
     /// back); the write stops whatever the entry ran before. The first
     /// hand-over sets the clock up (`set_up_clock`). False when the
-    /// instance is unknown here.
+    /// instance is unknown here, or the clock could not be set up (tried
+    /// again a second later: each backup keeps its own timer meanwhile).
     pub fn watch_down(
         &mut self,
         key: InstanceKey,
@@ -29,12 +33,22 @@ impl Datapath {
             return Ok(false);
         };
         if !self.clock_set_up {
-            match self.set_up_clock() {
-                Ok(()) => self.clock_set_up = true,
-                // The kernel program tries again at the advert; until one
-                // succeeds, nothing is confirmed and each backup keeps its own.
-                Err(e) => tracing::debug!("{e:#}"),
+            let now = std::time::Instant::now();
+            if self.clock_tried.is_some_and(|t| now < t + CLOCK_RETRY) {
+                return Ok(false);
             }
+            let first = self.clock_tried.replace(now).is_none();
+            if let Err(e) = self.set_up_clock() {
+                if first {
+                    tracing::warn!(
+                        "{e:#}: backups keep their own Master_Down timers; trying again each second"
+                    );
+                } else {
+                    tracing::debug!("{e:#}");
+                }
+                return Ok(false);
+            }
+            self.clock_set_up = true;
         }
         let watch = DownWatch {
             down_ns,

@@ -59,8 +59,10 @@ pub struct Datapath {
     guarded: std::collections::HashSet<(u32, IpAddr)>,
     /// What `PEERS` holds per instance, so an update touches only its keys.
     peers: std::collections::HashMap<InstanceKey, Vec<PeerKey>>,
-    /// The kernel's Master_Down clock is set up (`down_timers`).
+    /// The kernel's Master_Down clock is set up (`down_timers`), and when
+    /// that was last tried.
     clock_set_up: bool,
+    clock_tried: Option<std::time::Instant>,
 }
 
 /// The program on one interface.
@@ -188,6 +190,7 @@ impl Datapath {
             guarded: std::collections::HashSet::new(),
             peers: std::collections::HashMap::new(),
             clock_set_up: false,
+            clock_tried: None,
         })
     }
 

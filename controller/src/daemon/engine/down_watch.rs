@@ -16,7 +16,7 @@
 //! lower master back. (2) Our own timer stops
 //! only once the kernel shows it runs: the entry carries our token and the
 //! kernel restarted it after our write returned (an advert that raced the
-//! write stamped the entry under the old token). (3) Any change to what the
+//! write may have read half of it: the kernel then leaves `started` alone). (3) Any change to what the
 //! kernel's timer stands for (state, Master_Down_Interval, our priority or
 //! preempt) takes the timer back at once (`check_down_watch`, after every
 //! state-machine step), as do a reload, a lost event and a map error. (4) A
@@ -31,11 +31,11 @@ use super::{Engine, Micros, State, Timer, debug, monotonic_us, warn};
 use crate::net::sys::monotonic_ns;
 
 /// Hand-overs waiting for the kernel at most: each waiting one costs a map
-/// read at each of its own expiries until the kernel shows it runs, so
-/// thousands at once (a start, a reload) would spend a burst of system calls
-/// on reads that mostly find nothing yet. A few hundred at a time take 4000
-/// backups at 100 ms to the kernel in seconds.
-const MAX_PENDING: u64 = 256;
+/// read at each of its own expiries until the kernel shows it runs, which
+/// is the next advert (unless the master stopped: then the expiry takes
+/// over). The bound keeps a start or reload of thousands to a few batches
+/// of such reads.
+const MAX_PENDING: u64 = 4096;
 
 /// A hand-over in force.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -208,7 +208,7 @@ impl Engine {
             return;
         };
         match self.instances[idx].kernel_watch {
-            // A timer our last write cancelled.
+            // An event for a hand-over our last write replaced.
             Some(w) if ts_ns < w.written_ns => {}
             Some(_) => self.take_back_down_timer(idx),
             // The instance took its timer back: stop the kernel's too.
