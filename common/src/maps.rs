@@ -66,6 +66,10 @@ pub const IFACE_ADVERTS_IN_TC: u32 = 1;
 /// Written by: both (the controller the parameters, the kernel `started`,
 /// `restarted_ns`, `fired`).
 pub const DOWN_WATCH: &str = "XVRRP_DOWN_WATCH";
+/// Flags of the `DOWN_WATCH` array: `BPF_F_MMAPABLE`, as `ADVERT_STATE_FLAGS`
+/// (the controller reads whether the kernel took a hand-over, and checks the
+/// kernel's timers, without a system call per instance).
+pub const DOWN_WATCH_FLAGS: u32 = ADVERT_STATE_FLAGS;
 
 /// One-entry array holding the kernel's one timer for every `DOWN_WATCH`
 /// entry: it runs out at the earliest deadline, looks at each entry (pushing
@@ -83,7 +87,7 @@ pub const DOWN_CLOCK: &str = "XVRRP_DOWN_CLOCK";
 /// controller adopts a running data path only when this matches: a rebuilt
 /// binary with another layout must not read or write the old maps. Bump it
 /// with every change to this file's types or constants.
-pub const LAYOUT_VERSION: u32 = 7;
+pub const LAYOUT_VERSION: u32 = 8;
 
 /// Every map the kernel program must define.
 pub const ALL: &[&str] = &[

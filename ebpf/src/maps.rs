@@ -7,8 +7,9 @@ use aya_ebpf::{
     maps::{Array, HashMap, PerCpuArray, RingBuf},
 };
 use xvrrp_common::maps::{
-    ADVERT_STATE_FLAGS, AdvertState, Counters, DownWatch, EVENTS_BYTES, InstanceConfig, InstanceKey,
-    MAX_INSTANCES, MAX_PEERS, MAX_VIPS, PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey, VmacValue,
+    ADVERT_STATE_FLAGS, AdvertState, Counters, DOWN_WATCH_FLAGS, DownWatch, EVENTS_BYTES, InstanceConfig,
+    InstanceKey, MAX_INSTANCES, MAX_PEERS, MAX_VIPS, PeerKey, PeerValue, Vip4Key, Vip6Key, VipValue, VmacKey,
+    VmacValue,
 };
 
 /// Counters (`xvrrp_common::maps::STATS`).
@@ -55,7 +56,7 @@ pub static XVRRP_IFACES: HashMap<u32, u32> = HashMap::with_max_entries(4096, 0);
 
 /// Kernel Master_Down timers (`xvrrp_common::maps::DOWN_WATCH`): both write it.
 #[map]
-pub static XVRRP_DOWN_WATCH: Array<DownWatch> = Array::with_max_entries(MAX_INSTANCES, 0);
+pub static XVRRP_DOWN_WATCH: Array<DownWatch> = Array::with_max_entries(MAX_INSTANCES, DOWN_WATCH_FLAGS);
 
 /// The one timer behind them (`xvrrp_common::maps::DOWN_CLOCK`): this program
 /// only. BTF-defined: the kernel finds the `bpf_timer` and `bpf_spin_lock` in

@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
+use aya::maps::{Array, Map, MapData};
 use xvrrp_tests::{
-    daemon::{Daemon, Keepalived, Scratch, wait_for},
+    daemon::{Daemon, Keepalived, Scratch, SharedBpffs, wait_for},
     have_root,
     lab::Lab,
 };
@@ -159,5 +160,100 @@ fn kernel_master_down_timer_against_keepalived() {
     );
     println!(
         "kernel timer: woke {woken} times in 3 s while handed over; took over {took:?} after the master went silent (Master_Down_Interval {master_down:?}); preempted {preempted:?} after the priority rose"
+    );
+}
+
+/// The safety net behind the kernel's timer: a kernel clock that stops (here
+/// its map entry is overwritten from userspace, which frees the timer; a
+/// kernel bug would look the same) must not leave a backup that never takes
+/// over. The daemon's periodic check (with the 30 s link poll) finds a
+/// handed-over deadline a second past without its event, takes every timer
+/// back and keeps them: the takeover comes within one poll period.
+#[test]
+fn a_kernel_clock_that_stops_is_noticed_and_the_backup_takes_over() {
+    if !have_root("a_kernel_clock_that_stops_is_noticed_and_the_backup_takes_over") {
+        return;
+    }
+    let bpffs = SharedBpffs::mount("kclock");
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    lab.host("b", &["192.0.2.2/24"]);
+    let dir = Scratch::new("kclock");
+    let instance = |priority: u8| {
+        format!(
+            "vrrp_instance VI_71 {{\n    state BACKUP\n    interface eth0\n    version 3\n    virtual_router_id 71\n    \
+             priority {priority}\n    advert_int 0.1\n    virtual_ipaddress {{\n        192.0.2.171/24\n    }}\n}}\n"
+        )
+    };
+    std::fs::create_dir_all(dir.0.join("kb")).unwrap();
+    let kb = Keepalived::start(
+        lab.get("b"),
+        &dir.write("kb.conf", &instance(200)),
+        &dir.0.join("kb"),
+    );
+    wait_for(Duration::from_secs(5), || {
+        lab.addrs("b").contains("192.0.2.171/24")
+    })
+    .unwrap_or_else(|| panic!("keepalived never became master:\n{}", kb.log_text()));
+    let xa = Daemon::start_args(
+        lab.get("a"),
+        &dir.write("xa.conf", &instance(100)),
+        &dir.0.join("xa"),
+        "xdp",
+        &["--bpffs", bpffs.0.to_str().unwrap()],
+    );
+    wait_for(Duration::from_secs(10), || {
+        xa.state("VI_71").as_deref() == Some("BACKUP") && xa.counter("master_down_in_kernel") == 1
+    })
+    .unwrap_or_else(|| panic!("never handed over: {:?}\n{}", xa.status(), xa.log_text()));
+
+    // Stop the kernel's clock: a userspace write of its entry frees the timer.
+    let pins = bpffs.pin_dirs();
+    assert_eq!(pins.len(), 1, "one pinned data path: {pins:?}");
+    let path = bpffs
+        .0
+        .join("xvrrp")
+        .join(&pins[0])
+        .join(xvrrp_common::maps::DOWN_CLOCK);
+    let data = MapData::from_pin(&path).expect("the clock's pin");
+    assert_eq!(data.info().unwrap().value_size(), 32, "DownClock's size");
+    let mut clock = Array::<_, [u8; 32]>::try_from(Map::from_map_data(data).unwrap()).unwrap();
+    clock.set(0, [0u8; 32], 0).expect("overwriting the clock");
+
+    // The master goes silent: no kernel event comes; the check must.
+    lab.port("b", false);
+    let silent = Instant::now();
+    wait_for(
+        Duration::from_secs(30) + Duration::from_secs(1) + SLACK * 4,
+        || xa.state("VI_71").as_deref() == Some("MASTER"),
+    )
+    .unwrap_or_else(|| {
+        panic!(
+            "a stopped kernel clock left the backup waiting: {:?}\n{}",
+            xa.status(),
+            xa.log_text()
+        )
+    });
+    assert!(
+        xa.log_text().contains("did not run out in time"),
+        "{}",
+        xa.log_text()
+    );
+    assert!(lab.addrs("a").contains("192.0.2.171/24"));
+    // Kernel timers stay off: back to backup, nothing is handed over again.
+    lab.port("b", true);
+    wait_for(Duration::from_secs(5), || {
+        xa.state("VI_71").as_deref() == Some("BACKUP")
+    })
+    .unwrap_or_else(|| panic!("never backup again: {:?}", xa.status()));
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        xa.counter("master_down_in_kernel"),
+        0,
+        "kernel timers off for good"
+    );
+    println!(
+        "stopped kernel clock: took over {:?} after the master went silent",
+        silent.elapsed()
     );
 }

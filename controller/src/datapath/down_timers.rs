@@ -98,6 +98,12 @@ impl Datapath {
         let Some(&(slot, _)) = self.slots.by_key.get(&key) else {
             return Ok(None);
         };
+        if let Some(view) = &self.down_view {
+            return view
+                .get(slot)
+                .context("down-watch slot past the mapping")
+                .map(Some);
+        }
         let array = Array::<_, DownWatch>::try_from(self.kernel.map(maps::DOWN_WATCH)?)?;
         let entry = array
             .get(&slot, 0)

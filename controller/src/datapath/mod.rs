@@ -5,7 +5,7 @@ pub mod attach;
 mod down_timers;
 pub mod kernel;
 mod links;
-mod state_view;
+mod mapped;
 mod vips;
 
 use std::{net::IpAddr, path::Path};
@@ -27,7 +27,7 @@ use xvrrp_common::{
 use self::{
     attach::{AdvertPath, Answerer, Attached},
     kernel::Kernel,
-    state_view::StateView,
+    mapped::MappedArray,
 };
 use crate::vrrp::{codec::Auth, validate::RxInstance};
 
@@ -48,7 +48,9 @@ pub const TIMER_SETUP_PROGRAM_NAME: &str = "xvrrp_timer_setup";
 pub struct Datapath {
     kernel: Kernel,
     /// The advert-state array mapped into memory, when the kernel allows.
-    state_view: Option<StateView>,
+    state_view: Option<MappedArray<AdvertState>>,
+    /// The kernel Master_Down timers' entries, mapped likewise.
+    down_view: Option<MappedArray<maps::DownWatch>>,
     events: RingBuf<MapData>,
     slots: Slots,
     /// XDP attachments pinned in bpffs (crash-only restarts adopt them).
@@ -177,12 +179,17 @@ impl Datapath {
     fn with_kernel(mut kernel: Kernel) -> Result<Self> {
         let events = RingBuf::try_from(kernel.take_map(maps::EVENTS)?)?;
         let state_view = match kernel.map(maps::ADVERT_STATE)? {
-            aya::maps::Map::Array(data) => StateView::map(data),
+            aya::maps::Map::Array(data) => MappedArray::map(data, maps::ADVERT_STATE_FLAGS, "advert-state"),
+            _ => None,
+        };
+        let down_view = match kernel.map(maps::DOWN_WATCH)? {
+            aya::maps::Map::Array(data) => MappedArray::map(data, maps::DOWN_WATCH_FLAGS, "down-watch"),
             _ => None,
         };
         Ok(Self {
             kernel,
             state_view,
+            down_view,
             events,
             slots: Slots::default(),
             attachments: Vec::new(),

@@ -202,6 +202,43 @@ impl Engine {
         }
     }
 
+    /// The safety net behind rule (5), run with the periodic link poll: a
+    /// confirmed hand-over whose deadline (the interval after the last advert
+    /// the kernel counted) passed more than a second ago without its event
+    /// means the kernel's clock failed; every backup takes its timer back at
+    /// once (its expiry then reads the map and takes over), and the kernel
+    /// keeps no more of them.
+    pub(super) fn check_kernel_clock(&mut self) {
+        const GRACE_NS: u64 = 1_000_000_000;
+        if self.kernel_watched == 0 {
+            return;
+        }
+        let Some(dp) = &self.datapath else {
+            return;
+        };
+        let now = monotonic_ns();
+        let missed = self.instances.indices().into_iter().find(|&idx| {
+            let slot = &self.instances[idx];
+            let Some(w) = slot.kernel_watch.filter(|w| w.confirmed) else {
+                return false;
+            };
+            match dp.down_watch(slot.key) {
+                Ok(Some(entry)) => w
+                    .restarted_ns(&entry)
+                    .is_some_and(|at| at + w.params.down_us * 1000 + GRACE_NS < now),
+                _ => false,
+            }
+        });
+        if let Some(idx) = missed {
+            warn!(
+                instance = %self.instances[idx].cfg.name,
+                "the kernel's master down timer did not run out in time: kernel master down timers off, each backup keeps its own"
+            );
+            self.kernel_down_off = true;
+            self.take_back_all_down_timers();
+        }
+    }
+
     /// A kernel timer ran out (`EV_DOWN_TIMER`, stamped `ts_ns`).
     pub(super) fn kernel_down_timer_ran_out(&mut self, key: InstanceKey, ts_ns: u64) {
         let Some(idx) = self.instances.lookup(&key) else {

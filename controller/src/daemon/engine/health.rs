@@ -145,6 +145,7 @@ impl Engine {
         if self.refresh_links() {
             self.on_health_change();
         }
+        self.check_kernel_clock();
         if !self.instances.waiting.is_empty() {
             self.bind_waiting();
         }
