@@ -57,10 +57,11 @@ pub const DROP_NO_ACCEPT: u32 = 15;
 /// the controller answers with a sweep of the advert-state map.
 pub const EVENTS_LOST: u32 = 16;
 
-/// Adverts that should have started a backup's kernel Master_Down timer
-/// (`maps::DOWN_WATCH`) and could not (the kernel's clock, `DOWN_CLOCK`,
-/// is not set up, nor could the advert set it up); the controller's own
-/// timer still runs until one starts.
+/// The kernel's Master_Down clock (`maps::DOWN_CLOCK`) could not be
+/// started: by an advert that should have started a backup's kernel timer
+/// (`maps::DOWN_WATCH`; that backup's own timer keeps running), or by the
+/// clock itself setting its next time (then the daemon's check at its link
+/// poll takes every timer back). 0 unless the kernel misbehaves.
 pub const DOWN_TIMER_FAILED: u32 = 17;
 
 /// Number of slots in the map (room to grow without a layout change).

@@ -99,10 +99,13 @@ fn clock_at(at: u64, slot: u32) -> bool {
     if slot >= slots {
         unsafe { (*c).slots = slot + 1 };
     }
-    // Set long past without having run out: no timer is pending (nothing
-    // known does that; should it happen, the clock is not lost for good).
-    let lost = armed != 0 && armed + LOST_NS < now;
-    let earlier = armed == 0 || at < armed || lost;
+    // Set long past without having run out: no timer is pending, or its
+    // softirq is that late (a starved CPU, a paused VM). Either way the
+    // clock runs out now: every entry past due is looked at at once, and
+    // the callback sets the clock for the earliest deadline again.
+    let late = armed != 0 && armed + LATE_NS < now;
+    let at = if late { now } else { at };
+    let earlier = armed == 0 || at < armed || late;
     if earlier {
         unsafe { (*c).armed_ns = at };
     }
@@ -124,7 +127,8 @@ fn clock_at(at: u64, slot: u32) -> bool {
         }
         unsafe { unlock(lock_ptr) };
         // 0: the clock ran out since, and its callback looks at every entry,
-        // this one too (stamped before this call).
+        // this one too (stamped before this call); or another CPU's start
+        // failed, as ours then did too.
         if !ok || now_armed == at || now_armed == 0 || now_armed > at {
             return ok;
         }
@@ -135,8 +139,8 @@ fn clock_at(at: u64, slot: u32) -> bool {
     start(timer, 0) == 0
 }
 
-/// How long past its time a clock that has not run out is taken for lost.
-const LOST_NS: u64 = 1_000_000_000;
+/// How long past its time a clock that has not run out is run out at once.
+const LATE_NS: u64 = 1_000_000_000;
 
 /// Starts `timer` to run out at `at` (monotonic ns; at once if past).
 #[inline(always)]

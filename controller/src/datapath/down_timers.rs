@@ -67,9 +67,8 @@ impl Datapath {
         self.kernel.timer_setup()
     }
 
-    /// Runs the set-up program: the clock's timer is allocated in process
-    /// context, where the kernel program's own try in the advert's softirq
-    /// may find no memory.
+    /// Runs the set-up program: the clock's timer is allocated (once, the
+    /// map keeps it) before any advert needs it.
     fn set_up_clock(&mut self) -> Result<()> {
         // A test run wants at least an Ethernet header's worth of frame.
         let frame = [0u8; 14];

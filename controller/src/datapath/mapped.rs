@@ -2,8 +2,10 @@
 //! sweeping its master-down timers, a master checking for a better master at
 //! every advert, and the kernel-timer checks read plain memory, not one
 //! system call per instance. A read racing the kernel's write is the
-//! caller's to detect (`AdvertState::is_whole`; a `DownWatch` is judged by
-//! fields the kernel writes one at a time), as with the system call.
+//! caller's to detect, as with the system call: `AdvertState::is_whole`; a
+//! `DownWatch` copy may mix two moments, which the controller's rules allow
+//! for (`started` stays its token until the clock fires, and a firing always
+//! pushes the event that takes the timer back; `restarted_ns` only grows).
 
 use std::{
     marker::PhantomData,
@@ -21,9 +23,10 @@ pub(super) struct MappedArray<T> {
 
 // SAFETY: a read-only shared mapping of kernel memory; every read copies an
 // entry out with a volatile read, from whichever thread holds the view.
-unsafe impl<T> Send for MappedArray<T> {}
+unsafe impl<T: aya::Pod> Send for MappedArray<T> {}
 
-impl<T: Copy> MappedArray<T> {
+/// Entries are plain old data: any bytes the kernel left are a valid `T`.
+impl<T: aya::Pod> MappedArray<T> {
     /// Maps `map` read-only; `None` when it was made without `flags`
     /// (`BPF_F_MMAPABLE`) or the mapping is refused: the caller then reads
     /// with the system call. (A kernel before 5.5 refuses the flag when the

@@ -16,18 +16,20 @@
 //! lower master back. (2) Our own timer stops
 //! only once the kernel shows it runs: the entry carries our token and the
 //! kernel restarted it after our write returned (an advert that raced the
-//! write may have read half of it: the kernel then leaves `started` alone). (3) Any change to what the
+//! write may have read half of it: the kernel then clears `started`). (3) Any change to what the
 //! kernel's timer stands for (state, Master_Down_Interval, our priority or
 //! preempt) takes the timer back at once (`check_down_watch`, after every
 //! state-machine step), as do a reload, a lost event and a map error. (4) A
 //! timer taken back is due when the kernel's was: the interval it ran after
 //! the last advert it counted (`restarted_ns`), not after the last one fed
 //! here, which may be older or one the state machine discarded. (5) Its
-//! event is never lost: the kernel retries a full ring (`ebpf/src/down_timer.rs`).
+//! event is never lost: the kernel retries a full ring (`ebpf/src/down_timer.rs`),
+//! and a deadline long past without one turns kernel timers off
+//! (`check_kernel_clock`, the safety net).
 
 use xvrrp_common::maps::{DownWatch, InstanceKey};
 
-use super::{Engine, Micros, State, Timer, debug, monotonic_us, warn};
+use super::{Engine, Micros, State, Timer, debug, monotonic_us, stats, warn};
 use crate::net::sys::monotonic_ns;
 
 /// Hand-overs waiting for the kernel at most: each waiting one costs a map
@@ -202,41 +204,58 @@ impl Engine {
         }
     }
 
-    /// The safety net behind rule (5), run with the periodic link poll: a
-    /// confirmed hand-over whose deadline (the interval after the last advert
-    /// the kernel counted) passed more than a second ago without its event
-    /// means the kernel's clock failed; every backup takes its timer back at
-    /// once (its expiry then reads the map and takes over), and the kernel
-    /// keeps no more of them.
+    /// The safety net behind rule (5), run with the periodic link poll
+    /// (every 30 s, or on any link change): after the events waiting are
+    /// read, a confirmed hand-over whose deadline (the interval after the
+    /// last advert the kernel counted) passed more than a second ago, and
+    /// that the kernel did not mark as run out, means the kernel's clock
+    /// failed. Every backup then takes its timer back (its expiry reads the
+    /// map and takes over) and the kernel keeps none until a restart.
     pub(super) fn check_kernel_clock(&mut self) {
         const GRACE_NS: u64 = 1_000_000_000;
         if self.kernel_watched == 0 {
             return;
         }
+        // An event already pushed (a daemon that was stalled) is no failure.
+        self.on_xdp_events();
         let Some(dp) = &self.datapath else {
             return;
         };
         let now = monotonic_ns();
-        let missed = self.instances.indices().into_iter().find(|&idx| {
+        let (mut missed, mut latest, mut first) = (0u64, 0u64, None);
+        for idx in self.instances.indices() {
             let slot = &self.instances[idx];
             let Some(w) = slot.kernel_watch.filter(|w| w.confirmed) else {
-                return false;
+                continue;
             };
-            match dp.down_watch(slot.key) {
-                Ok(Some(entry)) => w
+            let late = match dp.down_watch(slot.key) {
+                Ok(Some(entry)) if entry.fired != entry.restarted_ns => w
                     .restarted_ns(&entry)
-                    .is_some_and(|at| at + w.params.down_us * 1000 + GRACE_NS < now),
-                _ => false,
+                    .map_or(0, |at| now.saturating_sub(at + w.params.down_us * 1000)),
+                Ok(_) => 0,
+                // Unreadable: as a failed read at a hand-over, not trusted.
+                Err(_) => u64::MAX,
+            };
+            if late > GRACE_NS {
+                missed += 1;
+                latest = latest.max(late);
+                first.get_or_insert(idx);
             }
-        });
-        if let Some(idx) = missed {
-            warn!(
-                instance = %self.instances[idx].cfg.name,
-                "the kernel's master down timer did not run out in time: kernel master down timers off, each backup keeps its own"
-            );
-            self.kernel_down_off = true;
-            self.take_back_all_down_timers();
         }
+        let Some(idx) = first else {
+            return;
+        };
+        let failed = dp.counters().map_or(0, |c| c[stats::DOWN_TIMER_FAILED as usize]);
+        warn!(
+            instance = %self.instances[idx].cfg.name,
+            missed,
+            late_ms = latest / 1_000_000,
+            down_timer_failed = failed,
+            "the kernel's master down timer did not run out in time (takeovers may have come up to one \
+             30 s link poll late): kernel master down timers off, each backup keeps its own until a restart"
+        );
+        self.kernel_down_off = true;
+        self.take_back_all_down_timers();
     }
 
     /// A kernel timer ran out (`EV_DOWN_TIMER`, stamped `ts_ns`).

@@ -171,8 +171,9 @@ pub struct Engine {
     /// The `EVENTS_LOST` counter already answered with a sweep (seeded from
     /// the maps at start: a pinned counter outlives a restart).
     events_lost_seen: u64,
-    /// Kernel Master_Down timers failed once (a map write or read): every
-    /// backup keeps its own from then on.
+    /// Kernel Master_Down timers failed once (a map write or read, or a
+    /// deadline the kernel's clock missed, `check_kernel_clock`): every
+    /// backup keeps its own from then on (`status`: `kernel_timers_off`).
     kernel_down_off: bool,
     /// Backups whose Master_Down_Timer the kernel runs now.
     pub kernel_watched: u64,
@@ -575,6 +576,7 @@ impl Engine {
         out.insert("adverts_tx".to_owned(), self.adverts_tx);
         out.insert("adverts_tx_errors".to_owned(), self.adverts_tx_errors);
         out.insert("master_down_in_kernel".to_owned(), self.kernel_watched);
+        out.insert("kernel_timers_off".to_owned(), u64::from(self.kernel_down_off));
         out
     }
 
