@@ -275,8 +275,5 @@ fn a_kernel_clock_that_stops_is_noticed_and_the_backup_takes_over() {
         0,
         "kernel timers off for good"
     );
-    println!(
-        "stopped kernel clock: took over {:?} after the master went silent",
-        took
-    );
+    println!("stopped kernel clock: took over {took:?} after the master went silent");
 }
