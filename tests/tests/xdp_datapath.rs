@@ -542,17 +542,7 @@ fn kernel_clock_runs_each_instance_out_at_its_own_deadline() {
     thread::sleep(Duration::from_millis(100));
     let sent_b = send(&mut dp, key_b, &advert_b);
     // A set-up run again (a restarted daemon's) keeps the running clock.
-    let frame = [0u8; 14];
-    let opts = TestRunOptions {
-        data_in: Some(&frame),
-        ..TestRunOptions::default()
-    };
-    let set_up = dp
-        .timer_setup_program()
-        .unwrap()
-        .test_run(opts)
-        .expect("BPF_PROG_TEST_RUN");
-    assert_eq!(set_up.return_value, 0, "set up again");
+    dp.set_up_clock().expect("set up again");
     for (key, token) in [(key_a, 11), (key_b, 12)] {
         assert_eq!(
             dp.down_watch(key).unwrap().unwrap().started,
@@ -616,17 +606,8 @@ fn kernel_timer_set_up_program_sets_up_the_clock_once() {
         return;
     }
     let mut dp = Datapath::load().expect("load");
-    let mut set_up = || -> u32 {
-        let frame = [0u8; 14];
-        let opts = TestRunOptions {
-            data_in: Some(&frame),
-            ..TestRunOptions::default()
-        };
-        let program = dp.timer_setup_program().unwrap();
-        program.test_run(opts).expect("BPF_PROG_TEST_RUN").return_value
-    };
-    assert_eq!(set_up(), 0, "set up");
-    assert_eq!(set_up(), 0, "set up again: the timer is kept");
+    dp.set_up_clock().expect("set up");
+    dp.set_up_clock().expect("set up again: the timer is kept");
 }
 
 /// arping for 192.0.2.100 from a's side; returns arping's output, lowercased.

@@ -4,7 +4,7 @@
 use anyhow::{Context as _, Result, bail};
 use aya::{
     maps::Array,
-    programs::{TestRun as _, TestRunOptions, Xdp},
+    programs::{TestRun as _, TestRunOptions},
 };
 use xvrrp_common::maps::{self, DownWatch, InstanceKey};
 
@@ -62,14 +62,10 @@ impl Datapath {
         Ok(true)
     }
 
-    /// The set-up program (for its own tests: `watch_down` runs it).
-    pub fn timer_setup_program(&mut self) -> Result<&mut Xdp> {
-        self.kernel.timer_setup()
-    }
-
     /// Runs the set-up program: the clock's timer is allocated (once, the
-    /// map keeps it) before any advert needs it.
-    fn set_up_clock(&mut self) -> Result<()> {
+    /// map keeps it) before any advert needs it. Run again, it keeps it.
+    /// (`watch_down` runs it; public for its tests.)
+    pub fn set_up_clock(&mut self) -> Result<()> {
         // A test run wants at least an Ethernet header's worth of frame.
         let frame = [0u8; 14];
         let opts = TestRunOptions {

@@ -167,15 +167,7 @@ impl Kernel {
     /// The kernel-timer set-up program, loaded on first use in-process.
     pub(super) fn timer_setup(&mut self) -> Result<&mut Xdp> {
         match self {
-            Self::Loaded(ebpf) => {
-                let program = program_in(ebpf, TIMER_SETUP_PROGRAM_NAME)?;
-                if program.fd().is_err() {
-                    program
-                        .load()
-                        .context("the kernel verifier rejected the kernel-timer set-up program")?;
-                }
-                Ok(program)
-            }
+            Self::Loaded(ebpf) => loaded_in(ebpf, TIMER_SETUP_PROGRAM_NAME),
             Self::Pinned(p) => Ok(&mut p.timer_setup),
         }
     }
@@ -209,6 +201,17 @@ impl Kernel {
             Self::Pinned(_) => bail!("a data path opened from pins has only the xvrrp programs"),
         }
     }
+}
+
+/// An in-process object's XDP program `name`, loaded on first use.
+pub(super) fn loaded_in<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {
+    let program = program_in(ebpf, name)?;
+    if program.fd().is_err() {
+        program
+            .load()
+            .with_context(|| format!("the kernel verifier rejected the XDP program {name}"))?;
+    }
+    Ok(program)
 }
 
 pub(super) fn program_in<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp> {

@@ -233,11 +233,7 @@ impl Datapath {
 
     /// The pass-everything program, loaded on first use (also the `test_run` baseline).
     pub fn pass_program(&mut self) -> Result<&mut Xdp> {
-        let program = kernel::program_in(self.kernel.ebpf_mut()?, PASS_PROGRAM_NAME)?;
-        if program.fd().is_err() {
-            program.load().context("loading the pass-through XDP program")?;
-        }
-        Ok(program)
+        kernel::loaded_in(self.kernel.ebpf_mut()?, PASS_PROGRAM_NAME)
     }
 
     /// The names of the maps the loaded object defines (the ring buffer, taken
