@@ -15,6 +15,7 @@
 pub mod arp;
 pub mod capture;
 pub mod failover;
+pub mod floor;
 pub mod impls;
 pub mod kernel;
 pub mod mass;

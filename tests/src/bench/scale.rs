@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use super::{
-    Options,
+    Options, floor,
     impls::{Impl, keepalived_conf},
     pause, poll, progress,
     report::{Report, Row},
@@ -110,6 +110,8 @@ struct Measured {
     unstable: Vec<String>,
     /// Share of all CPUs' time in the window the hypervisor stole, in %.
     steal_pct: f64,
+    /// The same adverts from a bare sender (`floor`), N >= `floor::MIN_N`.
+    floor: Option<floor::Figures>,
     raw: Value,
 }
 
@@ -254,6 +256,14 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
             case.n
         ));
     }
+    // The send floor of this lab, where the case has one and the window held.
+    let floor = if case.n >= floor::MIN_N && unstable.is_empty() {
+        let f = floor::measure(case, twin.a.name(), mp, &|| backup.entered("MASTER"), timing)?;
+        unstable.extend(f.unstable.iter().cloned());
+        Some(f)
+    } else {
+        None
+    };
     let stable = unstable.is_empty();
     master.stop();
     backup.stop();
@@ -269,6 +279,7 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         "unstable": &unstable,
         "steal_pct_all_cpus": steal_pct,
         "loader_peak_kib_ms": loader,
+        "send_floor": floor.as_ref().map(|f| &f.raw),
     });
     if !stable {
         progress(&format!(
@@ -293,6 +304,7 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
         loader,
         unstable,
         steal_pct,
+        floor,
         raw,
     })
 }
@@ -449,7 +461,33 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
             );
         }
     }
-    vec![
+    // Where every implementation has its lab's floor: the master's row next to it.
+    let floor_row = done.iter().all(|(_, m)| m.floor.is_some()).then(|| {
+        let figures = |m: &Measured| {
+            m.floor
+                .as_ref()
+                .map_or((0, 0.0, 0.0), |f| (f.ticks, f.cpu, f.cpu_ns))
+        };
+        let coarse = done.iter().any(|(_, m)| figures(m).0 < MIN_TICKS);
+        let mut row = Row::new(
+            "scale",
+            format!("{label}: send floor CPU (the master's adverts from a bare sender)"),
+            "% of a core",
+        )
+        .note(
+            "the kernel's send path and, on a veth, this implementation's backup receiving: see `floor.rs`",
+        );
+        for (w, m) in done {
+            let (_, pct, ns) = figures(m);
+            row.set(*w, if coarse { ns } else { pct });
+        }
+        if coarse {
+            row.note
+                .push_str(&format!("; schedstat ns (under {MIN_TICKS} clock ticks)"));
+        }
+        row
+    });
+    let mut out = vec![
         cpu_row(
             "backup",
             |m| m.backup_ticks,
@@ -466,7 +504,9 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
         master_rss,
         backup_pss,
         master_pss,
-    ]
+    ];
+    out.splice(2..2, floor_row);
+    out
 }
 
 #[cfg(test)]

@@ -66,7 +66,13 @@ pub fn ticks_per_sec() -> u64 {
 
 /// The fields of /proc/PID/stat after the command name (field 3 onwards).
 fn stat_fields(pid: u32) -> Option<Vec<u64>> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_fields_at(&format!("/proc/{pid}"))
+}
+
+/// The same for the process or thread directory `dir` (`/proc/PID`,
+/// `/proc/self/task/TID`).
+fn stat_fields_at(dir: &str) -> Option<Vec<u64>> {
+    let text = fs::read_to_string(format!("{dir}/stat")).ok()?;
     let rest = &text[text.rfind(')')? + 1..];
     // Field 3 (state) is a letter: keep its slot so indexes match `man 5 proc` - 3.
     Some(
@@ -170,6 +176,23 @@ pub fn read(root: u32) -> Usage {
         u.bpf_memlock += bpf_memlock(pid);
         u.procs += 1;
     }
+    u
+}
+
+/// The CPU of one thread of this process now (a benchmark helper thread:
+/// the send floor's sender); the memory fields stay 0.
+pub fn read_thread(tid: u32) -> Usage {
+    let dir = format!("/proc/self/task/{tid}");
+    let mut u = Usage::default();
+    if let Some(f) = stat_fields_at(&dir) {
+        // utime, stime: a thread has no children of its own.
+        u.ticks = f.get(11..13).map_or(0, |s| s.iter().sum());
+    }
+    u.run_ns = fs::read_to_string(format!("{dir}/schedstat"))
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0);
+    u.procs = 1;
     u
 }
 
