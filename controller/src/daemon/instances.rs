@@ -7,10 +7,7 @@
 //!
 //! The reload difference is computed here too, as pure data.
 
-use std::{
-    collections::HashMap,
-    ops::{Index, IndexMut},
-};
+use std::ops::{Index, IndexMut};
 
 use xvrrp_common::maps::InstanceKey;
 
@@ -36,7 +33,7 @@ pub struct Instances<T> {
     slots: Vec<Option<T>>,
     /// Indices of empty entries, reused first.
     free: Vec<usize>,
-    by_key: HashMap<InstanceKey, usize>,
+    by_key: foldhash::HashMap<InstanceKey, usize>,
     /// Configured instances not bound to their interface yet.
     pub waiting: Vec<Waiting>,
 }
@@ -46,7 +43,7 @@ impl<T> Default for Instances<T> {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
-            by_key: HashMap::new(),
+            by_key: foldhash::HashMap::default(),
             waiting: Vec::new(),
         }
     }

@@ -85,7 +85,7 @@ pub struct Attachment {
 /// generation so the kernel starts a reused slot afresh.
 #[derive(Default)]
 struct Slots {
-    by_key: std::collections::HashMap<InstanceKey, (u32, u32)>,
+    by_key: foldhash::HashMap<InstanceKey, (u32, u32)>,
     free: Vec<u32>,
     next_slot: u32,
     next_generation: u32,

@@ -19,12 +19,14 @@ impl Engine {
     pub fn quiet(&self) -> bool {
         self.announcer.is_idle()
             && self.installing.is_empty()
-            && self.pending.is_empty()
+            && self.pending.values().all(Vec::is_empty)
             && self.pending_frames.is_empty()
     }
 
     /// Shrinks the queues and tables a burst grew to what they hold now.
     pub fn shrink_buffers(&mut self) {
+        // Quiet: every batch is empty.
+        self.pending.clear();
         self.pending.shrink_to_fit();
         self.pending_frames.shrink_to_fit();
         self.installing.shrink_to_fit();

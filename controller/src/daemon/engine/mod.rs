@@ -115,7 +115,7 @@ pub struct Engine {
     installing: HashMap<usize, Installing>,
     last_ticket: u64,
     pub datapath: Option<Datapath>,
-    pending: HashMap<SenderKey, Vec<Outgoing>>,
+    pending: foldhash::HashMap<SenderKey, Vec<Outgoing>>,
     /// Adverts built as whole frames (`use_vmac`): (interface index, frame).
     pending_frames: Vec<(u32, Vec<u8>)>,
     /// Gratuitous ARPs / unsolicited NAs waiting to go out.
@@ -236,7 +236,7 @@ impl Engine {
             installing: HashMap::new(),
             last_ticket: 0,
             datapath,
-            pending: HashMap::new(),
+            pending: foldhash::HashMap::default(),
             pending_frames: Vec::new(),
             announcer,
             counters: [0; stats::COUNT as usize],

@@ -91,8 +91,12 @@ impl Engine {
                 None => self.adverts_tx_errors += 1,
             }
         }
-        for (key, msgs) in self.pending.drain() {
-            let Some(sender) = self.pool.sender(&key) else {
+        // The batches keep their room from tick to tick (a 4000-master host
+        // sends 160 of them a second); `shrink_buffers` gives it back.
+        let mut pending = std::mem::take(&mut self.pending);
+        for (key, batch) in &mut pending {
+            let msgs = std::mem::take(batch);
+            let Some(sender) = self.pool.sender(key) else {
                 continue;
             };
             let mut done = 0;
@@ -120,7 +124,10 @@ impl Engine {
                     }
                 }
             }
+            *batch = msgs;
+            batch.clear();
         }
+        self.pending = pending;
     }
 
     /// Queues `count` gratuitous ARPs / unsolicited NAs for every VIP of an

@@ -25,6 +25,9 @@ pub struct Slot {
     pub last_advert_us: Option<Micros>,
     /// The XDP advert-state timestamp already fed to the state machine.
     pub xdp_seen_ns: u64,
+    /// The kernel's count of recorded adverts (`ADVERTS_RX`) read before this
+    /// master last read its entry, when a batch read it (`on_timers`).
+    pub(super) recorded_seen: Option<u64>,
     /// Its Master_Down_Timer handed to the kernel (`down_watch.rs`).
     pub(super) kernel_watch: Option<super::down_watch::KernelWatch>,
     /// Another master heard while we are master (split brain), logged once.
@@ -303,6 +306,7 @@ pub(super) fn build_slot(
         stats: InstanceStats::default(),
         last_advert_us: None,
         xdp_seen_ns: 0,
+        recorded_seen: None,
         kernel_watch: None,
         other_master: None,
         other_master_count: 0,
