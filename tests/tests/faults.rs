@@ -511,3 +511,60 @@ fn partition_and_heal_under_thirty_percent_loss() {
     );
     assert_eq!(transitions(&a), ta, "a stayed master throughout");
 }
+
+/// An operator renumbers the master's interface: its advert source leaves.
+/// Adverts from an address the host no longer has must not go out (the
+/// advert sockets skip the kernel's per-send source check for speed, so the
+/// daemon does it from the deletions it watches), and they come back with the
+/// address.
+#[test]
+fn adverts_stop_while_their_source_address_is_deleted_and_resume_with_it() {
+    if !have_root("adverts_stop_while_their_source_address_is_deleted_and_resume_with_it") {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    let dir = Scratch::new("faults-src");
+    // The VIP outside the deleted prefix: deleting 192.0.2.1/24 leaves it.
+    let conf = "vrrp_instance VI_1 {\n  state BACKUP\n  interface eth0\n  version 3\n  virtual_router_id 7\n  \
+                priority 150\n  advert_int 0.2\n  virtual_ipaddress {\n    198.51.100.7/32\n  }\n}\n";
+    let a = Daemon::start(
+        lab.get("a"),
+        &dir.write("a.conf", conf),
+        &dir.0.join("ra"),
+        "auto",
+    );
+    wait_for(Duration::from_secs(8), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("a never became master:\n{}", a.log_text()));
+    let adverts_from_a = |secs: f32| {
+        let text = lab.capture("a", secs, "ip proto 112").text();
+        text.lines()
+            .filter(|l| l.contains("192.0.2.1 > 224.0.0.18"))
+            .count()
+    };
+    let before = adverts_from_a(1.5);
+    assert!(
+        before >= 4,
+        "adverts from 192.0.2.1 before the deletion: {before}"
+    );
+
+    lab.get("a").ip(&["addr", "del", "192.0.2.1/24", "dev", "eth0"]);
+    wait_for(Duration::from_secs(5), || {
+        a.log_text().contains("an advert source address was deleted")
+    })
+    .unwrap_or_else(|| panic!("the deletion was not noticed:\n{}", a.log_text()));
+    let gone = adverts_from_a(1.5);
+    assert_eq!(gone, 0, "adverts left from a deleted source address");
+
+    lab.get("a").ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"]);
+    let back = adverts_from_a(1.5);
+    assert!(
+        back >= 4,
+        "adverts from 192.0.2.1 after it came back: {back}\n{}",
+        a.log_text()
+    );
+    assert_eq!(a.state("VI_1").as_deref(), Some("MASTER"), "{}", a.log_text());
+    println!("faults: adverts {before} before the deletion, {gone} while it lasted, {back} after");
+}

@@ -28,6 +28,11 @@ pub struct Sender {
     /// Send errors already logged (by errno), so a firewall dropping adverts
     /// ten times a second logs once.
     seen_errors: Vec<i32>,
+    /// IP_TRANSPARENT is on (IPv4, see `open`).
+    transparent: bool,
+    /// The source was deleted from the interface: transparency is off until
+    /// a send goes out again (`source_deleted`).
+    rechecking: bool,
 }
 
 impl Sender {
@@ -36,6 +41,7 @@ impl Sender {
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
         let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))
             .context("raw VRRP socket (needs CAP_NET_RAW)")?;
+        let mut transparent = false;
         sock.bind_device(Some(ifname.as_bytes()))
             .with_context(|| format!("SO_BINDTODEVICE {ifname}"))?;
         let bind_addr = match src {
@@ -83,11 +89,12 @@ impl Sender {
             // the source is one of the host's addresses (`__ip_dev_find`, a
             // walk of the host's 256-bucket address hash, which a master's
             // VIPs fill: 16 deep with 4000 of them, a fifth of the kernel's
-            // send cost in the 4000 x 100 ms profile). The source is the
-            // interface's own address or `unicast_src_ip`, bound above; the
-            // OUTPUT hook still sees every advert. Best effort: without it
-            // (no CAP_NET_ADMIN / CAP_NET_RAW) the check is only slower.
-            let _ = setsockopt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TRANSPARENT, &on);
+            // send cost in the 4000 x 100 ms profile). The daemon does that
+            // check instead, from the address deletions it watches
+            // (`source_deleted`). The OUTPUT hook still sees every advert.
+            // Best effort: without it (no CAP_NET_ADMIN / CAP_NET_RAW) the
+            // kernel's check is only slower.
+            transparent = setsockopt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TRANSPARENT, &on).is_ok();
         }
         sock.set_nonblocking(true)?;
         Ok(Self {
@@ -95,7 +102,40 @@ impl Sender {
             src,
             ifindex,
             seen_errors: Vec::new(),
+            transparent,
+            rechecking: false,
         })
+    }
+
+    /// The source address was deleted from the interface: the kernel checks
+    /// it on every send again, refusing adverts from an address the host no
+    /// longer has (what a socket without IP_TRANSPARENT does), until one goes
+    /// out (`sent`): the address is back.
+    pub fn source_deleted(&mut self) {
+        let off: libc::c_int = 0;
+        if self.transparent
+            && setsockopt(
+                self.sock.as_raw_fd(),
+                libc::IPPROTO_IP,
+                libc::IP_TRANSPARENT,
+                &off,
+            )
+            .is_ok()
+        {
+            self.transparent = false;
+            self.rechecking = true;
+        }
+    }
+
+    /// A send went out: a source under recheck is local again.
+    pub fn sent(&mut self) {
+        let on: libc::c_int = 1;
+        if self.rechecking
+            && setsockopt(self.sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TRANSPARENT, &on).is_ok()
+        {
+            self.transparent = true;
+            self.rechecking = false;
+        }
     }
 
     /// Records a send error; true the first time this kind is seen.

@@ -84,6 +84,15 @@ impl Pool {
         self.receivers_changed |= self.receivers.len() != before;
     }
 
+    /// An address was deleted: the sender using it as its source, if any,
+    /// has the kernel check it again (`Sender::source_deleted`). True if one did.
+    pub fn source_deleted(&mut self, ifindex: u32, addr: std::net::IpAddr) -> bool {
+        self.senders
+            .get_mut(&(ifindex, addr))
+            .map(Sender::source_deleted)
+            .is_some()
+    }
+
     pub fn sender(&mut self, key: &SenderKey) -> Option<&mut Sender> {
         self.senders.get_mut(key)
     }

@@ -50,11 +50,18 @@ pub struct Sent {
 }
 
 /// The running sender (a thread of the benchmark, in the master's namespace).
+/// Dropped without `stop` (a panic), it still stops sending.
 pub struct Floor {
     stop: Arc<AtomicBool>,
     /// Its thread id: `/proc/self/task/TID` has its CPU.
     pub tid: u32,
-    thread: JoinHandle<Result<Sent, String>>,
+    thread: Option<JoinHandle<Result<Sent, String>>>,
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 /// One link's socket and its adverts, by tick.
@@ -170,16 +177,22 @@ impl Floor {
             Ok(sent)
         });
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(tid)) => Ok(Self { stop, tid, thread }),
+            Ok(Ok(tid)) => Ok(Self {
+                stop,
+                tid,
+                thread: Some(thread),
+            }),
             Ok(Err(e)) => Err(e),
             Err(_) => Err("floor sender: did not start within 30 s".to_owned()),
         }
     }
 
     /// Stops sending; what was sent.
-    pub fn stop(self) -> Result<Sent, String> {
+    pub fn stop(mut self) -> Result<Sent, String> {
         self.stop.store(true, Ordering::Relaxed);
         self.thread
+            .take()
+            .ok_or_else(|| "floor sender: stopped twice".to_owned())?
             .join()
             .map_err(|_| "floor sender: the thread panicked".to_owned())?
     }
@@ -224,19 +237,24 @@ impl Drop for Frozen {
     }
 }
 
+/// What the backup shows: its entries into MASTER so far, the VIPs it holds.
+pub type BackupView<'a> = &'a dyn Fn() -> (usize, usize);
+
 /// Measures the floor after a case's window: the sender starts beside the
 /// master (an advert twice per interval for a second changes nothing for
 /// the backup), the master's process tree is stopped, and after a settle
 /// the sender is measured over the same window as the daemons. The backup
-/// must not take over meanwhile (`backup_masters` counts its entries into
-/// MASTER), and every advert must leave.
+/// must not take over at any time from the sender's start (`backup`), every
+/// advert must leave, and the sender must keep its ticks (late ones: 1 % at
+/// most).
 pub fn measure(
     case: Case,
     ns: &str,
     master_pid: u32,
-    backup_masters: &dyn Fn() -> usize,
+    backup: BackupView<'_>,
     timing: &Timing,
 ) -> Result<Figures, String> {
+    let (masters_before, _) = backup();
     let floor = Floor::start(ns, case.n, case.version, case.advert_cs)?;
     let window = (|| {
         if !pause(Duration::from_secs(1)) {
@@ -246,15 +264,17 @@ pub fn measure(
         if !pause(Duration::from_secs(3)) {
             return Err("interrupted".to_owned());
         }
-        let (b0, u0, t0) = (backup_masters(), usage::read_thread(floor.tid), Instant::now());
+        let (u0, t0) = (usage::read_thread(floor.tid), Instant::now());
         if !pause(timing.window) {
             return Err("interrupted".to_owned());
         }
-        let (b1, u1, t1) = (backup_masters(), usage::read_thread(floor.tid), Instant::now());
-        Ok((b1 - b0, u0, u1, (t1 - t0).as_secs_f64()))
+        let (u1, t1) = (usage::read_thread(floor.tid), Instant::now());
+        Ok((u0, u1, (t1 - t0).as_secs_f64()))
     })();
     let sent = floor.stop()?;
-    let (takeovers, u0, u1, secs) = window?;
+    let (u0, u1, secs) = window?;
+    let (masters_after, backup_vips) = backup();
+    let takeovers = masters_after.saturating_sub(masters_before);
     let (cpu, cpu_ns) = usage::cpu_percent(&u0, &u1, secs);
     let mut unstable = Vec::new();
     if takeovers > 0 {
@@ -262,8 +282,17 @@ pub fn measure(
             "send floor: {takeovers} entries into MASTER on the backup while the bare sender advertised"
         ));
     }
+    if backup_vips > 0 {
+        unstable.push(format!("send floor: the backup holds {backup_vips} VIPs"));
+    }
     if sent.errors > 0 {
         unstable.push(format!("send floor: {} adverts not sent", sent.errors));
+    }
+    if sent.late_ticks * 100 > sent.ticks {
+        unstable.push(format!(
+            "send floor: {} of {} send ticks started over a tick late",
+            sent.late_ticks, sent.ticks
+        ));
     }
     let raw = json!({
         "cpu_pct": cpu, "cpu_pct_schedstat": cpu_ns, "ticks": u1.ticks - u0.ticks,

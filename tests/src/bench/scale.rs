@@ -258,7 +258,8 @@ fn measure(case: Case, which: Impl, timing: &Timing) -> Result<Measured, String>
     }
     // The send floor of this lab, where the case has one and the window held.
     let floor = if case.n >= floor::MIN_N && unstable.is_empty() {
-        let f = floor::measure(case, twin.a.name(), mp, &|| backup.entered("MASTER"), timing)?;
+        let view = || (backup.entered("MASTER"), vip_count(&twin.b));
+        let f = floor::measure(case, twin.a.name(), mp, &view, timing)?;
         unstable.extend(f.unstable.iter().cloned());
         Some(f)
     } else {

@@ -66,7 +66,9 @@ impl Engine {
     /// hear nobody, every read: a cache miss per advert, a sixteenth of the
     /// 4000 x 100 ms master's time). A few adverts read their entries
     /// directly, cheaper than the system call; so does every master when the
-    /// count cannot be read.
+    /// count cannot be read. (Where stores may be seen out of order, arm64, a
+    /// read can see the new count but the old entry: the next advert recorded
+    /// anywhere, the better master's next one, moves the count again.)
     fn recorded_adverts(&self, due: &[(usize, Timer, Micros)]) -> Option<u64> {
         const BATCH: usize = 16;
         if self.mode != Mode::Xdp || due.iter().filter(|d| d.1 == Timer::Advert).count() < BATCH {

@@ -106,6 +106,7 @@ impl Engine {
                     Ok(n) => {
                         done += n;
                         self.adverts_tx += n as u64;
+                        sender.sent();
                     }
                     Err(e) => {
                         let full = matches!(e.raw_os_error(), Some(libc::EAGAIN | libc::ENOBUFS));

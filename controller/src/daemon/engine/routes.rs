@@ -209,6 +209,15 @@ impl Engine {
 
     pub fn on_deleted(&mut self, d: &Deleted) {
         let now = monotonic_us();
+        if let Deleted::Address { ifindex, addr } = d
+            && self.pool.source_deleted(*ifindex, *addr)
+        {
+            warn!(
+                ifindex,
+                source = %addr,
+                "an advert source address was deleted: adverts from it fail until it is back"
+            );
+        }
         let candidates: Vec<(usize, String, String)> = match d {
             Deleted::Address { ifindex, addr } => self
                 .watch()
