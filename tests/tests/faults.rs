@@ -515,7 +515,7 @@ fn partition_and_heal_under_thirty_percent_loss() {
 /// An operator renumbers the master's interface: its advert source leaves.
 /// Adverts from an address the host no longer has must not go out (the
 /// advert sockets skip the kernel's per-send source check for speed, so the
-/// daemon does it from the deletions it watches), and they come back with the
+/// daemon does it from the deletions it watches); they come back with the
 /// address.
 #[test]
 fn adverts_stop_while_their_source_address_is_deleted_and_resume_with_it() {

@@ -358,8 +358,13 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                 }
             } => match deleted {
                 // One re-read at a time; losses meanwhile ask for one more.
-                Deleted::Lost if vanished.is_some() => vanished_again = true,
+                Deleted::Lost if vanished.is_some() => {
+                    engine.pool.recheck_all();
+                    vanished_again = true;
+                }
                 Deleted::Lost => {
+                    // An advert source may be among the deleted.
+                    engine.pool.recheck_all();
                     warn!(
                         "address/route notifications were lost (socket buffer full): re-reading the addresses for deleted VIPs and static addresses; a virtual or static route or rule deleted meanwhile goes unnoticed"
                     );

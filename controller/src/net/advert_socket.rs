@@ -30,8 +30,8 @@ pub struct Sender {
     seen_errors: Vec<i32>,
     /// IP_TRANSPARENT is on (IPv4, see `open`).
     transparent: bool,
-    /// The source was deleted from the interface: transparency is off until
-    /// a send goes out again (`source_deleted`).
+    /// Transparency waits for a send the kernel checked to go out: at the
+    /// start, and after `recheck` (IPv4).
     rechecking: bool,
 }
 
@@ -41,7 +41,6 @@ impl Sender {
         let domain = if v6 { Domain::IPV6 } else { Domain::IPV4 };
         let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(i32::from(IPPROTO_VRRP))))
             .context("raw VRRP socket (needs CAP_NET_RAW)")?;
-        let mut transparent = false;
         sock.bind_device(Some(ifname.as_bytes()))
             .with_context(|| format!("SO_BINDTODEVICE {ifname}"))?;
         let bind_addr = match src {
@@ -85,16 +84,6 @@ impl Sender {
             setsockopt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_MULTICAST_IF, &mreqn)?;
             sock.set_multicast_loop_v4(false)?;
             sock.set_tos(0xc0)?;
-            // Transparent: the route lookup of every send skips its check that
-            // the source is one of the host's addresses (`__ip_dev_find`, a
-            // walk of the host's 256-bucket address hash, which a master's
-            // VIPs fill: 16 deep with 4000 of them, a fifth of the kernel's
-            // send cost in the 4000 x 100 ms profile). The daemon does that
-            // check instead, from the address deletions it watches
-            // (`source_deleted`). The OUTPUT hook still sees every advert.
-            // Best effort: without it (no CAP_NET_ADMIN / CAP_NET_RAW) the
-            // kernel's check is only slower.
-            transparent = setsockopt(sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TRANSPARENT, &on).is_ok();
         }
         sock.set_nonblocking(true)?;
         Ok(Self {
@@ -102,16 +91,26 @@ impl Sender {
             src,
             ifindex,
             seen_errors: Vec::new(),
-            transparent,
-            rechecking: false,
+            transparent: false,
+            rechecking: !v6,
         })
     }
 
-    /// The source address was deleted from the interface: the kernel checks
-    /// it on every send again, refusing adverts from an address the host no
-    /// longer has (what a socket without IP_TRANSPARENT does), until one goes
-    /// out (`sent`): the address is back.
-    pub fn source_deleted(&mut self) {
+    // IPv4 senders go transparent (IP_TRANSPARENT) once the kernel let one
+    // of their adverts out: the route lookup of every send then skips its
+    // check that the source is one of the host's addresses (`__ip_dev_find`,
+    // a walk of the host's 256-bucket address hash, which a master's VIPs
+    // fill: 16 deep with 4000 of them, a fifth of the kernel's send cost in
+    // the 4000 x 100 ms profile). The daemon stands in for that check: an
+    // address deletion that takes a sender's source, lost notifications and
+    // the link poll (`Pool::recheck_all`) hand it back to the kernel until a
+    // send goes out again, so adverts from an address the host lost are
+    // refused as on a plain socket. The OUTPUT hook sees every advert either
+    // way. Best effort: without the option (no CAP_NET_ADMIN / CAP_NET_RAW)
+    // the kernel's check stays, only slower.
+
+    /// Hands the source check back to the kernel until a send goes out.
+    pub fn recheck(&mut self) {
         let off: libc::c_int = 0;
         if self.transparent
             && setsockopt(
@@ -127,14 +126,13 @@ impl Sender {
         }
     }
 
-    /// A send went out: a source under recheck is local again.
+    /// A send went out: the kernel found the source local, for now.
     pub fn sent(&mut self) {
-        let on: libc::c_int = 1;
-        if self.rechecking
-            && setsockopt(self.sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TRANSPARENT, &on).is_ok()
-        {
-            self.transparent = true;
+        if self.rechecking {
             self.rechecking = false;
+            let on: libc::c_int = 1;
+            self.transparent =
+                setsockopt(self.sock.as_raw_fd(), libc::IPPROTO_IP, libc::IP_TRANSPARENT, &on).is_ok();
         }
     }
 

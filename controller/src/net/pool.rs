@@ -84,13 +84,26 @@ impl Pool {
         self.receivers_changed |= self.receivers.len() != before;
     }
 
-    /// An address was deleted: the sender using it as its source, if any,
-    /// has the kernel check it again (`Sender::source_deleted`). True if one did.
-    pub fn source_deleted(&mut self, ifindex: u32, addr: std::net::IpAddr) -> bool {
-        self.senders
-            .get_mut(&(ifindex, addr))
-            .map(Sender::source_deleted)
-            .is_some()
+    /// An address was deleted (from any interface: the kernel's check is
+    /// host-wide): the senders using it as their source have the kernel check
+    /// it again (`Sender::recheck`).
+    pub fn source_deleted(&mut self, addr: std::net::IpAddr) {
+        for s in self.senders.values_mut().filter(|s| s.src == addr) {
+            s.recheck();
+        }
+    }
+
+    /// Whether an open sender sends from `addr`.
+    pub fn uses_source(&self, addr: std::net::IpAddr) -> bool {
+        self.senders.values().any(|s| s.src == addr)
+    }
+
+    /// Every sender has the kernel check its source again (a deletion may
+    /// have gone unnoticed: lost notifications, the link poll).
+    pub fn recheck_all(&mut self) {
+        for s in self.senders.values_mut() {
+            s.recheck();
+        }
     }
 
     pub fn sender(&mut self, key: &SenderKey) -> Option<&mut Sender> {

@@ -462,14 +462,13 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
             );
         }
     }
-    // Where every implementation has its lab's floor: the master's row next to it.
-    let floor_row = done.iter().all(|(_, m)| m.floor.is_some()).then(|| {
-        let figures = |m: &Measured| {
-            m.floor
-                .as_ref()
-                .map_or((0, 0.0, 0.0), |f| (f.ticks, f.cpu, f.cpu_ns))
-        };
-        let coarse = done.iter().any(|(_, m)| figures(m).0 < MIN_TICKS);
+    // The floor of each lab that has one (a window that was not stable has none).
+    let floor_row = done.iter().any(|(_, m)| m.floor.is_some()).then(|| {
+        let floors: Vec<(Impl, &floor::Figures)> = done
+            .iter()
+            .filter_map(|(w, m)| m.floor.as_ref().map(|f| (*w, f)))
+            .collect();
+        let coarse = floors.iter().any(|(_, f)| f.ticks < MIN_TICKS);
         let mut row = Row::new(
             "scale",
             format!("{label}: send floor CPU (the master's adverts from a bare sender)"),
@@ -478,13 +477,15 @@ fn rows(case: Case, done: &[(Impl, Measured)]) -> Vec<Row> {
         .note(
             "the kernel's send path and, on a veth, this implementation's backup receiving: see `floor.rs`",
         );
-        for (w, m) in done {
-            let (_, pct, ns) = figures(m);
-            row.set(*w, if coarse { ns } else { pct });
+        for (w, f) in &floors {
+            row.set(*w, if coarse { f.cpu_ns } else { f.cpu });
         }
         if coarse {
             row.note
                 .push_str(&format!("; schedstat ns (under {MIN_TICKS} clock ticks)"));
+        }
+        if floors.len() < done.len() {
+            row.note.push_str("; none where the window was not stable");
         }
         row
     });

@@ -146,6 +146,9 @@ impl Engine {
             self.on_health_change();
         }
         self.check_kernel_clock();
+        // An advert source deleted unnoticed (the monitor reopened at a
+        // reload, or not running) is refused from here on.
+        self.pool.recheck_all();
         if !self.instances.waiting.is_empty() {
             self.bind_waiting();
         }

@@ -210,12 +210,15 @@ impl Engine {
     pub fn on_deleted(&mut self, d: &Deleted) {
         let now = monotonic_us();
         if let Deleted::Address { ifindex, addr } = d
-            && self.pool.source_deleted(*ifindex, *addr)
+            && self.pool.uses_source(*addr)
         {
+            // Not chosen again (keepalived takes the interface's next address,
+            // or FAULT): a restart chooses.
+            self.pool.source_deleted(*addr);
             warn!(
                 ifindex,
                 source = %addr,
-                "an advert source address was deleted: adverts from it fail until it is back"
+                "an advert source address was deleted: the kernel refuses adverts from it until it is back"
             );
         }
         let candidates: Vec<(usize, String, String)> = match d {
