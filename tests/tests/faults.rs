@@ -544,7 +544,7 @@ fn adverts_stop_while_their_source_address_is_deleted_and_resume_with_it() {
             .filter(|l| l.contains("192.0.2.1 > 224.0.0.18"))
             .count()
     };
-    let before = adverts_from_a(1.5);
+    let before = adverts_from_a(2.5);
     assert!(
         before >= 4,
         "adverts from 192.0.2.1 before the deletion: {before}"
@@ -555,11 +555,11 @@ fn adverts_stop_while_their_source_address_is_deleted_and_resume_with_it() {
         a.log_text().contains("an advert source address was deleted")
     })
     .unwrap_or_else(|| panic!("the deletion was not noticed:\n{}", a.log_text()));
-    let gone = adverts_from_a(1.5);
+    let gone = adverts_from_a(2.5);
     assert_eq!(gone, 0, "adverts left from a deleted source address");
 
     lab.get("a").ip(&["addr", "add", "192.0.2.1/24", "dev", "eth0"]);
-    let back = adverts_from_a(1.5);
+    let back = adverts_from_a(2.5);
     assert!(
         back >= 4,
         "adverts from 192.0.2.1 after it came back: {back}\n{}",

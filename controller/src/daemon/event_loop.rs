@@ -208,6 +208,9 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             .flatten()
     };
     let mut routes = open_routes(engine);
+    // Deletions before the monitor listened go unseen: every advert source
+    // is checked by the kernel again until a send goes out.
+    engine.pool.recheck_all();
     // The side thread's answer after lost notifications (`Deleted::Lost`),
     // and whether more were lost while it was being found.
     let mut vanished: Option<tokio::sync::oneshot::Receiver<Vec<(u32, std::net::IpAddr)>>> = None;
@@ -402,6 +405,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                         let want = (engine.watches_deletions(), engine.watches_routes());
                         if Some(want) != routes.as_ref().map(|(_, r)| (true, *r)) {
                             routes = open_routes(engine);
+                            engine.pool.recheck_all();
                         }
                         crate::net::sys::release_free_heap();
                         info!("reload done");

@@ -10,7 +10,7 @@ use std::{collections::HashMap, net::IpAddr};
 
 use rtnetlink::packet_route::{route::RouteMessage, rule::RuleMessage};
 
-use super::{Engine, Job, State, monotonic_us, warn};
+use super::{Engine, Job, State, info, monotonic_us, warn};
 use crate::{
     config::model::{VirtualAddress, VirtualRoute, VirtualRule},
     net::{
@@ -215,10 +215,12 @@ impl Engine {
             // Not chosen again (keepalived takes the interface's next address,
             // or FAULT): a restart chooses.
             self.pool.source_deleted(*addr);
-            warn!(
+            // Info: the daemon's own removal of a VIP that is a source
+            // (`unicast_src_ip`) comes here at every transition too.
+            info!(
                 ifindex,
                 source = %addr,
-                "an advert source address was deleted: the kernel refuses adverts from it until it is back"
+                "an advert source address was deleted: the kernel checks adverts from it again, refusing them while it is gone"
             );
         }
         let candidates: Vec<(usize, String, String)> = match d {
