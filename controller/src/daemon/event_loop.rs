@@ -175,7 +175,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     };
     let mut receivers: Vec<AsyncFd<RawFd>> = Vec::new();
     engine.pool.receivers_changed = true;
-    let mut last_saved = Saved::default();
+    let mut last_saved = Saved::default().digest();
     let mut saved_generation = None;
     let mut saved_at: u64 = 0;
     let mut saved_left = engine.masters_left();
@@ -272,9 +272,10 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
             saved_left = engine.masters_left();
             saved_at = monotonic_us();
             let now_saved = engine.saved(&fingerprint, &pin_dir);
-            if now_saved != last_saved {
-                engine.side.send(Job::Store(now_saved.clone()));
-                last_saved = now_saved;
+            let digest = now_saved.digest();
+            if digest != last_saved {
+                engine.side.send(Job::Store(now_saved));
+                last_saved = digest;
             }
         }
         // The next timer, at the kernel's precision, the record's turn or

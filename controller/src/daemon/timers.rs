@@ -23,35 +23,51 @@ fn kind(timer: Timer) -> usize {
 
 #[derive(Default)]
 pub struct Timers {
-    heap: BinaryHeap<Reverse<(Micros, u64, usize, Timer)>>,
-    /// The live deadline of each (instance, timer) and its sequence number;
-    /// heap entries that do not match are stale and skipped.
-    live: Vec<[Option<(Micros, u64)>; KINDS]>,
-    seq: u64,
+    /// (deadline, sequence number, instance, timer). 24 bytes: the heap holds
+    /// every instance's timers and, until they surface, their stale entries.
+    heap: BinaryHeap<Reverse<(Micros, u32, u32, Timer)>>,
+    /// The live timers of each instance; heap entries that do not match are
+    /// stale and skipped.
+    live: Vec<Live>,
+    seq: u32,
+}
+
+/// One instance's armed timers: a deadline (0: not armed) and the sequence
+/// number of its heap entry, per kind. 64 bytes where an `Option` pair per
+/// kind took 120 (issue bench-truth's per-instance memory). The sequence
+/// number wraps after 2^32 arms (30 hours of 4000 masters at 100 ms); a
+/// stale entry surfaces by its own deadline, seconds at most, so it never
+/// meets a wrapped number with the same deadline.
+#[derive(Clone, Copy, Default)]
+struct Live {
+    at: [Micros; KINDS],
+    seq: [u32; KINDS],
 }
 
 impl Timers {
     /// Gives back the heap's room beyond what it holds (after a burst).
     pub fn shrink(&mut self) {
         self.heap.shrink_to_fit();
+        self.live.shrink_to_fit();
     }
 
-    fn slot(&mut self, idx: usize, timer: Timer) -> &mut Option<(Micros, u64)> {
-        if self.live.len() <= idx {
-            self.live.resize(idx + 1, [None; KINDS]);
-        }
-        &mut self.live[idx][kind(timer)]
-    }
-
-    fn live(&self, idx: usize, timer: Timer) -> Option<(Micros, u64)> {
-        self.live.get(idx).and_then(|t| t[kind(timer)])
+    fn live(&self, idx: usize, timer: Timer) -> Option<(Micros, u32)> {
+        let t = self.live.get(idx)?;
+        let k = kind(timer);
+        (t.at[k] != 0).then_some((t.at[k], t.seq[k]))
     }
 
     pub fn arm(&mut self, idx: usize, timer: Timer, at: Micros) {
-        self.seq += 1;
-        let seq = self.seq;
-        *self.slot(idx, timer) = Some((at, seq));
-        self.heap.push(Reverse((at, seq, idx, timer)));
+        // Index 0 of the clock is "not armed": a deadline is never that early.
+        let at = at.max(1);
+        let Ok(id) = u32::try_from(idx) else { return };
+        self.seq = self.seq.wrapping_add(1);
+        if self.live.len() <= idx {
+            self.live.resize(idx + 1, Live::default());
+        }
+        let (t, k) = (&mut self.live[idx], kind(timer));
+        (t.at[k], t.seq[k]) = (at, self.seq);
+        self.heap.push(Reverse((at, self.seq, id, timer)));
     }
 
     pub fn is_armed(&self, idx: usize, timer: Timer) -> bool {
@@ -60,14 +76,14 @@ impl Timers {
 
     pub fn cancel(&mut self, idx: usize, timer: Timer) {
         if let Some(t) = self.live.get_mut(idx) {
-            t[kind(timer)] = None;
+            t.at[kind(timer)] = 0;
         }
     }
 
     /// Cancels every timer of an instance.
     pub fn cancel_all(&mut self, idx: usize) {
         if let Some(t) = self.live.get_mut(idx) {
-            *t = [None; KINDS];
+            t.at = [0; KINDS];
         }
     }
 
@@ -79,7 +95,7 @@ impl Timers {
     /// The earliest live deadline.
     pub fn earliest(&mut self) -> Option<Micros> {
         while let Some(Reverse((at, seq, idx, timer))) = self.heap.peek().copied() {
-            if self.live(idx, timer) == Some((at, seq)) {
+            if self.live(idx as usize, timer) == Some((at, seq)) {
                 return Some(at);
             }
             self.heap.pop();
@@ -96,8 +112,8 @@ impl Timers {
                 break;
             }
             let Reverse((_, _, idx, timer)) = self.heap.pop().expect("peeked");
-            self.cancel(idx, timer);
-            due.push((idx, timer, at));
+            self.cancel(idx as usize, timer);
+            due.push((idx as usize, timer, at));
         }
         due
     }
@@ -167,6 +183,16 @@ mod tests {
         assert_eq!(t.pop_due(250), vec![]);
         assert_eq!(t.pop_due(300), vec![(0, Timer::Advert, 300)]);
         assert_eq!(t.earliest(), None);
+    }
+
+    #[test]
+    fn a_deadline_at_the_clocks_start_is_armed_not_lost() {
+        // 0 marks an unarmed timer in the table: such a deadline fires at 1.
+        let mut t = Timers::default();
+        t.arm(0, Timer::Advert, 0);
+        assert!(t.is_armed(0, Timer::Advert));
+        assert_eq!(t.pop_due(1), vec![(0, Timer::Advert, 1)]);
+        assert!(!t.is_armed(0, Timer::Advert));
     }
 
     #[test]

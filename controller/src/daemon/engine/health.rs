@@ -84,7 +84,10 @@ impl Engine {
             TrackEvent::Script { name, ok } => {
                 for slot in self.instances.values_mut() {
                     if slot.cfg.track_scripts.iter().any(|t| t.name == name) {
-                        slot.script_ok.insert(name.clone(), ok);
+                        match slot.script_ok.iter_mut().find(|(n, _)| *n == name) {
+                            Some(said) => said.1 = ok,
+                            None => slot.script_ok.push((name.clone(), ok)),
+                        }
                     }
                 }
             }
@@ -160,7 +163,7 @@ impl Engine {
         let slot = &self.instances[idx];
         let scripts = slot.cfg.track_scripts.iter().map(|t| track::Tracked {
             object: track::Object::Script(&t.name),
-            reading: track::Reading::up(slot.script_ok.get(&t.name).copied()),
+            reading: track::Reading::up(slot.script_said(&t.name)),
             weight: t.weight,
             reverse: t.reverse,
         });

@@ -539,7 +539,7 @@ impl Engine {
                 state: s.fsm.vars.state.name(),
                 interface: s.iface.name.clone(),
                 src: s.src,
-                dsts: s.dsts.clone(),
+                dsts: s.dsts(self.group(s.v6)),
                 effective_priority: s.fsm.vars.priority,
                 master: s.fsm.vars.master,
                 master_adver_int_cs: s.fsm.vars.master_adver_interval_cs,

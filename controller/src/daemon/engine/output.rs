@@ -27,12 +27,13 @@ impl Engine {
     }
 
     pub(super) fn queue_advert(&mut self, idx: usize, priority: u8) {
+        let group = self.group(self.instances[idx].v6);
         let slot = &mut self.instances[idx];
         if slot.advert_cache.as_ref().map(|c| c.0) != Some(priority) {
             let msgs = slot
-                .dsts
-                .iter()
-                .map(|dst| (*dst, Rc::from(Self::advert_bytes(slot, priority, *dst))))
+                .dsts(group)
+                .into_iter()
+                .map(|dst| (dst, Rc::from(Self::advert_bytes(slot, priority, dst))))
                 .collect();
             slot.advert_cache = Some((priority, msgs));
         }
@@ -138,7 +139,7 @@ impl Engine {
         for (ifindex, vip) in slot.all_vips() {
             let frame = announcement(slot.mac, vip.addr, slot.link_local);
             self.announcer
-                .push(*ifindex, vip.addr.is_ipv6(), idx, frame, count);
+                .push(ifindex, vip.addr.is_ipv6(), idx, frame, count);
         }
     }
 
@@ -174,14 +175,14 @@ impl Engine {
         for (ifindex, vip) in slot.all_vips() {
             let r = if on {
                 dp.set_vip(
-                    slot.responder_ifindex(*ifindex),
+                    slot.responder_ifindex(ifindex),
                     vip.addr,
                     slot.mac,
                     slot.cfg.vrid,
                     slot.cfg.accept,
                 )
             } else {
-                dp.remove_vip(slot.responder_ifindex(*ifindex), vip.addr)
+                dp.remove_vip(slot.responder_ifindex(ifindex), vip.addr)
             };
             if let Err(e) = r {
                 warn!(instance = %slot.cfg.name, "XDP ARP responder: {e:#}");
@@ -194,7 +195,7 @@ impl Engine {
     /// answer for an address the kernel does not have draws traffic it drops).
     pub(super) fn add_vips(&mut self, idx: usize) {
         let slot = &self.instances[idx];
-        let vips = slot.all_vips().cloned().collect();
+        let vips = slot.vips_owned();
         let vmac = slot
             .emulated_vmac()
             .map(|mac| (slot.iface.index, slot.iface.name.clone(), mac));
@@ -279,13 +280,13 @@ impl Engine {
                     prefix: v.prefix,
                 })
             })
-            .map(|(ifindex, v)| super::routes::vip_key(*ifindex, v.addr))
+            .map(|(ifindex, v)| super::routes::vip_key(ifindex, v.addr))
             .collect();
         self.expect_removals(keys);
         let slot = &self.instances[idx];
         self.side.send(Job::RemoveVips {
             idx,
-            vips: slot.all_vips().cloned().collect(),
+            vips: slot.vips_owned(),
             vmac: slot.emulated_vmac().map(|mac| (slot.iface.index, mac)),
         });
     }
@@ -302,7 +303,7 @@ impl Engine {
             .filter(|s| s.base_priority != 255);
         let mut all: Vec<_> = crate::daemon::side::saved_vips(self.installed.iter());
         for slot in pending {
-            all.extend(slot.all_vips().map(|(ifindex, v)| (*ifindex, v.addr, v.prefix)));
+            all.extend(slot.all_vips().map(|(ifindex, v)| (ifindex, v.addr, v.prefix)));
         }
         all.sort_unstable();
         all.dedup();

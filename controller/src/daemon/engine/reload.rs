@@ -173,12 +173,12 @@ impl Engine {
         slot.script_ok = old
             .script_ok
             .iter()
-            .filter(|(name, _)| cfg.track_scripts.iter().any(|t| &t.name == *name))
+            .filter(|(name, _)| cfg.track_scripts.iter().any(|t| t.name == *name))
             .map(|(k, v)| (k.clone(), *v))
             .collect();
         let installed = state == State::Master;
-        let before: Vec<_> = old.all_vips().cloned().collect();
-        let after: Vec<_> = slot.all_vips().cloned().collect();
+        let before = old.vips_owned();
+        let after = slot.vips_owned();
         let need = slot.needs(self.group(slot.v6));
         self.pool.open_for(&need).map_err(|e| format!("{e:#}"))?;
         if let Some(dp) = &mut self.datapath {

@@ -23,7 +23,7 @@ impl Engine {
             .instances
             .values()
             .filter(|s| s.base_priority != 255)
-            .flat_map(|s| s.all_vips().cloned())
+            .flat_map(Slot::vips_owned)
             .filter(|(i, v)| !kept.contains(&(*i, v.addr, v.prefix)))
             .collect();
         self.side.send(Job::ClearStale(vips));
@@ -52,7 +52,7 @@ impl Engine {
                 let owner = s.base_priority == 255;
                 s.all_vips()
                     .filter(move |(i, v)| !owner || recorded(*i, v))
-                    .cloned()
+                    .map(|(i, v)| (i, v.clone()))
             })
             .filter(|(i, v)| seen.insert((*i, v.addr, v.prefix)))
             .collect()

@@ -141,7 +141,7 @@ impl Engine {
             for idx in self.instances.indices() {
                 let s = &self.instances[idx];
                 for (ifindex, vip) in s.all_vips() {
-                    w.vips.insert((*ifindex, vip.addr), idx);
+                    w.vips.insert((ifindex, vip.addr), idx);
                 }
                 for r in s.cfg.routes.iter().filter(|r| tracked_route(r)) {
                     let oif = r.dev.as_deref().and_then(|d| crate::net::sys::ifindex(d).ok());

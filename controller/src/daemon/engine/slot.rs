@@ -13,8 +13,6 @@ pub struct Slot {
     pub rx: RxInstance,
     /// Source of our adverts, also the tie-breaker.
     pub src: IpAddr,
-    /// Multicast group, or the unicast peers.
-    pub dsts: Vec<IpAddr>,
     pub base_priority: u8,
     pub transitions: u64,
     /// When the state last changed (seconds since the epoch), for the dumps.
@@ -33,11 +31,14 @@ pub struct Slot {
     /// Another master heard while we are master (split brain), logged once.
     pub other_master: Option<IpAddr>,
     pub other_master_count: u64,
-    pub script_ok: HashMap<String, bool>,
+    /// What each tracked script said last (a list: an instance tracks a few).
+    pub script_ok: Vec<(String, bool)>,
     /// Why the instance is in FAULT (a script, an interface, its sync group).
     pub fault: Option<String>,
-    /// (ifindex, address) of every VIP, advertised ones first.
-    pub(super) vip_targets: Vec<(u32, VirtualAddress)>,
+    /// The interface of every VIP (`cfg.vips`, then `cfg.excluded_vips`):
+    /// the addresses themselves stay in `cfg` (a copy here cost 100 bytes a
+    /// VIP, issue bench-truth's per-instance memory).
+    pub(super) vip_ifindex: Vec<u32>,
     /// The MAC the VIPs are announced with: the virtual MAC with `use_vmac`.
     pub(super) mac: [u8; 6],
     /// `use_vmac`'s virtual MAC, when active.
@@ -46,9 +47,6 @@ pub struct Slot {
     /// live there. `None` with `vmac` set: XDP mode answers for the virtual
     /// MAC on the interface itself (the macvlan could not be made).
     pub(super) vmac_link: Option<(u32, String)>,
-    /// Where adverts leave (name, index): the macvlan unless
-    /// `vmac_xmit_base`, else the interface.
-    pub(super) tx: (String, u32),
     /// Socket mode with a macvlan: adverts are received on it.
     pub(super) rx_link: Option<u32>,
     pub(super) link_local: Option<Ipv6Addr>,
@@ -76,28 +74,54 @@ impl Slot {
         Needs {
             ifname: &self.iface.name,
             ifindex: self.iface.index,
-            tx: (&self.tx.0, self.tx.1),
+            tx: self.tx(),
             rx_link: self.rx_link.map(|link| (link, self.cfg.vrid)),
             src: self.src,
             ttl: self.cfg.unicast.ttl,
             v6: self.v6,
             group,
-            frame_ifaces: self
-                .vip_targets
-                .iter()
-                .map(|(i, _)| *i)
-                .chain(vmac_iface)
-                .collect(),
+            frame_ifaces: self.vip_ifindex.iter().copied().chain(vmac_iface).collect(),
         }
     }
 
-    pub(super) fn all_vips(&self) -> impl Iterator<Item = &(u32, VirtualAddress)> {
-        self.vip_targets.iter()
+    /// (ifindex, address) of every VIP, advertised ones first.
+    pub(super) fn all_vips(&self) -> impl Iterator<Item = (u32, &VirtualAddress)> {
+        let vips = self.cfg.vips.iter().chain(&self.cfg.excluded_vips);
+        self.vip_ifindex.iter().copied().zip(vips)
+    }
+
+    /// The same, owned (for a job to the side thread).
+    pub(super) fn vips_owned(&self) -> Vec<(u32, VirtualAddress)> {
+        self.all_vips().map(|(i, v)| (i, v.clone())).collect()
+    }
+
+    /// Where adverts leave (name, index): the macvlan unless
+    /// `vmac_xmit_base`, else the interface.
+    fn tx(&self) -> (&str, u32) {
+        match &self.vmac_link {
+            Some((index, name)) if !self.cfg.vmac_xmit_base => (name, *index),
+            _ => (&self.iface.name, self.iface.index),
+        }
+    }
+
+    /// Where adverts go: the multicast `group`, or the unicast peers (made
+    /// when an advert is encoded: a list per instance cost 32 bytes of heap).
+    pub(super) fn dsts(&self, group: IpAddr) -> Vec<IpAddr> {
+        if self.cfg.unicast.peers.is_empty() {
+            vec![group]
+        } else {
+            self.cfg.unicast.peers.iter().map(|p| p.addr).collect()
+        }
     }
 
     /// The advert socket's key in the pool.
     pub(super) fn sender_key(&self) -> (u32, IpAddr) {
-        (self.tx.1, self.src)
+        (self.tx().1, self.src)
+    }
+
+    /// What tracked script `name` said last, if it said anything.
+    pub(super) fn script_said(&self, name: &str) -> Option<bool> {
+        self.script_ok.iter().find(|(n, _)| n == name).map(|(_, ok)| *ok)
     }
 
     /// The interface the XDP program sees a VIP's ARP/NDP requests on: a
@@ -182,11 +206,6 @@ pub(super) fn build_slot(
             )
         })?,
     };
-    let dsts = if cfg.unicast.peers.is_empty() {
-        vec![group]
-    } else {
-        cfg.unicast.peers.iter().map(|p| p.addr).collect()
-    };
     // use_vmac: the RFC 5798 7.3 virtual MAC answers for the VIPs, from the
     // macvlan made for it; where that failed, XDP stands in (frames to the
     // virtual MAC are handed to the stack as the interface's).
@@ -204,10 +223,6 @@ pub(super) fn build_slot(
         (None, _) => None,
     };
     let vmac_link = link.map(|l| (l.index, l.name.clone()));
-    let tx = match &vmac_link {
-        Some((index, name)) if !cfg.vmac_xmit_base => (name.clone(), *index),
-        _ => (iface.name.clone(), iface.index),
-    };
     let rx_link = vmac_link
         .as_ref()
         .filter(|_| !xdp && !cfg.vmac_xmit_base)
@@ -215,7 +230,7 @@ pub(super) fn build_slot(
     if !cfg.accept && !xdp {
         warn!(instance = %cfg.name, "no_accept (or vrrp_strict) needs the XDP data path: in socket mode packets to the VIPs are accepted");
     }
-    let mut vip_targets = Vec::with_capacity(cfg.vips.len() + cfg.excluded_vips.len());
+    let mut vip_ifindex = Vec::with_capacity(cfg.vips.len() + cfg.excluded_vips.len());
     for vip in cfg.vips.iter().chain(&cfg.excluded_vips) {
         let dev = vip.dev.as_deref().unwrap_or(ifname);
         // keepalived: the instance's family's addresses on its own interface
@@ -225,7 +240,7 @@ pub(super) fn build_slot(
             _ => crate::net::sys::ifindex(dev)
                 .with_context(|| format!("vrrp_instance {}: VIP {}", cfg.name, vip.addr))?,
         };
-        vip_targets.push((index, vip.clone()));
+        vip_ifindex.push(index);
     }
     let auth = match &cfg.auth {
         Some(a) if cfg.version == 2 && a.kind == crate::config::model::AuthType::Pass => {
@@ -292,14 +307,12 @@ pub(super) fn build_slot(
         mac: vmac.unwrap_or(iface.mac),
         vmac,
         vmac_link,
-        tx,
         rx_link,
         fsm: fsm::Instance::new(params, cfg.priority),
         iface,
         v6,
         rx,
         src,
-        dsts,
         base_priority: cfg.priority,
         transitions: 0,
         last_transition: crate::daemon::dump::epoch_now(),
@@ -310,9 +323,9 @@ pub(super) fn build_slot(
         kernel_watch: None,
         other_master: None,
         other_master_count: 0,
-        script_ok: HashMap::new(),
+        script_ok: Vec::new(),
         fault: None,
-        vip_targets,
+        vip_ifindex,
         cfg: cfg.clone(),
         link_local,
         advert_cache: None,
