@@ -59,15 +59,42 @@ impl Saved {
     /// it instead of keeping a copy (a name and an address, about 100 bytes,
     /// per master).
     pub fn digest(&self) -> u64 {
-        serde_json::to_vec(self).map_or(0, |bytes| fnv64(&bytes))
+        // Streamed into the hash: no copy of the text (hundreds of KiB at
+        // 4000 masters) is made. A record that does not serialise cannot be
+        // stored either (`store`).
+        let mut h = Fnv64(FNV_START);
+        match serde_json::to_writer(&mut h, self) {
+            Ok(()) => h.0,
+            Err(_) => 0,
+        }
     }
+}
+
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a over what is written to it.
+struct Fnv64(u64);
+
+impl std::io::Write for Fnv64 {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = fnv_step(self.0, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn fnv_step(h: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(h, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// FNV-1a: a hash that is the same in every build, unlike std's.
 fn fnv64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    fnv_step(FNV_START, bytes)
 }
 
 /// Identifies a configuration and mode: adoption requires an exact match.

@@ -35,9 +35,12 @@ pub struct Timers {
 /// One instance's armed timers: a deadline (0: not armed) and the sequence
 /// number of its heap entry, per kind. 64 bytes where an `Option` pair per
 /// kind took 120 (issue bench-truth's per-instance memory). The sequence
-/// number wraps after 2^32 arms (30 hours of 4000 masters at 100 ms); a
-/// stale entry surfaces by its own deadline, seconds at most, so it never
-/// meets a wrapped number with the same deadline.
+/// number wraps after 2^32 arms (30 hours of 4000 masters at 100 ms). A
+/// stale heap entry counts only when its deadline, number, instance and
+/// kind all equal the live timer's: then it is that timer (same deadline),
+/// firing it is right, and the other copy is skipped (cancelled first).
+/// The wrap only changes the order of timers due at the very same
+/// microsecond.
 #[derive(Clone, Copy, Default)]
 struct Live {
     at: [Micros; KINDS],
@@ -60,7 +63,9 @@ impl Timers {
     pub fn arm(&mut self, idx: usize, timer: Timer, at: Micros) {
         // Index 0 of the clock is "not armed": a deadline is never that early.
         let at = at.max(1);
-        let Ok(id) = u32::try_from(idx) else { return };
+        // Instance indices are dense and far below 2^32 (one per configured
+        // instance): a timer is never dropped for its index.
+        let id = u32::try_from(idx).expect("instance index fits in 32 bits");
         self.seq = self.seq.wrapping_add(1);
         if self.live.len() <= idx {
             self.live.resize(idx + 1, Live::default());

@@ -86,6 +86,12 @@ impl Slot {
 
     /// (ifindex, address) of every VIP, advertised ones first.
     pub(super) fn all_vips(&self) -> impl Iterator<Item = (u32, &VirtualAddress)> {
+        // Both come from the same configuration (`build_slot`), which a slot
+        // never changes: a reload builds a new slot.
+        debug_assert_eq!(
+            self.vip_ifindex.len(),
+            self.cfg.vips.len() + self.cfg.excluded_vips.len()
+        );
         let vips = self.cfg.vips.iter().chain(&self.cfg.excluded_vips);
         self.vip_ifindex.iter().copied().zip(vips)
     }
@@ -106,6 +112,9 @@ impl Slot {
 
     /// Where adverts go: the multicast `group`, or the unicast peers (made
     /// when an advert is encoded: a list per instance cost 32 bytes of heap).
+    /// The group cannot change under a running slot: a reload that changes
+    /// `vrrp_mcast_group4/6` is refused (`event_loop`), and the advert cache
+    /// is keyed by priority alone.
     pub(super) fn dsts(&self, group: IpAddr) -> Vec<IpAddr> {
         if self.cfg.unicast.peers.is_empty() {
             vec![group]
