@@ -61,6 +61,21 @@ impl Speaker {
             Speaker::Xvrrpd(d) => d.log_text(),
         }
     }
+
+    /// Waits (at most `limit`) until its first instance has entered a state:
+    /// both log keepalived's "(NAME) Entering ... STATE". A scenario timed
+    /// from then gives each speaker the same timeline however long its
+    /// start-up took (xvrrpd's XDP load took 4 s on a loaded CI host, and a
+    /// script result that came before its first advert was never on the wire).
+    pub fn wait_started(&self, limit: std::time::Duration) -> bool {
+        crate::daemon::wait_for(limit, || {
+            let log = self.log_text();
+            ["BACKUP", "MASTER", "FAULT"]
+                .iter()
+                .any(|s| log.contains(&format!("Entering {s} STATE")))
+        })
+        .is_some()
+    }
 }
 
 /// One VRRP advert seen in a capture (`Lab::capture` text).
