@@ -199,6 +199,15 @@ impl Classic {
         self.daemons[Self::index(host)] = Some(d);
     }
 
+    /// Waits (at most 30 s) until the daemon on `host` runs its instances.
+    pub fn running(&self, host: &str) {
+        assert!(
+            self.daemon(host).wait_running(std::time::Duration::from_secs(30)),
+            "the daemon on {host} did not start:\n{}",
+            self.daemon(host).log_text()
+        );
+    }
+
     pub fn daemon(&self, host: &str) -> &Daemon {
         self.daemons[Self::index(host)].as_ref().expect("daemon started")
     }

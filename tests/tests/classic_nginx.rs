@@ -24,6 +24,8 @@ fn elected(tag: &str) -> Classic {
     let mut c = Classic::new(tag);
     c.start_daemon("a", "xdp");
     c.start_daemon("b", "xdp");
+    c.running("a");
+    c.running("b");
     wait_for(master_down(100) + Duration::from_secs(3), || {
         c.state("a").as_deref() == Some("MASTER")
             && c.state("b").as_deref() == Some("BACKUP")
@@ -163,6 +165,8 @@ fn test3_outgoing_vrrp_dropped_on_master_is_a_visible_split_brain() {
         &["--metrics", "127.0.0.1:9650"],
     ));
     c.start_daemon("b", "xdp");
+    c.running("a");
+    c.running("b");
     wait_for(master_down(100) + Duration::from_secs(3), || {
         c.state("a").as_deref() == Some("MASTER") && c.state("b").as_deref() == Some("BACKUP")
     })
@@ -233,6 +237,7 @@ fn test4_daemon_stopped_on_master_moves_the_vip_and_back_on_restart() {
 
     let probe = Probe::start(c.client(), Duration::from_millis(20));
     c.start_daemon("a", "xdp");
+    c.running("a");
     wait_for(master_down(100) + SLACK + Duration::from_secs(2), || {
         c.state("a").as_deref() == Some("MASTER")
             && c.state("b").as_deref() == Some("BACKUP")
