@@ -62,19 +62,26 @@ impl Speaker {
         }
     }
 
-    /// Waits (at most `limit`) until its first instance has entered a state:
-    /// both log keepalived's "(NAME) Entering ... STATE". A scenario timed
-    /// from then gives each speaker the same timeline however long its
-    /// start-up took (xvrrpd's XDP load took 4 s on a loaded CI host, and a
-    /// script result that came before its first advert was never on the wire).
-    pub fn wait_started(&self, limit: std::time::Duration) -> bool {
-        crate::daemon::wait_for(limit, || {
+    /// Waits (at most 30 s, else panics with its log) until its first
+    /// instance has entered a state: both log keepalived's "(NAME) Entering
+    /// ... STATE". A scenario timed from then gives each speaker the same
+    /// timeline however long its start-up took (xvrrpd's XDP load took 4 s on
+    /// a loaded CI host, and a script result that came before its first
+    /// advert was never on the wire). Not for an address owner (priority
+    /// 255): it advertises as it logs MASTER.
+    pub fn started(&self, which: Impl) {
+        let up = crate::daemon::wait_for(std::time::Duration::from_secs(30), || {
             let log = self.log_text();
             ["BACKUP", "MASTER", "FAULT"]
                 .iter()
                 .any(|s| log.contains(&format!("Entering {s} STATE")))
-        })
-        .is_some()
+        });
+        assert!(
+            up.is_some(),
+            "{} did not start:\n{}",
+            which.name(),
+            self.log_text()
+        );
     }
 }
 
