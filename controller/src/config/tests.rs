@@ -92,7 +92,7 @@ fn keepalived_defaults() {
     assert_eq!(
         v.unicast,
         Unicast {
-            peers: vec![],
+            peers: thin_vec::ThinVec::new(),
             ttl: 255,
             check_src: false
         }
@@ -357,10 +357,10 @@ fn auth_pass_is_truncated_to_8_with_a_warning() {
     let (config, diags) = ok(&instance("V", body));
     assert_eq!(
         config.instances[0].auth,
-        Some(Auth {
+        Some(Box::new(Auth {
             kind: AuthType::Pass,
             pass: "12345678".into()
-        })
+        }))
     );
     assert!(
         has(
@@ -509,7 +509,7 @@ fn scripts_and_notify_command_lines_are_split_like_keepalived() {
             group: Some("nogroup".into())
         })
     );
-    let n = &config.instances[0].notify;
+    let n = config.instances[0].notify();
     assert_eq!(
         n.master.as_ref().map(|m| m.command.clone()),
         Some(vec!["/bin/up.sh".into(), "VI".into(), "1".into()])

@@ -59,7 +59,7 @@ impl Addresses {
             msg.attributes.push(AddressAttribute::Broadcast(brd));
         }
         if let Some(label) = &vip.label {
-            msg.attributes.push(AddressAttribute::Label(label.clone()));
+            msg.attributes.push(AddressAttribute::Label(label.to_string()));
         }
         if let Some(scope) = vip.scope {
             msg.header.scope = AddressScope::from(scope);

@@ -94,7 +94,7 @@ pub fn validate(config: &Config) -> Result<()> {
     let notifies = config
         .instances
         .iter()
-        .map(|i| (format!("vrrp_instance {}", i.name), &i.notify))
+        .map(|i| (format!("vrrp_instance {}", i.name), i.notify()))
         .chain(
             config
                 .sync_groups

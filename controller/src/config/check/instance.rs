@@ -111,13 +111,13 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         v3_checksum_as_v2: d.v3_checksum_as_v2 || g.v3_checksum_as_v2,
         auth,
         vips,
-        excluded_vips,
+        excluded_vips: excluded_vips.into(),
         preempt,
         preempt_delay_ms,
-        track_interfaces: with_route_interfaces(tracking.interfaces, d),
-        track_scripts: tracking.scripts,
-        track_files: tracking.files,
-        track_processes: tracking.processes,
+        track_interfaces: with_route_interfaces(tracking.interfaces, d).into(),
+        track_scripts: tracking.scripts.into(),
+        track_files: tracking.files.into(),
+        track_processes: tracking.processes.into(),
         unicast,
         src_ip: d
             .src_ip
@@ -145,7 +145,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         higher_prio_send_advert,
         routes: d.routes.iter().map(|r| r.v.clone()).collect(),
         rules: d.rules.iter().map(|r| r.v.0.clone()).collect(),
-        notify: d.notify.clone(),
+        notify: d.notify.clone().boxed(),
         smtp_alert: d
             .smtp_alert
             .or(g.smtp_alert_vrrp)
@@ -446,7 +446,7 @@ fn advert_int(d: &InstanceDraft, version: u8, sink: &mut Sink) -> u16 {
 }
 
 /// keepalived's authentication rules, in its order.
-fn auth(d: &InstanceDraft, version: u8, family: Family, strict: bool, sink: &mut Sink) -> Option<Auth> {
+fn auth(d: &InstanceDraft, version: u8, family: Family, strict: bool, sink: &mut Sink) -> Option<Box<Auth>> {
     let name = &d.name;
     let Some(kind) = &d.auth_type else {
         if let Some(pass) = &d.auth_pass {
@@ -479,7 +479,7 @@ fn auth(d: &InstanceDraft, version: u8, family: Family, strict: bool, sink: &mut
         return None;
     } else {
         let pass = d.auth_pass.as_ref().map(|p| p.v.clone()).unwrap_or_default();
-        return Some(Auth { kind: kind.v, pass });
+        return Some(Box::new(Auth { kind: kind.v, pass }));
     };
     sink.warning(
         &kind.at,
@@ -534,7 +534,7 @@ fn preemption(
 
 fn unicast(d: &InstanceDraft, g: &Global, family: Family, strict: bool, sink: &mut Sink) -> Unicast {
     let name = &d.name;
-    let peers: Vec<_> = d
+    let peers: thin_vec::ThinVec<_> = d
         .peers
         .iter()
         .filter(|p| Family::of(&p.v.addr) == family)

@@ -124,7 +124,7 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
 fn number_rules(draft: &Draft, instances: &mut [Instance], sink: &mut Sink) {
     let mut next = [16384u32, 16384u32];
     for (d, inst) in draft.instances.iter().zip(instances.iter_mut()) {
-        inst.rules = numbered_rules(&d.rules, &mut next, sink);
+        inst.rules = numbered_rules(&d.rules, &mut next, sink).into();
     }
 }
 

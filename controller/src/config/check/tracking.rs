@@ -259,7 +259,7 @@ pub(super) fn unweight(instance: &mut Instance, draft: &Draft, why: Unweighted<'
 /// group's weight unless the member's is 0 (keepalived
 /// `add_obj_to_track_file` and its siblings).
 pub(super) fn add_group_tracking(group: &SyncGroup, instances: &mut [Instance]) {
-    fn merge(own: &mut Vec<TrackRef>, from_group: &[TrackRef]) {
+    fn merge(own: &mut thin_vec::ThinVec<TrackRef>, from_group: &[TrackRef]) {
         for g in from_group {
             match own.iter_mut().find(|t| t.name == g.name) {
                 Some(t) if t.weight != 0 => (t.weight, t.reverse) = (g.weight, g.reverse),

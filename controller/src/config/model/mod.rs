@@ -10,6 +10,7 @@ use std::{
 };
 
 use serde::{Deserialize, Serialize};
+use thin_vec::ThinVec;
 
 mod notify;
 mod route;
@@ -358,26 +359,27 @@ pub struct Instance {
     /// `v3_checksum_as_v2` (instance or global). Default off.
     pub v3_checksum_as_v2: bool,
     /// `authentication { auth_type PASS|AH  auth_pass P }`: VRRPv2 only. Default none.
-    pub auth: Option<Auth>,
+    /// Boxed: rare, and 24 bytes more in every instance inline.
+    pub auth: Option<Box<Auth>>,
     /// `virtual_ipaddress { }`: advertised addresses, one family.
     pub vips: Vec<VirtualAddress>,
     /// `virtual_ipaddress_excluded { }`: added and removed with the VIPs, not advertised;
     /// any family.
-    pub excluded_vips: Vec<VirtualAddress>,
+    pub excluded_vips: ThinVec<VirtualAddress>,
     /// `nopreempt` clears it (`preempt` sets it). Default on.
     pub preempt: bool,
     /// `preempt_delay SECONDS` (decimal, 0..1000). Default 0.
     pub preempt_delay_ms: u32,
     /// `track_interface { }`.
-    pub track_interfaces: Vec<TrackInterface>,
+    pub track_interfaces: ThinVec<TrackInterface>,
     /// `track_script { }`, weights resolved from the script when not given.
-    pub track_scripts: Vec<TrackRef>,
+    pub track_scripts: ThinVec<TrackRef>,
     /// `track_file { }`, weights resolved from the `track_file` definition.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub track_files: Vec<TrackRef>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    pub track_files: ThinVec<TrackRef>,
     /// `track_process { }`, weights resolved from the definition.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub track_processes: Vec<TrackRef>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    pub track_processes: ThinVec<TrackRef>,
     /// `unicast_src_ip`, `unicast_peer { }`, `unicast_ttl`, `check_unicast_src`.
     pub unicast: Unicast,
     /// `mcast_src_ip` / `unicast_src_ip`: source address of adverts. Default: the
@@ -395,8 +397,13 @@ pub struct Instance {
     pub accept: bool,
     /// `garp_master_*`, defaulting to the global `vrrp_garp_master_*`.
     pub garp: Garp,
-    /// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`, `notify`.
-    pub notify: Notify,
+    /// `notify_master`, `notify_backup`, `notify_fault`, `notify_stop`, `notify`:
+    /// `None` when there is none (most instances; inline they took 48 bytes
+    /// more in each). Read it with [`Instance::notify`]; JSON shows it whole.
+    /// `Some` only with a script set ([`Notify::boxed`]): equal
+    /// configurations must compare equal for the reload plan.
+    #[serde(with = "notify::boxed")]
+    pub notify: Option<Box<Notify>>,
     /// `smtp_alert [BOOL]`: mail on state changes. Default: the global
     /// `smtp_alert_vrrp`, else `smtp_alert`, else off.
     pub smtp_alert: bool,
@@ -406,11 +413,11 @@ pub struct Instance {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub notify_priority_changes: bool,
     /// `virtual_routes { }`: installed with the VIPs while master.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub routes: Vec<VirtualRoute>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    pub routes: ThinVec<VirtualRoute>,
     /// `virtual_rules { }`: installed with the VIPs while master.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub rules: Vec<VirtualRule>,
+    #[serde(default, skip_serializing_if = "ThinVec::is_empty")]
+    pub rules: ThinVec<VirtualRule>,
     /// `lower_prio_no_advert [BOOL]`: a master that hears a lower priority
     /// advert does not answer it at once (keepalived answers by default, so
     /// the other router gives up sooner). On in strict mode.
@@ -451,6 +458,11 @@ impl Instance {
         self.priority == 255
     }
 
+    /// Its notify scripts (none set when it has none).
+    pub fn notify(&self) -> &Notify {
+        self.notify.as_deref().unwrap_or(&Notify::NONE)
+    }
+
     /// Unicast when there are peers; multicast otherwise.
     pub fn is_unicast(&self) -> bool {
         !self.unicast.peers.is_empty()
@@ -483,13 +495,14 @@ pub struct VirtualAddress {
     pub prefix: u8,
     /// `brd ADDR` (or `+`/`-`, computed): IPv4 broadcast. Default none.
     pub brd: Option<Ipv4Addr>,
-    /// `dev IFACE`. Default: the instance's interface (or its VMAC).
-    pub dev: Option<String>,
+    /// `dev IFACE`. Default: the instance's interface (or its VMAC). This
+    /// and `label` are `Box<str>`: 8 bytes less each in every VIP.
+    pub dev: Option<Box<str>>,
     /// `scope host|link|site|global|nowhere|N`, as the rtnetlink number. Default: global (0)
     /// for IPv4; IPv6 takes no scope.
     pub scope: Option<u8>,
     /// `label L`: IPv4 alias name, like `eth0:1`.
-    pub label: Option<String>,
+    pub label: Option<Box<str>>,
     /// `-nodad`: run IPv6 Duplicate Address Detection. keepalived adds IPv6
     /// VIPs with IFA_F_NODAD (usable at once after a takeover) unless asked.
     #[serde(default)]
@@ -545,7 +558,7 @@ pub struct TrackInterface {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unicast {
     /// `unicast_peer { ADDR [min_ttl N] [max_ttl N] }`. Empty: multicast.
-    pub peers: Vec<UnicastPeer>,
+    pub peers: ThinVec<UnicastPeer>,
     /// `unicast_ttl 0..255`: TTL/hop limit of unicast adverts. Default 255.
     pub ttl: u8,
     /// `check_unicast_src` (or global `vrrp_check_unicast_src`, or any `min_ttl`/`max_ttl`):
@@ -556,7 +569,7 @@ pub struct Unicast {
 impl Default for Unicast {
     fn default() -> Self {
         Self {
-            peers: Vec::new(),
+            peers: ThinVec::new(),
             ttl: 255,
             check_src: false,
         }

@@ -49,7 +49,41 @@ pub struct Notify {
 }
 
 impl Notify {
+    /// No script at all.
+    pub const NONE: Notify = Notify {
+        master: None,
+        backup: None,
+        fault: None,
+        stop: None,
+        any: None,
+        deleted: None,
+        master_rx_lower_pri: None,
+    };
+
+    /// Boxed, or `None` when no script is set: an instance keeps 8 bytes
+    /// for the scripts most instances do not have.
+    pub fn boxed(self) -> Option<Box<Notify>> {
+        (!self.is_empty()).then(|| Box::new(self))
+    }
+
     pub fn is_empty(&self) -> bool {
-        self == &Self::default()
+        *self == Self::NONE
+    }
+}
+
+/// Serde for an instance's `Option<Box<Notify>>`: the JSON form is the
+/// whole `Notify` either way (all `null` for none), as before it was boxed.
+pub(super) mod boxed {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Notify;
+
+    #[allow(clippy::ref_option)] // serde's `with` signature
+    pub fn serialize<S: Serializer>(n: &Option<Box<Notify>>, s: S) -> Result<S::Ok, S::Error> {
+        n.as_deref().unwrap_or(&Notify::NONE).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Box<Notify>>, D::Error> {
+        Ok(Notify::deserialize(d)?.boxed())
     }
 }

@@ -96,7 +96,7 @@ fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress>
                     );
                     return None;
                 }
-                vip.dev = Some(value.text.clone());
+                vip.dev = Some(value.text.as_str().into());
             }
             "scope" => vip.scope = Some(scope(ctx, block, first, value)?),
             "preferred_lft" => {
@@ -129,7 +129,7 @@ fn vip(ctx: &mut Ctx<'_>, block: &str, words: &[Word]) -> Option<VirtualAddress>
                     );
                     return None;
                 }
-                vip.label = Some(value.text.clone());
+                vip.label = Some(value.text.as_str().into());
             }
             _ => brd_word = Some(value),
         }

@@ -120,7 +120,7 @@ impl Engine {
             for slot in self.instances.values() {
                 names.push(slot.iface.name.clone());
                 names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.clone()));
-                names.extend(slot.vmac_link.iter().map(|(_, n)| n.clone()));
+                names.extend(slot.vmac_link.as_deref().map(|(_, n)| n.clone()));
             }
             names.sort();
             names.dedup();
@@ -176,14 +176,18 @@ impl Engine {
         // Its `use_vmac` macvlan: down or deleted (by someone else) is a
         // FAULT, as keepalived's; the VIPs and adverts live there.
         // A link of that name made since by someone else is not it.
-        let vmac = slot.vmac_link.iter().map(|(index, name)| track::Tracked {
-            object: track::Object::Interface(name),
-            reading: track::Reading::Up(
-                self.link_up(name) && self.links.get(name).is_none_or(|l| l.index == Some(*index)),
-            ),
-            weight: 0,
-            reverse: false,
-        });
+        let vmac = slot
+            .vmac_link
+            .as_deref()
+            .into_iter()
+            .map(|(index, name)| track::Tracked {
+                object: track::Object::Interface(name),
+                reading: track::Reading::Up(
+                    self.link_up(name) && self.links.get(name).is_none_or(|l| l.index == Some(*index)),
+                ),
+                weight: 0,
+                reverse: false,
+            });
         let interfaces = interfaces.chain(vmac);
         let files = slot.cfg.track_files.iter().map(|t| track::Tracked {
             object: track::Object::File(&t.name),

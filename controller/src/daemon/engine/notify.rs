@@ -40,7 +40,7 @@ impl Engine {
             what,
             priority,
         };
-        self.tell(&event, &cfg.notify, cfg.smtp_alert);
+        self.tell(&event, cfg.notify(), cfg.smtp_alert);
     }
 
     pub(super) fn tell_group(&self, g: &SyncGroup, what: What) {

@@ -232,8 +232,8 @@ impl Engine {
         }
         self.side.send(Job::Routes {
             instance: cfg.name.clone(),
-            routes: cfg.routes.clone(),
-            rules: cfg.rules.clone(),
+            routes: cfg.routes.to_vec(),
+            rules: cfg.rules.to_vec(),
             add,
         });
     }

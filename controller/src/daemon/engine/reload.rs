@@ -27,7 +27,7 @@ impl Engine {
             // Only to a link that is there: one this reload failed to make
             // leaves the instance where it is.
             let now = self.vmac_links.get(&s.cfg.name).map(|m| m.index);
-            let moved = now.is_some() && s.vmac_link.as_ref().map(|(i, _)| *i) != now;
+            let moved = now.is_some() && s.vmac_link.as_deref().map(|(i, _)| *i) != now;
             let planned =
                 plan.update.iter().any(|(n, _)| *n == s.cfg.name) || plan.stop.contains(&s.cfg.name);
             if moved && !planned {
@@ -127,7 +127,7 @@ impl Engine {
     /// on (by name), so they are neither deleted now nor forgotten at exit.
     pub fn keep_vmac_links_in_use(&mut self, old: &crate::net::vmac::Links) {
         for s in self.instances.values() {
-            if let Some((index, name)) = &s.vmac_link
+            if let Some((index, name)) = s.vmac_link.as_deref()
                 && !self.vmac_links.values().any(|m| m.name == *name)
                 && let Some(m) = old.values().find(|m| m.index == *index)
             {
