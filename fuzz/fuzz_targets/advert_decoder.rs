@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         interval: 1,
         vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))],
         v3_checksum_as_v2: false,
-        peers: Vec::new(),
+        peers: Default::default(),
         group: RxInstance::rfc_group(false),
         skip_addr_check: false,
     };

@@ -107,7 +107,7 @@ pub fn snapshot(engine: &mut Engine) -> Status {
                 .collect(),
             split_brain_peer: slot.other_master.map(|ip| ip.to_string()),
             split_brain_adverts: slot.other_master_count,
-            fault_reason: slot.fault.clone(),
+            fault_reason: slot.fault.as_deref().map(str::to_owned),
         });
     }
     for w in &engine.instances.waiting {

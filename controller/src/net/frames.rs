@@ -183,7 +183,7 @@ mod tests {
                 interval: advert.interval,
                 vips: vec![vip],
                 v3_checksum_as_v2: false,
-                peers: Vec::new(),
+                peers: thin_vec::ThinVec::new(),
                 group: Some(dst),
                 skip_addr_check: false,
             };

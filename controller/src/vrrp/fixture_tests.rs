@@ -486,7 +486,7 @@ fn adverts_to_another_group_or_kind_are_another_speakers() {
     );
     let unicast = RxInstance {
         group: None,
-        peers: vec![RxPeer::any_ttl(v4(1))],
+        peers: thin_vec::thin_vec![RxPeer::any_ttl(v4(1))],
         ..v2_instance()
     };
     assert_eq!(
@@ -526,7 +526,7 @@ fn unicast_instance_hears_only_its_peers() {
     // The keepalived capture comes from 192.0.2.1.
     let frame = v2_unicast();
     let peers_without = RxInstance {
-        peers: vec![RxPeer::any_ttl(v4(2)), RxPeer::any_ttl(v4(3))],
+        peers: thin_vec::thin_vec![RxPeer::any_ttl(v4(2)), RxPeer::any_ttl(v4(3))],
         group: None,
         ..v2_instance()
     };
@@ -535,7 +535,7 @@ fn unicast_instance_hears_only_its_peers() {
         Err(DecodeError::NotPeer { vrid: 51, src: v4(1) })
     );
     let peers_with = RxInstance {
-        peers: vec![RxPeer::any_ttl(v4(3)), RxPeer::any_ttl(v4(1))],
+        peers: thin_vec::thin_vec![RxPeer::any_ttl(v4(3)), RxPeer::any_ttl(v4(1))],
         group: None,
         ..v2_instance()
     };
@@ -557,13 +557,13 @@ fn unicast_peer_ttl_range_replaces_the_ttl_255_rule() {
     frame[22] = 62;
     fix_ip_checksum(&mut frame);
     let routed = RxInstance {
-        peers: vec![RxPeer::any_ttl(v4(1))],
+        peers: thin_vec::thin_vec![RxPeer::any_ttl(v4(1))],
         group: None,
         ..v2_instance()
     };
     assert!(validate_frame(&frame, only(&routed, 51)).is_ok());
     let near_only = RxInstance {
-        peers: vec![RxPeer {
+        peers: thin_vec::thin_vec![RxPeer {
             addr: v4(1),
             min_ttl: 250,
             max_ttl: 255,

@@ -44,10 +44,10 @@ impl Engine {
             let faulted = self.instances[idx].fault.is_some();
             match fault {
                 Some(why) if !faulted => {
-                    self.instances[idx].fault = Some(why.clone());
+                    self.instances[idx].fault = Some(why.as_str().into());
                     self.deliver(idx, Event::FaultSet, now, &why);
                 }
-                Some(why) => self.instances[idx].fault = Some(why),
+                Some(why) => self.instances[idx].fault = Some(why.into()),
                 None if faulted => {
                     self.instances[idx].fault = None;
                     self.deliver(idx, Event::FaultCleared, now, "health restored");
