@@ -29,7 +29,7 @@ use clap::{ArgAction, Parser};
 use super::logging;
 use crate::{
     config::{self, diag::Severity, host::HostInfo},
-    daemon::{self, ModeChoice, RunOptions, event_loop},
+    daemon::{self, ModeChoice, RunOptions, inbox},
     datapath::attach::{AdvertPath, ResponderChoice},
 };
 
@@ -136,8 +136,8 @@ fn signum(name: &str) -> Option<i32> {
         "RELOAD" => libc::SIGHUP,
         "DATA" => libc::SIGUSR1,
         "STATS" => libc::SIGUSR2,
-        "STATS_CLEAR" => event_loop::sigstats_clear(),
-        "JSON" => event_loop::sigjson(),
+        "STATS_CLEAR" => inbox::sigstats_clear(),
+        "JSON" => inbox::sigjson(),
         _ => return None,
     })
 }

@@ -1,7 +1,9 @@
-//! The protocol thread's event loop: timers first, then signals, the XDP
-//! ring buffer, VIP and health-check reports from the side thread, link
-//! changes, snapshot requests, and received frames last (a flood is served
-//! between everything else, never instead of it). SIGHUP reloads here.
+//! The protocol thread's event loop: a stop first, then timers, the XDP ring
+//! buffer, link and address changes, the inbox (signals, VIP and
+//! health-check reports and reloaded configurations from the side thread,
+//! snapshot requests: `inbox.rs`), and received frames last (a flood is
+//! served between everything else, never instead of it). SIGHUP reloads
+//! here.
 
 use std::{
     os::fd::RawFd,
@@ -10,16 +12,13 @@ use std::{
 
 use anyhow::{Context as _, Result};
 use futures::{FutureExt as _, future::select_all};
-use tokio::{
-    io::unix::AsyncFd,
-    signal::unix::{Signal, SignalKind, signal},
-    sync::mpsc,
-};
+use tokio::{io::unix::AsyncFd, sync::mpsc};
 use tracing::{error, info, warn};
 
 use super::{
     dump::Kind,
     engine::{Engine, Mode},
+    inbox::{Inbox, Sig},
     persist::Saved,
     serve,
     side::{Job, VipsDone},
@@ -53,80 +52,6 @@ const SETTLE_US: u64 = 5_000_000;
 /// 0.1-0.2 ms of CPU on a VM).
 const SAFETY_POLL_US: u64 = 30_000_000;
 
-/// The signals the loop answers. Registered before the scheduling keywords
-/// apply (RLIMIT_RTTIME's soft limit raises SIGXCPU, by default fatal).
-pub struct Signals {
-    term: Signal,
-    int: Signal,
-    hup: Signal,
-    xcpu: Signal,
-    /// keepalived's dump signals: DATA, STATS, JSON, STATS_CLEAR.
-    usr1: Signal,
-    usr2: Signal,
-    json: Signal,
-    stats_clear: Signal,
-}
-
-/// keepalived's JSON signal (`keepalived --signum=JSON`).
-pub fn sigjson() -> i32 {
-    libc::SIGRTMIN() + 2
-}
-
-/// keepalived's STATS_CLEAR signal (`keepalived --signum=STATS_CLEAR`).
-pub fn sigstats_clear() -> i32 {
-    libc::SIGRTMAX() - 1
-}
-
-/// Signals whose default action would stop or kill the daemon and that
-/// keepalived ignores: logged here, never fatal.
-fn other_signals() -> Vec<i32> {
-    let mut v = vec![
-        libc::SIGQUIT,
-        libc::SIGALRM,
-        libc::SIGSTKFLT,
-        libc::SIGTSTP,
-        libc::SIGTTIN,
-        libc::SIGTTOU,
-        libc::SIGURG,
-        libc::SIGVTALRM,
-        libc::SIGPROF,
-        libc::SIGWINCH,
-        libc::SIGIO,
-        libc::SIGPWR,
-    ];
-    v.extend((libc::SIGRTMIN()..=libc::SIGRTMAX()).filter(|s| *s != sigjson() && *s != sigstats_clear()));
-    v
-}
-
-/// Logs the other signals as they come (a task beside the loop).
-fn log_other_signals() -> Result<()> {
-    for sig in other_signals() {
-        let mut stream = signal(SignalKind::from_raw(sig))?;
-        tokio::spawn(async move {
-            while stream.recv().await.is_some() {
-                warn!(signal = sig, "signal {sig} ignored (keepalived ignores it too)");
-            }
-        });
-    }
-    Ok(())
-}
-
-impl Signals {
-    pub fn new() -> Result<Self> {
-        log_other_signals()?;
-        Ok(Self {
-            term: signal(SignalKind::terminate())?,
-            int: signal(SignalKind::interrupt())?,
-            hup: signal(SignalKind::hangup())?,
-            xcpu: signal(SignalKind::from_raw(libc::SIGXCPU))?,
-            usr1: signal(SignalKind::user_defined1())?,
-            usr2: signal(SignalKind::user_defined2())?,
-            json: signal(SignalKind::from_raw(sigjson()))?,
-            stats_clear: signal(SignalKind::from_raw(sigstats_clear()))?,
-        })
-    }
-}
-
 /// What the loop reads besides the engine.
 pub struct Inputs {
     pub config_path: PathBuf,
@@ -151,18 +76,19 @@ pub enum Ended {
 }
 
 /// Runs until SIGTERM/SIGINT (or the side thread's loss).
-pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> Result<Ended> {
+pub async fn run(engine: &mut Engine, inputs: Inputs, inbox: &mut super::inbox::Receiver) -> Result<Ended> {
     let Inputs {
         config_path,
         dump_dir,
         mut fingerprint,
         shape,
         pin_dir,
-        mut track_rx,
-        mut vips_rx,
-        mut reload_rx,
-        mut snap_rx,
+        track_rx,
+        vips_rx,
+        reload_rx,
+        snap_rx,
     } = inputs;
+    inbox.forward(vips_rx, track_rx, reload_rx, snap_rx);
     let mode = engine.mode;
     let mut snapshots = serve::SnapshotCache::default();
     let deadline = crate::net::sys::Deadline::new().context("timerfd for the protocol timers")?;
@@ -235,6 +161,14 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
     // sees start-up as a burst.
     let mut burst: (u64, u64, bool) = (u64::MAX, 0, false);
     let ended = loop {
+        // A stop first, never behind the inbox's queue.
+        if let Some(sig) = inbox.stopping() {
+            info!(
+                "{}: stopping",
+                if sig == libc::SIGINT { "SIGINT" } else { "SIGTERM" }
+            );
+            break Ended::Signal;
+        }
         let now = monotonic_us();
         if engine.churn() != burst.0 {
             burst = (engine.churn(), now, true);
@@ -329,18 +263,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                 }
                 engine.on_timers();
             }
-            _ = signals.term.recv() => { info!("SIGTERM: stopping"); break Ended::Signal; }
-            _ = signals.int.recv() => { info!("SIGINT: stopping"); break Ended::Signal; }
             () = xdp_ready => engine.on_xdp_events(),
-            done = vips_rx.recv() => {
-                let Some(done) = done else {
-                    // It never should; without it no VIP moves and no script runs.
-                    error!("the side thread stopped (VIPs, scripts, state.json): stopping the daemon");
-                    break Ended::SideLost;
-                };
-                engine.on_vips_done(done);
-            }
-            Some(ev) = track_rx.recv() => engine.on_track(ev),
             live = async {
                 match links.as_mut() {
                     Some(l) => l.changed().await,
@@ -385,19 +308,35 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                 vanished = std::mem::take(&mut vanished_again).then(|| engine.ask_vanished());
                 engine.on_vanished(gone);
             }
-            Some(req) = snap_rx.recv() => {
-                let generation = engine.saved_generation();
-                let snap = snapshots.get(!req.fresh, generation, || super::status::snapshot(engine));
-                let _ = req.reply.send(snap);
-            }
-            _ = signals.hup.recv() => {
-                info!("SIGHUP: reloading {}", config_path.display());
-                engine
-                    .side
-                    .send(Job::LoadConfig(config_path.clone(), engine.make_vmacs));
-            }
-            Some(loaded) = reload_rx.recv() => {
-                match loaded.and_then(|new| reload(engine, new)) {
+            Some(msg) = inbox.rx.recv() => match msg {
+                Inbox::Sig(Sig::Term) => { info!("SIGTERM: stopping"); break Ended::Signal; }
+                Inbox::Sig(Sig::Int) => { info!("SIGINT: stopping"); break Ended::Signal; }
+                Inbox::Sig(Sig::Hup) => {
+                    info!("SIGHUP: reloading {}", config_path.display());
+                    engine
+                        .side
+                        .send(Job::LoadConfig(config_path.clone(), engine.make_vmacs));
+                }
+                Inbox::Sig(Sig::Usr1) => dump(engine, Kind::Data, &dump_dir),
+                Inbox::Sig(Sig::Usr2) => dump(engine, Kind::Stats, &dump_dir),
+                Inbox::Sig(Sig::Json) => dump(engine, Kind::Json, &dump_dir),
+                Inbox::Sig(Sig::StatsClear) => dump(engine, Kind::StatsClear, &dump_dir),
+                Inbox::Sig(Sig::Xcpu) => warn!(
+                    "SIGXCPU: a CPU time limit was reached (vrrp_rlimit_rttime: half of it used without blocking)"
+                ),
+                Inbox::Vips(None) => {
+                    // It never should; without it no VIP moves and no script runs.
+                    error!("the side thread stopped (VIPs, scripts, state.json): stopping the daemon");
+                    break Ended::SideLost;
+                }
+                Inbox::Vips(Some(done)) => engine.on_vips_done(done),
+                Inbox::Track(ev) => engine.on_track(ev),
+                Inbox::Snapshot(req) => {
+                    let generation = engine.saved_generation();
+                    let snap = snapshots.get(!req.fresh, generation, || super::status::snapshot(engine));
+                    let _ = req.reply.send(snap);
+                }
+                Inbox::Reload(loaded) => match (*loaded).and_then(|new| reload(engine, new)) {
                     Ok(new) => {
                         // A successor adopts this run only with this configuration.
                         fingerprint = super::persist::fingerprint(&new, &shape);
@@ -412,15 +351,8 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, signals: &mut Signals) -> 
                         info!("reload done");
                     }
                     Err(e) => error!("{e:#}"),
-                }
-            }
-            _ = signals.usr1.recv() => dump(engine, Kind::Data, &dump_dir),
-            _ = signals.usr2.recv() => dump(engine, Kind::Stats, &dump_dir),
-            _ = signals.json.recv() => dump(engine, Kind::Json, &dump_dir),
-            _ = signals.stats_clear.recv() => dump(engine, Kind::StatsClear, &dump_dir),
-            _ = signals.xcpu.recv() => warn!(
-                "SIGXCPU: a CPU time limit was reached (vrrp_rlimit_rttime: half of it used without blocking)"
-            ),
+                },
+            },
             idx = any_rx => {
                 if !engine.on_socket_rx(idx) && !backlog.contains(&idx) {
                     backlog.push_back(idx);

@@ -8,6 +8,7 @@ pub mod announce;
 pub mod dump;
 pub mod engine;
 pub mod event_loop;
+pub mod inbox;
 pub mod instances;
 pub mod persist;
 pub mod privileges;

@@ -14,7 +14,7 @@ use anyhow::{Context as _, Result, bail};
 use tracing::{error, info, warn};
 
 use super::{
-    event_loop::{self, Ended, Inputs, Signals},
+    event_loop::{self, Ended, Inputs},
     persist, serve, startup, status,
 };
 use crate::datapath::attach::{AdvertPath, ResponderChoice};
@@ -65,8 +65,13 @@ pub const PID_NAME: &str = "xvrrpd.pid";
 
 /// Runs the daemon until SIGTERM/SIGINT.
 pub fn run(opts: RunOptions) -> Result<()> {
+    // I/O only, no timer wheel: the protocol timers are a timerfd of the
+    // loop's own (`Deadline`), and without the wheel each park and wake-up
+    // of an idle master does less (issue bench-truth's idle cost at N = 1).
+    // Nothing on this thread may use `tokio::time`'s sleeps (it would fail):
+    // start-up's waits below use a `Deadline` too.
     let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
         .build()?;
     rt.block_on(run_async(opts))
 }
@@ -74,6 +79,7 @@ pub fn run(opts: RunOptions) -> Result<()> {
 /// How long start-up waits for the first reading of every tracked file and
 /// process.
 const TRACKERS_FIRST_READING: Duration = Duration::from_secs(3);
+const TRACKERS_FIRST_READING_US: u64 = 3_000_000;
 
 async fn run_async(mut opts: RunOptions) -> Result<()> {
     let startup::Started {
@@ -89,7 +95,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     } = startup::start(&mut opts).await?;
     let sock_path = opts.run_dir.join(SOCKET_NAME);
     let snap_rx = serve::listen(&sock_path, opts.metrics)?;
-    let mut signals = Signals::new()?;
+    let mut inbox = super::inbox::Receiver::with_signals()?;
 
     engine.open_fifos();
     engine.clear_stale_vips(resume.as_ref());
@@ -100,9 +106,14 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     // its instances, so one whose tracked object is failing starts in
     // FAULT rather than as master for a moment: wait (bounded) for their
     // first readings.
-    let limit = tokio::time::Instant::now() + TRACKERS_FIRST_READING;
+    let limit = crate::net::sys::Deadline::new().context("timerfd for start-up")?;
+    limit.set(crate::net::sys::monotonic_us() + TRACKERS_FIRST_READING_US)?;
     while engine.trackers_unread() > 0 {
-        let Ok(Some(ev)) = tokio::time::timeout_at(limit, track_rx.recv()).await else {
+        let ev = tokio::select! {
+            ev = track_rx.recv() => ev,
+            r = limit.wait() => { r?; None }
+        };
+        let Some(ev) = ev else {
             warn!(
                 unread = engine.trackers_unread(),
                 "tracked files or processes not read within {TRACKERS_FIRST_READING:?}; starting anyway"
@@ -119,8 +130,11 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
             delay_ms,
             "vrrp_startup_delay: waiting before starting the instances"
         );
-        tokio::time::sleep(Duration::from_millis(u64::from(delay_ms))).await;
+        limit.set(crate::net::sys::monotonic_us() + u64::from(delay_ms) * 1000)?;
+        limit.wait().await?;
     }
+    // Not armed through the loop (a wake-up for nothing).
+    drop(limit);
     engine.start_all(resume.as_ref());
     engine.on_health_change();
     crate::net::sys::release_free_heap();
@@ -149,7 +163,8 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         reload_rx,
         snap_rx,
     };
-    let ended = event_loop::run(&mut engine, inputs, &mut signals).await?;
+    let ended = event_loop::run(&mut engine, inputs, &mut inbox).await?;
+    inbox.close().await;
 
     engine.shutdown();
     // The VIP removals and the notify scripts the shutdown queued run to

@@ -47,7 +47,10 @@ impl Engine {
                     self.instances[idx].fault = Some(why.as_str().into());
                     self.deliver(idx, Event::FaultSet, now, &why);
                 }
-                Some(why) => self.instances[idx].fault = Some(why.into()),
+                Some(why) if self.instances[idx].fault.as_deref() != Some(why.as_str()) => {
+                    self.instances[idx].fault = Some(why.into());
+                }
+                Some(_) => {}
                 None if faulted => {
                     self.instances[idx].fault = None;
                     self.deliver(idx, Event::FaultCleared, now, "health restored");
