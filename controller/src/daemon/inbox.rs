@@ -5,12 +5,17 @@
 //!
 //! Why one channel: the loop builds its `select!` afresh on every turn and
 //! polls each branch that is not ready, which registers a waker in each
-//! source, and after a second asleep all of that is cache-cold. An idle
-//! master wakes once per advert; with the sources forwarded by small tasks
-//! (a task that waits is not polled again until its source wakes it) its
-//! wake-ups cost about 6 % less (issue bench-truth's idle cost at N = 1:
-//! 195 against 208 µs a second in 8 paired 30 s trials on a VM, keepalived
-//! about 125).
+//! source, likely cache-cold after a second asleep. An idle master wakes
+//! once per advert; with the sources forwarded by small tasks (a task that
+//! waits is not polled again until its source wakes it) its wake-ups cost
+//! about 6 % less (issue bench-truth's idle cost at N = 1: a mean of 195
+//! against 208 µs a second over 8 paired 30 s trials on a VM, 6 of the 8
+//! pairs lower; keepalived about 120 in the same trials).
+//!
+//! The order across sources is not arrival order: a stop is a flag the loop
+//! reads first on every turn, the side thread's reports come through one
+//! task that takes VIP reports first, and link and address notifications
+//! rank before this channel (`event_loop.rs`).
 
 use std::sync::{
     Arc,
