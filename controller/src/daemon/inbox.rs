@@ -167,12 +167,15 @@ impl Receiver {
     }
 
     /// After the loop: the forwarders end, and with them the status thread's
-    /// queue, so that a status request during the stop fails at once.
+    /// queue, and what was forwarded is dropped, so that a status request
+    /// during the stop fails at once (nothing else here matters any more).
     pub async fn close(&mut self) {
         for f in self.forwarders.drain(..) {
             f.abort();
+            // Resolves once the task's future (and its receiver) is dropped.
+            let _ = f.await;
         }
-        tokio::task::yield_now().await;
+        while self.rx.try_recv().is_ok() {}
     }
 
     /// Forwards the side thread's and the status thread's channels (from the
@@ -197,7 +200,17 @@ impl Receiver {
                     biased;
                     done = vips.recv() => Inbox::Vips(done),
                     ev = track.recv(), if track_open => if let Some(ev) = ev { Inbox::Track(ev) } else { track_open = false; continue; },
-                    loaded = reload.recv(), if reload_open => if let Some(l) = loaded { Inbox::Reload(Box::new(l)) } else { reload_open = false; continue; },
+                    loaded = reload.recv(), if reload_open => if let Some(l) = loaded {
+                        // VIP reports sent before it but not seen by the
+                        // poll above (the side thread runs on another core)
+                        // go first.
+                        while let Ok(done) = vips.try_recv() {
+                            if tx.send(Inbox::Vips(Some(done))).await.is_err() {
+                                return;
+                            }
+                        }
+                        Inbox::Reload(Box::new(l))
+                    } else { reload_open = false; continue; },
                 };
                 let lost = matches!(msg, Inbox::Vips(None));
                 if tx.send(msg).await.is_err() || lost {

@@ -68,7 +68,8 @@ pub fn run(opts: RunOptions) -> Result<()> {
     // I/O only, no timer wheel: the protocol timers are a timerfd of the
     // loop's own (`Deadline`), and without the wheel each park and wake-up
     // of an idle master does less (issue bench-truth's idle cost at N = 1).
-    // Nothing on this thread may use `tokio::time`'s sleeps (it would fail):
+    // Nothing on this thread may use `tokio::time`'s sleeps, timeouts or
+    // intervals (they panic without the wheel):
     // start-up's waits below use a `Deadline` too.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -78,8 +79,8 @@ pub fn run(opts: RunOptions) -> Result<()> {
 
 /// How long start-up waits for the first reading of every tracked file and
 /// process.
-const TRACKERS_FIRST_READING: Duration = Duration::from_secs(3);
 const TRACKERS_FIRST_READING_US: u64 = 3_000_000;
+const TRACKERS_FIRST_READING: Duration = Duration::from_micros(TRACKERS_FIRST_READING_US);
 
 async fn run_async(mut opts: RunOptions) -> Result<()> {
     let startup::Started {
