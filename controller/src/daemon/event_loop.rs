@@ -309,8 +309,9 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, inbox: &mut super::inbox::
                 engine.on_vanished(gone);
             }
             Some(msg) = inbox.rx.recv() => match msg {
-                Inbox::Sig(Sig::Term) => { info!("SIGTERM: stopping"); break Ended::Signal; }
-                Inbox::Sig(Sig::Int) => { info!("SIGINT: stopping"); break Ended::Signal; }
+                // Their forwarder set the stop flag before sending: the top
+                // of the next turn stops (one place for it).
+                Inbox::Sig(Sig::Term | Sig::Int) => {}
                 Inbox::Sig(Sig::Hup) => {
                     info!("SIGHUP: reloading {}", config_path.display());
                     engine
