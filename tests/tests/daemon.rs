@@ -868,6 +868,52 @@ fn vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured() {
     assert!(!text.contains("224.0.0.18"), "none to the default group:\n{text}");
 }
 
+/// An operator's stop during start-up (a long `vrrp_startup_delay`, e.g. a
+/// unit stopped while the host boots) ends the daemon at once: no instance
+/// starts (no advert, no VIP), the static address it installed goes, and the
+/// exit is clean.
+#[test]
+fn sigterm_during_vrrp_startup_delay_stops_at_once_without_starting() {
+    if !have_root("sigterm_during_vrrp_startup_delay_stops_at_once_without_starting") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("startup-stop");
+    let conf = "global_defs {\n    vrrp_startup_delay 60\n}\n\
+                static_ipaddress {\n    198.51.100.7/24 dev eth0\n}\n\
+                vrrp_instance VI_1 {\n    state MASTER\n    interface eth0\n    \
+                virtual_router_id 51\n    priority 255\n    advert_int 1\n    \
+                virtual_ipaddress {\n        192.0.2.100/24\n    }\n}\n";
+    let capture = lab.capture("a", 12.0, "ip proto 112");
+    let mut a = Daemon::start(lab.get("a"), &dir.write("a.conf", conf), &dir.0.join("ra"), "xdp");
+    wait_for(Duration::from_secs(10), || {
+        a.log_text().contains("vrrp_startup_delay: waiting")
+    })
+    .unwrap_or_else(|| panic!("a reaches its start-up delay: {}", a.log_text()));
+    assert!(
+        lab.addrs("a").contains("198.51.100.7/24"),
+        "the static address is installed before the delay: {}",
+        lab.addrs("a")
+    );
+    let asked = std::time::Instant::now();
+    let code = a.stop_within(Duration::from_secs(5));
+    let took = asked.elapsed();
+    println!("daemon: SIGTERM during vrrp_startup_delay 60: exit {code:?} after {took:?}");
+    assert_eq!(code, Some(0), "a clean exit, within 5 s: {}", a.log_text());
+    assert!(
+        took < Duration::from_secs(3),
+        "the stop did not wait for start-up: {took:?}"
+    );
+    let addrs = lab.addrs("a");
+    assert!(!addrs.contains("192.0.2.100"), "no VIP was installed: {addrs}");
+    assert!(
+        !addrs.contains("198.51.100.7"),
+        "the static address is removed: {addrs}"
+    );
+    let text = capture.text();
+    assert!(!text.contains("vrid 51"), "no advert was sent:\n{text}");
+}
+
 #[test]
 fn no_accept_master_answers_arp_but_drops_traffic_to_the_vip() {
     if !have_root("no_accept_master_answers_arp_but_drops_traffic_to_the_vip") {

@@ -25,7 +25,7 @@ use std::sync::{
 use anyhow::Result;
 use tokio::{
     signal::unix::{SignalKind, signal},
-    sync::mpsc,
+    sync::{Notify, mpsc},
     task::JoinHandle,
 };
 use tracing::warn;
@@ -105,6 +105,8 @@ pub struct Receiver {
     /// SIGTERM's or SIGINT's number once one came (0: none): the loop looks
     /// at it first on every turn, so a stop never waits behind the queue.
     stop: Arc<AtomicI32>,
+    /// Woken with the flag: start-up's waits end early on a stop.
+    stop_wake: Arc<Notify>,
     forwarders: Vec<JoinHandle<()>>,
 }
 
@@ -125,18 +127,25 @@ impl Receiver {
             (SignalKind::from_raw(sigstats_clear()), Sig::StatsClear),
         ];
         let stop = Arc::new(AtomicI32::new(0));
+        let stop_wake = Arc::new(Notify::new());
         for (kind, sig) in answered {
             // Registered here, before any task runs: a signal from now on is
             // kept by tokio until its forwarder reads it.
             let mut stream = signal(kind)?;
             let tx = tx.clone();
             let stop = stop.clone();
+            let stop_wake = stop_wake.clone();
             tokio::spawn(async move {
                 while stream.recv().await.is_some() {
-                    match sig {
-                        Sig::Term => stop.store(libc::SIGTERM, Ordering::Relaxed),
-                        Sig::Int => stop.store(libc::SIGINT, Ordering::Relaxed),
-                        _ => {}
+                    let num = match sig {
+                        Sig::Term => libc::SIGTERM,
+                        Sig::Int => libc::SIGINT,
+                        _ => 0,
+                    };
+                    if num != 0 {
+                        stop.store(num, Ordering::Relaxed);
+                        // A permit is kept when nobody waits yet.
+                        stop_wake.notify_one();
                     }
                     // Sent for a stop too: it wakes an idle loop.
                     if tx.send(Inbox::Sig(sig)).await.is_err() {
@@ -157,6 +166,7 @@ impl Receiver {
             rx,
             tx,
             stop,
+            stop_wake,
             forwarders: Vec::new(),
         })
     }
@@ -164,6 +174,16 @@ impl Receiver {
     /// SIGTERM or SIGINT came: its number.
     pub fn stopping(&self) -> Option<i32> {
         Some(self.stop.load(Ordering::Relaxed)).filter(|&s| s != 0)
+    }
+
+    /// Resolves once SIGTERM or SIGINT came (at once if one already did):
+    /// start-up's waits (trackers' first readings, `vrrp_startup_delay`) end
+    /// on it, so a stop never waits for start-up, and consumes nothing else
+    /// the loop will read.
+    pub async fn stop_requested(&self) {
+        if self.stopping().is_none() {
+            self.stop_wake.notified().await;
+        }
     }
 
     /// After the loop: the forwarders end, and with them the status thread's

@@ -109,10 +109,11 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     // first readings.
     let limit = crate::net::sys::Deadline::new().context("timerfd for start-up")?;
     limit.set(crate::net::sys::monotonic_us() + TRACKERS_FIRST_READING_US)?;
-    while engine.trackers_unread() > 0 {
+    while engine.trackers_unread() > 0 && inbox.stopping().is_none() {
         let ev = tokio::select! {
             ev = track_rx.recv() => ev,
             r = limit.wait() => { r?; None }
+            () = inbox.stop_requested() => continue,
         };
         let Some(ev) = ev else {
             warn!(
@@ -126,17 +127,28 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     // `vrrp_startup_delay` (a host whose network comes up slowly at boot); not
     // when taking over a running data path, whose masters must resume at once.
     let delay_ms = engine.config.global.startup_delay_ms;
-    if delay_ms > 0 && resume.is_none() {
+    if delay_ms > 0 && resume.is_none() && inbox.stopping().is_none() {
         info!(
             delay_ms,
             "vrrp_startup_delay: waiting before starting the instances"
         );
         limit.set(crate::net::sys::monotonic_us() + u64::from(delay_ms) * 1000)?;
-        limit.wait().await?;
+        tokio::select! {
+            r = limit.wait() => r?,
+            () = inbox.stop_requested() => {}
+        }
     }
     // Not armed through the loop (a wake-up for nothing).
     drop(limit);
-    engine.start_all(resume.as_ref());
+    // A stop during start-up's waits: no instance starts (a master would
+    // take its VIPs and advertise only to give them up at once); the loop's
+    // first turn sees the stop and the usual shutdown follows (statics
+    // removed, nothing else was installed). Not when taking over a running
+    // data path: its masters resume so that the shutdown hands them over and
+    // removes their VIPs.
+    if inbox.stopping().is_none() || resume.is_some() {
+        engine.start_all(resume.as_ref());
+    }
     engine.on_health_change();
     crate::net::sys::release_free_heap();
     // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
