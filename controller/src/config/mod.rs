@@ -75,6 +75,9 @@ pub fn load_from(source: &dyn Source, path: &Path, host: Option<&HostInfo>) -> L
     let items = lexer::lex(source, path, &mut sink);
     let nodes = tree::build(items, &mut sink);
     let draft = parse::parse(&nodes, &mut sink);
+    // The tree goes before the model is built: the two are the parse's
+    // largest, and freed blocks are reused for the next (start-up's peak).
+    drop(nodes);
     let config = check::resolve(draft, host, &mut sink);
     let ok = !sink.has_errors();
     Loaded {

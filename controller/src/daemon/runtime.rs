@@ -77,6 +77,26 @@ pub fn run(opts: RunOptions) -> Result<()> {
     rt.block_on(run_async(opts))
 }
 
+/// The instances have started: health applied, the scheduling keywords, the
+/// capabilities dropped, and systemd told.
+fn running(engine: &mut super::engine::Engine) {
+    engine.on_health_change();
+    crate::net::sys::release_free_heap();
+    // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
+    super::sched::apply(&engine.config.global.scheduling);
+    // Everything privileged at start-up is done (program loaded, sockets open, run dir made).
+    let auto = engine.config.global.scheduling.max_auto_priority.is_some();
+    if let Err(e) = super::privileges::drop_unneeded(auto) {
+        warn!("could not drop capabilities: {e:#}");
+    }
+    info!(
+        mode = engine.mode.name(),
+        instances = engine.instances.len(),
+        "xvrrpd running"
+    );
+    startup::sd_notify_ready();
+}
+
 /// How long start-up waits for the first reading of every tracked file and
 /// process.
 const TRACKERS_FIRST_READING_US: u64 = 3_000_000;
@@ -141,29 +161,22 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     // Not armed through the loop (a wake-up for nothing).
     drop(limit);
     // A stop during start-up's waits: no instance starts (a master would
-    // take its VIPs and advertise only to give them up at once); the loop's
-    // first turn sees the stop and the usual shutdown follows (statics
-    // removed, nothing else was installed). Not when taking over a running
-    // data path: its masters resume so that the shutdown hands them over and
-    // removes their VIPs.
-    if inbox.stopping().is_none() || resume.is_some() {
-        engine.start_all(resume.as_ref());
+    // take its VIPs and advertise only to give them up at once; one never
+    // started gets no STOP notify either: it was never told BACKUP). The
+    // loop's first turn sees the stop and the usual shutdown follows (the
+    // static entries, macvlans and data path go). Taking over a running data
+    // path, the recorded masters still resume (nothing else starts), so that
+    // the shutdown hands them over and removes the VIPs they hold.
+    let stopping = inbox.stopping().is_some();
+    if stopping {
+        if resume.is_some() {
+            engine.start_all(resume.as_ref(), true);
+        }
+        info!("stopped during start-up: no instance started (resumed masters step down)");
+    } else {
+        engine.start_all(resume.as_ref(), false);
+        running(&mut engine);
     }
-    engine.on_health_change();
-    crate::net::sys::release_free_heap();
-    // keepalived's scheduling keywords, while CAP_SYS_NICE / CAP_IPC_LOCK are still held.
-    super::sched::apply(&engine.config.global.scheduling);
-    // Everything privileged at start-up is done (program loaded, sockets open, run dir made).
-    let auto = engine.config.global.scheduling.max_auto_priority.is_some();
-    if let Err(e) = super::privileges::drop_unneeded(auto) {
-        warn!("could not drop capabilities: {e:#}");
-    }
-    info!(
-        mode = engine.mode.name(),
-        instances = engine.instances.len(),
-        "xvrrpd running"
-    );
-    startup::sd_notify_ready();
 
     let inputs = Inputs {
         config_path: opts.config.clone(),

@@ -60,7 +60,9 @@ impl Engine {
 
     /// Starts every instance: `Startup`, or `ResumeMaster` for those a
     /// crashed predecessor left as master (their VIPs are adopted as ours).
-    pub fn start_all(&mut self, resume: Option<&Saved>) {
+    /// `resumed_only` (a stop came during start-up): only those, so that the
+    /// shutdown that follows hands them over; the rest stay in INIT.
+    pub fn start_all(&mut self, resume: Option<&Saved>, resumed_only: bool) {
         let now = monotonic_us();
         if let Some(saved) = resume {
             let vips = self.adopted(saved);
@@ -83,7 +85,7 @@ impl Engine {
                     now,
                     "resumed after a controller restart",
                 );
-            } else {
+            } else if !resumed_only {
                 self.deliver(idx, Event::Startup, now, "startup");
             }
         }
