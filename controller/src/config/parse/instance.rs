@@ -39,15 +39,8 @@ const UNSUPPORTED: &[&str] = &[
 /// The longest password VRRPv2 carries (RFC 2338 5.3.10).
 pub(crate) const AUTH_PASS_MAX: usize = 8;
 
+/// Parses one `vrrp_instance` block (its name checked unique by the caller).
 pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, instances: &mut Vec<InstanceDraft>) {
-    if let Some(first) = instances.iter().find(|i| i.name == name) {
-        let line = first.at.line;
-        ctx.sink.error(
-            node.at(),
-            format!("vrrp_instance {name} is already defined at line {line}; names must be unique"),
-        );
-        return;
-    }
     let mut instance = InstanceDraft::new(name.to_owned(), node.at());
     for kw in children(node) {
         keyword(ctx, kw, &mut instance);
