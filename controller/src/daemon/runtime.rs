@@ -77,8 +77,8 @@ pub fn run(opts: RunOptions) -> Result<()> {
     rt.block_on(run_async(opts))
 }
 
-/// The instances have started: health applied, the scheduling keywords, the
-/// capabilities dropped, and systemd told.
+/// The instances have started: health applied, the scheduling keywords
+/// and the capabilities dropped.
 fn running(engine: &mut super::engine::Engine) {
     engine.on_health_change();
     crate::net::sys::release_free_heap();
@@ -94,7 +94,6 @@ fn running(engine: &mut super::engine::Engine) {
         instances = engine.instances.len(),
         "xvrrpd running"
     );
-    startup::sd_notify_ready();
 }
 
 /// How long start-up waits for the first reading of every tracked file and
@@ -144,6 +143,12 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         };
         engine.on_track(ev);
     }
+    // Ready as keepalived 2.2.7 is (once its configuration is read, before
+    // the delay): systemd's start timeout (90 s by default) must not count
+    // `vrrp_startup_delay`, or a long delay would time the start out, and a
+    // stop during the delay would read as a failed start (a restart with
+    // `Restart=on-failure`).
+    startup::sd_notify("READY=1");
     // `vrrp_startup_delay` (a host whose network comes up slowly at boot); not
     // when taking over a running data path, whose masters must resume at once.
     let delay_ms = engine.config.global.startup_delay_ms;
@@ -172,7 +177,11 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
         if resume.is_some() {
             engine.start_all(resume.as_ref(), true);
         }
-        info!("stopped during start-up: no instance started (resumed masters step down)");
+        if resume.is_some() {
+            info!("stopped during start-up: only the resumed masters started, to hand over");
+        } else {
+            info!("stopped during start-up: no instance started");
+        }
     } else {
         engine.start_all(resume.as_ref(), false);
         running(&mut engine);
@@ -191,6 +200,7 @@ async fn run_async(mut opts: RunOptions) -> Result<()> {
     };
     let ended = event_loop::run(&mut engine, inputs, &mut inbox).await?;
     inbox.close().await;
+    startup::sd_notify("STOPPING=1");
 
     engine.shutdown();
     // The VIP removals and the notify scripts the shutdown queued run to

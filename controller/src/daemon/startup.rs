@@ -313,8 +313,8 @@ fn choice_name(choice: ModeChoice) -> &'static str {
     }
 }
 
-/// Tells systemd we are up, when it started us with `Type=notify`.
-pub fn sd_notify_ready() {
+/// Tells systemd (`Type=notify`) `msg`: `READY=1`, `STOPPING=1`.
+pub fn sd_notify(msg: &str) {
     let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
         return;
     };
@@ -325,11 +325,11 @@ pub fn sd_notify_ready() {
     let result = if let Some(name) = bytes.strip_prefix(b"@") {
         use std::os::linux::net::SocketAddrExt as _;
         std::os::unix::net::SocketAddr::from_abstract_name(name)
-            .and_then(|a| sock.send_to_addr(b"READY=1", &a))
+            .and_then(|a| sock.send_to_addr(msg.as_bytes(), &a))
     } else {
-        sock.send_to(b"READY=1", Path::new(&path))
+        sock.send_to(msg.as_bytes(), Path::new(&path))
     };
     if let Err(e) = result {
-        warn!("sd_notify READY=1 failed: {e}");
+        warn!("sd_notify {msg} failed: {e}");
     }
 }

@@ -64,8 +64,8 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
             }
             "vrrp_instance" => {
                 if let Some(name) = section_name(&mut ctx, node) {
-                    // A map, not a search of the list: quadratic at 16,000
-                    // instances (0.7 of a 1.2 s parse).
+                    // A map, not a search of the list (quadratic: `xvrrpd
+                    // check` of 16,000 instances took 1.22 s with it, 0.30 without).
                     if let Some(line) = instance_lines.get(name) {
                         ctx.sink.error(
                             node.at(),
