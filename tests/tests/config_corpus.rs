@@ -731,3 +731,63 @@ fn every_case_is_judged_as_keepalived_judges_it() {
         "only {lines_compared} lines named by keepalived were compared"
     );
 }
+
+/// `xvrrpd check | head`: the reader goes after the first line while check still has
+/// thousands to print. check ends as Unix tools end there (SIGPIPE, nothing on stderr),
+/// never with a panic about the broken pipe.
+#[test]
+fn check_ends_quietly_when_its_reader_goes() {
+    use std::io::{BufRead as _, BufReader, Read as _};
+    let scratch = Scratch::new("pipe");
+    // One warning per instance (no such interface): about 200 KB, more than a pipe holds.
+    let mut text = String::new();
+    for i in 0..2000 {
+        text.push_str(&format!(
+            "vrrp_instance VI_{i} {{\n  interface xvt-none{i}\n  virtual_router_id {}\n  priority 100\n  \
+             virtual_ipaddress {{\n    192.0.2.{}/32\n  }}\n}}\n",
+            i % 255 + 1,
+            i % 250 + 1,
+        ));
+    }
+    let conf = scratch.write("keepalived.conf", &text);
+    let mut child = Command::new(xvrrpd_bin())
+        .args(["check", "-f"])
+        .arg(&conf)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn xvrrpd check");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("read the first line");
+    // The reader is gone (dropped above) before check has printed the rest.
+    assert!(first.contains("warning"), "first line: {first}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for check") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "check still runs 30 s after its reader went"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert!(
+        !stderr.contains("panicked"),
+        "check panicked on the closed pipe: {stderr}"
+    );
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGPIPE),
+        "status {status:?}, stderr: {stderr}"
+    );
+}

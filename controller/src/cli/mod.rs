@@ -57,6 +57,9 @@ pub fn main() -> ExitCode {
         return keepalived::main(argv);
     }
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Run(_) | Command::LoadDatapath { .. }) {
+        quiet_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Run(args) => run::run(args),
         Command::Status(args) => status::run(&args),
@@ -78,6 +81,17 @@ pub fn main() -> ExitCode {
             eprintln!("xvrrpd: error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The printing commands end quietly when their reader goes (`xvrrpd check | head`), as
+/// Unix tools do. Rust starts with SIGPIPE ignored, so the next `println!` would panic on
+/// the broken pipe instead. The daemon keeps it ignored: its sockets and pipes to scripts
+/// report EPIPE as an error it handles.
+fn quiet_on_closed_pipe() {
+    // SAFETY: restores the default disposition of one signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

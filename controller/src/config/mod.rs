@@ -72,12 +72,18 @@ pub fn load_for_host(path: &Path, host: &HostInfo) -> Loaded {
 /// input (the fuzzer holds it to that).
 pub fn load_from(source: &dyn Source, path: &Path, host: Option<&HostInfo>) -> Loaded {
     let mut sink = diag::Sink::default();
-    let items = lexer::lex(source, path, &mut sink);
-    let nodes = tree::build(items, &mut sink);
-    let draft = parse::parse(&nodes, &mut sink);
-    // The tree goes before the model is built: the two are the parse's
-    // largest, and freed blocks are reused for the next (start-up's peak).
-    drop(nodes);
+    // One pass: each top-level section is read as soon as its block closes
+    // and dropped once read, so neither the file's items nor its tree exist
+    // whole next to the drafts. Measured ad hoc (`xvrrpd check`, peak
+    // resident): 4000 instances 23.3 -> 14.5 MiB, 16,000 78 -> 43 MiB.
+    let mut tree = tree::Builder::default();
+    let mut parser = parse::Parser::default();
+    let mut section = |node: tree::Node, sink: &mut diag::Sink| parser.section(&node, sink);
+    lexer::lex_into(source, path, &mut sink, &mut |item, sink| {
+        tree.feed(item, sink, &mut section);
+    });
+    tree.finish(&mut sink, &mut section);
+    let draft = parser.finish(&mut sink);
     let config = check::resolve(draft, host, &mut sink);
     let ok = !sink.has_errors();
     Loaded {

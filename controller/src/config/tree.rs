@@ -40,106 +40,72 @@ struct Frame {
     children: Vec<Node>,
 }
 
-/// Adds a finished node to the innermost open block, or to the top level.
-fn push(top: &mut Vec<Node>, stack: &mut [Frame], node: Node) {
-    match stack.last_mut() {
-        Some(frame) => frame.children.push(node),
-        None => top.push(node),
-    }
+/// Builds the tree item by item and hands each top-level node to the caller as soon as it is
+/// complete, so the whole configuration never exists as a tree (start-up's peak: at 4000
+/// instances the tree and the parse's drafts together were most of it). Iterative, so depth
+/// costs no stack.
+#[derive(Default)]
+pub(crate) struct Builder {
+    stack: Vec<Frame>,
+    /// Blocks opened beyond MAX_DEPTH, only counted so their braces still balance.
+    dropped_depth: usize,
+    /// A statement waiting to see whether a `{` follows.
+    pending: Option<Statement>,
 }
 
-/// Builds the tree. Iterative, so depth costs no stack.
-pub(crate) fn build(items: Vec<Item>, sink: &mut Sink) -> Vec<Node> {
-    let mut top: Vec<Node> = Vec::new();
-    let mut stack: Vec<Frame> = Vec::new();
-    // Blocks opened beyond MAX_DEPTH, only counted so their braces still balance.
-    let mut dropped_depth = 0usize;
-    // A statement waiting to see whether a `{` follows.
-    let mut pending: Option<Statement> = None;
-
-    for item in items {
+impl Builder {
+    /// Takes one item; `out` receives the top-level nodes it completes.
+    pub fn feed(&mut self, item: Item, sink: &mut Sink, out: &mut impl FnMut(Node, &mut Sink)) {
         match item {
             Item::Stmt(stmt) => {
-                if dropped_depth > 0 {
-                    continue;
+                if self.dropped_depth > 0 {
+                    return;
                 }
-                if let Some(prev) = pending.replace(stmt) {
-                    push(
-                        &mut top,
-                        &mut stack,
-                        Node {
-                            stmt: prev,
-                            block: None,
-                        },
-                    );
+                if let Some(prev) = self.pending.replace(stmt) {
+                    self.push(leaf(prev), sink, out);
                 }
             }
             Item::Open(pos) => {
-                if dropped_depth > 0 || stack.len() >= MAX_DEPTH {
-                    if dropped_depth == 0 {
+                if self.dropped_depth > 0 || self.stack.len() >= MAX_DEPTH {
+                    if self.dropped_depth == 0 {
                         sink.error_at(
                             &pos,
                             format!("blocks nested deeper than {MAX_DEPTH} levels; this block is ignored"),
                         );
-                        if let Some(prev) = pending.take() {
-                            push(
-                                &mut top,
-                                &mut stack,
-                                Node {
-                                    stmt: prev,
-                                    block: None,
-                                },
-                            );
+                        if let Some(prev) = self.pending.take() {
+                            self.push(leaf(prev), sink, out);
                         }
                     }
-                    dropped_depth += 1;
-                    continue;
+                    self.dropped_depth += 1;
+                    return;
                 }
-                let owner = pending.take();
+                let owner = self.pending.take();
                 if owner.is_none() {
                     sink.error_at(
                         &pos,
                         "unexpected '{': expected a keyword before it; block ignored",
                     );
                 }
-                stack.push(Frame {
+                self.stack.push(Frame {
                     owner,
                     open: pos,
                     children: Vec::new(),
                 });
             }
             Item::Close(pos) => {
-                if dropped_depth > 0 {
-                    dropped_depth -= 1;
-                    continue;
+                if self.dropped_depth > 0 {
+                    self.dropped_depth -= 1;
+                    return;
                 }
-                if let Some(prev) = pending.take() {
-                    push(
-                        &mut top,
-                        &mut stack,
-                        Node {
-                            stmt: prev,
-                            block: None,
-                        },
-                    );
+                if let Some(prev) = self.pending.take() {
+                    self.push(leaf(prev), sink, out);
                 }
-                match stack.pop() {
+                match self.stack.pop() {
                     Some(mut frame) => {
-                        // All blocks live until the parse is done: no spare room.
+                        // A block lives until its section is read: no spare room.
                         frame.children.shrink_to_fit();
-                        if let Some(owner) = frame.owner {
-                            let block = Block {
-                                open: frame.open,
-                                children: frame.children,
-                            };
-                            push(
-                                &mut top,
-                                &mut stack,
-                                Node {
-                                    stmt: owner,
-                                    block: Some(block),
-                                },
-                            );
+                        if let Some(node) = frame.into_node() {
+                            self.push(node, sink, out);
                         }
                     }
                     None => sink.error_at(&pos, "unexpected '}': no block is open here"),
@@ -147,40 +113,63 @@ pub(crate) fn build(items: Vec<Item>, sink: &mut Sink) -> Vec<Node> {
             }
         }
     }
-    if let Some(prev) = pending.take() {
-        push(
-            &mut top,
-            &mut stack,
-            Node {
-                stmt: prev,
-                block: None,
-            },
-        );
-    }
-    // Close what is still open at the end of input, innermost first.
-    while let Some(frame) = stack.pop() {
-        match &frame.owner {
-            Some(owner) => sink.error(
-                owner.at(),
-                format!("missing '}}': the block of '{}' is never closed", owner.keyword()),
-            ),
-            None => sink.error_at(&frame.open, "missing '}': this block is never closed"),
+
+    /// The end of input: what is pending, and what is still open, innermost first.
+    pub fn finish(mut self, sink: &mut Sink, out: &mut impl FnMut(Node, &mut Sink)) {
+        if let Some(prev) = self.pending.take() {
+            self.push(leaf(prev), sink, out);
         }
-        if let Some(owner) = frame.owner {
-            let block = Block {
-                open: frame.open,
-                children: frame.children,
-            };
-            push(
-                &mut top,
-                &mut stack,
-                Node {
-                    stmt: owner,
-                    block: Some(block),
-                },
-            );
+        while let Some(frame) = self.stack.pop() {
+            match &frame.owner {
+                Some(owner) => sink.error(
+                    owner.at(),
+                    format!("missing '}}': the block of '{}' is never closed", owner.keyword()),
+                ),
+                None => sink.error_at(&frame.open, "missing '}': this block is never closed"),
+            }
+            if let Some(node) = frame.into_node() {
+                self.push(node, sink, out);
+            }
         }
     }
+
+    /// Adds a finished node to the innermost open block, or hands it out at the top level.
+    fn push(&mut self, node: Node, sink: &mut Sink, out: &mut impl FnMut(Node, &mut Sink)) {
+        match self.stack.last_mut() {
+            Some(frame) => frame.children.push(node),
+            None => out(node, sink),
+        }
+    }
+}
+
+fn leaf(stmt: Statement) -> Node {
+    Node { stmt, block: None }
+}
+
+impl Frame {
+    /// The node of a closed block; None for a stray `{` (reported when it opened).
+    fn into_node(self) -> Option<Node> {
+        let stmt = self.owner?;
+        Some(Node {
+            stmt,
+            block: Some(Block {
+                open: self.open,
+                children: self.children,
+            }),
+        })
+    }
+}
+
+/// Builds the whole tree at once (tests).
+#[cfg(test)]
+pub(crate) fn build(items: Vec<Item>, sink: &mut Sink) -> Vec<Node> {
+    let mut top = Vec::new();
+    let mut builder = Builder::default();
+    let mut out = |node, _: &mut Sink| top.push(node);
+    for item in items {
+        builder.feed(item, sink, &mut out);
+    }
+    builder.finish(sink, &mut out);
     top
 }
 

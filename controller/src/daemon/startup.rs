@@ -183,12 +183,26 @@ pub fn load_config(path: &Path) -> Result<Config> {
         }
     }
     match loaded.config {
-        Some(config) if !loaded.has_errors() => Ok(config),
+        Some(config) if !loaded.has_errors() => compact(config),
         _ => bail!(
             "{}: configuration has errors (see above); `xvrrpd check -f {0}` lists them",
             path.display()
         ),
     }
+}
+
+/// The model again, rebuilt from its serialized form once all else the reading allocated is
+/// free. The one-pass reading interleaves each section's parse blocks with the drafts it
+/// keeps, and the model, built among them, would stay scattered over those pages for the
+/// daemon's life (a page with one live block cannot go back to the kernel). Measured ad hoc,
+/// 4000 xdp masters: heap resident after start-up 8.3 MiB with the model as built (or
+/// cloned), 7.8 MiB rebuilt, as before the one-pass reading. Lossless: the JSON round trip
+/// is a unit test (`json_round_trip`) and a property of the config fuzz target.
+fn compact(config: Config) -> Result<Config> {
+    let bytes = serde_json::to_vec(&config).context("copying the configuration")?;
+    drop(config);
+    crate::net::sys::release_free_heap();
+    serde_json::from_slice(&bytes).context("reading back the copied configuration (a bug: please report it)")
 }
 
 /// The pid file, locked (flock) for the daemon's life: a second daemon on

@@ -37,24 +37,23 @@ const OTHER_SECTIONS: &[&str] = &[
     "SSL",
 ];
 
-/// Reads the top level.
-pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
-    let mut ctx = Ctx { sink };
-    let mut draft = Draft::default();
-    // track_script lines naming a vrrp_script not defined yet at that point.
-    let mut ahead: Vec<At<TrackRefDraft>> = Vec::new();
-    let mut not_yet = |draft: &Draft, tracks: Option<&Vec<At<TrackRefDraft>>>| {
-        let defined = |name: &str| draft.scripts.iter().any(|s| s.name == name);
-        ahead.extend(
-            tracks
-                .into_iter()
-                .flatten()
-                .filter(|t| !defined(&t.v.name))
-                .cloned(),
-        );
-    };
-    let mut instance_lines: HashMap<&str, u32> = HashMap::new();
-    for node in nodes {
+/// Reads the top level, one section at a time (the tree builder hands each over as soon as
+/// it is closed, and it is dropped once read).
+#[derive(Default)]
+pub(crate) struct Parser {
+    draft: Draft,
+    /// track_script lines naming a vrrp_script not defined yet at that point.
+    ahead: Vec<At<TrackRefDraft>>,
+    /// Each vrrp_instance's name and line: a map, not a search of the list (quadratic:
+    /// `xvrrpd check` of 16,000 instances took 1.22 s with it, 0.30 without).
+    instance_lines: HashMap<String, u32>,
+}
+
+impl Parser {
+    /// Reads one top-level section.
+    pub fn section(&mut self, node: &Node, sink: &mut Sink) {
+        let mut ctx = Ctx { sink };
+        let draft = &mut self.draft;
         match node.keyword() {
             "global_defs" => global::parse(&mut ctx, node, &mut draft.global),
             "vrrp_script" => {
@@ -64,22 +63,20 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
             }
             "vrrp_instance" => {
                 if let Some(name) = section_name(&mut ctx, node) {
-                    // A map, not a search of the list (quadratic: `xvrrpd
-                    // check` of 16,000 instances took 1.22 s with it, 0.30 without).
-                    if let Some(line) = instance_lines.get(name) {
+                    if let Some(line) = self.instance_lines.get(name) {
                         ctx.sink.error(
                             node.at(),
                             format!(
                                 "vrrp_instance {name} is already defined at line {line}; names must be unique"
                             ),
                         );
-                        continue;
+                        return;
                     }
-                    instance_lines.insert(name, node.at().line);
+                    self.instance_lines.insert(name.to_owned(), node.at().line);
                     let before = draft.instances.len();
                     instance::parse(&mut ctx, node, name, &mut draft.instances);
                     let added = draft.instances.get(before).map(|i| &i.track_scripts);
-                    not_yet(&draft, added);
+                    not_yet(draft, added, &mut self.ahead);
                 }
             }
             "vrrp_sync_group" => {
@@ -87,12 +84,12 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
                     let before = draft.sync_groups.len();
                     sync_group::parse(&mut ctx, node, name, &mut draft.sync_groups);
                     let added = draft.sync_groups.get(before).map(|g| &g.track_scripts);
-                    not_yet(&draft, added);
+                    not_yet(draft, added, &mut self.ahead);
                 }
             }
             "track_file" | "vrrp_track_file" => {
                 if let Some(name) = section_name(&mut ctx, node) {
-                    tracker::file(&mut ctx, node, name, &mut draft);
+                    tracker::file(&mut ctx, node, name, draft);
                 }
             }
             // keepalived's static entries: installed at start, before any
@@ -112,14 +109,14 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
             "garp_group" => {
                 ctx.extra_words(node, 1);
                 if node.block.is_some() {
-                    tracker::garp_group(&mut ctx, node, &mut draft);
+                    tracker::garp_group(&mut ctx, node, draft);
                 } else {
                     ctx.sink.error(node.at(), "garp_group: expected a { } block");
                 }
             }
             "vrrp_track_process" => {
                 if let Some(name) = section_name(&mut ctx, node) {
-                    tracker::process(&mut ctx, node, name, &mut draft);
+                    tracker::process(&mut ctx, node, name, draft);
                 }
             }
             other if OTHER_SECTIONS.contains(&other) => ctx.sink.warning(
@@ -139,24 +136,41 @@ pub(crate) fn parse(nodes: &[Node], sink: &mut Sink) -> Draft {
             }
         }
     }
-    // keepalived 2.2.7 looks a track_script up when it reads it: one naming a
-    // vrrp_script defined further down (or in a later include) is dropped
-    // there ("not found, ignoring"). xvrrp resolves names after reading all,
-    // so the same file tracks more here: say so where it happens.
-    for t in ahead {
-        if draft.scripts.iter().any(|s| s.name == t.v.name) {
-            ctx.sink.warning(
-                &t.at,
-                format!(
-                    "track_script {0}: vrrp_script {0} is defined further down; keepalived 2.2.7 \
-                     ignores such a track_script, xvrrp tracks it (define the script first to \
-                     behave the same under both)",
-                    t.v.name
-                ),
-            );
+
+    /// The drafts, once every section is read.
+    pub fn finish(self, sink: &mut Sink) -> Draft {
+        let Self { draft, ahead, .. } = self;
+        // keepalived 2.2.7 looks a track_script up when it reads it: one naming a
+        // vrrp_script defined further down (or in a later include) is dropped
+        // there ("not found, ignoring"). xvrrp resolves names after reading all,
+        // so the same file tracks more here: say so where it happens.
+        for t in ahead {
+            if draft.scripts.iter().any(|s| s.name == t.v.name) {
+                sink.warning(
+                    &t.at,
+                    format!(
+                        "track_script {0}: vrrp_script {0} is defined further down; keepalived 2.2.7 \
+                         ignores such a track_script, xvrrp tracks it (define the script first to \
+                         behave the same under both)",
+                        t.v.name
+                    ),
+                );
+            }
         }
+        draft
     }
-    draft
+}
+
+/// Notes the `tracks` of a section just read that name no vrrp_script defined so far.
+fn not_yet(draft: &Draft, tracks: Option<&Vec<At<TrackRefDraft>>>, ahead: &mut Vec<At<TrackRefDraft>>) {
+    let defined = |name: &str| draft.scripts.iter().any(|s| s.name == name);
+    ahead.extend(
+        tracks
+            .into_iter()
+            .flatten()
+            .filter(|t| !defined(&t.v.name))
+            .cloned(),
+    );
 }
 
 /// `SECTION NAME {`: the name, after checking there is a block. None (reported) when the
