@@ -9,7 +9,7 @@ use super::instance::Env;
 use crate::config::{
     diag::Sink,
     model::{Instance, SyncGroup, TrackInterface, TrackRef},
-    parse::{At, Draft, InstanceDraft, TrackRefDraft},
+    parse::{At, InstanceDraft, TrackRefDraft},
 };
 
 /// Which kind of definition a `track_*` line names.
@@ -179,10 +179,7 @@ pub(super) enum Unweighted<'a> {
 /// weighted `track_interface` is tracked with weight 0 in a sync group and
 /// not at all by an address owner; `track_process` weights are left alone
 /// (they cannot move an address owner's priority anyway). Each is reported.
-pub(super) fn unweight(instance: &mut Instance, draft: &Draft, why: Unweighted<'_>, sink: &mut Sink) {
-    let Some(d) = draft.instances.iter().find(|d| d.name == instance.name) else {
-        return;
-    };
+pub(super) fn unweight(instance: &mut Instance, d: &InstanceDraft, why: Unweighted<'_>, sink: &mut Sink) {
     let name = instance.name.clone();
     let because = match why {
         Unweighted::AddressOwner => "the address owner (priority 255) tracks without weights".to_owned(),
@@ -254,11 +251,11 @@ pub(super) fn unweight(instance: &mut Instance, draft: &Draft, why: Unweighted<'
     });
 }
 
-/// Adds what a sync group tracks to each member, with the group's weights.
+/// Adds what a sync group tracks to one member, with the group's weights.
 /// An object the member tracks itself keeps the member's entry, with the
 /// group's weight unless the member's is 0 (keepalived
 /// `add_obj_to_track_file` and its siblings).
-pub(super) fn add_group_tracking(group: &SyncGroup, instances: &mut [Instance]) {
+pub(super) fn add_group_tracking(group: &SyncGroup, i: &mut Instance) {
     fn merge(own: &mut thin_vec::ThinVec<TrackRef>, from_group: &[TrackRef]) {
         for g in from_group {
             match own.iter_mut().find(|t| t.name == g.name) {
@@ -268,16 +265,14 @@ pub(super) fn add_group_tracking(group: &SyncGroup, instances: &mut [Instance]) 
             }
         }
     }
-    for i in instances.iter_mut().filter(|i| group.instances.contains(&i.name)) {
-        merge(&mut i.track_scripts, &group.track_scripts);
-        merge(&mut i.track_files, &group.track_files);
-        merge(&mut i.track_processes, &group.track_processes);
-        for g in &group.track_interfaces {
-            match i.track_interfaces.iter_mut().find(|t| t.name == g.name) {
-                Some(t) if t.weight != 0 => (t.weight, t.reverse) = (g.weight, g.reverse),
-                Some(_) => {}
-                None => i.track_interfaces.push(g.clone()),
-            }
+    merge(&mut i.track_scripts, &group.track_scripts);
+    merge(&mut i.track_files, &group.track_files);
+    merge(&mut i.track_processes, &group.track_processes);
+    for g in &group.track_interfaces {
+        match i.track_interfaces.iter_mut().find(|t| t.name == g.name) {
+            Some(t) if t.weight != 0 => (t.weight, t.reverse) = (g.weight, g.reverse),
+            Some(_) => {}
+            None => i.track_interfaces.push(g.clone()),
         }
     }
 }
