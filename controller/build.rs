@@ -85,6 +85,10 @@ fn build(ebpf_dir: &Path, out_dir: &Path, log_path: &Path) -> anyhow::Result<()>
     let mut flags = OsString::from(format!("--cfg=bpf_target_arch=\"{arch}\""));
     flags.push("\x1f-Cdebuginfo=2\x1f-Clink-arg=--btf");
     cmd.env("CARGO_ENCODED_RUSTFLAGS", flags);
+    // The workspace's release profile links the daemon with fat LTO; the
+    // XDP object keeps the build it was verified and measured with
+    // (bpf-linker links the program whole anyway).
+    cmd.env("CARGO_PROFILE_RELEASE_LTO", "false");
     // The outer (stable) build's tools are not the nightly's.
     for key in [
         "RUSTC",

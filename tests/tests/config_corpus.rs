@@ -732,21 +732,21 @@ fn every_case_is_judged_as_keepalived_judges_it() {
     );
 }
 
-/// `xvrrpd check | head`: the reader goes after the first line while check still has
-/// thousands to print. check ends as Unix tools end there (SIGPIPE, nothing on stderr),
-/// never with a panic about the broken pipe.
+/// `xvrrpd check | head`: the reader is gone while check still has lines to print. check
+/// ends as Unix tools end there (SIGPIPE, nothing on stderr), never with a panic about the
+/// broken pipe.
 #[test]
 fn check_ends_quietly_when_its_reader_goes() {
-    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::io::Read as _;
     let scratch = Scratch::new("pipe");
-    // One warning per instance (no such interface): about 200 KB, more than a pipe holds.
+    // One warning per instance: no such interface on this (or any) host.
     let mut text = String::new();
-    for i in 0..2000 {
+    for i in 0..200 {
         text.push_str(&format!(
             "vrrp_instance VI_{i} {{\n  interface xvt-none{i}\n  virtual_router_id {}\n  priority 100\n  \
              virtual_ipaddress {{\n    192.0.2.{}/32\n  }}\n}}\n",
-            i % 255 + 1,
-            i % 250 + 1,
+            i + 1,
+            i + 1,
         ));
     }
     let conf = scratch.write("keepalived.conf", &text);
@@ -757,12 +757,9 @@ fn check_ends_quietly_when_its_reader_goes() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn xvrrpd check");
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("read the first line");
-    // The reader is gone (dropped above) before check has printed the rest.
-    assert!(first.contains("warning"), "first line: {first}");
+    // The read end closes before check writes: its first write meets the broken pipe,
+    // whatever a pipe holds on this machine.
+    drop(child.stdout.take());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for check") {

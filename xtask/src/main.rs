@@ -96,8 +96,11 @@ fn build_ebpf(release: bool) -> Result<()> {
     if release {
         args.push("--release");
     }
+    // As controller/build.rs builds it: no LTO (the workspace's release
+    // profile has it for the daemon only).
     nightly_cargo(&args)
         .env("CARGO_ENCODED_RUSTFLAGS", util::ebpf_rustflags())
+        .env("CARGO_PROFILE_RELEASE_LTO", "false")
         .status_ok()?;
     let profile = if release { "release" } else { "debug" };
     let object = util::target_dir()?

@@ -1,7 +1,8 @@
 //! keepalived.conf, VRRP side: read it as keepalived 2.2 does, say precisely what is wrong or
 //! not supported, and hand the daemon a normalized [`Config`].
 //!
-//! The reading goes in stages, one file each:
+//! The reading goes in stages, one file each, in one pass (each top-level section goes
+//! through lexer, tree and parse as soon as its block closes, and is dropped once read):
 //! - [`source`]: files and `include` globs (or memory, for tests and the fuzzer);
 //! - `lexer`: comments, quotes, braces and includes into statements;
 //! - `tree`: statements and braces into blocks;

@@ -40,8 +40,8 @@ struct Frame {
     children: Vec<Node>,
 }
 
-/// Builds the tree item by item and hands each top-level node to the caller as soon as it is
-/// complete, so the whole configuration never exists as a tree (start-up's peak: at 4000
+/// Builds the tree item by item and hands each top-level node to the caller once it is
+/// complete (a statement without a block when the next item shows none follows), so the whole configuration never exists as a tree (start-up's peak: at 4000
 /// instances the tree and the parse's drafts together were most of it). Iterative, so depth
 /// costs no stack.
 #[derive(Default)]
