@@ -750,16 +750,17 @@ fn check_ends_quietly_when_its_reader_goes() {
         ));
     }
     let conf = scratch.write("keepalived.conf", &text);
+    // The read end is closed before check starts: its first write meets the broken pipe,
+    // whatever a pipe holds on this machine and however the two are scheduled.
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
     let mut child = Command::new(xvrrpd_bin())
         .args(["check", "-f"])
         .arg(&conf)
-        .stdout(Stdio::piped())
+        .stdout(Stdio::from(writer))
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn xvrrpd check");
-    // The read end closes before check writes: its first write meets the broken pipe,
-    // whatever a pipe holds on this machine.
-    drop(child.stdout.take());
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait for check") {

@@ -133,6 +133,7 @@ fn test() -> Result<()> {
         "warnings",
     ])
     .env("CARGO_ENCODED_RUSTFLAGS", util::ebpf_rustflags())
+    .env("CARGO_PROFILE_RELEASE_LTO", "false")
     .status_ok()?;
     util::step("unit tests");
     cargo(&[

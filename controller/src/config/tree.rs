@@ -41,9 +41,9 @@ struct Frame {
 }
 
 /// Builds the tree item by item and hands each top-level node to the caller once it is
-/// complete (a statement without a block when the next item shows none follows), so the whole configuration never exists as a tree (start-up's peak: at 4000
-/// instances the tree and the parse's drafts together were most of it). Iterative, so depth
-/// costs no stack.
+/// complete (a statement without a block when the next item shows none follows), so the
+/// whole configuration never exists as a tree (start-up's peak: at 4000 instances the tree
+/// and the parse's drafts together were most of it). Iterative, so depth costs no stack.
 #[derive(Default)]
 pub(crate) struct Builder {
     stack: Vec<Frame>,

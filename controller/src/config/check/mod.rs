@@ -50,6 +50,7 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
         .enumerate()
         .map(|(k, d)| (d.name.as_str(), k))
         .collect();
+    debug_assert_eq!(by_name.len(), draft.instances.len(), "instance names are unique");
     let sync_groups = sync_groups(&draft, &by_name, &mut instances, &env, sink);
     let used = tracking::used(&instances, |i| &i.track_scripts);
     for s in scripts.iter().filter(|s| !used.contains(s.name.as_str())) {
