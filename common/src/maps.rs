@@ -118,8 +118,33 @@ pub const ADVERT_STATE_FLAGS: u32 = 1 << 10;
 pub const MAX_PEERS: u32 = 16_384;
 /// Entries of each VIP map.
 pub const MAX_VIPS: u32 = 65_536;
-/// Bytes of the event ring buffer (a power of two, a multiple of the page size).
+/// Bytes of the event ring buffer (a power of two, a multiple of the page
+/// size) in the object: the most the daemon asks for. The daemon sizes the
+/// ring to its instances when it loads the data path (`events_bytes_for`):
+/// the kernel maps every page of the ring into the reader when it is mapped,
+/// its data pages twice, so 1 MiB costs 2 MiB of the daemon's RSS.
 pub const EVENTS_BYTES: u32 = 1 << 20;
+/// The smallest event ring the daemon asks for.
+pub const EVENTS_BYTES_MIN: u32 = 1 << 16;
+/// Ring room per configured instance: an event takes 48 bytes with its
+/// header, so every instance can have one event waiting, with a third to
+/// spare (a mass start, when each first advert is news). A ring that fills
+/// up anyway is not a loss of state: the controller counts `EVENTS_LOST`
+/// and reads every instance's entry.
+pub const EVENTS_BYTES_PER_INSTANCE: u32 = 64;
+
+/// The event ring's size for `instances` virtual routers: a power of two
+/// between `EVENTS_BYTES_MIN` and `EVENTS_BYTES`.
+pub const fn events_bytes_for(instances: u32) -> u32 {
+    let want = instances.saturating_mul(EVENTS_BYTES_PER_INSTANCE);
+    if want <= EVENTS_BYTES_MIN {
+        EVENTS_BYTES_MIN
+    } else if want >= EVENTS_BYTES {
+        EVENTS_BYTES
+    } else {
+        want.next_power_of_two()
+    }
+}
 
 /// `InstanceKey::family` values.
 pub const FAMILY_V4: u8 = 4;
@@ -455,4 +480,27 @@ mod pod {
         PeerValue,
         DownWatch,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_ring_is_sized_to_the_instances() {
+        // A record is the event and the kernel's 8-byte header, 8-aligned.
+        assert!(core::mem::size_of::<AdvertEvent>() + 8 <= EVENTS_BYTES_PER_INSTANCE as usize);
+        assert_eq!(events_bytes_for(0), EVENTS_BYTES_MIN);
+        assert_eq!(events_bytes_for(1), EVENTS_BYTES_MIN);
+        assert_eq!(events_bytes_for(1024), EVENTS_BYTES_MIN);
+        assert_eq!(events_bytes_for(1025), 1 << 17);
+        assert_eq!(events_bytes_for(4000), 1 << 18);
+        assert_eq!(events_bytes_for(16_000), EVENTS_BYTES);
+        assert_eq!(events_bytes_for(MAX_INSTANCES), EVENTS_BYTES);
+        assert_eq!(events_bytes_for(u32::MAX), EVENTS_BYTES);
+        for n in [1, 999, 4000, 12_345] {
+            assert!(events_bytes_for(n).is_power_of_two());
+            assert!(events_bytes_for(n) >= (n * EVENTS_BYTES_PER_INSTANCE).min(EVENTS_BYTES));
+        }
+    }
 }

@@ -5,6 +5,8 @@
 
 use std::{path::Path, time::Duration};
 
+use xvrrp_common::maps;
+
 use xvrrp_tests::{
     classic::{Classic, Probe, VIP, longest_gap},
     daemon::{Daemon, SharedBpffs, wait_for},
@@ -36,6 +38,16 @@ fn sigkilled_master_is_adopted_by_its_restart_without_a_state_change() {
     let b_transitions = c.daemon("b").status().unwrap()["instances"][0]["transitions"].clone();
     let pins_before = bpffs.pin_dirs();
     assert!(!pins_before.is_empty(), "XDP mode pins its data path");
+    // The event ring is sized to the configuration (one instance: the
+    // smallest ring), not the object's 1 MiB (the daemon maps all of it).
+    let events = bpffs.0.join("xvrrp").join(&pins_before[0]).join(maps::EVENTS);
+    let ring = aya::maps::MapData::from_pin(&events).expect("the event ring's pin");
+    assert_eq!(
+        ring.info().unwrap().max_entries(),
+        maps::events_bytes_for(1),
+        "ring bytes for one instance"
+    );
+    drop(ring);
     // The program was loaded by a loader process, not by the daemon (its
     // memory peak stays out of the daemon).
     assert!(

@@ -714,3 +714,41 @@ fn kernel_and_userspace_agree_on_every_truncation() {
     }
     println!("test_run: {checked} truncated frames, kernel and userspace agree");
 }
+
+/// The daemon maps only the advert-state and down-watch slots it has handed
+/// out (the kernel makes a whole mapping resident at once): an instance
+/// whose slot lies pages past the first still reads its adverts and its
+/// kernel timer's entry through the grown mapping, as does the first.
+#[test]
+fn slots_past_the_first_mapped_page_are_read_from_the_mapping() {
+    if !have_root("slots_past_the_first_mapped_page_are_read_from_the_mapping") {
+        return;
+    }
+    let mut dp = Datapath::load().expect("load");
+    assert!(dp.advert_state_mapped(), "this kernel maps BPF arrays (5.5+)");
+    let (vrid, v6, rx) = cases::instances().remove(0);
+    // 300 slots before the one under test: past a page of either array
+    // (64 or 48 bytes an entry). Their interface indexes are made up.
+    let fillers: Vec<InstanceKey> = (0..300u32)
+        .map(|i| InstanceKey::new(1000 + i / 200, false, (i % 200) as u8 + 1))
+        .collect();
+    for key in &fillers {
+        dp.set_instance(*key, &rx).unwrap();
+    }
+    let key = InstanceKey::new(TEST_RUN_IFINDEX, v6, vrid);
+    dp.set_instance(key, &rx).unwrap();
+    assert!(dp.advert_state(key).unwrap().is_none(), "no advert yet");
+    let (action, _) = run(&mut dp, &cases::keepalived_v2());
+    assert_eq!(action, XDP_DROP, "a valid advert is consumed");
+    let state = dp
+        .advert_state(key)
+        .unwrap()
+        .expect("the advert, read at slot 300");
+    assert_eq!(state.count, 1);
+    assert!(dp.advert_state_mapped(), "still read from the mapping");
+    assert!(dp.down_watch(key).unwrap().is_some(), "its down-watch entry");
+    assert!(
+        dp.advert_state(fillers[0]).unwrap().is_none(),
+        "slot 0: nothing heard"
+    );
+}

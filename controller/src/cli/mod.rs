@@ -41,6 +41,9 @@ enum Command {
         /// Load and pin the TC advert classifier too.
         #[arg(long)]
         tc: bool,
+        /// The event ring's size in bytes (a power of two).
+        #[arg(long, default_value_t = xvrrp_common::maps::EVENTS_BYTES)]
+        events_bytes: u32,
     },
     /// Print the xvrrpd(8) man page (roff), for packaging.
     #[command(hide = true)]
@@ -65,9 +68,11 @@ pub fn main() -> ExitCode {
         Command::Status(args) => status::run(&args),
         Command::Check(args) => check::run(&args),
         Command::Watch(args) => watch::run(&args),
-        Command::LoadDatapath { pin_dir, tc } => {
-            crate::datapath::kernel::load_and_pin(&pin_dir, tc).map(|()| ExitCode::SUCCESS)
-        }
+        Command::LoadDatapath {
+            pin_dir,
+            tc,
+            events_bytes,
+        } => crate::datapath::kernel::load_and_pin(&pin_dir, tc, events_bytes).map(|()| ExitCode::SUCCESS),
         Command::Man => man(),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;

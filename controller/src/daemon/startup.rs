@@ -251,7 +251,7 @@ impl Drop for PidFile {
 
 /// Loads and attaches the XDP program to every interface the instances use.
 fn attach_xdp(config: &Config, policy: AttachPolicy, pin_dir: &Path) -> Result<Datapath> {
-    let mut dp = Datapath::open_pinned(pin_dir, policy.adverts == AdvertPath::Tc)?;
+    let mut dp = Datapath::open_pinned(pin_dir, policy.adverts == AdvertPath::Tc, config.instances.len())?;
     let mut done = Vec::new();
     for inst in &config.instances {
         let Some(ifname) = inst.interface.as_deref() else {

@@ -54,8 +54,13 @@ pub(super) struct Pinned {
 impl Kernel {
     /// Loads the object in this process; maps are pinned in `pin_dir` (and
     /// reused from there, with their contents) when one is given.
-    pub(super) fn load(pin_dir: Option<&Path>) -> Result<Self> {
+    /// `events_bytes`: the event ring's size instead of the object's
+    /// (`maps::events_bytes_for`).
+    pub(super) fn load(pin_dir: Option<&Path>, events_bytes: Option<u32>) -> Result<Self> {
         let mut loader = EbpfLoader::new();
+        if let Some(bytes) = events_bytes {
+            loader.map_max_entries(maps::EVENTS, bytes);
+        }
         if let Some(dir) = pin_dir {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             for name in maps::ALL {
@@ -234,8 +239,17 @@ pub(super) fn pinned(pin_dir: &Path, tc: bool) -> bool {
 /// `pin_dir` (reusing pinned maps), loads the programs and pins them. A
 /// classifier the kernel refuses is left out with a warning on stdout (the
 /// daemon validates adverts in XDP then); anything else is an error.
-pub fn load_and_pin(pin_dir: &Path, tc: bool) -> Result<()> {
-    let mut kernel = Kernel::load(Some(pin_dir))?;
+pub fn load_and_pin(pin_dir: &Path, tc: bool, events_bytes: u32) -> Result<()> {
+    if !events_bytes.is_power_of_two()
+        || !(maps::EVENTS_BYTES_MIN..=maps::EVENTS_BYTES).contains(&events_bytes)
+    {
+        bail!(
+            "--events-bytes {events_bytes}: must be a power of two from {} to {}",
+            maps::EVENTS_BYTES_MIN,
+            maps::EVENTS_BYTES
+        );
+    }
+    let mut kernel = Kernel::load(Some(pin_dir), Some(events_bytes))?;
     let xdp_pin = pin_dir.join(PROG_XDP_PIN);
     fresh_pin(&xdp_pin, |path| kernel.xdp()?.pin(path).map_err(Into::into))?;
     let setup_pin = pin_dir.join(PROG_TIMER_SETUP_PIN);
@@ -290,9 +304,13 @@ fn fresh_pin(path: &Path, pin: impl FnOnce(&Path) -> Result<()>) -> Result<()> {
 
 /// Runs the loader process (this binary, `load-datapath`) and waits for it.
 /// Returns its warnings and its own peak resident size in KiB.
-pub(super) fn run_loader(pin_dir: &Path, tc: bool) -> Result<(Vec<String>, u64)> {
+pub(super) fn run_loader(pin_dir: &Path, tc: bool, events_bytes: u32) -> Result<(Vec<String>, u64)> {
     let mut cmd = Command::new("/proc/self/exe");
-    cmd.arg(LOADER_COMMAND).arg("--pin-dir").arg(pin_dir);
+    cmd.arg(LOADER_COMMAND)
+        .arg("--pin-dir")
+        .arg(pin_dir)
+        .arg("--events-bytes")
+        .arg(events_bytes.to_string());
     if tc {
         cmd.arg("--tc");
     }

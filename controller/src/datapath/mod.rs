@@ -121,19 +121,23 @@ impl Datapath {
     /// Loads the object and the XDP program into the kernel, in this process
     /// (not attached yet).
     pub fn load() -> Result<Self> {
-        Self::with_kernel(Kernel::load(None)?)
+        Self::with_kernel(Kernel::load(None, None)?)
     }
 
     /// The daemon's data path, every map and program pinned in `pin_dir`
     /// (bpffs). What an earlier run pinned there is reused with its contents;
     /// what is missing is loaded by a loader process (`kernel`), so the
     /// loader's memory peak never becomes the daemon's. `tc`: the TC advert
-    /// classifier is wanted too.
-    pub fn open_pinned(pin_dir: &Path, tc: bool) -> Result<Self> {
+    /// classifier is wanted too. `instances`: how many virtual routers the
+    /// daemon runs, which sizes a newly loaded event ring (one adopted from
+    /// an earlier run keeps its size: if it is too small for a grown
+    /// configuration, a full ring costs a sweep of the map, not state).
+    pub fn open_pinned(pin_dir: &Path, tc: bool, instances: usize) -> Result<Self> {
+        let events_bytes = maps::events_bytes_for(u32::try_from(instances).unwrap_or(u32::MAX));
         let had_pins = std::fs::read_dir(pin_dir).is_ok_and(|mut d| d.next().is_some());
         // A loader that fails (no CAP_BPF, the verifier, memlock) fails the
         // same way again: no retry, and a live data path's pins stay.
-        Self::load_missing(pin_dir, tc)?;
+        Self::load_missing(pin_dir, tc, events_bytes)?;
         match Self::from_pin_dir(pin_dir) {
             Err(e) if had_pins => {
                 // What an earlier run left cannot be opened (a pin removed
@@ -144,7 +148,7 @@ impl Datapath {
                     pin_dir.display()
                 );
                 kernel::remove_pins(pin_dir);
-                Self::load_missing(pin_dir, tc)?;
+                Self::load_missing(pin_dir, tc, events_bytes)?;
                 Self::from_pin_dir(pin_dir)
             }
             result => result,
@@ -152,10 +156,10 @@ impl Datapath {
     }
 
     /// Runs the loader process unless every pin is there.
-    fn load_missing(pin_dir: &Path, tc: bool) -> Result<()> {
+    fn load_missing(pin_dir: &Path, tc: bool, events_bytes: u32) -> Result<()> {
         if !kernel::pinned(pin_dir, tc) {
             let started = std::time::Instant::now();
-            let (warnings, peak_kib) = kernel::run_loader(pin_dir, tc)?;
+            let (warnings, peak_kib) = kernel::run_loader(pin_dir, tc, events_bytes)?;
             for w in warnings {
                 tracing::warn!("{w}");
             }
@@ -179,11 +183,13 @@ impl Datapath {
     fn with_kernel(mut kernel: Kernel) -> Result<Self> {
         let events = RingBuf::try_from(kernel.take_map(maps::EVENTS)?)?;
         let state_view = match kernel.map(maps::ADVERT_STATE)? {
-            aya::maps::Map::Array(data) => MappedArray::map(data, maps::ADVERT_STATE_FLAGS, "advert-state"),
+            aya::maps::Map::Array(data) => {
+                MappedArray::map(data, maps::ADVERT_STATE_FLAGS, 0, "advert-state")
+            }
             _ => None,
         };
         let down_view = match kernel.map(maps::DOWN_WATCH)? {
-            aya::maps::Map::Array(data) => MappedArray::map(data, maps::DOWN_WATCH_FLAGS, "down-watch"),
+            aya::maps::Map::Array(data) => MappedArray::map(data, maps::DOWN_WATCH_FLAGS, 0, "down-watch"),
             _ => None,
         };
         Ok(Self {
@@ -216,7 +222,34 @@ impl Datapath {
         }
         let used: std::collections::HashSet<u32> = self.slots.by_key.values().map(|(s, _)| *s).collect();
         self.slots.free = (0..self.slots.next_slot).filter(|s| !used.contains(s)).collect();
+        self.cover_slots();
         Ok(())
+    }
+
+    /// Makes the mapped views reach every slot handed out. A view that
+    /// cannot grow is dropped: its reads go through `bpf()` from then on.
+    fn cover_slots(&mut self) {
+        let want = self.slots.next_slot;
+        if let Some(view) = &mut self.state_view
+            && let Err(e) = view.cover(want)
+        {
+            tracing::warn!(
+                "mapping {} slots of {}: {e}; reading it with bpf()",
+                want,
+                maps::ADVERT_STATE
+            );
+            self.state_view = None;
+        }
+        if let Some(view) = &mut self.down_view
+            && let Err(e) = view.cover(want)
+        {
+            tracing::warn!(
+                "mapping {} slots of {}: {e}; reading it with bpf()",
+                want,
+                maps::DOWN_WATCH
+            );
+            self.down_view = None;
+        }
     }
 
     /// The XDP program, for attaching or `test_run`.
@@ -254,6 +287,7 @@ impl Datapath {
     pub fn set_instance(&mut self, key: InstanceKey, rx: &RxInstance) -> Result<()> {
         let mut cfg = instance_config(rx);
         (cfg.slot, cfg.generation) = self.slots.get_or_assign(key)?;
+        self.cover_slots();
         let wanted: Vec<PeerKey> = rx.peers.iter().map(|p| peer_key(key, p.addr)).collect();
         let mut peers = self.hash::<PeerKey, PeerValue>(maps::PEERS)?;
         for (k, p) in wanted.iter().zip(&rx.peers) {

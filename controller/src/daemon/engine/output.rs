@@ -147,15 +147,25 @@ impl Engine {
     /// event batch, so when many instances become master at once all their
     /// addresses are installed first.
     pub(super) fn flush_gratuitous(&mut self) {
-        for due in self.announcer.due(monotonic_us()) {
-            let Some(sender) = self.pool.frames(due.ifindex) else {
-                continue;
+        let (pool, instances) = (&self.pool, &self.instances);
+        // Instances whose sending failed: the rest of their burst is not
+        // tried, and their queue is dropped after.
+        let mut failed: Vec<usize> = Vec::new();
+        self.announcer.send_due(monotonic_us(), |ifindex, idx, frame| {
+            let Some(sender) = pool.frames(ifindex) else {
+                return;
             };
-            if let Err(e) = sender.send(&due.frame) {
-                let name = &self.instances[due.idx].cfg.name;
-                warn!(instance = %name, ifindex = due.ifindex, "gratuitous ARP/NA failed: {e}");
-                self.announcer.cancel(due.idx);
+            if failed.contains(&idx) {
+                return;
             }
+            if let Err(e) = sender.send(frame) {
+                let name = &instances[idx].cfg.name;
+                warn!(instance = %name, ifindex, "gratuitous ARP/NA failed: {e}");
+                failed.push(idx);
+            }
+        });
+        for idx in failed {
+            self.announcer.cancel(idx);
         }
     }
 
