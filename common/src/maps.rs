@@ -86,7 +86,9 @@ pub const DOWN_CLOCK: &str = "XVRRP_DOWN_CLOCK";
 /// The shape of every pinned map (keys, values, sizes, flag meanings). A
 /// controller adopts a running data path only when this matches: a rebuilt
 /// binary with another layout must not read or write the old maps. Bump it
-/// with every change to this file's types or constants.
+/// with every change to this file's types or to a constant the two sides
+/// must agree on; a map's entry count the controller reads back from the
+/// kernel (the event ring's size, `events_bytes_for`) needs no bump.
 pub const LAYOUT_VERSION: u32 = 8;
 
 /// Every map the kernel program must define.

@@ -727,9 +727,12 @@ fn slots_past_the_first_mapped_page_are_read_from_the_mapping() {
     let mut dp = Datapath::load().expect("load");
     assert!(dp.advert_state_mapped(), "this kernel maps BPF arrays (5.5+)");
     let (vrid, v6, rx) = cases::instances().remove(0);
-    // 300 slots before the one under test: past a page of either array
-    // (64 or 48 bytes an entry). Their interface indexes are made up.
-    let fillers: Vec<InstanceKey> = (0..300u32)
+    // Slots before the one under test: past the first four pages of either
+    // array (48 and 64 bytes an entry: each mapping grows on the way).
+    // Their interface indexes are made up.
+    // SAFETY: sysconf has no preconditions.
+    let page = u32::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).expect("a page size");
+    let fillers: Vec<InstanceKey> = (0..=4 * page / 48)
         .map(|i| InstanceKey::new(1000 + i / 200, false, (i % 200) as u8 + 1))
         .collect();
     for key in &fillers {
@@ -743,10 +746,11 @@ fn slots_past_the_first_mapped_page_are_read_from_the_mapping() {
     let state = dp
         .advert_state(key)
         .unwrap()
-        .expect("the advert, read at slot 300");
+        .expect("the advert, read past the first pages");
     assert_eq!(state.count, 1);
     assert!(dp.advert_state_mapped(), "still read from the mapping");
     assert!(dp.down_watch(key).unwrap().is_some(), "its down-watch entry");
+    assert!(dp.down_watch_mapped(), "read from the grown mapping");
     assert!(
         dp.advert_state(fillers[0]).unwrap().is_none(),
         "slot 0: nothing heard"

@@ -83,6 +83,8 @@ impl<T: aya::Pod> MappedArray<T> {
     /// array's end). Growing maps the new range before the old one goes: on
     /// failure the old mapping stays as it was.
     pub(super) fn cover(&mut self, want: u32) -> std::io::Result<()> {
+        // Never past the array's end (a slot beyond it is no read of ours).
+        let want = want.min(self.entries);
         if want <= self.mapped && !self.base.is_null() {
             return Ok(());
         }
@@ -145,7 +147,10 @@ impl<T> Drop for MappedArray<T> {
     }
 }
 
+/// The size of a page (what a mapping's length is rounded to).
 fn page_size() -> usize {
+    /// The smallest page Linux has, if sysconf cannot say.
+    const SMALLEST_PAGE: usize = 4096;
     // SAFETY: sysconf has no preconditions.
-    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+    usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(SMALLEST_PAGE)
 }

@@ -52,6 +52,8 @@ pub struct Datapath {
     /// The kernel Master_Down timers' entries, mapped likewise.
     down_view: Option<MappedArray<maps::DownWatch>>,
     events: RingBuf<MapData>,
+    /// The event ring's size in bytes, as the kernel has it (0: unknown).
+    ring_bytes: u32,
     slots: Slots,
     /// XDP attachments pinned in bpffs (crash-only restarts adopt them).
     attachments: Vec<Attachment>,
@@ -138,7 +140,7 @@ impl Datapath {
         // A loader that fails (no CAP_BPF, the verifier, memlock) fails the
         // same way again: no retry, and a live data path's pins stay.
         Self::load_missing(pin_dir, tc, events_bytes)?;
-        match Self::from_pin_dir(pin_dir) {
+        let opened = match Self::from_pin_dir(pin_dir) {
             Err(e) if had_pins => {
                 // What an earlier run left cannot be opened (a pin removed
                 // by hand, a map of another shape): start afresh rather than
@@ -152,7 +154,19 @@ impl Datapath {
                 Self::from_pin_dir(pin_dir)
             }
             result => result,
+        }?;
+        // An adopted ring keeps the size it was made with: after a reload
+        // that added instances and a crash, it may be smaller than this
+        // configuration's (a full ring costs a sweep of the map, not state).
+        if opened.ring_bytes != 0 && opened.ring_bytes < events_bytes {
+            tracing::info!(
+                ring_bytes = opened.ring_bytes,
+                wanted = events_bytes,
+                "the adopted XDP event ring is smaller than this configuration's; a stop and start \
+                 (not a crash restart) makes it afresh"
+            );
         }
+        Ok(opened)
     }
 
     /// Runs the loader process unless every pin is there.
@@ -181,7 +195,12 @@ impl Datapath {
     }
 
     fn with_kernel(mut kernel: Kernel) -> Result<Self> {
-        let events = RingBuf::try_from(kernel.take_map(maps::EVENTS)?)?;
+        let ring = kernel.take_map(maps::EVENTS)?;
+        let ring_bytes = match &ring {
+            aya::maps::Map::RingBuf(data) => data.info().map_or(0, |i| i.max_entries()),
+            _ => 0,
+        };
+        let events = RingBuf::try_from(ring)?;
         let state_view = match kernel.map(maps::ADVERT_STATE)? {
             aya::maps::Map::Array(data) => {
                 MappedArray::map(data, maps::ADVERT_STATE_FLAGS, 0, "advert-state")
@@ -197,6 +216,7 @@ impl Datapath {
             state_view,
             down_view,
             events,
+            ring_bytes,
             slots: Slots::default(),
             attachments: Vec::new(),
             answer_anyway: std::collections::HashSet::new(),
@@ -216,6 +236,16 @@ impl Datapath {
             hash.iter().filter_map(std::result::Result::ok).collect()
         };
         for (key, cfg) in entries {
+            // A slot past the arrays is not this layout's: the pins are
+            // removed and the data path loaded afresh (`open_pinned`).
+            if cfg.slot >= maps::MAX_INSTANCES {
+                anyhow::bail!(
+                    "{} holds slot {} for {key:?}, past the {} slots",
+                    maps::INSTANCES,
+                    cfg.slot,
+                    maps::MAX_INSTANCES
+                );
+            }
             self.slots.by_key.insert(key, (cfg.slot, cfg.generation));
             self.slots.next_slot = self.slots.next_slot.max(cfg.slot + 1);
             self.slots.next_generation = self.slots.next_generation.max(cfg.generation);
@@ -393,6 +423,12 @@ impl Datapath {
     /// Whether advert state is read from a shared mapping (else by `bpf()`).
     pub fn advert_state_mapped(&self) -> bool {
         self.state_view.is_some()
+    }
+
+    /// Whether the kernel Master_Down timers' entries are read from a
+    /// shared mapping (else by `bpf()`).
+    pub fn down_watch_mapped(&self) -> bool {
+        self.down_view.is_some()
     }
 
     /// The ring buffer's fd, readable when events are waiting (for epoll / tokio).

@@ -496,6 +496,8 @@ fn one_trial(
         strict,
     } = at;
     let limit_ms = STEAL_LIMIT * window.as_secs_f64() * 1000.0;
+    // The last attempt that ran but was disturbed (for `--quick`, below).
+    let mut last_disturbed: Option<(usize, Lateness)> = None;
     for attempt in 1..=ATTEMPTS {
         if super::interrupted() {
             return None;
@@ -548,6 +550,27 @@ fn one_trial(
                 progress(&format!(
                     "  disturbed (over {limit_ms:.0} ms stolen): not counted"
                 ));
+                last_disturbed = Some((raw.len() - 1, l));
+            }
+            // `--quick` only, and only the reference: keepalived that ran in
+            // an earlier attempt of this trial (so the lab and its
+            // configuration work) and then does not come up while the host
+            // steals seconds (seen in CI: 3.9 s of an 8 s window stolen, then
+            // no MASTER in 90 s at real-time priority) is the CI host's and
+            // keepalived's, not a failure of the product; the smoke run
+            // counts its last measured attempt with a note. xvrrpd's own
+            // failures always fail, as does any failure of a full run.
+            Err(e) if !strict && which == Impl::Keepalived && last_disturbed.is_some() => {
+                progress(&format!("  {e}: --quick counts the last disturbed attempt"));
+                report.notes.push(format!(
+                    "timing {}: {}, trial {}, attempt {attempt}: {}; --quick counts the disturbed attempt before it: a smoke run, not a measurement",
+                    which.label(),
+                    v.label(),
+                    trial + 1,
+                    e.lines().next().unwrap_or("")
+                ));
+                raw.push(json!({"impl": which.key(), "error": e, "counted": false}));
+                return last_disturbed;
             }
             Err(e) => {
                 raw.push(report.failed("timing", which, &e));

@@ -148,20 +148,20 @@ impl Engine {
     /// addresses are installed first.
     pub(super) fn flush_gratuitous(&mut self) {
         let (pool, instances) = (&self.pool, &self.instances);
-        // Instances whose sending failed: the rest of their burst is not
-        // tried, and their queue is dropped after.
-        let mut failed: Vec<usize> = Vec::new();
+        // Instances whose sending failed: logged once, and what they still
+        // have queued is dropped after this batch. The rest of the batch is
+        // still tried: a full transmit queue (ENOBUFS) partway through a
+        // mass transition's burst must not cost an instance every repeat.
+        let mut failed = std::collections::HashSet::new();
         self.announcer.send_due(monotonic_us(), |ifindex, idx, frame| {
             let Some(sender) = pool.frames(ifindex) else {
                 return;
             };
-            if failed.contains(&idx) {
-                return;
-            }
-            if let Err(e) = sender.send(frame) {
+            if let Err(e) = sender.send(frame)
+                && failed.insert(idx)
+            {
                 let name = &instances[idx].cfg.name;
                 warn!(instance = %name, ifindex, "gratuitous ARP/NA failed: {e}");
-                failed.push(idx);
             }
         });
         for idx in failed {
