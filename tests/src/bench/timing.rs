@@ -149,6 +149,9 @@ fn measures(ts: &[u64], nominal_ns: u64) -> (Vec<f64>, Vec<f64>) {
     (late, phase.iter().map(|p| p - least).collect())
 }
 
+/// How `run_impl`'s error starts when the master never came up.
+const MASTER_NOT_UP: &str = "master not up";
+
 fn run_impl(
     which: Impl,
     v: &Variant,
@@ -175,7 +178,7 @@ fn run_impl(
     })
     .is_none()
     {
-        return Err(format!("master not up: {} MASTER", master.entered("MASTER")));
+        return Err(format!("{MASTER_NOT_UP}: {} MASTER", master.entered("MASTER")));
     }
     let root = master.pid().ok_or("no pid")?;
     for pid in usage::tree(root) {
@@ -560,7 +563,12 @@ fn one_trial(
             // keepalived's, not a failure of the product; the smoke run
             // counts its last measured attempt with a note. xvrrpd's own
             // failures always fail, as does any failure of a full run.
-            Err(e) if !strict && which == Impl::Keepalived && last_disturbed.is_some() => {
+            Err(e)
+                if !strict
+                    && which == Impl::Keepalived
+                    && last_disturbed.is_some()
+                    && e.starts_with(MASTER_NOT_UP) =>
+            {
                 progress(&format!("  {e}: --quick counts the last disturbed attempt"));
                 report.notes.push(format!(
                     "timing {}: {}, trial {}, attempt {attempt}: {}; --quick counts the disturbed attempt before it: a smoke run, not a measurement",
@@ -569,7 +577,14 @@ fn one_trial(
                     trial + 1,
                     e.lines().next().unwrap_or("")
                 ));
-                raw.push(json!({"impl": which.key(), "error": e, "counted": false}));
+                raw.push(json!({
+                    "impl": which.key(),
+                    "variant": v.label(),
+                    "trial": trial + 1,
+                    "attempt": attempt,
+                    "error": e,
+                    "counted": false,
+                }));
                 return last_disturbed;
             }
             Err(e) => {

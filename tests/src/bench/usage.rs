@@ -144,6 +144,9 @@ fn bpf_memlock(pid: u32) -> u64 {
         return 0;
     };
     let mut total = 0;
+    // Once per map: a process may hold one map under several descriptors
+    // (the daemon keeps a duplicate for each mapped array it may remap).
+    let mut seen = std::collections::HashSet::new();
     for fd in fds.flatten() {
         let is_map = fs::read_link(fd.path()).is_ok_and(|l| l.to_string_lossy().contains("bpf-map"));
         if !is_map {
@@ -151,6 +154,10 @@ fn bpf_memlock(pid: u32) -> u64 {
         }
         let info = fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.file_name().to_string_lossy()));
         if let Ok(info) = info {
+            let id = info.lines().find(|l| l.starts_with("map_id:")).map(str::to_owned);
+            if id.is_some() && !seen.insert(id) {
+                continue;
+            }
             total += info
                 .lines()
                 .find(|l| l.starts_with("memlock:"))
