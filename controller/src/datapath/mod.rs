@@ -260,26 +260,8 @@ impl Datapath {
     /// cannot grow is dropped: its reads go through `bpf()` from then on.
     fn cover_slots(&mut self) {
         let want = self.slots.next_slot;
-        if let Some(view) = &mut self.state_view
-            && let Err(e) = view.cover(want)
-        {
-            tracing::warn!(
-                "mapping {} slots of {}: {e}; reading it with bpf()",
-                want,
-                maps::ADVERT_STATE
-            );
-            self.state_view = None;
-        }
-        if let Some(view) = &mut self.down_view
-            && let Err(e) = view.cover(want)
-        {
-            tracing::warn!(
-                "mapping {} slots of {}: {e}; reading it with bpf()",
-                want,
-                maps::DOWN_WATCH
-            );
-            self.down_view = None;
-        }
+        cover_or_drop(&mut self.state_view, want, maps::ADVERT_STATE);
+        cover_or_drop(&mut self.down_view, want, maps::DOWN_WATCH);
     }
 
     /// The XDP program, for attaching or `test_run`.
@@ -472,6 +454,17 @@ impl Datapath {
 /// The error for a map or program the embedded object lacks (a build mismatch).
 pub(crate) fn missing(kind: &str, name: &str) -> String {
     format!("{kind} {name} missing from the eBPF object")
+}
+
+/// Makes `view` reach `want` slots of map `name`, or drops it (its reads then
+/// go through `bpf()`).
+fn cover_or_drop<T: aya::Pod>(view: &mut Option<MappedArray<T>>, want: u32, name: &str) {
+    if let Some(v) = view
+        && let Err(e) = v.cover(want)
+    {
+        tracing::warn!("mapping {want} slots of {name}: {e}; reading it with bpf()");
+        *view = None;
+    }
 }
 
 fn ignore_missing(result: Result<(), MapError>) -> Result<()> {
