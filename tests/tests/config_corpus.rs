@@ -70,12 +70,14 @@ fn cases() -> Vec<PathBuf> {
     cases
 }
 
-/// What a case gives: the diagnostics (paths relative to the case) and the JSON, if any.
+/// What a case gives: the diagnostics (paths relative to the case, also where a message names
+/// another file) and the JSON, if any.
 fn run(case: &Path) -> (String, Option<String>) {
     let loaded = config::load_for_host(&case.join("keepalived.conf"), &host());
     let mut text = String::new();
+    let prefix = format!("{}/", case.display());
     for d in &loaded.diagnostics {
-        text.push_str(&d.display_relative_to(case));
+        text.push_str(&d.display_relative_to(case).replace(&prefix, ""));
         text.push('\n');
     }
     let json = loaded.config.as_ref().map(|c| config::to_json(c) + "\n");

@@ -214,6 +214,9 @@ fn killed_backup_dead_master_arp_other_config_and_sigterm() {
     let shared = ["--bpffs", bpffs.0.to_str().unwrap()];
     let mut c = Classic::new("variants");
     c.start_daemon_args("a", "xdp-skb", &shared);
+    // One at a time, so that the second pin directory is b's.
+    wait_for(Duration::from_secs(8), || bpffs.pin_dirs().len() == 1).expect("a's pins");
+    let a_dir = bpffs.pin_dirs()[0].clone();
     c.start_daemon_args("b", "xdp", &shared);
     wait_for(Duration::from_secs(8), || {
         c.state("a").as_deref() == Some("MASTER")
@@ -235,14 +238,32 @@ fn killed_backup_dead_master_arp_other_config_and_sigterm() {
     );
     let a_transitions = transitions(&c, "a");
 
-    // A killed backup, restarted at once: backup again, the master undisturbed.
+    // A killed backup whose pins are lost too (bpffs unmounted, a pin
+    // removed by hand), restarted at once: it resumes its record with a data
+    // path loaded afresh and says so; backup again, the master undisturbed.
     c.daemon("b").signal("KILL");
     std::thread::sleep(Duration::from_millis(200));
+    let b_dir = bpffs.0.join("xvrrp").join(
+        bpffs
+            .pin_dirs()
+            .into_iter()
+            .find(|d| *d != a_dir)
+            .expect("b's pins"),
+    );
+    for pin in std::fs::read_dir(&b_dir).unwrap().flatten() {
+        std::fs::remove_file(pin.path()).unwrap();
+    }
     c.start_daemon_args("b", "xdp", &shared);
     wait_for(Duration::from_secs(3), || {
         c.state("b").as_deref() == Some("BACKUP")
     })
     .unwrap_or_else(|| panic!("b restarts as backup:\n{}", c.daemon("b").log_text()));
+    let log = c.daemon("b").log_text();
+    assert!(
+        log.contains("its data path's maps were gone: loaded afresh"),
+        "{log}"
+    );
+    assert!(!log.contains("adopting the running data path"), "{log}");
     // Longer than b's Master_Down_Interval: it must hear a and stay.
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(

@@ -55,6 +55,23 @@ impl Pos {
     pub(crate) fn file(file: &Arc<Path>) -> Self {
         Self::new(file, 0, 0)
     }
+
+    /// How a message at `here` names this earlier place: "line N" in the same file, "line N
+    /// of FILE" when it is in another (one of them came by `include`: a bare line number
+    /// would send the operator to the wrong file). FILE is named from `here`'s folder when
+    /// it lies under it, as an `include` there would name it.
+    pub(crate) fn as_seen_from(&self, here: &Pos) -> String {
+        if self.file != here.file {
+            let folder = here.file.parent().unwrap_or(Path::new(""));
+            let file = self.file.strip_prefix(folder).unwrap_or(&self.file);
+            format!("line {} of {}", self.line, file.display())
+        } else if self.line == here.line {
+            // The one file read twice (`include a.conf` and `include *.conf`).
+            format!("line {} (the same file included twice)", self.line)
+        } else {
+            format!("line {}", self.line)
+        }
+    }
 }
 
 /// One message about the configuration.
@@ -216,6 +233,26 @@ mod tests {
         sink.note(&Pos::new(&file("/a/b/c.conf"), 2, 1), "n");
         let d = &sink.finish()[0];
         assert_eq!(d.display_relative_to(Path::new("/a/b")), "c.conf:2: note: n");
+    }
+
+    #[test]
+    fn an_earlier_place_in_another_file_names_the_file() {
+        let main = file("/etc/keepalived/keepalived.conf");
+        let inc = file("/etc/keepalived/conf.d/vi.conf");
+        let first = Pos::new(&main, 4, 1);
+        assert_eq!(first.as_seen_from(&Pos::new(&main, 9, 1)), "line 4");
+        assert_eq!(
+            first.as_seen_from(&Pos::new(&inc, 2, 1)),
+            "line 4 of /etc/keepalived/keepalived.conf"
+        );
+        assert_eq!(
+            Pos::new(&inc, 2, 1).as_seen_from(&first),
+            "line 2 of conf.d/vi.conf"
+        );
+        assert_eq!(
+            first.as_seen_from(&Pos::new(&main, 4, 1)),
+            "line 4 (the same file included twice)"
+        );
     }
 
     #[test]

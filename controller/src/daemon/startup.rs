@@ -91,7 +91,16 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     let (mode, dp) = choose_mode(opts.mode, policy, &config, &pin_dir)?;
     let resume = match adopt {
         Some(saved) if mode == Mode::Xdp => {
-            info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
+            if dp.as_ref().is_some_and(Datapath::maps_fresh) {
+                // Its maps were gone or unusable: the record's addresses and
+                // states resume, the kernel's advert state starts empty.
+                info!(
+                    pins = %pin_dir.display(),
+                    "resuming a previous controller; its data path's maps were gone: loaded afresh"
+                );
+            } else {
+                info!(pins = %pin_dir.display(), "adopting the running data path of a previous controller");
+            }
             Some(saved)
         }
         // `auto` whose XDP attach failed this time: socket mode resumes

@@ -226,6 +226,11 @@ pub(super) fn program_in<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut X
         .with_context(|| format!("program {name} is not an XDP program"))
 }
 
+/// Whether any map is pinned in `pin_dir` (a loader run reuses those).
+pub(super) fn any_map_pinned(pin_dir: &Path) -> bool {
+    maps::ALL.iter().any(|m| pin_dir.join(m).exists())
+}
+
 /// Whether `pin_dir` holds what `from_pins` needs (the classifier too when
 /// `tc`): then a restart adopts it without loading anything.
 pub(super) fn pinned(pin_dir: &Path, tc: bool) -> bool {

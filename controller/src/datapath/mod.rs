@@ -67,6 +67,9 @@ pub struct Datapath {
     /// that was last tried.
     clock_set_up: bool,
     clock_tried: Option<std::time::Instant>,
+    /// `open_pinned` made every map at this start: no state of a previous
+    /// controller's was adopted (false when any map was, and for `load`).
+    maps_fresh: bool,
 }
 
 /// The program on one interface.
@@ -137,6 +140,9 @@ impl Datapath {
     pub fn open_pinned(pin_dir: &Path, tc: bool, instances: usize) -> Result<Self> {
         let events_bytes = maps::events_bytes_for(u32::try_from(instances).unwrap_or(u32::MAX));
         let had_pins = std::fs::read_dir(pin_dir).is_ok_and(|mut d| d.next().is_some());
+        // The loader reuses pinned maps: the state is new only when none was
+        // pinned (one lost by hand is made afresh, the rest adopted).
+        let mut maps_fresh = !kernel::any_map_pinned(pin_dir);
         // A loader that fails (no CAP_BPF, the verifier, memlock) fails the
         // same way again: no retry, and a live data path's pins stay.
         Self::load_missing(pin_dir, tc, events_bytes)?;
@@ -150,11 +156,13 @@ impl Datapath {
                     pin_dir.display()
                 );
                 kernel::remove_pins(pin_dir);
+                maps_fresh = true;
                 Self::load_missing(pin_dir, tc, events_bytes)?;
                 Self::from_pin_dir(pin_dir)
             }
             result => result,
-        }?;
+        }
+        .map(|dp| Self { maps_fresh, ..dp })?;
         // An adopted ring keeps the size it was made with: after a reload
         // that added instances and a crash, it may be smaller than this
         // configuration's (a full ring costs a sweep of the map, not state).
@@ -169,20 +177,26 @@ impl Datapath {
         Ok(opened)
     }
 
+    /// Whether `open_pinned` made the maps afresh, adopting no state.
+    pub fn maps_fresh(&self) -> bool {
+        self.maps_fresh
+    }
+
     /// Runs the loader process unless every pin is there.
     fn load_missing(pin_dir: &Path, tc: bool, events_bytes: u32) -> Result<()> {
-        if !kernel::pinned(pin_dir, tc) {
-            let started = std::time::Instant::now();
-            let (warnings, peak_kib) = kernel::run_loader(pin_dir, tc, events_bytes)?;
-            for w in warnings {
-                tracing::warn!("{w}");
-            }
-            tracing::info!(
-                ms = started.elapsed().as_millis(),
-                loader_peak_kib = peak_kib,
-                "data path loaded and pinned by a loader process"
-            );
+        if kernel::pinned(pin_dir, tc) {
+            return Ok(());
         }
+        let started = std::time::Instant::now();
+        let (warnings, peak_kib) = kernel::run_loader(pin_dir, tc, events_bytes)?;
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        tracing::info!(
+            ms = started.elapsed().as_millis(),
+            loader_peak_kib = peak_kib,
+            "data path loaded and pinned by a loader process"
+        );
         Ok(())
     }
 
@@ -224,6 +238,7 @@ impl Datapath {
             peers: std::collections::HashMap::new(),
             clock_set_up: false,
             clock_tried: None,
+            maps_fresh: false,
         })
     }
 

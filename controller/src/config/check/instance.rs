@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::config::{
-    diag::Sink,
+    diag::{Pos, Sink},
     host::{self, HostInfo},
     model::{
         Auth, AuthType, Family, Garp, Global, InitialState, Instance, TrackFileDef, TrackProcessDef, Unicast,
@@ -322,28 +322,33 @@ fn vmac(d: &InstanceDraft, vrid: u8, unicast: bool, sink: &mut Sink) -> (Option<
 /// address with a message, leaving a VIP silently unmanaged).
 fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<VirtualAddress>>) {
     let name = &d.name;
-    let (family, why) = if let Some(at) = &d.native_ipv6 {
-        (Family::Ipv6, format!("native_ipv6 at line {}", at.line))
+    let (family, what, set_at) = if let Some(at) = &d.native_ipv6 {
+        (Family::Ipv6, "native_ipv6".to_owned(), Some(at))
     } else if let Some(first) = d.vips.first() {
         (
             Family::of(&first.v.addr),
-            format!(
-                "its first virtual_ipaddress {} at line {}",
-                first.v.addr, first.at.line
-            ),
+            format!("its first virtual_ipaddress {}", first.v.addr),
+            Some(&first.at),
         )
     } else if let Some(src) = &d.src_ip {
         (
             Family::of(&src.v),
-            format!("its source address {} at line {}", src.v, src.at.line),
+            format!("its source address {}", src.v),
+            Some(&src.at),
         )
     } else if let Some(peer) = d.peers.first() {
         (
             Family::of(&peer.v.addr),
-            format!("its unicast_peer {} at line {}", peer.v.addr, peer.at.line),
+            format!("its unicast_peer {}", peer.v.addr),
+            Some(&peer.at),
         )
     } else {
-        (Family::Ipv4, "default".to_owned())
+        (Family::Ipv4, "default".to_owned(), None)
+    };
+    // Named from where each message is: a block's lines may come from an include.
+    let why = |here: &Pos| match set_at {
+        Some(at) => format!("{what} at {}", at.as_seen_from(here)),
+        None => what.clone(),
     };
     let mut vips = Vec::with_capacity(d.vips.len());
     for vip in &d.vips {
@@ -353,11 +358,12 @@ fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<Virtua
             sink.error(
                 &vip.at,
                 format!(
-                    "vrrp_instance {name}: virtual_ipaddress {} is {} but the instance is {} (set by {why}); \
+                    "vrrp_instance {name}: virtual_ipaddress {} is {} but the instance is {} (set by {}); \
                      one instance advertises one family: move it to virtual_ipaddress_excluded or to another instance",
                     vip.v.addr,
                     Family::of(&vip.v.addr).name(),
-                    family.name()
+                    family.name(),
+                    why(&vip.at)
                 ),
             );
         }
@@ -366,9 +372,10 @@ fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<Virtua
         sink.error(
             &src.at,
             format!(
-                "vrrp_instance {name}: source address {} is not {} like the instance (set by {why})",
+                "vrrp_instance {name}: source address {} is not {} like the instance (set by {})",
                 src.v,
-                family.name()
+                family.name(),
+                why(&src.at)
             ),
         );
     }
@@ -376,9 +383,10 @@ fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<Virtua
         sink.error(
             &peer.at,
             format!(
-                "vrrp_instance {name}: unicast_peer {} is not {} like the instance (set by {why})",
+                "vrrp_instance {name}: unicast_peer {} is not {} like the instance (set by {})",
                 peer.v.addr,
-                family.name()
+                family.name(),
+                why(&peer.at)
             ),
         );
     }

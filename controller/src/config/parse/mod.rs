@@ -21,7 +21,10 @@ pub(crate) use draft::{Draft, InstanceDraft, ScriptDraft, SyncGroupDraft, TrackR
 use std::collections::HashMap;
 
 use self::ctx::Ctx;
-use super::{diag::Sink, tree::Node};
+use super::{
+    diag::{Pos, Sink},
+    tree::Node,
+};
 
 /// Top-level sections of keepalived that are not xvrrp's business.
 const OTHER_SECTIONS: &[&str] = &[
@@ -46,7 +49,7 @@ pub(crate) struct Parser {
     ahead: Vec<At<TrackRefDraft>>,
     /// Each vrrp_instance's name and line: a map, not a search of the list (quadratic:
     /// `xvrrpd check` of 16,000 instances took 1.22 s with it, 0.30 without).
-    instance_lines: HashMap<String, u32>,
+    instance_lines: HashMap<String, Pos>,
 }
 
 impl Parser {
@@ -63,16 +66,17 @@ impl Parser {
             }
             "vrrp_instance" => {
                 if let Some(name) = section_name(&mut ctx, node) {
-                    if let Some(line) = self.instance_lines.get(name) {
+                    if let Some(first) = self.instance_lines.get(name) {
+                        let first = first.as_seen_from(node.at());
                         ctx.sink.error(
                             node.at(),
                             format!(
-                                "vrrp_instance {name} is already defined at line {line}; names must be unique"
+                                "vrrp_instance {name} is already defined at {first}; names must be unique"
                             ),
                         );
                         return;
                     }
-                    self.instance_lines.insert(name.to_owned(), node.at().line);
+                    self.instance_lines.insert(name.to_owned(), node.at().clone());
                     let before = draft.instances.len();
                     instance::parse(&mut ctx, node, name, &mut draft.instances);
                     let added = draft.instances.get(before).map(|i| &i.track_scripts);

@@ -10,10 +10,10 @@ use crate::config::{model::RunAs, tree::Node};
 pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, scripts: &mut Vec<ScriptDraft>) {
     if let Some(first) = scripts.iter().find(|s| s.name == name) {
         // keepalived keeps both and finds the first by name: so does the daemon.
-        let line = first.at.line;
+        let first = first.at.as_seen_from(node.at());
         ctx.sink.warning(
             node.at(),
-            format!("vrrp_script {name} is already defined at line {line}; this one is never used"),
+            format!("vrrp_script {name} is already defined at {first}; this one is never used"),
         );
     }
     let mut script = ScriptDraft::new(name.to_owned(), node.at());

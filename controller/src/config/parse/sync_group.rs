@@ -8,10 +8,10 @@ const UNSUPPORTED: &[&str] = &["track_bfd"];
 
 pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, groups: &mut Vec<SyncGroupDraft>) {
     if let Some(first) = groups.iter().find(|g| g.name == name) {
-        let line = first.at.line;
+        let first = first.at.as_seen_from(node.at());
         ctx.sink.error(
             node.at(),
-            format!("vrrp_sync_group {name} is already defined at line {line}; names must be unique"),
+            format!("vrrp_sync_group {name} is already defined at {first}; names must be unique"),
         );
         return;
     }

@@ -20,10 +20,10 @@ fn first_definition<T>(
     of: impl Fn(&T) -> &str,
 ) -> bool {
     if let Some(first) = defs.iter().find(|d| of(&d.v) == name) {
-        let line = first.at.line;
+        let first = first.at.as_seen_from(node.at());
         ctx.sink.error(
             node.at(),
-            format!("{kind} {name} is already defined at line {line}; names must be unique"),
+            format!("{kind} {name} is already defined at {first}; names must be unique"),
         );
         return false;
     }
