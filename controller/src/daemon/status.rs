@@ -55,7 +55,7 @@ pub struct Status {
 
 /// Every interface an instance runs on, with its data path.
 fn interfaces(engine: &Engine) -> Vec<InterfaceStatus> {
-    let mut names: Vec<&str> = engine.instances.values().map(|s| s.iface.name.as_str()).collect();
+    let mut names: Vec<&str> = engine.instances.values().map(|s| s.ifname()).collect();
     names.sort_unstable();
     names.dedup();
     names
@@ -88,7 +88,7 @@ pub fn snapshot(engine: &mut Engine) -> Status {
         };
         instances.push(InstanceStatus {
             name: slot.cfg.name.clone(),
-            interface: slot.iface.name.clone(),
+            interface: slot.ifname().to_owned(),
             family: if slot.v6 { "inet6" } else { "inet" }.to_owned(),
             vrid: slot.cfg.vrid,
             version: slot.cfg.version,
@@ -105,8 +105,12 @@ pub fn snapshot(engine: &mut Engine) -> Status {
                 .iter()
                 .map(|v| format!("{}/{}", v.addr, v.prefix))
                 .collect(),
-            split_brain_peer: slot.other_master.map(|ip| ip.to_string()),
-            split_brain_adverts: slot.other_master_count,
+            split_brain_peer: slot
+                .split_brain
+                .as_ref()
+                .and_then(|s| s.peer)
+                .map(|ip| ip.to_string()),
+            split_brain_adverts: slot.split_brain.as_ref().map_or(0, |s| s.adverts),
             fault_reason: slot.fault.as_deref().map(str::to_owned),
         });
     }

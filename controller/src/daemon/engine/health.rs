@@ -121,7 +121,7 @@ impl Engine {
         if self.watched.is_none() {
             let mut names: Vec<String> = Vec::new();
             for slot in self.instances.values() {
-                names.push(slot.iface.name.clone());
+                names.push(slot.ifname().to_owned());
                 names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.clone()));
                 names.extend(slot.vmac_link.as_deref().map(|(_, n)| n.clone()));
             }
@@ -208,8 +208,7 @@ impl Engine {
             reverse: t.reverse,
         });
         let tracked: Vec<_> = scripts.chain(interfaces).chain(files).chain(processes).collect();
-        let primary = (!slot.cfg.dont_track_primary)
-            .then(|| (slot.iface.name.as_str(), self.link_up(&slot.iface.name)));
+        let primary = (!slot.cfg.dont_track_primary).then(|| (slot.ifname(), self.link_up(slot.ifname())));
         track::evaluate(slot.base_priority, primary, &tracked)
     }
 }

@@ -92,7 +92,7 @@ impl Engine {
                 "vrrp_instance {}: VRID {} already runs on {} (vrrp_instance {})",
                 cfg.name,
                 cfg.vrid,
-                slot.iface.name,
+                slot.ifname(),
                 self.instances[running].cfg.name
             );
         }
@@ -102,10 +102,10 @@ impl Engine {
             .with_context(|| format!("vrrp_instance {}", cfg.name))?;
         if let Some(dp) = &mut self.datapath {
             if let Some((policy, pin_dir)) = &self.xdp_attach
-                && !dp.is_attached(&slot.iface.name, slot.iface.index)
+                && !dp.is_attached(slot.ifname(), slot.iface.index)
             {
-                dp.attach_pinned(&slot.iface.name, *policy, pin_dir)
-                    .with_context(|| format!("vrrp_instance {}: XDP on {}", cfg.name, slot.iface.name))?;
+                dp.attach_pinned(slot.ifname(), *policy, pin_dir)
+                    .with_context(|| format!("vrrp_instance {}: XDP on {}", cfg.name, slot.ifname()))?;
             }
             dp.set_instance(slot.key, &slot.rx)?;
         }
@@ -151,7 +151,7 @@ impl Engine {
             .iter()
             .filter(|(_, slot)| {
                 self.links
-                    .get(&slot.iface.name)
+                    .get(slot.ifname())
                     .and_then(|l| l.index)
                     .is_some_and(|n| n != slot.iface.index)
             })
@@ -164,7 +164,7 @@ impl Engine {
         let mut rebuild = Vec::new();
         for idx in moved {
             let slot = &self.instances[idx];
-            info!(instance = %slot.cfg.name, interface = %slot.iface.name, "interface created again: rebuilding the instance");
+            info!(instance = %slot.cfg.name, interface = %slot.ifname(), "interface created again: rebuilding the instance");
             gone.push(slot.iface.index);
             rebuild.extend(self.remove_instance(idx).map(|s| s.cfg));
         }

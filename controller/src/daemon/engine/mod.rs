@@ -351,8 +351,8 @@ impl Engine {
                     // the map may still hold the record of a master that
                     // died long ago (a takeover, a crash-only restart).
                     slot.xdp_seen_ns = slot.xdp_seen_ns.max(monotonic_us() * 1000);
-                } else {
-                    slot.other_master = None;
+                } else if let Some(seen) = slot.split_brain.as_mut() {
+                    seen.peer = None;
                 }
                 if let Some(group) = &slot.cfg.sync_group {
                     group_moves.push((group.clone(), to));
@@ -420,9 +420,10 @@ impl Engine {
                 Action::OtherMaster { src, priority } => {
                     self.heard_lower(idx);
                     let slot = &mut self.instances[idx];
-                    slot.other_master_count += 1;
-                    if slot.other_master != Some(src) {
-                        slot.other_master = Some(src);
+                    let seen = slot.split_brain.get_or_insert_default();
+                    seen.adverts += 1;
+                    if seen.peer != Some(src) {
+                        seen.peer = Some(src);
                         warn!(
                             instance = %slot.cfg.name,
                             vrid = slot.cfg.vrid,
@@ -537,7 +538,7 @@ impl Engine {
             .map(|s| super::dump::InstanceView {
                 cfg: s.cfg.clone(),
                 state: s.fsm.vars.state.name(),
-                interface: s.iface.name.clone(),
+                interface: s.ifname().to_owned(),
                 src: s.src,
                 dsts: s.dsts(self.group(s.v6)),
                 effective_priority: s.fsm.vars.priority,

@@ -208,7 +208,7 @@ impl Engine {
         let vips = slot.vips_owned();
         let vmac = slot
             .emulated_vmac()
-            .map(|mac| (slot.iface.index, slot.iface.name.clone(), mac));
+            .map(|mac| (slot.iface.index, slot.ifname().to_owned(), mac));
         self.install(idx, vips, vmac, false);
         self.routes(idx, true);
     }

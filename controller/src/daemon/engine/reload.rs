@@ -167,8 +167,7 @@ impl Engine {
         slot.stats = old.stats;
         slot.last_advert_us = old.last_advert_us;
         slot.xdp_seen_ns = old.xdp_seen_ns;
-        slot.other_master = old.other_master;
-        slot.other_master_count = old.other_master_count;
+        slot.split_brain.clone_from(&old.split_brain);
         slot.fault.clone_from(&old.fault);
         slot.script_ok = old
             .script_ok
