@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::engine::Engine;
+use super::engine::{Engine, Slot};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InstanceStatus {
@@ -55,7 +55,7 @@ pub struct Status {
 
 /// Every interface an instance runs on, with its data path.
 fn interfaces(engine: &Engine) -> Vec<InterfaceStatus> {
-    let mut names: Vec<&str> = engine.instances.values().map(|s| s.ifname()).collect();
+    let mut names: Vec<&str> = engine.instances.values().map(Slot::ifname).collect();
     names.sort_unstable();
     names.dedup();
     names
