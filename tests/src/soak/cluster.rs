@@ -32,6 +32,10 @@ use crate::{
 const METRICS: &str = "127.0.0.1:9100";
 /// Stalled connections a `Scrape` fault holds open on each endpoint.
 const STALLED: usize = 20;
+/// How many times, and how far apart, a checkpoint counts each daemon's
+/// descriptors (`Cluster::processes`).
+const FD_LOOKS: usize = 5;
+const FD_LOOK_GAP: Duration = Duration::from_millis(100);
 
 /// A router's daemon.
 enum Node {
@@ -334,9 +338,22 @@ impl Running {
 
     /// Every process in the routers' namespaces.
     pub fn processes(&self) -> Vec<Proc> {
-        (0..ROUTERS)
+        let mut procs: Vec<Proc> = (0..ROUTERS)
             .flat_map(|r| procs(self.lab.get(&name(r)), r))
-            .collect()
+            .collect();
+        // Descriptors: the fewest of a few looks. A leaked one stays; one a
+        // daemon holds for a moment (a health script's pipes while it runs,
+        // a client's connection being closed) does not: one look that fell
+        // on such a moment would read a growth that is not there.
+        for _ in 1..FD_LOOKS {
+            thread::sleep(FD_LOOK_GAP);
+            for p in &mut procs {
+                if let Ok(dir) = fs::read_dir(format!("/proc/{}/fd", p.pid)) {
+                    p.fds = p.fds.min(dir.count());
+                }
+            }
+        }
+        procs
     }
 
     /// Stops everything (daemons, then FRR); what was left behind: processes,
