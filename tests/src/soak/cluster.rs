@@ -52,6 +52,9 @@ pub struct Proc {
     pub pid: u32,
     pub comm: String,
     pub fds: usize,
+    /// `fds` by kind ("socket 20, pipe 2, anon_inode:bpf-map 8, file 6"),
+    /// so that a growth says what grew.
+    pub fd_kinds: String,
     pub anon_kib: u64,
 }
 
@@ -348,8 +351,10 @@ impl Running {
         for _ in 1..FD_LOOKS {
             thread::sleep(FD_LOOK_GAP);
             for p in &mut procs {
-                if let Ok(dir) = fs::read_dir(format!("/proc/{}/fd", p.pid)) {
-                    p.fds = p.fds.min(dir.count());
+                if let Some((n, kinds)) = fd_kinds(p.pid)
+                    && n < p.fds
+                {
+                    (p.fds, p.fd_kinds) = (n, kinds);
                 }
             }
         }
@@ -536,6 +541,30 @@ fn ppid(pid: u32) -> Option<u32> {
     stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// How many descriptors `pid` holds, and of which kinds (what each links
+/// to: `socket`, `pipe`, `anon_inode:KIND`, else `file`).
+fn fd_kinds(pid: u32) -> Option<(usize, String)> {
+    let mut kinds: std::collections::BTreeMap<String, usize> = std::collections::BTreeMap::new();
+    for entry in fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten() {
+        let target = fs::read_link(entry.path()).map(|t| t.to_string_lossy().into_owned());
+        let kind = match target.as_deref() {
+            Ok(t) if t.starts_with("socket:") => "socket".to_owned(),
+            Ok(t) if t.starts_with("pipe:") => "pipe".to_owned(),
+            Ok(t) if t.starts_with("anon_inode:") => t.to_owned(),
+            Ok(_) => "file".to_owned(),
+            Err(_) => "gone".to_owned(),
+        };
+        *kinds.entry(kind).or_default() += 1;
+    }
+    let total = kinds.values().sum();
+    let text = kinds
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some((total, text))
+}
+
 /// The processes in `ns` with their descriptors and anonymous memory.
 fn procs(ns: &NetNs, router: usize) -> Vec<Proc> {
     let out = std::process::Command::new("ip")
@@ -547,7 +576,7 @@ fn procs(ns: &NetNs, router: usize) -> Vec<Proc> {
         .filter_map(|p| p.parse::<u32>().ok())
         .filter_map(|pid| {
             let comm = fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-            let fds = fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+            let (fds, fd_kinds) = fd_kinds(pid).unwrap_or_default();
             let anon_kib = fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
                 .unwrap_or_default()
                 .lines()
@@ -559,6 +588,7 @@ fn procs(ns: &NetNs, router: usize) -> Vec<Proc> {
                 pid,
                 comm: comm.trim().to_owned(),
                 fds,
+                fd_kinds,
                 anon_kib,
             })
         })

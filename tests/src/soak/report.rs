@@ -21,6 +21,8 @@ pub struct Growth {
     pub pid: u32,
     pub samples: usize,
     pub fds: (usize, usize),
+    /// The descriptors' kinds at the first and the last checkpoint.
+    pub fd_kinds: (String, String),
     /// Anonymous memory (heap and private mappings, where a leak goes; not
     /// the binary's pages that new code paths bring in): first checkpoint,
     /// the highest of the first half (its warm-up), last.
@@ -46,7 +48,10 @@ impl Growth {
         let (f0, f1) = self.fds;
         let (_, m0, m1) = self.anon_kib;
         let what = if f1 > f0 + FD_SLACK {
-            format!("descriptors {f0} -> {f1}")
+            format!(
+                "descriptors {f0} -> {f1} ({} -> {})",
+                self.fd_kinds.0, self.fd_kinds.1
+            )
         } else if self.samples >= MEMORY_JUDGED_FROM && m1 > m0 + m0 / 4 + 2048 {
             format!("anonymous memory {m0} -> {m1} KiB after its warm-up")
         } else {
@@ -79,6 +84,7 @@ pub fn growth(o: &Outcome) -> Vec<Growth> {
                 pid,
                 samples: seen.len(),
                 fds: (first.fds, last.fds),
+                fd_kinds: (first.fd_kinds.clone(), last.fd_kinds.clone()),
                 anon_kib: (
                     first.anon_kib,
                     seen[..seen.len().div_ceil(2)]
@@ -304,6 +310,7 @@ mod tests {
             pid: 1,
             samples,
             fds,
+            fd_kinds: (String::new(), String::new()),
             anon_kib,
         }
     }
