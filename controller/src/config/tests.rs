@@ -164,6 +164,22 @@ fn vrid_out_of_range_and_missing() {
 }
 
 #[test]
+fn a_keyword_with_an_invalid_value_is_not_also_missing() {
+    let text = "vrrp_instance V {\n interface bad/name\n virtual_router_id 0\n unicast_peer {\n  nope\n }\n unicast_ttl 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n";
+    let (config, diags) = check(text);
+    assert!(config.is_none());
+    for missing in ["is required", "without any unicast_peer"] {
+        assert!(!has(&diags, missing), "{missing}: {diags:?}");
+    }
+    assert!(has(&diags, "interface 'bad/name'"), "{diags:?}");
+    assert!(has(&diags, "virtual_router_id 0 out of range"), "{diags:?}");
+    // The same block without them: each is missing.
+    let (_, diags) = check("vrrp_instance V {\n unicast_ttl 5\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n");
+    assert!(has(&diags, "virtual_router_id is required"), "{diags:?}");
+    assert!(has(&diags, "interface is required"), "{diags:?}");
+}
+
+#[test]
 fn invalid_values_are_errors_naming_what_was_expected() {
     let (_, diags) = check(&instance(
         "V",

@@ -46,7 +46,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
     let (preempt, preempt_delay_ms) = preemption(d, state, priority, strict, sink);
     let unicast = unicast(d, g, family, strict, sink);
     let (vmac, vmac_xmit_base) = vmac(d, vrid, !unicast.peers.is_empty(), sink);
-    if d.interface.is_none() && !d.given.contains("interface") {
+    if d.interface.is_none() && !d.given.interface {
         let why = if unicast.peers.is_empty() {
             Some("interface is required (multicast adverts need one)")
         } else if d.src_ip.is_none() {
@@ -170,7 +170,7 @@ fn vrid(d: &InstanceDraft, sink: &mut Sink) -> u8 {
     if let Some(v) = &d.vrid {
         return v.v;
     }
-    if !d.given.contains("virtual_router_id") {
+    if !d.given.vrid {
         sink.error(
             &d.at,
             format!("vrrp_instance {}: virtual_router_id is required (1..255)", d.name),
@@ -556,7 +556,7 @@ fn unicast(d: &InstanceDraft, g: &Global, family: Family, strict: bool, sink: &m
             );
         }
         if let Some(at) = &d.unicast_keyword
-            && !d.given.contains("unicast_peer")
+            && !d.given.unicast_peer
         {
             sink.warning(
                 at,

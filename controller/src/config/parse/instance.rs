@@ -45,12 +45,13 @@ pub(super) fn parse(ctx: &mut Ctx<'_>, node: &Node, name: &str, instances: &mut 
     for kw in children(node) {
         keyword(ctx, kw, &mut instance);
     }
+    instance.shrink_lists();
     instances.push(instance);
 }
 
 fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
     let at = kw.at();
-    i.given.insert(kw.keyword().to_owned());
+    i.given.note(kw.keyword());
     match kw.keyword() {
         "state" => {
             if let Some(w) = ctx.single(kw, "MASTER or BACKUP") {
