@@ -59,15 +59,18 @@ impl Saved {
     /// it instead of keeping a copy (a name and an address, about 100 bytes,
     /// per master).
     pub fn digest(&self) -> u64 {
-        // Streamed into the hash: no copy of the text (hundreds of KiB at
-        // 4000 masters) is made. A record that does not serialise cannot be
-        // stored either (`store`).
-        let mut h = Fnv64(FNV_START);
-        match serde_json::to_writer(&mut h, self) {
-            Ok(()) => h.0,
-            Err(_) => 0,
-        }
+        // A record that does not serialise cannot be stored either (`store`).
+        json_fnv64(self).unwrap_or(0)
     }
+}
+
+/// FNV-1a of `value`'s JSON text, streamed into the hash: no copy of the
+/// text is made (hundreds of KiB for the record at 4000 masters, 17 MiB for
+/// a configuration of 16,000 instances, more than the configuration itself).
+/// `None` if it does not serialise.
+fn json_fnv64(value: &impl serde::Serialize) -> Option<u64> {
+    let mut h = Fnv64(FNV_START);
+    serde_json::to_writer(&mut h, value).ok().map(|()| h.0)
 }
 
 const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
@@ -99,13 +102,14 @@ fn fnv64(bytes: &[u8]) -> u64 {
 
 /// Identifies a configuration and mode: adoption requires an exact match.
 pub fn fingerprint(config: &Config, mode: &str) -> String {
-    let text = serde_json::to_string(config).unwrap_or_default();
+    // A configuration that does not serialise hashes as the empty text.
+    let config_hash = json_fnv64(config).unwrap_or(FNV_START);
     // The kernel programs too (a rebuilt object must replace the running
     // one, not be skipped by adoption) and the map layout (a binary whose
     // maps have another shape must not adopt the old ones).
     format!(
         "{:016x}-{mode}-{}-maps{}-obj{:016x}",
-        fnv64(text.as_bytes()),
+        config_hash,
         env!("CARGO_PKG_VERSION"),
         xvrrp_common::maps::LAYOUT_VERSION,
         fnv64(crate::datapath::EBPF_OBJECT)
@@ -212,7 +216,26 @@ pub async fn clean_leftovers(saved: &Saved, pin_dir: &Path, addrs: &mut Addresse
 
 #[cfg(test)]
 mod tests {
-    use super::Saved;
+    use super::{Saved, fingerprint, fnv64};
+
+    #[test]
+    fn the_fingerprint_hashes_the_configuration_text_without_a_copy() {
+        // The streamed hash is the hash of the text a copy would have held,
+        // so a daemon restarted from an older build still adopts its run.
+        let text = "vrrp_instance V {\n interface eth0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n";
+        let config = crate::config::load_str("t.conf", text, None)
+            .config
+            .expect("valid");
+        let copy = serde_json::to_string(&config).expect("serialises");
+        let print = fingerprint(&config, "xdp");
+        assert!(
+            print.starts_with(&format!("{:016x}-xdp-", fnv64(copy.as_bytes()))),
+            "{print}"
+        );
+        let mut other = config.clone();
+        other.instances[0].vrid = 8;
+        assert_ne!(fingerprint(&other, "xdp"), print);
+    }
 
     #[test]
     fn the_digest_tells_a_changed_record_apart() {

@@ -249,8 +249,8 @@ pub fn one_heap_arena() {
 /// Gives the heap's free pages back to the kernel. glibc keeps what the
 /// configuration's parse tree and a start-up burst freed (its trim threshold
 /// grows with the largest block freed), so without this the steady resident
-/// size stays at the start-up peak. Called at start-up before the
-/// configuration's model is rebuilt (startup.rs `compact`), on the protocol
+/// size stays at the start-up peak. Called at start-up once the
+/// configuration is read (startup.rs `start`), on the protocol
 /// thread after start-up and each reload, and on the serving thread after a
 /// burst of status or metrics clients (serve.rs, at most once per 11 s). It holds the
 /// arena, which all threads share ([`one_heap_arena`]), while it walks the
