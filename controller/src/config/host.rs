@@ -124,7 +124,7 @@ pub(crate) fn check_instance(d: &InstanceDraft, inst: &Instance, host: &HostInfo
             ),
         );
     }
-    for t in &d.track_interfaces {
+    for t in &d.more().track_interfaces {
         if !host.has_interface(&t.v.name) {
             sink.warning(
                 &t.at,
@@ -135,7 +135,7 @@ pub(crate) fn check_instance(d: &InstanceDraft, inst: &Instance, host: &HostInfo
             );
         }
     }
-    for vip in d.vips.iter().chain(&d.excluded_vips) {
+    for vip in d.vips.iter().chain(&d.more().excluded_vips) {
         if let Some(dev) = &vip.v.dev
             && !host.has_interface(dev)
         {

@@ -35,7 +35,7 @@ pub(super) struct Env<'a> {
 pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Instance {
     let g = env.global;
     let name = &d.name;
-    let strict = d.strict.unwrap_or(g.vrrp_strict);
+    let strict = d.more().strict.unwrap_or(g.vrrp_strict);
     let (family, vips) = family_and_vips(d, sink);
     let version = version(d, family, g, sink);
     let vrid = vrid(d, sink);
@@ -49,7 +49,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
     if d.interface.is_none() && !d.given.interface {
         let why = if unicast.peers.is_empty() {
             Some("interface is required (multicast adverts need one)")
-        } else if d.src_ip.is_none() {
+        } else if d.more().src_ip.is_none() {
             Some("unicast without interface needs unicast_src_ip")
         } else {
             None
@@ -67,7 +67,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         );
         accept = false;
     }
-    let mut down_timer_adverts = d.down_timer_adverts.unwrap_or(3);
+    let mut down_timer_adverts = d.more().down_timer_adverts.unwrap_or(3);
     if strict && down_timer_adverts != 3 {
         sink.warning(
             &d.at,
@@ -79,16 +79,19 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
     // keepalived: strict mode answers no lower advert (nor re-announces
     // the VIPs: garp_lower_prio_* are 0) and sends no advert on losing to a
     // higher one (RFC 5798 6.4.3 says discard / go backup).
-    let mut lower_prio_no_advert = d.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert);
-    let mut higher_prio_send_advert = d.higher_prio_send_advert.unwrap_or(g.higher_prio_send_advert);
+    let mut lower_prio_no_advert = d.more().lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert);
+    let mut higher_prio_send_advert = d
+        .more()
+        .higher_prio_send_advert
+        .unwrap_or(g.higher_prio_send_advert);
     if strict {
-        if d.lower_prio_no_advert == Some(false) {
+        if d.more().lower_prio_no_advert == Some(false) {
             sink.warning(
                 &d.at,
                 format!("vrrp_instance {name}: strict mode needs lower_prio_no_advert; setting it"),
             );
         }
-        if higher_prio_send_advert && d.higher_prio_send_advert == Some(true) {
+        if higher_prio_send_advert && d.more().higher_prio_send_advert == Some(true) {
             sink.warning(
                 &d.at,
                 format!("vrrp_instance {name}: strict mode needs higher_prio_send_advert clear; clearing it"),
@@ -108,7 +111,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         family,
         advert_int_cs,
         down_timer_adverts,
-        v3_checksum_as_v2: d.v3_checksum_as_v2 || g.v3_checksum_as_v2,
+        v3_checksum_as_v2: d.more().v3_checksum_as_v2 || g.v3_checksum_as_v2,
         auth,
         vips,
         excluded_vips: excluded_vips.into(),
@@ -120,43 +123,57 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         track_processes: tracking.processes.into(),
         unicast,
         src_ip: d
+            .more()
             .src_ip
             .as_ref()
             .filter(|s| Family::of(&s.v) == family)
             .map(|s| s.v),
         vmac,
         vmac_xmit_base,
-        native_ipv6: d.native_ipv6.is_some(),
+        native_ipv6: d.more().native_ipv6.is_some(),
         accept,
         garp: Garp {
-            master_delay_s: d.garp.master_delay_s.unwrap_or(g.garp.master_delay_s),
-            master_repeat: d.garp.master_repeat.unwrap_or(g.garp.master_repeat),
-            master_refresh_s: d.garp.master_refresh_s.unwrap_or(g.garp.master_refresh_s),
+            master_delay_s: d.more().garp.master_delay_s.unwrap_or(g.garp.master_delay_s),
+            master_repeat: d.more().garp.master_repeat.unwrap_or(g.garp.master_repeat),
+            master_refresh_s: d.more().garp.master_refresh_s.unwrap_or(g.garp.master_refresh_s),
             master_refresh_repeat: d
+                .more()
                 .garp
                 .master_refresh_repeat
                 .unwrap_or(g.garp.master_refresh_repeat),
-            lower_prio_delay_s: d.garp.lower_prio_delay_s.unwrap_or(g.garp.lower_prio_delay_s)
+            lower_prio_delay_s: d
+                .more()
+                .garp
+                .lower_prio_delay_s
+                .unwrap_or(g.garp.lower_prio_delay_s)
                 * u32::from(!strict),
-            lower_prio_repeat: d.garp.lower_prio_repeat.unwrap_or(g.garp.lower_prio_repeat)
+            lower_prio_repeat: d
+                .more()
+                .garp
+                .lower_prio_repeat
+                .unwrap_or(g.garp.lower_prio_repeat)
                 * u32::from(!strict),
         },
         lower_prio_no_advert,
         higher_prio_send_advert,
-        routes: d.routes.iter().map(|r| r.v.clone()).collect(),
-        rules: d.rules.iter().map(|r| r.v.0.clone()).collect(),
-        notify: d.notify.clone().boxed(),
+        routes: d.more().routes.iter().map(|r| r.v.clone()).collect(),
+        rules: d.more().rules.iter().map(|r| r.v.0.clone()).collect(),
+        notify: d.more().notify.clone().boxed(),
         smtp_alert: d
+            .more()
             .smtp_alert
             .or(g.smtp_alert_vrrp)
             .or(g.smtp_alert)
             .unwrap_or(false),
-        notify_priority_changes: d.notify_priority_changes.unwrap_or(g.notify_priority_changes),
-        notify_deleted: d.notify_deleted,
-        dont_track_primary: d.dont_track_primary,
-        debug: d.debug,
+        notify_priority_changes: d
+            .more()
+            .notify_priority_changes
+            .unwrap_or(g.notify_priority_changes),
+        notify_deleted: d.more().notify_deleted,
+        dont_track_primary: d.more().dont_track_primary,
+        debug: d.more().debug,
         strict,
-        skip_check_adv_addr: d.skip_check_adv_addr.unwrap_or(g.skip_check_adv_addr),
+        skip_check_adv_addr: d.more().skip_check_adv_addr.unwrap_or(g.skip_check_adv_addr),
         sync_group: None,
     };
     if let Some(host) = env.host {
@@ -248,7 +265,7 @@ fn vip_lists(
     } else {
         MAX_VIPS_V6
     };
-    let mut excluded: Vec<VirtualAddress> = d.excluded_vips.iter().map(|v| v.v.clone()).collect();
+    let mut excluded: Vec<VirtualAddress> = d.more().excluded_vips.iter().map(|v| v.v.clone()).collect();
     if vips.len() > max {
         sink.warning(
             &vips[max].at,
@@ -270,12 +287,14 @@ fn with_route_interfaces(
     d: &InstanceDraft,
 ) -> Vec<crate::config::model::TrackInterface> {
     let devs = d
+        .more()
         .routes
         .iter()
         .filter(|r| !r.v.no_track)
         .filter_map(|r| r.v.dev.clone())
         .chain(
-            d.rules
+            d.more()
+                .rules
                 .iter()
                 .filter(|r| !r.v.0.no_track)
                 .flat_map(|r| [r.v.0.iif.clone(), r.v.0.oif.clone()])
@@ -296,8 +315,8 @@ fn with_route_interfaces(
 /// `use_vmac [NAME]` (default name `vrrp.VRID`) and `vmac_xmit_base`.
 fn vmac(d: &InstanceDraft, vrid: u8, unicast: bool, sink: &mut Sink) -> (Option<String>, bool) {
     let name = &d.name;
-    let Some(vmac) = &d.vmac else {
-        if d.vmac_xmit_base {
+    let Some(vmac) = &d.more().vmac else {
+        if d.more().vmac_xmit_base {
             sink.warning(
                 &d.at,
                 format!("vrrp_instance {name}: vmac_xmit_base without use_vmac; ignored"),
@@ -306,14 +325,14 @@ fn vmac(d: &InstanceDraft, vrid: u8, unicast: bool, sink: &mut Sink) -> (Option<
         return (None, false);
     };
     let interface = vmac.v.clone().unwrap_or_else(|| format!("vrrp.{vrid}"));
-    if unicast && !d.vmac_xmit_base {
+    if unicast && !d.more().vmac_xmit_base {
         sink.warning(
             &vmac.at,
             format!("vrrp_instance {name}: use_vmac with unicast peers needs vmac_xmit_base; setting it (as keepalived)"),
         );
         return (Some(interface), true);
     }
-    (Some(interface), d.vmac_xmit_base)
+    (Some(interface), d.more().vmac_xmit_base)
 }
 
 /// keepalived's rule: every `virtual_ipaddress` of an instance has one family, set by the
@@ -322,7 +341,7 @@ fn vmac(d: &InstanceDraft, vrid: u8, unicast: bool, sink: &mut Sink) -> (Option<
 /// address with a message, leaving a VIP silently unmanaged).
 fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<VirtualAddress>>) {
     let name = &d.name;
-    let (family, what, set_at) = if let Some(at) = &d.native_ipv6 {
+    let (family, what, set_at) = if let Some(at) = &d.more().native_ipv6 {
         (Family::Ipv6, "native_ipv6".to_owned(), Some(at))
     } else if let Some(first) = d.vips.first() {
         (
@@ -330,13 +349,13 @@ fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<Virtua
             format!("its first virtual_ipaddress {}", first.v.addr),
             Some(&first.at),
         )
-    } else if let Some(src) = &d.src_ip {
+    } else if let Some(src) = &d.more().src_ip {
         (
             Family::of(&src.v),
             format!("its source address {}", src.v),
             Some(&src.at),
         )
-    } else if let Some(peer) = d.peers.first() {
+    } else if let Some(peer) = d.more().peers.first() {
         (
             Family::of(&peer.v.addr),
             format!("its unicast_peer {}", peer.v.addr),
@@ -368,7 +387,7 @@ fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<Virtua
             );
         }
     }
-    if let Some(src) = d.src_ip.as_ref().filter(|s| Family::of(&s.v) != family) {
+    if let Some(src) = d.more().src_ip.as_ref().filter(|s| Family::of(&s.v) != family) {
         sink.error(
             &src.at,
             format!(
@@ -379,7 +398,7 @@ fn family_and_vips(d: &InstanceDraft, sink: &mut Sink) -> (Family, Vec<At<Virtua
             ),
         );
     }
-    for peer in d.peers.iter().filter(|p| Family::of(&p.v.addr) != family) {
+    for peer in d.more().peers.iter().filter(|p| Family::of(&p.v.addr) != family) {
         sink.error(
             &peer.at,
             format!(
@@ -456,8 +475,8 @@ fn advert_int(d: &InstanceDraft, version: u8, sink: &mut Sink) -> u16 {
 /// keepalived's authentication rules, in its order.
 fn auth(d: &InstanceDraft, version: u8, family: Family, strict: bool, sink: &mut Sink) -> Option<Box<Auth>> {
     let name = &d.name;
-    let Some(kind) = &d.auth_type else {
-        if let Some(pass) = &d.auth_pass {
+    let Some(kind) = &d.more().auth_type else {
+        if let Some(pass) = &d.more().auth_pass {
             sink.warning(
                 &pass.at,
                 format!("vrrp_instance {name}: auth_pass without auth_type; no authentication is used"),
@@ -469,7 +488,7 @@ fn auth(d: &InstanceDraft, version: u8, family: Family, strict: bool, sink: &mut
         "strict mode does not allow authentication"
     } else if version == 3 {
         "VRRPv3 has no authentication (RFC 5798)"
-    } else if d.auth_pass.as_ref().is_none_or(|p| p.v.is_empty()) {
+    } else if d.more().auth_pass.as_ref().is_none_or(|p| p.v.is_empty()) {
         "auth_type without auth_pass"
     } else if family == Family::Ipv6 && kind.v == AuthType::Ah {
         "AH authentication does not work with IPv6"
@@ -486,7 +505,12 @@ fn auth(d: &InstanceDraft, version: u8, family: Family, strict: bool, sink: &mut
         );
         return None;
     } else {
-        let pass = d.auth_pass.as_ref().map(|p| p.v.clone()).unwrap_or_default();
+        let pass = d
+            .more()
+            .auth_pass
+            .as_ref()
+            .map(|p| p.v.clone())
+            .unwrap_or_default();
         return Some(Box::new(Auth { kind: kind.v, pass }));
     };
     sink.warning(
@@ -521,7 +545,7 @@ fn preemption(
             preempt = true;
         }
     }
-    let Some(delay) = &d.preempt_delay_ms else {
+    let Some(delay) = &d.more().preempt_delay_ms else {
         return (preempt, 0);
     };
     let why = if state == InitialState::Master {
@@ -543,19 +567,20 @@ fn preemption(
 fn unicast(d: &InstanceDraft, g: &Global, family: Family, strict: bool, sink: &mut Sink) -> Unicast {
     let name = &d.name;
     let peers: thin_vec::ThinVec<_> = d
+        .more()
         .peers
         .iter()
         .filter(|p| Family::of(&p.v.addr) == family)
         .map(|p| p.v.clone())
         .collect();
     if peers.is_empty() {
-        if let Some(ttl) = &d.unicast_ttl {
+        if let Some(ttl) = &d.more().unicast_ttl {
             sink.warning(
                 &ttl.at,
                 format!("vrrp_instance {name}: unicast_ttl without unicast_peer; ignored"),
             );
         }
-        if let Some(at) = &d.unicast_keyword
+        if let Some(at) = &d.more().unicast_keyword
             && !d.given.unicast_peer
         {
             sink.warning(
@@ -572,8 +597,8 @@ fn unicast(d: &InstanceDraft, g: &Global, family: Family, strict: bool, sink: &m
         );
     }
     Unicast {
-        ttl: d.unicast_ttl.as_ref().map_or(255, |t| t.v),
-        check_src: d.check_unicast_src || g.check_unicast_src,
+        ttl: d.more().unicast_ttl.as_ref().map_or(255, |t| t.v),
+        check_src: d.more().check_unicast_src || g.check_unicast_src,
         peers,
     }
 }

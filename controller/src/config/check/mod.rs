@@ -140,7 +140,7 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
 fn number_rules(draft: &Draft, instances: &mut [Instance], sink: &mut Sink) {
     let mut next = [16384u32, 16384u32];
     for (d, inst) in draft.instances.iter().zip(instances.iter_mut()) {
-        inst.rules = numbered_rules(&d.rules, &mut next, sink).into();
+        inst.rules = numbered_rules(&d.more().rules, &mut next, sink).into();
     }
 }
 
@@ -359,7 +359,7 @@ fn sync_groups(
         // A member's notify_priority_changes defaults to the group's.
         if let Some(on) = d.notify_priority_changes {
             for &k in &member_at {
-                if draft.instances[k].notify_priority_changes.is_none() {
+                if draft.instances[k].more().notify_priority_changes.is_none() {
                     instances[k].notify_priority_changes = on;
                 }
             }

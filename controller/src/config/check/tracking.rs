@@ -155,10 +155,10 @@ pub(super) struct Tracking {
 pub(super) fn of_instance(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Tracking {
     let owner = format!("vrrp_instance {}", d.name);
     Tracking {
-        scripts: refs(&owner, Kind::Script, &d.track_scripts, env, false, sink),
-        interfaces: interfaces(&owner, &d.track_interfaces, false, sink),
-        files: refs(&owner, Kind::File, &d.track_files, env, false, sink),
-        processes: refs(&owner, Kind::Process, &d.track_processes, env, false, sink),
+        scripts: refs(&owner, Kind::Script, &d.more().track_scripts, env, false, sink),
+        interfaces: interfaces(&owner, &d.more().track_interfaces, false, sink),
+        files: refs(&owner, Kind::File, &d.more().track_files, env, false, sink),
+        processes: refs(&owner, Kind::Process, &d.more().track_processes, env, false, sink),
     }
 }
 
@@ -203,7 +203,7 @@ pub(super) fn unweight(instance: &mut Instance, d: &InstanceDraft, why: Unweight
             return true;
         }
         say(
-            &at(&d.track_scripts, &t.name),
+            &at(&d.more().track_scripts, &t.name),
             "track_script",
             &t.name,
             "with a weight is not tracked",
@@ -214,7 +214,7 @@ pub(super) fn unweight(instance: &mut Instance, d: &InstanceDraft, why: Unweight
         0 => true,
         1 => {
             say(
-                &at(&d.track_files, &t.name),
+                &at(&d.more().track_files, &t.name),
                 "track_file",
                 &t.name,
                 "is tracked with weight 0",
@@ -224,7 +224,7 @@ pub(super) fn unweight(instance: &mut Instance, d: &InstanceDraft, why: Unweight
         }
         _ => {
             say(
-                &at(&d.track_files, &t.name),
+                &at(&d.more().track_files, &t.name),
                 "track_file",
                 &t.name,
                 "with a weight is not tracked",
@@ -237,6 +237,7 @@ pub(super) fn unweight(instance: &mut Instance, d: &InstanceDraft, why: Unweight
             return true;
         }
         let at = d
+            .more()
             .track_interfaces
             .iter()
             .find(|a| a.v.name == t.name)

@@ -91,28 +91,28 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
         }
         "down_timer_adverts" => {
             if let Some(v) = ctx.uint(kw, 1..=100) {
-                i.down_timer_adverts = Some(narrow(v));
+                i.more_mut().down_timer_adverts = Some(narrow(v));
             }
         }
         "v3_checksum_as_v2" => {
             if let Some(b) = ctx.opt_bool(kw) {
-                i.v3_checksum_as_v2 = b;
+                i.more_mut().v3_checksum_as_v2 = b;
             }
         }
         "check_unicast_src" => {
             ctx.flag(kw);
-            i.check_unicast_src = true;
-            i.unicast_keyword.get_or_insert_with(|| at.clone());
+            i.more_mut().check_unicast_src = true;
+            i.more_mut().unicast_keyword.get_or_insert_with(|| at.clone());
         }
         "unicast_ttl" => {
             if let Some(v) = ctx.uint(kw, 0..=255) {
-                i.unicast_ttl = Some(At::new(narrow(v), at));
+                i.more_mut().unicast_ttl = Some(At::new(narrow(v), at));
             }
         }
         "authentication" => authentication(ctx, kw, i),
         "virtual_ipaddress" => i.vip_lines += address::vips(ctx, kw, &mut i.vips),
         "virtual_ipaddress_excluded" => {
-            address::vips(ctx, kw, &mut i.excluded_vips);
+            address::vips(ctx, kw, &mut i.more_mut().excluded_vips);
         }
         "nopreempt" => {
             ctx.flag(kw);
@@ -124,22 +124,22 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
         }
         "preempt_delay" => {
             if let Some(ms) = ctx.seconds_ms(kw, 1000) {
-                i.preempt_delay_ms = Some(At::new(ms, at));
+                i.more_mut().preempt_delay_ms = Some(At::new(ms, at));
             }
         }
-        "track_interface" => track::interfaces(ctx, kw, &mut i.track_interfaces),
-        "track_script" => track::refs(ctx, kw, track::Kind::Script, &mut i.track_scripts),
-        "track_file" => track::refs(ctx, kw, track::Kind::File, &mut i.track_files),
-        "virtual_routes" => super::route::routes(ctx, kw, &mut i.routes),
-        "virtual_rules" => super::route::rules(ctx, kw, &mut i.rules),
-        "track_process" => track::refs(ctx, kw, track::Kind::Process, &mut i.track_processes),
+        "track_interface" => track::interfaces(ctx, kw, &mut i.more_mut().track_interfaces),
+        "track_script" => track::refs(ctx, kw, track::Kind::Script, &mut i.more_mut().track_scripts),
+        "track_file" => track::refs(ctx, kw, track::Kind::File, &mut i.more_mut().track_files),
+        "virtual_routes" => super::route::routes(ctx, kw, &mut i.more_mut().routes),
+        "virtual_rules" => super::route::rules(ctx, kw, &mut i.more_mut().rules),
+        "track_process" => track::refs(ctx, kw, track::Kind::Process, &mut i.more_mut().track_processes),
         "unicast_src_ip" | "mcast_src_ip" => {
             if kw.keyword() == "unicast_src_ip" {
-                i.unicast_keyword.get_or_insert_with(|| at.clone());
+                i.more_mut().unicast_keyword.get_or_insert_with(|| at.clone());
             }
             if let Some(w) = ctx.single(kw, "an IPv4 or IPv6 address") {
                 match w.text.parse::<IpAddr>() {
-                    Ok(a) => i.src_ip = Some(At::new(a, at)),
+                    Ok(a) => i.more_mut().src_ip = Some(At::new(a, at)),
                     Err(_) => ctx.sink.error(
                         at,
                         format!("{} '{}': expected an IPv4 or IPv6 address", kw.keyword(), w.text),
@@ -148,19 +148,19 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
             }
         }
         "unicast_peer" => {
-            i.unicast_keyword.get_or_insert_with(|| at.clone());
-            if address::peers(ctx, kw, &mut i.peers) {
-                i.check_unicast_src = true;
+            i.more_mut().unicast_keyword.get_or_insert_with(|| at.clone());
+            if address::peers(ctx, kw, &mut i.more_mut().peers) {
+                i.more_mut().check_unicast_src = true;
             }
         }
         "use_vmac" => use_vmac(ctx, kw, i),
         "vmac_xmit_base" => {
             ctx.flag(kw);
-            i.vmac_xmit_base = true;
+            i.more_mut().vmac_xmit_base = true;
         }
         "native_ipv6" => {
             ctx.flag(kw);
-            i.native_ipv6 = Some(at.clone());
+            i.more_mut().native_ipv6 = Some(at.clone());
         }
         "accept" => {
             ctx.flag(kw);
@@ -170,58 +170,58 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
             ctx.flag(kw);
             i.accept = Some(false);
         }
-        "garp_master_delay" => set_u32(ctx, kw, &mut i.garp.master_delay_s),
-        "garp_lower_prio_delay" => set_u32(ctx, kw, &mut i.garp.lower_prio_delay_s),
+        "garp_master_delay" => set_u32(ctx, kw, &mut i.more_mut().garp.master_delay_s),
+        "garp_lower_prio_delay" => set_u32(ctx, kw, &mut i.more_mut().garp.lower_prio_delay_s),
         "garp_lower_prio_repeat" => {
             if let Some(v) = ctx.uint(kw, 0..=u64::from(i32::MAX.unsigned_abs())) {
-                i.garp.lower_prio_repeat = Some(u32::try_from(v).unwrap_or(0));
+                i.more_mut().garp.lower_prio_repeat = Some(u32::try_from(v).unwrap_or(0));
             }
         }
-        "lower_prio_no_advert" => i.lower_prio_no_advert = ctx.opt_bool(kw).or(i.lower_prio_no_advert),
+        "lower_prio_no_advert" => set_opt_bool(ctx, kw, &mut i.more_mut().lower_prio_no_advert),
         "higher_prio_send_advert" => {
-            i.higher_prio_send_advert = ctx.opt_bool(kw).or(i.higher_prio_send_advert);
+            set_opt_bool(ctx, kw, &mut i.more_mut().higher_prio_send_advert);
         }
-        "garp_master_refresh" => set_u32(ctx, kw, &mut i.garp.master_refresh_s),
+        "garp_master_refresh" => set_u32(ctx, kw, &mut i.more_mut().garp.master_refresh_s),
         "garp_master_repeat" => {
             let mut v = 0;
             set_repeat(ctx, kw, &mut v);
-            i.garp.master_repeat = (v > 0).then_some(v);
+            i.more_mut().garp.master_repeat = (v > 0).then_some(v);
         }
         "garp_master_refresh_repeat" => {
             let mut v = 0;
             set_repeat(ctx, kw, &mut v);
-            i.garp.master_refresh_repeat = (v > 0).then_some(v);
+            i.more_mut().garp.master_refresh_repeat = (v > 0).then_some(v);
         }
         "smtp_alert" => {
             if let Some(b) = ctx.opt_bool(kw) {
-                i.smtp_alert = Some(b);
+                i.more_mut().smtp_alert = Some(b);
             }
         }
         "notify_priority_changes" => {
-            i.notify_priority_changes = ctx.opt_bool(kw).or(i.notify_priority_changes);
+            set_opt_bool(ctx, kw, &mut i.more_mut().notify_priority_changes);
         }
         // `notify_deleted [SCRIPT]`: the state name DELETED, and a script.
         "notify_deleted" => {
-            i.notify_deleted = true;
+            i.more_mut().notify_deleted = true;
             if kw.stmt.words.len() > 1 {
-                track::notify(ctx, kw, &mut i.notify);
+                track::notify(ctx, kw, &mut i.more_mut().notify);
             } else {
                 ctx.no_block(kw);
             }
         }
         "dont_track_primary" => {
             ctx.flag(kw);
-            i.dont_track_primary = true;
+            i.more_mut().dont_track_primary = true;
         }
         "debug" => {
             if let Some(v) = ctx.uint(kw, 0..=4) {
-                i.debug = narrow(v);
+                i.more_mut().debug = narrow(v);
             }
         }
-        "strict_mode" => i.strict = ctx.opt_bool(kw).or(i.strict),
-        "skip_check_adv_addr" => i.skip_check_adv_addr = ctx.opt_bool(kw).or(i.skip_check_adv_addr),
+        "strict_mode" => set_opt_bool(ctx, kw, &mut i.more_mut().strict),
+        "skip_check_adv_addr" => set_opt_bool(ctx, kw, &mut i.more_mut().skip_check_adv_addr),
         _ => {
-            if !track::notify(ctx, kw, &mut i.notify) {
+            if !track::notify(ctx, kw, &mut i.more_mut().notify) {
                 ctx.unknown("vrrp_instance", kw, UNSUPPORTED);
             }
         }
@@ -230,6 +230,13 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
 
 fn narrow(v: u64) -> u8 {
     u8::try_from(v).unwrap_or(u8::MAX)
+}
+
+/// An optional boolean (`Ctx::opt_bool`): the value if valid, else what was there.
+fn set_opt_bool(ctx: &mut Ctx<'_>, kw: &Node, slot: &mut Option<bool>) {
+    if let Some(b) = ctx.opt_bool(kw) {
+        *slot = Some(b);
+    }
 }
 
 fn set_u32(ctx: &mut Ctx<'_>, kw: &Node, slot: &mut Option<u32>) {
@@ -272,8 +279,8 @@ fn authentication(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
             "auth_type" => {
                 if let Some(w) = ctx.single(inner, "PASS or AH") {
                     match w.text.as_str() {
-                        "PASS" => i.auth_type = Some(At::new(AuthType::Pass, at)),
-                        "AH" => i.auth_type = Some(At::new(AuthType::Ah, at)),
+                        "PASS" => i.more_mut().auth_type = Some(At::new(AuthType::Pass, at)),
+                        "AH" => i.more_mut().auth_type = Some(At::new(AuthType::Ah, at)),
                         other => ctx
                             .sink
                             .error(at, format!("auth_type '{other}': expected PASS or AH")),
@@ -305,7 +312,7 @@ fn authentication(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
                             return;
                         }
                     }
-                    i.auth_pass = Some(At::new(pass, at));
+                    i.more_mut().auth_pass = Some(At::new(pass, at));
                 }
             }
             _ => ctx.unknown("authentication", inner, &[]),
@@ -344,5 +351,5 @@ fn use_vmac(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
         }
         ctx.extra_words(kw, 3);
     }
-    i.vmac = Some(At::new(name, kw.at()));
+    i.more_mut().vmac = Some(At::new(name, kw.at()));
 }

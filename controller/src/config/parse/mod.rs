@@ -79,7 +79,7 @@ impl Parser {
                     self.instance_lines.insert(name.to_owned(), node.at().clone());
                     let before = draft.instances.len();
                     instance::parse(&mut ctx, node, name, &mut draft.instances);
-                    let added = draft.instances.get(before).map(|i| &i.track_scripts);
+                    let added = draft.instances.get(before).map(|i| &i.more().track_scripts);
                     not_yet(draft, added, &mut self.ahead);
                 }
             }
