@@ -179,6 +179,51 @@ fn a_keyword_with_an_invalid_value_is_not_also_missing() {
     assert!(has(&diags, "interface is required"), "{diags:?}");
 }
 
+/// The keywords a draft keeps apart (`parse::draft::More`) reach the model,
+/// and an instance whose `More` another keyword made reads the same defaults
+/// as one that has none.
+#[test]
+fn the_less_common_keywords_reach_the_model() {
+    let text = format!(
+        "{}{}{}",
+        instance(
+            "ALL",
+            " lower_prio_no_advert\n higher_prio_send_advert\n garp_lower_prio_repeat 7\n garp_master_refresh 9\n \
+             mcast_src_ip 192.0.2.9\n notify_priority_changes\n skip_check_adv_addr\n down_timer_adverts 4\n \
+             v3_checksum_as_v2\n smtp_alert\n dont_track_primary\n debug 2\n preempt_delay 3\n notify_master /bin/true\n \
+             notify_deleted\n virtual_ipaddress_excluded {\n  192.0.2.200/24\n }"
+        ),
+        instance("NOTIFY", " notify_backup /bin/true").replace("virtual_router_id 1", "virtual_router_id 2"),
+        instance("NONE", "").replace("virtual_router_id 1", "virtual_router_id 3"),
+    );
+    let (config, diags) = check(&text);
+    let config = config.unwrap_or_else(|| panic!("{diags:?}"));
+    let [all, notify, none] = &config.instances[..] else {
+        panic!("three instances: {diags:?}");
+    };
+    assert!(all.lower_prio_no_advert && all.higher_prio_send_advert);
+    assert_eq!((all.garp.lower_prio_repeat, all.garp.master_refresh_s), (7, 9));
+    assert_eq!(all.src_ip, Some("192.0.2.9".parse().unwrap()));
+    assert!(all.notify_priority_changes && all.skip_check_adv_addr && all.v3_checksum_as_v2);
+    assert_eq!(
+        (all.down_timer_adverts, all.debug, all.preempt_delay_ms),
+        (4, 2, 3000)
+    );
+    assert!(all.smtp_alert && all.dont_track_primary && all.notify_deleted);
+    assert!(all.notify.as_ref().is_some_and(|n| n.master.is_some()));
+    assert_eq!(all.excluded_vips.len(), 1);
+    // Only the notify script differs between an instance with a `More` and one without.
+    assert!(notify.notify.as_ref().is_some_and(|n| n.backup.is_some()));
+    let plain = |i: &crate::config::model::Instance| crate::config::model::Instance {
+        name: String::new(),
+        vrid: 0,
+        notify: None,
+        ..i.clone()
+    };
+    assert_eq!(plain(notify), plain(none));
+    assert!(!none.lower_prio_no_advert && none.down_timer_adverts == 3 && none.src_ip.is_none());
+}
+
 #[test]
 fn invalid_values_are_errors_naming_what_was_expected() {
     let (_, diags) = check(&instance(

@@ -340,7 +340,11 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, inbox: &mut super::inbox::
                 Inbox::Reload(loaded) => match (*loaded).and_then(|new| reload(engine, new)) {
                     Ok(new) => {
                         // A successor adopts this run only with this configuration.
-                        fingerprint = super::persist::fingerprint(&new, &shape);
+                        // One that cannot be made matches no successor's.
+                        fingerprint = super::persist::fingerprint(&new, &shape).unwrap_or_else(|e| {
+                            error!("{e:#}: a restarted daemon will not adopt this run");
+                            String::from("none")
+                        });
                         saved_generation = None;
                         start_trackers(engine, true);
                         let want = (engine.watches_deletions(), engine.watches_routes());

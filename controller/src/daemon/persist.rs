@@ -101,19 +101,22 @@ fn fnv64(bytes: &[u8]) -> u64 {
 }
 
 /// Identifies a configuration and mode: adoption requires an exact match.
-pub fn fingerprint(config: &Config, mode: &str) -> String {
-    // A configuration that does not serialise hashes as the empty text.
-    let config_hash = json_fnv64(config).unwrap_or(FNV_START);
+/// An error if the configuration does not serialise (a bug: the model has
+/// no such value), never a fingerprint that another run could share.
+pub fn fingerprint(config: &Config, mode: &str) -> anyhow::Result<String> {
+    let config_hash = json_fnv64(config).ok_or_else(|| {
+        anyhow::anyhow!("the configuration does not serialise for its fingerprint (a bug: please report it)")
+    })?;
     // The kernel programs too (a rebuilt object must replace the running
     // one, not be skipped by adoption) and the map layout (a binary whose
     // maps have another shape must not adopt the old ones).
-    format!(
+    Ok(format!(
         "{:016x}-{mode}-{}-maps{}-obj{:016x}",
         config_hash,
         env!("CARGO_PKG_VERSION"),
         xvrrp_common::maps::LAYOUT_VERSION,
         fnv64(crate::datapath::EBPF_OBJECT)
-    )
+    ))
 }
 
 /// This daemon's bpffs directory: one per network namespace and run directory.
@@ -227,14 +230,14 @@ mod tests {
             .config
             .expect("valid");
         let copy = serde_json::to_string(&config).expect("serialises");
-        let print = fingerprint(&config, "xdp");
+        let print = fingerprint(&config, "xdp").expect("fingerprint");
         assert!(
             print.starts_with(&format!("{:016x}-xdp-", fnv64(copy.as_bytes()))),
             "{print}"
         );
         let mut other = config.clone();
         other.instances[0].vrid = 8;
-        assert_ne!(fingerprint(&other, "xdp"), print);
+        assert_ne!(fingerprint(&other, "xdp").expect("fingerprint"), print);
     }
 
     #[test]

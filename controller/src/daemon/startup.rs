@@ -83,7 +83,7 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
     // the same configuration; remove anything else a previous run left.
     // The data path's shape is part of what is adopted: where adverts are
     // validated and who answers ARP/NDP.
-    let fingerprint = persist::fingerprint(&config, &shape_of(opts));
+    let fingerprint = persist::fingerprint(&config, &shape_of(opts))?;
     let pin_dir = persist::pin_dir(&opts.bpffs, &opts.run_dir);
     let saved = persist::load(&opts.run_dir);
     let adopt = saved
@@ -127,7 +127,7 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
         opts.mode = ModeChoice::Socket;
     }
     let shape = shape_of(opts);
-    let fingerprint = persist::fingerprint(&config, &shape);
+    let fingerprint = persist::fingerprint(&config, &shape)?;
     // The side thread first: before the scheduling keywords make this
     // thread real-time (it and its scripts keep normal priority).
     let (track_tx, track_rx) = mpsc::unbounded_channel();

@@ -35,7 +35,8 @@ pub(super) struct Env<'a> {
 pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Instance {
     let g = env.global;
     let name = &d.name;
-    let strict = d.more().strict.unwrap_or(g.vrrp_strict);
+    let m = d.more();
+    let strict = m.strict.unwrap_or(g.vrrp_strict);
     let (family, vips) = family_and_vips(d, sink);
     let version = version(d, family, g, sink);
     let vrid = vrid(d, sink);
@@ -49,7 +50,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
     if d.interface.is_none() && !d.given.interface {
         let why = if unicast.peers.is_empty() {
             Some("interface is required (multicast adverts need one)")
-        } else if d.more().src_ip.is_none() {
+        } else if m.src_ip.is_none() {
             Some("unicast without interface needs unicast_src_ip")
         } else {
             None
@@ -67,7 +68,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         );
         accept = false;
     }
-    let mut down_timer_adverts = d.more().down_timer_adverts.unwrap_or(3);
+    let mut down_timer_adverts = m.down_timer_adverts.unwrap_or(3);
     if strict && down_timer_adverts != 3 {
         sink.warning(
             &d.at,
@@ -79,19 +80,16 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
     // keepalived: strict mode answers no lower advert (nor re-announces
     // the VIPs: garp_lower_prio_* are 0) and sends no advert on losing to a
     // higher one (RFC 5798 6.4.3 says discard / go backup).
-    let mut lower_prio_no_advert = d.more().lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert);
-    let mut higher_prio_send_advert = d
-        .more()
-        .higher_prio_send_advert
-        .unwrap_or(g.higher_prio_send_advert);
+    let mut lower_prio_no_advert = m.lower_prio_no_advert.unwrap_or(g.lower_prio_no_advert);
+    let mut higher_prio_send_advert = m.higher_prio_send_advert.unwrap_or(g.higher_prio_send_advert);
     if strict {
-        if d.more().lower_prio_no_advert == Some(false) {
+        if m.lower_prio_no_advert == Some(false) {
             sink.warning(
                 &d.at,
                 format!("vrrp_instance {name}: strict mode needs lower_prio_no_advert; setting it"),
             );
         }
-        if higher_prio_send_advert && d.more().higher_prio_send_advert == Some(true) {
+        if higher_prio_send_advert && m.higher_prio_send_advert == Some(true) {
             sink.warning(
                 &d.at,
                 format!("vrrp_instance {name}: strict mode needs higher_prio_send_advert clear; clearing it"),
@@ -111,7 +109,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         family,
         advert_int_cs,
         down_timer_adverts,
-        v3_checksum_as_v2: d.more().v3_checksum_as_v2 || g.v3_checksum_as_v2,
+        v3_checksum_as_v2: m.v3_checksum_as_v2 || g.v3_checksum_as_v2,
         auth,
         vips,
         excluded_vips: excluded_vips.into(),
@@ -122,58 +120,44 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
         track_files: tracking.files.into(),
         track_processes: tracking.processes.into(),
         unicast,
-        src_ip: d
-            .more()
+        src_ip: m
             .src_ip
             .as_ref()
             .filter(|s| Family::of(&s.v) == family)
             .map(|s| s.v),
         vmac,
         vmac_xmit_base,
-        native_ipv6: d.more().native_ipv6.is_some(),
+        native_ipv6: m.native_ipv6.is_some(),
         accept,
         garp: Garp {
-            master_delay_s: d.more().garp.master_delay_s.unwrap_or(g.garp.master_delay_s),
-            master_repeat: d.more().garp.master_repeat.unwrap_or(g.garp.master_repeat),
-            master_refresh_s: d.more().garp.master_refresh_s.unwrap_or(g.garp.master_refresh_s),
-            master_refresh_repeat: d
-                .more()
+            master_delay_s: m.garp.master_delay_s.unwrap_or(g.garp.master_delay_s),
+            master_repeat: m.garp.master_repeat.unwrap_or(g.garp.master_repeat),
+            master_refresh_s: m.garp.master_refresh_s.unwrap_or(g.garp.master_refresh_s),
+            master_refresh_repeat: m
                 .garp
                 .master_refresh_repeat
                 .unwrap_or(g.garp.master_refresh_repeat),
-            lower_prio_delay_s: d
-                .more()
-                .garp
-                .lower_prio_delay_s
-                .unwrap_or(g.garp.lower_prio_delay_s)
+            lower_prio_delay_s: m.garp.lower_prio_delay_s.unwrap_or(g.garp.lower_prio_delay_s)
                 * u32::from(!strict),
-            lower_prio_repeat: d
-                .more()
-                .garp
-                .lower_prio_repeat
-                .unwrap_or(g.garp.lower_prio_repeat)
+            lower_prio_repeat: m.garp.lower_prio_repeat.unwrap_or(g.garp.lower_prio_repeat)
                 * u32::from(!strict),
         },
         lower_prio_no_advert,
         higher_prio_send_advert,
-        routes: d.more().routes.iter().map(|r| r.v.clone()).collect(),
-        rules: d.more().rules.iter().map(|r| r.v.0.clone()).collect(),
-        notify: d.more().notify.clone().boxed(),
-        smtp_alert: d
-            .more()
+        routes: m.routes.iter().map(|r| r.v.clone()).collect(),
+        rules: m.rules.iter().map(|r| r.v.0.clone()).collect(),
+        notify: m.notify.clone().boxed(),
+        smtp_alert: m
             .smtp_alert
             .or(g.smtp_alert_vrrp)
             .or(g.smtp_alert)
             .unwrap_or(false),
-        notify_priority_changes: d
-            .more()
-            .notify_priority_changes
-            .unwrap_or(g.notify_priority_changes),
-        notify_deleted: d.more().notify_deleted,
-        dont_track_primary: d.more().dont_track_primary,
-        debug: d.more().debug,
+        notify_priority_changes: m.notify_priority_changes.unwrap_or(g.notify_priority_changes),
+        notify_deleted: m.notify_deleted,
+        dont_track_primary: m.dont_track_primary,
+        debug: m.debug,
         strict,
-        skip_check_adv_addr: d.more().skip_check_adv_addr.unwrap_or(g.skip_check_adv_addr),
+        skip_check_adv_addr: m.skip_check_adv_addr.unwrap_or(g.skip_check_adv_addr),
         sync_group: None,
     };
     if let Some(host) = env.host {

@@ -21,8 +21,6 @@ const UNSUPPORTED: &[&str] = &[
     "unicast_fault_no_peer",
     "old_unicast_checksum",
     "vrf",
-    "track_file",
-    "track_process",
     "track_bfd",
     "mcast_dst_ip",
     "track_src_ip",
@@ -31,8 +29,6 @@ const UNSUPPORTED: &[&str] = &[
     "lvs_sync_daemon_interface",
     "garp_extra_if",
     "vmac_garp_intvl",
-    "lower_prio_no_advert",
-    "higher_prio_send_advert",
     "kernel_rx_buf_size",
 ];
 
@@ -220,8 +216,10 @@ fn keyword(ctx: &mut Ctx<'_>, kw: &Node, i: &mut InstanceDraft) {
         }
         "strict_mode" => set_opt_bool(ctx, kw, &mut i.more_mut().strict),
         "skip_check_adv_addr" => set_opt_bool(ctx, kw, &mut i.more_mut().skip_check_adv_addr),
-        _ => {
-            if !track::notify(ctx, kw, &mut i.more_mut().notify) {
+        // The notify scripts (`notify`, `notify_master`, ...); any other keyword is
+        // reported without making the instance's `More`.
+        other => {
+            if !(other.starts_with("notify") && track::notify(ctx, kw, &mut i.more_mut().notify)) {
                 ctx.unknown("vrrp_instance", kw, UNSUPPORTED);
             }
         }
