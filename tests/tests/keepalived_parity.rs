@@ -64,10 +64,13 @@ impl Files {
         chmod(&dir.join("log"), "0777");
         let files = Self { dir };
         let check = files.path("check.sh");
+        // Its user is written aside and renamed: a daemon that stops while
+        // the check runs kills it, and a file truncated by `>` but not yet
+        // written would read as no user (seen once in CI).
         fs::write(
             &check,
             format!(
-                "#!/bin/sh\nid -un > {log}/$1.user\ntest -e {flags}/$1\n",
+                "#!/bin/sh\nid -un > {log}/$1.user.$$ && mv {log}/$1.user.$$ {log}/$1.user\ntest -e {flags}/$1\n",
                 log = files.path("log").display(),
                 flags = files.path("flags").display()
             ),

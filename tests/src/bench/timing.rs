@@ -542,7 +542,7 @@ fn one_trial(
                 }
                 if !strict && attempt == ATTEMPTS {
                     report.notes.push(format!(
-                        "timing {}: {}, trial {}: CPU 0 stolen over {limit_ms:.0} ms in each of {ATTEMPTS} attempts; --quick counts the last ({:.0} ms stolen): a smoke run, not a measurement",
+                        "timing {}: {}, trial {}: CPU 0 stolen over {limit_ms:.0} ms in each attempt that reached its window (of {ATTEMPTS}); --quick counts the last ({:.0} ms stolen): a smoke run, not a measurement",
                         which.label(),
                         v.label(),
                         trial + 1,
@@ -565,7 +565,7 @@ fn one_trial(
             // failures always fail, as does any failure of a full run.
             // Also `--quick` and the reference only: keepalived that did not
             // come up at all, with no attempt before it to count (seen in CI:
-            // at real-time priority, no steal recorded, 0 of 1000 instances
+            // at real-time priority, 0 of 1000 instances
             // MASTER, where every earlier CI had it up), gets the trial's
             // next attempt with a note; if none brings it up the run fails.
             Err(e)
