@@ -9,38 +9,30 @@ impl Engine {
     pub fn on_health_change(&mut self) {
         self.rebind_recreated_interfaces();
         let now = monotonic_us();
-        let live = self.instances.indices();
-        let own: Vec<track::Verdict> = live.iter().map(|&i| self.health(i)).collect();
-        // Running members first, then the waiting ones (in FAULT too).
-        let members: Vec<track::Member<'_>> = live
-            .iter()
-            .zip(&own)
-            .map(|(&i, v)| track::Member {
-                name: &self.instances[i].cfg.name,
-                group: self.instances[i].cfg.sync_group.as_deref(),
-                fault: v.fault.as_deref(),
-                waiting: false,
-            })
-            .chain(self.instances.waiting.iter().map(|w| track::Member {
-                name: &w.cfg.name,
-                group: w.cfg.sync_group.as_deref(),
-                fault: Some(&w.why),
-                waiting: true,
-            }))
-            .collect();
-        let faults = track::with_groups(&members);
-        let verdicts: Vec<(usize, u8, Option<String>)> = live
-            .iter()
-            .zip(&own)
-            .zip(faults)
-            .map(|((&i, v), fault)| (i, v.priority, fault))
-            .collect();
-        for (idx, priority, fault) in verdicts {
-            if !self.instances.is_live(idx) {
-                // A sync-group follower's transition cannot remove an
-                // instance, but the registry is the authority.
-                continue;
+        // Two passes that keep nothing per instance (`track::GroupFaults`):
+        // the groups' faults from every grouped member, then each
+        // instance's verdict, computed again (it reads only the tracked
+        // objects, which delivering the verdicts does not change).
+        let mut groups = track::GroupFaults::default();
+        for (i, slot) in self.instances.iter() {
+            if slot.cfg.sync_group.is_some() {
+                let own = self.health(i);
+                groups.add(&member(&slot.cfg, own.fault.as_deref(), false));
             }
+        }
+        // Running members first, then the waiting ones (in FAULT too).
+        for w in &self.instances.waiting {
+            groups.add(&member(&w.cfg, Some(&w.why), true));
+        }
+        for idx in 0..self.instances.capacity_used() {
+            let Some(slot) = self.instances.get(idx) else {
+                // A free entry; a sync-group follower's transition cannot
+                // remove an instance, but the registry is the authority.
+                continue;
+            };
+            let own = self.health(idx);
+            let fault = groups.fault_of(&member(&slot.cfg, own.fault.as_deref(), false));
+            let priority = own.priority;
             let faulted = self.instances[idx].fault.is_some();
             match fault {
                 Some(why) if !faulted => {
@@ -119,14 +111,15 @@ impl Engine {
     /// the last poll (only then is every instance's health recomputed).
     pub(super) fn refresh_links(&mut self) -> bool {
         if self.watched.is_none() {
-            let mut names: Vec<String> = Vec::new();
+            // A set of borrowed names: thousands of instances share a few
+            // interfaces (a name copied per instance was 16,000 strings).
+            let mut names = std::collections::BTreeSet::new();
             for slot in self.instances.values() {
-                names.push(slot.ifname().to_owned());
-                names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.clone()));
-                names.extend(slot.vmac_link.as_deref().map(|(_, n)| n.clone()));
+                names.insert(slot.ifname());
+                names.extend(slot.cfg.track_interfaces.iter().map(|t| t.name.as_str()));
+                names.extend(slot.vmac_link.as_deref().map(|(_, n)| n.as_str()));
             }
-            names.sort();
-            names.dedup();
+            let names: Vec<String> = names.into_iter().map(str::to_owned).collect();
             self.watched = Some(names);
         }
         let fresh: HashMap<String, LinkState> = self
@@ -210,5 +203,19 @@ impl Engine {
         let tracked: Vec<_> = scripts.chain(interfaces).chain(files).chain(processes).collect();
         let primary = (!slot.cfg.dont_track_primary).then(|| (slot.ifname(), self.link_up(slot.ifname())));
         track::evaluate(slot.base_priority, primary, &tracked)
+    }
+}
+
+/// An instance as a sync group's member, with its own FAULT reason.
+fn member<'a>(
+    cfg: &'a crate::config::model::Instance,
+    fault: Option<&'a str>,
+    waiting: bool,
+) -> track::Member<'a> {
+    track::Member {
+        name: &cfg.name,
+        group: cfg.sync_group.as_deref(),
+        fault,
+        waiting,
     }
 }
