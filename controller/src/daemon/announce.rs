@@ -122,6 +122,12 @@ impl Announcer {
             return;
         }
         if let Some(later) = self.held.get_mut(&idx) {
+            // Room for one at first (a list's first push takes room for
+            // four: 160 bytes for each of 16,000 instances held at once in
+            // a mass transition, most of which push one); doubling after.
+            if later.capacity() == 0 {
+                later.reserve_exact(1);
+            }
             later.push(Parked {
                 ifindex,
                 v6,

@@ -208,7 +208,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, inbox: &mut super::inbox::
             let now_saved = engine.saved(&fingerprint, &pin_dir);
             let digest = now_saved.digest();
             if digest != last_saved {
-                engine.side.send(Job::Store(now_saved));
+                engine.side.send(Job::Store(Box::new(now_saved)));
                 last_saved = digest;
             }
         }
@@ -403,7 +403,7 @@ fn dump(engine: &mut Engine, kind: Kind, dir: &Path) {
     }
     engine.side.send(Job::Dump {
         kind,
-        view,
+        view: Box::new(view),
         dir: dir.to_owned(),
     });
 }
@@ -426,7 +426,7 @@ pub fn start_trackers(engine: &Engine, reload: bool) {
         .collect();
     engine.side.send(Job::Trackers {
         scripts: tracked,
-        user: engine.config.global.script_user.clone(),
+        user: engine.config.global.script_user.clone().map(Box::new),
         files: engine.config.track_files.clone(),
         processes: engine.config.track_processes.clone(),
         reload,

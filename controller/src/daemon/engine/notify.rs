@@ -68,14 +68,14 @@ impl Engine {
         };
         if let Some(s) = own {
             self.side.send(Job::Notify {
-                script: (**s).clone(),
+                script: s.clone(),
                 args: Vec::new(),
                 user: user.clone(),
             });
         }
         if let (Some(s), Some(args)) = (&notify.any, event.script_args()) {
             self.side.send(Job::Notify {
-                script: (**s).clone(),
+                script: s.clone(),
                 args,
                 user,
             });
@@ -90,7 +90,7 @@ impl Engine {
                 (Settings::from_global(g), event.mail(&router_id))
             {
                 self.side.send(Job::Mail {
-                    settings,
+                    settings: Box::new(settings),
                     subject,
                     body,
                 });

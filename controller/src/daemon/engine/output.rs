@@ -271,7 +271,7 @@ impl Engine {
             idx,
             ticket: self.last_ticket,
             vips,
-            vmac,
+            vmac: vmac.map(Box::new),
         });
     }
 

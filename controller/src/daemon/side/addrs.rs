@@ -17,7 +17,8 @@ impl Worker {
         vips: Vec<(u32, VirtualAddress)>,
         vmac: Option<(u32, String, [u8; 6])>,
     ) {
-        let mut added = Vec::new();
+        // Exact: a mass transition has thousands of these in flight at once.
+        let mut added = Vec::with_capacity(vips.len());
         if let Some(addrs) = self.addrs() {
             if let Some((ifindex, ifname, mac)) = vmac {
                 addrs.add_unicast_filter(ifindex, mac).await;
@@ -54,7 +55,7 @@ impl Worker {
         vips: Vec<(u32, VirtualAddress)>,
         vmac: Option<(u32, [u8; 6])>,
     ) {
-        let mut removed = Vec::new();
+        let mut removed = Vec::with_capacity(vips.len());
         // Progress for `Side::finish`'s stall bound, one step per address.
         let step = self.jobs_done.clone();
         if let Some(addrs) = self.addrs() {
