@@ -12,7 +12,8 @@
 //!
 //! An instance can be held: while its addresses are being installed (on the
 //! side thread) its announcements wait, so no gratuitous ARP names an address
-//! the kernel does not have yet.
+//! the kernel does not have yet. Only how many it asked for is kept; the
+//! engine pushes its frames when the hold ends.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -38,14 +39,6 @@ pub struct Pace {
     pub key: u64,
 }
 
-/// What a held instance pushed.
-struct Parked {
-    ifindex: u32,
-    v6: bool,
-    frame: Vec<u8>,
-    count: u32,
-}
-
 /// The most copies of one frame a burst sends (a `*_repeat` of millions
 /// would otherwise build millions of frames at once).
 pub const MAX_BURST: u32 = 255;
@@ -61,8 +54,12 @@ pub struct Announcer {
     paced: HashMap<u32, Pace>,
     /// When the next message may go, per (pacing key, IPv6?).
     next_at: HashMap<(u64, bool), Micros>,
-    /// Held instances and what they queued meanwhile.
-    held: HashMap<usize, Vec<Parked>>,
+    /// Held instances and the most copies pushed for them meanwhile (0:
+    /// none). Their frames are not kept: the engine pushes them again at
+    /// `release` from the instance as it is then (a mass transition holds
+    /// every instance at once; a list of frames for each was 2 MB of the
+    /// daemon's peak at 16,000).
+    held: HashMap<usize, u32>,
     /// How many frames each instance has queued (only those with some are
     /// searched for a frame queued twice).
     queued: HashMap<usize, usize>,
@@ -121,19 +118,8 @@ impl Announcer {
         if count == 0 {
             return;
         }
-        if let Some(later) = self.held.get_mut(&idx) {
-            // Room for one at first (a list's first push takes room for
-            // four: 160 bytes for each of 16,000 instances held at once in
-            // a mass transition, most of which push one); doubling after.
-            if later.capacity() == 0 {
-                later.reserve_exact(1);
-            }
-            later.push(Parked {
-                ifindex,
-                v6,
-                frame,
-                count,
-            });
+        if let Some(most) = self.held.get_mut(&idx) {
+            *most = (*most).max(count);
             return;
         }
         let q = self.queues.entry((ifindex, v6)).or_default();
@@ -164,14 +150,14 @@ impl Announcer {
 
     /// Holds instance `idx`'s announcements from now until `release`.
     pub fn hold(&mut self, idx: usize) {
-        self.held.entry(idx).or_default();
+        self.held.entry(idx).or_insert(0);
     }
 
-    /// Queues what instance `idx` pushed while held.
-    pub fn release(&mut self, idx: usize) {
-        for p in self.held.remove(&idx).unwrap_or_default() {
-            self.push(p.ifindex, p.v6, idx, p.frame, p.count);
-        }
+    /// Ends the hold of instance `idx`: how many copies of each of its
+    /// frames it asked for meanwhile (the most of any push; 0: none), for
+    /// the caller to push again.
+    pub fn release(&mut self, idx: usize) -> u32 {
+        self.held.remove(&idx).unwrap_or(0)
     }
 
     /// Hands each frame due at `now` to `send` (interface index, instance,
@@ -356,15 +342,21 @@ mod tests {
         a.hold(0);
         a.push(1, false, 0, vec![10], 2);
         a.push(1, false, 1, vec![11], 1);
+        a.push(1, false, 0, vec![10], 1);
         assert_eq!(sent(&a.due(0)), [(1, 11)], "held: nothing of instance 0 yet");
-        a.release(0);
-        assert_eq!(sent(&a.due(1)), [(0, 10), (0, 10)]);
-        // Cancelled while held: what it queued is gone with the hold.
+        // The most copies asked for while held, for the caller to push.
+        assert_eq!(a.release(0), 2);
+        assert!(a.due(1).is_empty());
+        assert_eq!(a.release(0), 0, "released once");
+        // Cancelled while held: what it asked for is gone with the hold.
         a.hold(2);
         a.push(1, false, 2, vec![12], 3);
         a.cancel(2);
-        a.release(2);
+        assert_eq!(a.release(2), 0);
         assert!(a.due(2).is_empty());
+        // Held with nothing pushed: nothing to push again.
+        a.hold(4);
+        assert_eq!(a.release(4), 0);
     }
 
     #[test]
@@ -386,7 +378,7 @@ mod tests {
         assert!(a.is_idle());
         a.hold(3);
         assert!(!a.is_idle());
-        a.release(3);
+        assert_eq!(a.release(3), 0);
         for idx in 0..1000 {
             a.push(1, false, idx, vec![1], 2);
         }

@@ -339,7 +339,11 @@ impl Engine {
             if responder {
                 self.arp_responder(done.idx, true);
             }
-            self.announcer.release(done.idx);
+            // Its announcements, built now from the instance as it is.
+            let count = self.announcer.release(done.idx);
+            if count > 0 {
+                self.send_gratuitous(done.idx, count);
+            }
             self.flush();
         }
     }
