@@ -7,12 +7,20 @@ impl Engine {
     /// Recomputes health (scripts, interfaces) into priority and fault. A
     /// `vrrp_sync_group` is in FAULT while any member is (keepalived's rule).
     pub fn on_health_change(&mut self) {
+        // One reading of the links for both passes below: an interface the
+        // last poll did not cover (start-up, instances added since) would
+        // be read live in each, and a flap between them would name a
+        // member faulted by its own group, or fault it alone.
+        if self.watched.is_none() {
+            self.refresh_links();
+        }
         self.rebind_recreated_interfaces();
         let now = monotonic_us();
         // Two passes that keep nothing per instance (`track::GroupFaults`):
         // the groups' faults from every grouped member, then each
         // instance's verdict, computed again (it reads only the tracked
-        // objects, which delivering the verdicts does not change).
+        // objects' last readings, which delivering the verdicts does not
+        // change).
         let mut groups = track::GroupFaults::default();
         for (i, slot) in self.instances.iter() {
             if slot.cfg.sync_group.is_some() {
