@@ -122,10 +122,25 @@ fn keepalived_beside_xvrrpd_on_one_host_keeps_hearing_its_peer() {
         xa.counter("foreign") > 0,
         "VRID 60's adverts are counted as foreign"
     );
-    assert_eq!(
-        xa.counter("vrrp_seen"),
-        xa.counter("foreign"),
-        "xvrrpd dropped none of them"
+    // Both counters from one status reading (two readings were racy: b's
+    // next advert could land between them, CI at e077add), and read again
+    // for a while, since one reading is not one instant either: a drop
+    // keeps them apart for good.
+    let mut last = (0, 0);
+    let agree = wait_for(Duration::from_secs(3), || {
+        let st = xa.status().unwrap_or_default();
+        let c = &st["counters"];
+        last = (
+            c["vrrp_seen"].as_u64().unwrap_or(0),
+            c["foreign"].as_u64().unwrap_or(u64::MAX),
+        );
+        last.0 == last.1
+    });
+    assert!(
+        agree.is_some(),
+        "xvrrpd dropped some of them: vrrp_seen {} against foreign {}",
+        last.0,
+        last.1
     );
     println!(
         "field: keepalived VRID 60 beside xvrrpd (xdp) on a stayed BACKUP for {:?}; {} foreign adverts passed",
