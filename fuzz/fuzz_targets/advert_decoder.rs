@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use libfuzzer_sys::fuzz_target;
 use xvrrpd::vrrp::{
     codec::{Advert, Auth, ChecksumScope, Family},
-    validate::{IpMeta, RxInstance, validate_frame, validate_ip, validate_vrrp},
+    validate::{AddrDigest, IpMeta, RxInstance, validate_frame, validate_ip, validate_vrrp},
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
         version: 2,
         auth: Auth::simple("secret"),
         interval: 1,
-        vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))],
+        addrs: AddrDigest::new(vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 100))], 7),
         v3_checksum_as_v2: false,
         peers: Default::default(),
         group: RxInstance::rfc_group(false),

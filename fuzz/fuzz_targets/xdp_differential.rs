@@ -17,7 +17,7 @@ use xvrrpd::{
     datapath::{Datapath, addr_bytes},
     vrrp::{
         codec::{Auth, DecodeError},
-        validate::{RxInstance, RxPeer, validate_frame},
+        validate::{AddrDigest, RxInstance, RxPeer, validate_frame},
     },
 };
 
@@ -26,15 +26,15 @@ const IFINDEX: u32 = 1;
 fn instances() -> Vec<(u8, bool, RxInstance)> {
     let v4 = |a: u8| IpAddr::V4(Ipv4Addr::new(192, 0, 2, a));
     vec![
-        (51, false, RxInstance { version: 2, auth: Auth::simple("aminglin"), interval: 1, vips: vec![v4(100), v4(101)], v3_checksum_as_v2: false, peers: Default::default(), group: RxInstance::rfc_group(false), skip_addr_check: false }),
-        (52, false, RxInstance { version: 3, auth: Auth::None, interval: 50, vips: vec![v4(102)], v3_checksum_as_v2: false, peers: Default::default(), group: RxInstance::rfc_group(false), skip_addr_check: false }),
-        (53, true, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()], v3_checksum_as_v2: false, peers: Default::default(), group: RxInstance::rfc_group(true), skip_addr_check: false }),
-        (54, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(104)], v3_checksum_as_v2: true, peers: Default::default(), group: RxInstance::rfc_group(false), skip_addr_check: false }),
+        (51, false, RxInstance { version: 2, auth: Auth::simple("aminglin"), interval: 1, addrs: AddrDigest::new(vec![v4(100), v4(101)], 7), v3_checksum_as_v2: false, peers: Default::default(), group: RxInstance::rfc_group(false), skip_addr_check: false }),
+        (52, false, RxInstance { version: 3, auth: Auth::None, interval: 50, addrs: AddrDigest::new(vec![v4(102)], 7), v3_checksum_as_v2: false, peers: Default::default(), group: RxInstance::rfc_group(false), skip_addr_check: false }),
+        (53, true, RxInstance { version: 3, auth: Auth::None, interval: 100, addrs: AddrDigest::new(vec!["2001:db8::100".parse().unwrap(), "2001:db8::101".parse().unwrap()], 7), v3_checksum_as_v2: false, peers: Default::default(), group: RxInstance::rfc_group(true), skip_addr_check: false }),
+        (54, false, RxInstance { version: 3, auth: Auth::None, interval: 100, addrs: AddrDigest::new(vec![v4(104)], 7), v3_checksum_as_v2: true, peers: Default::default(), group: RxInstance::rfc_group(false), skip_addr_check: false }),
         // Unicast instances: only their peers may send.
-        (55, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(105)], v3_checksum_as_v2: false, peers: vec![RxPeer::any_ttl(v4(1)), RxPeer { addr: v4(7), min_ttl: 250, max_ttl: 255 }].into(), group: None, skip_addr_check: false }),
-        (56, true, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec!["2001:db8::106".parse().unwrap()], v3_checksum_as_v2: false, peers: vec![RxPeer::any_ttl("fe80::ff:fe00:a".parse().unwrap())].into(), group: None, skip_addr_check: false }),
+        (55, false, RxInstance { version: 3, auth: Auth::None, interval: 100, addrs: AddrDigest::new(vec![v4(105)], 7), v3_checksum_as_v2: false, peers: vec![RxPeer::any_ttl(v4(1)), RxPeer { addr: v4(7), min_ttl: 250, max_ttl: 255 }].into(), group: None, skip_addr_check: false }),
+        (56, true, RxInstance { version: 3, auth: Auth::None, interval: 100, addrs: AddrDigest::new(vec!["2001:db8::106".parse().unwrap()], 7), v3_checksum_as_v2: false, peers: vec![RxPeer::any_ttl("fe80::ff:fe00:a".parse().unwrap())].into(), group: None, skip_addr_check: false }),
         // skip_check_adv_addr: any address list.
-        (57, false, RxInstance { version: 3, auth: Auth::None, interval: 100, vips: vec![v4(107)], v3_checksum_as_v2: false, peers: Default::default(), group: RxInstance::rfc_group(false), skip_addr_check: true }),
+        (57, false, RxInstance { version: 3, auth: Auth::None, interval: 100, addrs: AddrDigest::new(vec![v4(107)], 7), v3_checksum_as_v2: false, peers: Default::default(), group: RxInstance::rfc_group(false), skip_addr_check: true }),
     ]
 }
 

@@ -11,7 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use xvrrp_common::{stats, vrrp::IPPROTO_VRRP};
 use xvrrpd::vrrp::{
     codec::{Advert, Auth, ChecksumScope},
-    validate::{RxInstance, RxPeer},
+    validate::{AddrDigest, RxInstance, RxPeer},
 };
 
 use xvrrpd::vrrp::fixtures;
@@ -34,7 +34,7 @@ pub fn instances() -> Vec<(u8, bool, RxInstance)> {
                 version: 3,
                 auth: Auth::None,
                 interval: 100,
-                vips: vec![v4(104)],
+                addrs: AddrDigest::new(vec![v4(104)], 7),
                 v3_checksum_as_v2: true,
                 peers: Vec::new().into(),
                 group: Some(MCAST4.into()),
@@ -65,7 +65,7 @@ pub fn instances() -> Vec<(u8, bool, RxInstance)> {
                 version: 3,
                 auth: Auth::None,
                 interval: 100,
-                vips: vec![v4(108), v4(109)],
+                addrs: AddrDigest::new(vec![v4(108), v4(109)], 7),
                 v3_checksum_as_v2: false,
                 peers: Vec::new().into(),
                 group: Some(MCAST4.into()),
@@ -80,7 +80,7 @@ fn unicast(vip: u8, peer: RxPeer) -> RxInstance {
         version: 3,
         auth: Auth::None,
         interval: 100,
-        vips: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, vip))],
+        addrs: AddrDigest::new(vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, vip))], 7),
         v3_checksum_as_v2: false,
         peers: vec![peer].into(),
         // A unicast instance hears unicast adverts only.

@@ -171,8 +171,11 @@ pub fn load(run_dir: &Path) -> Option<Saved> {
 /// Writes `state.json` atomically (a temporary file renamed over it); false
 /// when that failed (the caller tries again later).
 pub fn store(run_dir: &Path, saved: &Saved) -> bool {
-    serde_json::to_string(saved)
-        .is_ok_and(|text| crate::files::replace(&run_dir.join(STATE_FILE), &text).is_ok())
+    // Streamed to the file: no copy of the text (see `json_fnv64`).
+    crate::files::replace_with(&run_dir.join(STATE_FILE), |out| {
+        serde_json::to_writer(out, saved).map_err(std::io::Error::from)
+    })
+    .is_ok()
 }
 
 pub fn forget(run_dir: &Path) {

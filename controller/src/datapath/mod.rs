@@ -20,7 +20,6 @@ use xvrrp_common::{
         self, AdvertEvent, AdvertState, CFG_PEERS_ONLY, CFG_SKIP_ADDR_CHECK, CFG_V3_CHECKSUM_AS_V2, Counters,
         InstanceConfig, InstanceKey, PeerKey, PeerValue,
     },
-    mix::addr_mix,
     stats,
 };
 
@@ -29,6 +28,8 @@ use self::{
     kernel::Kernel,
     mapped::MappedArray,
 };
+/// The maps' address layout is the receive check's (`fuzz` imports it here).
+pub use crate::vrrp::validate::addr_bytes;
 use crate::vrrp::{codec::Auth, validate::RxInstance};
 
 /// The compiled XDP program, built by `build.rs` from `ebpf/`.
@@ -496,19 +497,8 @@ fn peer_key(instance: InstanceKey, addr: IpAddr) -> PeerKey {
     }
 }
 
-/// An address as the maps hold it: IPv4 in the first 4 bytes, the rest zero.
-pub fn addr_bytes(addr: IpAddr) -> [u8; 16] {
-    let mut bytes = [0u8; 16];
-    match addr {
-        IpAddr::V4(a) => bytes[..4].copy_from_slice(&a.octets()),
-        IpAddr::V6(a) => bytes = a.octets(),
-    }
-    bytes
-}
-
 /// The kernel's view of an instance: the same facts `vrrp::validate` uses.
 pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
-    let addr_key = random_u64();
     let auth_data = match rx.auth {
         Auth::Simple(data) => data,
         _ => [0; 8],
@@ -516,7 +506,7 @@ pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
     InstanceConfig {
         version: rx.version,
         auth_type: rx.auth.type_value(),
-        addr_count: u8::try_from(rx.vips.len()).unwrap_or(u8::MAX),
+        addr_count: u8::try_from(rx.addrs.count).unwrap_or(u8::MAX),
         flags: if rx.v3_checksum_as_v2 {
             CFG_V3_CHECKSUM_AS_V2
         } else {
@@ -533,19 +523,20 @@ pub fn instance_config(rx: &RxInstance) -> InstanceConfig {
         slot: 0,
         generation: 0,
         group: rx.group.map_or([0; 16], addr_bytes),
-        addr_sum: rx.vips.iter().fold(0u64, |sum, a| {
-            sum.wrapping_add(addr_mix(&addr_bytes(*a), addr_key))
-        }),
-        addr_key,
+        // The same sum under the same key as the controller's check.
+        addr_sum: rx.addrs.sum,
+        addr_key: rx.addrs.key,
     }
 }
 
 /// 64 random bits from the kernel (`getrandom`), for keys nobody outside
-/// may guess; the clock if the call fails (never expected on Linux 3.17+).
-fn random_u64() -> u64 {
+/// may guess; the clock if the call fails (never expected on Linux 3.17+)
+/// or the pool is not ready yet (early boot: a start must not wait for it,
+/// the keys only keep a mismatched address list from passing).
+pub fn random_u64() -> u64 {
     let mut buf = [0u8; 8];
     // SAFETY: getrandom writes at most buf.len() bytes into buf.
-    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), libc::GRND_NONBLOCK) };
     if n == 8 {
         u64::from_ne_bytes(buf)
     } else {

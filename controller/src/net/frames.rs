@@ -148,7 +148,7 @@ mod tests {
     use super::*;
     use crate::vrrp::{
         codec::{Advert, Auth, ChecksumScope},
-        validate::{RxInstance, validate_frame},
+        validate::{AddrDigest, RxInstance, validate_frame},
     };
 
     #[test]
@@ -181,7 +181,7 @@ mod tests {
                 version,
                 auth: Auth::None,
                 interval: advert.interval,
-                vips: vec![vip],
+                addrs: AddrDigest::new(vec![vip], 7),
                 v3_checksum_as_v2: false,
                 peers: thin_vec::ThinVec::new(),
                 group: Some(dst),

@@ -17,7 +17,7 @@ use super::{
         ndp::NeighborMessage,
     },
     fixtures,
-    validate::{IpMeta, RxInstance, RxPeer, validate_frame, validate_ip, validate_vrrp},
+    validate::{AddrDigest, IpMeta, RxInstance, RxPeer, validate_frame, validate_ip, validate_vrrp},
 };
 
 const KA_SRC4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -122,7 +122,12 @@ fn keepalived_v3_ipv6_advert() {
     assert_eq!(got.src, IpAddr::V6(ka_src6()));
     let a = &got.advert;
     assert_eq!((a.version, a.vrid, a.priority, a.interval), (3, 53, 200, 100));
-    assert_eq!(a.addrs, inst.vips);
+    let want: Vec<IpAddr> = ["2001:db8::100", "2001:db8::101"]
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    assert_eq!(a.addrs, want);
+    assert!(inst.addrs.matches(&a.addrs));
     let scope = ChecksumScope::V6Pseudo {
         src: ka_src6(),
         dst: mcast6(),
@@ -420,11 +425,40 @@ fn v3_interval_difference_is_accepted_for_adoption() {
 }
 
 #[test]
+fn the_address_digest_is_the_list_compared_in_any_order() {
+    let v6 = |s: &str| s.parse::<IpAddr>().unwrap();
+    let ours = [v4(100), v6("2001:db8::1"), v6("2001:db8:0:0:1::1")];
+    let digest = AddrDigest::new(ours, 0x5eed);
+    let mut reversed = ours;
+    reversed.reverse();
+    assert!(digest.matches(&ours) && digest.matches(&reversed));
+    for other in [
+        // The upper 8 bytes of an IPv6 address alone differ.
+        vec![v4(100), v6("2001:db8::1"), v6("2001:db9:0:0:1::1")],
+        // The lower 8 alone.
+        vec![v4(100), v6("2001:db8::2"), v6("2001:db8:0:0:1::1")],
+        // One twice, one missing; one fewer; one more; IPv4 against its IPv6 form.
+        vec![v4(100), v6("2001:db8::1"), v6("2001:db8::1")],
+        vec![v4(100), v6("2001:db8::1")],
+        vec![v4(100), v6("2001:db8::1"), v6("2001:db8:0:0:1::1"), v4(101)],
+        vec![
+            v6("::ffff:192.0.2.100"),
+            v6("2001:db8::1"),
+            v6("2001:db8:0:0:1::1"),
+        ],
+    ] {
+        assert!(!digest.matches(&other), "{other:?}");
+    }
+    // Another key, another sum: a list is compared under its instance's key.
+    assert_ne!(AddrDigest::new(ours, 1).sum, digest.sum);
+}
+
+#[test]
 fn address_list_mismatch_is_dropped_unless_skipped() {
     // keepalived 2.2.7: "received an unexpected ip number count", ignored.
     let frame = v2_packet(|_| {});
     let inst = RxInstance {
-        vips: vec![v4(100)],
+        addrs: AddrDigest::new(vec![v4(100)], 7),
         ..v2_instance()
     };
     assert_eq!(
@@ -437,7 +471,7 @@ fn address_list_mismatch_is_dropped_unless_skipped() {
     );
     // Same count, another member: "not present in MASTER advert".
     let other = RxInstance {
-        vips: vec![v4(100), v4(109)],
+        addrs: AddrDigest::new(vec![v4(100), v4(109)], 7),
         ..v2_instance()
     };
     assert_eq!(
@@ -446,7 +480,7 @@ fn address_list_mismatch_is_dropped_unless_skipped() {
     );
     // The order does not matter.
     let reversed = RxInstance {
-        vips: vec![v4(101), v4(100)],
+        addrs: AddrDigest::new(vec![v4(101), v4(100)], 7),
         ..v2_instance()
     };
     assert!(validate_frame(&frame, only(&reversed, 51)).is_ok());
@@ -714,6 +748,23 @@ fn arb_advert() -> impl Strategy<Value = (Advert, Family)> {
 }
 
 proptest! {
+    /// The digest says what comparing the sorted lists says (few distinct
+    /// addresses: equal lists are common).
+    #[test]
+    fn the_digest_agrees_with_comparing_sorted_lists(
+        ours in proptest::collection::vec(0u8..4, 0..5),
+        theirs in proptest::collection::vec(0u8..4, 0..5),
+        key in any::<u64>(),
+    ) {
+        let (mut a, mut b): (Vec<IpAddr>, Vec<IpAddr>) =
+            (ours.into_iter().map(v4).collect(), theirs.into_iter().map(v4).collect());
+        let digest = AddrDigest::new(a.iter().copied(), key);
+        let matches = digest.matches(&b);
+        a.sort_unstable();
+        b.sort_unstable();
+        prop_assert_eq!(matches, a == b);
+    }
+
     #[test]
     fn encode_then_decode_is_identity((advert, family) in arb_advert()) {
         let bytes = advert.encode(ChecksumScope::Message);

@@ -11,14 +11,18 @@
 //! instance hears only its `unicast_peer` addresses, each within its
 //! `min_ttl..=max_ttl`, keepalived's rule for routed peers), authentication
 //! (v2), the advert interval (v2: the configured one; never 0), and last the
-//! address list: the same count and addresses as the configured VIPs, in any
+//! address list: the same count and addresses as the configured VIPs (by a
+//! keyed digest, `AddrDigest`, as the XDP program compares them), in any
 //! order, as keepalived 2.2.7 checks it (RFC 3768 7.1 / RFC 5798 7.1 let an
 //! implementation check it; keepalived drops such an advert), unless
 //! `skip_check_adv_addr`.
 
 use std::net::IpAddr;
 
-use xvrrp_common::vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, VRRP_TTL};
+use xvrrp_common::{
+    mix::addr_mix,
+    vrrp::{ETH_P_8021AD, ETH_P_8021Q, ETH_P_IP, ETH_P_IPV6, IPPROTO_VRRP, VRRP_TTL},
+};
 
 use super::codec::{
     Advert, Auth, ChecksumScope, DecodeError, Family,
@@ -35,8 +39,9 @@ pub struct RxInstance {
     pub auth: Auth,
     /// Configured interval: v2 seconds, v3 centiseconds.
     pub interval: u16,
-    /// The advertised VIPs (not `virtual_ipaddress_excluded`).
-    pub vips: Vec<IpAddr>,
+    /// The advertised VIPs (not `virtual_ipaddress_excluded`), as the check
+    /// compares them.
+    pub addrs: AddrDigest,
     /// `v3_checksum_as_v2`: VRRPv3/IPv4 checksum without the pseudo-header.
     pub v3_checksum_as_v2: bool,
     /// `unicast_peer`s: when any, adverts from other sources are dropped
@@ -48,7 +53,7 @@ pub struct RxInstance {
     /// unicast adverts only.
     pub group: Option<IpAddr>,
     /// `skip_check_adv_addr` / `vrrp_skip_check_adv_addr`: the address list
-    /// is not compared with `vips`.
+    /// is not compared with `addrs`.
     pub skip_addr_check: bool,
 }
 
@@ -70,6 +75,47 @@ impl RxInstance {
             None => !dst.is_multicast(),
         }
     }
+}
+
+/// A configured address list as the check compares it: how many, and the
+/// order-independent sum of one keyed mix per address that the XDP program
+/// compares too (`xvrrp_common::mix`). Neither side keeps the list (a copy
+/// in each instance took a heap block, 32 bytes at one VIP: issue
+/// bench-truth's per-instance memory) nor sorts copies of it at every
+/// advert. The check catches a misconfigured peer, not a forger (a genuine
+/// advert shows the list anyway): two lists that differ pass with odds of
+/// about 2^-64, and the key, random per instance (`new`'s caller), keeps
+/// anyone from choosing a list that does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AddrDigest {
+    pub count: usize,
+    pub sum: u64,
+    pub key: u64,
+}
+
+impl AddrDigest {
+    pub fn new(addrs: impl IntoIterator<Item = IpAddr>, key: u64) -> Self {
+        let (count, sum) = addrs.into_iter().fold((0, 0u64), |(n, sum), a| {
+            (n + 1, sum.wrapping_add(addr_mix(&addr_bytes(a), key)))
+        });
+        Self { count, sum, key }
+    }
+
+    /// Whether `addrs`, in any order, is the configured list.
+    pub fn matches(&self, addrs: &[IpAddr]) -> bool {
+        *self == Self::new(addrs.iter().copied(), self.key)
+    }
+}
+
+/// An address as the kernel's maps hold it: IPv4 in the first 4 bytes, the
+/// rest zero.
+pub fn addr_bytes(addr: IpAddr) -> [u8; 16] {
+    let mut bytes = [0u8; 16];
+    match addr {
+        IpAddr::V4(a) => bytes[..4].copy_from_slice(&a.octets()),
+        IpAddr::V6(a) => bytes = a.octets(),
+    }
+    bytes
 }
 
 /// The longest VRRP message either path checks: a 1500-byte MTU's worth (the
@@ -233,18 +279,12 @@ pub fn validate_vrrp<'a>(
         });
     }
 
-    if !inst.skip_addr_check {
-        let mut theirs = advert.addrs.clone();
-        let mut ours = inst.vips.clone();
-        theirs.sort_unstable();
-        ours.sort_unstable();
-        if theirs != ours {
-            return Err(DecodeError::AddrList {
-                vrid,
-                got: theirs.len(),
-                want: ours.len(),
-            });
-        }
+    if !inst.skip_addr_check && !inst.addrs.matches(&advert.addrs) {
+        return Err(DecodeError::AddrList {
+            vrid,
+            got: advert.addrs.len(),
+            want: inst.addrs.count,
+        });
     }
     Ok(Accepted {
         advert,

@@ -40,7 +40,7 @@ use crate::{
         },
         fsm::{self, Action, Event, GarpSchedule, Micros, Notify, Params, State, Timer, US_PER_SEC},
         track,
-        validate::{RxInstance, RxPeer, validate_ip, validate_vrrp},
+        validate::{AddrDigest, RxInstance, RxPeer, validate_ip, validate_vrrp},
     },
 };
 

@@ -16,7 +16,7 @@ impl Engine {
             interval: slot.rx.interval,
             auth: slot.rx.auth,
             checksum: 0,
-            addrs: slot.rx.vips.clone(),
+            addrs: slot.cfg.vips.iter().map(|v| v.addr).collect(),
         };
         advert.encode(ChecksumScope::for_advert(
             slot.cfg.version,
@@ -312,6 +312,9 @@ impl Engine {
             .filter_map(|&i| self.instances.get(i))
             .filter(|s| s.base_priority != 255);
         let mut all: Vec<_> = crate::daemon::side::saved_vips(self.installed.iter());
+        // Room for all at once: during a mass transition this list is
+        // thousands long, and doubling it took twice its size for a moment.
+        all.reserve_exact(pending.clone().map(|s| s.vip_ifindex.len()).sum());
         for slot in pending {
             all.extend(slot.all_vips().map(|(ifindex, v)| (ifindex, v.addr, v.prefix)));
         }

@@ -292,7 +292,8 @@ pub(super) fn build_slot(
         version: cfg.version,
         auth,
         interval,
-        vips: cfg.vips.iter().map(|v| v.addr).collect(),
+        // A random key per instance, as the kernel's copy has it.
+        addrs: AddrDigest::new(cfg.vips.iter().map(|v| v.addr), crate::datapath::random_u64()),
         v3_checksum_as_v2: cfg.v3_checksum_as_v2,
         peers: cfg
             .unicast
