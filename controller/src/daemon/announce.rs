@@ -17,6 +17,8 @@
 
 use std::collections::{HashMap, VecDeque};
 
+use super::instances::ByIndex;
+
 use crate::vrrp::fsm::Micros;
 
 struct Pending {
@@ -59,10 +61,10 @@ pub struct Announcer {
     /// `release` from the instance as it is then (a mass transition holds
     /// every instance at once; a list of frames for each was 2 MB of the
     /// daemon's peak at 16,000).
-    held: HashMap<usize, u32>,
+    held: ByIndex<u32>,
     /// How many frames each instance has queued (only those with some are
     /// searched for a frame queued twice).
-    queued: HashMap<usize, usize>,
+    queued: ByIndex<u32>,
 }
 
 /// One frame sent (the tests' record of `send_due`).
@@ -81,8 +83,8 @@ impl Announcer {
             gna_gap_us,
             paced: HashMap::new(),
             next_at: HashMap::new(),
-            held: HashMap::new(),
-            queued: HashMap::new(),
+            held: ByIndex::default(),
+            queued: ByIndex::default(),
         }
     }
 
@@ -118,12 +120,12 @@ impl Announcer {
         if count == 0 {
             return;
         }
-        if let Some(most) = self.held.get_mut(&idx) {
+        if let Some(most) = self.held.get_mut(idx) {
             *most = (*most).max(count);
             return;
         }
         let q = self.queues.entry((ifindex, v6)).or_default();
-        let mine = self.queued.entry(idx).or_default();
+        let mine = self.queued.or_default(idx);
         if *mine > 0
             && let Some(p) = q.frames.iter_mut().find(|p| p.idx == idx && p.frame == frame)
         {
@@ -141,8 +143,8 @@ impl Announcer {
     /// Forgets what instance `idx` still had queued (it is no longer master,
     /// or sending failed): a late announcement would point at the wrong router.
     pub fn cancel(&mut self, idx: usize) {
-        self.held.remove(&idx);
-        self.queued.remove(&idx);
+        self.held.remove(idx);
+        self.queued.remove(idx);
         for q in self.queues.values_mut() {
             q.frames.retain(|p| p.idx != idx);
         }
@@ -150,14 +152,14 @@ impl Announcer {
 
     /// Holds instance `idx`'s announcements from now until `release`.
     pub fn hold(&mut self, idx: usize) {
-        self.held.entry(idx).or_insert(0);
+        self.held.or_default(idx);
     }
 
     /// Ends the hold of instance `idx`: how many copies of each of its
     /// frames it asked for meanwhile (the most of any push; 0: none), for
     /// the caller to push again.
     pub fn release(&mut self, idx: usize) -> u32 {
-        self.held.remove(&idx).unwrap_or(0)
+        self.held.remove(idx).unwrap_or(0)
     }
 
     /// Hands each frame due at `now` to `send` (interface index, instance,
@@ -182,10 +184,10 @@ impl Announcer {
                 p.left -= 1;
                 if p.left > 0 {
                     q.frames.push_back(p);
-                } else if let Some(n) = self.queued.get_mut(&p.idx) {
+                } else if let Some(n) = self.queued.get_mut(p.idx) {
                     *n -= 1;
                     if *n == 0 {
-                        self.queued.remove(&p.idx);
+                        self.queued.remove(p.idx);
                     }
                 }
                 if gap > 0 {

@@ -196,7 +196,14 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, inbox: &mut super::inbox::
         } else {
             SAVE_EVERY_US
         };
-        if unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us() {
+        if unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us() && engine.side.storing()
+        {
+            // The last record is still queued behind the side thread's jobs
+            // (a mass transition's VIPs): a newer one waits its turn rather
+            // than pile up beside it (each is a list of every master and
+            // VIP). Its next turn is a gap from now.
+            saved_at = monotonic_us();
+        } else if unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us() {
             // Written on the side thread (which retries a failed write),
             // after the jobs queued before it (a leaving master's VIP removal).
             saved_generation = Some(engine.saved_generation());
@@ -208,7 +215,7 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, inbox: &mut super::inbox::
             let now_saved = engine.saved(&fingerprint, &pin_dir);
             let digest = now_saved.digest();
             if digest != last_saved {
-                engine.side.send(Job::Store(Box::new(now_saved)));
+                engine.side.store(now_saved);
                 last_saved = digest;
             }
         }

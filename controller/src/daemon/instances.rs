@@ -253,6 +253,63 @@ pub fn reload_plan<'a>(
     plan
 }
 
+/// A table by instance index for what a burst touches in every instance at
+/// once (VIP jobs in flight, held announcements): 32-bit keys and a fast
+/// hash, so 16,000 entries take about half the room of a
+/// `std::collections::HashMap<usize, _>` (issue bench-truth's 16,000-instance
+/// peak).
+pub struct ByIndex<V>(foldhash::HashMap<u32, V>);
+
+impl<V> Default for ByIndex<V> {
+    fn default() -> Self {
+        Self(foldhash::HashMap::default())
+    }
+}
+
+/// An index as a key: indices are dense, one per configured instance, far
+/// below 2^32.
+pub(crate) fn key32(idx: usize) -> u32 {
+    u32::try_from(idx).expect("instance index fits in 32 bits")
+}
+
+impl<V> ByIndex<V> {
+    pub fn get(&self, idx: usize) -> Option<&V> {
+        self.0.get(&key32(idx))
+    }
+
+    pub fn get_mut(&mut self, idx: usize) -> Option<&mut V> {
+        self.0.get_mut(&key32(idx))
+    }
+
+    pub fn insert(&mut self, idx: usize, value: V) -> Option<V> {
+        self.0.insert(key32(idx), value)
+    }
+
+    pub fn remove(&mut self, idx: usize) -> Option<V> {
+        self.0.remove(&key32(idx))
+    }
+
+    /// The entry of `idx`, made with `V::default()` when absent.
+    pub fn or_default(&mut self, idx: usize) -> &mut V
+    where
+        V: Default,
+    {
+        self.0.entry(key32(idx)).or_default()
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = usize> + Clone + '_ {
+        self.0.keys().map(|&k| k as usize)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn shrink_to_fit(&mut self) {
+        self.0.shrink_to_fit();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

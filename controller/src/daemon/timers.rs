@@ -11,6 +11,19 @@ use crate::vrrp::fsm::{Micros, Timer};
 /// How many kinds of `Timer` there are.
 const KINDS: usize = 5;
 
+/// Each kind by its index (`kind`'s inverse).
+const BY_KIND: [Timer; KINDS] = [
+    Timer::Advert,
+    Timer::MasterDown,
+    Timer::GarpDelay,
+    Timer::GarpRefresh,
+    Timer::GarpLowerPrio,
+];
+
+/// Bits of a heap entry's last word that hold the timer's kind (the rest
+/// hold the instance's index).
+const KIND_BITS: u32 = 3;
+
 fn kind(timer: Timer) -> usize {
     match timer {
         Timer::Advert => 0,
@@ -23,9 +36,10 @@ fn kind(timer: Timer) -> usize {
 
 #[derive(Default)]
 pub struct Timers {
-    /// (deadline, sequence number, instance, timer). 24 bytes: the heap holds
-    /// every instance's timers and, until they surface, their stale entries.
-    heap: BinaryHeap<Reverse<(Micros, u32, u32, Timer)>>,
+    /// (deadline, sequence number, instance << KIND_BITS | kind). 16 bytes
+    /// (24 with the kind apart): the heap holds every instance's timers and,
+    /// until they surface, their stale entries.
+    heap: BinaryHeap<Reverse<(Micros, u32, u32)>>,
     /// The live timers of each instance; heap entries that do not match are
     /// stale and skipped.
     live: Vec<Live>,
@@ -54,6 +68,14 @@ struct Live {
 /// compaction (a handful of instances never pay for one).
 const COMPACT_SLACK: usize = 1024;
 
+/// A heap entry's instance and timer.
+fn unpack(word: u32) -> (usize, Timer) {
+    (
+        (word >> KIND_BITS) as usize,
+        BY_KIND[(word & ((1 << KIND_BITS) - 1)) as usize],
+    )
+}
+
 /// The live (deadline, sequence number) of one timer, if armed.
 fn live_entry(live: &[Live], idx: usize, timer: Timer) -> Option<(Micros, u32)> {
     let t = live.get(idx)?;
@@ -75,9 +97,14 @@ impl Timers {
     pub fn arm(&mut self, idx: usize, timer: Timer, at: Micros) {
         // Index 0 of the clock is "not armed": a deadline is never that early.
         let at = at.max(1);
-        // Instance indices are dense and far below 2^32 (one per configured
+        // Instance indices are dense and far below 2^29 (one per configured
         // instance): a timer is never dropped for its index.
-        let id = u32::try_from(idx).expect("instance index fits in 32 bits");
+        let id = u32::try_from(idx)
+            .ok()
+            .filter(|&i| i < 1 << (32 - KIND_BITS))
+            .expect("instance index fits in 29 bits");
+        #[expect(clippy::cast_possible_truncation, reason = "a kind is below KINDS")]
+        let word = id << KIND_BITS | kind(timer) as u32;
         self.seq = self.seq.wrapping_add(1);
         if self.live.len() <= idx {
             self.live.resize(idx + 1, Live::default());
@@ -85,7 +112,17 @@ impl Timers {
         let (t, k) = (&mut self.live[idx], kind(timer));
         self.armed += usize::from(t.at[k] == 0);
         (t.at[k], t.seq[k]) = (at, self.seq);
-        self.heap.push(Reverse((at, self.seq, id, timer)));
+        // A push into a full heap doubles it: when a quarter of it is stale,
+        // drop the stale entries instead (the pass frees a quarter of the
+        // room, so as many pushes follow it). Backups re-arming their
+        // Master_Down_Timer at every advert keep it at twice their number,
+        // not four times. (Growing by less than double instead was
+        // measured worse: the freed buffers left holes in the heap.)
+        let cap = self.heap.capacity();
+        if self.heap.len() == cap && cap.saturating_sub(self.armed) >= cap / 4 {
+            self.drop_stale();
+        }
+        self.heap.push(Reverse((at, self.seq, word)));
         self.compact();
     }
 
@@ -120,9 +157,15 @@ impl Timers {
         if self.heap.len() <= 2 * self.armed + COMPACT_SLACK {
             return;
         }
+        self.drop_stale();
+    }
+
+    /// Keeps the heap entries of armed timers only (linear).
+    fn drop_stale(&mut self) {
         let live = &self.live;
-        self.heap.retain(|&Reverse((at, seq, idx, timer))| {
-            live_entry(live, idx as usize, timer) == Some((at, seq))
+        self.heap.retain(|&Reverse((at, seq, word))| {
+            let (idx, timer) = unpack(word);
+            live_entry(live, idx, timer) == Some((at, seq))
         });
     }
 
@@ -133,8 +176,9 @@ impl Timers {
 
     /// The earliest live deadline.
     pub fn earliest(&mut self) -> Option<Micros> {
-        while let Some(Reverse((at, seq, idx, timer))) = self.heap.peek().copied() {
-            if self.live(idx as usize, timer) == Some((at, seq)) {
+        while let Some(Reverse((at, seq, word))) = self.heap.peek().copied() {
+            let (idx, timer) = unpack(word);
+            if self.live(idx, timer) == Some((at, seq)) {
                 return Some(at);
             }
             self.heap.pop();
@@ -150,9 +194,10 @@ impl Timers {
             if at > now {
                 break;
             }
-            let Reverse((_, _, idx, timer)) = self.heap.pop().expect("peeked");
-            self.cancel(idx as usize, timer);
-            due.push((idx as usize, timer, at));
+            let Reverse((_, _, word)) = self.heap.pop().expect("peeked");
+            let (idx, timer) = unpack(word);
+            self.cancel(idx, timer);
+            due.push((idx, timer, at));
         }
         due
     }
@@ -242,6 +287,43 @@ mod tests {
         t.arm(4, Timer::Advert, 30);
         t.cancel_all(3);
         assert_eq!(t.pop_due(100), vec![(4, Timer::Advert, 30)]);
+    }
+
+    #[test]
+    fn every_kind_and_a_large_index_come_back_as_armed() {
+        let mut t = Timers::default();
+        let big = 70_000;
+        for (i, timer) in BY_KIND.iter().enumerate() {
+            assert_eq!(kind(*timer), i);
+            t.arm(big - i, *timer, 10 + i as u64);
+        }
+        let want: Vec<_> = BY_KIND
+            .iter()
+            .enumerate()
+            .map(|(i, timer)| (big - i, *timer, 10 + i as u64))
+            .collect();
+        assert_eq!(t.pop_due(100), want);
+    }
+
+    #[test]
+    fn rearming_backups_keep_the_heap_at_twice_their_number() {
+        // 4000 backups re-arm their Master_Down_Timer at each of 20 adverts:
+        // a full heap drops its stale entries before it doubles again.
+        let n = 4000usize;
+        let mut t = Timers::default();
+        for round in 0..20u64 {
+            for i in 0..n {
+                t.arm(i, Timer::MasterDown, 1000 * round + i as u64);
+            }
+        }
+        assert!(
+            t.heap.capacity() <= 2 * n.next_power_of_two(),
+            "{} entries of room",
+            t.heap.capacity()
+        );
+        let due = t.pop_due(u64::MAX);
+        assert_eq!(due.len(), n);
+        assert!(due.iter().all(|&(i, _, at)| at == 19_000 + i as u64));
     }
 
     #[test]

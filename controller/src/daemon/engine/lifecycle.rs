@@ -130,7 +130,7 @@ impl Engine {
         self.flush();
         self.timers.cancel_all(idx);
         self.announcer.cancel(idx);
-        self.installing.remove(&idx);
+        self.installing.remove(idx);
         self.want_master.remove(&idx);
         self.lower_told.remove(&idx);
         self.watched = None;

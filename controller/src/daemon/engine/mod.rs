@@ -15,7 +15,7 @@ use xvrrp_common::{maps::InstanceKey, stats};
 
 use super::{
     announce::Announcer,
-    instances::{Instances, Keyed, Waiting, reload_plan},
+    instances::{ByIndex, Instances, Keyed, Waiting, reload_plan},
     persist::Saved,
     side::{Job, Side, VipsDone},
     timers::Timers,
@@ -112,10 +112,12 @@ pub struct Engine {
     installed_changes: u64,
     /// Instances whose VIPs are being installed: the ticket of that job.
     /// Their gratuitous ARPs wait for it (the announcer holds them).
-    installing: HashMap<usize, Installing>,
-    last_ticket: u64,
+    installing: ByIndex<Installing>,
+    last_ticket: u32,
     pub datapath: Option<Datapath>,
     pending: foldhash::HashMap<SenderKey, Vec<Outgoing>>,
+    /// How many adverts `pending` holds.
+    pending_adverts: usize,
     /// Adverts built as whole frames (`use_vmac`): (interface index, frame).
     pending_frames: Vec<(u32, Vec<u8>)>,
     /// Gratuitous ARPs / unsolicited NAs waiting to go out.
@@ -190,8 +192,10 @@ pub struct Engine {
 
 /// An instance whose VIPs the side thread is installing.
 struct Installing {
-    /// The `AddVips` job's ticket (a later one replaces it).
-    ticket: u64,
+    /// The `AddVips` job's ticket (a later one replaces it). 32 bits: an
+    /// older job of the instance still out 2^32 installs later is not a
+    /// case.
+    ticket: u32,
     /// The state machine asked for the XDP responder meanwhile.
     responder: bool,
 }
@@ -233,10 +237,11 @@ impl Engine {
             side,
             installed: HashSet::new(),
             installed_changes: 0,
-            installing: HashMap::new(),
+            installing: ByIndex::default(),
             last_ticket: 0,
             datapath,
             pending: foldhash::HashMap::default(),
+            pending_adverts: 0,
             pending_frames: Vec::new(),
             announcer,
             counters: [0; stats::COUNT as usize],
@@ -384,7 +389,7 @@ impl Engine {
                     }
                 }
                 Action::SendGratuitous { count } => self.send_gratuitous(idx, count),
-                Action::ArpResponder(on) => match self.installing.get_mut(&idx) {
+                Action::ArpResponder(on) => match self.installing.get_mut(idx) {
                     // Turned on when the VIPs are in (`on_vips_done`).
                     Some(waiting) if on => waiting.responder = true,
                     Some(waiting) => {

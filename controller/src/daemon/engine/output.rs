@@ -7,6 +7,12 @@ use super::{
     announcement, monotonic_us, warn,
 };
 
+/// Queued adverts sent before the batch of events ends (`queue_advert`).
+const FLUSH_ADVERTS_AT: usize = 1024;
+
+/// The room a socket's batch keeps between flushes, in adverts.
+const KEEP_BATCH: usize = 64;
+
 impl Engine {
     pub(super) fn advert_bytes(slot: &Slot, priority: u8, dst: IpAddr) -> Vec<u8> {
         let advert = Advert {
@@ -58,12 +64,20 @@ impl Engine {
                 continue;
             }
             self.pending.entry(key).or_default().push((*dst, bytes.clone()));
+            self.pending_adverts += 1;
+        }
+        // A mass transition queues every instance's advert in one batch of
+        // events: sent a thousand at a time, the batches stay small (all
+        // 16,000 at once were 650 KB of the daemon's peak).
+        if self.pending_adverts >= FLUSH_ADVERTS_AT {
+            self.flush_adverts();
         }
     }
 
     /// Sends what the last batch of events queued: adverts first (they keep
     /// the other routers from taking over), then the announcements.
     pub fn flush(&mut self) {
+        self.side.send_vips();
         self.flush_adverts();
         self.flush_gratuitous();
         // The batch is over: the next one reads the interfaces afresh.
@@ -93,7 +107,9 @@ impl Engine {
             }
         }
         // The batches keep their room from tick to tick (a 4000-master host
-        // sends 160 of them a second); `shrink_buffers` gives it back.
+        // sends 160 of them a second), up to `KEEP_BATCH` each;
+        // `shrink_buffers` gives it back.
+        self.pending_adverts = 0;
         let mut pending = std::mem::take(&mut self.pending);
         for (key, batch) in &mut pending {
             let msgs = std::mem::take(batch);
@@ -126,8 +142,12 @@ impl Engine {
                     }
                 }
             }
-            *batch = msgs;
-            batch.clear();
+            // A burst's batch (a mass transition: hundreds per socket) is
+            // not kept for the ticks after it.
+            if msgs.capacity() <= KEEP_BATCH {
+                *batch = msgs;
+                batch.clear();
+            }
         }
         self.pending = pending;
     }
@@ -205,11 +225,10 @@ impl Engine {
     /// answer for an address the kernel does not have draws traffic it drops).
     pub(super) fn add_vips(&mut self, idx: usize) {
         let slot = &self.instances[idx];
-        let vips = slot.vips_owned();
         let vmac = slot
             .emulated_vmac()
             .map(|mac| (slot.iface.index, slot.ifname().to_owned(), mac));
-        self.install(idx, vips, vmac, false);
+        self.install(idx, None, vmac, false);
         self.routes(idx, true);
     }
 
@@ -248,17 +267,18 @@ impl Engine {
         });
     }
 
-    /// Sends an `AddVips` job for `vips` of instance `idx` and holds its
-    /// announcements until it is done; `responder`: the XDP answers are
-    /// turned on then too.
+    /// Asks the side thread to install `vips` of instance `idx` (`None`:
+    /// all of them) and holds its announcements until they are in;
+    /// `responder`: the XDP answers are turned on then too.
     pub(super) fn install(
         &mut self,
         idx: usize,
-        vips: Vec<(u32, VirtualAddress)>,
+        vips: Option<Vec<(u32, VirtualAddress)>>,
         vmac: Option<(u32, String, [u8; 6])>,
         responder: bool,
     ) {
-        self.last_ticket += 1;
+        // 0 is a removal's: skipped when the count wraps.
+        self.last_ticket = self.last_ticket.wrapping_add(1).max(1);
         self.installing.insert(
             idx,
             Installing {
@@ -267,18 +287,18 @@ impl Engine {
             },
         );
         self.announcer.hold(idx);
-        self.side.send(Job::AddVips {
-            idx,
-            ticket: self.last_ticket,
-            vips,
-            vmac: vmac.map(Box::new),
-        });
+        if let Some(vips) = vips {
+            self.side.add_vips(idx, self.last_ticket, vips, vmac);
+        } else {
+            let all = self.instances[idx].all_vips().map(|(i, v)| (i, v.clone()));
+            self.side.add_vips(idx, self.last_ticket, all, vmac);
+        }
     }
 
     /// The VIPs (and the virtual MAC's unicast filter) of instance `idx` go.
     pub(super) fn remove_vips(&mut self, idx: usize) {
         self.routes(idx, false);
-        self.installing.remove(&idx);
+        self.installing.remove(idx);
         // Only addresses this daemon installed are removed, so only their
         // removal makes a notice.
         let keys: Vec<String> = self.instances[idx]
@@ -295,7 +315,6 @@ impl Engine {
         self.expect_removals(keys);
         let slot = &self.instances[idx];
         self.side.send(Job::RemoveVips {
-            idx,
             vips: slot.vips_owned(),
             vmac: slot.emulated_vmac().map(|mac| (slot.iface.index, mac)),
         });
@@ -309,7 +328,7 @@ impl Engine {
         let pending = self
             .installing
             .keys()
-            .filter_map(|&i| self.instances.get(i))
+            .filter_map(|i| self.instances.get(i))
             .filter(|s| s.base_priority != 255);
         let mut all: Vec<_> = crate::daemon::side::saved_vips(self.installed.iter());
         // Room for all at once: during a mass transition this list is
@@ -333,20 +352,28 @@ impl Engine {
             self.installed.remove(&i);
         }
         self.installed.extend(done.added);
-        if done.ticket != 0
-            && let Some(waiting) = self.installing.get(&done.idx)
-            && waiting.ticket == done.ticket
-        {
+        let mut released = false;
+        for (idx, ticket) in done.tickets {
+            let idx = idx as usize;
+            let Some(waiting) = self.installing.get(idx) else {
+                continue;
+            };
+            if waiting.ticket != ticket {
+                continue;
+            }
             let responder = waiting.responder;
-            self.installing.remove(&done.idx);
+            self.installing.remove(idx);
             if responder {
-                self.arp_responder(done.idx, true);
+                self.arp_responder(idx, true);
             }
             // Its announcements, built now from the instance as it is.
-            let count = self.announcer.release(done.idx);
+            let count = self.announcer.release(idx);
             if count > 0 {
-                self.send_gratuitous(done.idx, count);
+                self.send_gratuitous(idx, count);
             }
+            released = true;
+        }
+        if released {
             self.flush();
         }
     }

@@ -211,7 +211,6 @@ impl Engine {
                     .collect(),
             );
             self.side.send(Job::RemoveVips {
-                idx,
                 vips: removed,
                 vmac: None,
             });
@@ -295,7 +294,7 @@ impl Engine {
         if added.is_empty() || !self.instances.is_live(idx) {
             return;
         }
-        self.install(idx, added, None, true);
+        self.install(idx, Some(added), None, true);
         let repeat = self.instances[idx].fsm.params.garp.repeat;
         self.send_gratuitous(idx, repeat);
     }

@@ -9,49 +9,110 @@ use tracing::{info, warn};
 use super::{VipsDone, Worker};
 use crate::{config::model::VirtualAddress, net::addr::Installed};
 
-impl Worker {
-    pub(super) async fn add_vips(
+/// VIPs to install for several instances in one job. A mass transition
+/// makes thousands of masters in one batch of events: a job, an address
+/// list and a report for each were 1.5 MB of the daemon's peak at 16,000.
+#[derive(Default)]
+pub struct AddBatch {
+    /// (instance, ticket, how many of `vips` are its), in order.
+    instances: Vec<(u32, u32, u32)>,
+    /// Every instance's (interface index, VIP), in the order of `instances`.
+    vips: Vec<(u32, VirtualAddress)>,
+    /// `use_vmac`: (instance, (interface index, name, virtual MAC)) to let
+    /// through the device's unicast filter, with `arp_announce` set to 2.
+    vmacs: Vec<(u32, Vmac)>,
+}
+
+/// `use_vmac`'s (interface index, interface name, virtual MAC).
+pub type Vmac = (u32, String, [u8; 6]);
+
+/// Instances a report covers: the first of a batch hear of their VIPs
+/// without waiting for the rest (their gratuitous ARPs wait for it).
+const REPORT_EVERY: usize = 8;
+
+impl AddBatch {
+    /// Adds instance `idx`'s VIPs, answered with its `ticket`.
+    pub fn push(
         &mut self,
         idx: usize,
-        ticket: u64,
-        vips: Vec<(u32, VirtualAddress)>,
-        vmac: Option<(u32, String, [u8; 6])>,
+        ticket: u32,
+        vips: impl IntoIterator<Item = (u32, VirtualAddress)>,
+        vmac: Option<Vmac>,
     ) {
-        // Exact: a mass transition has thousands of these in flight at once.
-        let mut added = Vec::with_capacity(vips.len());
-        if let Some(addrs) = self.addrs() {
-            if let Some((ifindex, ifname, mac)) = vmac {
-                addrs.add_unicast_filter(ifindex, mac).await;
-                // The host's own ARP requests (to reach a client) carry the
-                // interface MAC: sent from a VIP they would tie the VIP to
-                // that MAC in every cache that hears them. From the primary
-                // address they leave the virtual MAC alone (keepalived's
-                // macvlan gets its own sysctls for the same reason).
-                match crate::net::sys::arp_announce_best_local(&ifname) {
-                    Ok(true) => info!(interface = %ifname, "use_vmac: arp_announce set to 2"),
-                    Ok(false) => {}
-                    Err(e) => warn!(interface = %ifname, "use_vmac: cannot set arp_announce: {e}"),
+        let idx = crate::daemon::instances::key32(idx);
+        let before = self.vips.len();
+        self.vips.extend(vips);
+        let count = u32::try_from(self.vips.len() - before).unwrap_or(u32::MAX);
+        self.instances.push((idx, ticket, count));
+        if let Some(v) = vmac {
+            self.vmacs.push((idx, v));
+        }
+    }
+
+    /// Instances in the batch.
+    pub fn len(&self) -> usize {
+        self.instances.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.instances.is_empty()
+    }
+
+    /// Each instance's (index, ticket, virtual MAC, VIPs), in order.
+    fn each(self) -> impl Iterator<Item = (u32, u32, Option<Vmac>, Vec<(u32, VirtualAddress)>)> {
+        let AddBatch {
+            instances,
+            vips,
+            vmacs,
+        } = self;
+        let mut vips = vips.into_iter();
+        let mut vmacs = vmacs.into_iter().peekable();
+        instances.into_iter().map(move |(idx, ticket, count)| {
+            let vmac = vmacs.next_if(|(i, _)| *i == idx).map(|(_, v)| v);
+            (idx, ticket, vmac, vips.by_ref().take(count as usize).collect())
+        })
+    }
+}
+
+impl Worker {
+    pub(super) async fn add_vips(&mut self, batch: AddBatch) {
+        let mut done = VipsDone::default();
+        for (n, (idx, ticket, vmac, mine)) in batch.each().enumerate() {
+            if let Some(addrs) = self.addrs() {
+                if let Some((ifindex, ifname, mac)) = vmac {
+                    addrs.add_unicast_filter(ifindex, mac).await;
+                    // The host's own ARP requests (to reach a client) carry
+                    // the interface MAC: sent from a VIP they would tie the
+                    // VIP to that MAC in every cache that hears them. From
+                    // the primary address they leave the virtual MAC alone
+                    // (keepalived's macvlan gets its own sysctls for the
+                    // same reason).
+                    match crate::net::sys::arp_announce_best_local(&ifname) {
+                        Ok(true) => info!(interface = %ifname, "use_vmac: arp_announce set to 2"),
+                        Ok(false) => {}
+                        Err(e) => warn!(interface = %ifname, "use_vmac: cannot set arp_announce: {e}"),
+                    }
+                }
+                for (ifindex, vip) in mine {
+                    match addrs.add(ifindex, &vip).await {
+                        Ok(true) => done.added.push(installed(ifindex, &vip)),
+                        Ok(false) => {}
+                        Err(e) => warn!("{e:#}"),
+                    }
                 }
             }
-            for (ifindex, vip) in vips {
-                match addrs.add(ifindex, &vip).await {
-                    Ok(true) => added.push(installed(ifindex, &vip)),
-                    Ok(false) => {}
-                    Err(e) => warn!("{e:#}"),
-                }
+            done.tickets.push((idx, ticket));
+            if (n + 1) % REPORT_EVERY == 0 {
+                self.report(std::mem::take(&mut done));
             }
         }
-        self.report(VipsDone {
-            idx,
-            ticket,
-            added,
-            removed: Vec::new(),
-        });
+        if !done.tickets.is_empty() {
+            self.report(done);
+        }
     }
 
     pub(super) async fn remove_vips(
         &mut self,
-        idx: usize,
         vips: Vec<(u32, VirtualAddress)>,
         vmac: Option<(u32, [u8; 6])>,
     ) {
@@ -77,10 +138,8 @@ impl Worker {
             }
         }
         self.report(VipsDone {
-            idx,
-            ticket: 0,
-            added: Vec::new(),
             removed,
+            ..VipsDone::default()
         });
     }
 
@@ -225,5 +284,44 @@ fn installed(ifindex: u32, vip: &VirtualAddress) -> Installed {
         ifindex,
         addr: vip.addr,
         prefix: vip.prefix,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vip(addr: &str) -> VirtualAddress {
+        VirtualAddress::new(addr.parse().expect("an address"), 32)
+    }
+
+    #[test]
+    fn a_batch_gives_each_instance_its_own_addresses_and_mac() {
+        let mut b = AddBatch::default();
+        b.push(7, 1, [(2, vip("10.0.0.1")), (3, vip("10.0.0.2"))], None);
+        // An instance with nothing to add still gets its answer.
+        b.push(9, 2, [], Some((4, "eth1".to_owned(), [2; 6])));
+        b.push(3, 5, [(2, vip("10.0.0.3"))], Some((2, "eth0".to_owned(), [1; 6])));
+        assert_eq!(b.len(), 3);
+        let got: Vec<_> = b
+            .each()
+            .map(|(idx, ticket, vmac, vips)| {
+                let addrs: Vec<_> = vips.iter().map(|(i, v)| (*i, v.addr.to_string())).collect();
+                (idx, ticket, vmac.map(|v| v.1), addrs)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    7,
+                    1,
+                    None,
+                    vec![(2, "10.0.0.1".to_owned()), (3, "10.0.0.2".to_owned())]
+                ),
+                (9, 2, Some("eth1".to_owned()), vec![]),
+                (3, 5, Some("eth0".to_owned()), vec![(2, "10.0.0.3".to_owned())]),
+            ]
+        );
     }
 }

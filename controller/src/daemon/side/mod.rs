@@ -33,34 +33,31 @@ use tracing::{error, info, warn};
 use super::persist::{self, Saved};
 
 mod addrs;
+
 use crate::{
     config::model::{Config, NotifyScript, RunAs, TrackFileDef, TrackProcessDef, VirtualAddress, VrrpScript},
     net::addr::{Addresses, Installed},
     scripts,
     trackers::{self, TrackEvent},
 };
+pub use addrs::{AddBatch, Vmac};
 
 /// How long the side thread waits for notify scripts at exit (keepalived
 /// gives its STOP scripts about as long).
 const NOTIFY_GRACE: Duration = Duration::from_secs(1);
+/// Instances whose VIPs go in one job: the side thread starts on a mass
+/// transition's addresses while the engine still makes masters.
+const BATCH_INSTANCES: usize = 64;
 /// How long a failed `state.json` write waits before it is tried again.
 const STORE_RETRY: Duration = Duration::from_secs(1);
 
 /// Work for the side thread.
 pub enum Job {
-    /// Install an instance's VIPs; answered with [`VipsDone`] carrying `ticket`.
-    AddVips {
-        idx: usize,
-        ticket: u64,
-        vips: Vec<(u32, VirtualAddress)>,
-        /// `use_vmac`: (interface index, name, virtual MAC) to let through
-        /// the device's unicast filter, with `arp_announce` set to 2.
-        /// Boxed: rare (see `Mail`).
-        vmac: Option<Box<(u32, String, [u8; 6])>>,
-    },
+    /// Install instances' VIPs; answered with [`VipsDone`]s carrying their
+    /// tickets. Made by [`Side::add_vips`].
+    AddVips(Box<AddBatch>),
     /// Remove an instance's VIPs (only those this daemon added).
     RemoveVips {
-        idx: usize,
         vips: Vec<(u32, VirtualAddress)>,
         vmac: Option<(u32, [u8; 6])>,
     },
@@ -154,11 +151,10 @@ pub enum Job {
 pub type Loaded = (Config, crate::net::vmac::Links);
 
 /// Addresses an `AddVips` or `RemoveVips` job changed.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct VipsDone {
-    pub idx: usize,
-    /// The `AddVips` ticket (0 for a removal).
-    pub ticket: u64,
+    /// The instances of an `AddVips` job now done, with their tickets.
+    pub tickets: Vec<(u32, u32)>,
     pub added: Vec<Installed>,
     pub removed: Vec<Installed>,
 }
@@ -172,6 +168,11 @@ pub struct Side {
     stopping: Arc<AtomicBool>,
     /// Jobs the thread has finished: how `finish` tells slow from stuck.
     progress: Arc<AtomicU64>,
+    /// `Store` jobs sent, and those the thread has run.
+    stores_sent: u64,
+    stores_done: Arc<AtomicU64>,
+    /// VIPs to install, sent as one job (`add_vips`).
+    batch: std::cell::RefCell<AddBatch>,
 }
 
 impl Side {
@@ -189,6 +190,8 @@ impl Side {
         let stop_flag = stopping.clone();
         let progress = Arc::new(AtomicU64::new(0));
         let jobs_done = progress.clone();
+        let stores_done = Arc::new(AtomicU64::new(0));
+        let worker_stores = stores_done.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -219,6 +222,7 @@ impl Side {
                     prepared: Vec::new(),
                     stopping: stop_flag,
                     jobs_done,
+                    stores_done: worker_stores,
                 };
                 rt.block_on(worker.run(rx));
             })
@@ -228,15 +232,59 @@ impl Side {
             thread: Some(thread),
             stopping,
             progress,
+            stores_sent: 0,
+            stores_done,
+            batch: std::cell::RefCell::default(),
         })
     }
 
     /// Queues a job. A side thread that died (it never should; the event
     /// loop stops the daemon when it notices) loses it.
     pub fn send(&self, job: Job) {
+        // After the VIPs asked for before it.
+        self.send_vips();
         if self.jobs.send(job).is_err() {
             tracing::debug!("side thread gone: a job was dropped");
         }
+    }
+
+    /// Queues instance `idx`'s VIPs for installing, answered with `ticket`.
+    /// They go with others as one job, at `send_vips` (the engine's flush)
+    /// or a few instances later, whichever is first.
+    pub fn add_vips(
+        &self,
+        idx: usize,
+        ticket: u32,
+        vips: impl IntoIterator<Item = (u32, VirtualAddress)>,
+        vmac: Option<Vmac>,
+    ) {
+        let full = {
+            let mut batch = self.batch.borrow_mut();
+            batch.push(idx, ticket, vips, vmac);
+            batch.len() >= BATCH_INSTANCES
+        };
+        if full {
+            self.send_vips();
+        }
+    }
+
+    /// Sends the VIPs `add_vips` gathered.
+    pub fn send_vips(&self) {
+        let batch = std::mem::take(&mut *self.batch.borrow_mut());
+        if !batch.is_empty() && self.jobs.send(Job::AddVips(Box::new(batch))).is_err() {
+            tracing::debug!("side thread gone: a job was dropped");
+        }
+    }
+
+    /// Queues a `state.json` record (after the jobs queued before it).
+    pub fn store(&mut self, saved: Saved) {
+        self.stores_sent += 1;
+        self.send(Job::Store(Box::new(saved)));
+    }
+
+    /// A record sent with `store` is still waiting for the thread.
+    pub fn storing(&self) -> bool {
+        self.stores_done.load(Ordering::Relaxed) < self.stores_sent
     }
 
     /// Runs what is queued, waits for notify scripts (bounded), and stops the
@@ -301,6 +349,8 @@ struct Worker {
     stopping: Arc<AtomicBool>,
     /// Counts finished jobs and steps of long ones (see [`Side::finish`]).
     jobs_done: Arc<AtomicU64>,
+    /// Counts `Store` jobs run (see [`Side::storing`]).
+    stores_done: Arc<AtomicU64>,
 }
 
 impl Worker {
@@ -334,15 +384,11 @@ impl Worker {
                 }
                 Some(Job::Store(saved)) => {
                     self.store(*saved);
+                    self.stores_done.fetch_add(1, Ordering::Relaxed);
                     retry_at = tokio::time::Instant::now() + STORE_RETRY;
                 }
-                Some(Job::AddVips {
-                    idx,
-                    ticket,
-                    vips,
-                    vmac,
-                }) => self.add_vips(idx, ticket, vips, vmac.map(|v| *v)).await,
-                Some(Job::RemoveVips { idx, vips, vmac }) => self.remove_vips(idx, vips, vmac).await,
+                Some(Job::AddVips(batch)) => self.add_vips(*batch).await,
+                Some(Job::RemoveVips { vips, vmac }) => self.remove_vips(vips, vmac).await,
                 Some(Job::Routes {
                     instance,
                     routes,
