@@ -201,8 +201,9 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, inbox: &mut super::inbox::
             // The last record is still queued behind the side thread's jobs
             // (a mass transition's VIPs): a newer one waits its turn rather
             // than pile up beside it (each is a list of every master and
-            // VIP). Its next turn is a gap from now.
+            // VIP). Its next turn is the long gap from now.
             saved_at = monotonic_us();
+            soon_at = saved_at;
         } else if unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us() {
             // Written on the side thread (which retries a failed write),
             // after the jobs queued before it (a leaving master's VIP removal).

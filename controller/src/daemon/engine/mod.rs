@@ -502,11 +502,14 @@ impl Engine {
     pub fn shutdown(&mut self) {
         let now = monotonic_us();
         self.deferred = Some(Deferred::default());
+        // Patient from the first advert: `queue_advert` sends every 1024 as
+        // they are queued, and none of the goodbyes may be dropped for a
+        // full send buffer.
+        self.patient_until = Some(now + 200_000);
         for idx in self.instances.indices() {
             self.deliver(idx, Event::Shutdown, now, "shutdown");
             self.timers.cancel_all(idx);
         }
-        self.patient_until = Some(monotonic_us() + 200_000);
         self.flush();
         self.patient_until = None;
         // Then as keepalived 2.2.7 (restore_vrrp_interfaces, notify_shutdown):

@@ -7,11 +7,9 @@ use super::{
     announcement, monotonic_us, warn,
 };
 
-/// Queued adverts sent before the batch of events ends (`queue_advert`).
+/// Queued adverts sent before the batch of events ends (`queue_advert`),
+/// and the room the batches keep between flushes, in adverts.
 const FLUSH_ADVERTS_AT: usize = 1024;
-
-/// The room a socket's batch keeps between flushes, in adverts.
-const KEEP_BATCH: usize = 64;
 
 impl Engine {
     pub(super) fn advert_bytes(slot: &Slot, priority: u8, dst: IpAddr) -> Vec<u8> {
@@ -61,6 +59,7 @@ impl Engine {
             ) && let Some(frame) = advert_frame(vmac, slot.src, *dst, bytes)
             {
                 self.pending_frames.push((slot.iface.index, frame));
+                self.pending_adverts += 1;
                 continue;
             }
             self.pending.entry(key).or_default().push((*dst, bytes.clone()));
@@ -107,9 +106,10 @@ impl Engine {
             }
         }
         // The batches keep their room from tick to tick (a 4000-master host
-        // sends 160 of them a second), up to `KEEP_BATCH` each;
-        // `shrink_buffers` gives it back.
+        // sends 160 of them a second), up to `FLUSH_ADVERTS_AT` adverts'
+        // worth in all; `shrink_buffers` gives it back.
         self.pending_adverts = 0;
+        let mut kept = 0;
         let mut pending = std::mem::take(&mut self.pending);
         for (key, batch) in &mut pending {
             let msgs = std::mem::take(batch);
@@ -142,9 +142,11 @@ impl Engine {
                     }
                 }
             }
-            // A burst's batch (a mass transition: hundreds per socket) is
-            // not kept for the ticks after it.
-            if msgs.capacity() <= KEEP_BATCH {
+            // The room kept for the ticks after is bounded in all: a
+            // burst's batches (a mass transition, hundreds per socket on
+            // dozens of sockets) go.
+            if kept + msgs.capacity() <= FLUSH_ADVERTS_AT {
+                kept += msgs.capacity();
                 *batch = msgs;
                 batch.clear();
             }
@@ -277,8 +279,7 @@ impl Engine {
         vmac: Option<(u32, String, [u8; 6])>,
         responder: bool,
     ) {
-        // 0 is a removal's: skipped when the count wraps.
-        self.last_ticket = self.last_ticket.wrapping_add(1).max(1);
+        self.last_ticket = self.last_ticket.wrapping_add(1);
         self.installing.insert(
             idx,
             Installing {

@@ -76,6 +76,8 @@ impl AddBatch {
 
 impl Worker {
     pub(super) async fn add_vips(&mut self, batch: AddBatch) {
+        // Progress for `Side::finish`'s stall bound, one step per address.
+        let step = self.jobs_done.clone();
         let mut done = VipsDone::default();
         for (n, (idx, ticket, vmac, mine)) in batch.each().enumerate() {
             if let Some(addrs) = self.addrs() {
@@ -94,6 +96,7 @@ impl Worker {
                     }
                 }
                 for (ifindex, vip) in mine {
+                    step.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     match addrs.add(ifindex, &vip).await {
                         Ok(true) => done.added.push(installed(ifindex, &vip)),
                         Ok(false) => {}

@@ -113,7 +113,7 @@ pub enum Job {
     Mail {
         /// Boxed, as the other rare large payloads: every job takes the
         /// room of the largest kind in the queue (176 bytes with these inline,
-        /// and a mass transition queues one `AddVips` per instance).
+        /// and a mass transition with notify scripts queues one per instance).
         settings: Box<crate::notify::mail::Settings>,
         subject: String,
         body: String,
@@ -173,6 +173,8 @@ pub struct Side {
     stores_done: Arc<AtomicU64>,
     /// VIPs to install, sent as one job (`add_vips`).
     batch: std::cell::RefCell<AddBatch>,
+    /// Jobs that follow `batch` (`send`).
+    after_batch: std::cell::RefCell<Vec<Job>>,
 }
 
 impl Side {
@@ -235,13 +237,27 @@ impl Side {
             stores_sent: 0,
             stores_done,
             batch: std::cell::RefCell::default(),
+            after_batch: std::cell::RefCell::default(),
         })
     }
 
     /// Queues a job. A side thread that died (it never should; the event
     /// loop stops the daemon when it notices) loses it.
     pub fn send(&self, job: Job) {
-        // After the VIPs asked for before it.
+        // After the VIPs asked for before it. A new master's notify script,
+        // FIFO line, mail and routes wait for the batch its VIPs are in
+        // rather than end it: an instance's job still follows its own VIPs
+        // (keepalived notifies once the addresses are in), and a mass
+        // transition with notify scripts keeps its batches (one each
+        // would cost more than a job per instance did).
+        let follows = matches!(
+            job,
+            Job::Notify { .. } | Job::FifoLine(_) | Job::Mail { .. } | Job::Routes { add: true, .. }
+        );
+        if follows && !self.batch.borrow().is_empty() {
+            self.after_batch.borrow_mut().push(job);
+            return;
+        }
         self.send_vips();
         if self.jobs.send(job).is_err() {
             tracing::debug!("side thread gone: a job was dropped");
@@ -268,11 +284,17 @@ impl Side {
         }
     }
 
-    /// Sends the VIPs `add_vips` gathered.
+    /// Sends the VIPs `add_vips` gathered, and the jobs that wait for them.
     pub fn send_vips(&self) {
         let batch = std::mem::take(&mut *self.batch.borrow_mut());
-        if !batch.is_empty() && self.jobs.send(Job::AddVips(Box::new(batch))).is_err() {
-            tracing::debug!("side thread gone: a job was dropped");
+        if batch.is_empty() {
+            return;
+        }
+        let after = std::mem::take(&mut *self.after_batch.borrow_mut());
+        for job in std::iter::once(Job::AddVips(Box::new(batch))).chain(after) {
+            if self.jobs.send(job).is_err() {
+                tracing::debug!("side thread gone: a job was dropped");
+            }
         }
     }
 
@@ -560,12 +582,71 @@ pub fn saved_vips<'a>(set: impl Iterator<Item = &'a Installed>) -> Vec<(u32, IpA
 }
 #[cfg(test)]
 mod tests {
-    /// A mass transition queues one `AddVips` per instance, and every job in
-    /// the queue takes the room of the largest kind: the rare large payloads
+    /// A mass transition with notify scripts queues a job per instance, and
+    /// every job in the queue takes the room of the largest kind: the rare large payloads
     /// stay boxed (176 bytes before they were).
     #[test]
     fn a_job_stays_small() {
         let size = std::mem::size_of::<super::Job>();
         assert!(size <= 88, "a Job is {size} bytes");
+    }
+
+    /// A handle whose jobs land in a channel the test reads.
+    fn side() -> (super::Side, super::mpsc::UnboundedReceiver<super::Job>) {
+        let (jobs, rx) = super::mpsc::unbounded_channel();
+        let side = super::Side {
+            jobs,
+            thread: None,
+            stopping: std::sync::Arc::default(),
+            progress: std::sync::Arc::default(),
+            stores_sent: 0,
+            stores_done: std::sync::Arc::default(),
+            batch: std::cell::RefCell::default(),
+            after_batch: std::cell::RefCell::default(),
+        };
+        (side, rx)
+    }
+
+    fn kinds(rx: &mut super::mpsc::UnboundedReceiver<super::Job>) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(job) = rx.try_recv() {
+            out.push(match job {
+                super::Job::AddVips(b) => format!("add {}", b.len()),
+                super::Job::FifoLine(l) => format!("line {l}"),
+                super::Job::RemoveVips { .. } => "remove".to_owned(),
+                _ => "other".to_owned(),
+            });
+        }
+        out
+    }
+
+    #[test]
+    fn vips_go_in_batches_and_nothing_overtakes_them() {
+        let (side, mut rx) = side();
+        // With no batch open, a job goes at once.
+        side.send(super::Job::FifoLine("a".to_owned()));
+        assert_eq!(kinds(&mut rx), ["line a"]);
+        // A new master's VIPs wait for the flush; its FIFO line waits
+        // behind them.
+        side.add_vips(0, 1, [], None);
+        side.add_vips(1, 2, [], None);
+        side.send(super::Job::FifoLine("b".to_owned()));
+        assert!(kinds(&mut rx).is_empty());
+        // A removal ends the batch: the adds and the line go first.
+        side.send(super::Job::RemoveVips {
+            vips: Vec::new(),
+            vmac: None,
+        });
+        assert_eq!(kinds(&mut rx), ["add 2", "line b", "remove"]);
+        // The flush sends what is open; a full batch goes by itself.
+        side.add_vips(2, 3, [], None);
+        side.send_vips();
+        assert_eq!(kinds(&mut rx), ["add 1"]);
+        for i in 0..super::BATCH_INSTANCES {
+            side.add_vips(i, 4, [], None);
+        }
+        assert_eq!(kinds(&mut rx), [format!("add {}", super::BATCH_INSTANCES)]);
+        side.send_vips();
+        assert!(kinds(&mut rx).is_empty());
     }
 }
