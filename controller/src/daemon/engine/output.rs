@@ -11,6 +11,9 @@ use super::{
 /// and the room the batches keep between flushes, in adverts.
 const FLUSH_ADVERTS_AT: usize = 1024;
 
+/// A socket's batch this small always keeps its room between flushes.
+const KEEP_SMALL: usize = 64;
+
 impl Engine {
     pub(super) fn advert_bytes(slot: &Slot, priority: u8, dst: IpAddr) -> Vec<u8> {
         let advert = Advert {
@@ -142,11 +145,16 @@ impl Engine {
                     }
                 }
             }
-            // The room kept for the ticks after is bounded in all: a
-            // burst's batches (a mass transition, hundreds per socket on
-            // dozens of sockets) go.
-            if kept + msgs.capacity() <= FLUSH_ADVERTS_AT {
-                kept += msgs.capacity();
+            // The room kept for the ticks after is bounded: a small batch
+            // stays (64 sockets' steady ticks must not regrow theirs), a
+            // large one within `FLUSH_ADVERTS_AT` in all (a 4000-master
+            // interface's); a burst's (a mass transition, hundreds per
+            // socket on dozens of sockets) go.
+            let large = msgs.capacity() > KEEP_SMALL;
+            if !large || kept + msgs.capacity() <= FLUSH_ADVERTS_AT {
+                if large {
+                    kept += msgs.capacity();
+                }
                 *batch = msgs;
                 batch.clear();
             }
