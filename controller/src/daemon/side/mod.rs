@@ -249,7 +249,11 @@ impl Side {
         // rather than end it: an instance's job still follows its own VIPs
         // (keepalived notifies once the addresses are in), and a mass
         // transition with notify scripts keeps its batches (one each
-        // would cost more than a job per instance did).
+        // would cost more than a job per instance did). What moves: VIPs
+        // added to the batch later go before such a job (an instance's
+        // BACKUP script can start after the same instance, master again
+        // within the same events, had its addresses added; the scripts
+        // keep their order, and keepalived does not wait for them either).
         let follows = matches!(
             job,
             Job::Notify { .. } | Job::FifoLine(_) | Job::Mail { .. } | Job::Routes { add: true, .. }
