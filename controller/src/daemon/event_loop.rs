@@ -196,15 +196,15 @@ pub async fn run(engine: &mut Engine, inputs: Inputs, inbox: &mut super::inbox::
         } else {
             SAVE_EVERY_US
         };
-        if unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us() && engine.side.storing()
-        {
+        let save_due = unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us();
+        if save_due && engine.side.storing() {
             // The last record is still queued behind the side thread's jobs
             // (a mass transition's VIPs): a newer one waits its turn rather
             // than pile up beside it (each is a list of every master and
             // VIP). Its next turn is the long gap from now.
             saved_at = monotonic_us();
             soon_at = saved_at;
-        } else if unsaved(engine, saved_generation) && saved_at + save_gap <= monotonic_us() {
+        } else if save_due {
             // Written on the side thread (which retries a failed write),
             // after the jobs queued before it (a leaving master's VIP removal).
             saved_generation = Some(engine.saved_generation());

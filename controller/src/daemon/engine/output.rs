@@ -8,7 +8,7 @@ use super::{
 };
 
 /// Queued adverts sent before the batch of events ends (`queue_advert`),
-/// and the room the batches keep between flushes, in adverts.
+/// and the room the large batches keep between flushes, in adverts.
 const FLUSH_ADVERTS_AT: usize = 1024;
 
 /// A socket's batch this small always keeps its room between flushes.
@@ -109,8 +109,8 @@ impl Engine {
             }
         }
         // The batches keep their room from tick to tick (a 4000-master host
-        // sends 160 of them a second), up to `FLUSH_ADVERTS_AT` adverts'
-        // worth in all; `shrink_buffers` gives it back.
+        // sends 160 of them a second), as bounded below; `shrink_buffers`
+        // gives it back.
         self.pending_adverts = 0;
         let mut kept = 0;
         let mut pending = std::mem::take(&mut self.pending);

@@ -263,6 +263,11 @@ impl Side {
             return;
         }
         self.send_vips();
+        self.enqueue(job);
+    }
+
+    /// Puts `job` on the channel.
+    fn enqueue(&self, job: Job) {
         if self.jobs.send(job).is_err() {
             tracing::debug!("side thread gone: a job was dropped");
         }
@@ -296,9 +301,7 @@ impl Side {
         }
         let after = std::mem::take(&mut *self.after_batch.borrow_mut());
         for job in std::iter::once(Job::AddVips(Box::new(batch))).chain(after) {
-            if self.jobs.send(job).is_err() {
-                tracing::debug!("side thread gone: a job was dropped");
-            }
+            self.enqueue(job);
         }
     }
 
