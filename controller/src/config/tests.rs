@@ -215,7 +215,7 @@ fn the_less_common_keywords_reach_the_model() {
     // Only the notify script differs between an instance with a `More` and one without.
     assert!(notify.notify.as_ref().is_some_and(|n| n.backup.is_some()));
     let plain = |i: &crate::config::model::Instance| crate::config::model::Instance {
-        name: String::new(),
+        name: "".into(),
         vrid: 0,
         notify: None,
         ..i.clone()

@@ -22,15 +22,18 @@ use crate::config::model::{AuthType, Instance as InstanceCfg};
 
 /// Counters keepalived keeps per instance (`vrrp_stats`). xvrrp counts
 /// receive errors per reason for the whole daemon (`status`, metrics), not
-/// per instance: the per-instance error lines read 0.
+/// per instance: the per-instance error lines read 0. Widths as
+/// keepalived's (`vrrp_stats`: adverts sent and transitions 32 bits, and
+/// they wrap), and priority-0 adverts sent too: one per release (16 bytes
+/// less in every instance record).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct InstanceStats {
     pub advert_rcvd: u64,
-    pub advert_sent: u64,
-    pub become_master: u64,
-    pub release_master: u64,
     pub pri_zero_rcvd: u64,
-    pub pri_zero_sent: u64,
+    pub advert_sent: u32,
+    pub become_master: u32,
+    pub release_master: u32,
+    pub pri_zero_sent: u32,
 }
 
 /// One instance as the dumps show it.

@@ -105,7 +105,7 @@ impl<T: Keyed> Instances<T> {
 
     /// The running instance of this name.
     pub fn by_name(&self, name: &str) -> Option<usize> {
-        self.iter().find(|(_, s)| s.cfg().name == name).map(|(i, _)| i)
+        self.iter().find(|(_, s)| &*s.cfg().name == name).map(|(i, _)| i)
     }
 
     /// Running instances with their index, in index order.
@@ -187,7 +187,7 @@ pub struct Identity {
 impl Identity {
     pub fn of(cfg: &InstanceCfg) -> Self {
         Self {
-            interface: cfg.interface.clone(),
+            interface: cfg.interface.as_deref().map(str::to_owned),
             family: cfg.family,
             vrid: cfg.vrid,
             version: cfg.version,
@@ -238,10 +238,10 @@ pub fn reload_plan<'a>(
             Some((i, n)) => {
                 matched[i] = true;
                 if n != *r {
-                    plan.update.push((r.name.clone(), n.clone()));
+                    plan.update.push((r.name.to_string(), n.clone()));
                 }
             }
-            None => plan.stop.push(r.name.clone()),
+            None => plan.stop.push(r.name.to_string()),
         }
     }
     plan.start = new
@@ -367,7 +367,7 @@ mod tests {
         let running = [cfg("same", 1, 100), cfg("changed", 2, 100), cfg("gone", 3, 100)];
         let renamed = {
             let mut c = cfg("same", 1, 100);
-            c.name = "renamed".to_owned();
+            c.name = "renamed".into();
             c
         };
         let new = [cfg("changed", 2, 150), renamed.clone(), cfg("added", 4, 100)];
@@ -377,16 +377,16 @@ mod tests {
         let updated: Vec<(&str, &str, u8)> = plan
             .update
             .iter()
-            .map(|(old, c)| (old.as_str(), c.name.as_str(), c.priority))
+            .map(|(old, c)| (old.as_str(), &*c.name, c.priority))
             .collect();
         assert_eq!(updated, [("same", "renamed", 100), ("changed", "changed", 150)]);
         assert_eq!(plan.stop, ["gone"]);
-        let started: Vec<&str> = plan.start.iter().map(|c| c.name.as_str()).collect();
+        let started: Vec<&str> = plan.start.iter().map(|c| &*c.name).collect();
         assert_eq!(started, ["added"]);
         assert_eq!(reload_plan(&running, &running), ReloadPlan::default());
         // Another interface is another router: stop and start.
         let mut moved = cfg("changed", 2, 100);
-        moved.interface = Some("eth1".to_owned());
+        moved.interface = Some("eth1".into());
         let plan = reload_plan(&running[1..2], std::slice::from_ref(&moved));
         assert_eq!((plan.stop.len(), plan.start.len(), plan.update.len()), (1, 1, 0));
     }

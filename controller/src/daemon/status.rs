@@ -87,7 +87,7 @@ pub fn snapshot(engine: &mut Engine) -> Status {
             _ => slot.fsm.vars.master.map(|(ip, _)| ip.to_string()),
         };
         instances.push(InstanceStatus {
-            name: slot.cfg.name.clone(),
+            name: slot.cfg.name.to_string(),
             interface: slot.ifname().to_owned(),
             family: if slot.v6 { "inet6" } else { "inet" }.to_owned(),
             vrid: slot.cfg.vrid,
@@ -117,8 +117,8 @@ pub fn snapshot(engine: &mut Engine) -> Status {
     for w in &engine.instances.waiting {
         let cfg = &w.cfg;
         instances.push(InstanceStatus {
-            name: cfg.name.clone(),
-            interface: cfg.interface.clone().unwrap_or_default(),
+            name: cfg.name.to_string(),
+            interface: cfg.interface.as_deref().unwrap_or_default().to_owned(),
             family: match cfg.family {
                 crate::config::model::Family::Ipv6 => "inet6",
                 crate::config::model::Family::Ipv4 => "inet",

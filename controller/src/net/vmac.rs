@@ -355,7 +355,7 @@ pub async fn prepare(handle: &Handle, config: &Config) -> Links {
             warn!(instance = %cfg.name, "use_vmac: {e}");
         }
         taken.push(made.name.clone());
-        out.insert(cfg.name.clone(), made);
+        out.insert(cfg.name.to_string(), made);
     }
     out
 }

@@ -100,9 +100,9 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
     }
 
     let instance = Instance {
-        name: name.clone(),
+        name: name.as_str().into(),
         state,
-        interface: d.interface.as_ref().map(|i| i.v.clone()),
+        interface: d.interface.as_ref().map(|i| i.v.as_str().into()),
         vrid,
         priority,
         version,
@@ -125,7 +125,7 @@ pub(super) fn resolve(d: &InstanceDraft, env: &Env<'_>, sink: &mut Sink) -> Inst
             .as_ref()
             .filter(|s| Family::of(&s.v) == family)
             .map(|s| s.v),
-        vmac,
+        vmac: vmac.map(String::into_boxed_str),
         vmac_xmit_base,
         native_ipv6: m.native_ipv6.is_some(),
         accept,

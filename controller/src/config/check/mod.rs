@@ -103,7 +103,7 @@ pub(crate) fn resolve(draft: Draft, host: Option<&HostInfo>, sink: &mut Sink) ->
             .map(|i| {
                 (
                     format!("vrrp_instance {}", i.name),
-                    draft.instances.iter().find(|d| d.name == i.name).map(|d| &d.at),
+                    draft.instances.iter().find(|d| *d.name == *i.name).map(|d| &d.at),
                 )
             })
             .chain(sync_groups.iter().filter(|s| s.smtp_alert).map(|s| {
@@ -313,7 +313,7 @@ fn sync_groups(
                 );
                 continue;
             }
-            instance.sync_group = Some(name.clone());
+            instance.sync_group = Some(name.as_str().into());
             if !d.tracking_weight && instance.priority != 255 {
                 let own: &InstanceDraft = &draft.instances[k];
                 tracking::unweight(instance, own, tracking::Unweighted::SyncGroup(name), sink);

@@ -57,7 +57,7 @@ impl Config {
     }
 
     pub fn instance(&self, name: &str) -> Option<&Instance> {
-        self.instances.iter().find(|i| i.name == name)
+        self.instances.iter().find(|i| &*i.name == name)
     }
 
     /// All virtual addresses (advertised, not excluded) of all instances.
@@ -339,11 +339,11 @@ impl Family {
 /// `vrrp_instance NAME { }`: one virtual router.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
-    pub name: String,
+    pub name: Box<str>,
     /// `state MASTER|BACKUP`. Default: MASTER when priority is 255, else BACKUP.
     pub state: InitialState,
     /// `interface IFACE`: where adverts go. Optional only with unicast peers.
-    pub interface: Option<String>,
+    pub interface: Option<Box<str>>,
     /// `virtual_router_id 1..255`. Required.
     pub vrid: u8,
     /// `priority 1..255`. Default 100, or 255 with `state MASTER` and no priority
@@ -389,7 +389,7 @@ pub struct Instance {
     pub src_ip: Option<IpAddr>,
     /// `use_vmac [NAME]`: the macvlan's name. Default off; the name defaults to
     /// `vrrp.VRID`.
-    pub vmac: Option<String>,
+    pub vmac: Option<Box<str>>,
     /// `vmac_xmit_base`: send and receive adverts on the base interface. Default off.
     pub vmac_xmit_base: bool,
     /// `native_ipv6`: force IPv6 (deprecated in keepalived; the VIPs decide). Default off.
@@ -443,7 +443,7 @@ pub struct Instance {
     /// `skip_check_adv_addr [BOOL]`, default global `vrrp_skip_check_adv_addr`.
     pub skip_check_adv_addr: bool,
     /// The `vrrp_sync_group` this instance belongs to, if any.
-    pub sync_group: Option<String>,
+    pub sync_group: Option<Box<str>>,
 }
 
 impl Instance {

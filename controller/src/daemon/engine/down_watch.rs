@@ -99,7 +99,7 @@ impl Engine {
         };
         let slot = &self.instances[idx];
         // Rule (1): armed by an accepted advert, to the full interval.
-        let from_advert = slot.last_advert_us.map(|t| t + params.down_us);
+        let from_advert = slot.last_advert_us.get().map(|t| t + params.down_us);
         if from_advert.is_none() || self.timers.deadline(idx, Timer::MasterDown) != from_advert {
             return;
         }
@@ -193,7 +193,10 @@ impl Engine {
         // and the expiry reads the map before it acts.
         let due = match counted_us {
             Some(t) => t + w.params.down_us,
-            None => slot.last_advert_us.map_or(now, |t| t + slot.fsm.master_down_us()),
+            None => slot
+                .last_advert_us
+                .get()
+                .map_or(now, |t| t + slot.fsm.master_down_us()),
         };
         self.timers.arm(idx, Timer::MasterDown, due.max(now));
     }

@@ -36,8 +36,8 @@ impl Engine {
             // advert is not sent.
             if timer == Timer::Advert && self.mode == Mode::Xdp {
                 let slot = &mut self.instances[idx];
-                if recorded.is_none() || slot.recorded_seen != recorded {
-                    slot.recorded_seen = recorded;
+                if recorded.is_none() || slot.recorded_seen.get() != recorded {
+                    slot.recorded_seen = recorded.into();
                     self.catch_up_from_map(idx);
                 }
                 if self.instances[idx].fsm.vars.state != State::Master {
@@ -133,7 +133,7 @@ impl Engine {
         let slot = &mut self.instances[idx];
         slot.xdp_seen_ns = last_ns;
         let at = last_ns / 1000;
-        slot.last_advert_us = Some(at);
+        slot.last_advert_us = Some(at).into();
         let src = if slot.v6 {
             IpAddr::from(*master)
         } else {
@@ -240,7 +240,7 @@ impl Engine {
                         continue;
                     };
                     let now = monotonic_us();
-                    self.instances[idx].last_advert_us = Some(now);
+                    self.instances[idx].last_advert_us = Some(now).into();
                     let a = &acc.advert;
                     let interval_cs = Advert::interval_cs_of(a.version, a.interval);
                     let ev = Event::Advert {

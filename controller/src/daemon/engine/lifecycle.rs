@@ -77,7 +77,7 @@ impl Engine {
             self.datapath.is_some(),
             self.group(v6),
             &host,
-            self.vmac_links.get(&cfg.name),
+            self.vmac_links.get(&*cfg.name),
         );
         self.host = Some(host);
         slot

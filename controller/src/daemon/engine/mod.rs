@@ -38,7 +38,7 @@ use crate::{
             Advert, Auth, ChecksumScope,
             ethernet::{virtual_mac_v4, virtual_mac_v6},
         },
-        fsm::{self, Action, Event, GarpSchedule, Micros, Notify, Params, State, Timer, US_PER_SEC},
+        fsm::{self, Action, Event, GarpSchedule, Micros, Notify, Params, State, Timer},
         track,
         validate::{AddrDigest, RxInstance, RxPeer, validate_ip, validate_vrrp},
     },
@@ -330,8 +330,14 @@ impl Engine {
             if from != to {
                 slot.transitions += 1;
                 slot.last_transition = super::dump::epoch_now();
-                slot.stats.become_master += u64::from(to == State::Master);
-                slot.stats.release_master += u64::from(from == State::Master);
+                slot.stats.become_master = slot
+                    .stats
+                    .become_master
+                    .wrapping_add(u32::from(to == State::Master));
+                slot.stats.release_master = slot
+                    .stats
+                    .release_master
+                    .wrapping_add(u32::from(from == State::Master));
                 // keepalived's words too: log-based alerting looks for them.
                 info!("({}) Entering {} STATE", slot.cfg.name, to.name());
                 self.transitions_total += 1;
@@ -360,7 +366,7 @@ impl Engine {
                     seen.peer = None;
                 }
                 if let Some(group) = &slot.cfg.sync_group {
-                    group_moves.push((group.clone(), to));
+                    group_moves.push((group.to_string(), to));
                 }
                 // vrrp_sync_group: members follow into MASTER and FAULT.
                 hops += 1;
@@ -408,7 +414,7 @@ impl Engine {
                     let slot = &self.instances[idx];
                     let at = match timer {
                         Timer::Advert => {
-                            super::timers::on_grid(at_us, slot.fsm.advert_interval_us(), slot.phase_seed)
+                            super::timers::on_grid(at_us, slot.fsm.advert_interval_us(), slot.phase_seed())
                         }
                         _ => at_us,
                     };
@@ -592,7 +598,7 @@ impl Engine {
     /// Age of the last advert heard for an instance, in ms.
     pub fn last_advert_age_ms(&mut self, idx: usize) -> Option<u64> {
         let now = monotonic_us();
-        let mut last = self.instances[idx].last_advert_us;
+        let mut last = self.instances[idx].last_advert_us.get();
         if let Some(dp) = &mut self.datapath
             && let Ok(Some(st)) = dp.advert_state(self.instances[idx].key)
         {

@@ -46,8 +46,8 @@ impl Engine {
         }
         let slot = &mut self.instances[idx];
         // One advert, however many unicast peers get a copy (keepalived's count).
-        slot.stats.advert_sent += 1;
-        slot.stats.pri_zero_sent += u64::from(priority == 0);
+        slot.stats.advert_sent = slot.stats.advert_sent.wrapping_add(1);
+        slot.stats.pri_zero_sent = slot.stats.pri_zero_sent.wrapping_add(u32::from(priority == 0));
         let slot = &self.instances[idx];
         let key = slot.sender_key();
         for (dst, bytes) in slot.advert_cache.iter().flat_map(|c| &c.1) {
@@ -270,7 +270,7 @@ impl Engine {
             return;
         }
         self.side.send(Job::Routes {
-            instance: cfg.name.clone(),
+            instance: cfg.name.to_string(),
             routes: cfg.routes.to_vec(),
             rules: cfg.rules.to_vec(),
             add,

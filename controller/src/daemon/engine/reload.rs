@@ -26,12 +26,12 @@ impl Engine {
         for s in self.instances.values() {
             // Only to a link that is there: one this reload failed to make
             // leaves the instance where it is.
-            let now = self.vmac_links.get(&s.cfg.name).map(|m| m.index);
+            let now = self.vmac_links.get(&*s.cfg.name).map(|m| m.index);
             let moved = now.is_some() && s.vmac_link.as_deref().map(|(i, _)| *i) != now;
-            let planned =
-                plan.update.iter().any(|(n, _)| *n == s.cfg.name) || plan.stop.contains(&s.cfg.name);
+            let name = &*s.cfg.name;
+            let planned = plan.update.iter().any(|(n, _)| n == name) || plan.stop.iter().any(|n| n == name);
             if moved && !planned {
-                plan.update.push((s.cfg.name.clone(), s.cfg.clone()));
+                plan.update.push((name.to_owned(), s.cfg.clone()));
             }
         }
         // Every name is resolved before anything changes: a reload may
@@ -131,7 +131,7 @@ impl Engine {
                 && !self.vmac_links.values().any(|m| m.name == *name)
                 && let Some(m) = old.values().find(|m| m.index == *index)
             {
-                self.vmac_links.insert(s.cfg.name.clone(), m.clone());
+                self.vmac_links.insert(s.cfg.name.to_string(), m.clone());
             }
         }
     }
@@ -270,7 +270,7 @@ impl Engine {
         };
         if !routes.is_empty() || !rules.is_empty() {
             self.side.send(Job::Routes {
-                instance: to.name.clone(),
+                instance: to.name.to_string(),
                 routes,
                 rules,
                 add,

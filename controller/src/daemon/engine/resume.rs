@@ -47,7 +47,7 @@ impl Engine {
         let mut seen = std::collections::HashSet::new();
         self.instances
             .values()
-            .filter(|s| saved.masters.contains(&s.cfg.name))
+            .filter(|s| saved.masters.iter().any(|m| **m == *s.cfg.name))
             .flat_map(|s| {
                 let owner = s.base_priority == 255;
                 s.all_vips()
@@ -77,7 +77,8 @@ impl Engine {
             self.side.send(Job::Adopt(vips));
         }
         for idx in self.instances.indices() {
-            let was_master = resume.is_some_and(|s| s.masters.contains(&self.instances[idx].cfg.name));
+            let was_master =
+                resume.is_some_and(|s| s.masters.iter().any(|m| **m == *self.instances[idx].cfg.name));
             if was_master {
                 self.deliver(
                     idx,
@@ -127,7 +128,7 @@ impl Engine {
         Saved {
             fingerprint: fingerprint.to_owned(),
             pin_dir: pin_dir.to_owned(),
-            masters: masters.iter().map(|s| s.cfg.name.clone()).collect(),
+            masters: masters.iter().map(|s| s.cfg.name.to_string()).collect(),
             vips,
             routes: masters.iter().flat_map(|s| s.cfg.routes.clone()).collect(),
             rules: masters.iter().flat_map(|s| s.cfg.rules.clone()).collect(),

@@ -20,12 +20,12 @@ pub struct Slot {
     /// keepalived's per-instance counters, for the dumps.
     pub stats: InstanceStats,
     /// When the last valid advert from another router arrived.
-    pub last_advert_us: Option<Micros>,
+    pub last_advert_us: Opt64,
     /// The XDP advert-state timestamp already fed to the state machine.
     pub xdp_seen_ns: u64,
     /// The kernel's count of recorded adverts (`ADVERTS_RX`) read before this
     /// master last read its entry, when a batch read it (`on_timers`).
-    pub(super) recorded_seen: Option<u64>,
+    pub(super) recorded_seen: Opt64,
     /// Its Master_Down_Timer handed to the kernel (`down_watch.rs`).
     pub(super) kernel_watch: Option<super::down_watch::KernelWatch>,
     /// Other masters heard while this one is master (split brain). Boxed:
@@ -57,8 +57,26 @@ pub struct Slot {
     /// The last adverts encoded (priority, per destination): re-encoded only
     /// when the priority changes.
     pub(super) advert_cache: Option<(u8, Vec<Outgoing>)>,
-    /// Picks this instance's phase on the advert grid (`timers::on_grid`).
-    pub(super) phase_seed: u64,
+}
+
+/// An optional time or count in 8 bytes where an `Option<u64>` takes 16
+/// (two in every instance record): `u64::MAX` stands for none, a value no
+/// clock in microseconds and no packet counter reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Opt64(u64);
+
+impl Opt64 {
+    pub const NONE: Self = Self(u64::MAX);
+
+    pub fn get(self) -> Option<u64> {
+        (self.0 != u64::MAX).then_some(self.0)
+    }
+}
+
+impl From<Option<u64>> for Opt64 {
+    fn from(v: Option<u64>) -> Self {
+        v.map_or(Self::NONE, Self)
+    }
 }
 
 /// What a master heard of another master of its VRID.
@@ -86,6 +104,16 @@ impl Slot {
     /// built only for an instance that names one).
     pub fn ifname(&self) -> &str {
         self.cfg.interface.as_deref().unwrap_or_default()
+    }
+
+    /// Picks this instance's phase on the advert grid (`timers::on_grid`):
+    /// a multiplicative hash of its identity, so consecutive VRIDs land on
+    /// different phases (computed, not kept: 8 bytes in every record).
+    pub(super) fn phase_seed(&self) -> u64 {
+        let k = self.key;
+        (u64::from(k.ifindex) << 9 | u64::from(k.vrid) << 1 | u64::from(self.v6))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            >> 32
     }
 
     /// The sockets this instance needs from the pool.
@@ -309,20 +337,20 @@ pub(super) fn build_slot(
         skip_addr_check: cfg.skip_check_adv_addr,
     };
     let garp = GarpSchedule {
-        delay_us: u64::from(cfg.garp.master_delay_s) * US_PER_SEC,
+        delay_s: cfg.garp.master_delay_s,
         repeat: cfg.garp.master_repeat,
-        refresh_us: u64::from(cfg.garp.master_refresh_s) * US_PER_SEC,
+        refresh_s: cfg.garp.master_refresh_s,
         refresh_repeat: cfg.garp.master_refresh_repeat,
         lower_repeat: cfg.garp.lower_prio_repeat,
-        lower_delay_us: u64::from(cfg.garp.lower_prio_delay_s) * US_PER_SEC,
+        lower_delay_s: cfg.garp.lower_prio_delay_s,
     };
     let params = Params {
         version: cfg.version,
         advert_interval_cs: cfg.advert_int_cs,
         preempt: cfg.preempt,
-        preempt_delay_us: u64::from(cfg.preempt_delay_ms) * 1000,
+        preempt_delay_ms: cfg.preempt_delay_ms,
         primary_ip: src,
-        down_timer_adverts: u32::from(cfg.down_timer_adverts.max(1)),
+        down_timer_adverts: cfg.down_timer_adverts.max(1),
         garp,
         lower_prio_no_advert: cfg.lower_prio_no_advert,
         higher_prio_send_advert: cfg.higher_prio_send_advert,
@@ -331,7 +359,6 @@ pub(super) fn build_slot(
         IpAddr::V6(a) => Some(a),
         IpAddr::V4(_) => None,
     });
-    let iface_index = iface.index;
     Ok(Slot {
         key: InstanceKey::new(iface.index, v6, cfg.vrid),
         mac: vmac.unwrap_or(iface.mac),
@@ -347,9 +374,9 @@ pub(super) fn build_slot(
         transitions: 0,
         last_transition: crate::daemon::dump::epoch_now(),
         stats: InstanceStats::default(),
-        last_advert_us: None,
+        last_advert_us: Opt64::NONE,
         xdp_seen_ns: 0,
-        recorded_seen: None,
+        recorded_seen: Opt64::NONE,
         kernel_watch: None,
         split_brain: None,
         script_ok: thin_vec::ThinVec::new(),
@@ -358,10 +385,6 @@ pub(super) fn build_slot(
         cfg: cfg.clone(),
         link_local,
         advert_cache: None,
-        // A multiplicative hash: consecutive VRIDs land on different phases.
-        phase_seed: (u64::from(iface_index) << 9 | u64::from(cfg.vrid) << 1 | u64::from(v6))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            >> 32,
     })
 }
 
@@ -374,14 +397,18 @@ mod tests {
     /// most instances leave empty belongs behind a `Box` or in a `ThinVec`.
     #[test]
     fn an_instance_record_stays_small() {
-        // 792 and 280 bytes at this writing (1120 and 480 before the
+        // 696 and 248 bytes at this writing (792 and 280 before the
+        // configuration's names went into `Box<str>`, the state machine's
+        // gratuitous ARP schedule into seconds, two optional stamps into
+        // `Opt64`, the counters to keepalived's widths and the advert
+        // phase seed out; 1120 and 480 before the
         // configuration's rarely used parts went out of line, 880 before
         // the fault reason, the VIPs' interfaces and the unicast peers of
         // the receive check did, 840 before the interface's name went and
         // the split-brain record was boxed).
         let (slot, cfg) = (std::mem::size_of::<Slot>(), std::mem::size_of::<InstanceCfg>());
-        assert!(slot <= 792, "a Slot is {slot} bytes");
-        assert!(cfg <= 288, "an instance's configuration is {cfg} bytes");
+        assert!(slot <= 696, "a Slot is {slot} bytes");
+        assert!(cfg <= 248, "an instance's configuration is {cfg} bytes");
         // One per VIP, in the configuration and in the side thread's set.
         assert!(std::mem::size_of::<VirtualAddress>() <= 72);
     }

@@ -54,31 +54,48 @@ impl State {
 /// keepalived's gratuitous ARP / unsolicited NA schedule on becoming master.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GarpSchedule {
-    /// `garp_master_delay`: the second burst comes this long after the first (0: none).
-    pub delay_us: Micros,
+    /// `garp_master_delay`: the second burst comes this many seconds after
+    /// the first (0: none). Seconds, as configured: every instance holds a
+    /// schedule, and 32-bit fields keep it 24 bytes (issue bench-truth's
+    /// per-instance memory).
+    pub delay_s: u32,
     /// `garp_master_repeat`: messages per burst.
     pub repeat: u32,
-    /// `garp_master_refresh`: while master, a burst this often (0: never).
-    pub refresh_us: Micros,
+    /// `garp_master_refresh`: while master, a burst every this many seconds (0: never).
+    pub refresh_s: u32,
     /// `garp_master_refresh_repeat`: messages per refresh burst.
     pub refresh_repeat: u32,
     /// `garp_lower_prio_repeat`: messages when a master hears a lower
     /// priority advert (0: none), and `garp_lower_prio_delay`: the same
-    /// again this much later (0: not again).
+    /// again this many seconds later (0: not again).
     pub lower_repeat: u32,
-    pub lower_delay_us: Micros,
+    pub lower_delay_s: u32,
+}
+
+impl GarpSchedule {
+    pub fn delay_us(&self) -> Micros {
+        Micros::from(self.delay_s) * US_PER_SEC
+    }
+
+    pub fn refresh_us(&self) -> Micros {
+        Micros::from(self.refresh_s) * US_PER_SEC
+    }
+
+    pub fn lower_delay_us(&self) -> Micros {
+        Micros::from(self.lower_delay_s) * US_PER_SEC
+    }
 }
 
 impl Default for GarpSchedule {
     /// keepalived's defaults: 5 at once, 5 more after 5 s, no refresh.
     fn default() -> Self {
         Self {
-            delay_us: 5 * US_PER_SEC,
+            delay_s: 5,
             repeat: 5,
-            refresh_us: 0,
+            refresh_s: 0,
             refresh_repeat: 1,
             lower_repeat: 5,
-            lower_delay_us: 5 * US_PER_SEC,
+            lower_delay_s: 5,
         }
     }
 }
@@ -93,12 +110,13 @@ pub struct Params {
     /// Preempt_Mode (`nopreempt` clears it).
     pub preempt: bool,
     /// keepalived `preempt_delay`: after start-up, or after first seeing a
-    /// lower-priority master, wait this long before preempting it.
-    pub preempt_delay_us: Micros,
+    /// lower-priority master, wait this many milliseconds before preempting
+    /// it (`preempt_delay_us()`; 32 bits: at most 1000 s).
+    pub preempt_delay_ms: u32,
     /// Our primary address on the interface, the tie-breaker (RFC 5798 6.4.3).
     pub primary_ip: IpAddr,
     /// Adverts missed before the master is declared down (RFC: 3; keepalived `down_timer_adverts`).
-    pub down_timer_adverts: u32,
+    pub down_timer_adverts: u8,
     pub garp: GarpSchedule,
     /// keepalived `lower_prio_no_advert`: a master does not answer a lower
     /// priority advert with one of its own.
@@ -108,6 +126,12 @@ pub struct Params {
     /// priority advert sends one last advert.
     #[serde(default)]
     pub higher_prio_send_advert: bool,
+}
+
+impl Params {
+    pub fn preempt_delay_us(&self) -> Micros {
+        Micros::from(self.preempt_delay_ms) * 1000
+    }
 }
 
 /// What changes while an instance runs.
@@ -367,7 +391,7 @@ impl Machine {
                 self.actions.push(Action::SendGratuitous {
                     count: garp.refresh_repeat,
                 });
-                self.arm(Timer::GarpRefresh, garp.refresh_us);
+                self.arm(Timer::GarpRefresh, garp.refresh_us());
             }
             (_, Event::PriorityChanged(priority)) => {
                 let changed = *priority != self.inst.vars.priority;
@@ -432,7 +456,7 @@ impl Machine {
         let preempt = self.inst.params.preempt;
         let ours = vars.priority;
         let mut hold_back = false;
-        if preempt && priority < ours && self.inst.params.preempt_delay_us > 0 {
+        if preempt && priority < ours && self.inst.params.preempt_delay_ms > 0 {
             // keepalived preempt_delay (vrrp.c, 2.2.7): the delay starts at the
             // first lower advert heard as backup; until it has run out the lower
             // master is accepted (and resets Master_Down_Timer); from then on its
@@ -443,7 +467,7 @@ impl Machine {
                 .inst
                 .vars
                 .preempt_after
-                .get_or_insert(self.now + self.inst.params.preempt_delay_us);
+                .get_or_insert(self.now + self.inst.params.preempt_delay_us());
             hold_back = self.now < after;
         }
         if !preempt || priority >= ours || hold_back {
@@ -534,8 +558,8 @@ impl Machine {
                 });
                 // One pending second burst, however many adverts (keepalived
                 // adds a timer for each).
-                if garp.lower_delay_us > 0 {
-                    self.arm(Timer::GarpLowerPrio, garp.lower_delay_us);
+                if garp.lower_delay_s > 0 {
+                    self.arm(Timer::GarpLowerPrio, garp.lower_delay_us());
                 }
             }
         }
@@ -554,11 +578,11 @@ impl Machine {
         self.actions.push(Action::AddVips);
         self.actions.push(Action::ArpResponder(true));
         self.actions.push(Action::SendGratuitous { count: garp.repeat });
-        if garp.delay_us > 0 && garp.repeat > 0 {
-            self.arm(Timer::GarpDelay, garp.delay_us);
+        if garp.delay_s > 0 && garp.repeat > 0 {
+            self.arm(Timer::GarpDelay, garp.delay_us());
         }
-        if garp.refresh_us > 0 {
-            self.arm(Timer::GarpRefresh, garp.refresh_us);
+        if garp.refresh_s > 0 {
+            self.arm(Timer::GarpRefresh, garp.refresh_us());
         }
         self.arm(Timer::Advert, self.inst.advert_interval_us());
         self.inst.vars.state = State::Master;

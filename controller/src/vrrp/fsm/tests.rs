@@ -14,7 +14,7 @@ fn params(version: u8) -> Params {
         version,
         advert_interval_cs: 100,
         preempt: true,
-        preempt_delay_us: 0,
+        preempt_delay_ms: 0,
         primary_ip: OURS,
         down_timer_adverts: 3,
         garp: GarpSchedule::default(),
@@ -323,7 +323,7 @@ fn keepalived_preempt_delay_holds_back_then_lets_master_down_run_out() {
     // accepted until the delay has run out, then discarded; the takeover is
     // Master_Down_Interval after the last accepted advert, not at the delay.
     let mut i = inst(2, 100);
-    i.params.preempt_delay_us = 10_000_000;
+    i.params.preempt_delay_ms = 10_000;
     let (i, actions) = run(i, &[(0, Event::Startup), (1_000_000, advert(50, HIGHER_IP))]);
     assert_eq!(
         arms(&actions, Timer::MasterDown),
@@ -349,7 +349,7 @@ fn keepalived_preempt_delay_holds_back_then_lets_master_down_run_out() {
 #[test]
 fn keepalived_preempt_delay_restarts_after_a_better_master() {
     let mut i = inst(2, 100);
-    i.params.preempt_delay_us = 10_000_000;
+    i.params.preempt_delay_ms = 10_000;
     let (i, _) = run(
         i,
         &[
@@ -414,12 +414,12 @@ fn priority_change_in_master_advertises_at_once() {
 fn keepalived_garp_schedule_delay_and_refresh() {
     let mut i = inst(2, 100);
     i.params.garp = GarpSchedule {
-        delay_us: 5_000_000,
+        delay_s: 5,
         repeat: 3,
-        refresh_us: 60_000_000,
+        refresh_s: 60,
         refresh_repeat: 2,
         lower_repeat: 0,
-        lower_delay_us: 0,
+        lower_delay_s: 0,
     };
     let (i, actions) = run(i, &[(0, Event::Startup), (100, Event::Timer(Timer::MasterDown))]);
     assert!(actions.contains(&Action::SendGratuitous { count: 3 }));
