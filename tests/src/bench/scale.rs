@@ -75,6 +75,8 @@ fn standard(quick: bool) -> (Vec<Case>, Timing) {
                 c(250, 2, 100),
                 c(1000, 2, 100),
                 c(4000, 2, 100),
+                // Issue bench-truth's density: 64 links x 250 VRIDs.
+                c(16000, 2, 100),
                 c(1000, 3, 10),
                 // Not in the 1 s series, but issue 8's budget target is stated for it.
                 c(4000, 3, 10),
