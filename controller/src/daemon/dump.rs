@@ -22,9 +22,10 @@ use crate::config::model::{AuthType, Instance as InstanceCfg};
 
 /// Counters keepalived keeps per instance (`vrrp_stats`). xvrrp counts
 /// receive errors per reason for the whole daemon (`status`, metrics), not
-/// per instance: the per-instance error lines read 0. Widths as
-/// keepalived's (`vrrp_stats`: adverts sent and transitions 32 bits, and
-/// they wrap), and priority-0 adverts sent too: one per release (16 bytes
+/// per instance: the per-instance error lines read 0. Adverts sent and the
+/// transitions are 32 bits and wrap, as keepalived's (`vrrp_stats`; 497
+/// days of adverts at 10 ms); priority-0 adverts sent too, where
+/// keepalived's is 64 bits: this daemon sends one per release (16 bytes
 /// less in every instance record).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct InstanceStats {

@@ -7,7 +7,9 @@
 //! `Vars` is everything that changes (the state among it); `Action`s are what
 //! the executor does: send, add or remove addresses, arm or cancel timers, run
 //! notify scripts. No sockets, no clock: `now` is an argument, times are
-//! microseconds on the executor's monotonic clock.
+//! microseconds on the executor's monotonic clock (`Params` keeps its
+//! configured delays in their own units, centiseconds, seconds or
+//! milliseconds as named, and hands them out in microseconds by methods).
 
 #[cfg(test)]
 mod conformance;
@@ -111,7 +113,8 @@ pub struct Params {
     pub preempt: bool,
     /// keepalived `preempt_delay`: after start-up, or after first seeing a
     /// lower-priority master, wait this many milliseconds before preempting
-    /// it (`preempt_delay_us()`; 32 bits: at most 1000 s).
+    /// it (`preempt_delay_us()`; the parser allows at most 1000 s, 32 bits
+    /// of milliseconds hold 49 days).
     pub preempt_delay_ms: u32,
     /// Our primary address on the interface, the tie-breaker (RFC 5798 6.4.3).
     pub primary_ip: IpAddr,
