@@ -14,17 +14,26 @@
 //! side thread) its announcements wait, so no gratuitous ARP names an address
 //! the kernel does not have yet. Only how many it asked for is kept; the
 //! engine pushes its frames when the hold ends.
+//!
+//! What waits is (instance, address, copies left), not the frame: the
+//! engine builds each frame as it sends it, from the instance as it is then
+//! (a mass transition queues every VIP at once: 16,000 frames and their
+//! queue entries were 1.2 MB of the daemon's peak; an entry is now 28
+//! bytes), and an address a reload took away meanwhile is not announced.
 
-use std::collections::{HashMap, VecDeque};
+use std::{
+    collections::{HashMap, VecDeque},
+    net::IpAddr,
+};
 
 use super::instances::ByIndex;
 
 use crate::vrrp::fsm::Micros;
 
 struct Pending {
-    idx: usize,
-    frame: Vec<u8>,
+    idx: u32,
     left: u32,
+    addr: IpAddr,
 }
 
 #[derive(Default)]
@@ -72,7 +81,7 @@ pub struct Announcer {
 pub struct Due {
     pub ifindex: u32,
     pub idx: usize,
-    pub frame: Vec<u8>,
+    pub addr: IpAddr,
 }
 
 impl Announcer {
@@ -110,13 +119,16 @@ impl Announcer {
         }
     }
 
-    /// Queues `count` copies of `frame` for instance `idx` (at most
-    /// [`MAX_BURST`]). A frame of the instance still queued is not queued
-    /// twice: it is sent at least `count` more times (a master answering a
-    /// flood of lower priority adverts must not grow the queue; keepalived
-    /// keeps one pending flag per address).
-    pub fn push(&mut self, ifindex: u32, v6: bool, idx: usize, frame: Vec<u8>, count: u32) {
+    /// Queues `count` copies of the announcement of `addr` for instance
+    /// `idx` (at most [`MAX_BURST`]). One of the instance's still queued is
+    /// not queued twice: it is sent at least `count` more times (a master
+    /// answering a flood of lower priority adverts must not grow the queue;
+    /// keepalived keeps one pending flag per address).
+    pub fn push(&mut self, ifindex: u32, v6: bool, idx: usize, addr: IpAddr, count: u32) {
         let count = count.min(MAX_BURST);
+        let Ok(idx32) = u32::try_from(idx) else {
+            return;
+        };
         if count == 0 {
             return;
         }
@@ -127,16 +139,16 @@ impl Announcer {
         let q = self.queues.entry((ifindex, v6)).or_default();
         let mine = self.queued.or_default(idx);
         if *mine > 0
-            && let Some(p) = q.frames.iter_mut().find(|p| p.idx == idx && p.frame == frame)
+            && let Some(p) = q.frames.iter_mut().find(|p| p.idx == idx32 && p.addr == addr)
         {
             p.left = p.left.max(count);
             return;
         }
         *mine += 1;
         q.frames.push_back(Pending {
-            idx,
-            frame,
+            idx: idx32,
             left: count,
+            addr,
         });
     }
 
@@ -146,7 +158,7 @@ impl Announcer {
         self.held.remove(idx);
         self.queued.remove(idx);
         for q in self.queues.values_mut() {
-            q.frames.retain(|p| p.idx != idx);
+            q.frames.retain(|p| p.idx as usize != idx);
         }
     }
 
@@ -162,12 +174,11 @@ impl Announcer {
         self.held.remove(idx).unwrap_or(0)
     }
 
-    /// Hands each frame due at `now` to `send` (interface index, instance,
-    /// frame), in round-robin order. A callback, not a list: with no gap a
-    /// mass transition's whole burst is due at once (4000 masters x 5
-    /// repeats: 20,000 frames), and a list of copies of them was the
-    /// daemon's memory peak.
-    pub fn send_due(&mut self, now: Micros, mut send: impl FnMut(u32, usize, &[u8])) {
+    /// Hands each announcement due at `now` to `send` (interface index,
+    /// instance, address), in round-robin order. A callback, not a list:
+    /// with no gap a mass transition's whole burst is due at once (4000
+    /// masters x 5 repeats: 20,000 frames).
+    pub fn send_due(&mut self, now: Micros, mut send: impl FnMut(u32, usize, IpAddr)) {
         let paces: HashMap<(u32, bool), (Micros, u64)> = self
             .queues
             .keys()
@@ -180,14 +191,15 @@ impl Announcer {
                 let Some(mut p) = q.frames.pop_front() else {
                     break;
                 };
-                send(ifindex, p.idx, &p.frame);
+                let idx = p.idx as usize;
+                send(ifindex, idx, p.addr);
                 p.left -= 1;
                 if p.left > 0 {
                     q.frames.push_back(p);
-                } else if let Some(n) = self.queued.get_mut(p.idx) {
+                } else if let Some(n) = self.queued.get_mut(idx) {
                     *n -= 1;
                     if *n == 0 {
-                        self.queued.remove(p.idx);
+                        self.queued.remove(idx);
                     }
                 }
                 if gap > 0 {
@@ -199,17 +211,11 @@ impl Announcer {
         self.next_at.retain(|_, at| *at > now);
     }
 
-    /// The frames due at `now`, copied out.
+    /// The announcements due at `now`, listed.
     #[cfg(test)]
     pub fn due(&mut self, now: Micros) -> Vec<Due> {
         let mut out = Vec::new();
-        self.send_due(now, |ifindex, idx, frame| {
-            out.push(Due {
-                ifindex,
-                idx,
-                frame: frame.to_vec(),
-            });
-        });
+        self.send_due(now, |ifindex, idx, addr| out.push(Due { ifindex, idx, addr }));
         out
     }
 
@@ -244,8 +250,18 @@ impl Announcer {
 mod tests {
     use super::*;
 
+    /// Address number `n` (its last octet names it in `sent`).
+    fn addr(n: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, n])
+    }
+
     fn sent(due: &[Due]) -> Vec<(usize, u8)> {
-        due.iter().map(|d| (d.idx, d.frame[0])).collect()
+        due.iter()
+            .map(|d| match d.addr {
+                IpAddr::V4(v4) => (d.idx, v4.octets()[3]),
+                IpAddr::V6(_) => (d.idx, 0),
+            })
+            .collect()
     }
 
     /// A master answering a flood of lower adverts: the same frame pushed
@@ -254,9 +270,9 @@ mod tests {
     fn a_frame_still_queued_is_not_queued_twice() {
         let mut a = Announcer::new(1000, 0);
         for _ in 0..100 {
-            a.push(1, false, 0, vec![10], 5);
+            a.push(1, false, 0, addr(10), 5);
         }
-        a.push(1, false, 0, vec![11], 1);
+        a.push(1, false, 0, addr(11), 1);
         let mut n = 0;
         let mut now = 0;
         while a.next_deadline().is_some() && n < 1000 {
@@ -264,7 +280,7 @@ mod tests {
             now += 1000;
         }
         assert_eq!(n, 6);
-        a.push(1, false, 0, vec![12], u32::MAX);
+        a.push(1, false, 0, addr(12), u32::MAX);
         let mut n = 0;
         while a.next_deadline().is_some() && n < 100_000 {
             n += a.due(now).len();
@@ -289,7 +305,7 @@ mod tests {
             (4, pace(4)),
         ]));
         for ifindex in [1, 2, 3, 4] {
-            a.push(ifindex, false, 0, vec![u8::try_from(ifindex).unwrap()], 2);
+            a.push(ifindex, false, 0, addr(u8::try_from(ifindex).unwrap()), 2);
         }
         let first: Vec<u32> = {
             let mut v: Vec<u32> = a.due(0).iter().map(|d| d.ifindex).collect();
@@ -313,9 +329,9 @@ mod tests {
     #[test]
     fn every_frame_once_before_any_repeat() {
         let mut a = Announcer::new(0, 0);
-        a.push(1, false, 0, vec![10], 3);
-        a.push(1, false, 1, vec![11], 2);
-        a.push(1, false, 2, vec![12], 1);
+        a.push(1, false, 0, addr(10), 3);
+        a.push(1, false, 1, addr(11), 2);
+        a.push(1, false, 2, addr(12), 1);
         let due = a.due(0);
         assert_eq!(sent(&due), [(0, 10), (1, 11), (2, 12), (0, 10), (1, 11), (0, 10)]);
         assert!(a.due(1).is_empty());
@@ -325,9 +341,9 @@ mod tests {
     #[test]
     fn vrrp_garp_interval_spaces_messages_per_interface() {
         let mut a = Announcer::new(1000, 0);
-        a.push(1, false, 0, vec![10], 2);
-        a.push(2, false, 1, vec![20], 1);
-        a.push(1, true, 2, vec![30], 2);
+        a.push(1, false, 0, addr(10), 2);
+        a.push(2, false, 1, addr(20), 1);
+        a.push(1, true, 2, addr(30), 2);
         // At 0: one ARP per interface, and every NA (no NA gap).
         let mut first = sent(&a.due(0));
         first.sort_unstable();
@@ -342,9 +358,9 @@ mod tests {
     fn a_held_instance_announces_once_released() {
         let mut a = Announcer::new(0, 0);
         a.hold(0);
-        a.push(1, false, 0, vec![10], 2);
-        a.push(1, false, 1, vec![11], 1);
-        a.push(1, false, 0, vec![10], 1);
+        a.push(1, false, 0, addr(10), 2);
+        a.push(1, false, 1, addr(11), 1);
+        a.push(1, false, 0, addr(10), 1);
         assert_eq!(sent(&a.due(0)), [(1, 11)], "held: nothing of instance 0 yet");
         // The most copies asked for while held, for the caller to push.
         assert_eq!(a.release(0), 2);
@@ -352,7 +368,7 @@ mod tests {
         assert_eq!(a.release(0), 0, "released once");
         // Cancelled while held: what it asked for is gone with the hold.
         a.hold(2);
-        a.push(1, false, 2, vec![12], 3);
+        a.push(1, false, 2, addr(12), 3);
         a.cancel(2);
         assert_eq!(a.release(2), 0);
         assert!(a.due(2).is_empty());
@@ -364,8 +380,8 @@ mod tests {
     #[test]
     fn a_cancelled_instance_sends_nothing_more() {
         let mut a = Announcer::new(1000, 0);
-        a.push(1, false, 0, vec![10], 5);
-        a.push(1, false, 1, vec![11], 5);
+        a.push(1, false, 0, addr(10), 5);
+        a.push(1, false, 1, addr(11), 5);
         assert_eq!(sent(&a.due(0)), [(0, 10)]);
         a.cancel(0);
         assert_eq!(sent(&a.due(1000)), [(1, 11)]);
@@ -382,14 +398,14 @@ mod tests {
         assert!(!a.is_idle());
         assert_eq!(a.release(3), 0);
         for idx in 0..1000 {
-            a.push(1, false, idx, vec![1], 2);
+            a.push(1, false, idx, addr(1), 2);
         }
         assert!(!a.is_idle());
         // No gap: every frame and its repeat at once.
         assert_eq!(a.due(0).len(), 2000);
         assert!(a.is_idle());
         a.shrink();
-        a.push(1, false, 7, vec![9], 1);
+        a.push(1, false, 7, addr(9), 1);
         assert_eq!(sent(&a.due(2)), [(7, 9)]);
         assert!(a.is_idle());
     }

@@ -3,8 +3,8 @@
 //! entries, and VIP jobs for the side thread.
 
 use super::{
-    Advert, ChecksumScope, Engine, Installing, IpAddr, Job, Rc, Slot, VipsDone, VirtualAddress, advert_frame,
-    announcement, monotonic_us, warn,
+    Advert, AdvertCache, ChecksumScope, Engine, Installing, IpAddr, Job, Rc, Slot, VipsDone, VirtualAddress,
+    advert_frame, announcement, monotonic_us, warn,
 };
 
 /// Queued adverts sent before the batch of events ends (`queue_advert`),
@@ -36,13 +36,17 @@ impl Engine {
     pub(super) fn queue_advert(&mut self, idx: usize, priority: u8) {
         let group = self.group(self.instances[idx].v6);
         let slot = &mut self.instances[idx];
-        if slot.advert_cache.as_ref().map(|c| c.0) != Some(priority) {
-            let msgs = slot
-                .dsts(group)
-                .into_iter()
-                .map(|dst| (dst, Rc::from(Self::advert_bytes(slot, priority, dst))))
-                .collect();
-            slot.advert_cache = Some((priority, msgs));
+        if slot.advert_cache.priority() != Some(priority) {
+            slot.advert_cache = if slot.cfg.unicast.peers.is_empty() {
+                AdvertCache::Multicast(priority, Rc::from(Self::advert_bytes(slot, priority, group)))
+            } else {
+                let msgs = slot
+                    .dsts(group)
+                    .into_iter()
+                    .map(|dst| (dst, Rc::from(Self::advert_bytes(slot, priority, dst))))
+                    .collect();
+                AdvertCache::Unicast(priority, msgs)
+            };
         }
         let slot = &mut self.instances[idx];
         // One advert, however many unicast peers get a copy (keepalived's count).
@@ -50,7 +54,7 @@ impl Engine {
         slot.stats.pri_zero_sent = slot.stats.pri_zero_sent.wrapping_add(u32::from(priority == 0));
         let slot = &self.instances[idx];
         let key = slot.sender_key();
-        for (dst, bytes) in slot.advert_cache.iter().flat_map(|c| &c.1) {
+        for (dst, bytes) in slot.advert_cache.each(group) {
             // RFC 5798 7.3: a master's adverts come from the virtual router
             // MAC. With `use_vmac` the macvlan's socket sends them; where XDP
             // stands in for the macvlan they leave as whole frames that say
@@ -59,13 +63,13 @@ impl Engine {
             if let (Some(vmac), true) = (
                 slot.emulated_vmac(),
                 dst.is_multicast() && !slot.cfg.vmac_xmit_base,
-            ) && let Some(frame) = advert_frame(vmac, slot.src, *dst, bytes)
+            ) && let Some(frame) = advert_frame(vmac, slot.src, dst, bytes)
             {
                 self.pending_frames.push((slot.iface.index, frame));
                 self.pending_adverts += 1;
                 continue;
             }
-            self.pending.entry(key).or_default().push((*dst, bytes.clone()));
+            self.pending.entry(key).or_default().push((dst, bytes.clone()));
             self.pending_adverts += 1;
         }
         // A mass transition queues every instance's advert in one batch of
@@ -167,9 +171,8 @@ impl Engine {
     pub(super) fn send_gratuitous(&mut self, idx: usize, count: u32) {
         let slot = &self.instances[idx];
         for (ifindex, vip) in slot.all_vips() {
-            let frame = announcement(slot.mac, vip.addr, slot.link_local);
             self.announcer
-                .push(ifindex, vip.addr.is_ipv6(), idx, frame, count);
+                .push(ifindex, vip.addr.is_ipv6(), idx, vip.addr, count);
         }
     }
 
@@ -183,11 +186,20 @@ impl Engine {
         // still tried: a full transmit queue (ENOBUFS) partway through a
         // mass transition's burst must not cost an instance every repeat.
         let mut failed = std::collections::HashSet::new();
-        self.announcer.send_due(monotonic_us(), |ifindex, idx, frame| {
+        self.announcer.send_due(monotonic_us(), |ifindex, idx, addr| {
             let Some(sender) = pool.frames(ifindex) else {
                 return;
             };
-            if let Err(e) = sender.send(frame)
+            // Built now, from the instance as it is: an address a reload
+            // took away since it was queued is not announced.
+            let Some(slot) = instances.get(idx) else {
+                return;
+            };
+            if !slot.all_vips().any(|(i, v)| i == ifindex && v.addr == addr) {
+                return;
+            }
+            let frame = announcement(slot.mac, addr, slot.link_local);
+            if let Err(e) = sender.send(&frame)
                 && failed.insert(idx)
             {
                 let name = &instances[idx].cfg.name;
