@@ -1,7 +1,7 @@
 //! The queue of gratuitous ARPs and unsolicited NAs (RFC 5798 6.4.1 (b), (c)).
 //!
-//! Pure bookkeeping; the engine sends what `due` hands out. Two rules:
-//! - Round robin: every queued frame goes out once before any is repeated, so
+//! Pure bookkeeping; the engine sends what `send_due` hands out. Two rules:
+//! - Round robin: every queued announcement goes out once before any is repeated, so
 //!   when a thousand instances become master together every VIP is announced
 //!   early, not the first instance's five times first.
 //! - Pacing, per interface and family: keepalived's `vrrp_garp_interval` and
@@ -13,13 +13,15 @@
 //! An instance can be held: while its addresses are being installed (on the
 //! side thread) its announcements wait, so no gratuitous ARP names an address
 //! the kernel does not have yet. Only how many it asked for is kept; the
-//! engine pushes its frames when the hold ends.
+//! engine pushes its announcements again when the hold ends.
 //!
-//! What waits is (instance, address, copies left), not the frame: the
-//! engine builds each frame as it sends it, from the instance as it is then
-//! (a mass transition queues every VIP at once: 16,000 frames and their
-//! queue entries were 1.2 MB of the daemon's peak; an entry is now 28
-//! bytes), and an address a reload took away meanwhile is not announced.
+//! What waits is (instance, the VIP's place in its list, address, copies
+//! left), not the frame: the engine builds each frame as it sends it, from
+//! the instance as it is then (a mass transition queues every VIP at once:
+//! 16,000 frames and their queue entries were 1.2 MB of the daemon's peak;
+//! an entry is now 28 bytes). One the engine cannot send any more (a reload
+//! took the address away, the interface is gone) is dropped at once, and
+//! takes no turn of its interface's pacing.
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -32,13 +34,17 @@ use crate::vrrp::fsm::Micros;
 
 struct Pending {
     idx: u32,
-    left: u32,
+    /// Where the VIP is in the instance's list (`Slot::vip_at`): the
+    /// engine checks it there in constant time.
+    vip: u32,
+    /// Copies still to send (at most [`MAX_BURST`]).
+    left: u8,
     addr: IpAddr,
 }
 
 #[derive(Default)]
 struct Queue {
-    frames: VecDeque<Pending>,
+    pending: VecDeque<Pending>,
 }
 
 /// A `garp_group`'s pacing of one interface: its gaps (ARP, NA) and the
@@ -50,9 +56,9 @@ pub struct Pace {
     pub key: u64,
 }
 
-/// The most copies of one frame a burst sends (a `*_repeat` of millions
-/// would otherwise build millions of frames at once).
-pub const MAX_BURST: u32 = 255;
+/// The most copies of one announcement a burst sends (a `*_repeat` of
+/// millions would otherwise keep a VIP's switch ports busy for hours).
+pub const MAX_BURST: u32 = u8::MAX as u32;
 
 /// Announcements waiting to be sent, per (interface index, IPv6?).
 #[derive(Default)]
@@ -66,21 +72,22 @@ pub struct Announcer {
     /// When the next message may go, per (pacing key, IPv6?).
     next_at: HashMap<(u64, bool), Micros>,
     /// Held instances and the most copies pushed for them meanwhile (0:
-    /// none). Their frames are not kept: the engine pushes them again at
+    /// none). Their announcements are not kept: the engine pushes them again at
     /// `release` from the instance as it is then (a mass transition holds
     /// every instance at once; a list of frames for each was 2 MB of the
     /// daemon's peak at 16,000).
     held: ByIndex<u32>,
-    /// How many frames each instance has queued (only those with some are
-    /// searched for a frame queued twice).
+    /// How many announcements each instance has queued (only those with
+    /// some are searched for one queued twice).
     queued: ByIndex<u32>,
 }
 
-/// One frame sent (the tests' record of `send_due`).
+/// One announcement handed out (the tests' record of `send_due`).
 #[cfg(test)]
 pub struct Due {
     pub ifindex: u32,
     pub idx: usize,
+    pub vip: u32,
     pub addr: IpAddr,
 }
 
@@ -119,34 +126,35 @@ impl Announcer {
         }
     }
 
-    /// Queues `count` copies of the announcement of `addr` for instance
-    /// `idx` (at most [`MAX_BURST`]). One of the instance's still queued is
-    /// not queued twice: it is sent at least `count` more times (a master
-    /// answering a flood of lower priority adverts must not grow the queue;
-    /// keepalived keeps one pending flag per address).
-    pub fn push(&mut self, ifindex: u32, v6: bool, idx: usize, addr: IpAddr, count: u32) {
-        let count = count.min(MAX_BURST);
-        let Ok(idx32) = u32::try_from(idx) else {
+    /// Queues `count` copies of the announcement of `addr`, VIP number
+    /// `vip` of instance `idx` (at most [`MAX_BURST`]). One of the
+    /// instance's still queued is not queued twice: it is sent at least
+    /// `count` more times (a master answering a flood of lower priority
+    /// adverts must not grow the queue; keepalived keeps one pending flag
+    /// per address).
+    pub fn push(&mut self, ifindex: u32, v6: bool, idx: usize, (vip, addr): (u32, IpAddr), count: u32) {
+        let (Ok(idx32), Ok(count)) = (u32::try_from(idx), u8::try_from(count.min(MAX_BURST))) else {
             return;
         };
         if count == 0 {
             return;
         }
         if let Some(most) = self.held.get_mut(idx) {
-            *most = (*most).max(count);
+            *most = (*most).max(u32::from(count));
             return;
         }
         let q = self.queues.entry((ifindex, v6)).or_default();
         let mine = self.queued.or_default(idx);
         if *mine > 0
-            && let Some(p) = q.frames.iter_mut().find(|p| p.idx == idx32 && p.addr == addr)
+            && let Some(p) = q.pending.iter_mut().find(|p| p.idx == idx32 && p.addr == addr)
         {
             p.left = p.left.max(count);
             return;
         }
         *mine += 1;
-        q.frames.push_back(Pending {
+        q.pending.push_back(Pending {
             idx: idx32,
+            vip,
             left: count,
             addr,
         });
@@ -158,7 +166,7 @@ impl Announcer {
         self.held.remove(idx);
         self.queued.remove(idx);
         for q in self.queues.values_mut() {
-            q.frames.retain(|p| p.idx as usize != idx);
+            q.pending.retain(|p| p.idx as usize != idx);
         }
     }
 
@@ -168,17 +176,19 @@ impl Announcer {
     }
 
     /// Ends the hold of instance `idx`: how many copies of each of its
-    /// frames it asked for meanwhile (the most of any push; 0: none), for
+    /// announcements it asked for meanwhile (the most of any push; 0: none), for
     /// the caller to push again.
     pub fn release(&mut self, idx: usize) -> u32 {
         self.held.remove(idx).unwrap_or(0)
     }
 
     /// Hands each announcement due at `now` to `send` (interface index,
-    /// instance, address), in round-robin order. A callback, not a list:
-    /// with no gap a mass transition's whole burst is due at once (4000
-    /// masters x 5 repeats: 20,000 frames).
-    pub fn send_due(&mut self, now: Micros, mut send: impl FnMut(u32, usize, IpAddr)) {
+    /// instance, VIP number, address), in round-robin order. A callback,
+    /// not a list: with no gap a mass transition's whole burst is due at
+    /// once (4000 masters x 5 repeats: 20,000 frames). `send` says whether
+    /// the announcement still stands: one that does not is dropped with
+    /// its copies left and does not count against the pacing.
+    pub fn send_due(&mut self, now: Micros, mut send: impl FnMut(u32, usize, u32, IpAddr) -> bool) {
         let paces: HashMap<(u32, bool), (Micros, u64)> = self
             .queues
             .keys()
@@ -188,26 +198,26 @@ impl Announcer {
             let (gap, key) = paces[&(ifindex, v6)];
             let next_at = self.next_at.entry((key, v6)).or_insert(0);
             while *next_at <= now {
-                let Some(mut p) = q.frames.pop_front() else {
+                let Some(mut p) = q.pending.pop_front() else {
                     break;
                 };
                 let idx = p.idx as usize;
-                send(ifindex, idx, p.addr);
-                p.left -= 1;
+                let stands = send(ifindex, idx, p.vip, p.addr);
+                p.left = if stands { p.left - 1 } else { 0 };
                 if p.left > 0 {
-                    q.frames.push_back(p);
+                    q.pending.push_back(p);
                 } else if let Some(n) = self.queued.get_mut(idx) {
                     *n -= 1;
                     if *n == 0 {
                         self.queued.remove(idx);
                     }
                 }
-                if gap > 0 {
+                if gap > 0 && stands {
                     *next_at = now + gap;
                 }
             }
         }
-        self.queues.retain(|_, q| !q.frames.is_empty());
+        self.queues.retain(|_, q| !q.pending.is_empty());
         self.next_at.retain(|_, at| *at > now);
     }
 
@@ -215,7 +225,15 @@ impl Announcer {
     #[cfg(test)]
     pub fn due(&mut self, now: Micros) -> Vec<Due> {
         let mut out = Vec::new();
-        self.send_due(now, |ifindex, idx, addr| out.push(Due { ifindex, idx, addr }));
+        self.send_due(now, |ifindex, idx, vip, addr| {
+            out.push(Due {
+                ifindex,
+                idx,
+                vip,
+                addr,
+            });
+            true
+        });
         out
     }
 
@@ -233,11 +251,11 @@ impl Announcer {
         self.queued.shrink_to_fit();
     }
 
-    /// When the next paced frame is due, if any is waiting.
+    /// When the next paced announcement is due, if any is waiting.
     pub fn next_deadline(&self) -> Option<Micros> {
         self.queues
             .iter()
-            .filter(|(_, q)| !q.frames.is_empty())
+            .filter(|(_, q)| !q.pending.is_empty())
             .map(|(&(ifindex, v6), _)| match self.pace(ifindex, v6) {
                 (0, _) => 0,
                 (_, key) => self.next_at.get(&(key, v6)).copied().unwrap_or(0),
@@ -255,24 +273,29 @@ mod tests {
         IpAddr::from([10, 0, 0, n])
     }
 
+    /// IPv6 address number `n`.
+    fn addr6(n: u8) -> IpAddr {
+        IpAddr::from([0xfd00, 0, 0, 0, 0, 0, 0, u16::from(n)])
+    }
+
     fn sent(due: &[Due]) -> Vec<(usize, u8)> {
         due.iter()
             .map(|d| match d.addr {
                 IpAddr::V4(v4) => (d.idx, v4.octets()[3]),
-                IpAddr::V6(_) => (d.idx, 0),
+                IpAddr::V6(v6) => (d.idx, v6.octets()[15]),
             })
             .collect()
     }
 
-    /// A master answering a flood of lower adverts: the same frame pushed
+    /// A master answering a flood of lower adverts: the same announcement pushed
     /// again while queued is not queued twice; bursts are capped.
     #[test]
-    fn a_frame_still_queued_is_not_queued_twice() {
+    fn an_announcement_still_queued_is_not_queued_twice() {
         let mut a = Announcer::new(1000, 0);
         for _ in 0..100 {
-            a.push(1, false, 0, addr(10), 5);
+            a.push(1, false, 0, (0, addr(10)), 5);
         }
-        a.push(1, false, 0, addr(11), 1);
+        a.push(1, false, 0, (0, addr(11)), 1);
         let mut n = 0;
         let mut now = 0;
         while a.next_deadline().is_some() && n < 1000 {
@@ -280,7 +303,7 @@ mod tests {
             now += 1000;
         }
         assert_eq!(n, 6);
-        a.push(1, false, 0, addr(12), u32::MAX);
+        a.push(1, false, 0, (0, addr(12)), u32::MAX);
         let mut n = 0;
         while a.next_deadline().is_some() && n < 100_000 {
             n += a.due(now).len();
@@ -305,7 +328,7 @@ mod tests {
             (4, pace(4)),
         ]));
         for ifindex in [1, 2, 3, 4] {
-            a.push(ifindex, false, 0, addr(u8::try_from(ifindex).unwrap()), 2);
+            a.push(ifindex, false, 0, (0, addr(u8::try_from(ifindex).unwrap())), 2);
         }
         let first: Vec<u32> = {
             let mut v: Vec<u32> = a.due(0).iter().map(|d| d.ifindex).collect();
@@ -327,11 +350,11 @@ mod tests {
     }
 
     #[test]
-    fn every_frame_once_before_any_repeat() {
+    fn every_announcement_once_before_any_repeat() {
         let mut a = Announcer::new(0, 0);
-        a.push(1, false, 0, addr(10), 3);
-        a.push(1, false, 1, addr(11), 2);
-        a.push(1, false, 2, addr(12), 1);
+        a.push(1, false, 0, (0, addr(10)), 3);
+        a.push(1, false, 1, (0, addr(11)), 2);
+        a.push(1, false, 2, (0, addr(12)), 1);
         let due = a.due(0);
         assert_eq!(sent(&due), [(0, 10), (1, 11), (2, 12), (0, 10), (1, 11), (0, 10)]);
         assert!(a.due(1).is_empty());
@@ -341,9 +364,9 @@ mod tests {
     #[test]
     fn vrrp_garp_interval_spaces_messages_per_interface() {
         let mut a = Announcer::new(1000, 0);
-        a.push(1, false, 0, addr(10), 2);
-        a.push(2, false, 1, addr(20), 1);
-        a.push(1, true, 2, addr(30), 2);
+        a.push(1, false, 0, (0, addr(10)), 2);
+        a.push(2, false, 1, (0, addr(20)), 1);
+        a.push(1, true, 2, (0, addr6(30)), 2);
         // At 0: one ARP per interface, and every NA (no NA gap).
         let mut first = sent(&a.due(0));
         first.sort_unstable();
@@ -358,9 +381,9 @@ mod tests {
     fn a_held_instance_announces_once_released() {
         let mut a = Announcer::new(0, 0);
         a.hold(0);
-        a.push(1, false, 0, addr(10), 2);
-        a.push(1, false, 1, addr(11), 1);
-        a.push(1, false, 0, addr(10), 1);
+        a.push(1, false, 0, (0, addr(10)), 2);
+        a.push(1, false, 1, (0, addr(11)), 1);
+        a.push(1, false, 0, (0, addr(10)), 1);
         assert_eq!(sent(&a.due(0)), [(1, 11)], "held: nothing of instance 0 yet");
         // The most copies asked for while held, for the caller to push.
         assert_eq!(a.release(0), 2);
@@ -368,7 +391,7 @@ mod tests {
         assert_eq!(a.release(0), 0, "released once");
         // Cancelled while held: what it asked for is gone with the hold.
         a.hold(2);
-        a.push(1, false, 2, addr(12), 3);
+        a.push(1, false, 2, (0, addr(12)), 3);
         a.cancel(2);
         assert_eq!(a.release(2), 0);
         assert!(a.due(2).is_empty());
@@ -380,8 +403,8 @@ mod tests {
     #[test]
     fn a_cancelled_instance_sends_nothing_more() {
         let mut a = Announcer::new(1000, 0);
-        a.push(1, false, 0, addr(10), 5);
-        a.push(1, false, 1, addr(11), 5);
+        a.push(1, false, 0, (0, addr(10)), 5);
+        a.push(1, false, 1, (0, addr(11)), 5);
         assert_eq!(sent(&a.due(0)), [(0, 10)]);
         a.cancel(0);
         assert_eq!(sent(&a.due(1000)), [(1, 11)]);
@@ -398,15 +421,42 @@ mod tests {
         assert!(!a.is_idle());
         assert_eq!(a.release(3), 0);
         for idx in 0..1000 {
-            a.push(1, false, idx, addr(1), 2);
+            a.push(1, false, idx, (0, addr(1)), 2);
         }
         assert!(!a.is_idle());
-        // No gap: every frame and its repeat at once.
+        // No gap: every announcement and its repeat at once.
         assert_eq!(a.due(0).len(), 2000);
         assert!(a.is_idle());
         a.shrink();
-        a.push(1, false, 7, addr(9), 1);
+        a.push(1, false, 7, (0, addr(9)), 1);
         assert_eq!(sent(&a.due(2)), [(7, 9)]);
         assert!(a.is_idle());
+    }
+
+    /// An announcement the engine can no longer send (a reload took the
+    /// address away) is dropped with its repeats, and takes no turn of its
+    /// interface's pacing: the next one goes at once.
+    #[test]
+    fn one_that_no_longer_stands_is_dropped_and_costs_no_gap() {
+        let mut a = Announcer::new(1000, 0);
+        a.push(1, false, 0, (0, addr(10)), 5);
+        a.push(1, false, 1, (3, addr(11)), 2);
+        let mut seen = Vec::new();
+        a.send_due(0, |_, idx, vip, addr| {
+            seen.push((idx, vip, addr));
+            idx != 0
+        });
+        assert_eq!(
+            seen,
+            [(0, 0, addr(10)), (1, 3, addr(11))],
+            "the gone one took no gap"
+        );
+        // Instance 0's four repeats are gone; instance 1's repeat is paced.
+        assert!(a.due(999).is_empty());
+        assert_eq!(sent(&a.due(1000)), [(1, 11)]);
+        assert!(a.is_idle());
+        // Dropped, it no longer counts as queued: pushed again, it is queued.
+        a.push(1, false, 0, (0, addr(10)), 1);
+        assert_eq!(sent(&a.due(5000)), [(0, 10)]);
     }
 }

@@ -170,9 +170,10 @@ impl Engine {
     /// instance; `flush` sends them (see `announce` for the order and pacing).
     pub(super) fn send_gratuitous(&mut self, idx: usize, count: u32) {
         let slot = &self.instances[idx];
-        for (ifindex, vip) in slot.all_vips() {
+        for (n, (ifindex, vip)) in slot.all_vips().enumerate() {
+            let n = u32::try_from(n).unwrap_or(u32::MAX);
             self.announcer
-                .push(ifindex, vip.addr.is_ipv6(), idx, vip.addr, count);
+                .push(ifindex, vip.addr.is_ipv6(), idx, (n, vip.addr), count);
         }
     }
 
@@ -186,26 +187,28 @@ impl Engine {
         // still tried: a full transmit queue (ENOBUFS) partway through a
         // mass transition's burst must not cost an instance every repeat.
         let mut failed = std::collections::HashSet::new();
-        self.announcer.send_due(monotonic_us(), |ifindex, idx, addr| {
-            let Some(sender) = pool.frames(ifindex) else {
-                return;
-            };
-            // Built now, from the instance as it is: an address a reload
-            // took away since it was queued is not announced.
-            let Some(slot) = instances.get(idx) else {
-                return;
-            };
-            if !slot.all_vips().any(|(i, v)| i == ifindex && v.addr == addr) {
-                return;
-            }
-            let frame = announcement(slot.mac, addr, slot.link_local);
-            if let Err(e) = sender.send(&frame)
-                && failed.insert(idx)
-            {
-                let name = &instances[idx].cfg.name;
-                warn!(instance = %name, ifindex, "gratuitous ARP/NA failed: {e}");
-            }
-        });
+        self.announcer
+            .send_due(monotonic_us(), |ifindex, idx, vip, addr| {
+                // Built now, from the instance as it is: an address a reload
+                // took away (or moved) since it was queued is not announced.
+                let (Some(sender), Some(slot)) = (pool.frames(ifindex), instances.get(idx)) else {
+                    return false;
+                };
+                if slot
+                    .vip_at(vip as usize)
+                    .is_none_or(|(i, v)| i != ifindex || v.addr != addr)
+                {
+                    return false;
+                }
+                let frame = announcement(slot.mac, addr, slot.link_local);
+                if let Err(e) = sender.send(&frame)
+                    && failed.insert(idx)
+                {
+                    let name = &instances[idx].cfg.name;
+                    warn!(instance = %name, ifindex, "gratuitous ARP/NA failed: {e}");
+                }
+                true
+            });
         for idx in failed {
             self.announcer.cancel(idx);
         }

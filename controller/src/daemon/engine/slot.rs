@@ -85,7 +85,8 @@ impl AdvertCache {
             Self::Multicast(_, bytes) => (Some((group, bytes)), &[][..]),
             Self::Unicast(_, msgs) => (None, &msgs[..]),
         };
-        one.into_iter().chain(many.iter().map(|(dst, bytes)| (*dst, bytes)))
+        one.into_iter()
+            .chain(many.iter().map(|(dst, bytes)| (*dst, bytes)))
     }
 }
 
@@ -172,6 +173,17 @@ impl Slot {
         );
         let vips = self.cfg.vips.iter().chain(&self.cfg.excluded_vips);
         self.vip_ifindex.iter().copied().zip(vips)
+    }
+
+    /// VIP number `n` of `all_vips` (constant time: the announcer keeps
+    /// the number with what it queues).
+    pub(super) fn vip_at(&self, n: usize) -> Option<(u32, &VirtualAddress)> {
+        let ifindex = *self.vip_ifindex.get(n)?;
+        let vip = match n.checked_sub(self.cfg.vips.len()) {
+            None => &self.cfg.vips[n],
+            Some(excluded) => self.cfg.excluded_vips.get(excluded)?,
+        };
+        Some((ifindex, vip))
     }
 
     /// The same, owned (for a job to the side thread).
