@@ -254,15 +254,23 @@ pub fn reload_plan<'a>(
 }
 
 /// A table by instance index for what a burst touches in every instance at
-/// once (VIP jobs in flight, held announcements): 32-bit keys and a fast
-/// hash, so 16,000 entries take about half the room of a
-/// `std::collections::HashMap<usize, _>` (issue bench-truth's 16,000-instance
-/// peak).
-pub struct ByIndex<V>(foldhash::HashMap<u32, V>);
+/// once (VIP jobs in flight, held and queued announcements): dense, a slot
+/// per index up to the highest in use, given back whole when empty. Indices
+/// are dense (one per configured instance), so at 16,000 instances a burst's
+/// table of 32-bit values is 128 KB, where a hash map of them took 290-440
+/// KB with its control bytes and its growth (issue bench-truth's
+/// 16,000-instance peak); idle, it holds nothing.
+pub struct ByIndex<V> {
+    slots: Vec<Option<V>>,
+    len: usize,
+}
 
 impl<V> Default for ByIndex<V> {
     fn default() -> Self {
-        Self(foldhash::HashMap::default())
+        Self {
+            slots: Vec::new(),
+            len: 0,
+        }
     }
 }
 
@@ -274,19 +282,26 @@ pub(crate) fn key32(idx: usize) -> u32 {
 
 impl<V> ByIndex<V> {
     pub fn get(&self, idx: usize) -> Option<&V> {
-        self.0.get(&key32(idx))
+        self.slots.get(idx)?.as_ref()
     }
 
     pub fn get_mut(&mut self, idx: usize) -> Option<&mut V> {
-        self.0.get_mut(&key32(idx))
+        self.slots.get_mut(idx)?.as_mut()
     }
 
     pub fn insert(&mut self, idx: usize, value: V) -> Option<V> {
-        self.0.insert(key32(idx), value)
+        if self.slots.len() <= idx {
+            self.slots.resize_with(idx + 1, || None);
+        }
+        let old = self.slots[idx].replace(value);
+        self.len += usize::from(old.is_none());
+        old
     }
 
     pub fn remove(&mut self, idx: usize) -> Option<V> {
-        self.0.remove(&key32(idx))
+        let old = self.slots.get_mut(idx)?.take();
+        self.len -= usize::from(old.is_some());
+        old
     }
 
     /// The entry of `idx`, made with `V::default()` when absent.
@@ -294,25 +309,56 @@ impl<V> ByIndex<V> {
     where
         V: Default,
     {
-        self.0.entry(key32(idx)).or_default()
+        if self.get(idx).is_none() {
+            self.insert(idx, V::default());
+        }
+        self.slots[idx].as_mut().expect("just inserted")
     }
 
     pub fn keys(&self) -> impl Iterator<Item = usize> + Clone + '_ {
-        self.0.keys().map(|&k| k as usize)
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| v.as_ref().map(|_| i))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len == 0
     }
 
+    /// Gives back the room beyond the highest index in use (all of it when
+    /// empty).
     pub fn shrink_to_fit(&mut self) {
-        self.0.shrink_to_fit();
+        while self.slots.last().is_some_and(Option::is_none) {
+            self.slots.pop();
+        }
+        self.slots.shrink_to_fit();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn by_index_counts_and_gives_back_its_room() {
+        let mut t: ByIndex<u32> = ByIndex::default();
+        assert!(t.is_empty() && t.get(5).is_none() && t.remove(5).is_none());
+        *t.or_default(5) += 2;
+        *t.or_default(5) += 1;
+        assert_eq!(t.insert(2, 7), None);
+        assert_eq!(t.insert(2, 8), Some(7));
+        assert_eq!((t.get(5), t.get(2), t.get(3)), (Some(&3), Some(&8), None));
+        assert_eq!(t.keys().collect::<Vec<_>>(), [2, 5]);
+        assert_eq!(t.remove(5), Some(3));
+        assert!(!t.is_empty());
+        t.shrink_to_fit();
+        assert_eq!(t.slots.len(), 3, "room up to the highest index in use");
+        assert_eq!(t.remove(2), Some(8));
+        assert!(t.is_empty());
+        t.shrink_to_fit();
+        assert_eq!(t.slots.capacity(), 0);
+    }
 
     struct Item(InstanceCfg, u8);
 
