@@ -41,7 +41,7 @@ pub struct Saved {
     pub fingerprint: String,
     pub pin_dir: PathBuf,
     /// Instances that were master.
-    pub masters: Vec<String>,
+    pub masters: Names,
     /// Addresses the daemon installed: (ifindex, address, prefix).
     pub vips: Vec<(u32, IpAddr, u8)>,
     /// The masters' `virtual_routes` and `virtual_rules`.
@@ -52,6 +52,60 @@ pub struct Saved {
     /// `use_vmac` macvlans.
     #[serde(default)]
     pub links: Vec<String>,
+}
+
+/// Instance names in one string, written as a JSON list of strings: the
+/// record is rebuilt at every change of a mass transition, and a `String`
+/// per master was two blocks and 40-odd bytes each (at 16,000 masters 0.9
+/// MB of the daemon's peak, against 0.13 MB here). Names are tokens of the
+/// configuration: they hold no whitespace, so a newline separates them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Names(String);
+
+impl Names {
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.split('\n').filter(|n| !n.is_empty())
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// The names as a set, for look-ups over thousands of instances.
+    pub fn set(&self) -> std::collections::HashSet<&str> {
+        self.iter().collect()
+    }
+}
+
+impl<'a> FromIterator<&'a str> for Names {
+    fn from_iter<I: IntoIterator<Item = &'a str>>(iter: I) -> Self {
+        let mut all = String::new();
+        for name in iter {
+            // Not a name (the parser makes none like it): left out rather
+            // than split in two.
+            if name.is_empty() || name.contains('\n') {
+                continue;
+            }
+            if !all.is_empty() {
+                all.push('\n');
+            }
+            all.push_str(name);
+        }
+        Self(all)
+    }
+}
+
+impl Serialize for Names {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Names {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let names = Vec::<String>::deserialize(d)?;
+        Ok(names.iter().map(String::as_str).collect())
+    }
 }
 
 impl Saved {
@@ -222,7 +276,22 @@ pub async fn clean_leftovers(saved: &Saved, pin_dir: &Path, addrs: &mut Addresse
 
 #[cfg(test)]
 mod tests {
-    use super::{Saved, fingerprint, fnv64};
+    use super::{Names, Saved, fingerprint, fnv64};
+
+    /// The masters' names are written as the list they always were, and
+    /// read back from it.
+    #[test]
+    fn names_are_a_json_list() {
+        let names: Names = ["VI_1", "", "bad\nname", "VI_2"].into_iter().collect();
+        assert_eq!(names.iter().collect::<Vec<_>>(), ["VI_1", "VI_2"]);
+        let text = serde_json::to_string(&names).expect("serialises");
+        assert_eq!(text, r#"["VI_1","VI_2"]"#);
+        let back: Names = serde_json::from_str(&text).expect("reads");
+        assert_eq!(back, names);
+        assert!(back.set().contains("VI_2"));
+        let none: Names = serde_json::from_str("[]").expect("reads");
+        assert_eq!(none.iter().count(), 0);
+    }
 
     #[test]
     fn the_fingerprint_hashes_the_configuration_text_without_a_copy() {

@@ -45,9 +45,10 @@ impl Engine {
                 .any(|&(si, sa, sp)| si == i && sa == v.addr && sp == v.prefix)
         };
         let mut seen = std::collections::HashSet::new();
+        let masters = saved.masters.set();
         self.instances
             .values()
-            .filter(|s| saved.masters.iter().any(|m| **m == *s.cfg.name))
+            .filter(|s| masters.contains(&*s.cfg.name))
             .flat_map(|s| {
                 let owner = s.base_priority == 255;
                 s.all_vips()
@@ -76,9 +77,11 @@ impl Engine {
             self.installed_changes += 1;
             self.side.send(Job::Adopt(vips));
         }
+        // A set: a list searched per instance was quadratic (16,000 masters
+        // resumed: 128 million name comparisons).
+        let masters = resume.map(|s| s.masters.set()).unwrap_or_default();
         for idx in self.instances.indices() {
-            let was_master =
-                resume.is_some_and(|s| s.masters.iter().any(|m| **m == *self.instances[idx].cfg.name));
+            let was_master = masters.contains(&*self.instances[idx].cfg.name);
             if was_master {
                 self.deliver(
                     idx,
@@ -118,20 +121,16 @@ impl Engine {
     /// (`clear_stale_vips`).
     pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
         let vips = self.installed_or_pending();
-        let masters: Vec<&Slot> = self
-            .instances
-            .values()
-            .filter(|s| s.fsm.vars.state == State::Master)
-            .collect();
+        let masters = || self.instances.values().filter(|s| s.fsm.vars.state == State::Master);
         let mut links: Vec<String> = self.vmac_links.values().map(|m| m.name.clone()).collect();
         links.sort();
         Saved {
             fingerprint: fingerprint.to_owned(),
             pin_dir: pin_dir.to_owned(),
-            masters: masters.iter().map(|s| s.cfg.name.to_string()).collect(),
+            masters: masters().map(|s| &*s.cfg.name).collect(),
             vips,
-            routes: masters.iter().flat_map(|s| s.cfg.routes.clone()).collect(),
-            rules: masters.iter().flat_map(|s| s.cfg.rules.clone()).collect(),
+            routes: masters().flat_map(|s| s.cfg.routes.clone()).collect(),
+            rules: masters().flat_map(|s| s.cfg.rules.clone()).collect(),
             links,
         }
     }
