@@ -149,6 +149,8 @@ impl Announcer {
             && let Some(p) = q.pending.iter_mut().find(|p| p.idx == idx32 && p.addr == addr)
         {
             p.left = p.left.max(count);
+            // Where it is now (a reload may have moved it in the list).
+            p.vip = vip;
             return;
         }
         *mine += 1;
@@ -458,5 +460,16 @@ mod tests {
         // Dropped, it no longer counts as queued: pushed again, it is queued.
         a.push(1, false, 0, (0, addr(10)), 1);
         assert_eq!(sent(&a.due(5000)), [(0, 10)]);
+    }
+
+    /// Pushed again from a list a reload reordered, a queued announcement
+    /// takes the address's new place (the engine checks it there).
+    #[test]
+    fn a_push_again_moves_the_place_in_the_list() {
+        let mut a = Announcer::new(0, 0);
+        a.push(1, false, 0, (0, addr(10)), 2);
+        a.push(1, false, 0, (3, addr(10)), 1);
+        let due = a.due(0);
+        assert_eq!(due.iter().map(|d| d.vip).collect::<Vec<_>>(), [3, 3]);
     }
 }

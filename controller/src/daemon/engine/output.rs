@@ -194,10 +194,9 @@ impl Engine {
                 let (Some(sender), Some(slot)) = (pool.frames(ifindex), instances.get(idx)) else {
                     return false;
                 };
-                if slot
-                    .vip_at(vip as usize)
-                    .is_none_or(|(i, v)| i != ifindex || v.addr != addr)
-                {
+                let here = |(i, v): (u32, &VirtualAddress)| i == ifindex && v.addr == addr;
+                // At its place in the list, or (after a reload moved it) anywhere.
+                if !slot.vip_at(vip as usize).is_some_and(here) && !slot.all_vips().any(here) {
                     return false;
                 }
                 let frame = announcement(slot.mac, addr, slot.link_local);

@@ -121,7 +121,11 @@ impl Engine {
     /// (`clear_stale_vips`).
     pub fn saved(&self, fingerprint: &str, pin_dir: &std::path::Path) -> Saved {
         let vips = self.installed_or_pending();
-        let masters = || self.instances.values().filter(|s| s.fsm.vars.state == State::Master);
+        let masters = || {
+            self.instances
+                .values()
+                .filter(|s| s.fsm.vars.state == State::Master)
+        };
         let mut links: Vec<String> = self.vmac_links.values().map(|m| m.name.clone()).collect();
         links.sort();
         Saved {
