@@ -811,6 +811,62 @@ fn vrrp_garp_interval_spaces_the_gratuitous_arps() {
     );
 }
 
+/// A reload that reorders the VIPs while their gratuitous ARPs are still
+/// paced out: every VIP still gets all its copies (the announcer keeps the
+/// VIP's place in the list; a place the reload moved is looked up again, not
+/// taken for a removed address).
+#[test]
+fn a_reload_that_reorders_the_vips_keeps_their_gratuitous_arps() {
+    if !have_root("a_reload_that_reorders_the_vips_keeps_their_gratuitous_arps") {
+        return;
+    }
+    let lab = two_hosts();
+    let dir = Scratch::new("garp-reorder");
+    let text = |excluded: &str| {
+        "global_defs {\n    vrrp_garp_interval 0.25\n}\n".to_owned()
+            + &conf(
+                100,
+                &format!(
+                    "    garp_master_repeat 3\n    garp_master_delay 0\n    virtual_ipaddress_excluded {{\n{excluded}    }}\n"
+                ),
+            )
+    };
+    let first = "        192.0.2.101/24\n        192.0.2.102/24\n";
+    let reordered = "        192.0.2.102/24\n        192.0.2.101/24\n";
+    // 3 VIPs x 3 copies, 250 ms apart: 2 s of announcements.
+    let capture = lab.capture("a", 8.0, "arp");
+    let config = dir.write("a.conf", &text(first));
+    let a = Daemon::start(lab.get("a"), &config, &dir.0.join("ra"), "xdp");
+    wait_for(master_down_v2(100) + Duration::from_secs(2), || {
+        a.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("a becomes master: {}", a.log_text()));
+    std::thread::sleep(Duration::from_millis(300));
+    dir.write("a.conf", &text(reordered));
+    a.signal("HUP");
+    let text = capture.text();
+    let count = |vip: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("request who-has {vip} ")) && l.contains(&format!("tell {vip},")))
+            .count()
+    };
+    let counts: Vec<usize> = ["192.0.2.100", "192.0.2.101", "192.0.2.102"]
+        .iter()
+        .map(|v| count(v))
+        .collect();
+    println!("daemon: gratuitous ARPs per VIP across a reordering reload: {counts:?}");
+    assert!(
+        counts.iter().all(|&n| n >= 3),
+        "every VIP announced 3 times: {counts:?}\n{text}\n{}",
+        a.log_text()
+    );
+    assert!(
+        a.log_text().contains("reload"),
+        "the reload ran:\n{}",
+        a.log_text()
+    );
+}
+
 #[test]
 fn vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured() {
     if !have_root("vrrp_mcast_group4_and_vrrp_startup_delay_are_honoured") {
