@@ -91,7 +91,7 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
         .filter(|s| s.fingerprint == fingerprint && opts.mode != ModeChoice::Socket)
         .cloned();
     if adopt.is_none() && (saved.is_some() || pin_dir.exists()) {
-        let mut addrs = crate::net::addr::Addresses::open()?;
+        let mut addrs = crate::net::addr::Addresses::open(crate::net::addr::Ours::default())?;
         persist::clean_leftovers(&saved.clone().unwrap_or_default(), &pin_dir, &mut addrs).await?;
         persist::forget(&opts.run_dir);
     }
@@ -114,7 +114,7 @@ pub async fn start(opts: &mut RunOptions) -> Result<Started> {
         // `auto` whose XDP attach failed this time: socket mode resumes
         // nothing, so what the record lists goes like any other leftover.
         Some(saved) => {
-            let mut addrs = crate::net::addr::Addresses::open()?;
+            let mut addrs = crate::net::addr::Addresses::open(crate::net::addr::Ours::default())?;
             persist::clean_leftovers(&saved, &pin_dir, &mut addrs).await?;
             persist::forget(&opts.run_dir);
             None

@@ -36,51 +36,58 @@ fn kind(timer: Timer) -> usize {
 
 #[derive(Default)]
 pub struct Timers {
-    /// (deadline, sequence number, instance << KIND_BITS | kind). 16 bytes
-    /// (24 with the kind apart): the heap holds every instance's timers and,
-    /// until they surface, their stale entries.
-    heap: BinaryHeap<Reverse<(Micros, u32, u32)>>,
+    /// (deadline, instance << KIND_BITS | kind). 16 bytes (24 with the kind
+    /// apart): the heap holds every instance's timers and, until they
+    /// surface, their stale entries. Timers due at the same microsecond come
+    /// out by instance, then kind.
+    heap: BinaryHeap<Reverse<(Micros, u32)>>,
     /// The live timers of each instance; heap entries that do not match are
     /// stale and skipped.
     live: Vec<Live>,
     /// How many timers are armed: the heap is compacted when its stale
     /// entries outnumber them (`compact`).
     armed: usize,
-    seq: u32,
 }
 
-/// One instance's armed timers: a deadline (0: not armed) and the sequence
-/// number of its heap entry, per kind. 64 bytes where an `Option` pair per
-/// kind took 120 (issue bench-truth's per-instance memory). The sequence
-/// number wraps after 2^32 arms (30 hours of 4000 masters at 100 ms). A
-/// stale heap entry counts only when its deadline, number, instance and
-/// kind all equal the live timer's: then it is that timer (same deadline),
-/// firing it is right, and the other copy is skipped (cancelled first).
-/// The wrap only changes the order of timers due at the very same
-/// microsecond.
+/// One instance's armed timers: a deadline per kind (0: not armed). 40
+/// bytes (64 with a sequence number per kind, 120 as an `Option` pair:
+/// issue bench-truth's per-instance memory). A heap entry is live when its
+/// deadline equals its timer's: a stale entry of the same deadline (a timer
+/// cancelled and armed again for the same microsecond) is that timer, and
+/// whichever copy surfaces first fires it and cancels it, so the other is
+/// skipped.
 #[derive(Clone, Copy, Default)]
 struct Live {
     at: [Micros; KINDS],
-    seq: [u32; KINDS],
 }
+
+/// Marks a live deadline whose heap entry `drop_stale` kept (a second copy
+/// then goes). Deadlines stay far below it (`MAX_AT`).
+const KEPT: Micros = 1 << 63;
+
+/// The latest deadline armed (centuries of a monotonic clock away).
+const MAX_AT: Micros = KEPT - 1;
+
+/// A timer that expired: (instance, timer, the deadline it was armed for).
+/// 16 bytes (24 with a `usize` index): 16,000 Master_Down_Timers expire
+/// together in a mass transition.
+pub type Due = (u32, Timer, Micros);
 
 /// Stale heap entries allowed beyond the armed timers' number before a
 /// compaction (a handful of instances never pay for one).
 const COMPACT_SLACK: usize = 1024;
 
-/// A heap entry's instance and timer.
-fn unpack(word: u32) -> (usize, Timer) {
+/// A heap entry's instance and the index of its timer's kind.
+fn unpack(word: u32) -> (usize, usize) {
     (
         (word >> KIND_BITS) as usize,
-        BY_KIND[(word & ((1 << KIND_BITS) - 1)) as usize],
+        (word & ((1 << KIND_BITS) - 1)) as usize,
     )
 }
 
-/// The live (deadline, sequence number) of one timer, if armed.
-fn live_entry(live: &[Live], idx: usize, timer: Timer) -> Option<(Micros, u32)> {
-    let t = live.get(idx)?;
-    let k = kind(timer);
-    (t.at[k] != 0).then_some((t.at[k], t.seq[k]))
+/// The deadline of one timer (by kind index), if armed.
+fn live_at(live: &[Live], idx: usize, k: usize) -> Option<Micros> {
+    live.get(idx).map(|t| t.at[k]).filter(|&at| at != 0)
 }
 
 impl Timers {
@@ -90,13 +97,9 @@ impl Timers {
         self.live.shrink_to_fit();
     }
 
-    fn live(&self, idx: usize, timer: Timer) -> Option<(Micros, u32)> {
-        live_entry(&self.live, idx, timer)
-    }
-
     pub fn arm(&mut self, idx: usize, timer: Timer, at: Micros) {
         // Index 0 of the clock is "not armed": a deadline is never that early.
-        let at = at.max(1);
+        let at = at.clamp(1, MAX_AT);
         // Instance indices are dense and far below 2^29 (one per configured
         // instance): a timer is never dropped for its index.
         let id = u32::try_from(idx)
@@ -105,13 +108,16 @@ impl Timers {
             .expect("instance index fits in 29 bits");
         #[expect(clippy::cast_possible_truncation, reason = "a kind is below KINDS")]
         let word = id << KIND_BITS | kind(timer) as u32;
-        self.seq = self.seq.wrapping_add(1);
         if self.live.len() <= idx {
             self.live.resize(idx + 1, Live::default());
         }
         let (t, k) = (&mut self.live[idx], kind(timer));
+        if t.at[k] == at {
+            // Armed for that very microsecond: its heap entry stands.
+            return;
+        }
         self.armed += usize::from(t.at[k] == 0);
-        (t.at[k], t.seq[k]) = (at, self.seq);
+        t.at[k] = at;
         // A push into a full heap doubles it: when a quarter of it is stale,
         // drop the stale entries instead (the pass frees a quarter of the
         // room, so as many pushes follow it). Backups re-arming their
@@ -122,12 +128,12 @@ impl Timers {
         if self.heap.len() == cap && cap.saturating_sub(self.armed) >= cap / 4 {
             self.drop_stale();
         }
-        self.heap.push(Reverse((at, self.seq, word)));
+        self.heap.push(Reverse((at, word)));
         self.compact();
     }
 
     pub fn is_armed(&self, idx: usize, timer: Timer) -> bool {
-        self.live(idx, timer).is_some()
+        self.deadline(idx, timer).is_some()
     }
 
     pub fn cancel(&mut self, idx: usize, timer: Timer) {
@@ -160,25 +166,36 @@ impl Timers {
         self.drop_stale();
     }
 
-    /// Keeps the heap entries of armed timers only (linear).
+    /// Keeps one heap entry per armed timer (linear): the first that
+    /// matches is marked kept in the table, so a copy of the same deadline
+    /// goes too; the marks are cleared after.
     fn drop_stale(&mut self) {
-        let live = &self.live;
-        self.heap.retain(|&Reverse((at, seq, word))| {
-            let (idx, timer) = unpack(word);
-            live_entry(live, idx, timer) == Some((at, seq))
+        let live = &mut self.live;
+        self.heap.retain(|&Reverse((at, word))| {
+            let (idx, k) = unpack(word);
+            match live.get_mut(idx) {
+                Some(t) if t.at[k] == at => {
+                    t.at[k] |= KEPT;
+                    true
+                }
+                _ => false,
+            }
         });
+        for at in self.live.iter_mut().flat_map(|t| &mut t.at) {
+            *at &= !KEPT;
+        }
     }
 
     /// The deadline of one timer, if armed.
     pub fn deadline(&self, idx: usize, timer: Timer) -> Option<Micros> {
-        self.live(idx, timer).map(|(at, _)| at)
+        live_at(&self.live, idx, kind(timer))
     }
 
     /// The earliest live deadline.
     pub fn earliest(&mut self) -> Option<Micros> {
-        while let Some(Reverse((at, seq, word))) = self.heap.peek().copied() {
-            let (idx, timer) = unpack(word);
-            if self.live(idx, timer) == Some((at, seq)) {
+        while let Some(Reverse((at, word))) = self.heap.peek().copied() {
+            let (idx, k) = unpack(word);
+            if live_at(&self.live, idx, k) == Some(at) {
                 return Some(at);
             }
             self.heap.pop();
@@ -188,16 +205,19 @@ impl Timers {
 
     /// Removes and returns every timer due at `now`, earliest first, with
     /// the deadline it was armed for.
-    pub fn pop_due(&mut self, now: Micros) -> Vec<(usize, Timer, Micros)> {
+    pub fn pop_due(&mut self, now: Micros) -> Vec<Due> {
         let mut due = Vec::new();
         while let Some(at) = self.earliest() {
             if at > now {
                 break;
             }
-            let Reverse((_, _, word)) = self.heap.pop().expect("peeked");
-            let (idx, timer) = unpack(word);
+            let Reverse((_, word)) = self.heap.pop().expect("peeked");
+            let (idx, k) = unpack(word);
+            let timer = BY_KIND[k];
             self.cancel(idx, timer);
-            due.push((idx, timer, at));
+            // The index came from a u32 (`arm`).
+            #[expect(clippy::cast_possible_truncation, reason = "below 2^29")]
+            due.push((idx as u32, timer, at));
         }
         due
     }
@@ -270,6 +290,39 @@ mod tests {
     }
 
     #[test]
+    fn a_timer_armed_again_for_the_same_microsecond_fires_once() {
+        let mut t = Timers::default();
+        // Armed again as it is: no second entry.
+        t.arm(0, Timer::Advert, 100);
+        t.arm(0, Timer::Advert, 100);
+        assert_eq!(t.heap.len(), 1);
+        // Cancelled and armed again: two entries, one firing.
+        t.cancel(0, Timer::Advert);
+        t.arm(0, Timer::Advert, 100);
+        assert_eq!(t.heap.len(), 2);
+        // A pass over the heap keeps one copy, and unmarks the table.
+        t.drop_stale();
+        assert_eq!(t.heap.len(), 1);
+        assert_eq!(t.deadline(0, Timer::Advert), Some(100));
+        t.cancel(0, Timer::Advert);
+        t.arm(0, Timer::Advert, 100);
+        assert_eq!(t.pop_due(100), vec![(0, Timer::Advert, 100)]);
+        assert_eq!((t.armed, t.earliest()), (0, None));
+        // Same microsecond, other timers: by instance, then kind.
+        t.arm(5, Timer::MasterDown, 7);
+        t.arm(5, Timer::Advert, 7);
+        t.arm(2, Timer::GarpDelay, 7);
+        assert_eq!(
+            t.pop_due(7),
+            vec![
+                (2, Timer::GarpDelay, 7),
+                (5, Timer::Advert, 7),
+                (5, Timer::MasterDown, 7)
+            ]
+        );
+    }
+
+    #[test]
     fn a_deadline_at_the_clocks_start_is_armed_not_lost() {
         // 0 marks an unarmed timer in the table: such a deadline fires at 1.
         let mut t = Timers::default();
@@ -300,7 +353,7 @@ mod tests {
         let want: Vec<_> = BY_KIND
             .iter()
             .enumerate()
-            .map(|(i, timer)| (big - i, *timer, 10 + i as u64))
+            .map(|(i, timer)| (u32::try_from(big - i).unwrap(), *timer, 10 + i as u64))
             .collect();
         assert_eq!(t.pop_due(100), want);
     }
@@ -323,7 +376,7 @@ mod tests {
         );
         let due = t.pop_due(u64::MAX);
         assert_eq!(due.len(), n);
-        assert!(due.iter().all(|&(i, _, at)| at == 19_000 + i as u64));
+        assert!(due.iter().all(|&(i, _, at)| at == 19_000 + u64::from(i)));
     }
 
     #[test]
@@ -343,8 +396,8 @@ mod tests {
         assert_eq!(t.armed, 10);
         assert!(t.heap.len() <= 2 * 10 + COMPACT_SLACK, "{} entries", t.heap.len());
         // Only the last deadline of each fires, in order.
-        let want: Vec<_> = (0..10usize)
-            .map(|i| (i, Timer::MasterDown, 1_000_000 + 999 * 10 + i as u64))
+        let want: Vec<_> = (0..10u32)
+            .map(|i| (i, Timer::MasterDown, 1_000_000 + 999 * 10 + u64::from(i)))
             .collect();
         assert_eq!(t.pop_due(u64::MAX), want);
         assert_eq!(t.armed, 0);

@@ -20,6 +20,7 @@ impl Engine {
             self.sweep_master_down(now);
         }
         for (idx, timer, at) in due {
+            let idx = idx as usize;
             if timer == Timer::MasterDown && self.mode == Mode::Xdp && self.catch_up_from_map(idx) {
                 // Steady adverts: the kernel can keep this timer.
                 self.hand_over_down_timer(idx);
@@ -69,7 +70,7 @@ impl Engine {
     /// count cannot be read. (Where stores may be seen out of order, arm64, a
     /// read can see the new count but the old entry: the next advert recorded
     /// anywhere, the better master's next one, moves the count again.)
-    fn recorded_adverts(&self, due: &[(usize, Timer, Micros)]) -> Option<u64> {
+    fn recorded_adverts(&self, due: &[crate::daemon::timers::Due]) -> Option<u64> {
         const BATCH: usize = 16;
         if self.mode != Mode::Xdp || due.iter().filter(|d| d.1 == Timer::Advert).count() < BATCH {
             return None;

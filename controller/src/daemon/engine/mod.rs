@@ -25,7 +25,6 @@ use crate::{
     config::model::{Config, Instance as InstanceCfg, RunAs, VirtualAddress},
     datapath::Datapath,
     net::{
-        addr::Installed,
         frames::{advert_frame, announcement},
         iface::{self, Iface},
         pool::{Needs, Pool, SenderKey},
@@ -106,9 +105,7 @@ pub struct Engine {
     pub pool: Pool,
     /// VIP changes, notify scripts and `state.json` run there, off this thread.
     pub side: Side,
-    /// The addresses this daemon installed, as the side thread reported them.
-    installed: HashSet<Installed>,
-    /// Bumped whenever `installed` changes.
+    /// Bumped whenever the side thread's VIPs (`side.vips()`) change.
     installed_changes: u64,
     /// Instances whose VIPs are being installed: the ticket of that job.
     /// Their gratuitous ARPs wait for it (the announcer holds them).
@@ -235,7 +232,6 @@ impl Engine {
             timers: Timers::default(),
             pool: Pool::default(),
             side,
-            installed: HashSet::new(),
             installed_changes: 0,
             installing: ByIndex::default(),
             last_ticket: 0,

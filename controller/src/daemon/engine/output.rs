@@ -327,7 +327,7 @@ impl Engine {
         let keys: Vec<String> = self.instances[idx]
             .all_vips()
             .filter(|(ifindex, v)| {
-                self.installed.contains(&crate::net::addr::Installed {
+                self.side.vips().contains(&crate::net::addr::Installed {
                     ifindex: *ifindex,
                     addr: v.addr,
                     prefix: v.prefix,
@@ -353,7 +353,7 @@ impl Engine {
             .keys()
             .filter_map(|i| self.instances.get(i))
             .filter(|s| s.base_priority != 255);
-        let mut all: Vec<_> = crate::daemon::side::saved_vips(self.installed.iter());
+        let mut all = self.side.vips().sorted();
         // Room for all at once: during a mass transition this list is
         // thousands long, and doubling it took twice its size for a moment.
         all.reserve_exact(pending.clone().map(|s| s.vip_ifindex.len()).sum());
@@ -368,13 +368,9 @@ impl Engine {
     /// The side thread changed addresses: record them, and let the
     /// announcements of an instance whose VIPs are now in go.
     pub fn on_vips_done(&mut self, done: VipsDone) {
-        if !done.added.is_empty() || !done.removed.is_empty() {
+        if done.changed {
             self.installed_changes += 1;
         }
-        for i in done.removed {
-            self.installed.remove(&i);
-        }
-        self.installed.extend(done.added);
         let mut released = false;
         for (idx, ticket) in done.tickets {
             let idx = idx as usize;

@@ -1,7 +1,7 @@
 //! The start of a run, fresh or resuming a crashed predecessor's masters
 //! (crash-only, see `daemon::persist`), and the record a successor reads.
 
-use super::{Engine, Installed, Job, Saved, Slot, State, VirtualAddress};
+use super::{Engine, Job, Saved, Slot, State, VirtualAddress};
 use crate::{net::sys::monotonic_us, vrrp::fsm::Event};
 
 impl Engine {
@@ -66,16 +66,10 @@ impl Engine {
     pub fn start_all(&mut self, resume: Option<&Saved>, resumed_only: bool) {
         let now = monotonic_us();
         if let Some(saved) = resume {
-            let vips = self.adopted(saved);
-            for (ifindex, vip) in &vips {
-                self.installed.insert(Installed {
-                    ifindex: *ifindex,
-                    addr: vip.addr,
-                    prefix: vip.prefix,
-                });
-            }
-            self.installed_changes += 1;
-            self.side.send(Job::Adopt(vips));
+            // The side thread makes those present ours and says so (the
+            // record is rebuilt then); a resumed master's VIPs count as
+            // being installed until its own add is done.
+            self.side.send(Job::Adopt(self.adopted(saved)));
         }
         // A set: a list searched per instance was quadratic (16,000 masters
         // resumed: 128 million name comparisons).

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use tracing::{info, warn};
 
 use super::{VipsDone, Worker};
-use crate::{config::model::VirtualAddress, net::addr::Installed};
+use crate::{config::model::VirtualAddress, net::addr::Kind};
 
 /// VIPs to install for several instances in one job. A mass transition
 /// makes thousands of masters in one batch of events: a job, an address
@@ -97,8 +97,8 @@ impl Worker {
                 }
                 for (ifindex, vip) in mine {
                     step.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    match addrs.add(ifindex, &vip).await {
-                        Ok(true) => done.added.push(installed(ifindex, &vip)),
+                    match addrs.add(ifindex, &vip, Kind::Vip).await {
+                        Ok(true) => done.changed = true,
                         Ok(false) => {}
                         Err(e) => warn!("{e:#}"),
                     }
@@ -119,7 +119,7 @@ impl Worker {
         vips: Vec<(u32, VirtualAddress)>,
         vmac: Option<(u32, [u8; 6])>,
     ) {
-        let mut removed = Vec::with_capacity(vips.len());
+        let mut changed = false;
         // Progress for `Side::finish`'s stall bound, one step per address.
         let step = self.jobs_done.clone();
         if let Some(addrs) = self.addrs() {
@@ -128,20 +128,20 @@ impl Worker {
             }
             for (ifindex, vip) in vips {
                 step.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                match addrs.remove(ifindex, &vip).await {
-                    Ok(true) => removed.push(installed(ifindex, &vip)),
+                match addrs.remove(ifindex, &vip, Kind::Vip).await {
+                    Ok(true) => changed = true,
                     Ok(false) => {}
                     Err(e) => {
                         // No longer ours either way (the kernel refused to
                         // remove it: an operator changed it meanwhile).
-                        removed.push(installed(ifindex, &vip));
+                        changed = true;
                         warn!("{e:#}");
                     }
                 }
             }
         }
         self.report(VipsDone {
-            removed,
+            changed,
             ..VipsDone::default()
         });
     }
@@ -172,6 +172,11 @@ impl Worker {
                 addrs.adopt(*ifindex, vip);
             }
         }
+        // The record is rebuilt with them (the engine took none as ours).
+        self.report(VipsDone {
+            changed: true,
+            ..VipsDone::default()
+        });
     }
 
     /// Which of the addresses this daemon added, and of `statics`, the
@@ -182,7 +187,8 @@ impl Worker {
         let Some(addrs) = self.addrs() else {
             return Vec::new();
         };
-        let mut gone: Vec<(u32, IpAddr)> = addrs.ours().map(|i| (i.ifindex, i.addr)).chain(statics).collect();
+        let mut gone: Vec<(u32, IpAddr)> = addrs.ours();
+        gone.extend(statics);
         for _ in 0..2 {
             match addrs.present().await {
                 Ok(listed) => {
@@ -279,14 +285,6 @@ impl Worker {
                 }
             }
         }
-    }
-}
-
-fn installed(ifindex: u32, vip: &VirtualAddress) -> Installed {
-    Installed {
-        ifindex,
-        addr: vip.addr,
-        prefix: vip.prefix,
     }
 }
 

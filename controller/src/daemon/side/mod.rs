@@ -36,7 +36,7 @@ mod addrs;
 
 use crate::{
     config::model::{Config, NotifyScript, RunAs, TrackFileDef, TrackProcessDef, VirtualAddress, VrrpScript},
-    net::addr::{Addresses, Installed},
+    net::addr::{Addresses, Kind, Ours},
     scripts,
     trackers::{self, TrackEvent},
 };
@@ -150,13 +150,14 @@ pub enum Job {
 /// A configuration read for a reload, with its `use_vmac` macvlans made.
 pub type Loaded = (Config, crate::net::vmac::Links);
 
-/// Addresses an `AddVips` or `RemoveVips` job changed.
+/// What an `AddVips`, `RemoveVips` or `Adopt` job did.
 #[derive(Debug, Default)]
 pub struct VipsDone {
     /// The instances of an `AddVips` job now done, with their tickets.
     pub tickets: Vec<(u32, u32)>,
-    pub added: Vec<Installed>,
-    pub removed: Vec<Installed>,
+    /// Addresses became ours or stopped being ours (the set itself is the
+    /// shared [`Ours`]): the crash-only record is rebuilt.
+    pub changed: bool,
 }
 
 /// The protocol thread's handle on the side thread.
@@ -175,6 +176,8 @@ pub struct Side {
     batch: std::cell::RefCell<AddBatch>,
     /// Jobs that follow `batch` (`send`).
     after_batch: std::cell::RefCell<Vec<Job>>,
+    /// The VIPs the thread installed (or adopted) and has not removed.
+    vips: Ours,
 }
 
 impl Side {
@@ -194,6 +197,8 @@ impl Side {
         let jobs_done = progress.clone();
         let stores_done = Arc::new(AtomicU64::new(0));
         let worker_stores = stores_done.clone();
+        let vips = Ours::default();
+        let worker_vips = vips.clone();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -216,6 +221,7 @@ impl Side {
                     vips_tx,
                     reload_tx,
                     addrs: None,
+                    vips: worker_vips,
                     checks: Vec::new(),
                     fifos: crate::notify::fifo::Fifos::default(),
                     host_connector,
@@ -238,7 +244,13 @@ impl Side {
             stores_done,
             batch: std::cell::RefCell::default(),
             after_batch: std::cell::RefCell::default(),
+            vips,
         })
+    }
+
+    /// The VIPs the side thread installed (or adopted) and has not removed.
+    pub fn vips(&self) -> &Ours {
+        &self.vips
     }
 
     /// Queues a job. A side thread that died (it never should; the event
@@ -366,6 +378,8 @@ struct Worker {
     reload_tx: mpsc::UnboundedSender<Result<Loaded>>,
     /// Opened on first use (on this thread's runtime, which drives it).
     addrs: Option<Addresses>,
+    /// The VIPs `addrs` adds go here (shared with the protocol thread).
+    vips: Ours,
     checks: Vec<JoinHandle<()>>,
     fifos: crate::notify::fifo::Fifos,
     /// A process connector socket made in the host's network namespace.
@@ -446,8 +460,8 @@ impl Worker {
                         if let Some(a) = self.addrs() {
                             for (i, v) in &addresses {
                                 // Put back after a deletion: it is no longer there.
-                                a.forget(*i, v);
-                                if let Err(e) = a.add(*i, v).await {
+                                a.forget_static(*i, v);
+                                if let Err(e) = a.add(*i, v, Kind::Static).await {
                                     warn!("static_ipaddress: {e:#}");
                                 }
                             }
@@ -457,7 +471,7 @@ impl Worker {
                         self.routes("static", &routes, &rules, false).await;
                         if let Some(a) = self.addrs() {
                             for (i, v) in &addresses {
-                                if let Err(e) = a.remove(*i, v).await {
+                                if let Err(e) = a.remove(*i, v, Kind::Static).await {
                                     warn!("static_ipaddress: {e:#}");
                                 }
                             }
@@ -566,7 +580,7 @@ impl Worker {
 
     fn addrs(&mut self) -> Option<&mut Addresses> {
         if self.addrs.is_none() {
-            match Addresses::open() {
+            match Addresses::open(self.vips.clone()) {
                 Ok(a) => self.addrs = Some(a),
                 Err(e) => warn!("rtnetlink unavailable, VIPs cannot be changed: {e:#}"),
             }
@@ -580,13 +594,6 @@ impl Worker {
     }
 }
 
-/// Installed addresses as `state.json` records them.
-pub fn saved_vips<'a>(set: impl Iterator<Item = &'a Installed>) -> Vec<(u32, IpAddr, u8)> {
-    let mut v: Vec<_> = set.map(|i| (i.ifindex, i.addr, i.prefix)).collect();
-    // Unstable: no scratch buffer of half the list (equal entries are equal).
-    v.sort_unstable();
-    v
-}
 #[cfg(test)]
 mod tests {
     /// A mass transition with notify scripts queues a job per instance, and
@@ -610,6 +617,7 @@ mod tests {
             stores_done: std::sync::Arc::default(),
             batch: std::cell::RefCell::default(),
             after_batch: std::cell::RefCell::default(),
+            vips: crate::net::addr::Ours::default(),
         };
         (side, rx)
     }
