@@ -136,10 +136,10 @@ pub struct Deadline {
     // Declared first: dropped (deregistered) before the descriptor closes.
     fd: tokio::io::unix::AsyncFd<std::os::fd::RawFd>,
     owned: std::os::fd::OwnedFd,
-    /// The deadline armed and not yet read as fired (0: none): the loop sets
+    /// The deadline armed and not yet seen to fire (0: none): the loop sets
     /// the same one on most turns, and a system call per turn is not needed.
-    /// Sound because `wait` is the only reader of the timerfd and clears it
-    /// in the same poll as the read (no await between).
+    /// Sound because `wait` alone sees it fire, and clears it in the same
+    /// poll (no await between).
     armed: std::cell::Cell<u64>,
 }
 
@@ -201,18 +201,18 @@ impl Deadline {
 
     /// Waits until the armed deadline has passed.
     pub async fn wait(&self) -> io::Result<()> {
-        use std::os::fd::AsRawFd as _;
         loop {
             let mut guard = self.fd.readable().await?;
-            let mut expirations = [0u8; 8];
-            // SAFETY: reading 8 bytes from a timerfd into an 8-byte buffer.
-            let n = unsafe { libc::read(self.owned.as_raw_fd(), expirations.as_mut_ptr().cast(), 8) };
-            // Cleared either way: a timerfd read takes every expiration, so
-            // it is not readable again before the next one (an edge the
-            // reactor sees). Left set, the next wait read once more for
-            // nothing: one system call per advert tick.
+            // Not read (one system call per advert less, of four): the next
+            // `set` re-arms the timerfd, and `timerfd_settime` resets its
+            // count of expirations, so it turns readable again only at the
+            // next expiry, an edge the reactor sees. The clock tells the
+            // armed deadline's readiness from a stale one (fired before a
+            // re-arm): a timerfd on CLOCK_MONOTONIC fires no sooner than
+            // `monotonic_us` reaches its deadline (whole microseconds).
             guard.clear_ready();
-            if n == 8 {
+            let armed = self.armed.get();
+            if armed != 0 && monotonic_us() >= armed {
                 // Fired: the same deadline set again must arm again.
                 self.armed.set(0);
                 return Ok(());
@@ -261,5 +261,48 @@ pub fn release_free_heap() {
     // SAFETY: malloc_trim only returns free pages; 0 keeps no padding.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Deadline, monotonic_us};
+
+    /// Fires at its deadline and not before; a deadline that fired, set
+    /// again, fires again at once; a later one set after a firing that was
+    /// never read waits for its own time (the timerfd is not read: the
+    /// re-arm is what clears it).
+    #[test]
+    fn the_deadline_fires_once_per_arming_without_a_read() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let d = Deadline::new().unwrap();
+            let at = monotonic_us() + 20_000;
+            d.set(at).unwrap();
+            d.wait().await.unwrap();
+            assert!(monotonic_us() >= at);
+            // The same deadline again: passed, so at once.
+            d.set(at).unwrap();
+            let t = tokio::time::timeout(std::time::Duration::from_millis(5), d.wait());
+            assert!(t.await.is_ok(), "a passed deadline fires at once");
+            // Fired and not read; then a later deadline: not before it.
+            d.set(monotonic_us() + 1).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            let later = monotonic_us() + 50_000;
+            d.set(later).unwrap();
+            d.wait().await.unwrap();
+            assert!(
+                monotonic_us() >= later,
+                "woke {} us early",
+                later - monotonic_us()
+            );
+            // Unarmed (far away): it does not fire.
+            d.set(u64::MAX).unwrap();
+            let t = tokio::time::timeout(std::time::Duration::from_millis(30), d.wait());
+            assert!(t.await.is_err(), "an unarmed deadline fired");
+        });
     }
 }
