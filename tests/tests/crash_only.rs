@@ -9,8 +9,9 @@ use xvrrp_common::maps;
 
 use xvrrp_tests::{
     classic::{Classic, Probe, VIP, longest_gap},
-    daemon::{Daemon, SharedBpffs, wait_for},
+    daemon::{Daemon, Scratch, SharedBpffs, wait_for},
     have_root,
+    lab::Lab,
 };
 
 const LOADED_BY_LOADER: &str = "data path loaded and pinned by a loader process";
@@ -429,4 +430,100 @@ fn socket_mode_start_removes_the_vip_a_killed_master_left() {
     // A plain restart of the master (SIGTERM) still ends with the VIP gone.
     assert_eq!(c.stop_daemon("b"), Some(0));
     assert!(!c.holds_vip("b"));
+}
+
+/// A `static_ipaddress` that is also an instance's VIP belongs to the static
+/// entry (keepalived installs its statics before any instance; the VIP's add
+/// finds it there): a master stepping down (here to FAULT, by a tracked
+/// file) leaves it, never absent for a moment, and so after a SIGKILL and a
+/// crash-only restart that resumes the master and adopts its VIPs.
+#[test]
+fn a_static_address_that_is_also_a_vip_stays_when_its_master_steps_down() {
+    if !have_root("a_static_address_that_is_also_a_vip_stays_when_its_master_steps_down") {
+        return;
+    }
+    let bpffs = SharedBpffs::mount("static-vip");
+    let shared = ["--bpffs", bpffs.0.to_str().unwrap()];
+    let mut lab = Lab::new();
+    lab.host("a", &["192.0.2.1/24"]);
+    let dir = Scratch::new("static-vip");
+    let track = dir.write("fault", "0\n");
+    let conf = format!(
+        "static_ipaddress {{\n    192.0.2.100/24 dev eth0\n}}\n\
+         track_file fault {{\n    file {}\n    weight 0\n}}\n\
+         vrrp_instance VI_1 {{\n    state MASTER\n    interface eth0\n    virtual_router_id 51\n    \
+         priority 150\n    advert_int 1\n    track_file {{\n        fault\n    }}\n    \
+         virtual_ipaddress {{\n        192.0.2.100/24\n        192.0.2.101/24\n    }}\n}}\n",
+        track.display()
+    );
+    let conf = dir.write("a.conf", &conf);
+    let run = dir.0.join("ra");
+    let held = |lab: &Lab| {
+        let a = lab.addrs("a");
+        (a.contains("192.0.2.100/24"), a.contains("192.0.2.101/24"))
+    };
+    // Faults the master by its tracked file, and watches the static address
+    // every 10 ms until the other VIP is gone (and 300 ms more).
+    let fault_and_watch = |lab: &Lab, d: &Daemon, when: &str| {
+        std::fs::write(&track, "1\n").unwrap();
+        let start = std::time::Instant::now();
+        let mut gone_at = None;
+        while start.elapsed() < Duration::from_secs(5) {
+            let (stat, vip) = held(lab);
+            assert!(
+                stat,
+                "{when}: the static address went with the VIP ({:?} after the fault):\n{}",
+                start.elapsed(),
+                d.log_text()
+            );
+            if !vip && gone_at.is_none() {
+                gone_at = Some(std::time::Instant::now());
+            }
+            if gone_at.is_some_and(|t| t.elapsed() > Duration::from_millis(300)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            gone_at.is_some(),
+            "{when}: the VIP stays after the fault:\n{}",
+            d.log_text()
+        );
+        assert_eq!(d.state("VI_1").as_deref(), Some("FAULT"), "{when}");
+        std::fs::write(&track, "0\n").unwrap();
+    };
+    let mut a = Daemon::start_args(lab.get("a"), &conf, &run, "xdp", &shared);
+    wait_for(Duration::from_secs(8), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && held(&lab) == (true, true)
+    })
+    .unwrap_or_else(|| panic!("a becomes master: {}", a.log_text()));
+    fault_and_watch(&lab, &a, "first run");
+    wait_for(Duration::from_secs(8), || {
+        a.state("VI_1").as_deref() == Some("MASTER") && held(&lab) == (true, true)
+    })
+    .unwrap_or_else(|| panic!("a is master again: {}", a.log_text()));
+    // Recorded as master (the record is written within 50 ms of a change).
+    std::thread::sleep(Duration::from_millis(300));
+    a.signal("KILL");
+    std::thread::sleep(Duration::from_millis(200));
+    drop(a);
+    let b = Daemon::start_args(lab.get("a"), &conf, &run, "xdp", &shared);
+    wait_for(Duration::from_secs(3), || {
+        b.state("VI_1").as_deref() == Some("MASTER")
+    })
+    .unwrap_or_else(|| panic!("the restart resumes as master: {}", b.log_text()));
+    assert!(
+        b.log_text().contains("adopting the running data path"),
+        "{}",
+        b.log_text()
+    );
+    // The side thread's adoption runs after the resume: let it.
+    std::thread::sleep(Duration::from_millis(500));
+    fault_and_watch(&lab, &b, "after the crash-only restart");
+    assert!(
+        !b.log_text().contains("deleted by someone else"),
+        "no deletion taken for another's doing:\n{}",
+        b.log_text()
+    );
+    println!("crash-only: a static address that is also a VIP stayed through two step-downs");
 }

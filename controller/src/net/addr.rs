@@ -45,8 +45,13 @@ impl Ours {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn contains(&self, key: &Installed) -> bool {
-        self.lock().contains(key)
+    /// Those of `keys` that are ours (one lock for all: the protocol
+    /// thread, maybe real-time, waits on the side thread's hold of it, which
+    /// is one insert or removal, or a copy of the set after lost
+    /// notifications; never a kernel round trip).
+    pub fn mine(&self, keys: impl Iterator<Item = Installed>) -> Vec<Installed> {
+        let set = self.lock();
+        keys.filter(|k| set.contains(k)).collect()
     }
 
     /// Every one as `state.json` records it: (interface index, address,
@@ -62,12 +67,22 @@ impl Ours {
         v
     }
 
+    /// Marks addresses ours before the side thread looks (a resuming
+    /// start's adopted VIPs: see `Worker::adopt`).
+    pub fn insert_all(&self, keys: impl IntoIterator<Item = Installed>) {
+        self.lock().extend(keys);
+    }
+
     fn insert(&self, key: Installed) {
         self.lock().insert(key);
     }
 
-    fn remove(&self, key: &Installed) -> bool {
+    pub(crate) fn remove(&self, key: &Installed) -> bool {
         self.lock().remove(key)
+    }
+
+    fn contains(&self, key: &Installed) -> bool {
+        self.lock().contains(key)
     }
 }
 
@@ -126,11 +141,20 @@ impl Addresses {
         }
     }
 
-    fn unmark(&mut self, key: &Installed, kind: Kind) -> bool {
+    fn unmark(&mut self, key: &Installed, kind: Kind) {
         match kind {
-            Kind::Vip => self.vips.remove(key),
-            Kind::Static => self.statics.remove(key),
+            Kind::Vip => {
+                self.vips.remove(key);
+            }
+            Kind::Static => {
+                self.statics.remove(key);
+            }
         }
+    }
+
+    /// The shared set of VIPs.
+    pub fn vips(&self) -> &Ours {
+        &self.vips
     }
 
     /// The rtnetlink handle (routes and rules go through it too).
@@ -206,18 +230,22 @@ impl Addresses {
     }
 
     /// Removes `vip` from `ifindex` if this daemon added it; true when it
-    /// was ours (it is not any more, also when the kernel refused).
+    /// was ours (it is not any more, also when the kernel refused). Ours
+    /// until the kernel answers: the record an unclean stop writes while
+    /// this removal hangs lists it.
     pub async fn remove(&mut self, ifindex: u32, vip: &VirtualAddress, kind: Kind) -> Result<bool> {
         let key = Installed {
             ifindex,
             addr: vip.addr,
             prefix: vip.prefix,
         };
-        if !self.unmark(&key, kind) {
+        if !self.has(&key, kind) {
             return Ok(false);
         }
         let msg = self.message(ifindex, vip);
-        match self.handle.address().del(msg).execute().await {
+        let answer = self.handle.address().del(msg).execute().await;
+        self.unmark(&key, kind);
+        match answer {
             Ok(()) => Ok(true),
             Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EADDRNOTAVAIL => Ok(true),
             Err(e) => {

@@ -2,9 +2,9 @@
 //! a sender that does nothing else. One raw socket per link with the
 //! daemon's own options (xvrrpd's `Sender`: bound to the link and its
 //! address, TTL 255, CS6, through the IP output path and netfilter's OUTPUT
-//! hook), one `sendmmsg` per link and tick, `TICKS` ticks per advert
+//! hook), one `sendmmsg` per link and tick, `ticks_per_interval(n)` ticks per advert
 //! interval (the instances spread evenly over them, as xvrrpd's advert grid
-//! spreads them). Measured like a daemon (schedstat of its one thread), its
+//! spreads them; one instance, one tick: a wake-up per advert). Measured like a daemon (schedstat of its one thread), its
 //! CPU is what the kernel's send path costs at the case's advert rate, with,
 //! on a veth, the backup's receive (its XDP / TC program, the stack, the
 //! socket), which runs in the sender's softirq and is charged to it: no
@@ -35,8 +35,15 @@ use super::{
     usage,
 };
 
-/// Send ticks per advert interval.
+/// Send ticks per advert interval, at most.
 pub const TICKS: usize = 16;
+
+/// Send ticks per advert interval for `n` instances: never a tick with
+/// nothing to send (N = 1: one wake-up per advert, what an ideal daemon
+/// costs).
+fn ticks_per_interval(n: usize) -> usize {
+    TICKS.min(n).max(1)
+}
 
 /// What the sender did, for the raw results.
 #[derive(Debug, Default)]
@@ -95,7 +102,7 @@ fn links(n: usize, version: u8, advert_cs: u32) -> Result<Vec<Link>, String> {
                 Sender::open(&name, ifindex, src, 255).map_err(|e| format!("floor sender: {name}: {e:#}"))?;
             out.push(Link {
                 sender,
-                by_tick: vec![Vec::new(); TICKS],
+                by_tick: vec![Vec::new(); ticks_per_interval(n)],
             });
         }
         let vrid = vrid as u8;
@@ -117,7 +124,7 @@ fn links(n: usize, version: u8, advert_cs: u32) -> Result<Vec<Link>, String> {
             IpAddr::V4(GROUP),
             false,
         ));
-        link.by_tick[i % TICKS].push((IpAddr::V4(GROUP), bytes));
+        link.by_tick[i % ticks_per_interval(n)].push((IpAddr::V4(GROUP), bytes));
     }
     Ok(out)
 }
@@ -165,7 +172,8 @@ impl Floor {
                 }
             };
             let _ = tx.send(Ok(tid));
-            let step = Duration::from_micros(u64::from(advert_cs) * 10_000 / TICKS as u64);
+            let per_interval = ticks_per_interval(n);
+            let step = Duration::from_micros(u64::from(advert_cs) * 10_000 / per_interval as u64);
             let mut sent = Sent::default();
             let (mut next, mut tick) = (Instant::now(), 0);
             while !flag.load(Ordering::Relaxed) {
@@ -178,7 +186,7 @@ impl Floor {
                 }
                 send(&mut links, tick, &mut sent);
                 seen[0].fetch_add(1, Ordering::Relaxed);
-                tick = (tick + 1) % TICKS;
+                tick = (tick + 1) % per_interval;
                 next += step;
             }
             Ok(sent)
@@ -218,8 +226,10 @@ impl Floor {
     }
 }
 
-/// Cases with at least this many instances measure their send floor.
-pub const MIN_N: usize = 250;
+/// Cases with at least this many instances measure their send floor:
+/// every case (at N = 1 it tells a daemon's own cost per advert from the
+/// kernel's send path and, on a veth, the backup's receive charged to it).
+pub const MIN_N: usize = 1;
 
 /// The floor of one implementation's lab.
 pub struct Figures {
@@ -315,7 +325,7 @@ pub fn measure(
         "window_s": secs, "adverts_sent": sent.adverts, "send_ticks": sent.ticks,
         "late_ticks": sent.late_ticks, "window_ticks": ticks, "window_late_ticks": late,
         "errors": sent.errors,
-        "ticks_per_interval": TICKS, "unstable": &unstable,
+        "ticks_per_interval": ticks_per_interval(case.n), "unstable": &unstable,
     });
     Ok(Figures {
         cpu,

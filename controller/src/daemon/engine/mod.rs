@@ -105,7 +105,9 @@ pub struct Engine {
     pub pool: Pool,
     /// VIP changes, notify scripts and `state.json` run there, off this thread.
     pub side: Side,
-    /// Bumped whenever the side thread's VIPs (`side.vips()`) change.
+    /// Bumped when what the record lists may have changed: the side thread
+    /// reported a change to its VIPs (`side.vips()`), a resume adopted some,
+    /// a reload.
     installed_changes: u64,
     /// Instances whose VIPs are being installed: the ticket of that job.
     /// Their gratuitous ARPs wait for it (the announcer holds them).

@@ -324,16 +324,19 @@ impl Engine {
         self.installing.remove(idx);
         // Only addresses this daemon installed are removed, so only their
         // removal makes a notice.
-        let keys: Vec<String> = self.instances[idx]
+        let vips = self.instances[idx]
             .all_vips()
-            .filter(|(ifindex, v)| {
-                self.side.vips().contains(&crate::net::addr::Installed {
-                    ifindex: *ifindex,
-                    addr: v.addr,
-                    prefix: v.prefix,
-                })
-            })
-            .map(|(ifindex, v)| super::routes::vip_key(ifindex, v.addr))
+            .map(|(ifindex, v)| crate::net::addr::Installed {
+                ifindex,
+                addr: v.addr,
+                prefix: v.prefix,
+            });
+        let keys: Vec<String> = self
+            .side
+            .vips()
+            .mine(vips)
+            .into_iter()
+            .map(|i| super::routes::vip_key(i.ifindex, i.addr))
             .collect();
         self.expect_removals(keys);
         let slot = &self.instances[idx];
@@ -365,7 +368,7 @@ impl Engine {
         all
     }
 
-    /// The side thread changed addresses: record them, and let the
+    /// The side thread changed addresses: the record is rebuilt, and the
     /// announcements of an instance whose VIPs are now in go.
     pub fn on_vips_done(&mut self, done: VipsDone) {
         if done.changed {

@@ -1,7 +1,10 @@
 //! The start of a run, fresh or resuming a crashed predecessor's masters
 //! (crash-only, see `daemon::persist`), and the record a successor reads.
 
+use std::net::IpAddr;
+
 use super::{Engine, Job, Saved, Slot, State, VirtualAddress};
+use crate::net::addr::Installed;
 use crate::{net::sys::monotonic_us, vrrp::fsm::Event};
 
 impl Engine {
@@ -36,8 +39,19 @@ impl Engine {
     /// The side thread adopts those present; a resumed master adds the
     /// others. A priority-255 instance's VIPs only as the record lists them:
     /// one may be the host's own address, never the daemon's (an add that
-    /// found it there never made it ours, so it is never recorded).
+    /// found it there never made it ours, so it is never recorded). Never a
+    /// `static_ipaddress` (installed before, it is the static entry's: the
+    /// master stepping down must not remove it).
     fn adopted(&self, saved: &Saved) -> Vec<(u32, VirtualAddress)> {
+        let statics: std::collections::HashSet<(u32, IpAddr, u8)> = self
+            .config
+            .static_addresses
+            .iter()
+            .filter_map(|v| {
+                let dev = v.dev.as_deref()?;
+                Some((crate::net::sys::ifindex(dev).ok()?, v.addr, v.prefix))
+            })
+            .collect();
         let recorded = |i: u32, v: &VirtualAddress| {
             saved
                 .vips
@@ -55,6 +69,7 @@ impl Engine {
                     .filter(move |(i, v)| !owner || recorded(*i, v))
                     .map(|(i, v)| (i, v.clone()))
             })
+            .filter(|(i, v)| !statics.contains(&(*i, v.addr, v.prefix)))
             .filter(|(i, v)| seen.insert((*i, v.addr, v.prefix)))
             .collect()
     }
@@ -66,10 +81,20 @@ impl Engine {
     pub fn start_all(&mut self, resume: Option<&Saved>, resumed_only: bool) {
         let now = monotonic_us();
         if let Some(saved) = resume {
-            // The side thread makes those present ours and says so (the
-            // record is rebuilt then); a resumed master's VIPs count as
-            // being installed until its own add is done.
-            self.side.send(Job::Adopt(self.adopted(saved)));
+            // Ours at once (a master that steps down before the side thread
+            // looks expects their removal; the record lists them); the side
+            // thread drops those the kernel does not list, before the
+            // resumed masters' adds (which then add them), and says so.
+            let vips = self.adopted(saved);
+            self.side
+                .vips()
+                .insert_all(vips.iter().map(|(ifindex, v)| Installed {
+                    ifindex: *ifindex,
+                    addr: v.addr,
+                    prefix: v.prefix,
+                }));
+            self.installed_changes += 1;
+            self.side.send(Job::Adopt(vips));
         }
         // A set: a list searched per instance was quadratic (16,000 masters
         // resumed: 128 million name comparisons).

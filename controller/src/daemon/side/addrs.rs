@@ -7,7 +7,10 @@ use std::net::IpAddr;
 use tracing::{info, warn};
 
 use super::{VipsDone, Worker};
-use crate::{config::model::VirtualAddress, net::addr::Kind};
+use crate::{
+    config::model::VirtualAddress,
+    net::addr::{Installed, Kind},
+};
 
 /// VIPs to install for several instances in one job. A mass transition
 /// makes thousands of masters in one batch of events: a job, an address
@@ -146,10 +149,11 @@ impl Worker {
         });
     }
 
-    /// A resuming start: the addresses present among `vips` become ours
-    /// (removed when their master steps down). One absent (deleted while no
-    /// daemon ran) is left to its master to add: adopted, it would count as
-    /// installed and never be added.
+    /// A resuming start: the engine marked `vips` ours before sending this
+    /// (so a master that steps down before the dump expects their removal,
+    /// and the record lists them); those absent (deleted while no daemon
+    /// ran) are ours no more and left to their master to add: kept, they
+    /// would count as installed and never be added.
     pub(super) async fn adopt(&mut self, vips: Vec<(u32, VirtualAddress)>) {
         let Some(addrs) = self.addrs() else { return };
         // Asked twice: a dump can be interrupted by a concurrent change.
@@ -167,9 +171,13 @@ impl Worker {
         for (ifindex, vip) in &vips {
             if present
                 .as_ref()
-                .is_none_or(|p| p.contains(&(*ifindex, vip.addr, vip.prefix)))
+                .is_some_and(|p| !p.contains(&(*ifindex, vip.addr, vip.prefix)))
             {
-                addrs.adopt(*ifindex, vip);
+                addrs.vips().remove(&Installed {
+                    ifindex: *ifindex,
+                    addr: vip.addr,
+                    prefix: vip.prefix,
+                });
             }
         }
         // The record is rebuilt with them (the engine took none as ours).

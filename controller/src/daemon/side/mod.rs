@@ -7,10 +7,13 @@
 //! The protocol thread sends [`Job`]s and goes on; jobs run in the order sent
 //! (an instance's addresses are removed before they are added again). What
 //! the protocol thread must know comes back on channels: what tracked
-//! objects say ([`TrackEvent`]) and which addresses were installed
-//! ([`VipsDone`]), on which an instance's gratuitous ARPs wait (announcing an
-//! address before the kernel has it would draw traffic to a host that drops
-//! it).
+//! objects say ([`TrackEvent`]) and when an instance's addresses are in
+//! ([`VipsDone`]), on which its gratuitous ARPs wait (announcing an address
+//! before the kernel has it would draw traffic to a host that drops it). The
+//! set of VIPs installed is one for both threads ([`Ours`]): the protocol
+//! thread reads it at a step-down and for the record, under a lock this
+//! thread holds for one insert, removal or copy at a time, never across a
+//! kernel round trip.
 //!
 //! The thread is created before the scheduling keywords are applied to the
 //! protocol thread, so it and the scripts it starts run at normal priority
