@@ -492,7 +492,7 @@ fn a_static_address_that_is_also_a_vip_stays_when_its_master_steps_down() {
         assert_eq!(d.state("VI_1").as_deref(), Some("FAULT"), "{when}");
         std::fs::write(&track, "0\n").unwrap();
     };
-    let mut a = Daemon::start_args(lab.get("a"), &conf, &run, "xdp", &shared);
+    let a = Daemon::start_args(lab.get("a"), &conf, &run, "xdp", &shared);
     wait_for(Duration::from_secs(8), || {
         a.state("VI_1").as_deref() == Some("MASTER") && held(&lab) == (true, true)
     })
