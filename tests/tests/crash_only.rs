@@ -508,17 +508,39 @@ fn a_static_address_that_is_also_a_vip_stays_when_its_master_steps_down() {
     std::thread::sleep(Duration::from_millis(200));
     drop(a);
     let b = Daemon::start_args(lab.get("a"), &conf, &run, "xdp", &shared);
-    wait_for(Duration::from_secs(3), || {
-        b.state("VI_1").as_deref() == Some("MASTER")
-    })
-    .unwrap_or_else(|| panic!("the restart resumes as master: {}", b.log_text()));
+    // From its start to 500 ms after it is master again (its start clears
+    // stale VIPs, adopts, installs the statics): the static address stays.
+    let started = std::time::Instant::now();
+    let mut master_at = None;
+    while master_at.is_none_or(|t: std::time::Instant| t.elapsed() < Duration::from_millis(500)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the restart resumes as master: {}",
+            b.log_text()
+        );
+        assert!(
+            held(&lab).0,
+            "the restart took the static address away ({:?} after its start):\n{}",
+            started.elapsed(),
+            b.log_text()
+        );
+        if master_at.is_none() && b.state("VI_1").as_deref() == Some("MASTER") {
+            master_at = Some(std::time::Instant::now());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert!(
         b.log_text().contains("adopting the running data path"),
         "{}",
         b.log_text()
     );
-    // The side thread's adoption runs after the resume: let it.
-    std::thread::sleep(Duration::from_millis(500));
+    // Not even for a moment between the stale VIPs' removal and the
+    // statics' install (too short for the polling above).
+    assert!(
+        !b.log_text().contains("removed a VIP a previous run left"),
+        "the restart removed the static address as a stale VIP:\n{}",
+        b.log_text()
+    );
     fault_and_watch(&lab, &b, "after the crash-only restart");
     assert!(
         !b.log_text().contains("deleted by someone else"),

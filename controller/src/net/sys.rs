@@ -233,17 +233,6 @@ impl Deadline {
 /// anonymous at the end with per-thread arenas, 3.2 MiB with one (two runs
 /// each). An operator's `MALLOC_ARENA_MAX` or `glibc.malloc.arena_max` tunable
 /// wins. Must run before any thread starts: arenas already made stay.
-///
-/// Also a fixed mmap threshold (glibc's default, 128 KiB): a block that
-/// large is its own mapping, given back to the kernel when freed, and a
-/// `Vec` that doubles past it moves with `mremap` (no second copy
-/// resident). glibc raises the threshold each time such a block is freed
-/// (up to 32 MiB), after which the large tables of a mass transition (the
-/// timer heap, the record rebuilt every 50 ms, the VIP batches, each
-/// 0.3-1 MB at 16,000 instances) came from the heap, where a doubling holds
-/// the old and the new buffer at once and the holes stay resident (issue
-/// bench-truth's peak at 16,000). An operator's `MALLOC_MMAP_THRESHOLD_` or
-/// `glibc.malloc.mmap_threshold` tunable wins.
 pub fn one_heap_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -254,20 +243,8 @@ pub fn one_heap_arena() {
                 libc::mallopt(libc::M_ARENA_MAX, 1);
             }
         }
-        if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none()
-            && !tunables.contains("glibc.malloc.mmap_threshold")
-        {
-            // SAFETY: as above.
-            unsafe {
-                libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
-            }
-        }
     }
 }
-
-/// glibc's initial mmap threshold, kept from rising (`one_heap_arena`).
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-const MMAP_THRESHOLD: libc::c_int = 128 * 1024;
 
 /// Gives the heap's free pages back to the kernel. glibc keeps what the
 /// configuration's parse tree and a start-up burst freed (its trim threshold

@@ -14,14 +14,18 @@ impl Engine {
     /// all of them, or when resuming all but those adopted (a VIP added in
     /// the moment before the crash that the record missed goes: it is not a
     /// resumed master's). Not an address owner's (priority 255: the VIP is
-    /// the host's own address).
+    /// the host's own address), nor a `static_ipaddress` (the static entry's:
+    /// removed, it would come back with the statics a moment later, and a
+    /// resumed master hearing the deletion would step down).
     pub fn clear_stale_vips(&self, resume: Option<&Saved>) {
-        let kept: std::collections::HashSet<(u32, std::net::IpAddr, u8)> = resume
-            .map(|s| self.adopted(s))
-            .unwrap_or_default()
-            .iter()
-            .map(|(i, v)| (*i, v.addr, v.prefix))
-            .collect();
+        let mut kept = self.static_keys();
+        kept.extend(
+            resume
+                .map(|s| self.adopted(s))
+                .unwrap_or_default()
+                .iter()
+                .map(|(i, v)| (*i, v.addr, v.prefix)),
+        );
         let vips = self
             .instances
             .values()
@@ -43,15 +47,7 @@ impl Engine {
     /// `static_ipaddress` (installed before, it is the static entry's: the
     /// master stepping down must not remove it).
     fn adopted(&self, saved: &Saved) -> Vec<(u32, VirtualAddress)> {
-        let statics: std::collections::HashSet<(u32, IpAddr, u8)> = self
-            .config
-            .static_addresses
-            .iter()
-            .filter_map(|v| {
-                let dev = v.dev.as_deref()?;
-                Some((crate::net::sys::ifindex(dev).ok()?, v.addr, v.prefix))
-            })
-            .collect();
+        let statics = self.static_keys();
         let recorded = |i: u32, v: &VirtualAddress| {
             saved
                 .vips
@@ -71,6 +67,19 @@ impl Engine {
             })
             .filter(|(i, v)| !statics.contains(&(*i, v.addr, v.prefix)))
             .filter(|(i, v)| seen.insert((*i, v.addr, v.prefix)))
+            .collect()
+    }
+
+    /// The configured `static_ipaddress` entries: (interface index, address,
+    /// prefix); one whose `dev` is missing is never installed.
+    fn static_keys(&self) -> std::collections::HashSet<(u32, IpAddr, u8)> {
+        self.config
+            .static_addresses
+            .iter()
+            .filter_map(|v| {
+                let dev = v.dev.as_deref()?;
+                Some((crate::net::sys::ifindex(dev).ok()?, v.addr, v.prefix))
+            })
             .collect()
     }
 
