@@ -29,6 +29,17 @@ pub struct Installed {
     pub prefix: u8,
 }
 
+impl Installed {
+    /// `vip` on interface `ifindex`.
+    pub fn of(ifindex: u32, vip: &VirtualAddress) -> Self {
+        Self {
+            ifindex,
+            addr: vip.addr,
+            prefix: vip.prefix,
+        }
+    }
+}
+
 /// The VIPs this daemon added (or adopted) and has not removed, one set for
 /// both threads: the side thread changes it as the kernel answers; the
 /// protocol thread reads it for the removals to expect and for the record
@@ -198,11 +209,7 @@ impl Addresses {
     /// already exists is left alone and not marked ours (so we never remove
     /// an operator's address).
     pub async fn add(&mut self, ifindex: u32, vip: &VirtualAddress, kind: Kind) -> Result<bool> {
-        let key = Installed {
-            ifindex,
-            addr: vip.addr,
-            prefix: vip.prefix,
-        };
+        let key = Installed::of(ifindex, vip);
         if self.has(&key, kind) {
             return Ok(false);
         }
@@ -222,11 +229,7 @@ impl Addresses {
 
     /// Forgets that static address `vip` on `ifindex` is ours (someone deleted it).
     pub fn forget_static(&mut self, ifindex: u32, vip: &VirtualAddress) {
-        self.statics.remove(&Installed {
-            ifindex,
-            addr: vip.addr,
-            prefix: vip.prefix,
-        });
+        self.statics.remove(&Installed::of(ifindex, vip));
     }
 
     /// Removes `vip` from `ifindex` if this daemon added it; true when it
@@ -234,11 +237,7 @@ impl Addresses {
     /// until the kernel answers: the record an unclean stop writes while
     /// this removal hangs lists it.
     pub async fn remove(&mut self, ifindex: u32, vip: &VirtualAddress, kind: Kind) -> Result<bool> {
-        let key = Installed {
-            ifindex,
-            addr: vip.addr,
-            prefix: vip.prefix,
-        };
+        let key = Installed::of(ifindex, vip);
         if !self.has(&key, kind) {
             return Ok(false);
         }
@@ -257,11 +256,7 @@ impl Addresses {
     /// Marks `vip` on `ifindex` as added by this daemon: a crash-only restart
     /// takes over the addresses its predecessor installed.
     pub fn adopt(&mut self, ifindex: u32, vip: &VirtualAddress) {
-        self.vips.insert(Installed {
-            ifindex,
-            addr: vip.addr,
-            prefix: vip.prefix,
-        });
+        self.vips.insert(Installed::of(ifindex, vip));
     }
 
     /// Every address on the host now: (ifindex, address, prefix).

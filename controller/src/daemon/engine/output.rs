@@ -326,11 +326,7 @@ impl Engine {
         // removal makes a notice.
         let vips = self.instances[idx]
             .all_vips()
-            .map(|(ifindex, v)| crate::net::addr::Installed {
-                ifindex,
-                addr: v.addr,
-                prefix: v.prefix,
-            });
+            .map(|(ifindex, v)| crate::net::addr::Installed::of(ifindex, v));
         let keys: Vec<String> = self
             .side
             .vips()

@@ -97,11 +97,7 @@ impl Engine {
             let vips = self.adopted(saved);
             self.side
                 .vips()
-                .insert_all(vips.iter().map(|(ifindex, v)| Installed {
-                    ifindex: *ifindex,
-                    addr: v.addr,
-                    prefix: v.prefix,
-                }));
+                .insert_all(vips.iter().map(|(ifindex, v)| Installed::of(*ifindex, v)));
             self.installed_changes += 1;
             self.side.send(Job::Adopt(vips));
         }

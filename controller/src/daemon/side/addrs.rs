@@ -155,16 +155,11 @@ impl Worker {
     /// ran) are ours no more and left to their master to add: kept, they
     /// would count as installed and never be added.
     pub(super) async fn adopt(&mut self, vips: Vec<(u32, VirtualAddress)>) {
-        let key = |ifindex: u32, vip: &VirtualAddress| Installed {
-            ifindex,
-            addr: vip.addr,
-            prefix: vip.prefix,
-        };
         let Some(addrs) = self.addrs() else {
             // No rtnetlink: none is known to be there. Marked ours, a later
             // add (rtnetlink back) would skip the missing ones.
             for (ifindex, vip) in &vips {
-                self.vips.remove(&key(*ifindex, vip));
+                self.vips.remove(&Installed::of(*ifindex, vip));
             }
             self.report(VipsDone {
                 changed: true,
@@ -189,7 +184,7 @@ impl Worker {
                 .as_ref()
                 .is_some_and(|p| !p.contains(&(*ifindex, vip.addr, vip.prefix)))
             {
-                addrs.vips().remove(&key(*ifindex, vip));
+                addrs.vips().remove(&Installed::of(*ifindex, vip));
             }
         }
         // The record is rebuilt with them (the engine took none as ours).
